@@ -1,0 +1,170 @@
+//! The daemon API (`corenasd`), used by corenas-ctl and later corenas-web. Who is calling is never
+//! part of a request: corenasd takes it from the kernel (SO_PEERCRED) when the connection opens.
+//! Every mutating method takes `dry_run`; the answer then lists the helper steps that would run.
+
+use crate::acl::{AclEntry, AclListing, AclTarget};
+use crate::error::WireError;
+use crate::helper::{SmbAccountState, Step};
+use crate::names::{AccountKind, FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
+use crate::secret::Password;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserAdd {
+    pub name: UserName,
+    pub kind: AccountKind,
+    /// Chosen from the kind's range when absent.
+    pub uid: Option<ManagedUid>,
+    pub full_name: Option<FullName>,
+    /// Defaults: /bin/bash for admins, /usr/sbin/nologin for share users.
+    pub shell: Option<Shell>,
+    pub create_home: bool,
+    pub groups: Vec<GroupName>,
+    pub password: Option<Password>,
+    /// Generate a policy-conforming password and return it once.
+    pub generate_password: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserMod {
+    pub full_name: Option<FullName>,
+    pub shell: Option<Shell>,
+    pub add_groups: Vec<GroupName>,
+    pub remove_groups: Vec<GroupName>,
+    /// Some(true) locks the login (and disables SMB), Some(false) unlocks.
+    pub lock: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SmbAction {
+    Enable,
+    Disable,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub kind: Option<AccountKind>,
+    pub full_name: String,
+    pub home: String,
+    pub shell: String,
+    pub locked: bool,
+    pub smb: SmbAccountState,
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub name: String,
+    pub gid: u32,
+    pub kind: Option<AccountKind>,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupAdd {
+    pub name: GroupName,
+    pub kind: AccountKind,
+    pub gid: Option<ManagedGid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclSet {
+    pub path: SharePath,
+    pub entries: Vec<AclEntry>,
+    pub recursive: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclRemove {
+    pub path: SharePath,
+    pub targets: Vec<AclTarget>,
+    pub recursive: bool,
+}
+
+/// The answer to every mutating call: what ran (or would run) and the result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Change<T> {
+    pub dry_run: bool,
+    pub steps: Vec<Step>,
+    pub result: Option<T>,
+    /// A generated password, shown once; never stored by corenasd.
+    pub generated_password: Option<Password>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub time: String,
+    pub principal: String,
+    pub channel: String,
+    pub peer_uid: u32,
+    pub action: String,
+    pub args: String,
+    pub result: String,
+    pub error_code: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditVerify {
+    pub entries: u64,
+    pub head: String,
+    /// Empty when the chain is intact; otherwise one line per problem, naming the entry.
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SystemStatus {
+    pub version: String,
+    pub protocol: u32,
+    pub daemon_pid: u32,
+    pub daemon_uid: u32,
+    pub root: String,
+    pub state_db: String,
+    pub audit_entries: u64,
+    pub audit_head: String,
+    pub helper: Result<crate::helper::HelperStatus, WireError>,
+}
+
+/// Pages of the audit log; a page stays well under the frame cap.
+pub const AUDIT_PAGE_MAX: u32 = 500;
+
+#[tarpc::service]
+pub trait Corenas {
+    async fn system_status() -> Result<SystemStatus, WireError>;
+
+    async fn user_add(req: UserAdd, dry_run: bool) -> Result<Change<UserInfo>, WireError>;
+    async fn user_del(name: UserName, remove_home: bool, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn user_mod(name: UserName, change: UserMod, dry_run: bool) -> Result<Change<UserInfo>, WireError>;
+    async fn user_list() -> Result<Vec<UserInfo>, WireError>;
+    async fn user_show(name: UserName) -> Result<UserInfo, WireError>;
+    async fn user_set_password(name: UserName, password: Password, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn user_set_smb_password(name: UserName, password: Password, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn user_smb(name: UserName, action: SmbAction, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn password_generate() -> Result<Password, WireError>;
+
+    async fn group_add(req: GroupAdd, dry_run: bool) -> Result<Change<GroupInfo>, WireError>;
+    async fn group_del(name: GroupName, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn group_mod(name: GroupName, add: Vec<UserName>, remove: Vec<UserName>, dry_run: bool) -> Result<Change<GroupInfo>, WireError>;
+    async fn group_list() -> Result<Vec<GroupInfo>, WireError>;
+
+    async fn acl_get(path: SharePath) -> Result<AclListing, WireError>;
+    async fn acl_set(req: AclSet, dry_run: bool) -> Result<Change<AclListing>, WireError>;
+    async fn acl_remove(req: AclRemove, dry_run: bool) -> Result<Change<AclListing>, WireError>;
+
+    /// Newest first when `before` is None; `limit` is capped at AUDIT_PAGE_MAX.
+    async fn log_view(before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, WireError>;
+    /// Oldest first from `after`, for export in pages.
+    async fn log_page(after: i64, limit: u32) -> Result<Vec<AuditEntry>, WireError>;
+    async fn log_verify() -> Result<AuditVerify, WireError>;
+}

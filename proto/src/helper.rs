@@ -1,0 +1,192 @@
+//! The root helper's contract: a fixed list of typed operations. Every operation is a variant of
+//! [`HelperOp`] with validated fields; there is no variant that carries free text for argv or a
+//! config file. `perform` with `dry_run = true` returns the exact steps without running them.
+
+use crate::acl::{AclEntry, AclListing, AclTarget};
+use crate::error::WireError;
+use crate::names::{FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
+use crate::secret::Password;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub name: UserName,
+    pub uid: ManagedUid,
+    /// The user's primary group; must exist (corenasd creates the user's own group first).
+    pub primary_group: GroupName,
+    pub full_name: Option<FullName>,
+    pub shell: Shell,
+    pub create_home: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub name: UserName,
+    pub full_name: Option<FullName>,
+    pub shell: Option<Shell>,
+}
+
+/// What the helper may do as root. Accounts are confined to the managed uid/gid ranges by the
+/// helper itself, whatever the caller asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum HelperOp {
+    GroupCreate { name: GroupName, gid: ManagedGid },
+    GroupDelete { name: GroupName },
+    GroupAddMember { group: GroupName, user: UserName },
+    GroupRemoveMember { group: GroupName, user: UserName },
+    UserCreate(NewUser),
+    UserModify(UserChange),
+    UserDelete { name: UserName, remove_home: bool },
+    UserLock { name: UserName },
+    UserUnlock { name: UserName },
+    UserSetPassword { name: UserName, password: Password },
+    SmbSetPassword { name: UserName, password: Password },
+    SmbEnable { name: UserName },
+    SmbDisable { name: UserName },
+    SmbDelete { name: UserName },
+    AclSet { path: SharePath, entries: Vec<AclEntry>, recursive: bool },
+    AclRemove { path: SharePath, targets: Vec<AclTarget>, recursive: bool },
+}
+
+impl HelperOp {
+    /// A stable name for logs and the audit trail.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::GroupCreate { .. } => "group.create",
+            Self::GroupDelete { .. } => "group.delete",
+            Self::GroupAddMember { .. } => "group.add_member",
+            Self::GroupRemoveMember { .. } => "group.remove_member",
+            Self::UserCreate(_) => "user.create",
+            Self::UserModify(_) => "user.modify",
+            Self::UserDelete { .. } => "user.delete",
+            Self::UserLock { .. } => "user.lock",
+            Self::UserUnlock { .. } => "user.unlock",
+            Self::UserSetPassword { .. } => "user.set_password",
+            Self::SmbSetPassword { .. } => "smb.set_password",
+            Self::SmbEnable { .. } => "smb.enable",
+            Self::SmbDisable { .. } => "smb.disable",
+            Self::SmbDelete { .. } => "smb.delete",
+            Self::AclSet { .. } => "acl.set",
+            Self::AclRemove { .. } => "acl.remove",
+        }
+    }
+
+    /// Canonical arguments as JSON; passwords serialize as `<redacted>` in JSON.
+    pub fn canonical_args(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// What a secret on stdin looks like in a plan (never the secret itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StdinPlan {
+    Nothing,
+    /// Description of what is written, e.g. "password, twice".
+    Secret(String),
+}
+
+/// One step of an operation, as planned by the code that performs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// A program from the helper's fixed table, with its exact argv.
+    Exec { program: String, args: Vec<String>, stdin: StdinPlan },
+    /// A POSIX ACL written by the helper itself on a safely resolved fd (no program runs);
+    /// `equivalent` is the setfacl command that would do the same, for reading.
+    SetAcl { path: String, recursive: bool, equivalent: Vec<String> },
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Exec { program, args, stdin } => {
+                write!(f, "{program}")?;
+                for a in args {
+                    write!(f, " {}", shell_quote(a))?;
+                }
+                if let StdinPlan::Secret(what) = stdin {
+                    write!(f, "  <stdin: {what}>")?;
+                }
+                Ok(())
+            }
+            Step::SetAcl { equivalent, .. } => {
+                write!(f, "(in-process, fd-based)")?;
+                for a in equivalent {
+                    write!(f, " {}", shell_quote(a))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Quotes for display only; nothing CoreNAS runs goes through a shell.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpReport {
+    pub op: String,
+    pub dry_run: bool,
+    pub steps: Vec<Step>,
+}
+
+/// A passwd or group entry in the managed ranges, or any entry's name (so corenasd can avoid
+/// name clashes with system accounts).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswdEntry {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub gecos: String,
+    pub home: String,
+    pub shell: String,
+    pub locked: bool,
+    pub smb: SmbAccountState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SmbAccountState {
+    None,
+    Enabled,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupEntry {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Accounts {
+    pub users: Vec<PasswdEntry>,
+    pub groups: Vec<GroupEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HelperStatus {
+    pub pid: u32,
+    pub version: String,
+    pub root: String,
+    pub landlock: String,
+    pub bounding_set: Vec<String>,
+    pub uptime_secs: u64,
+}
+
+#[tarpc::service]
+pub trait Helper {
+    /// Runs (or with `dry_run`, only plans) one operation.
+    async fn perform(op: HelperOp, dry_run: bool) -> Result<OpReport, WireError>;
+    /// Accounts in the managed ranges, plus every other account's name and id.
+    async fn accounts() -> Result<Accounts, WireError>;
+    async fn acl_get(path: SharePath) -> Result<AclListing, WireError>;
+    async fn status() -> HelperStatus;
+}

@@ -1,0 +1,17 @@
+//! The contracts every CoreNAS process compiles: validated names, wire errors, the byte format,
+//! and the two tarpc services (`Helper` for root operations, `Corenas` for the daemon API).
+//!
+//! Nothing here performs I/O on the system; it must stay small enough to read in one sitting.
+
+pub mod acl;
+pub mod api;
+pub mod error;
+pub mod helper;
+pub mod names;
+pub mod secret;
+pub mod wire;
+
+pub use error::{ErrorCode, ValidationError, WireError};
+
+/// Bumped whenever a request or response type changes shape. Checked in the connect handshake.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,372 @@
+//! Validated newtypes. Each validates while it is decoded (`#[serde(try_from = "String")]`) and
+//! when clap parses it (`FromStr`), so an invalid value cannot exist in any CoreNAS process.
+//! Allow-lists are ASCII and checked length first; CoreNAS is stricter than the tools it drives.
+
+use crate::error::ValidationError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Declares a `String` newtype whose only constructor is `validate`.
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $validate:path) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = ValidationError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $validate(&s)?;
+                Ok(Self(s))
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::try_from(s.to_owned())
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
+    };
+}
+
+/// Shows a rejected value safely in a message: control characters escaped, long values cut.
+pub fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(40).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+fn check_account_name(field: &'static str, what: &str, s: &str) -> Result<(), ValidationError> {
+    let rule = "use 1-32 of a-z, 0-9, '_' and '-', starting with a letter";
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.as_bytes()[0].is_ascii_lowercase()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(field, format!("{what} '{}' is invalid: {rule}", shown(s))))
+    }
+}
+
+fn check_user_name(s: &str) -> Result<(), ValidationError> {
+    check_account_name("user", "user name", s)
+}
+fn check_group_name(s: &str) -> Result<(), ValidationError> {
+    check_account_name("group", "group name", s)
+}
+
+validated_string!(
+    /// A login name: `[a-z][a-z0-9_-]{0,31}`. Also the SMB account name.
+    UserName,
+    check_user_name
+);
+validated_string!(
+    /// A group name, same rule as user names.
+    GroupName,
+    check_group_name
+);
+
+fn check_full_name(s: &str) -> Result<(), ValidationError> {
+    let ok = s.len() <= 64
+        && s.bytes().all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b':' | b',' | b'=' | b'\\'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "full_name",
+            format!(
+                "full name '{}' is invalid: use up to 64 printable ASCII characters without ':', ',', '=' or '\\'",
+                shown(s)
+            ),
+        ))
+    }
+}
+validated_string!(
+    /// The GECOS full name: printable ASCII without the passwd/GECOS separators.
+    FullName,
+    check_full_name
+);
+
+/// Login shells CoreNAS will set. Anything else is refused rather than trusted.
+pub const SHELLS: &[&str] = &["/usr/sbin/nologin", "/bin/false", "/bin/bash", "/bin/sh", "/usr/bin/bash", "/usr/bin/zsh"];
+
+fn check_shell(s: &str) -> Result<(), ValidationError> {
+    if SHELLS.contains(&s) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("shell", format!("shell '{}' is invalid: use one of {}", shown(s), SHELLS.join(", "))))
+    }
+}
+validated_string!(
+    /// A login shell from the fixed list [`SHELLS`].
+    Shell,
+    check_shell
+);
+
+impl Shell {
+    pub fn nologin() -> Self {
+        Self("/usr/sbin/nologin".into())
+    }
+    pub fn bash() -> Self {
+        Self("/bin/bash".into())
+    }
+}
+
+const PATH_MAX: usize = 4096;
+const NAME_MAX: usize = 255;
+
+fn check_share_path(s: &str) -> Result<(), ValidationError> {
+    let bad = |why: &str| ValidationError::new("path", format!("path '{}' is invalid: {why}", shown(s)));
+    if s.len() > PATH_MAX {
+        return Err(bad("longer than 4096 bytes"));
+    }
+    if !s.starts_with('/') {
+        return Err(bad("use an absolute path beneath a share root, e.g. /storage/projects/docs"));
+    }
+    if s.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(bad("control characters are not allowed"));
+    }
+    if s.len() > 1 && s.ends_with('/') {
+        return Err(bad("remove the trailing '/'"));
+    }
+    for comp in s[1..].split('/') {
+        match comp {
+            "" => return Err(bad("empty path component ('//')")),
+            "." | ".." => return Err(bad("'.' and '..' components are not allowed")),
+            c if c.len() > NAME_MAX => return Err(bad("a component is longer than 255 bytes")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Unicode bidi controls can make a name display as something else (`\u{202e}osi.exe`).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+validated_string!(
+    /// An absolute path that the helper will resolve beneath a configured share root. Lexically
+    /// clean (no `.`, `..`, `//`, control characters); symlinks are refused when it is resolved.
+    SharePath,
+    check_share_path
+);
+
+impl SharePath {
+    /// The path's components after the leading '/'; never empty strings, never `.`/`..`.
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.0[1..].split('/').filter(|c| !c.is_empty())
+    }
+}
+
+/// Which managed range an account belongs to. The ranges come from the specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+pub enum AccountKind {
+    /// Administrators who may log in to CoreNAS: ids 10000–20000.
+    Admin,
+    /// Users who only access shares: ids 50000–100000.
+    ShareUser,
+}
+
+impl AccountKind {
+    pub const ALL: [AccountKind; 2] = [AccountKind::Admin, AccountKind::ShareUser];
+
+    pub fn range(self) -> std::ops::RangeInclusive<u32> {
+        match self {
+            Self::Admin => 10_000..=20_000,
+            Self::ShareUser => 50_000..=100_000,
+        }
+    }
+    pub fn of_id(id: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.range().contains(&id))
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::ShareUser => "share",
+        }
+    }
+}
+
+impl std::str::FromStr for AccountKind {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Self::Admin),
+            "share" | "share-user" => Ok(Self::ShareUser),
+            _ => Err(ValidationError::new("kind", format!("account kind '{}' is invalid: use admin or share", shown(s)))),
+        }
+    }
+}
+
+impl fmt::Display for AccountKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Declares a numeric id that must lie inside one of the managed ranges.
+macro_rules! managed_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "u32", into = "u32")]
+        pub struct $name(u32);
+
+        impl $name {
+            pub fn get(self) -> u32 {
+                self.0
+            }
+            pub fn kind(self) -> AccountKind {
+                AccountKind::of_id(self.0).unwrap_or(AccountKind::ShareUser)
+            }
+        }
+        impl TryFrom<u32> for $name {
+            type Error = ValidationError;
+            fn try_from(v: u32) -> Result<Self, Self::Error> {
+                if AccountKind::of_id(v).is_some() {
+                    Ok(Self(v))
+                } else {
+                    Err(ValidationError::new(
+                        $field,
+                        format!(concat!($what, " {} is outside the managed ranges: use 10000-20000 (admins) or 50000-100000 (share users)"), v),
+                    ))
+                }
+            }
+        }
+        impl From<$name> for u32 {
+            fn from(v: $name) -> u32 {
+                v.0
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let n: u32 = parse_decimal(s).ok_or_else(|| {
+                    ValidationError::new($field, format!(concat!($what, " '{}' is invalid: use a decimal number"), shown(s)))
+                })?;
+                Self::try_from(n)
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+managed_id!(
+    /// A uid inside a managed range; its kind follows from the range.
+    ManagedUid, "uid", "uid"
+);
+managed_id!(
+    /// A gid inside a managed range.
+    ManagedGid, "gid", "gid"
+);
+
+/// Decimal digits only (no sign, no leading '+', at most 10 digits), so "010" and "1e3" and
+/// "-1" all mean what they look like or nothing.
+pub fn parse_decimal(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names() {
+        for good in ["alice", "a", "bob-smith", "x_1", "a2345678901234567890123456789012"] {
+            assert!(good.parse::<UserName>().is_ok(), "{good}");
+        }
+        for bad in [
+            "", "Max!", "1abc", "-c/srv/pools/tank/pub/evil.conf", "alice%secret", "root:x", "a b", "ａｌｉｃｅ",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "alice\n", "al;ice", "_x",
+        ] {
+            let e = bad.parse::<UserName>().unwrap_err();
+            assert_eq!(e.field, "user");
+            assert!(e.message.contains("use 1-32 of a-z"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn names_validate_while_decoding() {
+        let r: Result<UserName, _> = serde_json::from_str("\"Max!\"");
+        assert!(r.is_err());
+        let r: Result<UserName, _> = postcard::from_bytes(&postcard::to_stdvec(&"x y".to_string()).unwrap());
+        assert!(r.is_err());
+        let r: Result<ManagedUid, _> = serde_json::from_str("0");
+        assert!(r.is_err());
+        let r: Result<ManagedUid, _> = serde_json::from_str("10000");
+        assert_eq!(r.unwrap().kind(), AccountKind::Admin);
+    }
+
+    #[test]
+    fn share_paths() {
+        for good in ["/storage/a", "/storage/a b/c", "/storage/ü"] {
+            assert!(good.parse::<SharePath>().is_ok(), "{good}");
+        }
+        for bad in [
+            "/srv/pools/tank/share/../../../etc/shadow",
+            "%252e%252e%252fetc%252fpasswd",
+            "--set=u::rwx,g::---,o::---",
+            "-b",
+            "storage/x",
+            "/storage//x",
+            "/storage/./x",
+            "/storage/x/",
+            "/storage/x\n",
+            "/storage/\u{202e}osi.exe",
+        ] {
+            let e = bad.parse::<SharePath>().unwrap_err();
+            assert_eq!(e.field, "path", "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_and_ranges() {
+        for bad in ["0", "1000", "9999", "20001", "49999", "100001", "-1", "010x", "99999999999999999999", " 10000"] {
+            assert!(bad.parse::<ManagedUid>().is_err(), "{bad}");
+        }
+        assert_eq!("50000".parse::<ManagedGid>().unwrap().kind(), AccountKind::ShareUser);
+        assert_eq!("20000".parse::<ManagedUid>().unwrap().kind(), AccountKind::Admin);
+    }
+
+    #[test]
+    fn full_names_and_shells() {
+        assert!("Alice Example".parse::<FullName>().is_ok());
+        for bad in ["a:b", "a,b", "x\ny", "é"] {
+            assert!(bad.parse::<FullName>().is_err(), "{bad}");
+        }
+        assert!("/bin/bash".parse::<Shell>().is_ok());
+        assert!("/tmp/evil".parse::<Shell>().is_err());
+    }
+}
