@@ -1,1 +1,100 @@
-fn main() {}
+//! corenas-helper: the only CoreNAS code that runs as root. `main` sandboxes the process before
+//! any thread exists, then builds the tokio runtime by hand (`#[tokio::main]` would be too late).
+
+mod exec;
+mod listen;
+mod ops;
+mod paths;
+mod sandbox;
+mod server;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "CoreNAS root helper: a fixed list of typed operations, sandboxed")]
+struct Args {
+    /// Root prefix for every file the helper touches (a throwaway tree in tests and the lab).
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// Bind this unix socket instead of taking one from systemd socket activation.
+    #[arg(long)]
+    listen: Option<PathBuf>,
+    /// corenasd's uid: the only peer besides root that may connect.
+    #[arg(long)]
+    daemon_uid: Option<u32>,
+    /// Group of the socket created with --listen (corenasd's group).
+    #[arg(long)]
+    daemon_gid: Option<u32>,
+    /// Mode of the socket created with --listen, octal.
+    #[arg(long, default_value = "660", value_parser = corenas_proto::socket::parse_mode)]
+    socket_mode: u32,
+    /// Share roots as the managed system sees them; ACLs may only be set beneath these.
+    #[arg(long = "share-root", default_values = ["/storage"])]
+    share_roots: Vec<String>,
+    /// Exit after this many seconds without a connection (0: never).
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+    /// Run even when landlock is not enforced (lab machines with old kernels only).
+    #[arg(long)]
+    allow_unsandboxed: bool,
+}
+
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists();
+    if journald {
+        if let Ok(layer) = tracing_journald::layer() {
+            tracing_subscriber::registry().with(layer.with_syslog_identifier("corenas-helper".into())).init();
+            return;
+        }
+    }
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
+    for r in roots {
+        if r.parse::<corenas_proto::names::SharePath>().is_err() || r == "/" {
+            bail!("--share-root '{r}' must be an absolute, clean path other than /");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging();
+    if !rustix::process::geteuid().is_root() {
+        bail!("corenas-helper must run as root (it is the privileged half of CoreNAS)");
+    }
+    validate_share_roots(&args.share_roots)?;
+    let root = args.root.canonicalize().with_context(|| format!("--root {}", args.root.display()))?;
+    let paths = paths::Paths::new(root);
+
+    exec::check_programs().map_err(|e| anyhow::anyhow!("missing or unsafe tools: {e}"))?;
+
+    // The socket exists before the sandbox: binding needs rights landlock will take away.
+    let listener = match &args.listen {
+        Some(p) => corenas_proto::socket::bind(p, args.socket_mode, args.daemon_gid).with_context(|| format!("binding {}", p.display()))?,
+        None => corenas_proto::socket::from_systemd().context("no --listen and no socket from systemd (LISTEN_FDS)")?,
+    };
+
+    let mut writable = paths.writable();
+    writable.extend(args.share_roots.iter().map(|r| paths.inside(r)));
+    let report = sandbox::apply(writable, args.allow_unsandboxed)?;
+    tracing::info!(landlock = %report.landlock, bounding_set = %report.bounding_set.join(","), root = %paths.root().display(), "sandboxed");
+
+    let shared = Arc::new(server::Shared {
+        ops: ops::Ctx { paths, share_roots: args.share_roots.clone(), write_lock: tokio::sync::Mutex::new(()) },
+        sandbox: report,
+        started: Instant::now(),
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build()?;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
+    let idle = (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout));
+    runtime.block_on(listen::serve(listener, shared, listen::ListenConfig { daemon_uid: args.daemon_uid, idle }))?;
+    Ok(())
+}

@@ -1,1 +1,66 @@
-fn main() {}
+//! corenasd: wires state, the helper link and the socket together. Logic lives in the library.
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use corenasd::helper_link::HelperLink;
+use corenasd::server::Shared;
+use corenasd::state::State;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "CoreNAS management daemon (unprivileged): state, policy, audit")]
+struct Args {
+    /// Root prefix of the managed system (shown in status; the helper applies it).
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// Directory holding state.db.
+    #[arg(long, default_value = "/var/lib/corenas")]
+    state_dir: PathBuf,
+    /// Bind this unix socket instead of taking one from systemd socket activation.
+    #[arg(long)]
+    listen: Option<PathBuf>,
+    /// Mode of the socket created with --listen, octal.
+    #[arg(long, default_value = "660", value_parser = corenas_proto::socket::parse_mode)]
+    socket_mode: u32,
+    /// The root helper's socket.
+    #[arg(long, default_value = "/run/corenas/helper.sock")]
+    helper_socket: PathBuf,
+}
+
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists();
+    if journald {
+        if let Ok(layer) = tracing_journald::layer() {
+            tracing_subscriber::registry().with(layer.with_syslog_identifier("corenasd".into())).init();
+            return;
+        }
+    }
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging();
+    if rustix::process::geteuid().is_root() {
+        bail!("corenasd must not run as root: run it as the unprivileged user 'corenas' (the root helper does the privileged work)");
+    }
+    let listener = match &args.listen {
+        Some(p) => corenas_proto::socket::bind(p, args.socket_mode, None).with_context(|| format!("binding {}", p.display()))?,
+        None => corenas_proto::socket::from_systemd().context("no --listen and no socket from systemd (LISTEN_FDS)")?,
+    };
+    let db = args.state_dir.join("state.db");
+    let state = State::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let shared = Arc::new(Shared {
+        state: Mutex::new(state),
+        helper: HelperLink { socket: args.helper_socket.clone() },
+        root: args.root.display().to_string(),
+        state_db: db.display().to_string(),
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
+    tracing::info!(socket = ?args.listen, state = %db.display(), "corenasd ready");
+    runtime.block_on(corenasd::listen::serve(listener, shared))?;
+    Ok(())
+}

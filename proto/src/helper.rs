@@ -12,12 +12,15 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub name: UserName,
+    /// Also the gid of the user's own primary group, which is created with the user.
     pub uid: ManagedUid,
-    /// The user's primary group; must exist (corenasd creates the user's own group first).
-    pub primary_group: GroupName,
     pub full_name: Option<FullName>,
     pub shell: Shell,
     pub create_home: bool,
+    /// Supplementary groups; each must exist in a managed range.
+    pub groups: Vec<GroupName>,
+    /// The login password, hashed by the system tool in the same operation.
+    pub password: Option<Password>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +98,9 @@ pub enum Step {
     /// A POSIX ACL written by the helper itself on a safely resolved fd (no program runs);
     /// `equivalent` is the setfacl command that would do the same, for reading.
     SetAcl { path: String, recursive: bool, equivalent: Vec<String> },
+    /// The helper replaces one user's password hash in the shadow file itself (temp file,
+    /// fsync, rename), using the hash produced by the previous step.
+    UpdateShadow { file: String, user: String },
 }
 
 impl std::fmt::Display for Step {
@@ -110,6 +116,7 @@ impl std::fmt::Display for Step {
                 }
                 Ok(())
             }
+            Step::UpdateShadow { file, user } => write!(f, "(in-process) replace the password hash of {user} in {file}"),
             Step::SetAcl { equivalent, .. } => {
                 write!(f, "(in-process, fd-based)")?;
                 for a in equivalent {

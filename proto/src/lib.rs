@@ -9,6 +9,7 @@ pub mod error;
 pub mod helper;
 pub mod names;
 pub mod secret;
+pub mod socket;
 pub mod wire;
 
 pub use error::{ErrorCode, ValidationError, WireError};

@@ -1,0 +1,224 @@
+//! The only place the helper starts a program. Programs come from a fixed table of absolute
+//! paths verified at start-up; children get an empty environment plus a fixed PATH and
+//! `LC_ALL=C`, no shell, secrets on stdin only, capped output, and are killed at their timeout.
+
+use corenas_proto::helper::{StdinPlan, Step};
+use corenas_proto::{ErrorCode, WireError};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Output beyond this is discarded (a runaway tool cannot exhaust the helper's memory).
+const OUTPUT_CAP: usize = 64 * 1024;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+const FIXED_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Program {
+    UserAdd,
+    UserMod,
+    UserDel,
+    GroupAdd,
+    GroupDel,
+    SmbPasswd,
+    PdbEdit,
+    MkPasswd,
+}
+
+impl Program {
+    pub const ALL: [Program; 8] = [
+        Program::UserAdd,
+        Program::UserMod,
+        Program::UserDel,
+        Program::GroupAdd,
+        Program::GroupDel,
+        Program::SmbPasswd,
+        Program::PdbEdit,
+        Program::MkPasswd,
+    ];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::UserAdd => "/usr/sbin/useradd",
+            Self::UserMod => "/usr/sbin/usermod",
+            Self::UserDel => "/usr/sbin/userdel",
+            Self::GroupAdd => "/usr/sbin/groupadd",
+            Self::GroupDel => "/usr/sbin/groupdel",
+            Self::SmbPasswd => "/usr/bin/smbpasswd",
+            Self::PdbEdit => "/usr/bin/pdbedit",
+            Self::MkPasswd => "/usr/bin/mkpasswd",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.path().rsplit('/').next().unwrap_or("?")
+    }
+}
+
+/// A secret written to the child's stdin; `describe` is what plans and logs show instead.
+pub struct SecretInput {
+    pub describe: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+impl Drop for SecretInput {
+    fn drop(&mut self) {
+        // Best effort: do not leave the secret in freed heap memory.
+        self.bytes.iter_mut().for_each(|b| *b = 0);
+    }
+}
+
+pub struct Command {
+    pub program: Program,
+    pub args: Vec<String>,
+    pub stdin: Option<SecretInput>,
+    /// Fixed, non-caller environment additions (the lab's nss_wrapper variables).
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Command {
+    pub fn new(program: Program) -> Self {
+        Self { program, args: Vec::new(), stdin: None, env: Vec::new() }
+    }
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, a: I) -> Self {
+        self.args.extend(a.into_iter().map(Into::into));
+        self
+    }
+    pub fn secret(mut self, describe: &'static str, bytes: Vec<u8>) -> Self {
+        self.stdin = Some(SecretInput { describe, bytes });
+        self
+    }
+    pub fn env(mut self, env: Vec<(&'static str, String)>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The step as shown in dry runs and logs: exact argv, never the secret.
+    pub fn step(&self) -> Step {
+        Step::Exec {
+            program: self.program.path().to_owned(),
+            args: self.args.clone(),
+            stdin: match &self.stdin {
+                Some(s) => StdinPlan::Secret(s.describe.to_owned()),
+                None => StdinPlan::Nothing,
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+}
+
+/// Checks at start-up that every program in the table is a root-owned executable that nobody
+/// else can replace. A missing tool is reported by name before the helper serves anything.
+pub fn check_programs() -> Result<(), String> {
+    let mut problems = Vec::new();
+    for p in Program::ALL {
+        match std::fs::metadata(p.path()) {
+            Ok(m) if m.is_file() && m.uid() == 0 && m.permissions().mode() & 0o022 == 0 && m.permissions().mode() & 0o111 != 0 => {}
+            Ok(_) => problems.push(format!("{} is not a root-owned executable that only root can write", p.path())),
+            Err(e) => problems.push(format!("{} is missing ({e}); install its Debian package", p.path())),
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+fn tool_error(program: Program, code: ErrorCode, message: String) -> WireError {
+    WireError::new(code, format!("{}: {message}", program.name()))
+}
+
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = OUTPUT_CAP.saturating_sub(out.len());
+                out.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    out
+}
+
+/// Runs a command to completion. Non-zero exit is `ToolFailed` with the (capped) stderr.
+pub async fn run(cmd: &Command) -> Result<Output, WireError> {
+    run_with_timeout(cmd, DEFAULT_TIMEOUT).await
+}
+
+pub async fn run_with_timeout(cmd: &Command, timeout: Duration) -> Result<Output, WireError> {
+    let mut child = tokio::process::Command::new(cmd.program.path())
+        .args(&cmd.args)
+        .env_clear()
+        .env("PATH", FIXED_PATH)
+        .env("LC_ALL", "C")
+        .envs(cmd.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| tool_error(cmd.program, ErrorCode::ToolFailed, format!("could not start: {e}")))?;
+
+    let stdin_task = match (&cmd.stdin, child.stdin.take()) {
+        (Some(secret), Some(mut pipe)) => {
+            let bytes = secret.bytes.clone();
+            Some(tokio::spawn(async move {
+                let mut bytes = bytes;
+                // A tool that exits early closes the pipe; its exit status reports the problem.
+                let _ = pipe.write_all(&bytes).await;
+                bytes.iter_mut().for_each(|b| *b = 0);
+            }))
+        }
+        _ => None,
+    };
+    let stdout = child.stdout.take().map(|s| tokio::spawn(read_capped(s)));
+    let stderr = child.stderr.take().map(|s| tokio::spawn(read_capped(s)));
+
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => status.map_err(|e| tool_error(cmd.program, ErrorCode::ToolFailed, format!("wait failed: {e}")))?,
+        Err(_) => {
+            let _ = child.kill().await;
+            return Err(tool_error(cmd.program, ErrorCode::ToolTimeout, format!("killed after {} s without finishing", timeout.as_secs())));
+        }
+    };
+    if let Some(t) = stdin_task {
+        let _ = t.await;
+    }
+    let stdout = match stdout {
+        Some(t) => t.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let stderr = match stderr {
+        Some(t) => t.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if !status.success() {
+        let text = String::from_utf8_lossy(&stderr);
+        let text = text.trim();
+        let code = status.code().map_or_else(|| "a signal".to_owned(), |c| format!("status {c}"));
+        return Err(tool_error(cmd.program, ErrorCode::ToolFailed, format!("exited with {code}: {text}")));
+    }
+    Ok(Output { stdout })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_never_show_the_secret() {
+        let c = Command::new(Program::SmbPasswd).args(["-s", "-a", "--", "alice"]).secret("password, twice", b"Pw-1\nPw-1\n".to_vec());
+        let shown = c.step().to_string();
+        assert_eq!(shown, "/usr/bin/smbpasswd -s -a -- alice  <stdin: password, twice>");
+        assert!(!shown.contains("Pw-1"));
+    }
+}

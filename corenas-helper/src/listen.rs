@@ -1,0 +1,94 @@
+//! The helper's accept loop. Each connection is admitted by SO_PEERCRED (root or corenasd's uid),
+//! then handshaken, then served. The helper exits after `idle` without any connection.
+
+use crate::server::{HelperServer, Shared};
+use corenas_proto::helper::Helper;
+use corenas_proto::wire::{self, Service, Verdict};
+use futures::StreamExt;
+use std::os::unix::net::UnixListener as StdListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tarpc::server::{BaseChannel, Channel};
+use tokio::net::UnixListener;
+
+/// Longest a single helper call may run; a peer's larger deadline is cut to this.
+const MAX_DEADLINE: Duration = Duration::from_secs(600);
+
+pub struct ListenConfig {
+    pub daemon_uid: Option<u32>,
+    pub idle: Option<Duration>,
+}
+
+/// Serves until idle, SIGTERM or SIGINT.
+pub async fn serve(listener: StdListener, shared: Arc<Shared>, cfg: ListenConfig) -> std::io::Result<()> {
+    let listener = UnixListener::from_std(listener)?;
+    let active = Arc::new(AtomicUsize::new(0));
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        let idle = active.load(Ordering::SeqCst) == 0;
+        let idle_sleep = async {
+            match cfg.idle {
+                Some(d) if idle => tokio::time::sleep(d).await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                };
+                active.fetch_add(1, Ordering::SeqCst);
+                let (shared, active, changed, daemon_uid) = (Arc::clone(&shared), Arc::clone(&active), Arc::clone(&changed), cfg.daemon_uid);
+                tokio::spawn(async move {
+                    connection(stream, shared, daemon_uid).await;
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    changed.notify_one();
+                });
+            }
+            () = changed.notified() => {}
+            () = idle_sleep => {
+                tracing::info!("idle: no connection for {} s, exiting", cfg.idle.unwrap_or_default().as_secs());
+                break;
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: exiting"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: exiting"); break; }
+        }
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    Ok(())
+}
+
+async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>, daemon_uid: Option<u32>) {
+    let cred = match stream.peer_cred() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "no peer credentials; connection dropped");
+            return;
+        }
+    };
+    let (uid, pid) = (cred.uid(), cred.pid().unwrap_or(-1));
+    let verdict = if uid == 0 || Some(uid) == daemon_uid {
+        Verdict::Accepted
+    } else {
+        tracing::warn!(peer_uid = uid, peer_pid = pid, result = "refused", "connection refused: uid is neither root nor corenasd");
+        Verdict::Refused(format!("corenas-helper refuses uid {uid}: only root and corenasd may connect"))
+    };
+    if let Err(e) = wire::server_hello(&mut stream, Service::Helper, &verdict).await {
+        if verdict == Verdict::Accepted {
+            tracing::warn!(peer_uid = uid, peer_pid = pid, error = %e.message, "handshake failed");
+        }
+        return;
+    }
+    let server = HelperServer { shared, peer_uid: uid, peer_pid: pid };
+    let transport = wire::server_transport(stream, MAX_DEADLINE);
+    BaseChannel::with_defaults(transport)
+        .execute(server.serve())
+        .for_each(|response| async move {
+            tokio::spawn(response);
+        })
+        .await;
+}

@@ -1,0 +1,444 @@
+//! POSIX ACLs, applied by the helper itself on a safely resolved file descriptor: the path is
+//! opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)` from the
+//! share root, so neither `..` nor a symlink planted by a share user can lead outside it
+//! (landlock does not confine setxattr). The xattr is read and written through the fd's
+//! `/proc/self/fd/N` link, never through the caller's path. Semantics follow `setfacl -m/-x`:
+//! entries are merged, the mask is recomputed, default ACLs apply to directories.
+
+use super::accounts::Accounts;
+use super::{Action, Ctx};
+use corenas_proto::acl::{AclKind, AclListing, AclPerms, AclTag, GroupRef, ResolvedAclEntry, UserRef};
+use corenas_proto::helper::{HelperOp, Step};
+use corenas_proto::names::SharePath;
+use corenas_proto::{ErrorCode, WireError};
+use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags, XattrFlags};
+use std::path::PathBuf;
+
+const XATTR_ACCESS: &str = "system.posix_acl_access";
+const XATTR_DEFAULT: &str = "system.posix_acl_default";
+const ACL_VERSION: u32 = 2;
+const USER_OBJ: u16 = 0x01;
+const USER: u16 = 0x02;
+const GROUP_OBJ: u16 = 0x04;
+const GROUP: u16 = 0x08;
+const MASK: u16 = 0x10;
+const OTHER: u16 = 0x20;
+const UNDEFINED_ID: u32 = u32::MAX;
+const MAX_ENTRIES: usize = 64;
+/// Deeper trees are refused rather than walked without bound.
+const MAX_DEPTH: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawEntry {
+    pub tag: u16,
+    pub perm: u16,
+    pub id: u32,
+}
+
+/// Decodes the kernel's `posix_acl_xattr` format: a version word, then (tag, perm, id) triples.
+pub fn decode(bytes: &[u8]) -> Result<Vec<RawEntry>, String> {
+    if bytes.len() < 4 || (bytes.len() - 4) % 8 != 0 {
+        return Err(format!("ACL xattr has a bad length {}", bytes.len()));
+    }
+    let version = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    if version != ACL_VERSION {
+        return Err(format!("ACL xattr version {version} is not 2"));
+    }
+    Ok(bytes[4..]
+        .chunks_exact(8)
+        .map(|c| RawEntry {
+            tag: u16::from_le_bytes([c[0], c[1]]),
+            perm: u16::from_le_bytes([c[2], c[3]]),
+            id: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect())
+}
+
+/// Encodes in the order the kernel requires (by tag, then id).
+pub fn encode(entries: &[RawEntry]) -> Vec<u8> {
+    let mut sorted = entries.to_vec();
+    sorted.sort_by_key(|e| (e.tag, e.id));
+    let mut out = Vec::with_capacity(4 + 8 * sorted.len());
+    out.extend_from_slice(&ACL_VERSION.to_le_bytes());
+    for e in sorted {
+        out.extend_from_slice(&e.tag.to_le_bytes());
+        out.extend_from_slice(&e.perm.to_le_bytes());
+        out.extend_from_slice(&e.id.to_le_bytes());
+    }
+    out
+}
+
+/// The minimal ACL equivalent to a file mode.
+pub fn from_mode(mode: u32) -> Vec<RawEntry> {
+    let bits = |shift: u32| u16::try_from((mode >> shift) & 7).unwrap_or(0);
+    vec![
+        RawEntry { tag: USER_OBJ, perm: bits(6), id: UNDEFINED_ID },
+        RawEntry { tag: GROUP_OBJ, perm: bits(3), id: UNDEFINED_ID },
+        RawEntry { tag: OTHER, perm: bits(0), id: UNDEFINED_ID },
+    ]
+}
+
+fn upsert(acl: &mut Vec<RawEntry>, e: RawEntry) {
+    match acl.iter_mut().find(|x| x.tag == e.tag && x.id == e.id) {
+        Some(x) => x.perm = e.perm,
+        None => acl.push(e),
+    }
+}
+
+/// As setfacl does: with named entries the mask becomes the union of the group class, unless
+/// the caller set it explicitly; without named entries no mask is needed.
+fn recompute_mask(acl: &mut Vec<RawEntry>, explicit: bool) {
+    let named = acl.iter().any(|e| e.tag == USER || e.tag == GROUP);
+    if explicit {
+        return;
+    }
+    acl.retain(|e| e.tag != MASK);
+    if named {
+        let perm = acl.iter().filter(|e| matches!(e.tag, USER | GROUP | GROUP_OBJ)).fold(0, |p, e| p | e.perm);
+        acl.push(RawEntry { tag: MASK, perm, id: UNDEFINED_ID });
+    }
+}
+
+/// An entry with names resolved to ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    pub default: bool,
+    pub raw: RawEntry,
+}
+
+#[derive(Debug, Clone)]
+pub enum AclChange {
+    Set(Vec<Resolved>),
+    /// (default, tag, id) of named entries to remove.
+    Remove(Vec<(bool, u16, u32)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct AclPlan {
+    share_root: PathBuf,
+    relative: String,
+    shown_path: String,
+    recursive: bool,
+    change: AclChange,
+    /// The setfacl command that would do the same, for dry runs and logs.
+    equivalent: Vec<String>,
+}
+
+fn resolve_user(acc: &Accounts, r: &UserRef) -> Result<u32, WireError> {
+    match r {
+        UserRef::Id(id) => Ok(*id),
+        UserRef::Name(n) => acc.user(n.as_str()).map(|u| u.uid).ok_or_else(|| WireError::not_found(format!("user '{n}' does not exist"))),
+    }
+}
+fn resolve_group(acc: &Accounts, r: &GroupRef) -> Result<u32, WireError> {
+    match r {
+        GroupRef::Id(id) => Ok(*id),
+        GroupRef::Name(n) => acc.group(n.as_str()).map(|g| g.gid).ok_or_else(|| WireError::not_found(format!("group '{n}' does not exist"))),
+    }
+}
+
+fn resolve_tag(acc: &Accounts, tag: &AclTag) -> Result<(u16, u32), WireError> {
+    Ok(match tag {
+        AclTag::UserObj => (USER_OBJ, UNDEFINED_ID),
+        AclTag::User(u) => (USER, resolve_user(acc, u)?),
+        AclTag::GroupObj => (GROUP_OBJ, UNDEFINED_ID),
+        AclTag::Group(g) => (GROUP, resolve_group(acc, g)?),
+        AclTag::Mask => (MASK, UNDEFINED_ID),
+        AclTag::Other => (OTHER, UNDEFINED_ID),
+    })
+}
+
+/// Finds the share root a path lies beneath. The path must name something *inside* a share
+/// root, never the root itself.
+fn locate(ctx: &Ctx, path: &SharePath) -> Result<(PathBuf, String), WireError> {
+    let comps: Vec<&str> = path.components().collect();
+    for root in &ctx.share_roots {
+        let root_comps: Vec<&str> = root.split('/').filter(|c| !c.is_empty()).collect();
+        if comps.len() > root_comps.len() && comps[..root_comps.len()] == root_comps[..] {
+            return Ok((ctx.paths.inside(root), comps[root_comps.len()..].join("/")));
+        }
+    }
+    Err(WireError::invalid(
+        "path",
+        format!("path '{path}' is not beneath a share root (share roots: {})", ctx.share_roots.join(", ")),
+    ))
+}
+
+fn io_error(path: &str, e: rustix::io::Errno) -> WireError {
+    match e {
+        rustix::io::Errno::LOOP => WireError::not_allowed(format!("path '{path}' goes through a symbolic link; CoreNAS does not follow links in shares")),
+        rustix::io::Errno::XDEV => WireError::not_allowed(format!("path '{path}' leads outside its share root")),
+        rustix::io::Errno::NOENT => WireError::not_found(format!("path '{path}' does not exist")),
+        rustix::io::Errno::NOTDIR => WireError::not_found(format!("a component of '{path}' is not a directory")),
+        rustix::io::Errno::OPNOTSUPP => WireError::new(ErrorCode::ToolFailed, format!("the filesystem of '{path}' does not support POSIX ACLs")),
+        e => WireError::new(ErrorCode::ToolFailed, format!("'{path}': {e}")),
+    }
+}
+
+const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS).union(ResolveFlags::NO_MAGICLINKS);
+
+/// Opens `relative` beneath the share root as an O_PATH fd; refuses symlinks and anything that
+/// is not a regular file or directory. Returns the fd and whether it is a directory.
+fn open_beneath(share_root: &PathBuf, relative: &str, shown: &str) -> Result<(OwnedFd, bool), WireError> {
+    let root = rustix::fs::open(share_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| WireError::internal(format!("share root {} cannot be opened: {e}", share_root.display())))?;
+    let fd = rustix::fs::openat2(&root, relative, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+        .map_err(|e| io_error(shown, e))?;
+    let kind = node_kind(&fd).map_err(|e| io_error(shown, e))?;
+    match kind {
+        Some(is_dir) => Ok((fd, is_dir)),
+        None => Err(WireError::not_allowed(format!("'{shown}' is not a regular file or directory (symlinks and devices are refused)"))),
+    }
+}
+
+fn node_kind(fd: &OwnedFd) -> rustix::io::Result<Option<bool>> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => Some(true),
+        FileType::RegularFile => Some(false),
+        _ => None,
+    })
+}
+
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn read_acl(fd: &OwnedFd, name: &str) -> rustix::io::Result<Option<Vec<RawEntry>>> {
+    let mut buf = vec![0u8; 4 + 8 * 1024];
+    match rustix::fs::getxattr(fd_path(fd).as_str(), name, &mut buf[..]) {
+        Ok(n) => decode(&buf[..n]).map(Some).map_err(|_| rustix::io::Errno::INVAL),
+        Err(rustix::io::Errno::NODATA) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_acl(fd: &OwnedFd, name: &str, acl: &[RawEntry]) -> rustix::io::Result<()> {
+    rustix::fs::setxattr(fd_path(fd).as_str(), name, &encode(acl), XattrFlags::empty())
+}
+
+fn mode_of(fd: &OwnedFd) -> rustix::io::Result<u32> {
+    Ok(rustix::fs::fstat(fd)?.st_mode)
+}
+
+pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
+    let acc = Accounts::load(ctx)?;
+    let (path, recursive, change, text) = match op {
+        HelperOp::AclSet { path, entries, recursive } => {
+            if entries.is_empty() || entries.len() > MAX_ENTRIES {
+                return Err(WireError::invalid("acl", format!("give 1 to {MAX_ENTRIES} ACL entries")));
+            }
+            let mut resolved = Vec::new();
+            for e in entries {
+                let (tag, id) = resolve_tag(&acc, &e.tag)?;
+                resolved.push(Resolved { default: e.default, raw: RawEntry { tag, perm: u16::from(e.perms.bits()), id } });
+            }
+            let text = resolved.iter().map(resolved_text).collect::<Vec<_>>().join(",");
+            (path, *recursive, AclChange::Set(resolved), vec!["-m".to_owned(), text])
+        }
+        HelperOp::AclRemove { path, targets, recursive } => {
+            if targets.is_empty() || targets.len() > MAX_ENTRIES {
+                return Err(WireError::invalid("acl", format!("give 1 to {MAX_ENTRIES} ACL entries to remove")));
+            }
+            let mut resolved = Vec::new();
+            for t in targets {
+                let (tag, id) = resolve_tag(&acc, &t.tag)?;
+                resolved.push((t.default, tag, id));
+            }
+            let text = resolved
+                .iter()
+                .map(|(d, tag, id)| format!("{}{}:{}", if *d { "d:" } else { "" }, if *tag == USER { "u" } else { "g" }, id))
+                .collect::<Vec<_>>()
+                .join(",");
+            (path, *recursive, AclChange::Remove(resolved), vec!["-x".to_owned(), text])
+        }
+        _ => return Err(WireError::internal(format!("{} is not an ACL operation", op.name()))),
+    };
+    let (share_root, relative) = locate(ctx, path)?;
+    // Resolve now so a dry run reports a missing path, a symlink or a device just as a real run.
+    let (_fd, is_dir) = open_beneath(&share_root, &relative, path.as_str())?;
+    if let AclChange::Set(entries) = &change {
+        if !is_dir && entries.iter().any(|e| e.default) {
+            return Err(WireError::invalid("acl", format!("'{path}' is a file; default ACL entries apply only to directories")));
+        }
+    }
+    let host_path = share_root.join(&relative).display().to_string();
+    let mut equivalent = vec!["setfacl".to_owned()];
+    if recursive {
+        equivalent.push("-R".into());
+    }
+    equivalent.extend(text);
+    equivalent.extend(["--".to_owned(), host_path]);
+    Ok(vec![Action::Acl(AclPlan { share_root, relative, shown_path: path.to_string(), recursive, change, equivalent })])
+}
+
+fn resolved_text(r: &Resolved) -> String {
+    let tag = match r.raw.tag {
+        USER_OBJ | USER => "u",
+        GROUP_OBJ | GROUP => "g",
+        MASK => "m",
+        _ => "o",
+    };
+    let id = if r.raw.id == UNDEFINED_ID { String::new() } else { r.raw.id.to_string() };
+    let perms = AclPerms::from_bits(u8::try_from(r.raw.perm & 7).unwrap_or(0));
+    format!("{}{tag}:{id}:{perms}", if r.default { "d:" } else { "" })
+}
+
+impl AclPlan {
+    pub fn step(&self) -> Step {
+        Step::SetAcl { path: self.shown_path.clone(), recursive: self.recursive, equivalent: self.equivalent.clone() }
+    }
+
+    /// Re-resolves the path (it may have changed since planning) and applies the change, to the
+    /// whole tree when recursive. Symlinks and special files inside the tree are skipped.
+    pub fn apply(self) -> Result<(), WireError> {
+        let (fd, is_dir) = open_beneath(&self.share_root, &self.relative, &self.shown_path)?;
+        self.apply_node(&fd, is_dir, &self.shown_path, 0)
+    }
+
+    fn apply_node(&self, fd: &OwnedFd, is_dir: bool, shown: &str, depth: usize) -> Result<(), WireError> {
+        self.change_one(fd, is_dir).map_err(|e| io_error(shown, e))?;
+        if !(self.recursive && is_dir) {
+            return Ok(());
+        }
+        if depth >= MAX_DEPTH {
+            return Err(WireError::not_allowed(format!("'{shown}' is nested deeper than {MAX_DEPTH} levels")));
+        }
+        let dir = rustix::fs::openat2(fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+            .map_err(|e| io_error(shown, e))?;
+        let mut names = Vec::new();
+        for entry in rustix::fs::Dir::read_from(&dir).map_err(|e| io_error(shown, e))? {
+            let entry = entry.map_err(|e| io_error(shown, e))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(entry.file_name().to_owned());
+            }
+        }
+        for name in names {
+            let child_shown = format!("{shown}/{}", name.to_string_lossy());
+            let child = match rustix::fs::openat2(fd, name.as_c_str(), OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE) {
+                Ok(c) => c,
+                // Vanished since listing: nothing to change.
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => return Err(io_error(&child_shown, e)),
+            };
+            match node_kind(&child).map_err(|e| io_error(&child_shown, e))? {
+                Some(child_is_dir) => self.apply_node(&child, child_is_dir, &child_shown, depth + 1)?,
+                None => tracing::info!(path = %child_shown, "skipped: not a regular file or directory"),
+            }
+        }
+        Ok(())
+    }
+
+    fn change_one(&self, fd: &OwnedFd, is_dir: bool) -> rustix::io::Result<()> {
+        let mode = mode_of(fd)?;
+        let mut access = read_acl(fd, XATTR_ACCESS)?.unwrap_or_else(|| from_mode(mode));
+        let mut default = if is_dir { read_acl(fd, XATTR_DEFAULT)?.unwrap_or_default() } else { Vec::new() };
+        let had_default = !default.is_empty();
+        match &self.change {
+            AclChange::Set(entries) => {
+                let explicit_mask = |d: bool| entries.iter().any(|e| e.default == d && e.raw.tag == MASK);
+                for e in entries.iter().filter(|e| !e.default) {
+                    upsert(&mut access, e.raw);
+                }
+                recompute_mask(&mut access, explicit_mask(false));
+                if is_dir && entries.iter().any(|e| e.default) {
+                    if default.is_empty() {
+                        // setfacl seeds a new default ACL with the base entries of the access ACL.
+                        default = access.iter().filter(|e| matches!(e.tag, USER_OBJ | GROUP_OBJ | OTHER)).copied().collect();
+                    }
+                    for e in entries.iter().filter(|e| e.default) {
+                        upsert(&mut default, e.raw);
+                    }
+                    recompute_mask(&mut default, explicit_mask(true));
+                }
+            }
+            AclChange::Remove(targets) => {
+                for (d, tag, id) in targets {
+                    let acl = if *d { &mut default } else { &mut access };
+                    acl.retain(|e| !(e.tag == *tag && e.id == *id));
+                }
+                recompute_mask(&mut access, false);
+                if had_default {
+                    recompute_mask(&mut default, false);
+                }
+            }
+        }
+        write_acl(fd, XATTR_ACCESS, &access)?;
+        if is_dir && (had_default || !default.is_empty()) {
+            write_acl(fd, XATTR_DEFAULT, &default)?;
+        }
+        Ok(())
+    }
+}
+
+fn listing_entries(acc: &Accounts, raw: &[RawEntry]) -> Vec<ResolvedAclEntry> {
+    let mut sorted = raw.to_vec();
+    sorted.sort_by_key(|e| (e.tag, e.id));
+    sorted
+        .iter()
+        .map(|e| {
+            let (kind, name) = match e.tag {
+                USER_OBJ => (AclKind::UserObj, None),
+                USER => (AclKind::User, acc.users.iter().find(|u| u.uid == e.id).map(|u| u.name.clone())),
+                GROUP_OBJ => (AclKind::GroupObj, None),
+                GROUP => (AclKind::Group, acc.groups.iter().find(|g| g.gid == e.id).map(|g| g.name.clone())),
+                MASK => (AclKind::Mask, None),
+                _ => (AclKind::Other, None),
+            };
+            let id = (e.id != UNDEFINED_ID).then_some(e.id);
+            ResolvedAclEntry { kind, id, name, perms: AclPerms::from_bits(u8::try_from(e.perm & 7).unwrap_or(0)) }
+        })
+        .collect()
+}
+
+/// The ACL of one path, names resolved from the prefixed account files.
+pub fn get(ctx: &Ctx, path: &SharePath) -> Result<AclListing, WireError> {
+    let acc = Accounts::load(ctx)?;
+    let (share_root, relative) = locate(ctx, path)?;
+    let (fd, is_dir) = open_beneath(&share_root, &relative, path.as_str())?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| io_error(path.as_str(), e))?;
+    let access = read_acl(&fd, XATTR_ACCESS).map_err(|e| io_error(path.as_str(), e))?.unwrap_or_else(|| from_mode(st.st_mode));
+    let default = if is_dir { read_acl(&fd, XATTR_DEFAULT).map_err(|e| io_error(path.as_str(), e))?.unwrap_or_default() } else { Vec::new() };
+    Ok(AclListing {
+        path: path.to_string(),
+        owner: st.st_uid,
+        group: st.st_gid,
+        mode: st.st_mode & 0o7777,
+        is_dir,
+        access: listing_entries(&acc, &access),
+        default: listing_entries(&acc, &default),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xattr_round_trip_is_sorted() {
+        let acl = vec![
+            RawEntry { tag: OTHER, perm: 4, id: UNDEFINED_ID },
+            RawEntry { tag: USER, perm: 7, id: 50001 },
+            RawEntry { tag: USER_OBJ, perm: 7, id: UNDEFINED_ID },
+            RawEntry { tag: USER, perm: 5, id: 50000 },
+        ];
+        let back = decode(&encode(&acl)).unwrap();
+        assert_eq!(back.iter().map(|e| (e.tag, e.id)).collect::<Vec<_>>(), [(USER_OBJ, UNDEFINED_ID), (USER, 50000), (USER, 50001), (OTHER, UNDEFINED_ID)]);
+        assert!(decode(&[2, 0, 0, 0, 1]).is_err());
+        assert!(decode(&[3, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn mask_follows_setfacl() {
+        let mut acl = from_mode(0o640);
+        upsert(&mut acl, RawEntry { tag: USER, perm: 7, id: 50000 });
+        recompute_mask(&mut acl, false);
+        let mask = acl.iter().find(|e| e.tag == MASK).unwrap();
+        assert_eq!(mask.perm, 7 | 4);
+        acl.retain(|e| e.tag != USER);
+        recompute_mask(&mut acl, false);
+        assert!(acl.iter().all(|e| e.tag != MASK));
+    }
+}

@@ -1,0 +1,189 @@
+//! Reading the (prefixed) passwd, group and shadow files, and replacing one shadow hash
+//! atomically. The helper trusts these files as much as the host does; the account tools write
+//! them, except for the password hash, which no tool can set under `--prefix` without argv.
+
+use corenas_proto::WireError;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct PasswdLine {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub gecos: String,
+    pub home: String,
+    pub shell: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupLine {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+fn read(path: &Path) -> Result<String, WireError> {
+    std::fs::read_to_string(path).map_err(|e| WireError::internal(format!("cannot read {}: {e}", path.display())))
+}
+
+pub fn parse_passwd(text: &str) -> Vec<PasswdLine> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() != 7 {
+                return None;
+            }
+            Some(PasswdLine {
+                name: f[0].to_owned(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                gecos: f[4].to_owned(),
+                home: f[5].to_owned(),
+                shell: f[6].to_owned(),
+            })
+        })
+        .collect()
+}
+
+pub fn parse_group(text: &str) -> Vec<GroupLine> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() != 4 {
+                return None;
+            }
+            Some(GroupLine {
+                name: f[0].to_owned(),
+                gid: f[2].parse().ok()?,
+                members: f[3].split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
+            })
+        })
+        .collect()
+}
+
+/// Names whose shadow hash marks a locked login (`!` prefix).
+pub fn parse_locked(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let hash = f.next()?;
+            hash.starts_with('!').then(|| name.to_owned())
+        })
+        .collect()
+}
+
+pub fn passwd(path: &Path) -> Result<Vec<PasswdLine>, WireError> {
+    Ok(parse_passwd(&read(path)?))
+}
+pub fn groups(path: &Path) -> Result<Vec<GroupLine>, WireError> {
+    Ok(parse_group(&read(path)?))
+}
+pub fn locked(path: &Path) -> Result<Vec<String>, WireError> {
+    Ok(parse_locked(&read(path)?))
+}
+
+/// Takes the shadow-utils lock (`<file>.lock`, created by link(2) so it is atomic, as
+/// lckpwdf does), so useradd/usermod running concurrently never interleave with us.
+struct FileLock {
+    lock: std::path::PathBuf,
+}
+
+impl FileLock {
+    fn take(file: &Path) -> Result<Self, WireError> {
+        let lock = file.with_extension("lock");
+        let tmp = file.with_extension(format!("{}", std::process::id()));
+        std::fs::write(&tmp, format!("{}\0", std::process::id()))
+            .map_err(|e| WireError::internal(format!("cannot create {}: {e}", tmp.display())))?;
+        let mut last = None;
+        for _ in 0..50 {
+            match std::fs::hard_link(&tmp, &lock) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Ok(Self { lock });
+                }
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = std::fs::remove_file(&tmp);
+        Err(WireError::internal(format!("{} stays locked: {}", lock.display(), last.map(|e| e.to_string()).unwrap_or_default())))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
+}
+
+/// Replaces the password field of `user` with `hash`: temp file with the old mode, fsync,
+/// rename, fsync of the directory. A crash leaves either the old or the new file.
+pub fn replace_shadow_hash(shadow: &Path, user: &str, hash: &str) -> Result<(), WireError> {
+    if hash.is_empty() || hash.contains([':', '\n', '\0']) {
+        return Err(WireError::internal("the hash tool returned an unusable hash"));
+    }
+    let _lock = FileLock::take(shadow)?;
+    let text = read(shadow)?;
+    let mut found = false;
+    let mut out = String::with_capacity(text.len() + hash.len());
+    for line in text.lines() {
+        let mut fields: Vec<&str> = line.split(':').collect();
+        if fields.first() == Some(&user) && fields.len() >= 2 {
+            fields[1] = hash;
+            found = true;
+        }
+        out.push_str(&fields.join(":"));
+        out.push('\n');
+    }
+    if !found {
+        return Err(WireError::not_found(format!("user '{user}' has no shadow entry")));
+    }
+    let mode = std::fs::metadata(shadow).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o640);
+    let tmp = shadow.with_extension("corenas-new");
+    let io = |e: std::io::Error| WireError::internal(format!("writing {}: {e}", tmp.display()));
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).map_err(io)?;
+        f.write_all(out.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    let meta = std::fs::metadata(shadow).map_err(io)?;
+    use std::os::unix::fs::MetadataExt;
+    let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
+    std::fs::rename(&tmp, shadow).map_err(io)?;
+    if let Some(dir) = shadow.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_skips_malformed_lines() {
+        let p = parse_passwd("root:x:0:0:root:/root:/bin/bash\nbroken\nalice:x:50000:50000:A:/home/alice:/usr/sbin/nologin\n");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1].uid, 50000);
+        let g = parse_group("staff:x:50001:alice,bob\nempty:x:50002:\n");
+        assert_eq!(g[0].members, ["alice", "bob"]);
+        assert!(g[1].members.is_empty());
+        assert_eq!(parse_locked("a:!$y$x:1::::::\nb:$y$z:1::::::\n"), ["a"]);
+    }
+
+    #[test]
+    fn replaces_one_hash_atomically() {
+        let dir = std::env::temp_dir().join(format!("corenas-shadow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shadow = dir.join("shadow");
+        std::fs::write(&shadow, "root:*:1:0:99999:7:::\nalice:!:1::::::\n").unwrap();
+        replace_shadow_hash(&shadow, "alice", "$y$abc").unwrap();
+        assert_eq!(std::fs::read_to_string(&shadow).unwrap(), "root:*:1:0:99999:7:::\nalice:$y$abc:1::::::\n");
+        assert!(replace_shadow_hash(&shadow, "bob", "$y$abc").is_err());
+        assert!(replace_shadow_hash(&shadow, "alice", "x:y").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

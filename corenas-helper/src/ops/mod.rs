@@ -1,0 +1,88 @@
+//! The helper's operations. Each `HelperOp` is first turned into a plan (validated against the
+//! system: ranges, existence, paths), and the plan is what runs; a dry run returns the same plan
+//! without running it, so the two cannot drift apart.
+
+pub mod accounts;
+pub mod acl;
+pub mod files;
+pub mod smb;
+
+use crate::exec::{self, Command};
+use crate::paths::Paths;
+use corenas_proto::helper::{HelperOp, OpReport, Step};
+use corenas_proto::WireError;
+
+pub struct Ctx {
+    pub paths: Paths,
+    /// Share roots as the managed system sees them (e.g. `/storage`).
+    pub share_roots: Vec<String>,
+    /// One mutating operation at a time: the account files and samba's passdb are shared.
+    pub write_lock: tokio::sync::Mutex<()>,
+}
+
+/// One thing a plan does.
+pub enum Action {
+    Exec(Command),
+    /// Put the hash printed by the previous `Exec` into the shadow file for `user`.
+    ShadowHashFromPrevious { user: String },
+    Acl(acl::AclPlan),
+    /// Run `cmd` only if `group` still exists (after a step that may have removed it).
+    ExecIfGroupExists { group: String, cmd: Command },
+}
+
+impl Action {
+    fn step(&self, ctx: &Ctx) -> Step {
+        match self {
+            Action::Exec(c) => c.step(),
+            Action::ShadowHashFromPrevious { user } => {
+                Step::UpdateShadow { file: ctx.paths.shadow().display().to_string(), user: user.clone() }
+            }
+            Action::Acl(p) => p.step(),
+            Action::ExecIfGroupExists { cmd, .. } => cmd.step(),
+        }
+    }
+}
+
+pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
+    match op {
+        HelperOp::AclSet { .. } | HelperOp::AclRemove { .. } => acl::plan(ctx, op),
+        HelperOp::SmbSetPassword { .. } | HelperOp::SmbEnable { .. } | HelperOp::SmbDisable { .. } | HelperOp::SmbDelete { .. } => {
+            smb::plan(ctx, op)
+        }
+        _ => accounts::plan(ctx, op),
+    }
+}
+
+async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<(), WireError> {
+    let mut last_stdout = Vec::new();
+    for action in actions {
+        match action {
+            Action::Exec(cmd) => last_stdout = exec::run(&cmd).await?.stdout,
+            Action::ShadowHashFromPrevious { user } => {
+                let hash = String::from_utf8_lossy(&last_stdout).trim().to_owned();
+                files::replace_shadow_hash(&ctx.paths.shadow(), &user, &hash)?;
+            }
+            Action::ExecIfGroupExists { group, cmd } => {
+                if accounts::Accounts::load(ctx)?.group(&group).is_some() {
+                    exec::run(&cmd).await?;
+                }
+            }
+            Action::Acl(p) => {
+                tokio::task::spawn_blocking(move || p.apply())
+                    .await
+                    .map_err(|e| WireError::internal(format!("ACL task failed: {e}")))??;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn perform(ctx: &Ctx, op: &HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
+    let _serialized = ctx.write_lock.lock().await;
+    let actions = plan(ctx, op)?;
+    let steps = actions.iter().map(|a| a.step(ctx)).collect();
+    if !dry_run {
+        execute(ctx, actions).await?;
+    }
+    Ok(OpReport { op: op.name().to_owned(), dry_run, steps })
+}

@@ -1,0 +1,78 @@
+//! SMB passwords in samba's passdb, through `smbpasswd` (secret on stdin, twice) against the
+//! prefixed smb.conf. Only managed users; the unix account must exist first.
+
+use super::accounts::Accounts;
+use super::{Action, Ctx};
+use crate::exec::{self, Command, Program};
+use corenas_proto::WireError;
+use corenas_proto::helper::{HelperOp, SmbAccountState};
+use std::collections::HashMap;
+
+fn smbpasswd(ctx: &Ctx) -> Command {
+    Command::new(Program::SmbPasswd).args(["-c".to_owned(), ctx.paths.smb_conf().display().to_string()]).env(ctx.paths.nss_env())
+}
+
+pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
+    let acc = Accounts::load(ctx)?;
+    let (flag, name, secret) = match op {
+        HelperOp::SmbSetPassword { name, password } => ("-a", name, Some(password)),
+        HelperOp::SmbEnable { name } => ("-e", name, None),
+        HelperOp::SmbDisable { name } => ("-d", name, None),
+        HelperOp::SmbDelete { name } => ("-x", name, None),
+        _ => return Err(WireError::internal(format!("{} is not an SMB operation", op.name()))),
+    };
+    acc.managed_user(name.as_str())?;
+    let mut cmd = smbpasswd(ctx).args(["-s", flag, "--", name.as_str()]);
+    if let Some(pw) = secret {
+        // `-s` reads the new password twice, one per line; CR/LF/NUL were refused by the type.
+        let p = pw.expose();
+        cmd = cmd.secret("password, twice", format!("{p}\n{p}\n").into_bytes());
+    }
+    Ok(vec![Action::Exec(cmd)])
+}
+
+/// Parses `pdbedit -L -v`: "Unix username:" then "Account Flags: [DU  ]" per account.
+pub fn parse_pdbedit(text: &str) -> HashMap<String, SmbAccountState> {
+    let mut out = HashMap::new();
+    let mut user: Option<String> = None;
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("Unix username:") {
+            user = Some(v.trim().to_owned());
+        } else if let (Some(v), Some(u)) = (line.strip_prefix("Account Flags:"), user.take()) {
+            let flags = v.trim().trim_start_matches('[').trim_end_matches(']');
+            let state = if flags.contains('D') { SmbAccountState::Disabled } else { SmbAccountState::Enabled };
+            out.insert(u, state);
+        }
+    }
+    out
+}
+
+/// SMB state of every passdb account. An unreadable passdb (no samba configured) means none.
+pub async fn states(ctx: &Ctx) -> HashMap<String, SmbAccountState> {
+    if !ctx.paths.smb_conf().exists() {
+        return HashMap::new();
+    }
+    let cmd = Command::new(Program::PdbEdit)
+        .args(["-s".to_owned(), ctx.paths.smb_conf().display().to_string(), "-L".into(), "-v".into()])
+        .env(ctx.paths.nss_env());
+    match exec::run(&cmd).await {
+        Ok(out) => parse_pdbedit(&String::from_utf8_lossy(&out.stdout)),
+        Err(e) => {
+            tracing::warn!(error = %e, "pdbedit could not list SMB accounts");
+            HashMap::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_account_flags() {
+        let text = "---------------\nUnix username:        alice\nAccount Flags:        [U          ]\n---------------\nUnix username:        bob\nAccount Flags:        [DU         ]\n";
+        let m = parse_pdbedit(text);
+        assert_eq!(m["alice"], SmbAccountState::Enabled);
+        assert_eq!(m["bob"], SmbAccountState::Disabled);
+    }
+}

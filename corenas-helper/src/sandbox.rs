@@ -1,0 +1,112 @@
+//! Privilege reduction, done once in `main()` before any thread exists (capabilities, no_new_privs
+//! and landlock are per thread). Order: bounding set → capability sets → ambient → no_new_privs →
+//! landlock. The bounding set is what limits the programs the helper runs; landlock is inherited
+//! by them too. See docs/decisions/0002-helper-sandbox.md.
+
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
+    path_beneath_rules,
+};
+use rustix::thread::{CapabilitySet, CapabilitySets};
+use std::path::PathBuf;
+
+/// Exactly what the helper's operations need: create/chown homes and account files
+/// (CHOWN, DAC_*, FOWNER, FSETID), write ACL xattrs on files it does not own (FOWNER), and let
+/// the shadow tools write their audit records (AUDIT_WRITE).
+pub const KEEP: &[(&str, CapabilitySet)] = &[
+    ("cap_chown", CapabilitySet::CHOWN),
+    ("cap_dac_override", CapabilitySet::DAC_OVERRIDE),
+    ("cap_dac_read_search", CapabilitySet::DAC_READ_SEARCH),
+    ("cap_fowner", CapabilitySet::FOWNER),
+    ("cap_fsetid", CapabilitySet::FSETID),
+    ("cap_audit_write", CapabilitySet::AUDIT_WRITE),
+];
+
+pub fn keep_set() -> CapabilitySet {
+    KEEP.iter().fold(CapabilitySet::empty(), |acc, (_, c)| acc | *c)
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxReport {
+    pub landlock: String,
+    pub bounding_set: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("reducing capabilities failed at {step}: {source}")]
+    Capabilities { step: &'static str, source: rustix::io::Errno },
+    #[error("setting no_new_privs failed: {0}")]
+    NoNewPrivs(rustix::io::Errno),
+    #[error("landlock setup failed: {0}")]
+    Landlock(#[from] landlock::RulesetError),
+    #[error("landlock is not enforced by this kernel; refusing to run (use --allow-unsandboxed only in a lab)")]
+    NotEnforced,
+}
+
+fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+}
+
+fn reduce_capabilities() -> Result<(), SandboxError> {
+    let keep = keep_set();
+    for bit in 0..=last_cap().min(63) {
+        let cap = CapabilitySet::from_bits_retain(1u64 << bit);
+        if keep.contains(cap) {
+            continue;
+        }
+        match rustix::thread::remove_capability_from_bounding_set(cap) {
+            // EINVAL: the kernel does not know this capability; nothing to drop.
+            Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+            Err(e) => return Err(SandboxError::Capabilities { step: "bounding set", source: e }),
+        }
+    }
+    let sets = CapabilitySets { effective: keep, permitted: keep, inheritable: CapabilitySet::empty() };
+    rustix::thread::set_capabilities(None, sets).map_err(|e| SandboxError::Capabilities { step: "capset", source: e })?;
+    rustix::thread::clear_ambient_capability_set().map_err(|e| SandboxError::Capabilities { step: "ambient", source: e })?;
+    Ok(())
+}
+
+/// The bounding set as read back from the kernel, by name.
+pub fn bounding_set_names() -> Vec<String> {
+    KEEP.iter()
+        .filter(|(_, c)| rustix::thread::capability_is_in_bounding_set(*c).unwrap_or(false))
+        .map(|(n, _)| (*n).to_owned())
+        .collect()
+}
+
+fn existing(paths: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
+    paths.into_iter().filter(|p| p.exists()).collect()
+}
+
+/// Applies the whole sandbox. `writable` are the directories operations may write beneath.
+pub fn apply(writable: Vec<PathBuf>, allow_unsandboxed: bool) -> Result<SandboxReport, SandboxError> {
+    reduce_capabilities()?;
+    rustix::thread::set_no_new_privs(true).map_err(SandboxError::NoNewPrivs)?;
+
+    // Best effort up to ABI 5 (filesystem rights incl. truncate/ioctl, TCP bind/connect);
+    // anything the kernel offers from ABI 1 counts as the floor. The helper needs no TCP at all,
+    // so handling the TCP rights with no rule forbids them.
+    let abi = ABI::V5;
+    let read_exec = AccessFs::from_read(abi);
+    let all = AccessFs::from_all(abi);
+    let system_ro = existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys/kernel"].map(PathBuf::from));
+    let devices = existing(["/dev/null", "/dev/urandom", "/dev/zero"].map(PathBuf::from));
+    let writable = existing(writable);
+    let status = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(all)?
+        .handle_access(AccessNet::from_all(abi))?
+        .create()?
+        .add_rules(path_beneath_rules(&system_ro, read_exec))?
+        .add_rules(path_beneath_rules(&devices, AccessFs::ReadFile | AccessFs::WriteFile))?
+        .add_rules(path_beneath_rules(&writable, all))?
+        .restrict_self()?;
+    let landlock = match status.ruleset {
+        RulesetStatus::FullyEnforced => "fully enforced".to_owned(),
+        RulesetStatus::PartiallyEnforced => "partially enforced (kernel offers an older landlock ABI)".to_owned(),
+        RulesetStatus::NotEnforced if allow_unsandboxed => "NOT enforced (allowed by --allow-unsandboxed)".to_owned(),
+        RulesetStatus::NotEnforced => return Err(SandboxError::NotEnforced),
+    };
+    Ok(SandboxReport { landlock, bounding_set: bounding_set_names() })
+}

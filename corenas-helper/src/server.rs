@@ -1,0 +1,67 @@
+//! The `Helper` service for one connection. Every call is logged with the peer's kernel-vouched
+//! identity, the operation, its canonical arguments (secrets redacted), result and duration.
+
+use crate::ops::{self, Ctx};
+use crate::sandbox::SandboxReport;
+use corenas_proto::WireError;
+use corenas_proto::acl::AclListing;
+use corenas_proto::helper::{Accounts, Helper, HelperOp, HelperStatus, OpReport};
+use corenas_proto::names::SharePath;
+use std::sync::Arc;
+use std::time::Instant;
+use tarpc::context::Context;
+
+pub struct Shared {
+    pub ops: Ctx,
+    pub sandbox: SandboxReport,
+    pub started: Instant,
+}
+
+#[derive(Clone)]
+pub struct HelperServer {
+    pub shared: Arc<Shared>,
+    pub peer_uid: u32,
+    pub peer_pid: i32,
+}
+
+impl HelperServer {
+    fn log(&self, op: &str, args: &serde_json::Value, result: &Result<(), &WireError>, started: Instant) {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match result {
+            Ok(()) => tracing::info!(peer_uid = self.peer_uid, peer_pid = self.peer_pid, operation = op, args = %args, result = "ok", duration_us = micros, "operation"),
+            Err(e) => tracing::warn!(peer_uid = self.peer_uid, peer_pid = self.peer_pid, operation = op, args = %args, result = "failed", error_code = e.code.as_str(), error = %e.message, duration_us = micros, "operation"),
+        }
+    }
+}
+
+impl Helper for HelperServer {
+    async fn perform(self, _: Context, op: HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
+        let started = Instant::now();
+        let r = ops::perform(&self.shared.ops, &op, dry_run).await;
+        let name = if dry_run { format!("{} (dry run)", op.name()) } else { op.name().to_owned() };
+        self.log(&name, &op.canonical_args(), &r.as_ref().map(|_| ()), started);
+        r
+    }
+
+    async fn accounts(self, _: Context) -> Result<Accounts, WireError> {
+        ops::accounts::snapshot(&self.shared.ops).await
+    }
+
+    async fn acl_get(self, _: Context, path: SharePath) -> Result<AclListing, WireError> {
+        let ctx = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || ops::acl::get(&ctx.ops, &path))
+            .await
+            .map_err(|e| WireError::internal(format!("ACL read failed: {e}")))?
+    }
+
+    async fn status(self, _: Context) -> HelperStatus {
+        HelperStatus {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            root: self.shared.ops.paths.root().display().to_string(),
+            landlock: self.shared.sandbox.landlock.clone(),
+            bounding_set: self.shared.sandbox.bounding_set.clone(),
+            uptime_secs: self.shared.started.elapsed().as_secs(),
+        }
+    }
+}

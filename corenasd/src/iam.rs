@@ -1,0 +1,217 @@
+//! Accounts policy: which range an account lives in, which id it gets, what a request turns into
+//! as helper operations. The helper enforces the ranges again on its side; here they decide.
+
+use crate::helper_link::HelperConn;
+use corenas_proto::api::{GroupInfo, UserAdd, UserInfo, UserMod};
+use corenas_proto::helper::{Accounts, HelperOp, NewUser, SmbAccountState, UserChange};
+use corenas_proto::names::{AccountKind, GroupName, ManagedUid, Shell, UserName};
+use corenas_proto::secret::{Password, SPECIALS};
+use corenas_proto::{ErrorCode, WireError};
+
+pub fn user_info(acc: &Accounts, name: &str) -> Option<UserInfo> {
+    let u = acc.users.iter().find(|u| u.name == name)?;
+    let kind = AccountKind::of_id(u.uid)?;
+    Some(UserInfo {
+        name: u.name.clone(),
+        uid: u.uid,
+        gid: u.gid,
+        kind: Some(kind),
+        full_name: u.gecos.clone(),
+        home: u.home.clone(),
+        shell: u.shell.clone(),
+        locked: u.locked,
+        smb: u.smb,
+        groups: acc.groups.iter().filter(|g| g.members.iter().any(|m| m == name)).map(|g| g.name.clone()).collect(),
+    })
+}
+
+/// Managed users only: CoreNAS shows and touches nothing outside its ranges.
+pub fn users(acc: &Accounts) -> Vec<UserInfo> {
+    acc.users.iter().filter_map(|u| user_info(acc, &u.name)).collect()
+}
+
+pub fn group_info(acc: &Accounts, name: &str) -> Option<GroupInfo> {
+    let g = acc.groups.iter().find(|g| g.name == name)?;
+    Some(GroupInfo { name: g.name.clone(), gid: g.gid, kind: Some(AccountKind::of_id(g.gid)?), members: g.members.clone() })
+}
+
+pub fn groups(acc: &Accounts) -> Vec<GroupInfo> {
+    acc.groups.iter().filter_map(|g| group_info(acc, &g.name)).collect()
+}
+
+/// Lowest id of the kind's range that no user and no group uses (a user's own group takes the
+/// same number as the user).
+pub fn allocate_id(acc: &Accounts, kind: AccountKind) -> Result<u32, WireError> {
+    let used: std::collections::HashSet<u32> = acc.users.iter().map(|u| u.uid).chain(acc.groups.iter().map(|g| g.gid)).collect();
+    kind.range().find(|id| !used.contains(id)).ok_or_else(|| {
+        WireError::new(ErrorCode::OutOfRange, format!("no free id left in the {kind} range {:?}", kind.range()))
+    })
+}
+
+/// A password that satisfies the policy: 20 characters from an unambiguous alphabet, at least
+/// one of each class, from the OS's random source.
+pub fn generate_password() -> Result<Password, WireError> {
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+    const DIGIT: &[u8] = b"23456789";
+    let special = SPECIALS.as_bytes();
+    let classes: [&[u8]; 4] = [UPPER, LOWER, DIGIT, special];
+    loop {
+        let mut random = [0u8; 40];
+        getrandom::getrandom(&mut random).map_err(|e| WireError::internal(format!("no randomness: {e}")))?;
+        let all: Vec<u8> = classes.concat();
+        // Rejection sampling keeps every character equally likely.
+        let limit = 256 - (256 % all.len());
+        let chosen: String = random.iter().filter(|b| usize::from(**b) < limit).take(20).map(|b| char::from(all[usize::from(*b) % all.len()])).collect();
+        if chosen.len() == 20 && classes.iter().all(|c| chosen.bytes().any(|b| c.contains(&b))) {
+            return Password::new(chosen).map_err(|e| WireError::internal(e.message));
+        }
+    }
+}
+
+/// The helper operations `user add` performs (one: the helper creates the user's own group,
+/// the user, memberships and password together, so a dry run plans all of it).
+pub fn user_add_ops(acc: &Accounts, req: &UserAdd, password: Option<Password>) -> Result<HelperOp, WireError> {
+    if acc.users.iter().any(|u| u.name == req.name.as_str()) {
+        return Err(WireError::new(ErrorCode::AlreadyExists, format!("user '{}' already exists", req.name)));
+    }
+    let uid = match req.uid {
+        Some(uid) if uid.kind() != req.kind => {
+            return Err(WireError::invalid("uid", format!("uid {uid} is not in the {} range {:?}", req.kind, req.kind.range())));
+        }
+        Some(uid) => uid,
+        None => ManagedUid::try_from(allocate_id(acc, req.kind)?)?,
+    };
+    let shell = req.shell.clone().unwrap_or_else(|| match req.kind {
+        AccountKind::Admin => Shell::bash(),
+        AccountKind::ShareUser => Shell::nologin(),
+    });
+    Ok(HelperOp::UserCreate(NewUser {
+        name: req.name.clone(),
+        uid,
+        full_name: req.full_name.clone(),
+        shell,
+        create_home: req.create_home,
+        groups: req.groups.clone(),
+        password,
+    }))
+}
+
+pub fn user_mod_ops(acc: &Accounts, name: &UserName, m: &UserMod) -> Result<Vec<HelperOp>, WireError> {
+    let info = user_info(acc, name.as_str()).ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))?;
+    let mut ops = Vec::new();
+    if m.full_name.is_some() || m.shell.is_some() {
+        ops.push(HelperOp::UserModify(UserChange { name: name.clone(), full_name: m.full_name.clone(), shell: m.shell.clone() }));
+    }
+    for g in &m.add_groups {
+        if !info.groups.iter().any(|x| x == g.as_str()) {
+            ops.push(HelperOp::GroupAddMember { group: g.clone(), user: name.clone() });
+        }
+    }
+    for g in &m.remove_groups {
+        ops.push(HelperOp::GroupRemoveMember { group: g.clone(), user: name.clone() });
+    }
+    match m.lock {
+        Some(true) => {
+            ops.push(HelperOp::UserLock { name: name.clone() });
+            // A locked account must not keep working over SMB either.
+            if info.smb == SmbAccountState::Enabled {
+                ops.push(HelperOp::SmbDisable { name: name.clone() });
+            }
+        }
+        Some(false) => {
+            ops.push(HelperOp::UserUnlock { name: name.clone() });
+            if info.smb == SmbAccountState::Disabled {
+                ops.push(HelperOp::SmbEnable { name: name.clone() });
+            }
+        }
+        None => {}
+    }
+    if ops.is_empty() {
+        return Err(WireError::invalid("change", "nothing to change: give --full-name, --shell, --add-group, --remove-group, --lock or --unlock"));
+    }
+    Ok(ops)
+}
+
+pub fn user_del_ops(acc: &Accounts, name: &UserName, remove_home: bool) -> Result<Vec<HelperOp>, WireError> {
+    let info = user_info(acc, name.as_str()).ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))?;
+    let mut ops = Vec::new();
+    if info.smb != SmbAccountState::None {
+        ops.push(HelperOp::SmbDelete { name: name.clone() });
+    }
+    ops.push(HelperOp::UserDelete { name: name.clone(), remove_home });
+    Ok(ops)
+}
+
+pub fn group_mod_ops(acc: &Accounts, name: &GroupName, add: &[UserName], remove: &[UserName]) -> Result<Vec<HelperOp>, WireError> {
+    group_info(acc, name.as_str()).ok_or_else(|| WireError::not_found(format!("group '{name}' does not exist in the managed ranges")))?;
+    let mut ops: Vec<HelperOp> = add.iter().map(|u| HelperOp::GroupAddMember { group: name.clone(), user: u.clone() }).collect();
+    ops.extend(remove.iter().map(|u| HelperOp::GroupRemoveMember { group: name.clone(), user: u.clone() }));
+    if ops.is_empty() {
+        return Err(WireError::invalid("members", "nothing to change: give --add-member or --remove-member"));
+    }
+    Ok(ops)
+}
+
+/// Runs operations in order. Before a real run every operation is planned first (a dry run in
+/// the helper), so a request that would fail validation changes nothing at all.
+pub async fn run_ops(h: &HelperConn, ops: Vec<HelperOp>, dry_run: bool) -> Result<Vec<corenas_proto::helper::Step>, WireError> {
+    let mut steps = Vec::new();
+    for op in &ops {
+        let report = h.perform(op.clone(), true).await?;
+        if dry_run {
+            steps.extend(report.steps);
+        }
+    }
+    if !dry_run {
+        for op in ops {
+            steps.extend(h.perform(op, false).await?.steps);
+        }
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corenas_proto::helper::{GroupEntry, PasswdEntry};
+
+    fn acc() -> Accounts {
+        let user = |name: &str, uid| PasswdEntry {
+            name: name.into(),
+            uid,
+            gid: uid,
+            gecos: String::new(),
+            home: String::new(),
+            shell: String::new(),
+            locked: false,
+            smb: SmbAccountState::None,
+        };
+        Accounts {
+            users: vec![user("root", 0), user("human", 1000), user("a", 50000)],
+            groups: vec![GroupEntry { name: "g".into(), gid: 50001, members: vec!["a".into()] }],
+        }
+    }
+
+    #[test]
+    fn ids_are_allocated_from_the_right_range() {
+        assert_eq!(allocate_id(&acc(), AccountKind::ShareUser).unwrap(), 50002);
+        assert_eq!(allocate_id(&acc(), AccountKind::Admin).unwrap(), 10000);
+    }
+
+    #[test]
+    fn unmanaged_accounts_are_invisible() {
+        let names: Vec<String> = users(&acc()).into_iter().map(|u| u.name).collect();
+        assert_eq!(names, ["a"]);
+        assert_eq!(user_info(&acc(), "a").unwrap().groups, ["g"]);
+        assert!(user_mod_ops(&acc(), &"root".parse().unwrap(), &UserMod { lock: Some(true), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn generated_passwords_meet_the_policy() {
+        for _ in 0..50 {
+            let p = generate_password().unwrap();
+            assert_eq!(p.expose().len(), 20);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! corenasd: CoreNAS's unprivileged management daemon. It owns state (SQLite), policy and the
+//! audit chain, and asks the root helper to act; it runs no privileged program itself.
+
+pub mod audit;
+pub mod authz;
+pub mod helper_link;
+pub mod iam;
+pub mod listen;
+pub mod server;
+pub mod state;

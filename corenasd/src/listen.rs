@@ -1,0 +1,75 @@
+//! corenasd's accept loop: admit by SO_PEERCRED (refusals are audited and logged), handshake,
+//! then serve the `Corenas` API on the connection.
+
+use crate::audit::AuditRecord;
+use crate::authz;
+use crate::server::{DaemonServer, Shared};
+use corenas_proto::api::Corenas;
+use corenas_proto::wire::{self, Service, Verdict};
+use futures::StreamExt;
+use std::os::unix::net::UnixListener as StdListener;
+use std::sync::Arc;
+use std::time::Duration;
+use tarpc::server::{BaseChannel, Channel};
+use tokio::net::UnixListener;
+
+/// Longest a single daemon call may run; a peer's larger deadline is cut to this.
+const MAX_DEADLINE: Duration = Duration::from_secs(900);
+
+pub async fn serve(listener: StdListener, shared: Arc<Shared>) -> std::io::Result<()> {
+    let listener = UnixListener::from_std(listener)?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => { tokio::spawn(connection(stream, Arc::clone(&shared))); }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("stopping");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    Ok(())
+}
+
+async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>) {
+    let Ok(cred) = stream.peer_cred() else {
+        tracing::warn!("no peer credentials; connection dropped");
+        return;
+    };
+    let (uid, pid) = (cred.uid(), cred.pid().unwrap_or(-1));
+    let principal = match authz::admit(uid) {
+        Ok(p) => p,
+        Err(why) => {
+            tracing::warn!(peer_uid = uid, peer_pid = pid, result = "refused", "{why}");
+            let args = serde_json::json!({ "peer_pid": pid });
+            let rec = AuditRecord {
+                principal: "unknown",
+                channel: "socket",
+                peer_uid: uid,
+                action: "connect",
+                args: &args,
+                result: "refused",
+                error_code: Some(corenas_proto::ErrorCode::NotAllowed.as_str()),
+            };
+            let _ = shared.audit(&rec);
+            let _ = wire::server_hello(&mut stream, Service::Daemon, &Verdict::Refused(why)).await;
+            return;
+        }
+    };
+    if let Err(e) = wire::server_hello(&mut stream, Service::Daemon, &Verdict::Accepted).await {
+        tracing::warn!(peer_uid = uid, peer_pid = pid, error = %e.message, "handshake failed");
+        return;
+    }
+    let server = DaemonServer { shared, principal };
+    let transport = wire::server_transport(stream, MAX_DEADLINE);
+    BaseChannel::with_defaults(transport)
+        .execute(server.serve())
+        .for_each(|response| async move {
+            tokio::spawn(response);
+        })
+        .await;
+}

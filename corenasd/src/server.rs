@@ -1,0 +1,342 @@
+//! The `Corenas` service for one connection. Thin handlers: authorize at one choke point
+//! (`guard`), call the module logic, audit every mutating request and every refusal.
+
+use crate::audit::{self, AuditRecord};
+use crate::authz::{self, Access, Principal};
+use crate::helper_link::HelperLink;
+use crate::iam;
+use crate::state::State;
+use corenas_proto::acl::AclListing;
+use corenas_proto::api::{
+    AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditVerify, Change, Corenas, GroupAdd, GroupInfo, SmbAction, SystemStatus,
+    UserAdd, UserInfo, UserMod,
+};
+use corenas_proto::helper::{HelperOp, Step};
+use corenas_proto::names::{GroupName, ManagedGid, SharePath, UserName};
+use corenas_proto::secret::Password;
+use corenas_proto::{ErrorCode, WireError};
+use std::sync::{Arc, Mutex};
+use tarpc::context::Context;
+
+pub struct Shared {
+    pub state: Mutex<State>,
+    pub helper: HelperLink,
+    pub root: String,
+    pub state_db: String,
+}
+
+impl Shared {
+    pub fn audit(&self, rec: &AuditRecord<'_>) -> Result<AuditEntry, WireError> {
+        let mut state = self.state.lock().map_err(|_| WireError::internal("state lock poisoned"))?;
+        audit::append(state.conn_mut(), rec).map_err(|e| {
+            tracing::error!(error = %e, "audit append failed");
+            WireError::from(e)
+        })
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&State) -> Result<T, crate::state::StateError>) -> Result<T, WireError> {
+        let state = self.state.lock().map_err(|_| WireError::internal("state lock poisoned"))?;
+        f(&state).map_err(WireError::from)
+    }
+}
+
+#[derive(Clone)]
+pub struct DaemonServer {
+    pub shared: Arc<Shared>,
+    pub principal: Principal,
+}
+
+fn result_word(r: &Result<(), &WireError>, dry_run: bool) -> &'static str {
+    match r {
+        Ok(()) if dry_run => "dry-run",
+        Ok(()) => "ok",
+        Err(e) if e.code == ErrorCode::NotAllowed => "refused",
+        Err(_) => "failed",
+    }
+}
+
+impl DaemonServer {
+    fn guard(&self, method: &str, access: Access) -> Result<(), WireError> {
+        let r = authz::check(&self.principal, method, access);
+        if let Err(e) = &r {
+            let args = serde_json::json!({});
+            let _ = self.shared.audit(&self.record(method, &args, "refused", Some(e.code.as_str())));
+        }
+        r
+    }
+
+    fn record<'a>(&'a self, action: &'a str, args: &'a serde_json::Value, result: &'a str, code: Option<&'a str>) -> AuditRecord<'a> {
+        AuditRecord {
+            principal: &self.principal.name,
+            channel: self.principal.channel,
+            peer_uid: self.principal.peer_uid,
+            action,
+            args,
+            result,
+            error_code: code,
+        }
+    }
+
+    /// Every mutating method goes through here: role check, run, audit (dry runs and failures
+    /// too). If the audit entry cannot be written after a real change, the caller is told.
+    async fn mutate<T, F>(&self, action: &str, args: serde_json::Value, dry_run: bool, run: F) -> Result<Change<T>, WireError>
+    where
+        F: std::future::Future<Output = Result<Change<T>, WireError>>,
+    {
+        self.guard(action, Access::Mutate)?;
+        let r = run.await;
+        let code = r.as_ref().err().map(|e| e.code.as_str());
+        let word = result_word(&r.as_ref().map(|_| ()), dry_run);
+        self.shared.audit(&self.record(action, &args, word, code))?;
+        r
+    }
+
+    async fn read<T, F>(&self, method: &str, run: F) -> Result<T, WireError>
+    where
+        F: std::future::Future<Output = Result<T, WireError>>,
+    {
+        self.guard(method, Access::Read)?;
+        run.await
+    }
+}
+
+fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>) -> Change<T> {
+    Change { dry_run, steps, result, generated_password: None }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+impl Corenas for DaemonServer {
+    async fn system_status(self, _: Context) -> Result<SystemStatus, WireError> {
+        self.read("system.status", async {
+            let (entries, head) = self.shared.with_state(|s| audit::head(s.conn()))?;
+            let helper = match self.shared.helper.connect().await {
+                Ok(h) => h.status().await,
+                Err(e) => Err(e),
+            };
+            Ok(SystemStatus {
+                version: env!("CARGO_PKG_VERSION").into(),
+                protocol: corenas_proto::PROTOCOL_VERSION,
+                daemon_pid: std::process::id(),
+                daemon_uid: rustix::process::getuid().as_raw(),
+                root: self.shared.root.clone(),
+                state_db: self.shared.state_db.clone(),
+                audit_entries: entries,
+                audit_head: head,
+                helper,
+            })
+        })
+        .await
+    }
+
+    async fn user_add(self, _: Context, req: UserAdd, dry_run: bool) -> Result<Change<UserInfo>, WireError> {
+        let args = json(&req);
+        self.mutate("user.add", args, dry_run, async {
+            if req.password.is_some() && req.generate_password {
+                return Err(WireError::invalid("password", "give a password or ask for a generated one, not both"));
+            }
+            let generated = if req.generate_password { Some(iam::generate_password()?) } else { None };
+            let password = req.password.clone().or_else(|| generated.clone());
+            let h = self.shared.helper.connect().await?;
+            let acc = h.accounts().await?;
+            let op = iam::user_add_ops(&acc, &req, password)?;
+            let uid = match &op {
+                HelperOp::UserCreate(u) => u.uid.get(),
+                _ => 0,
+            };
+            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+            let result = if dry_run {
+                None
+            } else {
+                self.shared.with_state(|s| s.record_account(req.name.as_str(), false, req.kind.as_str(), uid))?;
+                iam::user_info(&h.accounts().await?, req.name.as_str())
+            };
+            Ok(Change { dry_run, steps, result, generated_password: if dry_run { None } else { generated } })
+        })
+        .await
+    }
+
+    async fn user_del(self, _: Context, name: UserName, remove_home: bool, dry_run: bool) -> Result<Change<()>, WireError> {
+        let args = serde_json::json!({ "name": name, "remove_home": remove_home });
+        self.mutate("user.del", args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let ops = iam::user_del_ops(&h.accounts().await?, &name, remove_home)?;
+            let steps = iam::run_ops(&h, ops, dry_run).await?;
+            if !dry_run {
+                self.shared.with_state(|s| s.forget_account(name.as_str(), false).map(|_| ()))?;
+            }
+            Ok(change(dry_run, steps, None))
+        })
+        .await
+    }
+
+    async fn user_mod(self, _: Context, name: UserName, m: UserMod, dry_run: bool) -> Result<Change<UserInfo>, WireError> {
+        let args = serde_json::json!({ "name": name, "change": m });
+        self.mutate("user.mod", args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let ops = iam::user_mod_ops(&h.accounts().await?, &name, &m)?;
+            let steps = iam::run_ops(&h, ops, dry_run).await?;
+            let result = if dry_run { None } else { iam::user_info(&h.accounts().await?, name.as_str()) };
+            Ok(change(dry_run, steps, result))
+        })
+        .await
+    }
+
+    async fn user_list(self, _: Context) -> Result<Vec<UserInfo>, WireError> {
+        self.read("user.list", async {
+            let h = self.shared.helper.connect().await?;
+            Ok(iam::users(&h.accounts().await?))
+        })
+        .await
+    }
+
+    async fn user_show(self, _: Context, name: UserName) -> Result<UserInfo, WireError> {
+        self.read("user.show", async {
+            let h = self.shared.helper.connect().await?;
+            iam::user_info(&h.accounts().await?, name.as_str())
+                .ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))
+        })
+        .await
+    }
+
+    async fn user_set_password(self, _: Context, name: UserName, password: Password, dry_run: bool) -> Result<Change<()>, WireError> {
+        let args = serde_json::json!({ "name": name, "password": password });
+        self.mutate("user.set_password", args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let steps = iam::run_ops(&h, vec![HelperOp::UserSetPassword { name: name.clone(), password }], dry_run).await?;
+            Ok(change(dry_run, steps, None))
+        })
+        .await
+    }
+
+    async fn user_set_smb_password(self, _: Context, name: UserName, password: Password, dry_run: bool) -> Result<Change<()>, WireError> {
+        let args = serde_json::json!({ "name": name, "password": password });
+        self.mutate("user.set_smb_password", args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let steps = iam::run_ops(&h, vec![HelperOp::SmbSetPassword { name: name.clone(), password }], dry_run).await?;
+            Ok(change(dry_run, steps, None))
+        })
+        .await
+    }
+
+    async fn user_smb(self, _: Context, name: UserName, action: SmbAction, dry_run: bool) -> Result<Change<()>, WireError> {
+        let args = serde_json::json!({ "name": name, "action": action });
+        self.mutate("user.smb", args, dry_run, async {
+            let op = match action {
+                SmbAction::Enable => HelperOp::SmbEnable { name: name.clone() },
+                SmbAction::Disable => HelperOp::SmbDisable { name: name.clone() },
+                SmbAction::Delete => HelperOp::SmbDelete { name: name.clone() },
+            };
+            let h = self.shared.helper.connect().await?;
+            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+            Ok(change(dry_run, steps, None))
+        })
+        .await
+    }
+
+    async fn password_generate(self, _: Context) -> Result<Password, WireError> {
+        self.read("password.generate", async { iam::generate_password() }).await
+    }
+
+    async fn group_add(self, _: Context, req: GroupAdd, dry_run: bool) -> Result<Change<GroupInfo>, WireError> {
+        let args = json(&req);
+        self.mutate("group.add", args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let acc = h.accounts().await?;
+            if acc.groups.iter().any(|g| g.name == req.name.as_str()) {
+                return Err(WireError::new(ErrorCode::AlreadyExists, format!("group '{}' already exists", req.name)));
+            }
+            let gid = match req.gid {
+                Some(g) if g.kind() != req.kind => {
+                    return Err(WireError::invalid("gid", format!("gid {g} is not in the {} range {:?}", req.kind, req.kind.range())));
+                }
+                Some(g) => g,
+                None => ManagedGid::try_from(iam::allocate_id(&acc, req.kind)?)?,
+            };
+            let steps = iam::run_ops(&h, vec![HelperOp::GroupCreate { name: req.name.clone(), gid }], dry_run).await?;
+            let result = if dry_run {
+                None
+            } else {
+                self.shared.with_state(|s| s.record_account(req.name.as_str(), true, req.kind.as_str(), gid.get()))?;
+                iam::group_info(&h.accounts().await?, req.name.as_str())
+            };
+            Ok(change(dry_run, steps, result))
+        })
+        .await
+    }
+
+    async fn group_del(self, _: Context, name: GroupName, dry_run: bool) -> Result<Change<()>, WireError> {
+        let args = serde_json::json!({ "name": name });
+        self.mutate("group.del", args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let steps = iam::run_ops(&h, vec![HelperOp::GroupDelete { name: name.clone() }], dry_run).await?;
+            if !dry_run {
+                self.shared.with_state(|s| s.forget_account(name.as_str(), true).map(|_| ()))?;
+            }
+            Ok(change(dry_run, steps, None))
+        })
+        .await
+    }
+
+    async fn group_mod(self, _: Context, name: GroupName, add: Vec<UserName>, remove: Vec<UserName>, dry_run: bool) -> Result<Change<GroupInfo>, WireError> {
+        let args = serde_json::json!({ "name": name, "add": add, "remove": remove });
+        self.mutate("group.mod", args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let ops = iam::group_mod_ops(&h.accounts().await?, &name, &add, &remove)?;
+            let steps = iam::run_ops(&h, ops, dry_run).await?;
+            let result = if dry_run { None } else { iam::group_info(&h.accounts().await?, name.as_str()) };
+            Ok(change(dry_run, steps, result))
+        })
+        .await
+    }
+
+    async fn group_list(self, _: Context) -> Result<Vec<GroupInfo>, WireError> {
+        self.read("group.list", async {
+            let h = self.shared.helper.connect().await?;
+            Ok(iam::groups(&h.accounts().await?))
+        })
+        .await
+    }
+
+    async fn acl_get(self, _: Context, path: SharePath) -> Result<AclListing, WireError> {
+        self.read("acl.get", async { self.shared.helper.connect().await?.acl_get(path).await }).await
+    }
+
+    async fn acl_set(self, _: Context, req: AclSet, dry_run: bool) -> Result<Change<AclListing>, WireError> {
+        let args = json(&req);
+        self.mutate("acl.set", args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let op = HelperOp::AclSet { path: req.path.clone(), entries: req.entries.clone(), recursive: req.recursive };
+            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+            let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
+            Ok(change(dry_run, steps, result))
+        })
+        .await
+    }
+
+    async fn acl_remove(self, _: Context, req: AclRemove, dry_run: bool) -> Result<Change<AclListing>, WireError> {
+        let args = json(&req);
+        self.mutate("acl.remove", args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let op = HelperOp::AclRemove { path: req.path.clone(), targets: req.targets.clone(), recursive: req.recursive };
+            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+            let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
+            Ok(change(dry_run, steps, result))
+        })
+        .await
+    }
+
+    async fn log_view(self, _: Context, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, WireError> {
+        self.read("log.view", async { self.shared.with_state(|s| audit::view(s.conn(), before, limit.min(AUDIT_PAGE_MAX))) }).await
+    }
+
+    async fn log_page(self, _: Context, after: i64, limit: u32) -> Result<Vec<AuditEntry>, WireError> {
+        self.read("log.export", async { self.shared.with_state(|s| audit::page(s.conn(), after, limit.min(AUDIT_PAGE_MAX))) }).await
+    }
+
+    async fn log_verify(self, _: Context) -> Result<AuditVerify, WireError> {
+        self.read("log.verify", async { self.shared.with_state(|s| audit::verify(s.conn())) }).await
+    }
+}

@@ -1,0 +1,534 @@
+//! The daemon's SQLite state: opening the database with the durability settings CoreNAS relies
+//! on, the schema and its migrations, and the small record of accounts CoreNAS created.
+//!
+//! This module owns the file and the schema; it knows nothing about what the audit chain means
+//! (see `audit.rs`) and must not hold policy. Migrations are code, numbered by
+//! `PRAGMA user_version`, and only ever appended to: a released migration is never edited.
+
+use corenas_proto::{ErrorCode, WireError};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::fs::{DirBuilder, OpenOptions, Permissions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// How long a writer waits for another connection's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One function per schema version; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+/// Append only: a database that has run a migration never runs it again.
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[migrate_1];
+
+/// The schema version this build knows and creates.
+pub fn schema_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{context} {path}: {source}")]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("state database: {context}: {source}")]
+    Sqlite {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error(
+        "{path} is not a SQLite database (or is damaged); move it aside or restore it from a backup"
+    )]
+    NotADatabase { path: PathBuf },
+
+    #[error(
+        "state database schema version {found} is newer than this corenasd knows ({known}); run a newer corenasd or restore a backup taken by this version"
+    )]
+    NewerSchema { found: i64, known: i64 },
+
+    #[error("state database refused PRAGMA {pragma} = {wanted} (it reports {got})")]
+    Pragma {
+        pragma: &'static str,
+        wanted: &'static str,
+        got: String,
+    },
+
+    /// Stored data contradicts itself in a way the code must not paper over.
+    #[error("state database is inconsistent: {detail}")]
+    Corrupt { detail: String },
+
+    /// A value handed to the state layer breaks its contract (a bug in the caller).
+    #[error("refused to store an invalid record: {detail}")]
+    InvalidRecord { detail: String },
+
+    #[error("could not format the current time as RFC 3339: {source}")]
+    Clock {
+        #[source]
+        source: time::error::Format,
+    },
+}
+
+impl StateError {
+    /// Wraps a rusqlite error with what was being done.
+    pub(crate) fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
+        move |source| StateError::Sqlite { context, source }
+    }
+}
+
+impl From<StateError> for WireError {
+    fn from(e: StateError) -> Self {
+        let code = match &e {
+            StateError::NotADatabase { .. } | StateError::Corrupt { .. } => ErrorCode::StateCorrupt,
+            StateError::Sqlite { source, .. }
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+                ) =>
+            {
+                ErrorCode::StateCorrupt
+            }
+            _ => ErrorCode::Internal,
+        };
+        WireError::new(code, e.to_string())
+    }
+}
+
+/// The current time as RFC 3339 in UTC, the one time format stored in the database.
+pub(crate) fn now_rfc3339() -> Result<String, StateError> {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .map_err(|source| StateError::Clock { source })
+}
+
+pub struct State {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("path", &self.conn.path())
+            .finish()
+    }
+}
+
+impl State {
+    /// Opens (creating if needed) the state database at `path` and brings its schema up to date.
+    ///
+    /// The parent directory is created 0700 and the file 0600: the database holds the audit log
+    /// and session material, readable by the `corenas` user alone. SQLite creates the `-wal` and
+    /// `-shm` files with the database file's mode.
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        prepare_file(path)?;
+        let conn = Connection::open(path).map_err(StateError::sqlite("opening the database"))?;
+        let not_a_db = |context: &'static str| {
+            move |source: rusqlite::Error| {
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+                    StateError::NotADatabase {
+                        path: path.to_owned(),
+                    }
+                } else {
+                    StateError::Sqlite { context, source }
+                }
+            }
+        };
+
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(StateError::sqlite("setting busy_timeout"))?;
+        // The first statement that reads the file: a file that is not SQLite fails here.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(not_a_db("setting journal_mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StateError::Pragma {
+                pragma: "journal_mode",
+                wanted: "WAL",
+                got: mode,
+            });
+        }
+        // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss, and an
+        // audit entry that was acknowledged must survive.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(StateError::sqlite("setting synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(StateError::sqlite("setting foreign_keys"))?;
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .map_err(StateError::sqlite("reading foreign_keys"))?;
+        if fk != 1 {
+            return Err(StateError::Pragma {
+                pragma: "foreign_keys",
+                wanted: "ON",
+                got: fk.to_string(),
+            });
+        }
+
+        let mut state = State { conn };
+        state.migrate()?;
+        Ok(state)
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Applies every migration the database has not seen, each in its own transaction together
+    /// with the `user_version` bump, so a crash leaves the schema at a whole version.
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let known = schema_version();
+        loop {
+            // IMMEDIATE: two daemons starting at once must not both run the same migration.
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StateError::sqlite("starting a migration"))?;
+            let found: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(StateError::sqlite("reading user_version"))?;
+            if found > known {
+                return Err(StateError::NewerSchema { found, known });
+            }
+            let Ok(index) = usize::try_from(found) else {
+                return Err(StateError::Corrupt {
+                    detail: format!("user_version is {found}, which no CoreNAS version writes"),
+                });
+            };
+            let Some(step) = MIGRATIONS.get(index) else {
+                // Up to date; dropping `tx` ends the empty transaction.
+                return Ok(());
+            };
+            step(&tx).map_err(StateError::sqlite("applying a schema migration"))?;
+            tx.pragma_update(None, "user_version", found + 1)
+                .map_err(StateError::sqlite("recording the schema version"))?;
+            tx.commit()
+                .map_err(StateError::sqlite("committing a schema migration"))?;
+        }
+    }
+
+    /// Records that CoreNAS created this account, so that later it only deletes or modifies
+    /// accounts it owns. Recording again replaces the earlier record (the name was reused).
+    pub fn record_account(
+        &self,
+        name: &str,
+        is_group: bool,
+        kind: &str,
+        id: u32,
+    ) -> Result<(), StateError> {
+        let created = now_rfc3339()?;
+        self.conn
+            .execute(
+                "INSERT INTO accounts(name, is_group, kind, id, created) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(name, is_group) DO UPDATE
+                 SET kind = excluded.kind, id = excluded.id, created = excluded.created",
+                params![name, is_group, kind, id, created],
+            )
+            .map_err(StateError::sqlite("recording an account"))?;
+        Ok(())
+    }
+
+    /// Forgets an account record; returns whether there was one.
+    pub fn forget_account(&self, name: &str, is_group: bool) -> Result<bool, StateError> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM accounts WHERE name = ?1 AND is_group = ?2",
+                params![name, is_group],
+            )
+            .map_err(StateError::sqlite("forgetting an account"))?;
+        Ok(n > 0)
+    }
+
+    /// The kind CoreNAS recorded for an account it created, or None if it did not create it.
+    pub fn account_kind(&self, name: &str, is_group: bool) -> Result<Option<String>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT kind FROM accounts WHERE name = ?1 AND is_group = ?2",
+                params![name, is_group],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StateError::sqlite("reading an account"))
+    }
+}
+
+/// Creates the parent directory (0700) and the database file (0600) before SQLite does, so the
+/// file never exists with the umask's mode; tightens an existing file that is group- or
+/// world-accessible.
+fn prepare_file(path: &Path) -> Result<(), StateError> {
+    let io = |context: &'static str, p: &Path| {
+        let path = p.to_owned();
+        move |source| StateError::Io {
+            context,
+            path,
+            source,
+        }
+    };
+    let missing_parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists());
+    if let Some(parent) = missing_parent {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(io("creating the state directory", parent))?;
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io("creating the state database", path)(e)),
+    }
+    let meta = std::fs::metadata(path).map_err(io("inspecting the state database", path))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, Permissions::from_mode(0o600))
+            .map_err(io("restricting the mode of the state database", path))?;
+    }
+    Ok(())
+}
+
+/// Schema 1: the audit chain, its head, and the accounts CoreNAS created.
+fn migrate_1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE audit(
+             seq INTEGER PRIMARY KEY,
+             time TEXT NOT NULL,
+             principal TEXT NOT NULL,
+             channel TEXT NOT NULL,
+             peer_uid INTEGER NOT NULL,
+             action TEXT NOT NULL,
+             args TEXT NOT NULL,
+             result TEXT NOT NULL,
+             error_code TEXT,
+             prev_hash TEXT NOT NULL,
+             hash TEXT NOT NULL
+         );
+         -- Updated in the same transaction as every append: without it, deleting the newest
+         -- entries would leave a chain that is still internally consistent.
+         CREATE TABLE audit_head(
+             id INTEGER PRIMARY KEY CHECK (id = 1),
+             entries INTEGER NOT NULL,
+             hash TEXT NOT NULL
+         );
+         CREATE TABLE accounts(
+             name TEXT NOT NULL,
+             is_group INTEGER NOT NULL,
+             kind TEXT NOT NULL,
+             id INTEGER NOT NULL,
+             created TEXT NOT NULL,
+             PRIMARY KEY(name, is_group)
+         );",
+    )?;
+    tx.execute(
+        "INSERT INTO audit_head(id, entries, hash) VALUES (1, 0, ?1)",
+        [crate::audit::GENESIS_HASH],
+    )?;
+    Ok(())
+}
+
+/// Temporary directories for tests that need a real database file.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    pub(crate) struct TestDir(PathBuf);
+
+    impl TestDir {
+        pub(crate) fn new(tag: &str) -> TestDir {
+            static COUNTER: AtomicU32 = AtomicU32::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let dir = std::env::temp_dir().join(format!(
+                "corenasd-{tag}-{}-{}-{nanos}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).expect("create test dir");
+            TestDir(dir)
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::TestDir;
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn open_creates_private_dir_and_file_with_durable_settings() {
+        let tmp = TestDir::new("state-open");
+        let dir = tmp.path().join("var/lib/corenas");
+        let db = dir.join("state.db");
+        let state = State::open(&db).unwrap();
+
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&db), 0o600);
+        let c = state.conn();
+        let q = |p: &str| {
+            c.pragma_query_value(None, p, |r| r.get::<_, rusqlite::types::Value>(0))
+                .unwrap()
+        };
+        assert_eq!(
+            q("journal_mode"),
+            rusqlite::types::Value::Text("wal".into())
+        );
+        assert_eq!(q("synchronous"), rusqlite::types::Value::Integer(2), "FULL");
+        assert_eq!(q("foreign_keys"), rusqlite::types::Value::Integer(1));
+        assert_eq!(q("busy_timeout"), rusqlite::types::Value::Integer(5000));
+        assert_eq!(
+            q("user_version"),
+            rusqlite::types::Value::Integer(schema_version())
+        );
+        // The WAL file inherits the database's mode.
+        let wal = dir.join("state.db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+    }
+
+    #[test]
+    fn existing_loose_file_mode_is_tightened() {
+        let tmp = TestDir::new("state-mode");
+        let db = tmp.path().join("state.db");
+        std::fs::write(&db, b"").unwrap();
+        std::fs::set_permissions(&db, Permissions::from_mode(0o644)).unwrap();
+        State::open(&db).unwrap();
+        assert_eq!(mode(&db), 0o600);
+    }
+
+    #[test]
+    fn reopening_keeps_schema_and_data() {
+        let tmp = TestDir::new("state-reopen");
+        let db = tmp.path().join("state.db");
+        State::open(&db)
+            .unwrap()
+            .record_account("alice", false, "user", 1001)
+            .unwrap();
+        let state = State::open(&db).unwrap();
+        assert_eq!(
+            state.account_kind("alice", false).unwrap().as_deref(),
+            Some("user")
+        );
+        let v: i64 = state
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, schema_version());
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_a_clear_error() {
+        let tmp = TestDir::new("state-notdb");
+        let db = tmp.path().join("state.db");
+        std::fs::write(&db, vec![b'x'; 4096]).unwrap();
+        let err = State::open(&db).unwrap_err();
+        assert!(matches!(err, StateError::NotADatabase { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("is not a SQLite database"),
+            "{err}"
+        );
+        assert_eq!(WireError::from(err).code, ErrorCode::StateCorrupt);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let tmp = TestDir::new("state-newer");
+        let db = tmp.path().join("state.db");
+        {
+            let c = Connection::open(&db).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = State::open(&db).unwrap_err();
+        assert!(
+            matches!(err, StateError::NewerSchema { found: 99, known } if known == schema_version()),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("newer than this corenasd knows"),
+            "{err}"
+        );
+        assert_eq!(WireError::from(err).code, ErrorCode::Internal);
+    }
+
+    #[test]
+    fn accounts_are_recorded_and_forgotten() {
+        let tmp = TestDir::new("state-accounts");
+        let state = State::open(&tmp.path().join("state.db")).unwrap();
+        assert_eq!(state.account_kind("staff", true).unwrap(), None);
+
+        state.record_account("staff", true, "group", 2001).unwrap();
+        state.record_account("staff", false, "user", 1001).unwrap();
+        assert_eq!(
+            state.account_kind("staff", true).unwrap().as_deref(),
+            Some("group")
+        );
+        assert_eq!(
+            state.account_kind("staff", false).unwrap().as_deref(),
+            Some("user")
+        );
+
+        // Recording the same account again replaces the record instead of failing.
+        state
+            .record_account("staff", false, "service", 1002)
+            .unwrap();
+        assert_eq!(
+            state.account_kind("staff", false).unwrap().as_deref(),
+            Some("service")
+        );
+
+        assert!(state.forget_account("staff", true).unwrap());
+        assert!(!state.forget_account("staff", true).unwrap());
+        assert_eq!(state.account_kind("staff", true).unwrap(), None);
+        assert_eq!(
+            state.account_kind("staff", false).unwrap().as_deref(),
+            Some("service")
+        );
+    }
+
+    #[test]
+    fn errors_map_to_wire_codes() {
+        let corrupt = StateError::Corrupt { detail: "x".into() };
+        assert_eq!(WireError::from(corrupt).code, ErrorCode::StateCorrupt);
+        let io = StateError::Io {
+            context: "creating",
+            path: "/x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        let w = WireError::from(io);
+        assert_eq!(w.code, ErrorCode::Internal);
+        assert!(w.message.starts_with("creating /x: "), "{}", w.message);
+    }
+}
