@@ -52,7 +52,7 @@ fn init_logging() {
             return;
         }
     }
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
 }
 
 fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {

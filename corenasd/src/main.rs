@@ -37,7 +37,7 @@ fn init_logging() {
             return;
         }
     }
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
 }
 
 fn main() -> anyhow::Result<()> {

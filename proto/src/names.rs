@@ -183,6 +183,9 @@ impl SharePath {
     }
 }
 
+/// Ids inside the managed ranges that CoreNAS never allocates nor touches.
+pub const RESERVED_IDS: [u32; 2] = [65534, 65535];
+
 /// Which managed range an account belongs to. The ranges come from the specification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum AccountKind {
@@ -201,7 +204,12 @@ impl AccountKind {
             Self::ShareUser => 50_000..=100_000,
         }
     }
+    /// The kind whose range holds `id`. `nobody`/`nogroup` (65534) and the 16-bit "no id"
+    /// (65535) sit inside the share range but are never managed.
     pub fn of_id(id: u32) -> Option<Self> {
+        if RESERVED_IDS.contains(&id) {
+            return None;
+        }
         Self::ALL.into_iter().find(|k| k.range().contains(&id))
     }
     pub fn as_str(self) -> &'static str {
@@ -253,7 +261,7 @@ macro_rules! managed_id {
                 } else {
                     Err(ValidationError::new(
                         $field,
-                        format!(concat!($what, " {} is outside the managed ranges: use 10000-20000 (admins) or 50000-100000 (share users)"), v),
+                        format!(concat!($what, " {} is outside the managed ranges: use 10000-20000 (admins) or 50000-100000 (share users), except 65534-65535"), v),
                     ))
                 }
             }
@@ -353,7 +361,7 @@ mod tests {
 
     #[test]
     fn ids_and_ranges() {
-        for bad in ["0", "1000", "9999", "20001", "49999", "100001", "-1", "010x", "99999999999999999999", " 10000"] {
+        for bad in ["0", "1000", "9999", "20001", "49999", "65534", "65535", "100001", "-1", "010x", "99999999999999999999", " 10000"] {
             assert!(bad.parse::<ManagedUid>().is_err(), "{bad}");
         }
         assert_eq!("50000".parse::<ManagedGid>().unwrap().kind(), AccountKind::ShareUser);

@@ -1,1 +1,358 @@
+//! The system-test fixture: a whole CoreNAS (root helper, unprivileged corenasd) started from
+//! the built binaries inside a throwaway directory, with a prefixed root (its own passwd,
+//! shadow, group, smb.conf), a tmpfs share root with POSIX ACLs, and sockets of its own. Drop
+//! tears everything down, also when a test fails.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Prints why and returns false when not root: these tests need real tools acting as root.
+pub fn require_root(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        true
+    } else {
+        eprintln!("SKIPPED {test}: system tests need root (useradd --prefix, mounts, setpriv)");
+        false
+    }
+}
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
+}
+
+/// target/debug (or whatever profile built this test), found from the test binary's path.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+}
+
+fn must(cmd: &mut Command) {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The unprivileged account corenasd runs as; created once, under a lock (tests run in
+/// parallel processes).
+pub fn daemon_account() -> (u32, u32) {
+    let lock = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open("/var/tmp/corenas-tests.lock").expect("lock file");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    let id = |flag: &str| run(Command::new("id").args([flag, "corenas"]));
+    if !id("-u").status.success() {
+        must(Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "corenas"]));
+    }
+    let num = |flag: &str| String::from_utf8_lossy(&id(flag).stdout).trim().parse::<u32>().expect("numeric id");
+    (num("-u"), num("-g"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// The helper binds its own socket (`--listen`).
+    Listen,
+    /// `lab/activate.py` holds the socket and starts the helper on demand, like systemd.
+    OnDemand,
+    /// `systemd-socket-activate` passes the socket once (real LISTEN_FDS).
+    SystemdOnce,
+}
+
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    pub activation: Activation,
+    pub idle_timeout: u64,
+    /// Where smb.conf puts samba's private dir (passdb), as a path inside the prefix or, for
+    /// the sandbox test, an absolute host path outside every writable directory.
+    pub smb_private_dir: Option<PathBuf>,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        Self { activation: Activation::Listen, idle_timeout: 0, smb_private_dir: None }
+    }
+}
+
+pub struct Lab {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub storage: PathBuf,
+    pub helper_sock: PathBuf,
+    pub daemon_sock: PathBuf,
+    pub bin: PathBuf,
+    pub daemon_uid: u32,
+    helper: Option<Child>,
+    daemon: Option<Child>,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nbin:x:2:2:bin:/bin:/usr/sbin/nologin\nhuman:x:1000:1000:A Human:/home/human:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\ndaemon:x:1:\nbin:x:2:\nhuman:x:1000:\nnogroup:x:65534:\n";
+const SHADOW: &str = "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\nhuman:$y$j9T$abc$def:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n";
+const GSHADOW: &str = "root:*::\ndaemon:*::\nbin:*::\nhuman:!::\nnogroup:*::\n";
+const LOGIN_DEFS: &str = "UID_MIN 1000\nUID_MAX 100000\nGID_MIN 1000\nGID_MAX 100000\nSYS_UID_MIN 100\nSYS_UID_MAX 999\nSYS_GID_MIN 100\nSYS_GID_MAX 999\nUSERGROUPS_ENAB no\nENCRYPT_METHOD YESCRYPT\nCREATE_HOME no\n";
+
+impl Lab {
+    pub fn start(name: &str, opts: LabOptions) -> Lab {
+        let (daemon_uid, daemon_gid) = daemon_account();
+        let dir = PathBuf::from(format!("/var/tmp/corenas-test-{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = dir.join("root");
+        let storage = root.join("storage");
+        for d in ["etc/samba", "etc/skel", "home", "var/lib/samba/private", "var/lib/samba/lock", "var/cache/samba", "run/samba", "var/log/samba", "storage"] {
+            std::fs::create_dir_all(root.join(d)).expect("prefix dirs");
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let write = |rel: &str, text: &str, mode: u32| {
+            let p = root.join(rel);
+            std::fs::write(&p, text).expect("write prefix file");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        };
+        write("etc/passwd", PASSWD, 0o644);
+        write("etc/group", GROUP, 0o644);
+        write("etc/shadow", SHADOW, 0o640);
+        write("etc/gshadow", GSHADOW, 0o640);
+        write("etc/login.defs", LOGIN_DEFS, 0o644);
+        let private = opts.smb_private_dir.clone().unwrap_or_else(|| root.join("var/lib/samba/private"));
+        let r = root.display();
+        let smb = format!(
+            "[global]\n  private dir = {}\n  lock directory = {r}/var/lib/samba/lock\n  state directory = {r}/var/lib/samba\n  cache directory = {r}/var/cache/samba\n  pid directory = {r}/run/samba\n  ncalrpc dir = {r}/run/samba/ncalrpc\n  log file = {r}/var/log/samba/log.%m\n  passdb backend = tdbsam\n",
+            private.display()
+        );
+        write("etc/samba/smb.conf", &smb, 0o644);
+        // tmpfs has POSIX ACLs on this kernel and leaves nothing behind.
+        must(Command::new("mount").args(["-t", "tmpfs", "-o", "size=64m,mode=0755", "corenas-test"]).arg(&storage));
+
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).expect("bin");
+        for b in ["corenas-helper", "corenasd", "corenas-ctl"] {
+            std::fs::copy(target_dir().join(b), bin.join(b)).unwrap_or_else(|e| panic!("copy {b}: {e} (build the workspace first)"));
+            std::fs::set_permissions(bin.join(b), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let run_dir = dir.join("run");
+        let state = dir.join("state");
+        std::fs::create_dir_all(&run_dir).expect("run");
+        std::fs::create_dir_all(&state).expect("state");
+        std::os::unix::fs::chown(&state, Some(daemon_uid), Some(daemon_gid)).expect("chown state");
+        std::os::unix::fs::chown(&run_dir, Some(daemon_uid), Some(daemon_gid)).expect("chown run");
+        let mut lab = Lab {
+            helper_sock: run_dir.join("helper.sock"),
+            daemon_sock: run_dir.join("corenasd.sock"),
+            dir,
+            root,
+            storage,
+            bin,
+            daemon_uid,
+            helper: None,
+            daemon: None,
+        };
+        lab.start_helper(&opts, daemon_uid, daemon_gid);
+        lab.start_daemon();
+        lab
+    }
+
+    pub fn helper_args(&self, daemon_uid: u32, daemon_gid: u32, idle: u64) -> Vec<String> {
+        vec![
+            "--root".into(),
+            self.root.display().to_string(),
+            "--daemon-uid".into(),
+            daemon_uid.to_string(),
+            "--daemon-gid".into(),
+            daemon_gid.to_string(),
+            "--share-root".into(),
+            "/storage".into(),
+            "--idle-timeout".into(),
+            idle.to_string(),
+        ]
+    }
+
+    fn log_file(&self, name: &str) -> std::fs::File {
+        std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(name)).expect("log file")
+    }
+
+    fn start_helper(&mut self, opts: &LabOptions, uid: u32, gid: u32) {
+        let helper = self.bin.join("corenas-helper").display().to_string();
+        let mut args = self.helper_args(uid, gid, opts.idle_timeout);
+        let mut cmd = match opts.activation {
+            Activation::Listen => {
+                args.extend(["--listen".into(), self.helper_sock.display().to_string(), "--socket-mode".into(), "666".into()]);
+                let mut c = Command::new(&helper);
+                c.args(&args);
+                c
+            }
+            Activation::OnDemand => {
+                let mut c = Command::new("python3");
+                c.arg(workspace().join("lab/activate.py"))
+                    .args(["--socket".into(), self.helper_sock.display().to_string(), "--mode".into(), "666".into(), "--".into(), helper])
+                    .args(&args);
+                c
+            }
+            Activation::SystemdOnce => {
+                let mut c = Command::new("systemd-socket-activate");
+                c.args(["-l".into(), self.helper_sock.display().to_string(), "--".into(), helper]).args(&args);
+                c
+            }
+        };
+        cmd.stdout(self.log_file("helper.log")).stderr(self.log_file("helper.log")).stdin(Stdio::null());
+        self.helper = Some(cmd.spawn().expect("start helper"));
+        wait_for(|| self.helper_sock.exists(), "helper socket");
+        if opts.activation == Activation::SystemdOnce {
+            // systemd-socket-activate creates the socket with its own mode.
+            let _ = std::fs::set_permissions(&self.helper_sock, std::fs::Permissions::from_mode(0o666));
+        }
+    }
+
+    fn start_daemon(&mut self) {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=corenas", "--regid=corenas", "--init-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"])
+            .arg(self.bin.join("corenasd"))
+            .args(["--root".as_ref(), self.root.as_os_str()])
+            .args(["--state-dir".as_ref(), self.dir.join("state").as_os_str()])
+            .args(["--listen".as_ref(), self.daemon_sock.as_os_str()])
+            .args(["--socket-mode", "666"])
+            .args(["--helper-socket".as_ref(), self.helper_sock.as_os_str()])
+            .stdout(self.log_file("corenasd.log"))
+            .stderr(self.log_file("corenasd.log"))
+            .stdin(Stdio::null());
+        self.daemon = Some(cmd.spawn().expect("start corenasd"));
+        wait_for(|| self.daemon_sock.exists(), "corenasd socket");
+    }
+
+    pub fn helper_pid(&self) -> Option<u32> {
+        self.helper.as_ref().map(Child::id)
+    }
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
+    /// Runs corenas-ctl against this lab's daemon.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        self.ctl_stdin(args, None)
+    }
+
+    pub fn ctl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new(self.bin.join("corenas-ctl"));
+        cmd.arg("--socket").arg(&self.daemon_sock).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("corenas-ctl");
+        if let Some(text) = stdin {
+            child.stdin.as_mut().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("corenas-ctl output")
+    }
+
+    /// corenas-ctl with --json; panics unless it succeeded; returns the parsed document.
+    pub fn ctl_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ctl(&all);
+        assert!(out.status.success(), "corenas-ctl {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).unwrap_or_default()
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    /// The prefixed account files and the passdb, to prove that nothing changed.
+    pub fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        for rel in ["etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "var/lib/samba/private/passdb.tdb"] {
+            files.push((rel.to_owned(), std::fs::read(self.root.join(rel)).unwrap_or_default()));
+        }
+        files
+    }
+
+    /// Environment that lets samba tools see the prefixed users (as the helper does).
+    pub fn nss_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("LD_PRELOAD".into(), "libnss_wrapper.so".into()),
+            ("NSS_WRAPPER_PASSWD".into(), self.root.join("etc/passwd").display().to_string()),
+            ("NSS_WRAPPER_GROUP".into(), self.root.join("etc/group").display().to_string()),
+        ]
+    }
+
+    pub fn pdbedit(&self) -> String {
+        let out = run(Command::new("pdbedit").arg("-s").arg(self.root.join("etc/samba/smb.conf")).args(["-L", "-v"]).envs(self.nss_env()));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn stop_helper(&mut self) {
+        if let Some(mut c) = self.helper.take() {
+            stop(&mut c);
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL if it does not exit within 5 s.
+pub fn stop(child: &mut Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Waits (up to 30 s) for a condition; a harness wait, not a timing assertion.
+pub fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            stop(&mut c);
+        }
+        self.stop_helper();
+        let _ = Command::new("umount").arg("-l").arg(&self.storage).status();
+        if std::env::var_os("CORENAS_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+}
+
+/// A client speaking to the helper directly, bypassing corenasd (as root).
+pub async fn helper_client(sock: &Path) -> Result<corenas_proto::helper::HelperClient, corenas_proto::WireError> {
+    let stream = corenas_proto::wire::connect(sock, corenas_proto::wire::Service::Helper).await?;
+    Ok(corenas_proto::helper::HelperClient::new(tarpc::client::Config::default(), corenas_proto::wire::client_transport(stream)).spawn())
+}
+
+pub fn ctx() -> tarpc::context::Context {
+    let mut c = tarpc::context::current();
+    c.deadline = Instant::now() + Duration::from_secs(60);
+    c
+}

@@ -1,0 +1,41 @@
+//! Requests sent straight to the root helper, bypassing corenasd: the helper must enforce the
+//! managed ranges and its path rules by itself.
+
+use corenas_proto::ErrorCode;
+use corenas_proto::helper::{HelperOp, UserChange};
+use corenas_tests::{Lab, LabOptions, block_on, ctx, helper_client, require_root};
+
+#[test]
+fn helper_refuses_accounts_outside_the_managed_ranges() {
+    if !require_root("helper_refuses_accounts_outside_the_managed_ranges") {
+        return;
+    }
+    let lab = Lab::start("ranges", LabOptions::default());
+    let before = lab.snapshot();
+    block_on(async {
+        let h = helper_client(&lab.helper_sock).await.expect("connect as root");
+        for name in ["root", "daemon", "human", "nobody"] {
+            let ops = [
+                HelperOp::UserLock { name: name.parse().unwrap() },
+                HelperOp::UserDelete { name: name.parse().unwrap(), remove_home: true },
+                HelperOp::UserModify(UserChange { name: name.parse().unwrap(), full_name: None, shell: Some("/bin/bash".parse().unwrap()) }),
+                HelperOp::UserSetPassword { name: name.parse().unwrap(), password: "Correct-Horse-9x".parse().unwrap() },
+                HelperOp::SmbSetPassword { name: name.parse().unwrap(), password: "Correct-Horse-9x".parse().unwrap() },
+            ];
+            for op in ops {
+                for dry_run in [true, false] {
+                    let e = h.perform(ctx(), op.clone(), dry_run).await.expect("rpc").expect_err("must be refused");
+                    assert_eq!(e.code, ErrorCode::NotAllowed, "{name} {}: {}", op.name(), e.message);
+                    assert!(e.message.contains("outside the managed ranges"), "{}", e.message);
+                }
+            }
+        }
+        for group in ["root", "human"] {
+            let op = HelperOp::GroupDelete { name: group.parse().unwrap() };
+            let e = h.perform(ctx(), op, false).await.expect("rpc").expect_err("refused");
+            assert_eq!(e.code, ErrorCode::NotAllowed, "{}", e.message);
+        }
+    });
+    assert_eq!(before, lab.snapshot(), "nothing may change");
+    assert!(!lab.log("helper.log").contains("/usr/sbin/usermod"), "no program may have run");
+}
