@@ -125,7 +125,7 @@ impl Lab {
         );
         write("etc/samba/smb.conf", &smb, 0o644);
         // tmpfs has POSIX ACLs on this kernel and leaves nothing behind.
-        must(Command::new("mount").args(["-t", "tmpfs", "-o", "size=64m,mode=0755", "corenas-test"]).arg(&storage));
+        must(Command::new("mount").args(["-t", "tmpfs", "-o", "size=256m,nr_inodes=100k,mode=0755", "corenas-test"]).arg(&storage));
 
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).expect("bin");
@@ -355,4 +355,26 @@ pub fn ctx() -> tarpc::context::Context {
     let mut c = tarpc::context::current();
     c.deadline = Instant::now() + Duration::from_secs(60);
     c
+}
+
+/// A client of corenasd, as corenas-ctl would be (the test runs as root).
+pub async fn daemon_client(sock: &Path) -> Result<corenas_proto::api::CorenasClient, corenas_proto::WireError> {
+    let stream = corenas_proto::wire::connect(sock, corenas_proto::wire::Service::Daemon).await?;
+    Ok(corenas_proto::api::CorenasClient::new(tarpc::client::Config::default(), corenas_proto::wire::client_transport(stream)).spawn())
+}
+
+/// The pid of the helper that currently serves, as the helper itself reports it.
+pub async fn live_helper_pid(lab: &Lab) -> u32 {
+    let h = helper_client(&lab.helper_sock).await.expect("helper");
+    h.status(ctx()).await.expect("status").pid
+}
+
+pub fn signal(pid: u32, sig: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).expect("pid")).expect("pid");
+    rustix::process::kill_process(pid, sig).expect("kill");
+}
+
+pub fn process_alive(pid: u32) -> bool {
+    // A zombie still has /proc/PID; its state is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
 }
