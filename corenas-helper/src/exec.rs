@@ -155,6 +155,7 @@ pub async fn run(cmd: &Command) -> Result<Output, WireError> {
 }
 
 pub async fn run_with_timeout(cmd: &Command, timeout: Duration) -> Result<Output, WireError> {
+    tracing::info!(program = cmd.program.path(), argv = %cmd.step(), "exec");
     let mut child = tokio::process::Command::new(cmd.program.path())
         .args(&cmd.args)
         .env_clear()

@@ -153,11 +153,13 @@ pub fn group_mod_ops(acc: &Accounts, name: &GroupName, add: &[UserName], remove:
     Ok(ops)
 }
 
-/// Runs operations in order. Before a real run every operation is planned first (a dry run in
-/// the helper), so a request that would fail validation changes nothing at all.
+/// Runs operations in order. Before a real run of several operations each is planned first (a
+/// dry run in the helper), so a request that would fail validation changes nothing at all; a
+/// single operation is planned by the helper right before it runs anyway.
 pub async fn run_ops(h: &HelperConn, ops: Vec<HelperOp>, dry_run: bool) -> Result<Vec<corenas_proto::helper::Step>, WireError> {
     let mut steps = Vec::new();
-    for op in &ops {
+    let preflight = dry_run || ops.len() > 1;
+    for op in ops.iter().filter(|_| preflight) {
         let report = h.perform(op.clone(), true).await?;
         if dry_run {
             steps.extend(report.steps);
