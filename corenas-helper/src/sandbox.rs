@@ -52,7 +52,9 @@ fn reduce_capabilities() -> Result<(), SandboxError> {
     let keep = keep_set();
     for bit in 0..=last_cap().min(63) {
         let cap = CapabilitySet::from_bits_retain(1u64 << bit);
-        if keep.contains(cap) {
+        // Under systemd the unit's CapabilityBoundingSet= already removed most capabilities,
+        // and without CAP_SETPCAP the kernel refuses even to drop an absent one.
+        if keep.contains(cap) || !rustix::thread::capability_is_in_bounding_set(cap).unwrap_or(false) {
             continue;
         }
         match rustix::thread::remove_capability_from_bounding_set(cap) {
