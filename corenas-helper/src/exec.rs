@@ -122,7 +122,11 @@ pub fn check_programs() -> Result<(), String> {
     let mut problems = Vec::new();
     for p in Program::ALL {
         match std::fs::metadata(p.path()) {
-            Ok(m) if m.is_file() && m.uid() == 0 && m.permissions().mode() & 0o022 == 0 && m.permissions().mode() & 0o111 != 0 => {}
+            Ok(m)
+                if m.is_file()
+                    && m.uid() == 0
+                    && m.permissions().mode() & 0o022 == 0
+                    && m.permissions().mode() & 0o111 != 0 => {}
             Ok(_) => problems.push(format!("{} is not a root-owned executable that only root can write", p.path())),
             Err(e) => problems.push(format!("{} is missing ({e}); install its Debian package", p.path())),
         }
@@ -185,10 +189,16 @@ pub async fn run_with_timeout(cmd: &Command, timeout: Duration) -> Result<Output
     let stderr = child.stderr.take().map(|s| tokio::spawn(read_capped(s)));
 
     let status = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => status.map_err(|e| tool_error(cmd.program, ErrorCode::ToolFailed, format!("wait failed: {e}")))?,
+        Ok(status) => {
+            status.map_err(|e| tool_error(cmd.program, ErrorCode::ToolFailed, format!("wait failed: {e}")))?
+        }
         Err(_) => {
             let _ = child.kill().await;
-            return Err(tool_error(cmd.program, ErrorCode::ToolTimeout, format!("killed after {} s without finishing", timeout.as_secs())));
+            return Err(tool_error(
+                cmd.program,
+                ErrorCode::ToolTimeout,
+                format!("killed after {} s without finishing", timeout.as_secs()),
+            ));
         }
     };
     if let Some(t) = stdin_task {
@@ -217,7 +227,9 @@ mod tests {
 
     #[test]
     fn steps_never_show_the_secret() {
-        let c = Command::new(Program::SmbPasswd).args(["-s", "-a", "--", "alice"]).secret("password, twice", b"Pw-1\nPw-1\n".to_vec());
+        let c = Command::new(Program::SmbPasswd)
+            .args(["-s", "-a", "--", "alice"])
+            .secret("password, twice", b"Pw-1\nPw-1\n".to_vec());
         let shown = c.step().to_string();
         assert_eq!(shown, "/usr/bin/smbpasswd -s -a -- alice  <stdin: password, twice>");
         assert!(!shown.contains("Pw-1"));

@@ -74,7 +74,12 @@ async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>, dae
     let verdict = if uid == 0 || Some(uid) == daemon_uid {
         Verdict::Accepted
     } else {
-        tracing::warn!(peer_uid = uid, peer_pid = pid, result = "refused", "connection refused: uid is neither root nor corenasd");
+        tracing::warn!(
+            peer_uid = uid,
+            peer_pid = pid,
+            result = "refused",
+            "connection refused: uid is neither root nor corenasd"
+        );
         Verdict::Refused(format!("corenas-helper refuses uid {uid}: only root and corenasd may connect"))
     };
     if let Err(e) = wire::server_hello(&mut stream, Service::Helper, &verdict).await {

@@ -45,14 +45,19 @@ struct Args {
 
 fn init_logging() {
     use tracing_subscriber::prelude::*;
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists();
+    let journald =
+        std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists();
     if journald {
         if let Ok(layer) = tracing_journald::layer() {
             tracing_subscriber::registry().with(layer.with_syslog_identifier("corenas-helper".into())).init();
             return;
         }
     }
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
@@ -78,7 +83,8 @@ fn main() -> anyhow::Result<()> {
 
     // The socket exists before the sandbox: binding needs rights landlock will take away.
     let listener = match &args.listen {
-        Some(p) => corenas_proto::socket::bind(p, args.socket_mode, args.daemon_gid).with_context(|| format!("binding {}", p.display()))?,
+        Some(p) => corenas_proto::socket::bind(p, args.socket_mode, args.daemon_gid)
+            .with_context(|| format!("binding {}", p.display()))?,
         None => corenas_proto::socket::from_systemd().context("no --listen and no socket from systemd (LISTEN_FDS)")?,
     };
 

@@ -64,8 +64,10 @@ fn reduce_capabilities() -> Result<(), SandboxError> {
         }
     }
     let sets = CapabilitySets { effective: keep, permitted: keep, inheritable: CapabilitySet::empty() };
-    rustix::thread::set_capabilities(None, sets).map_err(|e| SandboxError::Capabilities { step: "capset", source: e })?;
-    rustix::thread::clear_ambient_capability_set().map_err(|e| SandboxError::Capabilities { step: "ambient", source: e })?;
+    rustix::thread::set_capabilities(None, sets)
+        .map_err(|e| SandboxError::Capabilities { step: "capset", source: e })?;
+    rustix::thread::clear_ambient_capability_set()
+        .map_err(|e| SandboxError::Capabilities { step: "ambient", source: e })?;
     Ok(())
 }
 
@@ -92,7 +94,8 @@ pub fn apply(writable: Vec<PathBuf>, allow_unsandboxed: bool) -> Result<SandboxR
     let abi = ABI::V5;
     let read_exec = AccessFs::from_read(abi);
     let all = AccessFs::from_all(abi);
-    let system_ro = existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys/kernel"].map(PathBuf::from));
+    let system_ro =
+        existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys/kernel"].map(PathBuf::from));
     let devices = existing(["/dev/null", "/dev/urandom", "/dev/zero"].map(PathBuf::from));
     let writable = existing(writable);
     let status = Ruleset::default()

@@ -28,8 +28,12 @@ impl HelperServer {
     fn log(&self, op: &str, args: &serde_json::Value, result: &Result<(), &WireError>, started: Instant) {
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         match result {
-            Ok(()) => tracing::info!(peer_uid = self.peer_uid, peer_pid = self.peer_pid, operation = op, args = %args, result = "ok", duration_us = micros, "operation"),
-            Err(e) => tracing::warn!(peer_uid = self.peer_uid, peer_pid = self.peer_pid, operation = op, args = %args, result = "failed", error_code = e.code.as_str(), error = %e.message, duration_us = micros, "operation"),
+            Ok(()) => {
+                tracing::info!(peer_uid = self.peer_uid, peer_pid = self.peer_pid, operation = op, args = %args, result = "ok", duration_us = micros, "operation")
+            }
+            Err(e) => {
+                tracing::warn!(peer_uid = self.peer_uid, peer_pid = self.peer_pid, operation = op, args = %args, result = "failed", error_code = e.code.as_str(), error = %e.message, duration_us = micros, "operation")
+            }
         }
     }
 }

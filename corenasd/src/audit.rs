@@ -44,19 +44,14 @@ pub struct AuditRecord<'a> {
     pub error_code: Option<&'a str>,
 }
 
-const COLUMNS: &str =
-    "seq, time, principal, channel, peer_uid, action, args, result, error_code, prev_hash, hash";
+const COLUMNS: &str = "seq, time, principal, channel, peer_uid, action, args, result, error_code, prev_hash, hash";
 
 /// Appends one entry and returns it as stored. The entry is durable when this returns
 /// (the database runs with `synchronous=FULL`).
 pub fn append(conn: &mut Connection, rec: &AuditRecord<'_>) -> Result<AuditEntry, StateError> {
     if !RESULTS.contains(&rec.result) {
         return Err(StateError::InvalidRecord {
-            detail: format!(
-                "audit result '{}' is not one of {}",
-                rec.result,
-                RESULTS.join(", ")
-            ),
+            detail: format!("audit result '{}' is not one of {}", rec.result, RESULTS.join(", ")),
         });
     }
     // IMMEDIATE takes the write lock before reading the head, so two appenders on separate
@@ -71,9 +66,7 @@ pub fn append(conn: &mut Connection, rec: &AuditRecord<'_>) -> Result<AuditEntry
     let seq = i64::try_from(entries)
         .ok()
         .and_then(|n| n.checked_add(1))
-        .ok_or_else(|| StateError::Corrupt {
-            detail: format!("audit head records {entries} entries"),
-        })?;
+        .ok_or_else(|| StateError::Corrupt { detail: format!("audit head records {entries} entries") })?;
     let last: Option<i64> = tx
         .query_row("SELECT max(seq) FROM audit", [], |r| r.get(0))
         .map_err(StateError::sqlite("reading the newest audit entry"))?;
@@ -102,9 +95,7 @@ pub fn append(conn: &mut Connection, rec: &AuditRecord<'_>) -> Result<AuditEntry
     entry.hash = entry_hash(&entry, seq);
 
     tx.execute(
-        &format!(
-            "INSERT INTO audit({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-        ),
+        &format!("INSERT INTO audit({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
         params![
             entry.seq,
             entry.time,
@@ -120,13 +111,9 @@ pub fn append(conn: &mut Connection, rec: &AuditRecord<'_>) -> Result<AuditEntry
         ],
     )
     .map_err(StateError::sqlite("inserting an audit entry"))?;
-    tx.execute(
-        "UPDATE audit_head SET entries = ?1, hash = ?2 WHERE id = 1",
-        params![seq, entry.hash],
-    )
-    .map_err(StateError::sqlite("updating the audit head"))?;
-    tx.commit()
-        .map_err(StateError::sqlite("committing an audit entry"))?;
+    tx.execute("UPDATE audit_head SET entries = ?1, hash = ?2 WHERE id = 1", params![seq, entry.hash])
+        .map_err(StateError::sqlite("updating the audit head"))?;
+    tx.commit().map_err(StateError::sqlite("committing an audit entry"))?;
     Ok(entry)
 }
 
@@ -136,11 +123,7 @@ pub fn head(conn: &Connection) -> Result<(u64, String), StateError> {
 }
 
 /// Up to `limit` entries with `seq < before` (all when `before` is None), newest first.
-pub fn view(
-    conn: &Connection,
-    before: Option<i64>,
-    limit: u32,
-) -> Result<Vec<AuditEntry>, StateError> {
+pub fn view(conn: &Connection, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StateError> {
     let sql = format!("SELECT {COLUMNS} FROM audit WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2");
     query_entries(conn, &sql, before.unwrap_or(i64::MAX), limit)
 }
@@ -151,20 +134,12 @@ pub fn page(conn: &Connection, after: i64, limit: u32) -> Result<Vec<AuditEntry>
     query_entries(conn, &sql, after, limit)
 }
 
-fn query_entries(
-    conn: &Connection,
-    sql: &str,
-    bound: i64,
-    limit: u32,
-) -> Result<Vec<AuditEntry>, StateError> {
-    let mut stmt = conn
-        .prepare_cached(sql)
-        .map_err(StateError::sqlite("reading the audit log"))?;
+fn query_entries(conn: &Connection, sql: &str, bound: i64, limit: u32) -> Result<Vec<AuditEntry>, StateError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(StateError::sqlite("reading the audit log"))?;
     let rows = stmt
         .query_map(params![bound, limit.min(AUDIT_PAGE_MAX)], read_entry)
         .map_err(StateError::sqlite("reading the audit log"))?;
-    rows.collect::<Result<_, _>>()
-        .map_err(StateError::sqlite("reading an audit entry"))
+    rows.collect::<Result<_, _>>().map_err(StateError::sqlite("reading an audit entry"))
 }
 
 /// Walks the whole log oldest first, one row at a time, and reports every problem by entry.
@@ -175,24 +150,15 @@ fn query_entries(
 pub fn verify(conn: &Connection) -> Result<AuditVerify, StateError> {
     // One read transaction, so the head and the rows come from the same snapshot even while
     // another connection appends.
-    let tx = conn
-        .unchecked_transaction()
-        .map_err(StateError::sqlite("starting audit verification"))?;
+    let tx = conn.unchecked_transaction().map_err(StateError::sqlite("starting audit verification"))?;
     let mut walk = Walk::new(read_head(&tx)?);
 
     let mut stmt = tx
         .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq ASC"))
         .map_err(StateError::sqlite("reading the audit log"))?;
-    let mut rows = stmt
-        .query([])
-        .map_err(StateError::sqlite("reading the audit log"))?;
-    while let Some(row) = rows
-        .next()
-        .map_err(StateError::sqlite("reading the audit log"))?
-    {
-        let seq: i64 = row
-            .get(0)
-            .map_err(StateError::sqlite("reading an audit sequence number"))?;
+    let mut rows = stmt.query([]).map_err(StateError::sqlite("reading the audit log"))?;
+    while let Some(row) = rows.next().map_err(StateError::sqlite("reading the audit log"))? {
+        let seq: i64 = row.get(0).map_err(StateError::sqlite("reading an audit sequence number"))?;
         match read_entry(row) {
             Ok(entry) => walk.entry(&entry),
             Err(e) if is_bad_value(&e) => {
@@ -257,9 +223,7 @@ impl Walk {
         if seq < self.expected_seq {
             // Rows come in ascending order and positions are unique, so this is a row before
             // the first entry (0 or negative).
-            self.problem(format!(
-                "entry {seq} has a position no entry can have (inserted)"
-            ));
+            self.problem(format!("entry {seq} has a position no entry can have (inserted)"));
             return (false, false);
         }
         let gap = seq > self.expected_seq;
@@ -299,21 +263,14 @@ impl Walk {
                 .find(|&s| s > 0 && entry_hash(e, s) == e.hash);
             if let Some(from) = moved_from {
                 misplaced = true;
-                self.problem(format!(
-                    "entry {} holds the content of entry {from} (reordered)",
-                    e.seq
-                ));
+                self.problem(format!("entry {} holds the content of entry {from} (reordered)", e.seq));
             } else {
-                self.problem(format!(
-                    "entry {}: content does not match its hash (edited)",
-                    e.seq
-                ));
+                self.problem(format!("entry {}: content does not match its hash (edited)", e.seq));
             }
         } else if !gap && e.prev_hash != self.prev_hash {
             // A gap already explains a broken link. After a swapped pair, the row that follows
             // links to the hash two rows back; that is the swap, not a new problem.
-            let after_swap =
-                self.prev_misplaced && self.prev_prev_hash.as_deref() == Some(e.prev_hash.as_str());
+            let after_swap = self.prev_misplaced && self.prev_prev_hash.as_deref() == Some(e.prev_hash.as_str());
             if !after_swap {
                 let (seq, before) = (e.seq, e.seq - 1);
                 self.problem(format!(
@@ -335,13 +292,12 @@ impl Walk {
     }
 
     fn advance(&mut self, seq: i64, hash: String, misplaced: bool) {
-        let head_differs = self.head.as_ref().is_some_and(|(entries, head_hash)| {
-            u64::try_from(seq).is_ok_and(|s| s == *entries) && *head_hash != hash
-        });
+        let head_differs = self
+            .head
+            .as_ref()
+            .is_some_and(|(entries, head_hash)| u64::try_from(seq).is_ok_and(|s| s == *entries) && *head_hash != hash);
         if head_differs {
-            self.problem(format!(
-                "the audit head does not match entry {seq}'s hash (head mismatch)"
-            ));
+            self.problem(format!("the audit head does not match entry {seq}'s hash (head mismatch)"));
         }
         let older = std::mem::replace(&mut self.prev_hash, hash.clone());
         self.prev_prev_hash = Some(older);
@@ -356,10 +312,7 @@ impl Walk {
             let last_seq = u64::try_from(last_seq).unwrap_or(0);
             if entries == 0 {
                 if head_hash != GENESIS_HASH {
-                    self.problem(
-                        "the audit head records no entries but a non-empty hash (head mismatch)"
-                            .to_owned(),
-                    );
+                    self.problem("the audit head records no entries but a non-empty hash (head mismatch)".to_owned());
                 }
             } else if last_seq < entries {
                 let first_missing = last_seq + 1;
@@ -376,40 +329,29 @@ impl Walk {
             // as deleted.
         }
         if self.omitted > 0 {
-            self.problems
-                .push(format!("... and {} more problems not listed", self.omitted));
+            self.problems.push(format!("... and {} more problems not listed", self.omitted));
         }
         AuditVerify {
             entries: self.rows,
-            head: self
-                .last
-                .map_or_else(|| GENESIS_HASH.to_owned(), |(_, h)| h),
+            head: self.last.map_or_else(|| GENESIS_HASH.to_owned(), |(_, h)| h),
             problems: self.problems,
         }
     }
 }
 
 fn missing_head() -> StateError {
-    StateError::Corrupt {
-        detail: "the audit head record is missing".to_owned(),
-    }
+    StateError::Corrupt { detail: "the audit head record is missing".to_owned() }
 }
 
 fn read_head(conn: &Connection) -> Result<Option<(u64, String)>, StateError> {
     let row: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT entries, hash FROM audit_head WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT entries, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(StateError::sqlite("reading the audit head"))?;
     row.map(|(entries, hash)| {
         u64::try_from(entries)
             .map(|n| (n, hash))
-            .map_err(|_| StateError::Corrupt {
-                detail: format!("audit head records {entries} entries"),
-            })
+            .map_err(|_| StateError::Corrupt { detail: format!("audit head records {entries} entries") })
     })
     .transpose()
 }
@@ -537,8 +479,17 @@ mod tests {
             .execute(
                 &format!("INSERT INTO audit({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                 params![
-                    e.seq, e.time, e.principal, e.channel, e.peer_uid, e.action, e.args, e.result,
-                    e.error_code, e.prev_hash, e.hash
+                    e.seq,
+                    e.time,
+                    e.principal,
+                    e.channel,
+                    e.peer_uid,
+                    e.action,
+                    e.args,
+                    e.result,
+                    e.error_code,
+                    e.prev_hash,
+                    e.hash
                 ],
             )
             .unwrap();
@@ -546,10 +497,7 @@ mod tests {
     }
 
     fn stored_hash(state: &State, seq: i64) -> String {
-        state
-            .conn()
-            .query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
-            .unwrap()
+        state.conn().query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0)).unwrap()
     }
 
     #[test]
@@ -568,16 +516,9 @@ mod tests {
             prev_hash: GENESIS_HASH.into(),
             hash: String::new(),
         };
-        let b = AuditEntry {
-            principal: "a".into(),
-            channel: "bc".into(),
-            ..a.clone()
-        };
+        let b = AuditEntry { principal: "a".into(), channel: "bc".into(), ..a.clone() };
         assert_ne!(entry_hash(&a, 1), entry_hash(&b, 1));
-        let c = AuditEntry {
-            error_code: Some(String::new()),
-            ..a.clone()
-        };
+        let c = AuditEntry { error_code: Some(String::new()), ..a.clone() };
         assert_ne!(entry_hash(&a, 1), entry_hash(&c, 1));
         assert_ne!(entry_hash(&a, 1), entry_hash(&a, 2));
         assert_eq!(entry_hash(&a, 1).len(), 64);
@@ -612,11 +553,7 @@ mod tests {
         assert_eq!(all[49].hash, head_hash);
         // RFC 3339 in UTC, e.g. 2025-01-01T10:00:00.123456789Z (`time` is built without parsing).
         let t = all[0].time.as_bytes();
-        assert!(
-            t.len() >= 20 && t[4] == b'-' && t[10] == b'T' && t.ends_with(b"Z"),
-            "{}",
-            all[0].time
-        );
+        assert!(t.len() >= 20 && t[4] == b'-' && t[10] == b'T' && t.ends_with(b"Z"), "{}", all[0].time);
         assert_eq!(all[6].error_code.as_deref(), Some("E_TOOL_FAILED"));
         assert_eq!(all[0].args, r#"{"name":"user1","uid":1001}"#);
     }
@@ -624,14 +561,8 @@ mod tests {
     #[test]
     fn edited_entry_is_named() {
         let (_tmp, state) = log_with("audit-edit", 50);
-        exec(
-            &state,
-            "UPDATE audit SET principal = 'mallory' WHERE seq = 10",
-        );
-        assert_eq!(
-            problems(&state),
-            ["entry 10: content does not match its hash (edited)"]
-        );
+        exec(&state, "UPDATE audit SET principal = 'mallory' WHERE seq = 10");
+        assert_eq!(problems(&state), ["entry 10: content does not match its hash (edited)"]);
     }
 
     #[test]
@@ -642,20 +573,14 @@ mod tests {
         forge(&state, 10, &prev);
         let p = problems(&state);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(
-            p[0].starts_with("entry 11 does not follow entry 10"),
-            "{p:?}"
-        );
+        assert!(p[0].starts_with("entry 11 does not follow entry 10"), "{p:?}");
     }
 
     #[test]
     fn edited_field_type_is_named() {
         let (_tmp, state) = log_with("audit-type", 50);
         exec(&state, "UPDATE audit SET peer_uid = -5 WHERE seq = 12");
-        assert_eq!(
-            problems(&state),
-            ["entry 12: a field has the wrong type (edited)"]
-        );
+        assert_eq!(problems(&state), ["entry 12: a field has the wrong type (edited)"]);
     }
 
     #[test]
@@ -693,10 +618,7 @@ mod tests {
         // Appended after the newest entry, correctly hashed and linked: only the head shows it.
         let (_tmp, mut state) = log_with("audit-forge-end", 50);
         forge(&state, 51, &stored_hash(&state, 50));
-        assert_eq!(
-            problems(&state),
-            ["entry 51 lies beyond the audit head, which records 50 entries (inserted)"]
-        );
+        assert_eq!(problems(&state), ["entry 51 lies beyond the audit head, which records 50 entries (inserted)"]);
         // Appending refuses to build on a log that has rows beyond its head.
         let args = json!({});
         let err = append(state.conn_mut(), &record(&args));
@@ -708,18 +630,12 @@ mod tests {
         forge(&state, 25, &stored_hash(&state, 24));
         let p = problems(&state);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(
-            p[0].starts_with("entry 26 does not follow entry 25"),
-            "{p:?}"
-        );
+        assert!(p[0].starts_with("entry 26 does not follow entry 25"), "{p:?}");
 
         // Before the first entry.
         let (_tmp, state) = log_with("audit-forge-zero", 5);
         forge(&state, 0, GENESIS_HASH);
-        assert_eq!(
-            problems(&state),
-            ["entry 0 has a position no entry can have (inserted)"]
-        );
+        assert_eq!(problems(&state), ["entry 0 has a position no entry can have (inserted)"]);
     }
 
     #[test]
@@ -749,26 +665,11 @@ mod tests {
     #[test]
     fn head_mismatch_is_reported() {
         let (_tmp, state) = log_with("audit-head", 10);
-        exec(
-            &state,
-            &format!(
-                "UPDATE audit_head SET hash = '{}' WHERE id = 1",
-                "f".repeat(64)
-            ),
-        );
-        assert_eq!(
-            problems(&state),
-            ["the audit head does not match entry 10's hash (head mismatch)"]
-        );
+        exec(&state, &format!("UPDATE audit_head SET hash = '{}' WHERE id = 1", "f".repeat(64)));
+        assert_eq!(problems(&state), ["the audit head does not match entry 10's hash (head mismatch)"]);
         exec(&state, "DELETE FROM audit_head");
-        assert_eq!(
-            problems(&state),
-            ["the audit head record is missing (head mismatch)"]
-        );
-        assert!(matches!(
-            head(state.conn()),
-            Err(StateError::Corrupt { .. })
-        ));
+        assert_eq!(problems(&state), ["the audit head record is missing (head mismatch)"]);
+        assert!(matches!(head(state.conn()), Err(StateError::Corrupt { .. })));
     }
 
     #[test]
@@ -778,10 +679,7 @@ mod tests {
         let args = json!({ "n": 1 });
         let fifth = {
             let mut state = State::open(&db).unwrap();
-            (0..5)
-                .map(|_| append(state.conn_mut(), &record(&args)).unwrap())
-                .last()
-                .unwrap()
+            (0..5).map(|_| append(state.conn_mut(), &record(&args)).unwrap()).last().unwrap()
         };
         let mut state = State::open(&db).unwrap();
         let sixth = append(state.conn_mut(), &record(&args)).unwrap();
@@ -810,14 +708,8 @@ mod tests {
         let tmp = TestDir::new("audit-cap");
         let mut state = State::open(&tmp.path().join("state.db")).unwrap();
         bulk_insert(state.conn_mut(), u64::from(AUDIT_PAGE_MAX) + 20);
-        assert_eq!(
-            page(state.conn(), 0, u32::MAX).unwrap().len(),
-            AUDIT_PAGE_MAX as usize
-        );
-        assert_eq!(
-            view(state.conn(), None, u32::MAX).unwrap().len(),
-            AUDIT_PAGE_MAX as usize
-        );
+        assert_eq!(page(state.conn(), 0, u32::MAX).unwrap().len(), AUDIT_PAGE_MAX as usize);
+        assert_eq!(view(state.conn(), None, u32::MAX).unwrap().len(), AUDIT_PAGE_MAX as usize);
     }
 
     #[test]
@@ -825,14 +717,8 @@ mod tests {
         let tmp = TestDir::new("audit-result");
         let mut state = State::open(&tmp.path().join("state.db")).unwrap();
         let args = json!({});
-        let rec = AuditRecord {
-            result: "maybe",
-            ..record(&args)
-        };
-        assert!(matches!(
-            append(state.conn_mut(), &rec),
-            Err(StateError::InvalidRecord { .. })
-        ));
+        let rec = AuditRecord { result: "maybe", ..record(&args) };
+        assert!(matches!(append(state.conn_mut(), &rec), Err(StateError::InvalidRecord { .. })));
         assert_eq!(head(state.conn()).unwrap().0, 0);
     }
 
@@ -844,23 +730,13 @@ mod tests {
             password: corenas_proto::secret::Password,
         }
         let secret = "Correct-Horse-Battery-9";
-        let req = SetPassword {
-            name: "alice",
-            password: secret.parse().unwrap(),
-        };
+        let req = SetPassword { name: "alice", password: secret.parse().unwrap() };
         let args = serde_json::to_value(&req).unwrap();
 
         let tmp = TestDir::new("audit-secret");
         let db = tmp.path().join("state.db");
         let mut state = State::open(&db).unwrap();
-        let e = append(
-            state.conn_mut(),
-            &AuditRecord {
-                action: "user_set_password",
-                ..record(&args)
-            },
-        )
-        .unwrap();
+        let e = append(state.conn_mut(), &AuditRecord { action: "user_set_password", ..record(&args) }).unwrap();
         assert_eq!(e.args, r#"{"name":"alice","password":"<redacted>"}"#);
         assert_eq!(view(state.conn(), None, 1).unwrap()[0].args, e.args);
         drop(state);
@@ -891,16 +767,10 @@ mod tests {
         let tmp = TestDir::new("audit-million");
         let mut state = State::open(&tmp.path().join("state.db")).unwrap();
         bulk_insert(state.conn_mut(), 1_000_000);
-        exec(
-            &state,
-            "UPDATE audit SET result = 'refused' WHERE seq = 765432",
-        );
+        exec(&state, "UPDATE audit SET result = 'refused' WHERE seq = 765432");
         let v = verify(state.conn()).unwrap();
         assert_eq!(v.entries, 1_000_000);
-        assert_eq!(
-            v.problems,
-            ["entry 765432: content does not match its hash (edited)"]
-        );
+        assert_eq!(v.problems, ["entry 765432: content does not match its hash (edited)"]);
     }
 
     /// A correct chain of `n` entries written in one transaction (append's one fsync per entry
@@ -910,9 +780,7 @@ mod tests {
         let mut prev = GENESIS_HASH.to_owned();
         {
             let mut stmt = tx
-                .prepare(&format!(
-                    "INSERT INTO audit({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                ))
+                .prepare(&format!("INSERT INTO audit({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))
                 .unwrap();
             for i in 1..=n {
                 let seq = i64::try_from(i).unwrap();
@@ -947,11 +815,7 @@ mod tests {
                 prev = e.hash;
             }
         }
-        tx.execute(
-            "UPDATE audit_head SET entries = ?1, hash = ?2 WHERE id = 1",
-            params![n, prev],
-        )
-        .unwrap();
+        tx.execute("UPDATE audit_head SET entries = ?1, hash = ?2 WHERE id = 1", params![n, prev]).unwrap();
         tx.commit().unwrap();
     }
 }

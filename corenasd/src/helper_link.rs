@@ -24,7 +24,9 @@ pub struct HelperConn {
 
 fn rpc_error(e: RpcError) -> WireError {
     match e {
-        RpcError::DeadlineExceeded => WireError::new(ErrorCode::ToolTimeout, "corenas-helper did not answer before the deadline"),
+        RpcError::DeadlineExceeded => {
+            WireError::new(ErrorCode::ToolTimeout, "corenas-helper did not answer before the deadline")
+        }
         RpcError::Shutdown | RpcError::Send(_) | RpcError::Channel(_) => WireError::new(
             ErrorCode::HelperUnavailable,
             format!(

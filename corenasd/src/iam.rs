@@ -32,7 +32,12 @@ pub fn users(acc: &Accounts) -> Vec<UserInfo> {
 
 pub fn group_info(acc: &Accounts, name: &str) -> Option<GroupInfo> {
     let g = acc.groups.iter().find(|g| g.name == name)?;
-    Some(GroupInfo { name: g.name.clone(), gid: g.gid, kind: Some(AccountKind::of_id(g.gid)?), members: g.members.clone() })
+    Some(GroupInfo {
+        name: g.name.clone(),
+        gid: g.gid,
+        kind: Some(AccountKind::of_id(g.gid)?),
+        members: g.members.clone(),
+    })
 }
 
 pub fn groups(acc: &Accounts) -> Vec<GroupInfo> {
@@ -42,7 +47,8 @@ pub fn groups(acc: &Accounts) -> Vec<GroupInfo> {
 /// Lowest id of the kind's range that no user and no group uses (a user's own group takes the
 /// same number as the user).
 pub fn allocate_id(acc: &Accounts, kind: AccountKind) -> Result<u32, WireError> {
-    let used: std::collections::HashSet<u32> = acc.users.iter().map(|u| u.uid).chain(acc.groups.iter().map(|g| g.gid)).collect();
+    let used: std::collections::HashSet<u32> =
+        acc.users.iter().map(|u| u.uid).chain(acc.groups.iter().map(|g| g.gid)).collect();
     kind.range().find(|id| !used.contains(id)).ok_or_else(|| {
         WireError::new(ErrorCode::OutOfRange, format!("no free id left in the {kind} range {:?}", kind.range()))
     })
@@ -62,7 +68,12 @@ pub fn generate_password() -> Result<Password, WireError> {
         let all: Vec<u8> = classes.concat();
         // Rejection sampling keeps every character equally likely.
         let limit = 256 - (256 % all.len());
-        let chosen: String = random.iter().filter(|b| usize::from(**b) < limit).take(20).map(|b| char::from(all[usize::from(*b) % all.len()])).collect();
+        let chosen: String = random
+            .iter()
+            .filter(|b| usize::from(**b) < limit)
+            .take(20)
+            .map(|b| char::from(all[usize::from(*b) % all.len()]))
+            .collect();
         if chosen.len() == 20 && classes.iter().all(|c| chosen.bytes().any(|b| c.contains(&b))) {
             return Password::new(chosen).map_err(|e| WireError::internal(e.message));
         }
@@ -77,7 +88,10 @@ pub fn user_add_ops(acc: &Accounts, req: &UserAdd, password: Option<Password>) -
     }
     let uid = match req.uid {
         Some(uid) if uid.kind() != req.kind => {
-            return Err(WireError::invalid("uid", format!("uid {uid} is not in the {} range {:?}", req.kind, req.kind.range())));
+            return Err(WireError::invalid(
+                "uid",
+                format!("uid {uid} is not in the {} range {:?}", req.kind, req.kind.range()),
+            ));
         }
         Some(uid) => uid,
         None => ManagedUid::try_from(allocate_id(acc, req.kind)?)?,
@@ -98,10 +112,15 @@ pub fn user_add_ops(acc: &Accounts, req: &UserAdd, password: Option<Password>) -
 }
 
 pub fn user_mod_ops(acc: &Accounts, name: &UserName, m: &UserMod) -> Result<Vec<HelperOp>, WireError> {
-    let info = user_info(acc, name.as_str()).ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))?;
+    let info = user_info(acc, name.as_str())
+        .ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))?;
     let mut ops = Vec::new();
     if m.full_name.is_some() || m.shell.is_some() {
-        ops.push(HelperOp::UserModify(UserChange { name: name.clone(), full_name: m.full_name.clone(), shell: m.shell.clone() }));
+        ops.push(HelperOp::UserModify(UserChange {
+            name: name.clone(),
+            full_name: m.full_name.clone(),
+            shell: m.shell.clone(),
+        }));
     }
     for g in &m.add_groups {
         if !info.groups.iter().any(|x| x == g.as_str()) {
@@ -128,13 +147,17 @@ pub fn user_mod_ops(acc: &Accounts, name: &UserName, m: &UserMod) -> Result<Vec<
         None => {}
     }
     if ops.is_empty() {
-        return Err(WireError::invalid("change", "nothing to change: give --full-name, --shell, --add-group, --remove-group, --lock or --unlock"));
+        return Err(WireError::invalid(
+            "change",
+            "nothing to change: give --full-name, --shell, --add-group, --remove-group, --lock or --unlock",
+        ));
     }
     Ok(ops)
 }
 
 pub fn user_del_ops(acc: &Accounts, name: &UserName, remove_home: bool) -> Result<Vec<HelperOp>, WireError> {
-    let info = user_info(acc, name.as_str()).ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))?;
+    let info = user_info(acc, name.as_str())
+        .ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))?;
     let mut ops = Vec::new();
     if info.smb != SmbAccountState::None {
         ops.push(HelperOp::SmbDelete { name: name.clone() });
@@ -143,9 +166,16 @@ pub fn user_del_ops(acc: &Accounts, name: &UserName, remove_home: bool) -> Resul
     Ok(ops)
 }
 
-pub fn group_mod_ops(acc: &Accounts, name: &GroupName, add: &[UserName], remove: &[UserName]) -> Result<Vec<HelperOp>, WireError> {
-    group_info(acc, name.as_str()).ok_or_else(|| WireError::not_found(format!("group '{name}' does not exist in the managed ranges")))?;
-    let mut ops: Vec<HelperOp> = add.iter().map(|u| HelperOp::GroupAddMember { group: name.clone(), user: u.clone() }).collect();
+pub fn group_mod_ops(
+    acc: &Accounts,
+    name: &GroupName,
+    add: &[UserName],
+    remove: &[UserName],
+) -> Result<Vec<HelperOp>, WireError> {
+    group_info(acc, name.as_str())
+        .ok_or_else(|| WireError::not_found(format!("group '{name}' does not exist in the managed ranges")))?;
+    let mut ops: Vec<HelperOp> =
+        add.iter().map(|u| HelperOp::GroupAddMember { group: name.clone(), user: u.clone() }).collect();
     ops.extend(remove.iter().map(|u| HelperOp::GroupRemoveMember { group: name.clone(), user: u.clone() }));
     if ops.is_empty() {
         return Err(WireError::invalid("members", "nothing to change: give --add-member or --remove-member"));
@@ -156,7 +186,11 @@ pub fn group_mod_ops(acc: &Accounts, name: &GroupName, add: &[UserName], remove:
 /// Runs operations in order. Before a real run of several operations each is planned first (a
 /// dry run in the helper), so a request that would fail validation changes nothing at all; a
 /// single operation is planned by the helper right before it runs anyway.
-pub async fn run_ops(h: &HelperConn, ops: Vec<HelperOp>, dry_run: bool) -> Result<Vec<corenas_proto::helper::Step>, WireError> {
+pub async fn run_ops(
+    h: &HelperConn,
+    ops: Vec<HelperOp>,
+    dry_run: bool,
+) -> Result<Vec<corenas_proto::helper::Step>, WireError> {
     let mut steps = Vec::new();
     let preflight = dry_run || ops.len() > 1;
     for op in ops.iter().filter(|_| preflight) {
@@ -206,7 +240,10 @@ mod tests {
         let names: Vec<String> = users(&acc()).into_iter().map(|u| u.name).collect();
         assert_eq!(names, ["a"]);
         assert_eq!(user_info(&acc(), "a").unwrap().groups, ["g"]);
-        assert!(user_mod_ops(&acc(), &"root".parse().unwrap(), &UserMod { lock: Some(true), ..Default::default() }).is_err());
+        assert!(
+            user_mod_ops(&acc(), &"root".parse().unwrap(), &UserMod { lock: Some(true), ..Default::default() })
+                .is_err()
+        );
     }
 
     #[test]

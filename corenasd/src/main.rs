@@ -30,24 +30,32 @@ struct Args {
 
 fn init_logging() {
     use tracing_subscriber::prelude::*;
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists();
+    let journald =
+        std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists();
     if journald {
         if let Ok(layer) = tracing_journald::layer() {
             tracing_subscriber::registry().with(layer.with_syslog_identifier("corenasd".into())).init();
             return;
         }
     }
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logging();
     if rustix::process::geteuid().is_root() {
-        bail!("corenasd must not run as root: run it as the unprivileged user 'corenas' (the root helper does the privileged work)");
+        bail!(
+            "corenasd must not run as root: run it as the unprivileged user 'corenas' (the root helper does the privileged work)"
+        );
     }
     let listener = match &args.listen {
-        Some(p) => corenas_proto::socket::bind(p, args.socket_mode, None).with_context(|| format!("binding {}", p.display()))?,
+        Some(p) => corenas_proto::socket::bind(p, args.socket_mode, None)
+            .with_context(|| format!("binding {}", p.display()))?,
         None => corenas_proto::socket::from_systemd().context("no --listen and no socket from systemd (LISTEN_FDS)")?,
     };
     let db = args.state_dir.join("state.db");

@@ -8,8 +8,8 @@ use crate::iam;
 use crate::state::State;
 use corenas_proto::acl::AclListing;
 use corenas_proto::api::{
-    AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditVerify, Change, Corenas, GroupAdd, GroupInfo, SmbAction, SystemStatus,
-    UserAdd, UserInfo, UserMod,
+    AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditVerify, Change, Corenas, GroupAdd, GroupInfo, SmbAction,
+    SystemStatus, UserAdd, UserInfo, UserMod,
 };
 use corenas_proto::helper::{HelperOp, Step};
 use corenas_proto::names::{GroupName, ManagedGid, SharePath, UserName};
@@ -65,7 +65,13 @@ impl DaemonServer {
         r
     }
 
-    fn record<'a>(&'a self, action: &'a str, args: &'a serde_json::Value, result: &'a str, code: Option<&'a str>) -> AuditRecord<'a> {
+    fn record<'a>(
+        &'a self,
+        action: &'a str,
+        args: &'a serde_json::Value,
+        result: &'a str,
+        code: Option<&'a str>,
+    ) -> AuditRecord<'a> {
         AuditRecord {
             principal: &self.principal.name,
             channel: self.principal.channel,
@@ -79,7 +85,13 @@ impl DaemonServer {
 
     /// Every mutating method goes through here: role check, run, audit (dry runs and failures
     /// too). If the audit entry cannot be written after a real change, the caller is told.
-    async fn mutate<T, F>(&self, action: &str, args: serde_json::Value, dry_run: bool, run: F) -> Result<Change<T>, WireError>
+    async fn mutate<T, F>(
+        &self,
+        action: &str,
+        args: serde_json::Value,
+        dry_run: bool,
+        run: F,
+    ) -> Result<Change<T>, WireError>
     where
         F: std::future::Future<Output = Result<Change<T>, WireError>>,
     {
@@ -158,7 +170,13 @@ impl Corenas for DaemonServer {
         .await
     }
 
-    async fn user_del(self, _: Context, name: UserName, remove_home: bool, dry_run: bool) -> Result<Change<()>, WireError> {
+    async fn user_del(
+        self,
+        _: Context,
+        name: UserName,
+        remove_home: bool,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "name": name, "remove_home": remove_home });
         self.mutate("user.del", args, dry_run, async {
             let h = self.shared.helper.connect().await?;
@@ -172,7 +190,13 @@ impl Corenas for DaemonServer {
         .await
     }
 
-    async fn user_mod(self, _: Context, name: UserName, m: UserMod, dry_run: bool) -> Result<Change<UserInfo>, WireError> {
+    async fn user_mod(
+        self,
+        _: Context,
+        name: UserName,
+        m: UserMod,
+        dry_run: bool,
+    ) -> Result<Change<UserInfo>, WireError> {
         let args = serde_json::json!({ "name": name, "change": m });
         self.mutate("user.mod", args, dry_run, async {
             let h = self.shared.helper.connect().await?;
@@ -201,27 +225,47 @@ impl Corenas for DaemonServer {
         .await
     }
 
-    async fn user_set_password(self, _: Context, name: UserName, password: Password, dry_run: bool) -> Result<Change<()>, WireError> {
+    async fn user_set_password(
+        self,
+        _: Context,
+        name: UserName,
+        password: Password,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "name": name, "password": password });
         self.mutate("user.set_password", args, dry_run, async {
             let h = self.shared.helper.connect().await?;
-            let steps = iam::run_ops(&h, vec![HelperOp::UserSetPassword { name: name.clone(), password }], dry_run).await?;
+            let steps =
+                iam::run_ops(&h, vec![HelperOp::UserSetPassword { name: name.clone(), password }], dry_run).await?;
             Ok(change(dry_run, steps, None))
         })
         .await
     }
 
-    async fn user_set_smb_password(self, _: Context, name: UserName, password: Password, dry_run: bool) -> Result<Change<()>, WireError> {
+    async fn user_set_smb_password(
+        self,
+        _: Context,
+        name: UserName,
+        password: Password,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "name": name, "password": password });
         self.mutate("user.set_smb_password", args, dry_run, async {
             let h = self.shared.helper.connect().await?;
-            let steps = iam::run_ops(&h, vec![HelperOp::SmbSetPassword { name: name.clone(), password }], dry_run).await?;
+            let steps =
+                iam::run_ops(&h, vec![HelperOp::SmbSetPassword { name: name.clone(), password }], dry_run).await?;
             Ok(change(dry_run, steps, None))
         })
         .await
     }
 
-    async fn user_smb(self, _: Context, name: UserName, action: SmbAction, dry_run: bool) -> Result<Change<()>, WireError> {
+    async fn user_smb(
+        self,
+        _: Context,
+        name: UserName,
+        action: SmbAction,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "name": name, "action": action });
         self.mutate("user.smb", args, dry_run, async {
             let op = match action {
@@ -250,7 +294,10 @@ impl Corenas for DaemonServer {
             }
             let gid = match req.gid {
                 Some(g) if g.kind() != req.kind => {
-                    return Err(WireError::invalid("gid", format!("gid {g} is not in the {} range {:?}", req.kind, req.kind.range())));
+                    return Err(WireError::invalid(
+                        "gid",
+                        format!("gid {g} is not in the {} range {:?}", req.kind, req.kind.range()),
+                    ));
                 }
                 Some(g) => g,
                 None => ManagedGid::try_from(iam::allocate_id(&acc, req.kind)?)?,
@@ -280,7 +327,14 @@ impl Corenas for DaemonServer {
         .await
     }
 
-    async fn group_mod(self, _: Context, name: GroupName, add: Vec<UserName>, remove: Vec<UserName>, dry_run: bool) -> Result<Change<GroupInfo>, WireError> {
+    async fn group_mod(
+        self,
+        _: Context,
+        name: GroupName,
+        add: Vec<UserName>,
+        remove: Vec<UserName>,
+        dry_run: bool,
+    ) -> Result<Change<GroupInfo>, WireError> {
         let args = serde_json::json!({ "name": name, "add": add, "remove": remove });
         self.mutate("group.mod", args, dry_run, async {
             let h = self.shared.helper.connect().await?;
@@ -308,7 +362,8 @@ impl Corenas for DaemonServer {
         let args = json(&req);
         self.mutate("acl.set", args, dry_run, async {
             let h = self.shared.helper.connect().await?;
-            let op = HelperOp::AclSet { path: req.path.clone(), entries: req.entries.clone(), recursive: req.recursive };
+            let op =
+                HelperOp::AclSet { path: req.path.clone(), entries: req.entries.clone(), recursive: req.recursive };
             let steps = iam::run_ops(&h, vec![op], dry_run).await?;
             let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
             Ok(change(dry_run, steps, result))
@@ -320,7 +375,8 @@ impl Corenas for DaemonServer {
         let args = json(&req);
         self.mutate("acl.remove", args, dry_run, async {
             let h = self.shared.helper.connect().await?;
-            let op = HelperOp::AclRemove { path: req.path.clone(), targets: req.targets.clone(), recursive: req.recursive };
+            let op =
+                HelperOp::AclRemove { path: req.path.clone(), targets: req.targets.clone(), recursive: req.recursive };
             let steps = iam::run_ops(&h, vec![op], dry_run).await?;
             let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
             Ok(change(dry_run, steps, result))
@@ -329,11 +385,17 @@ impl Corenas for DaemonServer {
     }
 
     async fn log_view(self, _: Context, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, WireError> {
-        self.read("log.view", async { self.shared.with_state(|s| audit::view(s.conn(), before, limit.min(AUDIT_PAGE_MAX))) }).await
+        self.read("log.view", async {
+            self.shared.with_state(|s| audit::view(s.conn(), before, limit.min(AUDIT_PAGE_MAX)))
+        })
+        .await
     }
 
     async fn log_page(self, _: Context, after: i64, limit: u32) -> Result<Vec<AuditEntry>, WireError> {
-        self.read("log.export", async { self.shared.with_state(|s| audit::page(s.conn(), after, limit.min(AUDIT_PAGE_MAX))) }).await
+        self.read("log.export", async {
+            self.shared.with_state(|s| audit::page(s.conn(), after, limit.min(AUDIT_PAGE_MAX)))
+        })
+        .await
     }
 
     async fn log_verify(self, _: Context) -> Result<AuditVerify, WireError> {

@@ -43,9 +43,7 @@ pub enum StateError {
         source: rusqlite::Error,
     },
 
-    #[error(
-        "{path} is not a SQLite database (or is damaged); move it aside or restore it from a backup"
-    )]
+    #[error("{path} is not a SQLite database (or is damaged); move it aside or restore it from a backup")]
     NotADatabase { path: PathBuf },
 
     #[error(
@@ -54,11 +52,7 @@ pub enum StateError {
     NewerSchema { found: i64, known: i64 },
 
     #[error("state database refused PRAGMA {pragma} = {wanted} (it reports {got})")]
-    Pragma {
-        pragma: &'static str,
-        wanted: &'static str,
-        got: String,
-    },
+    Pragma { pragma: &'static str, wanted: &'static str, got: String },
 
     /// Stored data contradicts itself in a way the code must not paper over.
     #[error("state database is inconsistent: {detail}")]
@@ -102,9 +96,7 @@ impl From<StateError> for WireError {
 
 /// The current time as RFC 3339 in UTC, the one time format stored in the database.
 pub(crate) fn now_rfc3339() -> Result<String, StateError> {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .map_err(|source| StateError::Clock { source })
+    OffsetDateTime::now_utc().format(&Rfc3339).map_err(|source| StateError::Clock { source })
 }
 
 pub struct State {
@@ -113,9 +105,7 @@ pub struct State {
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State")
-            .field("path", &self.conn.path())
-            .finish()
+        f.debug_struct("State").field("path", &self.conn.path()).finish()
     }
 }
 
@@ -131,43 +121,30 @@ impl State {
         let not_a_db = |context: &'static str| {
             move |source: rusqlite::Error| {
                 if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
-                    StateError::NotADatabase {
-                        path: path.to_owned(),
-                    }
+                    StateError::NotADatabase { path: path.to_owned() }
                 } else {
                     StateError::Sqlite { context, source }
                 }
             }
         };
 
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(StateError::sqlite("setting busy_timeout"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(StateError::sqlite("setting busy_timeout"))?;
         // The first statement that reads the file: a file that is not SQLite fails here.
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(not_a_db("setting journal_mode"))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StateError::Pragma {
-                pragma: "journal_mode",
-                wanted: "WAL",
-                got: mode,
-            });
+            return Err(StateError::Pragma { pragma: "journal_mode", wanted: "WAL", got: mode });
         }
         // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss, and an
         // audit entry that was acknowledged must survive.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(StateError::sqlite("setting synchronous"))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(StateError::sqlite("setting foreign_keys"))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(StateError::sqlite("setting synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(StateError::sqlite("setting foreign_keys"))?;
         let fk: i64 = conn
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .map_err(StateError::sqlite("reading foreign_keys"))?;
         if fk != 1 {
-            return Err(StateError::Pragma {
-                pragma: "foreign_keys",
-                wanted: "ON",
-                got: fk.to_string(),
-            });
+            return Err(StateError::Pragma { pragma: "foreign_keys", wanted: "ON", got: fk.to_string() });
         }
 
         let mut state = State { conn };
@@ -211,20 +188,13 @@ impl State {
             step(&tx).map_err(StateError::sqlite("applying a schema migration"))?;
             tx.pragma_update(None, "user_version", found + 1)
                 .map_err(StateError::sqlite("recording the schema version"))?;
-            tx.commit()
-                .map_err(StateError::sqlite("committing a schema migration"))?;
+            tx.commit().map_err(StateError::sqlite("committing a schema migration"))?;
         }
     }
 
     /// Records that CoreNAS created this account, so that later it only deletes or modifies
     /// accounts it owns. Recording again replaces the earlier record (the name was reused).
-    pub fn record_account(
-        &self,
-        name: &str,
-        is_group: bool,
-        kind: &str,
-        id: u32,
-    ) -> Result<(), StateError> {
+    pub fn record_account(&self, name: &str, is_group: bool, kind: &str, id: u32) -> Result<(), StateError> {
         let created = now_rfc3339()?;
         self.conn
             .execute(
@@ -241,10 +211,7 @@ impl State {
     pub fn forget_account(&self, name: &str, is_group: bool) -> Result<bool, StateError> {
         let n = self
             .conn
-            .execute(
-                "DELETE FROM accounts WHERE name = ?1 AND is_group = ?2",
-                params![name, is_group],
-            )
+            .execute("DELETE FROM accounts WHERE name = ?1 AND is_group = ?2", params![name, is_group])
             .map_err(StateError::sqlite("forgetting an account"))?;
         Ok(n > 0)
     }
@@ -252,11 +219,9 @@ impl State {
     /// The kind CoreNAS recorded for an account it created, or None if it did not create it.
     pub fn account_kind(&self, name: &str, is_group: bool) -> Result<Option<String>, StateError> {
         self.conn
-            .query_row(
-                "SELECT kind FROM accounts WHERE name = ?1 AND is_group = ?2",
-                params![name, is_group],
-                |r| r.get(0),
-            )
+            .query_row("SELECT kind FROM accounts WHERE name = ?1 AND is_group = ?2", params![name, is_group], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(StateError::sqlite("reading an account"))
     }
@@ -268,15 +233,9 @@ impl State {
 fn prepare_file(path: &Path) -> Result<(), StateError> {
     let io = |context: &'static str, p: &Path| {
         let path = p.to_owned();
-        move |source| StateError::Io {
-            context,
-            path,
-            source,
-        }
+        move |source| StateError::Io { context, path, source }
     };
-    let missing_parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty() && !p.exists());
+    let missing_parent = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists());
     if let Some(parent) = missing_parent {
         DirBuilder::new()
             .recursive(true)
@@ -284,12 +243,7 @@ fn prepare_file(path: &Path) -> Result<(), StateError> {
             .create(parent)
             .map_err(io("creating the state directory", parent))?;
     }
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
         Ok(_) => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(io("creating the state database", path)(e)),
@@ -334,10 +288,7 @@ fn migrate_1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              PRIMARY KEY(name, is_group)
          );",
     )?;
-    tx.execute(
-        "INSERT INTO audit_head(id, entries, hash) VALUES (1, 0, ?1)",
-        [crate::audit::GENESIS_HASH],
-    )?;
+    tx.execute("INSERT INTO audit_head(id, entries, hash) VALUES (1, 0, ?1)", [crate::audit::GENESIS_HASH])?;
     Ok(())
 }
 
@@ -397,21 +348,12 @@ mod tests {
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&db), 0o600);
         let c = state.conn();
-        let q = |p: &str| {
-            c.pragma_query_value(None, p, |r| r.get::<_, rusqlite::types::Value>(0))
-                .unwrap()
-        };
-        assert_eq!(
-            q("journal_mode"),
-            rusqlite::types::Value::Text("wal".into())
-        );
+        let q = |p: &str| c.pragma_query_value(None, p, |r| r.get::<_, rusqlite::types::Value>(0)).unwrap();
+        assert_eq!(q("journal_mode"), rusqlite::types::Value::Text("wal".into()));
         assert_eq!(q("synchronous"), rusqlite::types::Value::Integer(2), "FULL");
         assert_eq!(q("foreign_keys"), rusqlite::types::Value::Integer(1));
         assert_eq!(q("busy_timeout"), rusqlite::types::Value::Integer(5000));
-        assert_eq!(
-            q("user_version"),
-            rusqlite::types::Value::Integer(schema_version())
-        );
+        assert_eq!(q("user_version"), rusqlite::types::Value::Integer(schema_version()));
         // The WAL file inherits the database's mode.
         let wal = dir.join("state.db-wal");
         if wal.exists() {
@@ -433,19 +375,10 @@ mod tests {
     fn reopening_keeps_schema_and_data() {
         let tmp = TestDir::new("state-reopen");
         let db = tmp.path().join("state.db");
-        State::open(&db)
-            .unwrap()
-            .record_account("alice", false, "user", 1001)
-            .unwrap();
+        State::open(&db).unwrap().record_account("alice", false, "user", 1001).unwrap();
         let state = State::open(&db).unwrap();
-        assert_eq!(
-            state.account_kind("alice", false).unwrap().as_deref(),
-            Some("user")
-        );
-        let v: i64 = state
-            .conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        assert_eq!(state.account_kind("alice", false).unwrap().as_deref(), Some("user"));
+        let v: i64 = state.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(v, schema_version());
     }
 
@@ -456,10 +389,7 @@ mod tests {
         std::fs::write(&db, vec![b'x'; 4096]).unwrap();
         let err = State::open(&db).unwrap_err();
         assert!(matches!(err, StateError::NotADatabase { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains("is not a SQLite database"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("is not a SQLite database"), "{err}");
         assert_eq!(WireError::from(err).code, ErrorCode::StateCorrupt);
     }
 
@@ -472,14 +402,8 @@ mod tests {
             c.pragma_update(None, "user_version", 99).unwrap();
         }
         let err = State::open(&db).unwrap_err();
-        assert!(
-            matches!(err, StateError::NewerSchema { found: 99, known } if known == schema_version()),
-            "{err:?}"
-        );
-        assert!(
-            err.to_string().contains("newer than this corenasd knows"),
-            "{err}"
-        );
+        assert!(matches!(err, StateError::NewerSchema { found: 99, known } if known == schema_version()), "{err:?}");
+        assert!(err.to_string().contains("newer than this corenasd knows"), "{err}");
         assert_eq!(WireError::from(err).code, ErrorCode::Internal);
     }
 
@@ -491,31 +415,17 @@ mod tests {
 
         state.record_account("staff", true, "group", 2001).unwrap();
         state.record_account("staff", false, "user", 1001).unwrap();
-        assert_eq!(
-            state.account_kind("staff", true).unwrap().as_deref(),
-            Some("group")
-        );
-        assert_eq!(
-            state.account_kind("staff", false).unwrap().as_deref(),
-            Some("user")
-        );
+        assert_eq!(state.account_kind("staff", true).unwrap().as_deref(), Some("group"));
+        assert_eq!(state.account_kind("staff", false).unwrap().as_deref(), Some("user"));
 
         // Recording the same account again replaces the record instead of failing.
-        state
-            .record_account("staff", false, "service", 1002)
-            .unwrap();
-        assert_eq!(
-            state.account_kind("staff", false).unwrap().as_deref(),
-            Some("service")
-        );
+        state.record_account("staff", false, "service", 1002).unwrap();
+        assert_eq!(state.account_kind("staff", false).unwrap().as_deref(), Some("service"));
 
         assert!(state.forget_account("staff", true).unwrap());
         assert!(!state.forget_account("staff", true).unwrap());
         assert_eq!(state.account_kind("staff", true).unwrap(), None);
-        assert_eq!(
-            state.account_kind("staff", false).unwrap().as_deref(),
-            Some("service")
-        );
+        assert_eq!(state.account_kind("staff", false).unwrap().as_deref(), Some("service"));
     }
 
     #[test]

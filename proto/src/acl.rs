@@ -158,7 +158,8 @@ impl TryFrom<String> for AclEntry {
     fn try_from(s: String) -> Result<Self, Self::Error> {
         let (default, tag, perms) = parse_scope_and_tag(&s)?;
         let perms = perms.ok_or_else(|| acl_error(&s, "permissions are missing"))?;
-        let perms = AclPerms::parse(perms).ok_or_else(|| acl_error(&s, "permissions must be like rwx, r-x, rw or 0-7"))?;
+        let perms =
+            AclPerms::parse(perms).ok_or_else(|| acl_error(&s, "permissions must be like rwx, r-x, rw or 0-7"))?;
         Ok(Self { default, tag, perms })
     }
 }

@@ -155,7 +155,12 @@ pub trait Corenas {
 
     async fn group_add(req: GroupAdd, dry_run: bool) -> Result<Change<GroupInfo>, WireError>;
     async fn group_del(name: GroupName, dry_run: bool) -> Result<Change<()>, WireError>;
-    async fn group_mod(name: GroupName, add: Vec<UserName>, remove: Vec<UserName>, dry_run: bool) -> Result<Change<GroupInfo>, WireError>;
+    async fn group_mod(
+        name: GroupName,
+        add: Vec<UserName>,
+        remove: Vec<UserName>,
+        dry_run: bool,
+    ) -> Result<Change<GroupInfo>, WireError>;
     async fn group_list() -> Result<Vec<GroupInfo>, WireError>;
 
     async fn acl_get(path: SharePath) -> Result<AclListing, WireError>;

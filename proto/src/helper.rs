@@ -116,7 +116,9 @@ impl std::fmt::Display for Step {
                 }
                 Ok(())
             }
-            Step::UpdateShadow { file, user } => write!(f, "(in-process) replace the password hash of {user} in {file}"),
+            Step::UpdateShadow { file, user } => {
+                write!(f, "(in-process) replace the password hash of {user} in {file}")
+            }
             Step::SetAcl { equivalent, .. } => {
                 write!(f, "(in-process, fd-based)")?;
                 for a in equivalent {

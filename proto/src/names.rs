@@ -65,11 +65,7 @@ fn check_account_name(field: &'static str, what: &str, s: &str) -> Result<(), Va
         && s.len() <= 32
         && s.as_bytes()[0].is_ascii_lowercase()
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ValidationError::new(field, format!("{what} '{}' is invalid: {rule}", shown(s))))
-    }
+    if ok { Ok(()) } else { Err(ValidationError::new(field, format!("{what} '{}' is invalid: {rule}", shown(s)))) }
 }
 
 fn check_user_name(s: &str) -> Result<(), ValidationError> {
@@ -91,8 +87,7 @@ validated_string!(
 );
 
 fn check_full_name(s: &str) -> Result<(), ValidationError> {
-    let ok = s.len() <= 64
-        && s.bytes().all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b':' | b',' | b'=' | b'\\'));
+    let ok = s.len() <= 64 && s.bytes().all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b':' | b',' | b'=' | b'\\'));
     if ok {
         Ok(())
     } else {
@@ -112,7 +107,8 @@ validated_string!(
 );
 
 /// Login shells CoreNAS will set. Anything else is refused rather than trusted.
-pub const SHELLS: &[&str] = &["/usr/sbin/nologin", "/bin/false", "/bin/bash", "/bin/sh", "/usr/bin/bash", "/usr/bin/zsh"];
+pub const SHELLS: &[&str] =
+    &["/usr/sbin/nologin", "/bin/false", "/bin/bash", "/bin/sh", "/usr/bin/bash", "/usr/bin/zsh"];
 
 fn check_shell(s: &str) -> Result<(), ValidationError> {
     if SHELLS.contains(&s) {
@@ -226,7 +222,9 @@ impl std::str::FromStr for AccountKind {
         match s {
             "admin" => Ok(Self::Admin),
             "share" | "share-user" => Ok(Self::ShareUser),
-            _ => Err(ValidationError::new("kind", format!("account kind '{}' is invalid: use admin or share", shown(s)))),
+            _ => {
+                Err(ValidationError::new("kind", format!("account kind '{}' is invalid: use admin or share", shown(s))))
+            }
         }
     }
 }
@@ -316,8 +314,18 @@ mod tests {
             assert!(good.parse::<UserName>().is_ok(), "{good}");
         }
         for bad in [
-            "", "Max!", "1abc", "-c/srv/pools/tank/pub/evil.conf", "alice%secret", "root:x", "a b", "ａｌｉｃｅ",
-            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "alice\n", "al;ice", "_x",
+            "",
+            "Max!",
+            "1abc",
+            "-c/srv/pools/tank/pub/evil.conf",
+            "alice%secret",
+            "root:x",
+            "a b",
+            "ａｌｉｃｅ",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "alice\n",
+            "al;ice",
+            "_x",
         ] {
             let e = bad.parse::<UserName>().unwrap_err();
             assert_eq!(e.field, "user");
@@ -361,7 +369,20 @@ mod tests {
 
     #[test]
     fn ids_and_ranges() {
-        for bad in ["0", "1000", "9999", "20001", "49999", "65534", "65535", "100001", "-1", "010x", "99999999999999999999", " 10000"] {
+        for bad in [
+            "0",
+            "1000",
+            "9999",
+            "20001",
+            "49999",
+            "65534",
+            "65535",
+            "100001",
+            "-1",
+            "010x",
+            "99999999999999999999",
+            " 10000",
+        ] {
             assert!(bad.parse::<ManagedUid>().is_err(), "{bad}");
         }
         assert_eq!("50000".parse::<ManagedGid>().unwrap().kind(), AccountKind::ShareUser);

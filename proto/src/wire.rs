@@ -6,8 +6,8 @@
 //! `catch_unwind` so a hostile frame can only end its own connection. Request deadlines are
 //! clamped on the server, since tarpc turns a peer's `Duration` into an `Instant` by addition.
 
-use crate::error::{ErrorCode, WireError};
 use crate::PROTOCOL_VERSION;
+use crate::error::{ErrorCode, WireError};
 use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
 use serde::{Serialize, de::DeserializeOwned};
@@ -50,7 +50,10 @@ impl Service {
 }
 
 /// The postcard codec for tokio-serde, with decode panics turned into errors.
-pub struct Postcard<Item, SinkItem>(PhantomData<(fn() -> Item, fn(SinkItem))>);
+pub struct Postcard<Item, SinkItem>(PhantomData<Directions<Item, SinkItem>>);
+
+/// Decodes `Item`, encodes `SinkItem`; fn pointers keep the codec Send + Sync for any types.
+type Directions<Item, SinkItem> = (fn() -> Item, fn(SinkItem));
 
 impl<Item, SinkItem> Default for Postcard<Item, SinkItem> {
     fn default() -> Self {
@@ -73,7 +76,9 @@ impl<Item: DeserializeOwned, SinkItem> tokio_serde::Deserializer<Item> for Postc
 impl<Item, SinkItem: Serialize> tokio_serde::Serializer<SinkItem> for Postcard<Item, SinkItem> {
     type Error = io::Error;
     fn serialize(self: Pin<&mut Self>, item: &SinkItem) -> Result<Bytes, io::Error> {
-        postcard::to_stdvec(item).map(Bytes::from).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+        postcard::to_stdvec(item)
+            .map(Bytes::from)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
     }
 }
 
@@ -82,8 +87,12 @@ fn framed(stream: UnixStream) -> Framed<UnixStream, LengthDelimitedCodec> {
     Framed::new(stream, codec)
 }
 
-pub type ClientTransport<Req, Resp> =
-    tarpc::serde_transport::Transport<UnixStream, tarpc::Response<Resp>, tarpc::ClientMessage<Req>, Postcard<tarpc::Response<Resp>, tarpc::ClientMessage<Req>>>;
+pub type ClientTransport<Req, Resp> = tarpc::serde_transport::Transport<
+    UnixStream,
+    tarpc::Response<Resp>,
+    tarpc::ClientMessage<Req>,
+    Postcard<tarpc::Response<Resp>, tarpc::ClientMessage<Req>>,
+>;
 
 /// The client side of a connection whose handshake has completed.
 pub fn client_transport<Req: Serialize, Resp: DeserializeOwned>(stream: UnixStream) -> ClientTransport<Req, Resp> {
@@ -156,7 +165,10 @@ pub async fn client_hello(stream: &mut UnixStream, service: Service) -> Result<(
         Err(_) => return Err(protocol_err(format!("{} did not answer the handshake within 5 s", service.name()))),
     };
     if reply[..4] != MAGIC {
-        return Err(protocol_err(format!("the socket does not speak the CoreNAS protocol (expected {})", service.name())));
+        return Err(protocol_err(format!(
+            "the socket does not speak the CoreNAS protocol (expected {})",
+            service.name()
+        )));
     }
     let theirs = u32::from_be_bytes([reply[4], reply[5], reply[6], reply[7]]);
     match verdict {
@@ -217,7 +229,6 @@ pub async fn connect(path: &std::path::Path, service: Service) -> Result<UnixStr
     client_hello(&mut stream, service).await?;
     Ok(stream)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -41,7 +41,12 @@ fn must(cmd: &mut Command) {
 /// The unprivileged account corenasd runs as; created once, under a lock (tests run in
 /// parallel processes).
 pub fn daemon_account() -> (u32, u32) {
-    let lock = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open("/var/tmp/corenas-tests.lock").expect("lock file");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open("/var/tmp/corenas-tests.lock")
+        .expect("lock file");
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
     let id = |flag: &str| run(Command::new("id").args([flag, "corenas"]));
     if !id("-u").status.success() {
@@ -99,11 +104,25 @@ const LOGIN_DEFS: &str = "UID_MIN 1000\nUID_MAX 100000\nGID_MIN 1000\nGID_MAX 10
 impl Lab {
     pub fn start(name: &str, opts: LabOptions) -> Lab {
         let (daemon_uid, daemon_gid) = daemon_account();
-        let dir = PathBuf::from(format!("/var/tmp/corenas-test-{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)));
+        let dir = PathBuf::from(format!(
+            "/var/tmp/corenas-test-{name}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         let root = dir.join("root");
         let storage = root.join("storage");
-        for d in ["etc/samba", "etc/skel", "home", "var/lib/samba/private", "var/lib/samba/lock", "var/cache/samba", "run/samba", "var/log/samba", "storage"] {
+        for d in [
+            "etc/samba",
+            "etc/skel",
+            "home",
+            "var/lib/samba/private",
+            "var/lib/samba/lock",
+            "var/cache/samba",
+            "run/samba",
+            "var/log/samba",
+            "storage",
+        ] {
             std::fs::create_dir_all(root.join(d)).expect("prefix dirs");
         }
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -125,12 +144,17 @@ impl Lab {
         );
         write("etc/samba/smb.conf", &smb, 0o644);
         // tmpfs has POSIX ACLs on this kernel and leaves nothing behind.
-        must(Command::new("mount").args(["-t", "tmpfs", "-o", "size=256m,nr_inodes=100k,mode=0755", "corenas-test"]).arg(&storage));
+        must(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=256m,nr_inodes=100k,mode=0755", "corenas-test"])
+                .arg(&storage),
+        );
 
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).expect("bin");
         for b in ["corenas-helper", "corenasd", "corenas-ctl"] {
-            std::fs::copy(target_dir().join(b), bin.join(b)).unwrap_or_else(|e| panic!("copy {b}: {e} (build the workspace first)"));
+            std::fs::copy(target_dir().join(b), bin.join(b))
+                .unwrap_or_else(|e| panic!("copy {b}: {e} (build the workspace first)"));
             std::fs::set_permissions(bin.join(b), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
         let run_dir = dir.join("run");
@@ -179,7 +203,12 @@ impl Lab {
         let mut args = self.helper_args(uid, gid, opts.idle_timeout);
         let mut cmd = match opts.activation {
             Activation::Listen => {
-                args.extend(["--listen".into(), self.helper_sock.display().to_string(), "--socket-mode".into(), "666".into()]);
+                args.extend([
+                    "--listen".into(),
+                    self.helper_sock.display().to_string(),
+                    "--socket-mode".into(),
+                    "666".into(),
+                ]);
                 let mut c = Command::new(&helper);
                 c.args(&args);
                 c
@@ -187,7 +216,14 @@ impl Lab {
             Activation::OnDemand => {
                 let mut c = Command::new("python3");
                 c.arg(workspace().join("lab/activate.py"))
-                    .args(["--socket".into(), self.helper_sock.display().to_string(), "--mode".into(), "666".into(), "--".into(), helper])
+                    .args([
+                        "--socket".into(),
+                        self.helper_sock.display().to_string(),
+                        "--mode".into(),
+                        "666".into(),
+                        "--".into(),
+                        helper,
+                    ])
                     .args(&args);
                 c
             }
@@ -208,16 +244,24 @@ impl Lab {
 
     fn start_daemon(&mut self) {
         let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=corenas", "--regid=corenas", "--init-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"])
-            .arg(self.bin.join("corenasd"))
-            .args(["--root".as_ref(), self.root.as_os_str()])
-            .args(["--state-dir".as_ref(), self.dir.join("state").as_os_str()])
-            .args(["--listen".as_ref(), self.daemon_sock.as_os_str()])
-            .args(["--socket-mode", "666"])
-            .args(["--helper-socket".as_ref(), self.helper_sock.as_os_str()])
-            .stdout(self.log_file("corenasd.log"))
-            .stderr(self.log_file("corenasd.log"))
-            .stdin(Stdio::null());
+        cmd.args([
+            "--reuid=corenas",
+            "--regid=corenas",
+            "--init-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+        ])
+        .arg(self.bin.join("corenasd"))
+        .args(["--root".as_ref(), self.root.as_os_str()])
+        .args(["--state-dir".as_ref(), self.dir.join("state").as_os_str()])
+        .args(["--listen".as_ref(), self.daemon_sock.as_os_str()])
+        .args(["--socket-mode", "666"])
+        .args(["--helper-socket".as_ref(), self.helper_sock.as_os_str()])
+        .stdout(self.log_file("corenasd.log"))
+        .stderr(self.log_file("corenasd.log"))
+        .stdin(Stdio::null());
         self.daemon = Some(cmd.spawn().expect("start corenasd"));
         wait_for(|| self.daemon_sock.exists(), "corenasd socket");
     }
@@ -237,7 +281,12 @@ impl Lab {
     pub fn ctl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         use std::io::Write;
         let mut cmd = Command::new(self.bin.join("corenas-ctl"));
-        cmd.arg("--socket").arg(&self.daemon_sock).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("--socket")
+            .arg(&self.daemon_sock)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("corenas-ctl");
         if let Some(text) = stdin {
             child.stdin.as_mut().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
@@ -251,8 +300,14 @@ impl Lab {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.ctl(&all);
-        assert!(out.status.success(), "corenas-ctl {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        assert!(
+            out.status.success(),
+            "corenas-ctl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     pub fn read(&self, rel: &str) -> String {
@@ -282,7 +337,11 @@ impl Lab {
     }
 
     pub fn pdbedit(&self) -> String {
-        let out = run(Command::new("pdbedit").arg("-s").arg(self.root.join("etc/samba/smb.conf")).args(["-L", "-v"]).envs(self.nss_env()));
+        let out = run(Command::new("pdbedit")
+            .arg("-s")
+            .arg(self.root.join("etc/samba/smb.conf"))
+            .args(["-L", "-v"])
+            .envs(self.nss_env()));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -348,7 +407,11 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// A client speaking to the helper directly, bypassing corenasd (as root).
 pub async fn helper_client(sock: &Path) -> Result<corenas_proto::helper::HelperClient, corenas_proto::WireError> {
     let stream = corenas_proto::wire::connect(sock, corenas_proto::wire::Service::Helper).await?;
-    Ok(corenas_proto::helper::HelperClient::new(tarpc::client::Config::default(), corenas_proto::wire::client_transport(stream)).spawn())
+    Ok(corenas_proto::helper::HelperClient::new(
+        tarpc::client::Config::default(),
+        corenas_proto::wire::client_transport(stream),
+    )
+    .spawn())
 }
 
 pub fn ctx() -> tarpc::context::Context {
@@ -360,7 +423,11 @@ pub fn ctx() -> tarpc::context::Context {
 /// A client of corenasd, as corenas-ctl would be (the test runs as root).
 pub async fn daemon_client(sock: &Path) -> Result<corenas_proto::api::CorenasClient, corenas_proto::WireError> {
     let stream = corenas_proto::wire::connect(sock, corenas_proto::wire::Service::Daemon).await?;
-    Ok(corenas_proto::api::CorenasClient::new(tarpc::client::Config::default(), corenas_proto::wire::client_transport(stream)).spawn())
+    Ok(corenas_proto::api::CorenasClient::new(
+        tarpc::client::Config::default(),
+        corenas_proto::wire::client_transport(stream),
+    )
+    .spawn())
 }
 
 /// The pid of the helper that currently serves, as the helper itself reports it.

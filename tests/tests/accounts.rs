@@ -12,7 +12,10 @@ fn ok(out: &std::process::Output) {
 }
 
 fn passwd_line(lab: &Lab, name: &str) -> Option<Vec<String>> {
-    lab.read("etc/passwd").lines().find(|l| l.starts_with(&format!("{name}:"))).map(|l| l.split(':').map(str::to_owned).collect())
+    lab.read("etc/passwd")
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}:")))
+        .map(|l| l.split(':').map(str::to_owned).collect())
 }
 
 fn getfacl(path: &std::path::Path) -> String {
@@ -28,18 +31,34 @@ fn users_and_groups_round_trip_through_the_real_tools() {
     }
     let lab = Lab::start("accounts", LabOptions::default());
     ok(&lab.ctl(&["group", "add", "staff", "--kind", "share"]));
-    let staff = lab.read("etc/group").lines().find(|l| l.starts_with("staff:")).expect("staff in group file").to_owned();
+    let staff =
+        lab.read("etc/group").lines().find(|l| l.starts_with("staff:")).expect("staff in group file").to_owned();
     let gid: u32 = staff.split(':').nth(2).unwrap().parse().unwrap();
     assert!((50_000..=100_000).contains(&gid), "{staff}");
 
-    ok(&lab.ctl_stdin(&["user", "add", "alice", "--kind", "share", "--full-name", "Alice Example", "--group", "staff", "--password-stdin"], Some(PW)));
+    ok(&lab.ctl_stdin(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--kind",
+            "share",
+            "--full-name",
+            "Alice Example",
+            "--group",
+            "staff",
+            "--password-stdin",
+        ],
+        Some(PW),
+    ));
     let alice = passwd_line(&lab, "alice").expect("alice in passwd");
     let uid: u32 = alice[2].parse().unwrap();
     assert!((50_000..=100_000).contains(&uid), "{alice:?}");
     assert_eq!(alice[4], "Alice Example");
     assert_eq!(alice[6], "/usr/sbin/nologin");
     let shadow = lab.read("etc/shadow");
-    let hash = shadow.lines().find(|l| l.starts_with("alice:")).expect("shadow entry").split(':').nth(1).unwrap().to_owned();
+    let hash =
+        shadow.lines().find(|l| l.starts_with("alice:")).expect("shadow entry").split(':').nth(1).unwrap().to_owned();
     assert!(hash.starts_with("$y$"), "yescrypt hash expected: {hash}");
     assert!(!shadow.contains("Correct-Horse"), "no plaintext");
     assert!(lab.read("etc/group").lines().any(|l| l.starts_with("staff:") && l.ends_with(":alice")));
@@ -133,7 +152,14 @@ fn acl_paths_cannot_escape_the_share_root() {
     std::os::unix::fs::symlink("/etc", lab.storage.join("pub/evil")).unwrap();
     std::os::unix::fs::symlink(lab.root.join("etc/shadow"), lab.storage.join("pub/shadow")).unwrap();
     let before = getfacl(&lab.root.join("etc"));
-    for path in ["/storage/pub/evil", "/storage/pub/evil/passwd", "/storage/pub/shadow", "/etc/passwd", "/storage", "/srv/pools/tank"] {
+    for path in [
+        "/storage/pub/evil",
+        "/storage/pub/evil/passwd",
+        "/storage/pub/shadow",
+        "/etc/passwd",
+        "/storage",
+        "/srv/pools/tank",
+    ] {
         let out = lab.ctl(&["acl", "set", path, "u:50001:rwx"]);
         assert_eq!(out.status.code(), Some(1), "{path}: {}", stdout(&out));
         assert!(stderr(&out).contains("path"), "{path}: {}", stderr(&out));
@@ -155,7 +181,10 @@ fn dry_runs_show_the_exact_commands_and_change_nothing() {
     let out = lab.ctl_stdin(&["--dry-run", "user", "add", "dave", "--kind", "share", "--password-stdin"], Some(PW));
     ok(&out);
     let text = stdout(&out);
-    assert!(text.contains("/usr/sbin/groupadd") && text.contains("/usr/sbin/useradd") && text.contains("/usr/bin/mkpasswd"), "{text}");
+    assert!(
+        text.contains("/usr/sbin/groupadd") && text.contains("/usr/sbin/useradd") && text.contains("/usr/bin/mkpasswd"),
+        "{text}"
+    );
     assert!(text.contains("-- dave"), "{text}");
     assert!(!text.contains("Correct-Horse"), "never the secret: {text}");
     let json = lab.ctl_json(&["--dry-run", "acl", "set", "/storage/d", "u:50001:r"]);

@@ -40,7 +40,11 @@ fn corpus() -> Vec<(String, Field, String)> {
         let list: Vec<Value> = serde_json::from_str(&text).expect("corpus JSON");
         for e in list {
             if let Some(f) = field_of(e["field"].as_str().unwrap_or_default()) {
-                entries.push((e["id"].as_str().unwrap_or("?").to_owned(), f, e["input"].as_str().unwrap_or_default().to_owned()));
+                entries.push((
+                    e["id"].as_str().unwrap_or("?").to_owned(),
+                    f,
+                    e["input"].as_str().unwrap_or_default().to_owned(),
+                ));
             }
         }
     }
@@ -76,7 +80,9 @@ fn the_cli_refuses_every_bad_input() {
                 lab.ctl_stdin(&["user", "set-smb-password", &input, "--password-stdin"], Some("Correct-Horse-9x\n")),
                 lab.ctl(&["user", "del", &input]),
             ],
-            Field::Password => vec![lab.ctl_stdin(&["user", "set-smb-password", "alice", "--password-stdin"], Some(&format!("{input}\n")))],
+            Field::Password => vec![
+                lab.ctl_stdin(&["user", "set-smb-password", "alice", "--password-stdin"], Some(&format!("{input}\n"))),
+            ],
             Field::Path => vec![lab.ctl(&["acl", "set", &input, "u:alice:rwx"]), lab.ctl(&["acl", "get", &input])],
             Field::Acl => vec![lab.ctl(&["acl", "set", "/storage/pub", &input])],
         };
@@ -84,7 +90,10 @@ fn the_cli_refuses_every_bad_input() {
             let code = out.status.code();
             assert!(matches!(code, Some(1) | Some(2)), "{id} {input:?}: exit {code:?}, stdout {}", stdout(&out));
             let err = stderr(&out);
-            assert!(err.to_lowercase().contains(&field_word(field).to_lowercase()), "{id} {input:?}: the error must name the field: {err}");
+            assert!(
+                err.to_lowercase().contains(&field_word(field).to_lowercase()),
+                "{id} {input:?}: the error must name the field: {err}"
+            );
             assert!(!err.contains("panicked"), "{id}: {err}");
         }
     }
@@ -128,18 +137,30 @@ const PLACEHOLDER_PATH: &str = "/storage/qqqqqqqq";
 fn daemon_request(field: Field) -> (Vec<u8>, &'static str) {
     match field {
         Field::User => (
-            message(CorenasRequest::UserSetSmbPassword { name: "qqqqqqqq".parse().unwrap(), password: VALID_PW.parse().unwrap(), dry_run: false }),
+            message(CorenasRequest::UserSetSmbPassword {
+                name: "qqqqqqqq".parse().unwrap(),
+                password: VALID_PW.parse().unwrap(),
+                dry_run: false,
+            }),
             "qqqqqqqq",
         ),
         Field::Password => (
-            message(CorenasRequest::UserSetSmbPassword { name: "alice".parse().unwrap(), password: "Qqqqqqqqqqqq-9".parse().unwrap(), dry_run: false }),
+            message(CorenasRequest::UserSetSmbPassword {
+                name: "alice".parse().unwrap(),
+                password: "Qqqqqqqqqqqq-9".parse().unwrap(),
+                dry_run: false,
+            }),
             "Qqqqqqqqqqqq-9",
         ),
         Field::Path | Field::Acl => (
             message(CorenasRequest::AclSet {
                 req: corenas_proto::api::AclSet {
                     path: PLACEHOLDER_PATH.parse().unwrap(),
-                    entries: vec![if field == Field::Acl { "u:qqqqqqqq:r".parse().unwrap() } else { "u:alice:r".parse().unwrap() }],
+                    entries: vec![if field == Field::Acl {
+                        "u:qqqqqqqq:r".parse().unwrap()
+                    } else {
+                        "u:alice:r".parse().unwrap()
+                    }],
                     recursive: false,
                 },
                 dry_run: false,
@@ -151,11 +172,19 @@ fn daemon_request(field: Field) -> (Vec<u8>, &'static str) {
 
 fn helper_request(field: Field) -> (Vec<u8>, &'static str) {
     let op = match field {
-        Field::User => HelperOp::SmbSetPassword { name: "qqqqqqqq".parse().unwrap(), password: VALID_PW.parse().unwrap() },
-        Field::Password => HelperOp::SmbSetPassword { name: "alice".parse().unwrap(), password: "Qqqqqqqqqqqq-9".parse().unwrap() },
+        Field::User => {
+            HelperOp::SmbSetPassword { name: "qqqqqqqq".parse().unwrap(), password: VALID_PW.parse().unwrap() }
+        }
+        Field::Password => {
+            HelperOp::SmbSetPassword { name: "alice".parse().unwrap(), password: "Qqqqqqqqqqqq-9".parse().unwrap() }
+        }
         Field::Path | Field::Acl => HelperOp::AclSet {
             path: PLACEHOLDER_PATH.parse().unwrap(),
-            entries: vec![if field == Field::Acl { "u:qqqqqqqq:r".parse().unwrap() } else { "u:alice:r".parse().unwrap() }],
+            entries: vec![if field == Field::Acl {
+                "u:qqqqqqqq:r".parse().unwrap()
+            } else {
+                "u:alice:r".parse().unwrap()
+            }],
             recursive: false,
         },
     };
@@ -192,9 +221,15 @@ fn corenasd_and_the_helper_refuse_bad_input_sent_around_the_cli() {
                 continue;
             }
             let (d, ph) = daemon_request(field);
-            assert!(!send_raw(&lab.daemon_sock, Service::Daemon, patch(&d, ph, &input)).await, "{id}: corenasd answered {input:?}");
+            assert!(
+                !send_raw(&lab.daemon_sock, Service::Daemon, patch(&d, ph, &input)).await,
+                "{id}: corenasd answered {input:?}"
+            );
             let (h, ph) = helper_request(field);
-            assert!(!send_raw(&lab.helper_sock, Service::Helper, patch(&h, ph, &input)).await, "{id}: the helper answered {input:?}");
+            assert!(
+                !send_raw(&lab.helper_sock, Service::Helper, patch(&h, ph, &input)).await,
+                "{id}: the helper answered {input:?}"
+            );
         }
         // Control: an unpatched request is decoded and answered.
         let (d, _) = daemon_request(Field::User);

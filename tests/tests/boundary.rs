@@ -95,13 +95,23 @@ fn peers_with_other_uids_are_refused_and_recorded() {
     // other may not (checked above); and corenasd records the refusal in the audit chain.
     let log = lab.ctl_json(&["log", "view", "--limit", "50"]);
     let text = log.to_string();
-    assert!(text.contains("\"action\":\"connect\"") && text.contains("\"result\":\"refused\"") && text.contains("65534"), "{text}");
+    assert!(
+        text.contains("\"action\":\"connect\"") && text.contains("\"result\":\"refused\"") && text.contains("65534"),
+        "{text}"
+    );
     assert!(lab.log("helper.log").contains("connection refused"), "helper must log the refusal");
 }
 
 fn cap_line(pid: u32, key: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status.lines().find(|l| l.starts_with(key)).unwrap_or_default().split_whitespace().nth(1).unwrap_or_default().to_owned()
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_default()
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[test]
@@ -112,7 +122,8 @@ fn helper_is_sandboxed_and_its_children_inherit_it() {
     // samba's private dir (the passdb) lies outside every directory the helper may write.
     let outside = std::path::PathBuf::from(format!("/var/tmp/corenas-outside-{}", std::process::id()));
     std::fs::create_dir_all(outside.join("private")).expect("outside dir");
-    let lab = Lab::start("sandbox", LabOptions { smb_private_dir: Some(outside.join("private")), ..LabOptions::default() });
+    let lab =
+        Lab::start("sandbox", LabOptions { smb_private_dir: Some(outside.join("private")), ..LabOptions::default() });
     let pid = lab.helper_pid().expect("helper");
     // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID (bits 0-4) and AUDIT_WRITE (bit 29).
     assert_eq!(cap_line(pid, "CapBnd:"), "000000002000001f");
@@ -133,8 +144,15 @@ fn helper_is_sandboxed_and_its_children_inherit_it() {
             password: None,
         });
         h.perform(ctx(), create, false).await.expect("rpc").expect("user inside the prefix is writable");
-        let smb = HelperOp::SmbSetPassword { name: "sandboxed".parse().unwrap(), password: "Correct-Horse-9x".parse().unwrap() };
-        let e = h.perform(ctx(), smb, false).await.expect("rpc").expect_err("smbpasswd must not write outside the allowlist");
+        let smb = HelperOp::SmbSetPassword {
+            name: "sandboxed".parse().unwrap(),
+            password: "Correct-Horse-9x".parse().unwrap(),
+        };
+        let e = h
+            .perform(ctx(), smb, false)
+            .await
+            .expect("rpc")
+            .expect_err("smbpasswd must not write outside the allowlist");
         assert_eq!(e.code, corenas_proto::ErrorCode::ToolFailed, "{}", e.message);
     });
     assert!(!outside.join("private/passdb.tdb").exists(), "nothing may be written outside the landlock allowlist");
@@ -147,7 +165,10 @@ fn systemd_socket_activation_and_idle_exit() {
     if !require_root("systemd_socket_activation_and_idle_exit") {
         return;
     }
-    let lab = Lab::start("activation", LabOptions { activation: Activation::SystemdOnce, idle_timeout: 1, ..LabOptions::default() });
+    let lab = Lab::start(
+        "activation",
+        LabOptions { activation: Activation::SystemdOnce, idle_timeout: 1, ..LabOptions::default() },
+    );
     let pid = lab.helper_pid().expect("systemd-socket-activate");
     block_on(async {
         let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
@@ -164,7 +185,10 @@ fn on_demand_activation_restarts_an_idle_helper() {
     if !require_root("on_demand_activation_restarts_an_idle_helper") {
         return;
     }
-    let lab = Lab::start("ondemand", LabOptions { activation: Activation::OnDemand, idle_timeout: 1, ..LabOptions::default() });
+    let lab = Lab::start(
+        "ondemand",
+        LabOptions { activation: Activation::OnDemand, idle_timeout: 1, ..LabOptions::default() },
+    );
     let first = block_on(live_helper_pid(&lab));
     wait_for(|| !process_alive(first), "the first helper to exit when idle");
     let second = block_on(async {
@@ -203,7 +227,11 @@ fn a_helper_killed_mid_request_gives_a_clear_error() {
         }
         let pid = live_helper_pid(&lab).await;
         let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
-        let req = corenas_proto::api::AclSet { path: "/storage/big".parse().unwrap(), entries: vec!["u:50123:rwx".parse().unwrap()], recursive: true };
+        let req = corenas_proto::api::AclSet {
+            path: "/storage/big".parse().unwrap(),
+            entries: vec!["u:50123:rwx".parse().unwrap()],
+            recursive: true,
+        };
         let call = tokio::spawn(async move { d.acl_set(ctx(), req, false).await });
         let top = tree.display().to_string();
         loop {

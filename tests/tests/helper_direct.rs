@@ -18,8 +18,15 @@ fn helper_refuses_accounts_outside_the_managed_ranges() {
             let ops = [
                 HelperOp::UserLock { name: name.parse().unwrap() },
                 HelperOp::UserDelete { name: name.parse().unwrap(), remove_home: true },
-                HelperOp::UserModify(UserChange { name: name.parse().unwrap(), full_name: None, shell: Some("/bin/bash".parse().unwrap()) }),
-                HelperOp::UserSetPassword { name: name.parse().unwrap(), password: "Correct-Horse-9x".parse().unwrap() },
+                HelperOp::UserModify(UserChange {
+                    name: name.parse().unwrap(),
+                    full_name: None,
+                    shell: Some("/bin/bash".parse().unwrap()),
+                }),
+                HelperOp::UserSetPassword {
+                    name: name.parse().unwrap(),
+                    password: "Correct-Horse-9x".parse().unwrap(),
+                },
                 HelperOp::SmbSetPassword { name: name.parse().unwrap(), password: "Correct-Horse-9x".parse().unwrap() },
             ];
             for op in ops {

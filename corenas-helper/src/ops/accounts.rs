@@ -78,7 +78,10 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         HelperOp::GroupDelete { name } => {
             let g = acc.managed_group(name.as_str())?;
             if let Some(u) = acc.users.iter().find(|u| u.gid == g.gid) {
-                return Err(WireError::not_allowed(format!("group '{name}' is the primary group of user '{}'", u.name)));
+                return Err(WireError::not_allowed(format!(
+                    "group '{name}' is the primary group of user '{}'",
+                    u.name
+                )));
             }
             one(cmd(Program::GroupDel).args(["--", name.as_str()]))
         }
@@ -93,7 +96,8 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             if !g.members.iter().any(|m| m == user.as_str()) {
                 return Err(WireError::not_found(format!("user '{user}' is not a member of group '{group}'")));
             }
-            let rest: Vec<&str> = acc.supplementary_groups(user.as_str()).into_iter().filter(|n| *n != group.as_str()).collect();
+            let rest: Vec<&str> =
+                acc.supplementary_groups(user.as_str()).into_iter().filter(|n| *n != group.as_str()).collect();
             one(cmd(Program::UserMod).args(["-G", &rest.join(","), "--", user.as_str()]))
         }
         HelperOp::UserCreate(u) => {
@@ -156,7 +160,10 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             let own = acc.group(name.as_str()).filter(|g| g.gid == u.gid && g.members.is_empty());
             let shared = acc.users.iter().any(|o| o.gid == u.gid && o.name != u.name);
             if own.is_some() && !shared {
-                actions.push(Action::ExecIfGroupExists { group: name.to_string(), cmd: cmd(Program::GroupDel).args(["--", name.as_str()]) });
+                actions.push(Action::ExecIfGroupExists {
+                    group: name.to_string(),
+                    cmd: cmd(Program::GroupDel).args(["--", name.as_str()]),
+                });
             }
             Ok(actions)
         }
@@ -205,6 +212,10 @@ pub async fn snapshot(ctx: &Ctx) -> Result<AccountsSnapshot, WireError> {
             smb: smb.get(&u.name).copied().unwrap_or(SmbAccountState::None),
         })
         .collect();
-    let groups = acc.groups.iter().map(|g| GroupEntry { name: g.name.clone(), gid: g.gid, members: g.members.clone() }).collect();
+    let groups = acc
+        .groups
+        .iter()
+        .map(|g| GroupEntry { name: g.name.clone(), gid: g.gid, members: g.members.clone() })
+        .collect();
     Ok(AccountsSnapshot { users, groups })
 }

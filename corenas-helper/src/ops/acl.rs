@@ -128,13 +128,19 @@ pub struct AclPlan {
 fn resolve_user(acc: &Accounts, r: &UserRef) -> Result<u32, WireError> {
     match r {
         UserRef::Id(id) => Ok(*id),
-        UserRef::Name(n) => acc.user(n.as_str()).map(|u| u.uid).ok_or_else(|| WireError::not_found(format!("user '{n}' does not exist"))),
+        UserRef::Name(n) => acc
+            .user(n.as_str())
+            .map(|u| u.uid)
+            .ok_or_else(|| WireError::not_found(format!("user '{n}' does not exist"))),
     }
 }
 fn resolve_group(acc: &Accounts, r: &GroupRef) -> Result<u32, WireError> {
     match r {
         GroupRef::Id(id) => Ok(*id),
-        GroupRef::Name(n) => acc.group(n.as_str()).map(|g| g.gid).ok_or_else(|| WireError::not_found(format!("group '{n}' does not exist"))),
+        GroupRef::Name(n) => acc
+            .group(n.as_str())
+            .map(|g| g.gid)
+            .ok_or_else(|| WireError::not_found(format!("group '{n}' does not exist"))),
     }
 }
 
@@ -167,11 +173,15 @@ fn locate(ctx: &Ctx, path: &SharePath) -> Result<(PathBuf, String), WireError> {
 
 fn io_error(path: &str, e: rustix::io::Errno) -> WireError {
     match e {
-        rustix::io::Errno::LOOP => WireError::not_allowed(format!("path '{path}' goes through a symbolic link; CoreNAS does not follow links in shares")),
+        rustix::io::Errno::LOOP => WireError::not_allowed(format!(
+            "path '{path}' goes through a symbolic link; CoreNAS does not follow links in shares"
+        )),
         rustix::io::Errno::XDEV => WireError::not_allowed(format!("path '{path}' leads outside its share root")),
         rustix::io::Errno::NOENT => WireError::not_found(format!("path '{path}' does not exist")),
         rustix::io::Errno::NOTDIR => WireError::not_found(format!("a component of '{path}' is not a directory")),
-        rustix::io::Errno::OPNOTSUPP => WireError::new(ErrorCode::ToolFailed, format!("the filesystem of '{path}' does not support POSIX ACLs")),
+        rustix::io::Errno::OPNOTSUPP => {
+            WireError::new(ErrorCode::ToolFailed, format!("the filesystem of '{path}' does not support POSIX ACLs"))
+        }
         e => WireError::new(ErrorCode::ToolFailed, format!("'{path}': {e}")),
     }
 }
@@ -183,12 +193,15 @@ const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLI
 fn open_beneath(share_root: &PathBuf, relative: &str, shown: &str) -> Result<(OwnedFd, bool), WireError> {
     let root = rustix::fs::open(share_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| WireError::internal(format!("share root {} cannot be opened: {e}", share_root.display())))?;
-    let fd = rustix::fs::openat2(&root, relative, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
-        .map_err(|e| io_error(shown, e))?;
+    let fd =
+        rustix::fs::openat2(&root, relative, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+            .map_err(|e| io_error(shown, e))?;
     let kind = node_kind(&fd).map_err(|e| io_error(shown, e))?;
     match kind {
         Some(is_dir) => Ok((fd, is_dir)),
-        None => Err(WireError::not_allowed(format!("'{shown}' is not a regular file or directory (symlinks and devices are refused)"))),
+        None => Err(WireError::not_allowed(format!(
+            "'{shown}' is not a regular file or directory (symlinks and devices are refused)"
+        ))),
     }
 }
 
@@ -232,7 +245,8 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             let mut resolved = Vec::new();
             for e in entries {
                 let (tag, id) = resolve_tag(&acc, &e.tag)?;
-                resolved.push(Resolved { default: e.default, raw: RawEntry { tag, perm: u16::from(e.perms.bits()), id } });
+                resolved
+                    .push(Resolved { default: e.default, raw: RawEntry { tag, perm: u16::from(e.perms.bits()), id } });
             }
             let text = resolved.iter().map(resolved_text).collect::<Vec<_>>().join(",");
             (path, *recursive, AclChange::Set(resolved), vec!["-m".to_owned(), text])
@@ -248,7 +262,9 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             }
             let text = resolved
                 .iter()
-                .map(|(d, tag, id)| format!("{}{}:{}", if *d { "d:" } else { "" }, if *tag == USER { "u" } else { "g" }, id))
+                .map(|(d, tag, id)| {
+                    format!("{}{}:{}", if *d { "d:" } else { "" }, if *tag == USER { "u" } else { "g" }, id)
+                })
                 .collect::<Vec<_>>()
                 .join(",");
             (path, *recursive, AclChange::Remove(resolved), vec!["-x".to_owned(), text])
@@ -260,7 +276,10 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     let (_fd, is_dir) = open_beneath(&share_root, &relative, path.as_str())?;
     if let AclChange::Set(entries) = &change {
         if !is_dir && entries.iter().any(|e| e.default) {
-            return Err(WireError::invalid("acl", format!("'{path}' is a file; default ACL entries apply only to directories")));
+            return Err(WireError::invalid(
+                "acl",
+                format!("'{path}' is a file; default ACL entries apply only to directories"),
+            ));
         }
     }
     let host_path = share_root.join(&relative).display().to_string();
@@ -305,8 +324,9 @@ impl AclPlan {
         if depth >= MAX_DEPTH {
             return Err(WireError::not_allowed(format!("'{shown}' is nested deeper than {MAX_DEPTH} levels")));
         }
-        let dir = rustix::fs::openat2(fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
-            .map_err(|e| io_error(shown, e))?;
+        let dir =
+            rustix::fs::openat2(fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+                .map_err(|e| io_error(shown, e))?;
         let mut names = Vec::new();
         for entry in rustix::fs::Dir::read_from(&dir).map_err(|e| io_error(shown, e))? {
             let entry = entry.map_err(|e| io_error(shown, e))?;
@@ -317,7 +337,13 @@ impl AclPlan {
         }
         for name in names {
             let child_shown = format!("{shown}/{}", name.to_string_lossy());
-            let child = match rustix::fs::openat2(fd, name.as_c_str(), OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE) {
+            let child = match rustix::fs::openat2(
+                fd,
+                name.as_c_str(),
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            ) {
                 Ok(c) => c,
                 // Vanished since listing: nothing to change.
                 Err(rustix::io::Errno::NOENT) => continue,
@@ -346,7 +372,8 @@ impl AclPlan {
                 if is_dir && entries.iter().any(|e| e.default) {
                     if default.is_empty() {
                         // setfacl seeds a new default ACL with the base entries of the access ACL.
-                        default = access.iter().filter(|e| matches!(e.tag, USER_OBJ | GROUP_OBJ | OTHER)).copied().collect();
+                        default =
+                            access.iter().filter(|e| matches!(e.tag, USER_OBJ | GROUP_OBJ | OTHER)).copied().collect();
                     }
                     for e in entries.iter().filter(|e| e.default) {
                         upsert(&mut default, e.raw);
@@ -399,8 +426,13 @@ pub fn get(ctx: &Ctx, path: &SharePath) -> Result<AclListing, WireError> {
     let (share_root, relative) = locate(ctx, path)?;
     let (fd, is_dir) = open_beneath(&share_root, &relative, path.as_str())?;
     let st = rustix::fs::fstat(&fd).map_err(|e| io_error(path.as_str(), e))?;
-    let access = read_acl(&fd, XATTR_ACCESS).map_err(|e| io_error(path.as_str(), e))?.unwrap_or_else(|| from_mode(st.st_mode));
-    let default = if is_dir { read_acl(&fd, XATTR_DEFAULT).map_err(|e| io_error(path.as_str(), e))?.unwrap_or_default() } else { Vec::new() };
+    let access =
+        read_acl(&fd, XATTR_ACCESS).map_err(|e| io_error(path.as_str(), e))?.unwrap_or_else(|| from_mode(st.st_mode));
+    let default = if is_dir {
+        read_acl(&fd, XATTR_DEFAULT).map_err(|e| io_error(path.as_str(), e))?.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     Ok(AclListing {
         path: path.to_string(),
         owner: st.st_uid,
@@ -425,7 +457,10 @@ mod tests {
             RawEntry { tag: USER, perm: 5, id: 50000 },
         ];
         let back = decode(&encode(&acl)).unwrap();
-        assert_eq!(back.iter().map(|e| (e.tag, e.id)).collect::<Vec<_>>(), [(USER_OBJ, UNDEFINED_ID), (USER, 50000), (USER, 50001), (OTHER, UNDEFINED_ID)]);
+        assert_eq!(
+            back.iter().map(|e| (e.tag, e.id)).collect::<Vec<_>>(),
+            [(USER_OBJ, UNDEFINED_ID), (USER, 50000), (USER, 50001), (OTHER, UNDEFINED_ID)]
+        );
         assert!(decode(&[2, 0, 0, 0, 1]).is_err());
         assert!(decode(&[3, 0, 0, 0]).is_err());
     }

@@ -109,7 +109,11 @@ impl FileLock {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let _ = std::fs::remove_file(&tmp);
-        Err(WireError::internal(format!("{} stays locked: {}", lock.display(), last.map(|e| e.to_string()).unwrap_or_default())))
+        Err(WireError::internal(format!(
+            "{} stays locked: {}",
+            lock.display(),
+            last.map(|e| e.to_string()).unwrap_or_default()
+        )))
     }
 }
 
@@ -165,7 +169,9 @@ mod tests {
 
     #[test]
     fn parses_and_skips_malformed_lines() {
-        let p = parse_passwd("root:x:0:0:root:/root:/bin/bash\nbroken\nalice:x:50000:50000:A:/home/alice:/usr/sbin/nologin\n");
+        let p = parse_passwd(
+            "root:x:0:0:root:/root:/bin/bash\nbroken\nalice:x:50000:50000:A:/home/alice:/usr/sbin/nologin\n",
+        );
         assert_eq!(p.len(), 2);
         assert_eq!(p[1].uid, 50000);
         let g = parse_group("staff:x:50001:alice,bob\nempty:x:50002:\n");

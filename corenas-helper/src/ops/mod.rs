@@ -9,8 +9,8 @@ pub mod smb;
 
 use crate::exec::{self, Command};
 use crate::paths::Paths;
-use corenas_proto::helper::{HelperOp, OpReport, Step};
 use corenas_proto::WireError;
+use corenas_proto::helper::{HelperOp, OpReport, Step};
 
 pub struct Ctx {
     pub paths: Paths,
@@ -24,10 +24,15 @@ pub struct Ctx {
 pub enum Action {
     Exec(Command),
     /// Put the hash printed by the previous `Exec` into the shadow file for `user`.
-    ShadowHashFromPrevious { user: String },
+    ShadowHashFromPrevious {
+        user: String,
+    },
     Acl(acl::AclPlan),
     /// Run `cmd` only if `group` still exists (after a step that may have removed it).
-    ExecIfGroupExists { group: String, cmd: Command },
+    ExecIfGroupExists {
+        group: String,
+        cmd: Command,
+    },
 }
 
 impl Action {
@@ -46,9 +51,10 @@ impl Action {
 pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     match op {
         HelperOp::AclSet { .. } | HelperOp::AclRemove { .. } => acl::plan(ctx, op),
-        HelperOp::SmbSetPassword { .. } | HelperOp::SmbEnable { .. } | HelperOp::SmbDisable { .. } | HelperOp::SmbDelete { .. } => {
-            smb::plan(ctx, op)
-        }
+        HelperOp::SmbSetPassword { .. }
+        | HelperOp::SmbEnable { .. }
+        | HelperOp::SmbDisable { .. }
+        | HelperOp::SmbDelete { .. } => smb::plan(ctx, op),
         _ => accounts::plan(ctx, op),
     }
 }

@@ -9,7 +9,9 @@ use corenas_proto::helper::{HelperOp, SmbAccountState};
 use std::collections::HashMap;
 
 fn smbpasswd(ctx: &Ctx) -> Command {
-    Command::new(Program::SmbPasswd).args(["-c".to_owned(), ctx.paths.smb_conf().display().to_string()]).env(ctx.paths.nss_env())
+    Command::new(Program::SmbPasswd)
+        .args(["-c".to_owned(), ctx.paths.smb_conf().display().to_string()])
+        .env(ctx.paths.nss_env())
 }
 
 pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {

@@ -11,17 +11,20 @@ use std::time::{Duration, Instant};
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
     v.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |q: f64| {
-        let i = ((v.len() - 1) as f64 * q).round();
-        ms(v[i as usize])
-    };
-    (at(0.5), at(0.1), at(0.9))
+    // Nearest-rank percentiles: index = percent of (len - 1), in integers.
+    let at = |percent: usize| ms(v[(v.len() - 1) * percent / 100]);
+    (at(50), at(10), at(90))
 }
 
 fn timed(cmd: &mut Command) -> Duration {
@@ -52,7 +55,12 @@ fn main() {
     for i in 0..iterations + 10 {
         let perms = if i % 2 == 0 { "rwx" } else { "r-x" };
         let b = timed(Command::new("setfacl").args(["-m", &format!("u:50001:{perms}"), "--"]).arg(&file));
-        let c = timed(Command::new(&ctl).arg("--socket").arg(&lab.daemon_sock).args(["acl", "set", "/storage/bench/f", &format!("u:50001:{perms}")]));
+        let c = timed(Command::new(&ctl).arg("--socket").arg(&lab.daemon_sock).args([
+            "acl",
+            "set",
+            "/storage/bench/f",
+            &format!("u:50001:{perms}"),
+        ]));
         if i >= 10 {
             bare.push(b);
             boundary.push(c);
