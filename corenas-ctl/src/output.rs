@@ -1,0 +1,616 @@
+//! What corenas-ctl prints: aligned tables, `key: value` blocks and getfacl-like text for people;
+//! exactly one JSON document per run with `--json` (schema in JSON.md).
+//!
+//! Text from corenasd (names, GECOS, paths, audit arguments) is shown through [`printable`], so a
+//! crafted account or file name cannot move the cursor or reorder the line on the admin's terminal.
+
+use crate::cli;
+use crate::error::{CtlError, EXIT_FAILED, EXIT_USAGE};
+use corenas_proto::WireError;
+use corenas_proto::acl::{AclKind, AclListing, ResolvedAclEntry};
+use corenas_proto::api::{AuditEntry, AuditVerify, Change, GroupInfo, SystemStatus, UserInfo};
+use corenas_proto::helper::SmbAccountState;
+use corenas_proto::names::{AccountKind, is_bidi_control};
+use corenas_proto::secret::Password;
+use serde::Serialize;
+use serde_json::json;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// The outcome of a command that succeeded as far as corenasd is concerned.
+#[derive(Debug)]
+pub enum Report {
+    /// Human text and the equivalent JSON document; `--json` picks which one is printed.
+    Answer { human: String, json: String, exit: u8 },
+    /// Bytes printed as they are, `--json` or not (completions, the manual page).
+    Raw(Vec<u8>),
+    /// Already written while the command ran (an export streamed to stdout).
+    Written,
+}
+
+impl Report {
+    pub fn ok(human: String, json: String) -> Self {
+        Self::Answer { human, json, exit: 0 }
+    }
+}
+
+/// Serializes an answer directly (not through `serde_json::Value`), so fields keep their
+/// declared order. The types involved always serialize; a failure is still reported.
+pub fn to_json<T: Serialize>(value: &T) -> Result<String, CtlError> {
+    serde_json::to_string(value).map_err(|e| {
+        CtlError::failed(corenas_proto::ErrorCode::Internal, format!("cannot encode the answer as JSON: {e}"))
+    })
+}
+
+/// Prints the report or the error and turns the outcome into the process exit code.
+pub fn finish(json: bool, outcome: Result<Report, CtlError>) -> ExitCode {
+    let (text, exit): (Cow<'_, [u8]>, u8) = match &outcome {
+        Ok(Report::Answer { human, json: doc, exit }) => {
+            if json {
+                (Cow::Owned(format!("{doc}\n").into_bytes()), *exit)
+            } else {
+                (Cow::Borrowed(human.as_bytes()), *exit)
+            }
+        }
+        Ok(Report::Raw(bytes)) => (Cow::Borrowed(bytes.as_slice()), 0),
+        Ok(Report::Written) => (Cow::Borrowed(&[][..]), 0),
+        Err(e) => {
+            if json {
+                (Cow::Owned(format!("{}\n", error_json(&e.wire())).into_bytes()), e.exit_code())
+            } else {
+                // Multi-line messages (a tool's stderr) keep their lines; other controls are escaped.
+                let _ = writeln!(io::stderr(), "error: {}", printable_lines(&e.to_string()));
+                return ExitCode::from(e.exit_code());
+            }
+        }
+    };
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(&text).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::from(exit),
+        // The reader went away (`| head`); what it wanted was printed.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(exit),
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "error: cannot write to stdout: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// `{"error":{"code":"E_…","message":"…","field":…}}` with the stable code, not the enum name.
+pub fn error_json(e: &WireError) -> String {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        code: &'a str,
+        message: &'a str,
+        field: Option<&'a str>,
+    }
+    #[derive(Serialize)]
+    struct Document<'a> {
+        error: Body<'a>,
+    }
+    let doc = Document { error: Body { code: e.code.as_str(), message: &e.message, field: e.field.as_deref() } };
+    // Strings and an option of a string always serialize; the fallback only keeps the shape.
+    serde_json::to_string(&doc).unwrap_or_else(|_| json!({ "error": { "code": e.code.as_str() } }).to_string())
+}
+
+/// A command line clap refused. Human mode keeps clap's own message and usage hint.
+pub fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
+    let informational = !err.use_stderr();
+    if !json || informational {
+        // Help and --version go to stdout; a failure to print them has nowhere to be reported.
+        let _ = err.print();
+        return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(EXIT_USAGE));
+    }
+    let wire = match cli::validation_error(err) {
+        Some(v) => WireError::from(v.clone()),
+        None => WireError::new(corenas_proto::ErrorCode::InvalidInput, clap_message(err)),
+    };
+    let _ = writeln!(io::stdout(), "{}", error_json(&wire));
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// clap's message on one line, without the "error: " prefix and the usage and help hints.
+fn clap_message(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let body = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+    let body = body.split("\n\nUsage:").next().unwrap_or(body);
+    let body = body.split("\n\nFor more information").next().unwrap_or(body);
+    body.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Escapes control and bidi characters; everything else is shown as it is.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    escape_if(s, |c| c.is_control() || is_bidi_control(c))
+}
+
+/// Like [`printable`], but keeps line breaks and tabs, for messages of several lines.
+pub fn printable_lines(s: &str) -> Cow<'_, str> {
+    escape_if(s, |c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
+}
+
+fn escape_if(s: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(&unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Columns aligned to their widest cell, two spaces apart; the last column is not padded.
+#[derive(Debug)]
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&'static str]) -> Self {
+        Self { headers: headers.to_vec(), rows: Vec::new() }
+    }
+
+    /// Adds a row; cells are made printable here. Missing cells are empty, extra ones dropped.
+    pub fn row<I: IntoIterator<Item = S>, S: AsRef<str>>(&mut self, cells: I) {
+        let mut row: Vec<String> = cells.into_iter().map(|c| printable(c.as_ref()).into_owned()).collect();
+        row.resize(self.headers.len(), String::new());
+        self.rows.push(row);
+    }
+
+    pub fn render(&self) -> String {
+        let width = |s: &str| s.chars().count();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(width(cell));
+            }
+        }
+        let mut out = String::new();
+        let headers = self.headers.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>();
+        for row in std::iter::once(&headers).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+                if i + 1 == widths.len() {
+                    line.push_str(cell);
+                } else {
+                    let _ = write!(line, "{cell}{:pad$}  ", "", pad = w - width(cell));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `key: value` lines with the values aligned.
+pub fn key_values(pairs: &[(&str, String)]) -> String {
+    let w = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in pairs {
+        let _ = writeln!(out, "{:w$}  {}", format!("{k}:"), printable(v), w = w + 1);
+    }
+    out
+}
+
+fn kind(k: Option<AccountKind>) -> &'static str {
+    k.map_or("-", AccountKind::as_str)
+}
+
+fn smb(s: SmbAccountState) -> &'static str {
+    match s {
+        SmbAccountState::None => "none",
+        SmbAccountState::Enabled => "enabled",
+        SmbAccountState::Disabled => "disabled",
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() { "-".to_owned() } else { items.join(",") }
+}
+
+pub fn users_table(users: &[UserInfo]) -> String {
+    let mut t = Table::new(&["NAME", "UID", "KIND", "GROUPS", "LOCKED", "SMB", "FULL NAME"]);
+    for u in users {
+        t.row([
+            u.name.clone(),
+            u.uid.to_string(),
+            kind(u.kind).to_owned(),
+            list_or_dash(&u.groups),
+            yes_no(u.locked).to_owned(),
+            smb(u.smb).to_owned(),
+            u.full_name.clone(),
+        ]);
+    }
+    t.render()
+}
+
+pub fn user_block(u: &UserInfo) -> String {
+    key_values(&[
+        ("name", u.name.clone()),
+        ("uid", u.uid.to_string()),
+        ("gid", u.gid.to_string()),
+        ("kind", kind(u.kind).to_owned()),
+        ("full name", u.full_name.clone()),
+        ("home", u.home.clone()),
+        ("shell", u.shell.clone()),
+        ("locked", yes_no(u.locked).to_owned()),
+        ("smb", smb(u.smb).to_owned()),
+        ("groups", if u.groups.is_empty() { "-".to_owned() } else { u.groups.join(", ") }),
+    ])
+}
+
+pub fn groups_table(groups: &[GroupInfo]) -> String {
+    let mut t = Table::new(&["NAME", "GID", "KIND", "MEMBERS"]);
+    for g in groups {
+        t.row([g.name.clone(), g.gid.to_string(), kind(g.kind).to_owned(), list_or_dash(&g.members)]);
+    }
+    t.render()
+}
+
+pub fn group_block(g: &GroupInfo) -> String {
+    key_values(&[
+        ("name", g.name.clone()),
+        ("gid", g.gid.to_string()),
+        ("kind", kind(g.kind).to_owned()),
+        ("members", if g.members.is_empty() { "-".to_owned() } else { g.members.join(", ") }),
+    ])
+}
+
+fn acl_line(e: &ResolvedAclEntry) -> String {
+    let who = match (&e.name, e.id) {
+        (Some(n), _) => printable(n).into_owned(),
+        (None, Some(id)) => id.to_string(),
+        (None, None) => String::new(),
+    };
+    match e.kind {
+        AclKind::UserObj => format!("user::{}", e.perms),
+        AclKind::User => format!("user:{who}:{}", e.perms),
+        AclKind::GroupObj => format!("group::{}", e.perms),
+        AclKind::Group => format!("group:{who}:{}", e.perms),
+        AclKind::Mask => format!("mask::{}", e.perms),
+        AclKind::Other => format!("other::{}", e.perms),
+    }
+}
+
+/// The getfacl layout: a header, the access entries, then the default entries.
+pub fn acl_text(a: &AclListing) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# file: {}", printable(&a.path));
+    let _ = writeln!(out, "# owner: {}", a.owner);
+    let _ = writeln!(out, "# group: {}", a.group);
+    for e in &a.access {
+        let _ = writeln!(out, "{}", acl_line(e));
+    }
+    for e in &a.default {
+        let _ = writeln!(out, "default:{}", acl_line(e));
+    }
+    out
+}
+
+fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m {s}s"),
+        _ => format!("{d}d {h}h {m}m {s}s"),
+    }
+}
+
+pub fn status_block(s: &SystemStatus) -> String {
+    let mut pairs = vec![
+        ("version", s.version.clone()),
+        ("protocol", s.protocol.to_string()),
+        ("daemon pid", s.daemon_pid.to_string()),
+        ("daemon uid", s.daemon_uid.to_string()),
+        ("root", s.root.clone()),
+        ("state db", s.state_db.clone()),
+        ("audit entries", s.audit_entries.to_string()),
+        ("audit head", s.audit_head.clone()),
+    ];
+    match &s.helper {
+        Ok(h) => pairs.extend([
+            ("helper", "running".to_owned()),
+            ("helper pid", h.pid.to_string()),
+            ("helper version", h.version.clone()),
+            ("helper root", h.root.clone()),
+            ("helper uptime", duration(h.uptime_secs)),
+            ("landlock", h.landlock.clone()),
+            ("bounding set", if h.bounding_set.is_empty() { "(empty)".to_owned() } else { h.bounding_set.join(", ") }),
+        ]),
+        Err(e) => pairs.push(("helper", format!("unavailable: {} ({})", e.message, e.code))),
+    }
+    key_values(&pairs)
+}
+
+pub fn audit_table(entries: &[AuditEntry]) -> String {
+    let mut t = Table::new(&["SEQ", "TIME", "PRINCIPAL", "CHANNEL", "ACTION", "RESULT", "ARGS"]);
+    for e in entries {
+        let result = match &e.error_code {
+            Some(code) => format!("{} ({code})", e.result),
+            None => e.result.clone(),
+        };
+        t.row([
+            e.seq.to_string(),
+            e.time.clone(),
+            e.principal.clone(),
+            e.channel.clone(),
+            e.action.clone(),
+            result,
+            e.args.clone(),
+        ]);
+    }
+    t.render()
+}
+
+pub fn verify_report(v: &AuditVerify) -> Result<Report, CtlError> {
+    let mut human = String::new();
+    if v.problems.is_empty() {
+        let _ = writeln!(human, "audit log intact: {} entries, head {}", v.entries, printable(&v.head));
+    } else {
+        let _ = writeln!(human, "audit log has {} problem(s) in {} entries:", v.problems.len(), v.entries);
+        for p in &v.problems {
+            let _ = writeln!(human, "  {}", printable(p));
+        }
+        let _ = writeln!(human, "head: {}", printable(&v.head));
+    }
+    let exit = if v.problems.is_empty() { 0 } else { EXIT_FAILED };
+    Ok(Report::Answer { human, json: to_json(v)?, exit })
+}
+
+fn generated_note(p: &Password) -> String {
+    format!("generated password (shown once; corenasd keeps no copy): {}\n", p.expose())
+}
+
+/// A change as corenasd sent it, plus the generated password in clear, this once.
+#[derive(Serialize)]
+struct ChangeDocument<'a, T> {
+    #[serde(flatten)]
+    change: &'a Change<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<&'a str>,
+}
+
+/// A `Change<T>`: the steps that ran (or would run), then the result rendered by `result`.
+/// In JSON a generated password, redacted by its own serializer, is added as `"password"`.
+pub fn change_report<T: Serialize>(change: &Change<T>, result: impl Fn(&T) -> String) -> Result<Report, CtlError> {
+    let mut human = String::new();
+    if change.dry_run {
+        human.push_str("dry run: nothing changed; would run:\n");
+    } else if change.steps.is_empty() {
+        human.push_str("done; nothing needed to change\n");
+    } else {
+        human.push_str("done; ran:\n");
+    }
+    for step in &change.steps {
+        let _ = writeln!(human, "  {}", printable(&step.to_string()));
+    }
+    if change.dry_run && change.steps.is_empty() {
+        human.push_str("  (no steps: nothing would change)\n");
+    }
+    if let (false, Some(r)) = (change.dry_run, &change.result) {
+        human.push_str(&result(r));
+    }
+    if let Some(p) = &change.generated_password {
+        human.push_str(&generated_note(p));
+    }
+    let doc = to_json(&ChangeDocument { change, password: change.generated_password.as_ref().map(Password::expose) })?;
+    Ok(Report::ok(human, doc))
+}
+
+/// `user gen-password`: only the password, so that `$(corenas-ctl user gen-password)` works.
+pub fn password_report(p: &Password) -> Report {
+    Report::ok(format!("{}\n", p.expose()), json!({ "password": p.expose() }).to_string())
+}
+
+/// Nothing to print for `Change<()>` results.
+pub fn nothing(_: &()) -> String {
+    String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corenas_proto::ErrorCode;
+    use corenas_proto::acl::AclPerms;
+    use corenas_proto::helper::{StdinPlan, Step};
+
+    fn user(name: &str, groups: &[&str], full_name: &str) -> UserInfo {
+        UserInfo {
+            name: name.into(),
+            uid: 50001,
+            gid: 50001,
+            kind: Some(AccountKind::ShareUser),
+            full_name: full_name.into(),
+            home: format!("/home/{name}"),
+            shell: "/usr/sbin/nologin".into(),
+            locked: false,
+            smb: SmbAccountState::Enabled,
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn tables_align_columns_and_leave_no_trailing_space() {
+        let mut t = Table::new(&["NAME", "ID", "NOTE"]);
+        t.row(["alice", "50001", "first user"]);
+        t.row(["bo", "7", ""]);
+        assert_eq!(t.render(), "NAME   ID     NOTE\nalice  50001  first user\nbo     7\n");
+    }
+
+    #[test]
+    fn tables_pad_short_rows_and_count_characters_not_bytes() {
+        let mut t = Table::new(&["A", "B", "C"]);
+        t.row(["é", "x"]);
+        t.row(["ab", "y", "z"]);
+        assert_eq!(t.render(), "A   B  C\né   x\nab  y  z\n");
+    }
+
+    #[test]
+    fn tables_escape_terminal_control_characters() {
+        let mut t = Table::new(&["NAME", "FULL NAME"]);
+        t.row(["eve", "Eve\u{1b}[2J\u{202e}gpj.exe"]);
+        let out = t.render();
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}'), "{out}");
+        assert!(out.contains("Eve\\u{1b}[2J\\u{202e}gpj.exe"), "{out}");
+    }
+
+    #[test]
+    fn error_messages_keep_lines_but_not_escapes() {
+        assert_eq!(printable_lines("useradd: failed\n\tline 2"), "useradd: failed\n\tline 2");
+        assert_eq!(printable_lines("a\u{1b}]0;title\u{7}b"), "a\\u{1b}]0;title\\u{7}b");
+        assert_eq!(printable("a\nb"), "a\\u{a}b");
+    }
+
+    #[test]
+    fn the_users_table_has_the_documented_columns() {
+        let out = users_table(&[user("alice", &["staff", "media"], "Alice Example"), user("bob", &[], "")]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "NAME   UID    KIND   GROUPS       LOCKED  SMB      FULL NAME");
+        assert_eq!(lines[1], "alice  50001  share  staff,media  no      enabled  Alice Example");
+        assert_eq!(lines[2], "bob    50001  share  -            no      enabled");
+    }
+
+    #[test]
+    fn the_groups_table_has_the_documented_columns() {
+        let g = GroupInfo {
+            name: "staff".into(),
+            gid: 10000,
+            kind: Some(AccountKind::Admin),
+            members: vec!["alice".into()],
+        };
+        assert_eq!(groups_table(&[g]), "NAME   GID    KIND   MEMBERS\nstaff  10000  admin  alice\n");
+    }
+
+    #[test]
+    fn key_value_blocks_align() {
+        let out = key_values(&[("uid", "1".into()), ("full name", "A".into())]);
+        assert_eq!(out, "uid:        1\nfull name:  A\n");
+        assert!(user_block(&user("alice", &[], "")).contains("groups:     -\n"));
+    }
+
+    #[test]
+    fn acl_listing_reads_like_getfacl() {
+        let e = |kind, id: Option<u32>, name: Option<&str>, bits| ResolvedAclEntry {
+            kind,
+            id,
+            name: name.map(str::to_owned),
+            perms: AclPerms::from_bits(bits),
+        };
+        let listing = AclListing {
+            path: "/storage/projects".into(),
+            owner: 50001,
+            group: 50000,
+            mode: 0o770,
+            is_dir: true,
+            access: vec![
+                e(AclKind::UserObj, Some(50001), Some("alice"), 7),
+                e(AclKind::User, Some(50002), Some("bob"), 5),
+                e(AclKind::Group, Some(50009), None, 4),
+                e(AclKind::GroupObj, None, None, 5),
+                e(AclKind::Mask, None, None, 7),
+                e(AclKind::Other, None, None, 0),
+            ],
+            default: vec![e(AclKind::User, Some(50002), Some("bob"), 5)],
+        };
+        assert_eq!(
+            acl_text(&listing),
+            "# file: /storage/projects\n# owner: 50001\n# group: 50000\nuser::rwx\nuser:bob:r-x\ngroup:50009:r--\n\
+             group::r-x\nmask::rwx\nother::---\ndefault:user:bob:r-x\n"
+        );
+    }
+
+    fn step() -> Step {
+        Step::Exec {
+            program: "/usr/sbin/useradd".into(),
+            args: vec!["--uid".into(), "50001".into(), "alice".into()],
+            stdin: StdinPlan::Nothing,
+        }
+    }
+
+    #[test]
+    fn a_dry_run_lists_the_steps_it_would_run() {
+        let change: Change<UserInfo> = Change {
+            dry_run: true,
+            steps: vec![step()],
+            result: Some(user("alice", &[], "")),
+            generated_password: None,
+        };
+        let Report::Answer { human, json, exit } = change_report(&change, user_block).unwrap() else { panic!() };
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(human, "dry run: nothing changed; would run:\n  /usr/sbin/useradd --uid 50001 alice\n");
+        assert_eq!(exit, 0);
+        assert_eq!(json["dry_run"], true);
+        assert!(json.get("password").is_none());
+    }
+
+    #[test]
+    fn a_generated_password_is_shown_once_in_an_explicit_field() {
+        let password = Password::new("Correct-Horse-9".into()).unwrap();
+        let change = Change {
+            dry_run: false,
+            steps: vec![step()],
+            result: Some(user("alice", &[], "")),
+            generated_password: Some(password),
+        };
+        let Report::Answer { human, json, .. } = change_report(&change, user_block).unwrap() else { panic!() };
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(human.starts_with("done; ran:\n  /usr/sbin/useradd --uid 50001 alice\nname:"), "{human}");
+        assert!(human.ends_with("generated password (shown once; corenasd keeps no copy): Correct-Horse-9\n"));
+        assert_eq!(json["generated_password"], "<redacted>");
+        assert_eq!(json["password"], "Correct-Horse-9");
+        assert_eq!(json["result"]["name"], "alice");
+        assert_eq!(json["steps"][0]["Exec"]["program"], "/usr/sbin/useradd");
+    }
+
+    #[test]
+    fn errors_carry_the_stable_code() {
+        let e = WireError::invalid("user", "user name 'Max!' is invalid");
+        assert_eq!(
+            error_json(&e),
+            r#"{"error":{"code":"E_INVALID_INPUT","message":"user name 'Max!' is invalid","field":"user"}}"#
+        );
+        let e = WireError::new(ErrorCode::NotFound, "no user bob");
+        assert_eq!(error_json(&e), r#"{"error":{"code":"E_NOT_FOUND","message":"no user bob","field":null}}"#);
+        assert_eq!(CtlError::from(e).to_string(), "no user bob");
+        assert_eq!(CtlError::Failed(WireError::invalid("uid", "bad")).to_string(), "bad (field: uid)");
+    }
+
+    #[test]
+    fn clap_messages_fit_on_one_line() {
+        use clap::Parser;
+        let err = cli::Cli::try_parse_from(["corenas-ctl", "user", "add"]).unwrap_err();
+        let text = clap_message(&err);
+        assert!(text.starts_with("the following required arguments were not provided: "), "{text}");
+        assert!(text.contains("--kind <KIND>") && text.contains("<NAME>") && !text.contains('\n'), "{text}");
+    }
+
+    #[test]
+    fn verify_problems_exit_1() {
+        let ok = AuditVerify { entries: 3, head: "abc".into(), problems: vec![] };
+        let bad = AuditVerify { entries: 3, head: "abc".into(), problems: vec!["entry 2 was changed".into()] };
+        assert!(matches!(verify_report(&ok).unwrap(), Report::Answer { exit: 0, .. }));
+        let Report::Answer { human, exit, .. } = verify_report(&bad).unwrap() else { panic!() };
+        assert_eq!(exit, 1);
+        assert!(human.contains("  entry 2 was changed\n"));
+    }
+
+    #[test]
+    fn uptime_is_readable() {
+        assert_eq!(duration(5), "5s");
+        assert_eq!(duration(3723), "1h 2m 3s");
+        assert_eq!(duration(90_061), "1d 1h 1m 1s");
+    }
+}
