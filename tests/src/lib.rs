@@ -289,7 +289,12 @@ impl Lab {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("corenas-ctl");
         if let Some(text) = stdin {
-            child.stdin.as_mut().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+            // corenas-ctl may exit before reading (bad arguments): a broken pipe is expected then.
+            match child.stdin.as_mut().expect("stdin").write_all(text.as_bytes()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => panic!("write stdin: {e}"),
+            }
         }
         drop(child.stdin.take());
         child.wait_with_output().expect("corenas-ctl output")
@@ -318,13 +323,14 @@ impl Lab {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
 
-    /// The prefixed account files and the passdb, to prove that nothing changed.
-    pub fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+    /// The prefixed account files and the SMB accounts, to prove that nothing changed.
+    pub fn snapshot(&self) -> Snapshot {
         let mut files = Vec::new();
-        for rel in ["etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "var/lib/samba/private/passdb.tdb"] {
-            files.push((rel.to_owned(), std::fs::read(self.root.join(rel)).unwrap_or_default()));
+        for rel in ["etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"] {
+            files.push((rel.to_owned(), std::fs::read_to_string(self.root.join(rel)).unwrap_or_default()));
         }
-        files
+        files.push(("passdb (pdbedit -L -v)".to_owned(), self.pdbedit()));
+        Snapshot(files)
     }
 
     /// Environment that lets samba tools see the prefixed users (as the helper does).
@@ -391,6 +397,36 @@ impl Drop for Lab {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Account state at one moment; `==` compares, and a mismatch names the files that differ.
+#[derive(PartialEq, Eq)]
+pub struct Snapshot(Vec<(String, String)>);
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
+        write!(f, "snapshot of {}", names.join(", "))
+    }
+}
+
+impl Snapshot {
+    /// Which parts differ from `other`, with both contents, for a readable failure.
+    pub fn diff(&self, other: &Snapshot) -> String {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .filter(|(a, b)| a != b)
+            .map(|((name, a), (_, b))| format!("{name} changed:\n--- before\n{a}\n--- after\n{b}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Asserts that nothing changed, printing only what did.
+#[track_caller]
+pub fn assert_unchanged(before: &Snapshot, after: &Snapshot) {
+    assert!(before == after, "nothing may change, but:\n{}", before.diff(after));
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -3,7 +3,7 @@
 
 use corenas_proto::ErrorCode;
 use corenas_proto::helper::{HelperOp, UserChange};
-use corenas_tests::{Lab, LabOptions, block_on, ctx, helper_client, require_root};
+use corenas_tests::{Lab, LabOptions, assert_unchanged, block_on, ctx, helper_client, require_root};
 
 #[test]
 fn helper_refuses_accounts_outside_the_managed_ranges() {
@@ -43,6 +43,6 @@ fn helper_refuses_accounts_outside_the_managed_ranges() {
             assert_eq!(e.code, ErrorCode::NotAllowed, "{}", e.message);
         }
     });
-    assert_eq!(before, lab.snapshot(), "nothing may change");
+    assert_unchanged(&before, &lab.snapshot());
     assert!(!lab.log("helper.log").contains("/usr/sbin/usermod"), "no program may have run");
 }

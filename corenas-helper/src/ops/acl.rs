@@ -200,7 +200,7 @@ fn open_beneath(share_root: &PathBuf, relative: &str, shown: &str) -> Result<(Ow
     match kind {
         Some(is_dir) => Ok((fd, is_dir)),
         None => Err(WireError::not_allowed(format!(
-            "'{shown}' is not a regular file or directory (symlinks and devices are refused)"
+            "path '{shown}' is not a regular file or directory (symbolic links and devices are refused)"
         ))),
     }
 }

@@ -63,14 +63,15 @@ pub fn parse_group(text: &str) -> Vec<GroupLine> {
         .collect()
 }
 
-/// Names whose shadow hash marks a locked login (`!` prefix).
+/// Names whose login is locked: a `!` in front of a hash (`usermod -L`). A lone `!` is an
+/// account that never had a password, which is not the same thing.
 pub fn parse_locked(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| {
             let mut f = l.split(':');
             let name = f.next()?;
             let hash = f.next()?;
-            hash.starts_with('!').then(|| name.to_owned())
+            (hash.starts_with('!') && hash != "!").then(|| name.to_owned())
         })
         .collect()
 }
@@ -177,7 +178,7 @@ mod tests {
         let g = parse_group("staff:x:50001:alice,bob\nempty:x:50002:\n");
         assert_eq!(g[0].members, ["alice", "bob"]);
         assert!(g[1].members.is_empty());
-        assert_eq!(parse_locked("a:!$y$x:1::::::\nb:$y$z:1::::::\n"), ["a"]);
+        assert_eq!(parse_locked("a:!$y$x:1::::::\nb:$y$z:1::::::\nc:!:1::::::\nd:!!:1::::::\n"), ["a", "d"]);
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub fn parse_pdbedit(text: &str) -> HashMap<String, SmbAccountState> {
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("Unix username:") {
             user = Some(v.trim().to_owned());
-        } else if let (Some(v), Some(u)) = (line.strip_prefix("Account Flags:"), user.take()) {
+        } else if let Some(v) = line.strip_prefix("Account Flags:") {
+            let Some(u) = user.take() else { continue };
             let flags = v.trim().trim_start_matches('[').trim_end_matches(']');
             let state = if flags.contains('D') { SmbAccountState::Disabled } else { SmbAccountState::Enabled };
             out.insert(u, state);
@@ -72,7 +73,7 @@ mod tests {
 
     #[test]
     fn reads_account_flags() {
-        let text = "---------------\nUnix username:        alice\nAccount Flags:        [U          ]\n---------------\nUnix username:        bob\nAccount Flags:        [DU         ]\n";
+        let text = "---------------\nUnix username:        alice\nNT username:          \nAccount Flags:        [U          ]\n---------------\nUnix username:        bob\nAccount Flags:        [DU         ]\n";
         let m = parse_pdbedit(text);
         assert_eq!(m["alice"], SmbAccountState::Enabled);
         assert_eq!(m["bob"], SmbAccountState::Disabled);
