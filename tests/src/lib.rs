@@ -23,10 +23,12 @@ pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
 }
 
-/// target/debug (or whatever profile built this test), found from the test binary's path.
+/// target/debug (or whichever profile built this program), found from this program's path:
+/// test binaries live in `<profile>/deps/`, the bench binary in `<profile>/`.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    let dir = exe.parent().expect("exe dir");
+    if dir.ends_with("deps") { dir.parent().expect("profile dir").to_path_buf() } else { dir.to_path_buf() }
 }
 
 pub fn run(cmd: &mut Command) -> Output {
