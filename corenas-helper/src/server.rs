@@ -40,11 +40,16 @@ impl HelperServer {
 
 impl Helper for HelperServer {
     async fn perform(self, _: Context, op: HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
-        let started = Instant::now();
-        let r = ops::perform(&self.shared.ops, &op, dry_run).await;
-        let name = if dry_run { format!("{} (dry run)", op.name()) } else { op.name().to_owned() };
-        self.log(&name, &op.canonical_args(), &r.as_ref().map(|_| ()), started);
-        r
+        // Detached: an operation that has started finishes and is logged even if the caller
+        // disconnects or its deadline passes (tarpc drops the handler's future then).
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let r = ops::perform(&self.shared.ops, &op, dry_run).await;
+            let name = if dry_run { format!("{} (dry run)", op.name()) } else { op.name().to_owned() };
+            self.log(&name, &op.canonical_args(), &r.as_ref().map(|_| ()), started);
+            r
+        });
+        task.await.unwrap_or_else(|e| Err(WireError::internal(format!("operation task failed: {e}"))))
     }
 
     async fn accounts(self, _: Context) -> Result<Accounts, WireError> {

@@ -7,6 +7,7 @@ use corenas_proto::helper::{Accounts, HelperOp, NewUser, SmbAccountState, UserCh
 use corenas_proto::names::{AccountKind, GroupName, ManagedUid, Shell, UserName};
 use corenas_proto::secret::{Password, SPECIALS};
 use corenas_proto::{ErrorCode, WireError};
+use std::collections::HashSet;
 
 pub fn user_info(acc: &Accounts, name: &str) -> Option<UserInfo> {
     let u = acc.users.iter().find(|u| u.name == name)?;
@@ -44,12 +45,13 @@ pub fn groups(acc: &Accounts) -> Vec<GroupInfo> {
     acc.groups.iter().filter_map(|g| group_info(acc, &g.name)).collect()
 }
 
-/// Lowest id of the kind's range that no user and no group uses (a user's own group takes the
-/// same number as the user).
-pub fn allocate_id(acc: &Accounts, kind: AccountKind) -> Result<u32, WireError> {
-    let used: std::collections::HashSet<u32> =
-        acc.users.iter().map(|u| u.uid).chain(acc.groups.iter().map(|g| g.gid)).collect();
-    kind.range().find(|id| !used.contains(id)).ok_or_else(|| {
+/// Lowest id of the kind's range that no user and no group uses and that CoreNAS never gave to
+/// an account before (`retired`: ids of deleted accounts are not reused). A user's own group
+/// takes the same number as the user.
+pub fn allocate_id(acc: &Accounts, kind: AccountKind, retired: &HashSet<u32>) -> Result<u32, WireError> {
+    let used: HashSet<u32> = acc.users.iter().map(|u| u.uid).chain(acc.groups.iter().map(|g| g.gid)).collect();
+    let free = |id: &u32| !used.contains(id) && !retired.contains(id) && AccountKind::of_id(*id).is_some();
+    kind.range().find(free).ok_or_else(|| {
         WireError::new(ErrorCode::OutOfRange, format!("no free id left in the {kind} range {:?}", kind.range()))
     })
 }
@@ -82,7 +84,12 @@ pub fn generate_password() -> Result<Password, WireError> {
 
 /// The helper operations `user add` performs (one: the helper creates the user's own group,
 /// the user, memberships and password together, so a dry run plans all of it).
-pub fn user_add_ops(acc: &Accounts, req: &UserAdd, password: Option<Password>) -> Result<HelperOp, WireError> {
+pub fn user_add_ops(
+    acc: &Accounts,
+    req: &UserAdd,
+    password: Option<Password>,
+    retired: &HashSet<u32>,
+) -> Result<HelperOp, WireError> {
     if acc.users.iter().any(|u| u.name == req.name.as_str()) {
         return Err(WireError::new(ErrorCode::AlreadyExists, format!("user '{}' already exists", req.name)));
     }
@@ -94,7 +101,7 @@ pub fn user_add_ops(acc: &Accounts, req: &UserAdd, password: Option<Password>) -
             ));
         }
         Some(uid) => uid,
-        None => ManagedUid::try_from(allocate_id(acc, req.kind)?)?,
+        None => ManagedUid::try_from(allocate_id(acc, req.kind, retired)?)?,
     };
     let shell = req.shell.clone().unwrap_or_else(|| match req.kind {
         AccountKind::Admin => Shell::bash(),
@@ -231,8 +238,15 @@ mod tests {
 
     #[test]
     fn ids_are_allocated_from_the_right_range() {
-        assert_eq!(allocate_id(&acc(), AccountKind::ShareUser).unwrap(), 50002);
-        assert_eq!(allocate_id(&acc(), AccountKind::Admin).unwrap(), 10000);
+        let none = HashSet::new();
+        assert_eq!(allocate_id(&acc(), AccountKind::ShareUser, &none).unwrap(), 50002);
+        assert_eq!(allocate_id(&acc(), AccountKind::Admin, &none).unwrap(), 10000);
+        let retired: HashSet<u32> = [50002, 50003].into();
+        assert_eq!(
+            allocate_id(&acc(), AccountKind::ShareUser, &retired).unwrap(),
+            50004,
+            "ids of deleted accounts are not reused"
+        );
     }
 
     #[test]

@@ -112,6 +112,15 @@ impl DaemonServer {
     }
 }
 
+/// Runs a mutating request to completion in its own task. tarpc drops a handler when the
+/// client goes away or the deadline passes; a change that has started must still finish and be
+/// audited, so it must not live in the handler's future.
+async fn detach<T: Send + 'static>(
+    fut: impl std::future::Future<Output = Result<T, WireError>> + Send + 'static,
+) -> Result<T, WireError> {
+    tokio::spawn(fut).await.unwrap_or_else(|e| Err(WireError::internal(format!("request task failed: {e}"))))
+}
+
 fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>) -> Change<T> {
     Change { dry_run, steps, result, generated_password: None }
 }
@@ -144,28 +153,32 @@ impl Corenas for DaemonServer {
     }
 
     async fn user_add(self, _: Context, req: UserAdd, dry_run: bool) -> Result<Change<UserInfo>, WireError> {
-        let args = json(&req);
-        self.mutate("user.add", args, dry_run, async {
-            if req.password.is_some() && req.generate_password {
-                return Err(WireError::invalid("password", "give a password or ask for a generated one, not both"));
-            }
-            let generated = if req.generate_password { Some(iam::generate_password()?) } else { None };
-            let password = req.password.clone().or_else(|| generated.clone());
-            let h = self.shared.helper.connect().await?;
-            let acc = h.accounts().await?;
-            let op = iam::user_add_ops(&acc, &req, password)?;
-            let uid = match &op {
-                HelperOp::UserCreate(u) => u.uid.get(),
-                _ => 0,
-            };
-            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
-            let result = if dry_run {
-                None
-            } else {
-                self.shared.with_state(|s| s.record_account(req.name.as_str(), false, req.kind.as_str(), uid))?;
-                iam::user_info(&h.accounts().await?, req.name.as_str())
-            };
-            Ok(Change { dry_run, steps, result, generated_password: if dry_run { None } else { generated } })
+        detach(async move {
+            let args = json(&req);
+            self.mutate("user.add", args, dry_run, async {
+                if req.password.is_some() && req.generate_password {
+                    return Err(WireError::invalid("password", "give a password or ask for a generated one, not both"));
+                }
+                let generated = if req.generate_password { Some(iam::generate_password()?) } else { None };
+                let password = req.password.clone().or_else(|| generated.clone());
+                let h = self.shared.helper.connect().await?;
+                let acc = h.accounts().await?;
+                let retired = self.shared.with_state(|s| s.retired_ids())?;
+                let op = iam::user_add_ops(&acc, &req, password, &retired)?;
+                let uid = match &op {
+                    HelperOp::UserCreate(u) => u.uid.get(),
+                    _ => 0,
+                };
+                let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+                let result = if dry_run {
+                    None
+                } else {
+                    self.shared.with_state(|s| s.record_account(req.name.as_str(), false, req.kind.as_str(), uid))?;
+                    iam::user_info(&h.accounts().await?, req.name.as_str())
+                };
+                Ok(Change { dry_run, steps, result, generated_password: if dry_run { None } else { generated } })
+            })
+            .await
         })
         .await
     }
@@ -177,15 +190,18 @@ impl Corenas for DaemonServer {
         remove_home: bool,
         dry_run: bool,
     ) -> Result<Change<()>, WireError> {
-        let args = serde_json::json!({ "name": name, "remove_home": remove_home });
-        self.mutate("user.del", args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let ops = iam::user_del_ops(&h.accounts().await?, &name, remove_home)?;
-            let steps = iam::run_ops(&h, ops, dry_run).await?;
-            if !dry_run {
-                self.shared.with_state(|s| s.forget_account(name.as_str(), false).map(|_| ()))?;
-            }
-            Ok(change(dry_run, steps, None))
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "remove_home": remove_home });
+            self.mutate("user.del", args, dry_run, async {
+                let h = self.shared.helper.connect().await?;
+                let ops = iam::user_del_ops(&h.accounts().await?, &name, remove_home)?;
+                let steps = iam::run_ops(&h, ops, dry_run).await?;
+                if !dry_run {
+                    self.shared.with_state(|s| s.forget_account(name.as_str(), false).map(|_| ()))?;
+                }
+                Ok(change(dry_run, steps, None))
+            })
+            .await
         })
         .await
     }
@@ -197,13 +213,16 @@ impl Corenas for DaemonServer {
         m: UserMod,
         dry_run: bool,
     ) -> Result<Change<UserInfo>, WireError> {
-        let args = serde_json::json!({ "name": name, "change": m });
-        self.mutate("user.mod", args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let ops = iam::user_mod_ops(&h.accounts().await?, &name, &m)?;
-            let steps = iam::run_ops(&h, ops, dry_run).await?;
-            let result = if dry_run { None } else { iam::user_info(&h.accounts().await?, name.as_str()) };
-            Ok(change(dry_run, steps, result))
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "change": m });
+            self.mutate("user.mod", args, dry_run, async {
+                let h = self.shared.helper.connect().await?;
+                let ops = iam::user_mod_ops(&h.accounts().await?, &name, &m)?;
+                let steps = iam::run_ops(&h, ops, dry_run).await?;
+                let result = if dry_run { None } else { iam::user_info(&h.accounts().await?, name.as_str()) };
+                Ok(change(dry_run, steps, result))
+            })
+            .await
         })
         .await
     }
@@ -232,12 +251,15 @@ impl Corenas for DaemonServer {
         password: Password,
         dry_run: bool,
     ) -> Result<Change<()>, WireError> {
-        let args = serde_json::json!({ "name": name, "password": password });
-        self.mutate("user.set_password", args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let steps =
-                iam::run_ops(&h, vec![HelperOp::UserSetPassword { name: name.clone(), password }], dry_run).await?;
-            Ok(change(dry_run, steps, None))
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "password": password });
+            self.mutate("user.set_password", args, dry_run, async {
+                let h = self.shared.helper.connect().await?;
+                let steps =
+                    iam::run_ops(&h, vec![HelperOp::UserSetPassword { name: name.clone(), password }], dry_run).await?;
+                Ok(change(dry_run, steps, None))
+            })
+            .await
         })
         .await
     }
@@ -249,12 +271,15 @@ impl Corenas for DaemonServer {
         password: Password,
         dry_run: bool,
     ) -> Result<Change<()>, WireError> {
-        let args = serde_json::json!({ "name": name, "password": password });
-        self.mutate("user.set_smb_password", args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let steps =
-                iam::run_ops(&h, vec![HelperOp::SmbSetPassword { name: name.clone(), password }], dry_run).await?;
-            Ok(change(dry_run, steps, None))
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "password": password });
+            self.mutate("user.set_smb_password", args, dry_run, async {
+                let h = self.shared.helper.connect().await?;
+                let steps =
+                    iam::run_ops(&h, vec![HelperOp::SmbSetPassword { name: name.clone(), password }], dry_run).await?;
+                Ok(change(dry_run, steps, None))
+            })
+            .await
         })
         .await
     }
@@ -266,16 +291,19 @@ impl Corenas for DaemonServer {
         action: SmbAction,
         dry_run: bool,
     ) -> Result<Change<()>, WireError> {
-        let args = serde_json::json!({ "name": name, "action": action });
-        self.mutate("user.smb", args, dry_run, async {
-            let op = match action {
-                SmbAction::Enable => HelperOp::SmbEnable { name: name.clone() },
-                SmbAction::Disable => HelperOp::SmbDisable { name: name.clone() },
-                SmbAction::Delete => HelperOp::SmbDelete { name: name.clone() },
-            };
-            let h = self.shared.helper.connect().await?;
-            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
-            Ok(change(dry_run, steps, None))
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "action": action });
+            self.mutate("user.smb", args, dry_run, async {
+                let op = match action {
+                    SmbAction::Enable => HelperOp::SmbEnable { name: name.clone() },
+                    SmbAction::Disable => HelperOp::SmbDisable { name: name.clone() },
+                    SmbAction::Delete => HelperOp::SmbDelete { name: name.clone() },
+                };
+                let h = self.shared.helper.connect().await?;
+                let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+                Ok(change(dry_run, steps, None))
+            })
+            .await
         })
         .await
     }
@@ -285,44 +313,58 @@ impl Corenas for DaemonServer {
     }
 
     async fn group_add(self, _: Context, req: GroupAdd, dry_run: bool) -> Result<Change<GroupInfo>, WireError> {
-        let args = json(&req);
-        self.mutate("group.add", args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let acc = h.accounts().await?;
-            if acc.groups.iter().any(|g| g.name == req.name.as_str()) {
-                return Err(WireError::new(ErrorCode::AlreadyExists, format!("group '{}' already exists", req.name)));
-            }
-            let gid = match req.gid {
-                Some(g) if g.kind() != req.kind => {
-                    return Err(WireError::invalid(
-                        "gid",
-                        format!("gid {g} is not in the {} range {:?}", req.kind, req.kind.range()),
+        detach(async move {
+            let args = json(&req);
+            self.mutate("group.add", args, dry_run, async {
+                let h = self.shared.helper.connect().await?;
+                let acc = h.accounts().await?;
+                if acc.groups.iter().any(|g| g.name == req.name.as_str()) {
+                    return Err(WireError::new(
+                        ErrorCode::AlreadyExists,
+                        format!("group '{}' already exists", req.name),
                     ));
                 }
-                Some(g) => g,
-                None => ManagedGid::try_from(iam::allocate_id(&acc, req.kind)?)?,
-            };
-            let steps = iam::run_ops(&h, vec![HelperOp::GroupCreate { name: req.name.clone(), gid }], dry_run).await?;
-            let result = if dry_run {
-                None
-            } else {
-                self.shared.with_state(|s| s.record_account(req.name.as_str(), true, req.kind.as_str(), gid.get()))?;
-                iam::group_info(&h.accounts().await?, req.name.as_str())
-            };
-            Ok(change(dry_run, steps, result))
+                let gid = match req.gid {
+                    Some(g) if g.kind() != req.kind => {
+                        return Err(WireError::invalid(
+                            "gid",
+                            format!("gid {g} is not in the {} range {:?}", req.kind, req.kind.range()),
+                        ));
+                    }
+                    Some(g) => g,
+                    None => {
+                        let retired = self.shared.with_state(|s| s.retired_ids())?;
+                        ManagedGid::try_from(iam::allocate_id(&acc, req.kind, &retired)?)?
+                    }
+                };
+                let steps =
+                    iam::run_ops(&h, vec![HelperOp::GroupCreate { name: req.name.clone(), gid }], dry_run).await?;
+                let result = if dry_run {
+                    None
+                } else {
+                    self.shared
+                        .with_state(|s| s.record_account(req.name.as_str(), true, req.kind.as_str(), gid.get()))?;
+                    iam::group_info(&h.accounts().await?, req.name.as_str())
+                };
+                Ok(change(dry_run, steps, result))
+            })
+            .await
         })
         .await
     }
 
     async fn group_del(self, _: Context, name: GroupName, dry_run: bool) -> Result<Change<()>, WireError> {
-        let args = serde_json::json!({ "name": name });
-        self.mutate("group.del", args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let steps = iam::run_ops(&h, vec![HelperOp::GroupDelete { name: name.clone() }], dry_run).await?;
-            if !dry_run {
-                self.shared.with_state(|s| s.forget_account(name.as_str(), true).map(|_| ()))?;
-            }
-            Ok(change(dry_run, steps, None))
+        detach(async move {
+            let args = serde_json::json!({ "name": name });
+            self.mutate("group.del", args, dry_run, async {
+                let h = self.shared.helper.connect().await?;
+                let steps = iam::run_ops(&h, vec![HelperOp::GroupDelete { name: name.clone() }], dry_run).await?;
+                if !dry_run {
+                    self.shared.with_state(|s| s.forget_account(name.as_str(), true).map(|_| ()))?;
+                }
+                Ok(change(dry_run, steps, None))
+            })
+            .await
         })
         .await
     }
@@ -335,13 +377,16 @@ impl Corenas for DaemonServer {
         remove: Vec<UserName>,
         dry_run: bool,
     ) -> Result<Change<GroupInfo>, WireError> {
-        let args = serde_json::json!({ "name": name, "add": add, "remove": remove });
-        self.mutate("group.mod", args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let ops = iam::group_mod_ops(&h.accounts().await?, &name, &add, &remove)?;
-            let steps = iam::run_ops(&h, ops, dry_run).await?;
-            let result = if dry_run { None } else { iam::group_info(&h.accounts().await?, name.as_str()) };
-            Ok(change(dry_run, steps, result))
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "add": add, "remove": remove });
+            self.mutate("group.mod", args, dry_run, async {
+                let h = self.shared.helper.connect().await?;
+                let ops = iam::group_mod_ops(&h.accounts().await?, &name, &add, &remove)?;
+                let steps = iam::run_ops(&h, ops, dry_run).await?;
+                let result = if dry_run { None } else { iam::group_info(&h.accounts().await?, name.as_str()) };
+                Ok(change(dry_run, steps, result))
+            })
+            .await
         })
         .await
     }
@@ -359,27 +404,36 @@ impl Corenas for DaemonServer {
     }
 
     async fn acl_set(self, _: Context, req: AclSet, dry_run: bool) -> Result<Change<AclListing>, WireError> {
-        let args = json(&req);
-        self.mutate("acl.set", args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let op =
-                HelperOp::AclSet { path: req.path.clone(), entries: req.entries.clone(), recursive: req.recursive };
-            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
-            let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
-            Ok(change(dry_run, steps, result))
+        detach(async move {
+            let args = json(&req);
+            self.mutate("acl.set", args, dry_run, async {
+                let h = self.shared.helper.connect().await?;
+                let op =
+                    HelperOp::AclSet { path: req.path.clone(), entries: req.entries.clone(), recursive: req.recursive };
+                let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+                let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
+                Ok(change(dry_run, steps, result))
+            })
+            .await
         })
         .await
     }
 
     async fn acl_remove(self, _: Context, req: AclRemove, dry_run: bool) -> Result<Change<AclListing>, WireError> {
-        let args = json(&req);
-        self.mutate("acl.remove", args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let op =
-                HelperOp::AclRemove { path: req.path.clone(), targets: req.targets.clone(), recursive: req.recursive };
-            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
-            let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
-            Ok(change(dry_run, steps, result))
+        detach(async move {
+            let args = json(&req);
+            self.mutate("acl.remove", args, dry_run, async {
+                let h = self.shared.helper.connect().await?;
+                let op = HelperOp::AclRemove {
+                    path: req.path.clone(),
+                    targets: req.targets.clone(),
+                    recursive: req.recursive,
+                };
+                let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+                let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
+                Ok(change(dry_run, steps, result))
+            })
+            .await
         })
         .await
     }

@@ -19,7 +19,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One function per schema version; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 /// Append only: a database that has run a migration never runs it again.
-const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[migrate_1];
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[migrate_1, migrate_2];
+
+/// Deleted accounts stay as tombstones so their ids are never handed out again: files and ACL
+/// entries are numeric, and a new user must not inherit a former user's access.
+fn migrate_2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE accounts ADD COLUMN deleted TEXT;")
+}
 
 /// The schema version this build knows and creates.
 pub fn schema_version() -> i64 {
@@ -192,36 +198,55 @@ impl State {
         }
     }
 
-    /// Records that CoreNAS created this account, so that later it only deletes or modifies
-    /// accounts it owns. Recording again replaces the earlier record (the name was reused).
+    /// Records that CoreNAS created this account and which id it got; the id stays retired after
+    /// the account is deleted. Recording the name again revives the record (the name was reused).
     pub fn record_account(&self, name: &str, is_group: bool, kind: &str, id: u32) -> Result<(), StateError> {
         let created = now_rfc3339()?;
         self.conn
             .execute(
                 "INSERT INTO accounts(name, is_group, kind, id, created) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(name, is_group) DO UPDATE
-                 SET kind = excluded.kind, id = excluded.id, created = excluded.created",
+                 SET kind = excluded.kind, id = excluded.id, created = excluded.created, deleted = NULL",
                 params![name, is_group, kind, id, created],
             )
             .map_err(StateError::sqlite("recording an account"))?;
         Ok(())
     }
 
-    /// Forgets an account record; returns whether there was one.
+    /// Marks an account deleted (a tombstone keeps its id retired); returns whether there was
+    /// a live record.
     pub fn forget_account(&self, name: &str, is_group: bool) -> Result<bool, StateError> {
+        let deleted = now_rfc3339()?;
         let n = self
             .conn
-            .execute("DELETE FROM accounts WHERE name = ?1 AND is_group = ?2", params![name, is_group])
+            .execute(
+                "UPDATE accounts SET deleted = ?3 WHERE name = ?1 AND is_group = ?2 AND deleted IS NULL",
+                params![name, is_group, deleted],
+            )
             .map_err(StateError::sqlite("forgetting an account"))?;
         Ok(n > 0)
+    }
+
+    /// Every uid/gid CoreNAS ever allocated, deleted accounts included.
+    pub fn retired_ids(&self) -> Result<std::collections::HashSet<u32>, StateError> {
+        let mut stmt =
+            self.conn.prepare("SELECT id FROM accounts").map_err(StateError::sqlite("listing account ids"))?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, u32>(0))
+            .map_err(StateError::sqlite("listing account ids"))?
+            .collect::<Result<_, _>>()
+            .map_err(StateError::sqlite("reading account ids"))?;
+        Ok(ids)
     }
 
     /// The kind CoreNAS recorded for an account it created, or None if it did not create it.
     pub fn account_kind(&self, name: &str, is_group: bool) -> Result<Option<String>, StateError> {
         self.conn
-            .query_row("SELECT kind FROM accounts WHERE name = ?1 AND is_group = ?2", params![name, is_group], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT kind FROM accounts WHERE name = ?1 AND is_group = ?2 AND deleted IS NULL",
+                params![name, is_group],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(StateError::sqlite("reading an account"))
     }

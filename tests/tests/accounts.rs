@@ -87,6 +87,10 @@ fn users_and_groups_round_trip_through_the_real_tools() {
 
     ok(&lab.ctl(&["user", "del", "alice"]));
     assert!(passwd_line(&lab, "alice").is_none());
+    // A new user never inherits a deleted user's id (files and ACLs are numeric).
+    ok(&lab.ctl(&["user", "add", "erin", "--kind", "share", "--no-home"]));
+    let erin: u32 = passwd_line(&lab, "erin").unwrap()[2].parse().unwrap();
+    assert_ne!(erin, uid, "uid {uid} of the deleted alice must not be reused");
     assert!(!lab.read("etc/group").lines().any(|l| l.starts_with("alice:")), "the user's own group goes too");
     ok(&lab.ctl(&["group", "mod", "staff", "--remove-member", "root2"]));
     ok(&lab.ctl(&["group", "del", "staff"]));
@@ -134,6 +138,13 @@ fn acls_are_set_read_and_removed() {
 
     let listing = lab.ctl_json(&["acl", "get", "/storage/proj"]);
     assert!(listing.to_string().contains("carol"), "names are resolved from the prefixed files: {listing}");
+
+    // As setfacl: changing default entries leaves the access mask alone (no widening).
+    let narrow = lab.storage.join("narrow");
+    std::fs::create_dir_all(&narrow).unwrap();
+    ok(&lab.ctl(&["acl", "set", "/storage/narrow", "u:50400:rwx", "m::r--"]));
+    ok(&lab.ctl(&["acl", "set", "/storage/narrow", "d:u:50400:rwx"]));
+    assert!(getfacl(&narrow).contains("\nmask::r--"), "{}", getfacl(&narrow));
 
     ok(&lab.ctl(&["acl", "remove", "/storage/proj", "u:carol", "d:g:team", "--recursive"]));
     let top = getfacl(&proj);
@@ -215,8 +226,21 @@ fn audit_chain_detects_tampering() {
         let conn = rusqlite::Connection::open(&db).expect("open state db");
         conn.execute_batch(sql).expect("tamper");
     };
+    let verify = || {
+        let out = lab.ctl(&["log", "verify"]);
+        assert_eq!(out.status.code(), Some(1), "verify must fail: {}", stdout(&out));
+        format!("{}{}", stdout(&out), stderr(&out))
+    };
     tamper("UPDATE audit SET args = '{\"name\":\"evil\"}' WHERE seq = 2");
-    let out = lab.ctl(&["log", "verify"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("entry 2"), "{}", stdout(&out));
+    let report = verify();
+    assert!(report.contains("entry 2") && report.contains("edited"), "{report}");
+    tamper("DELETE FROM audit WHERE seq = 4");
+    let report = verify();
+    assert!(report.contains("entry 4") && report.contains("deleted"), "{report}");
+    // Swap the contents of entries 1 and 3 (a reordering).
+    tamper(
+        "UPDATE audit SET seq = -1 WHERE seq = 1; UPDATE audit SET seq = 1 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = -1;",
+    );
+    let report = verify();
+    assert!(report.contains("entry 1") && report.contains("entry 3"), "{report}");
 }

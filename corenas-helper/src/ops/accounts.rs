@@ -43,10 +43,18 @@ impl Accounts {
         Ok(u)
     }
 
+    /// An existing group whose gid lies in a managed range and which is not the primary group
+    /// of any account outside the ranges (joining it would grant that account's files).
     pub fn managed_group(&self, name: &str) -> Result<&GroupLine, WireError> {
         let g = self.group(name).ok_or_else(|| WireError::not_found(format!("group '{name}' does not exist")))?;
         if AccountKind::of_id(g.gid).is_none() {
             return Err(outside("group", name, g.gid));
+        }
+        if let Some(u) = self.users.iter().find(|u| u.gid == g.gid && AccountKind::of_id(u.uid).is_none()) {
+            return Err(WireError::not_allowed(format!(
+                "group '{name}' is the primary group of '{}', an account outside the managed ranges; CoreNAS does not touch it",
+                u.name
+            )));
         }
         Ok(g)
     }
@@ -157,7 +165,9 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             let mut actions = vec![Action::Exec(c.args(["--", name.as_str()]))];
             // The user's own group goes with the user (userdel removes it only when login.defs
             // says USERGROUPS_ENAB yes), unless somebody else still uses it.
-            let own = acc.group(name.as_str()).filter(|g| g.gid == u.gid && g.members.is_empty());
+            let own = acc
+                .group(name.as_str())
+                .filter(|g| g.gid == u.gid && g.members.is_empty() && AccountKind::of_id(g.gid).is_some());
             let shared = acc.users.iter().any(|o| o.gid == u.gid && o.name != u.name);
             if own.is_some() && !shared {
                 actions.push(Action::ExecIfGroupExists {
@@ -197,7 +207,7 @@ fn set_password(name: &str, password: &Password) -> Vec<Action> {
 pub async fn snapshot(ctx: &Ctx) -> Result<AccountsSnapshot, WireError> {
     let acc = Accounts::load(ctx)?;
     let locked = files::locked(&ctx.paths.shadow())?;
-    let smb = super::smb::states(ctx).await;
+    let smb = super::smb::states(ctx).await?;
     let users = acc
         .users
         .iter()

@@ -28,6 +28,14 @@ const UNDEFINED_ID: u32 = u32::MAX;
 const MAX_ENTRIES: usize = 64;
 /// Deeper trees are refused rather than walked without bound.
 const MAX_DEPTH: usize = 128;
+/// A directory with more entries than this is skipped (and reported), not listed into memory.
+const MAX_DIR_ENTRIES: usize = 1_000_000;
+
+#[derive(Default)]
+struct Walk {
+    changed: usize,
+    skipped: Vec<String>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawEntry {
@@ -310,51 +318,93 @@ impl AclPlan {
     }
 
     /// Re-resolves the path (it may have changed since planning) and applies the change, to the
-    /// whole tree when recursive. Symlinks and special files inside the tree are skipped.
+    /// whole tree when recursive. Inside a tree, a node that cannot be changed (too deep, gone,
+    /// unreadable, an ACL too large) is skipped and reported, and the walk goes on: a share user
+    /// must not be able to stop a revocation half way by planting an obstacle.
     pub fn apply(self) -> Result<(), WireError> {
         let (fd, is_dir) = open_beneath(&self.share_root, &self.relative, &self.shown_path)?;
-        self.apply_node(&fd, is_dir, &self.shown_path, 0)
-    }
-
-    fn apply_node(&self, fd: &OwnedFd, is_dir: bool, shown: &str, depth: usize) -> Result<(), WireError> {
-        self.change_one(fd, is_dir).map_err(|e| io_error(shown, e))?;
+        self.change_one(&fd, is_dir).map_err(|e| io_error(&self.shown_path, e))?;
         if !(self.recursive && is_dir) {
             return Ok(());
         }
-        if depth >= MAX_DEPTH {
-            return Err(WireError::not_allowed(format!("'{shown}' is nested deeper than {MAX_DEPTH} levels")));
+        let mut walk = Walk::default();
+        self.walk(&fd, &self.shown_path, 1, &mut walk);
+        if walk.skipped.is_empty() {
+            return Ok(());
         }
-        let dir =
-            rustix::fs::openat2(fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
-                .map_err(|e| io_error(shown, e))?;
+        let shown: Vec<&str> = walk.skipped.iter().take(5).map(String::as_str).collect();
+        Err(WireError::new(
+            ErrorCode::ToolFailed,
+            format!(
+                "ACL applied to {} entries below '{}', but {} could not be changed: {}{}",
+                walk.changed,
+                self.shown_path,
+                walk.skipped.len(),
+                shown.join("; "),
+                if walk.skipped.len() > 5 { "; ..." } else { "" }
+            ),
+        ))
+    }
+
+    fn walk(&self, dir_fd: &OwnedFd, shown: &str, depth: usize, walk: &mut Walk) {
+        let skip = |walk: &mut Walk, path: &str, why: String| walk.skipped.push(format!("{path}: {why}"));
+        if depth > MAX_DEPTH {
+            return skip(walk, shown, format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        let dir = match rustix::fs::openat2(
+            dir_fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        ) {
+            Ok(d) => d,
+            Err(e) => return skip(walk, shown, e.to_string()),
+        };
+        let entries = match rustix::fs::Dir::read_from(&dir) {
+            Ok(d) => d,
+            Err(e) => return skip(walk, shown, e.to_string()),
+        };
         let mut names = Vec::new();
-        for entry in rustix::fs::Dir::read_from(&dir).map_err(|e| io_error(shown, e))? {
-            let entry = entry.map_err(|e| io_error(shown, e))?;
-            let name = entry.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push(entry.file_name().to_owned());
+        for entry in entries {
+            match entry {
+                Ok(e) if e.file_name().to_bytes() != b"." && e.file_name().to_bytes() != b".." => {
+                    if names.len() == MAX_DIR_ENTRIES {
+                        return skip(walk, shown, format!("more than {MAX_DIR_ENTRIES} entries in one directory"));
+                    }
+                    names.push(e.file_name().to_owned());
+                }
+                Ok(_) => {}
+                Err(e) => return skip(walk, shown, e.to_string()),
             }
         }
         for name in names {
             let child_shown = format!("{shown}/{}", name.to_string_lossy());
-            let child = match rustix::fs::openat2(
-                fd,
-                name.as_c_str(),
-                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-                RESOLVE,
-            ) {
+            let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let child = match rustix::fs::openat2(dir_fd, name.as_c_str(), flags, Mode::empty(), RESOLVE) {
                 Ok(c) => c,
                 // Vanished since listing: nothing to change.
                 Err(rustix::io::Errno::NOENT) => continue,
-                Err(e) => return Err(io_error(&child_shown, e)),
+                Err(e) => {
+                    skip(walk, &child_shown, e.to_string());
+                    continue;
+                }
             };
-            match node_kind(&child).map_err(|e| io_error(&child_shown, e))? {
-                Some(child_is_dir) => self.apply_node(&child, child_is_dir, &child_shown, depth + 1)?,
-                None => tracing::info!(path = %child_shown, "skipped: not a regular file or directory"),
+            match node_kind(&child) {
+                Ok(Some(child_is_dir)) => {
+                    match self.change_one(&child, child_is_dir) {
+                        Ok(()) => walk.changed += 1,
+                        Err(e) => skip(walk, &child_shown, e.to_string()),
+                    }
+                    if child_is_dir {
+                        self.walk(&child, &child_shown, depth + 1, walk);
+                    }
+                }
+                // Symlinks, devices, sockets: never followed, never changed.
+                Ok(None) => {}
+                Err(e) => skip(walk, &child_shown, e.to_string()),
             }
         }
-        Ok(())
     }
 
     fn change_one(&self, fd: &OwnedFd, is_dir: bool) -> rustix::io::Result<()> {
@@ -365,10 +415,14 @@ impl AclPlan {
         match &self.change {
             AclChange::Set(entries) => {
                 let explicit_mask = |d: bool| entries.iter().any(|e| e.default == d && e.raw.tag == MASK);
-                for e in entries.iter().filter(|e| !e.default) {
-                    upsert(&mut access, e.raw);
+                // As setfacl: only the ACL that receives entries gets its mask recomputed, so
+                // changing default entries never widens the access mask (or the reverse).
+                if entries.iter().any(|e| !e.default) {
+                    for e in entries.iter().filter(|e| !e.default) {
+                        upsert(&mut access, e.raw);
+                    }
+                    recompute_mask(&mut access, explicit_mask(false));
                 }
-                recompute_mask(&mut access, explicit_mask(false));
                 if is_dir && entries.iter().any(|e| e.default) {
                     if default.is_empty() {
                         // setfacl seeds a new default ACL with the base entries of the access ACL.
@@ -386,8 +440,10 @@ impl AclPlan {
                     let acl = if *d { &mut default } else { &mut access };
                     acl.retain(|e| !(e.tag == *tag && e.id == *id));
                 }
-                recompute_mask(&mut access, false);
-                if had_default {
+                if targets.iter().any(|t| !t.0) {
+                    recompute_mask(&mut access, false);
+                }
+                if had_default && targets.iter().any(|t| t.0) {
                     recompute_mask(&mut default, false);
                 }
             }

@@ -134,10 +134,19 @@ pub fn replace_shadow_hash(shadow: &Path, user: &str, hash: &str) -> Result<(), 
     let text = read(shadow)?;
     let mut found = false;
     let mut out = String::with_capacity(text.len() + hash.len());
+    // Days since the epoch, as shadow's "last password change" field counts them.
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0)
+        .to_string();
     for line in text.lines() {
-        let mut fields: Vec<&str> = line.split(':').collect();
-        if fields.first() == Some(&user) && fields.len() >= 2 {
-            fields[1] = hash;
+        let mut fields: Vec<String> = line.split(':').map(str::to_owned).collect();
+        if fields.first().map(String::as_str) == Some(user) && fields.len() >= 3 {
+            // A locked account stays locked: the `!` in front of the old hash is kept.
+            let locked = fields[1].starts_with('!') && fields[1] != "!";
+            fields[1] = if locked { format!("!{hash}") } else { hash.to_owned() };
+            fields[2] = today.clone();
             found = true;
         }
         out.push_str(&fields.join(":"));
@@ -147,8 +156,10 @@ pub fn replace_shadow_hash(shadow: &Path, user: &str, hash: &str) -> Result<(), 
         return Err(WireError::not_found(format!("user '{user}' has no shadow entry")));
     }
     let mode = std::fs::metadata(shadow).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o640);
-    let tmp = shadow.with_extension("corenas-new");
+    // Unique per process; a leftover from a crashed helper is removed, never trusted.
+    let tmp = shadow.with_extension(format!("corenas-new-{}", std::process::id()));
     let io = |e: std::io::Error| WireError::internal(format!("writing {}: {e}", tmp.display()));
+    let _ = std::fs::remove_file(&tmp);
     {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).map_err(io)?;
         f.write_all(out.as_bytes()).map_err(io)?;
@@ -156,7 +167,10 @@ pub fn replace_shadow_hash(shadow: &Path, user: &str, hash: &str) -> Result<(), 
     }
     let meta = std::fs::metadata(shadow).map_err(io)?;
     use std::os::unix::fs::MetadataExt;
-    let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
+    if let Err(e) = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid())) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     std::fs::rename(&tmp, shadow).map_err(io)?;
     if let Some(dir) = shadow.parent() {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
@@ -186,10 +200,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("corenas-shadow-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let shadow = dir.join("shadow");
-        std::fs::write(&shadow, "root:*:1:0:99999:7:::\nalice:!:1::::::\n").unwrap();
+        std::fs::write(&shadow, "root:*:1:0:99999:7:::\nalice:!:1::::::\nbob:!$y$old:1::::::\n").unwrap();
         replace_shadow_hash(&shadow, "alice", "$y$abc").unwrap();
-        assert_eq!(std::fs::read_to_string(&shadow).unwrap(), "root:*:1:0:99999:7:::\nalice:$y$abc:1::::::\n");
-        assert!(replace_shadow_hash(&shadow, "bob", "$y$abc").is_err());
+        replace_shadow_hash(&shadow, "bob", "$y$new").unwrap();
+        let text = std::fs::read_to_string(&shadow).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "root:*:1:0:99999:7:::");
+        assert!(lines[1].starts_with("alice:$y$abc:") && !lines[1].starts_with("alice:$y$abc:1:"), "{text}");
+        assert!(lines[2].starts_with("bob:!$y$new:"), "a locked account stays locked: {text}");
+        assert!(replace_shadow_hash(&shadow, "carol", "$y$abc").is_err());
         assert!(replace_shadow_hash(&shadow, "alice", "x:y").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -66,7 +66,11 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<(), WireError> {
             Action::Exec(cmd) => last_stdout = exec::run(&cmd).await?.stdout,
             Action::ShadowHashFromPrevious { user } => {
                 let hash = String::from_utf8_lossy(&last_stdout).trim().to_owned();
-                files::replace_shadow_hash(&ctx.paths.shadow(), &user, &hash)?;
+                let shadow = ctx.paths.shadow();
+                // Blocking file work (it may wait for the shadow lock): off the runtime thread.
+                tokio::task::spawn_blocking(move || files::replace_shadow_hash(&shadow, &user, &hash))
+                    .await
+                    .map_err(|e| WireError::internal(format!("shadow update failed: {e}")))??;
             }
             Action::ExecIfGroupExists { group, cmd } => {
                 if accounts::Accounts::load(ctx)?.group(&group).is_some() {

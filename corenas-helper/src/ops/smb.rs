@@ -50,21 +50,18 @@ pub fn parse_pdbedit(text: &str) -> HashMap<String, SmbAccountState> {
     out
 }
 
-/// SMB state of every passdb account. An unreadable passdb (no samba configured) means none.
-pub async fn states(ctx: &Ctx) -> HashMap<String, SmbAccountState> {
+/// SMB state of every passdb account. Without an smb.conf there is no passdb (no accounts);
+/// a passdb that cannot be read is an error, never "no accounts": locking or deleting a user
+/// must not skip its SMB account because of a failed listing.
+pub async fn states(ctx: &Ctx) -> Result<HashMap<String, SmbAccountState>, WireError> {
     if !ctx.paths.smb_conf().exists() {
-        return HashMap::new();
+        return Ok(HashMap::new());
     }
     let cmd = Command::new(Program::PdbEdit)
         .args(["-s".to_owned(), ctx.paths.smb_conf().display().to_string(), "-L".into(), "-v".into()])
         .env(ctx.paths.nss_env());
-    match exec::run(&cmd).await {
-        Ok(out) => parse_pdbedit(&String::from_utf8_lossy(&out.stdout)),
-        Err(e) => {
-            tracing::warn!(error = %e, "pdbedit could not list SMB accounts");
-            HashMap::new()
-        }
-    }
+    let out = exec::run(&cmd).await?;
+    Ok(parse_pdbedit(&String::from_utf8_lossy(&out.stdout)))
 }
 
 #[cfg(test)]
