@@ -353,6 +353,16 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// SIGKILLs corenasd (no chance to clean up) and starts it again on the same state.
+    pub fn kill_and_restart_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.daemon_sock);
+        self.start_daemon();
+    }
+
     pub fn stop_helper(&mut self) {
         if let Some(mut c) = self.helper.take() {
             stop(&mut c);
