@@ -214,6 +214,16 @@ pub async fn run_ops(
     Ok(steps)
 }
 
+/// One ACL operation; a real run also returns the path's ACL afterwards, as the helper read it.
+pub async fn run_acl_op(
+    h: &HelperConn,
+    op: HelperOp,
+    dry_run: bool,
+) -> Result<(Vec<corenas_proto::helper::Step>, Option<corenas_proto::acl::AclListing>), WireError> {
+    let report = h.perform(op, dry_run).await?;
+    Ok((report.steps, report.acl))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -410,8 +410,7 @@ impl Corenas for DaemonServer {
                 let h = self.shared.helper.connect().await?;
                 let op =
                     HelperOp::AclSet { path: req.path.clone(), entries: req.entries.clone(), recursive: req.recursive };
-                let steps = iam::run_ops(&h, vec![op], dry_run).await?;
-                let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
+                let (steps, result) = iam::run_acl_op(&h, op, dry_run).await?;
                 Ok(change(dry_run, steps, result))
             })
             .await
@@ -429,8 +428,7 @@ impl Corenas for DaemonServer {
                     targets: req.targets.clone(),
                     recursive: req.recursive,
                 };
-                let steps = iam::run_ops(&h, vec![op], dry_run).await?;
-                let result = if dry_run { None } else { Some(h.acl_get(req.path.clone()).await?) };
+                let (steps, result) = iam::run_acl_op(&h, op, dry_run).await?;
                 Ok(change(dry_run, steps, result))
             })
             .await

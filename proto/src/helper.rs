@@ -144,6 +144,8 @@ pub struct OpReport {
     pub op: String,
     pub dry_run: bool,
     pub steps: Vec<Step>,
+    /// For ACL operations that ran: the path's ACL afterwards (saves corenasd a round trip).
+    pub acl: Option<crate::acl::AclListing>,
 }
 
 /// A passwd or group entry in the managed ranges, or any entry's name (so corenasd can avoid

@@ -133,26 +133,44 @@ pub struct AclPlan {
     equivalent: Vec<String>,
 }
 
-fn resolve_user(acc: &Accounts, r: &UserRef) -> Result<u32, WireError> {
+/// The account files, read only when a name has to be resolved (numeric entries need none).
+struct LazyAccounts<'a> {
+    ctx: &'a Ctx,
+    loaded: Option<Accounts>,
+}
+
+impl LazyAccounts<'_> {
+    fn get(&mut self) -> Result<&Accounts, WireError> {
+        if self.loaded.is_none() {
+            self.loaded = Some(Accounts::load(self.ctx)?);
+        }
+        Ok(self.loaded.as_ref().expect("loaded above"))
+    }
+}
+
+fn resolve_user(acc: &mut LazyAccounts<'_>, r: &UserRef) -> Result<u32, WireError> {
     match r {
         UserRef::Id(id) => Ok(*id),
         UserRef::Name(n) => acc
+            .get()?
             .user(n.as_str())
             .map(|u| u.uid)
             .ok_or_else(|| WireError::not_found(format!("user '{n}' does not exist"))),
     }
 }
-fn resolve_group(acc: &Accounts, r: &GroupRef) -> Result<u32, WireError> {
+
+fn resolve_group(acc: &mut LazyAccounts<'_>, r: &GroupRef) -> Result<u32, WireError> {
     match r {
         GroupRef::Id(id) => Ok(*id),
         GroupRef::Name(n) => acc
+            .get()?
             .group(n.as_str())
             .map(|g| g.gid)
             .ok_or_else(|| WireError::not_found(format!("group '{n}' does not exist"))),
     }
 }
 
-fn resolve_tag(acc: &Accounts, tag: &AclTag) -> Result<(u16, u32), WireError> {
+fn resolve_tag(acc: &mut LazyAccounts<'_>, tag: &AclTag) -> Result<(u16, u32), WireError> {
     Ok(match tag {
         AclTag::UserObj => (USER_OBJ, UNDEFINED_ID),
         AclTag::User(u) => (USER, resolve_user(acc, u)?),
@@ -244,7 +262,7 @@ fn mode_of(fd: &OwnedFd) -> rustix::io::Result<u32> {
 }
 
 pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
-    let acc = Accounts::load(ctx)?;
+    let mut acc = LazyAccounts { ctx, loaded: None };
     let (path, recursive, change, text) = match op {
         HelperOp::AclSet { path, entries, recursive } => {
             if entries.is_empty() || entries.len() > MAX_ENTRIES {
@@ -252,7 +270,7 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             }
             let mut resolved = Vec::new();
             for e in entries {
-                let (tag, id) = resolve_tag(&acc, &e.tag)?;
+                let (tag, id) = resolve_tag(&mut acc, &e.tag)?;
                 resolved
                     .push(Resolved { default: e.default, raw: RawEntry { tag, perm: u16::from(e.perms.bits()), id } });
             }
@@ -265,7 +283,7 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             }
             let mut resolved = Vec::new();
             for t in targets {
-                let (tag, id) = resolve_tag(&acc, &t.tag)?;
+                let (tag, id) = resolve_tag(&mut acc, &t.tag)?;
                 resolved.push((t.default, tag, id));
             }
             let text = resolved
@@ -313,6 +331,10 @@ fn resolved_text(r: &Resolved) -> String {
 }
 
 impl AclPlan {
+    pub fn is_recursive(&self) -> bool {
+        self.recursive
+    }
+
     pub fn step(&self) -> Step {
         Step::SetAcl { path: self.shown_path.clone(), recursive: self.recursive, equivalent: self.equivalent.clone() }
     }

@@ -77,6 +77,8 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<(), WireError> {
                     exec::run(&cmd).await?;
                 }
             }
+            // One path is a handful of syscalls; only a tree walk is moved off the runtime thread.
+            Action::Acl(p) if !p.is_recursive() => p.apply()?,
             Action::Acl(p) => {
                 tokio::task::spawn_blocking(move || p.apply())
                     .await
@@ -94,5 +96,9 @@ pub async fn perform(ctx: &Ctx, op: &HelperOp, dry_run: bool) -> Result<OpReport
     if !dry_run {
         execute(ctx, actions).await?;
     }
-    Ok(OpReport { op: op.name().to_owned(), dry_run, steps })
+    let acl = match op {
+        HelperOp::AclSet { path, .. } | HelperOp::AclRemove { path, .. } if !dry_run => Some(acl::get(ctx, path)?),
+        _ => None,
+    };
+    Ok(OpReport { op: op.name().to_owned(), dry_run, steps, acl })
 }
