@@ -207,8 +207,19 @@ pub async fn run_ops(
         }
     }
     if !dry_run {
+        let mut done: Vec<&'static str> = Vec::new();
         for op in ops {
-            steps.extend(h.perform(op, false).await?.steps);
+            let name = op.name();
+            match h.perform(op, false).await {
+                Ok(report) => steps.extend(report.steps),
+                // Say what already took effect: the request is not all-or-nothing.
+                Err(mut e) if !done.is_empty() => {
+                    e.message = format!("{} (already done before this failure: {})", e.message, done.join(", "));
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+            done.push(name);
         }
     }
     Ok(steps)

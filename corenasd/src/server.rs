@@ -103,6 +103,22 @@ impl DaemonServer {
         r
     }
 
+    /// A request that is exactly one helper operation with nothing to return.
+    async fn one_op(
+        &self,
+        action: &str,
+        args: serde_json::Value,
+        dry_run: bool,
+        op: HelperOp,
+    ) -> Result<Change<()>, WireError> {
+        self.mutate(action, args, dry_run, async {
+            let h = self.shared.helper.connect().await?;
+            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+            Ok(change(dry_run, steps, None))
+        })
+        .await
+    }
+
     async fn read<T, F>(&self, method: &str, run: F) -> Result<T, WireError>
     where
         F: std::future::Future<Output = Result<T, WireError>>,
@@ -253,13 +269,7 @@ impl Corenas for DaemonServer {
     ) -> Result<Change<()>, WireError> {
         detach(async move {
             let args = serde_json::json!({ "name": name, "password": password });
-            self.mutate("user.set_password", args, dry_run, async {
-                let h = self.shared.helper.connect().await?;
-                let steps =
-                    iam::run_ops(&h, vec![HelperOp::UserSetPassword { name: name.clone(), password }], dry_run).await?;
-                Ok(change(dry_run, steps, None))
-            })
-            .await
+            self.one_op("user.set_password", args, dry_run, HelperOp::UserSetPassword { name, password }).await
         })
         .await
     }
@@ -273,13 +283,7 @@ impl Corenas for DaemonServer {
     ) -> Result<Change<()>, WireError> {
         detach(async move {
             let args = serde_json::json!({ "name": name, "password": password });
-            self.mutate("user.set_smb_password", args, dry_run, async {
-                let h = self.shared.helper.connect().await?;
-                let steps =
-                    iam::run_ops(&h, vec![HelperOp::SmbSetPassword { name: name.clone(), password }], dry_run).await?;
-                Ok(change(dry_run, steps, None))
-            })
-            .await
+            self.one_op("user.set_smb_password", args, dry_run, HelperOp::SmbSetPassword { name, password }).await
         })
         .await
     }
@@ -293,17 +297,12 @@ impl Corenas for DaemonServer {
     ) -> Result<Change<()>, WireError> {
         detach(async move {
             let args = serde_json::json!({ "name": name, "action": action });
-            self.mutate("user.smb", args, dry_run, async {
-                let op = match action {
-                    SmbAction::Enable => HelperOp::SmbEnable { name: name.clone() },
-                    SmbAction::Disable => HelperOp::SmbDisable { name: name.clone() },
-                    SmbAction::Delete => HelperOp::SmbDelete { name: name.clone() },
-                };
-                let h = self.shared.helper.connect().await?;
-                let steps = iam::run_ops(&h, vec![op], dry_run).await?;
-                Ok(change(dry_run, steps, None))
-            })
-            .await
+            let op = match action {
+                SmbAction::Enable => HelperOp::SmbEnable { name },
+                SmbAction::Disable => HelperOp::SmbDisable { name },
+                SmbAction::Delete => HelperOp::SmbDelete { name },
+            };
+            self.one_op("user.smb", args, dry_run, op).await
         })
         .await
     }
