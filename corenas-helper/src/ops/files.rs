@@ -86,14 +86,37 @@ pub fn locked(path: &Path) -> Result<Vec<String>, WireError> {
     Ok(parse_locked(&read(path)?))
 }
 
-/// Takes the shadow-utils lock (`<file>.lock`, created by link(2) so it is atomic, as
-/// lckpwdf does), so useradd/usermod running concurrently never interleave with us.
+/// Holds both locks the account tools honour: glibc's `lckpwdf` (an fcntl lock on
+/// `/etc/.pwd.lock`, used by PAM's `passwd`) and shadow-utils' `<file>.lock` (created by link(2),
+/// used by useradd/usermod), so no concurrent password change can interleave with ours.
 struct FileLock {
     lock: std::path::PathBuf,
+    _pwd_lock: std::fs::File,
+}
+
+/// `lckpwdf`: an exclusive fcntl lock on `.pwd.lock` beside the file, waiting up to 5 s.
+fn lock_pwd(file: &Path) -> Result<std::fs::File, WireError> {
+    let path = file.with_file_name(".pwd.lock");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| WireError::internal(format!("cannot open {}: {e}", path.display())))?;
+    for _ in 0..50 {
+        match rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(f),
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::ACCESS) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(e) => return Err(WireError::internal(format!("locking {}: {e}", path.display()))),
+        }
+    }
+    Err(WireError::internal(format!("{} stays locked (a password change is in progress)", path.display())))
 }
 
 impl FileLock {
     fn take(file: &Path) -> Result<Self, WireError> {
+        let pwd_lock = lock_pwd(file)?;
         let lock = file.with_extension("lock");
         let tmp = file.with_extension(format!("{}", std::process::id()));
         std::fs::write(&tmp, format!("{}\0", std::process::id()))
@@ -103,7 +126,7 @@ impl FileLock {
             match std::fs::hard_link(&tmp, &lock) {
                 Ok(()) => {
                     let _ = std::fs::remove_file(&tmp);
-                    return Ok(Self { lock });
+                    return Ok(Self { lock, _pwd_lock: pwd_lock });
                 }
                 Err(e) => last = Some(e),
             }
