@@ -26,6 +26,28 @@ pub fn user_info(acc: &Accounts, name: &str) -> Option<UserInfo> {
     })
 }
 
+/// Why a user name is not a managed user: it does not exist, or it lies outside the ranges
+/// (root, system accounts, humans) and CoreNAS refuses to touch it.
+pub fn unmanaged_user(acc: &Accounts, name: &str) -> WireError {
+    match acc.users.iter().find(|u| u.name == name) {
+        Some(u) => WireError::not_allowed(format!(
+            "user '{name}' (uid {}) is outside the managed ranges (admins 10000-20000, share users 50000-100000 except 65534-65535); CoreNAS does not touch it",
+            u.uid
+        )),
+        None => WireError::not_found(format!("user '{name}' does not exist")),
+    }
+}
+
+pub fn unmanaged_group(acc: &Accounts, name: &str) -> WireError {
+    match acc.groups.iter().find(|g| g.name == name) {
+        Some(g) => WireError::not_allowed(format!(
+            "group '{name}' (gid {}) is outside the managed ranges (admins 10000-20000, share users 50000-100000 except 65534-65535); CoreNAS does not touch it",
+            g.gid
+        )),
+        None => WireError::not_found(format!("group '{name}' does not exist")),
+    }
+}
+
 /// Managed users only: CoreNAS shows and touches nothing outside its ranges.
 pub fn users(acc: &Accounts) -> Vec<UserInfo> {
     acc.users.iter().filter_map(|u| user_info(acc, &u.name)).collect()
@@ -119,8 +141,7 @@ pub fn user_add_ops(
 }
 
 pub fn user_mod_ops(acc: &Accounts, name: &UserName, m: &UserMod) -> Result<Vec<HelperOp>, WireError> {
-    let info = user_info(acc, name.as_str())
-        .ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))?;
+    let info = user_info(acc, name.as_str()).ok_or_else(|| unmanaged_user(acc, name.as_str()))?;
     let mut ops = Vec::new();
     if m.full_name.is_some() || m.shell.is_some() {
         ops.push(HelperOp::UserModify(UserChange {
@@ -163,8 +184,7 @@ pub fn user_mod_ops(acc: &Accounts, name: &UserName, m: &UserMod) -> Result<Vec<
 }
 
 pub fn user_del_ops(acc: &Accounts, name: &UserName, remove_home: bool) -> Result<Vec<HelperOp>, WireError> {
-    let info = user_info(acc, name.as_str())
-        .ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))?;
+    let info = user_info(acc, name.as_str()).ok_or_else(|| unmanaged_user(acc, name.as_str()))?;
     let mut ops = Vec::new();
     if info.smb != SmbAccountState::None {
         ops.push(HelperOp::SmbDelete { name: name.clone() });
@@ -179,8 +199,7 @@ pub fn group_mod_ops(
     add: &[UserName],
     remove: &[UserName],
 ) -> Result<Vec<HelperOp>, WireError> {
-    group_info(acc, name.as_str())
-        .ok_or_else(|| WireError::not_found(format!("group '{name}' does not exist in the managed ranges")))?;
+    group_info(acc, name.as_str()).ok_or_else(|| unmanaged_group(acc, name.as_str()))?;
     let mut ops: Vec<HelperOp> =
         add.iter().map(|u| HelperOp::GroupAddMember { group: name.clone(), user: u.clone() }).collect();
     ops.extend(remove.iter().map(|u| HelperOp::GroupRemoveMember { group: name.clone(), user: u.clone() }));

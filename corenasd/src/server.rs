@@ -254,8 +254,8 @@ impl Corenas for DaemonServer {
     async fn user_show(self, _: Context, name: UserName) -> Result<UserInfo, WireError> {
         self.read("user.show", async {
             let h = self.shared.helper.connect().await?;
-            iam::user_info(&h.accounts().await?, name.as_str())
-                .ok_or_else(|| WireError::not_found(format!("user '{name}' does not exist in the managed ranges")))
+            let acc = h.accounts().await?;
+            iam::user_info(&acc, name.as_str()).ok_or_else(|| iam::unmanaged_user(&acc, name.as_str()))
         })
         .await
     }

@@ -18,7 +18,7 @@ pub struct Accounts {
 
 fn outside(what: &str, name: &str, id: u32) -> WireError {
     WireError::not_allowed(format!(
-        "{what} '{name}' (id {id}) is outside the managed ranges (admins 10000-20000, share users 50000-100000); CoreNAS does not touch it"
+        "{what} '{name}' (id {id}) is outside the managed ranges (admins 10000-20000, share users 50000-100000 except 65534-65535); CoreNAS does not touch it"
     ))
 }
 

@@ -107,7 +107,9 @@ fn lock_pwd(file: &Path) -> Result<std::fs::File, WireError> {
     for _ in 0..50 {
         match rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => return Ok(f),
-            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::ACCESS) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::ACCESS) => {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
             Err(e) => return Err(WireError::internal(format!("locking {}: {e}", path.display()))),
         }
     }
