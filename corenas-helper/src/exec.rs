@@ -24,6 +24,13 @@ pub enum Program {
     SmbPasswd,
     PdbEdit,
     MkPasswd,
+    /// Test-only programs that exercise the runner itself (timeouts, output caps, stdin).
+    #[cfg(test)]
+    TestSleep,
+    #[cfg(test)]
+    TestHead,
+    #[cfg(test)]
+    TestCat,
 }
 
 impl Program {
@@ -48,6 +55,12 @@ impl Program {
             Self::SmbPasswd => "/usr/bin/smbpasswd",
             Self::PdbEdit => "/usr/bin/pdbedit",
             Self::MkPasswd => "/usr/bin/mkpasswd",
+            #[cfg(test)]
+            Self::TestSleep => "/usr/bin/sleep",
+            #[cfg(test)]
+            Self::TestHead => "/usr/bin/head",
+            #[cfg(test)]
+            Self::TestCat => "/usr/bin/cat",
         }
     }
 
@@ -69,7 +82,7 @@ impl Drop for SecretInput {
     }
 }
 
-pub struct Command {
+pub struct Invocation {
     pub program: Program,
     pub args: Vec<String>,
     pub stdin: Option<SecretInput>,
@@ -77,8 +90,8 @@ pub struct Command {
     pub env: Vec<(&'static str, String)>,
 }
 
-impl Command {
-    pub fn new(program: Program) -> Self {
+impl Invocation {
+    pub fn of(program: Program) -> Self {
         Self { program, args: Vec::new(), stdin: None, env: Vec::new() }
     }
     pub fn arg(mut self, a: impl Into<String>) -> Self {
@@ -154,11 +167,11 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
 }
 
 /// Runs a command to completion. Non-zero exit is `ToolFailed` with the (capped) stderr.
-pub async fn run(cmd: &Command) -> Result<Output, WireError> {
+pub async fn run(cmd: &Invocation) -> Result<Output, WireError> {
     run_with_timeout(cmd, DEFAULT_TIMEOUT).await
 }
 
-pub async fn run_with_timeout(cmd: &Command, timeout: Duration) -> Result<Output, WireError> {
+pub async fn run_with_timeout(cmd: &Invocation, timeout: Duration) -> Result<Output, WireError> {
     tracing::info!(program = cmd.program.path(), argv = %cmd.step(), "exec");
     let mut child = tokio::process::Command::new(cmd.program.path())
         .args(&cmd.args)
@@ -225,9 +238,56 @@ pub async fn run_with_timeout(cmd: &Command, timeout: Duration) -> Result<Output
 mod tests {
     use super::*;
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn a_hanging_tool_is_killed_at_its_timeout() {
+        let cmd = Invocation::of(Program::TestSleep).arg("30");
+        let started = std::time::Instant::now();
+        let e = block_on(run_with_timeout(&cmd, Duration::from_millis(200))).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ToolTimeout, "{}", e.message);
+        assert!(e.message.contains("killed"), "{}", e.message);
+        // Not a timing assertion on the tool: only that we did not wait for sleep's 30 s.
+        assert!(started.elapsed() < Duration::from_secs(29));
+    }
+
+    #[test]
+    fn output_is_capped() {
+        let cmd = Invocation::of(Program::TestHead).args(["-c", "1000000", "/dev/zero"]);
+        let out = block_on(run(&cmd)).unwrap();
+        assert_eq!(out.stdout.len(), OUTPUT_CAP);
+    }
+
+    #[test]
+    fn secrets_go_to_stdin_and_the_environment_is_clean() {
+        let cmd = Invocation::of(Program::TestCat).secret("password", b"Pw-1\n".to_vec());
+        let out = block_on(run(&cmd)).unwrap();
+        assert_eq!(out.stdout, b"Pw-1\n");
+        let env = Invocation::of(Program::TestCat).arg("/proc/self/environ");
+        let out = block_on(run(&env)).unwrap();
+        let mut vars: Vec<String> = out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|v| !v.is_empty())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        vars.sort();
+        assert_eq!(vars, ["LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
+    }
+
+    #[test]
+    fn a_failing_tool_reports_its_stderr() {
+        let cmd = Invocation::of(Program::TestCat).arg("/nonexistent/file");
+        let e = block_on(run(&cmd)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ToolFailed);
+        assert!(e.message.contains("status 1") && e.message.contains("No such file"), "{}", e.message);
+    }
+
     #[test]
     fn steps_never_show_the_secret() {
-        let c = Command::new(Program::SmbPasswd)
+        let c = Invocation::of(Program::SmbPasswd)
             .args(["-s", "-a", "--", "alice"])
             .secret("password, twice", b"Pw-1\nPw-1\n".to_vec());
         let shown = c.step().to_string();

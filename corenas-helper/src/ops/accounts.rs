@@ -5,7 +5,7 @@
 
 use super::files::{self, GroupLine, PasswdLine};
 use super::{Action, Ctx};
-use crate::exec::{Command, Program};
+use crate::exec::{Invocation, Program};
 use corenas_proto::helper::{Accounts as AccountsSnapshot, GroupEntry, HelperOp, PasswdEntry, SmbAccountState};
 use corenas_proto::names::AccountKind;
 use corenas_proto::secret::Password;
@@ -71,8 +71,8 @@ fn exists(what: &str, name: &str) -> WireError {
 pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     let acc = Accounts::load(ctx)?;
     let prefix = ctx.paths.prefix_args();
-    let cmd = |p: Program| Command::new(p).args(prefix.clone());
-    let one = |c: Command| Ok(vec![Action::Exec(c)]);
+    let cmd = |p: Program| Invocation::of(p).args(prefix.clone());
+    let one = |c: Invocation| Ok(vec![Action::Exec(c)]);
     match op {
         HelperOp::GroupCreate { name, gid } => {
             if acc.group(name.as_str()).is_some() {
@@ -197,7 +197,7 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
 /// stdin and the hash comes back on stdout, never through argv. chpasswd would do both, but it
 /// has no `--prefix`.
 fn set_password(name: &str, password: &Password) -> Vec<Action> {
-    let hash = Command::new(Program::MkPasswd)
+    let hash = Invocation::of(Program::MkPasswd)
         .args(["--method=yescrypt", "--stdin"])
         .secret("password", format!("{}\n", password.expose()).into_bytes());
     vec![Action::Exec(hash), Action::ShadowHashFromPrevious { user: name.to_owned() }]

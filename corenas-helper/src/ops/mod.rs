@@ -7,7 +7,7 @@ pub mod acl;
 pub mod files;
 pub mod smb;
 
-use crate::exec::{self, Command};
+use crate::exec::{self, Invocation};
 use crate::paths::Paths;
 use corenas_proto::WireError;
 use corenas_proto::helper::{HelperOp, OpReport, Step};
@@ -22,7 +22,7 @@ pub struct Ctx {
 
 /// One thing a plan does.
 pub enum Action {
-    Exec(Command),
+    Exec(Invocation),
     /// Put the hash printed by the previous `Exec` into the shadow file for `user`.
     ShadowHashFromPrevious {
         user: String,
@@ -31,7 +31,7 @@ pub enum Action {
     /// Run `cmd` only if `group` still exists (after a step that may have removed it).
     ExecIfGroupExists {
         group: String,
-        cmd: Command,
+        cmd: Invocation,
     },
 }
 

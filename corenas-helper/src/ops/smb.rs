@@ -3,13 +3,13 @@
 
 use super::accounts::Accounts;
 use super::{Action, Ctx};
-use crate::exec::{self, Command, Program};
+use crate::exec::{self, Invocation, Program};
 use corenas_proto::WireError;
 use corenas_proto::helper::{HelperOp, SmbAccountState};
 use std::collections::HashMap;
 
-fn smbpasswd(ctx: &Ctx) -> Command {
-    Command::new(Program::SmbPasswd)
+fn smbpasswd(ctx: &Ctx) -> Invocation {
+    Invocation::of(Program::SmbPasswd)
         .args(["-c".to_owned(), ctx.paths.smb_conf().display().to_string()])
         .env(ctx.paths.nss_env())
 }
@@ -57,7 +57,7 @@ pub async fn states(ctx: &Ctx) -> Result<HashMap<String, SmbAccountState>, WireE
     if !ctx.paths.smb_conf().exists() {
         return Ok(HashMap::new());
     }
-    let cmd = Command::new(Program::PdbEdit)
+    let cmd = Invocation::of(Program::PdbEdit)
         .args(["-s".to_owned(), ctx.paths.smb_conf().display().to_string(), "-L".into(), "-v".into()])
         .env(ctx.paths.nss_env());
     let out = exec::run(&cmd).await?;
