@@ -4,12 +4,10 @@
 use crate::server::{HelperServer, Shared};
 use corenas_proto::helper::Helper;
 use corenas_proto::wire::{self, Service, Verdict};
-use futures::StreamExt;
 use std::os::unix::net::UnixListener as StdListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tarpc::server::{BaseChannel, Channel};
 use tokio::net::UnixListener;
 
 /// Longest a single helper call may run; a peer's larger deadline is cut to this.
@@ -89,11 +87,5 @@ async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>, dae
         return;
     }
     let server = HelperServer { shared, peer_uid: uid, peer_pid: pid };
-    let transport = wire::server_transport(stream, MAX_DEADLINE);
-    BaseChannel::with_defaults(transport)
-        .execute(server.serve())
-        .for_each(|response| async move {
-            tokio::spawn(response);
-        })
-        .await;
+    wire::serve_connection(stream, MAX_DEADLINE, server.serve()).await;
 }

@@ -43,23 +43,6 @@ struct Args {
     allow_unsandboxed: bool,
 }
 
-fn init_logging() {
-    use tracing_subscriber::prelude::*;
-    let journald =
-        std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists();
-    if journald {
-        if let Ok(layer) = tracing_journald::layer() {
-            tracing_subscriber::registry().with(layer.with_syslog_identifier("corenas-helper".into())).init();
-            return;
-        }
-    }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
     for r in roots {
         if r.parse::<corenas_proto::names::SharePath>().is_err() || r == "/" {
@@ -71,7 +54,7 @@ fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logging();
+    corenas_proto::logging::init("corenas-helper");
     if !rustix::process::geteuid().is_root() {
         bail!("corenas-helper must run as root (it is the privileged half of CoreNAS)");
     }

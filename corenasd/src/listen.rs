@@ -6,11 +6,9 @@ use crate::authz;
 use crate::server::{DaemonServer, Shared};
 use corenas_proto::api::Corenas;
 use corenas_proto::wire::{self, Service, Verdict};
-use futures::StreamExt;
 use std::os::unix::net::UnixListener as StdListener;
 use std::sync::Arc;
 use std::time::Duration;
-use tarpc::server::{BaseChannel, Channel};
 use tokio::net::UnixListener;
 
 /// Longest a single daemon call may run; a peer's larger deadline is cut to this.
@@ -65,11 +63,5 @@ async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>) {
         return;
     }
     let server = DaemonServer { shared, principal };
-    let transport = wire::server_transport(stream, MAX_DEADLINE);
-    BaseChannel::with_defaults(transport)
-        .execute(server.serve())
-        .for_each(|response| async move {
-            tokio::spawn(response);
-        })
-        .await;
+    wire::serve_connection(stream, MAX_DEADLINE, server.serve()).await;
 }

@@ -28,26 +28,9 @@ struct Args {
     helper_socket: PathBuf,
 }
 
-fn init_logging() {
-    use tracing_subscriber::prelude::*;
-    let journald =
-        std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists();
-    if journald {
-        if let Ok(layer) = tracing_journald::layer() {
-            tracing_subscriber::registry().with(layer.with_syslog_identifier("corenasd".into())).init();
-            return;
-        }
-    }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logging();
+    corenas_proto::logging::init("corenasd");
     if rustix::process::geteuid().is_root() {
         bail!(
             "corenasd must not run as root: run it as the unprivileged user 'corenas' (the root helper does the privileged work)"

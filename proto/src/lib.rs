@@ -7,6 +7,8 @@ pub mod acl;
 pub mod api;
 pub mod error;
 pub mod helper;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod names;
 pub mod secret;
 pub mod socket;

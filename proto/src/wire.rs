@@ -118,6 +118,23 @@ where
     })
 }
 
+/// Serves one admitted connection until the peer closes it. Responses run concurrently within
+/// the connection's task; handlers that must outlive a disconnect detach themselves.
+pub async fn serve_connection<S>(stream: UnixStream, max_deadline: Duration, serve: S)
+where
+    S: tarpc::server::Serve + Clone + Send + 'static,
+    S::Req: DeserializeOwned + Send + 'static,
+    S::Resp: Serialize + Send + 'static,
+{
+    use futures::StreamExt;
+    use tarpc::server::Channel;
+    let transport = server_transport::<S::Req, S::Resp>(stream, max_deadline);
+    tarpc::server::BaseChannel::with_defaults(transport)
+        .execute(serve)
+        .for_each_concurrent(None, |response| response)
+        .await;
+}
+
 fn clamp_deadline(deadline: Instant, max: Duration) -> Instant {
     let latest = Instant::now() + max;
     deadline.min(latest)

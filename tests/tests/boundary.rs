@@ -320,3 +320,20 @@ fn corenasd_killed_mid_write_loses_nothing_acknowledged() {
     }
     assert!(acknowledged.len() < 60, "the kill must have interrupted something");
 }
+
+#[test]
+fn corenasd_refuses_to_run_as_root() {
+    if !require_root("corenasd_refuses_to_run_as_root") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("corenas-rootd-{}", std::process::id()));
+    let out = run(std::process::Command::new(target_dir().join("corenasd"))
+        .arg("--state-dir")
+        .arg(&dir)
+        .arg("--listen")
+        .arg(dir.join("sock")));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("must not run as root"), "{}", stderr(&out));
+    assert!(!dir.join("state.db").exists(), "nothing may be created");
+    let _ = std::fs::remove_dir_all(&dir);
+}
