@@ -1,5 +1,7 @@
-//! corenasd's side of the helper socket: one connection per daemon request (so the helper can
-//! exit when idle), and transport failures turned into clear errors for the caller.
+//! corenasd's side of the helper socket, and transport failures turned into clear errors for
+//! the caller. A connection is reused while requests keep coming and closed after `LINGER`
+//! without use, so the helper (which exits when it has no connection) still goes idle; a
+//! connection that failed once is never reused.
 
 use corenas_proto::acl::AclListing;
 use corenas_proto::helper::{Accounts, HelperClient, HelperOp, HelperStatus, OpReport};
@@ -13,13 +15,25 @@ use tarpc::client::RpcError;
 /// Account and ACL operations finish in seconds; recursive ACLs on big trees may take minutes.
 const CALL_DEADLINE: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Clone)]
+/// How long an unused helper connection stays open.
+const LINGER: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
 pub struct HelperLink {
     pub socket: PathBuf,
+    cached: std::sync::Arc<std::sync::Mutex<Option<Cached>>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    client: HelperClient,
+    broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    last_used: Instant,
 }
 
 pub struct HelperConn {
     client: HelperClient,
+    broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn rpc_error(e: RpcError) -> WireError {
@@ -44,24 +58,81 @@ fn ctx() -> tarpc::context::Context {
 }
 
 impl HelperLink {
+    pub fn new(socket: PathBuf) -> Self {
+        Self { socket, cached: std::sync::Arc::default() }
+    }
+
+    /// A connection to the helper: the cached one if it is healthy and recently used, else new.
     pub async fn connect(&self) -> Result<HelperConn, WireError> {
+        if let Some(c) = self.cached.lock().ok().as_mut().and_then(|g| g.as_mut()) {
+            let fresh = c.last_used.elapsed() < LINGER;
+            if fresh && !c.broken.load(std::sync::atomic::Ordering::SeqCst) {
+                c.last_used = Instant::now();
+                return Ok(HelperConn { client: c.client.clone(), broken: std::sync::Arc::clone(&c.broken) });
+            }
+        }
         let stream = wire::connect(&self.socket, Service::Helper).await?;
-        let client = HelperClient::new(tarpc::client::Config::default(), wire::client_transport(stream)).spawn();
-        Ok(HelperConn { client })
+        let tarpc::client::NewClient { client, dispatch } =
+            HelperClient::new(tarpc::client::Config::default(), wire::client_transport(stream));
+        let broken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The dispatch task ends when the connection closes (the helper exited or was killed):
+        // from then on the cached connection must not be handed out.
+        let closed = std::sync::Arc::clone(&broken);
+        tokio::spawn(async move {
+            let _ = dispatch.await;
+            closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        if let Ok(mut slot) = self.cached.lock() {
+            *slot = Some(Cached {
+                client: client.clone(),
+                broken: std::sync::Arc::clone(&broken),
+                last_used: Instant::now(),
+            });
+        }
+        self.close_when_unused();
+        Ok(HelperConn { client, broken })
+    }
+
+    /// Drops the cached connection once it has been unused for `LINGER`, so the helper can
+    /// exit when idle.
+    fn close_when_unused(&self) {
+        let cached = std::sync::Arc::clone(&self.cached);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LINGER).await;
+                let Ok(mut slot) = cached.lock() else { return };
+                match slot.as_ref() {
+                    Some(c) if c.last_used.elapsed() >= LINGER => {
+                        *slot = None;
+                        return;
+                    }
+                    Some(_) => {}
+                    None => return,
+                }
+            }
+        });
     }
 }
 
 impl HelperConn {
+    /// A transport failure marks the connection broken so it is not reused.
+    fn check<T>(&self, r: Result<T, RpcError>) -> Result<T, WireError> {
+        r.map_err(|e| {
+            self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+            rpc_error(e)
+        })
+    }
+
     pub async fn perform(&self, op: HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
-        self.client.perform(ctx(), op, dry_run).await.map_err(rpc_error)?
+        self.check(self.client.perform(ctx(), op, dry_run).await)?
     }
     pub async fn accounts(&self) -> Result<Accounts, WireError> {
-        self.client.accounts(ctx()).await.map_err(rpc_error)?
+        self.check(self.client.accounts(ctx()).await)?
     }
     pub async fn acl_get(&self, path: SharePath) -> Result<AclListing, WireError> {
-        self.client.acl_get(ctx(), path).await.map_err(rpc_error)?
+        self.check(self.client.acl_get(ctx(), path).await)?
     }
     pub async fn status(&self) -> Result<HelperStatus, WireError> {
-        self.client.status(ctx()).await.map_err(rpc_error)
+        self.check(self.client.status(ctx()).await)
     }
 }

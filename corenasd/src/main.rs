@@ -45,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     let state = State::open(&db).with_context(|| format!("opening {}", db.display()))?;
     let shared = Arc::new(Shared {
         state: Mutex::new(state),
-        helper: HelperLink { socket: args.helper_socket.clone() },
+        helper: HelperLink::new(args.helper_socket.clone()),
         root: args.root.display().to_string(),
         state_db: db.display().to_string(),
     });
