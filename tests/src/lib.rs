@@ -145,13 +145,6 @@ impl Lab {
             private.display()
         );
         write("etc/samba/smb.conf", &smb, 0o644);
-        // tmpfs has POSIX ACLs on this kernel and leaves nothing behind.
-        must(
-            Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "size=256m,nr_inodes=100k,mode=0755", "corenas-test"])
-                .arg(&storage),
-        );
-
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).expect("bin");
         for b in ["corenas-helper", "corenasd", "corenas-ctl"] {
@@ -159,6 +152,14 @@ impl Lab {
                 .unwrap_or_else(|e| panic!("copy {b}: {e} (build the workspace first)"));
             std::fs::set_permissions(bin.join(b), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
+        // tmpfs has POSIX ACLs on this kernel and leaves nothing behind. Mounted last, after
+        // everything that can fail before `Lab` (whose Drop unmounts) exists.
+        must(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=256m,nr_inodes=100k,mode=0755", "corenas-test"])
+                .arg(&storage),
+        );
+
         let run_dir = dir.join("run");
         let state = dir.join("state");
         std::fs::create_dir_all(&run_dir).expect("run");
