@@ -209,6 +209,7 @@ fn smb(s: SmbAccountState) -> &'static str {
         SmbAccountState::None => "none",
         SmbAccountState::Enabled => "enabled",
         SmbAccountState::Disabled => "disabled",
+        SmbAccountState::Unknown => "unknown",
     }
 }
 

@@ -1,7 +1,7 @@
 //! The helper's accept loop. Each connection is admitted by SO_PEERCRED (root or corenasd's uid),
 //! then handshaken, then served. The helper exits after `idle` without any connection.
 
-use crate::server::{HelperServer, Shared};
+use crate::server::{HelperServer, IN_FLIGHT, Shared};
 use corenas_proto::helper::Helper;
 use corenas_proto::wire::{self, Service, Verdict};
 use std::os::unix::net::UnixListener as StdListener;
@@ -42,13 +42,15 @@ pub async fn serve(listener: StdListener, shared: Arc<Shared>, cfg: ListenConfig
                 active.fetch_add(1, Ordering::SeqCst);
                 let (shared, active, changed, daemon_uid) = (Arc::clone(&shared), Arc::clone(&active), Arc::clone(&changed), cfg.daemon_uid);
                 tokio::spawn(async move {
+                    let _counted = ConnectionCount { active, changed };
                     connection(stream, shared, daemon_uid).await;
-                    active.fetch_sub(1, Ordering::SeqCst);
-                    changed.notify_one();
                 });
             }
             () = changed.notified() => {}
             () = idle_sleep => {
+                if !IN_FLIGHT.is_empty() {
+                    continue; // an operation outlived its connection; wait for it
+                }
                 tracing::info!("idle: no connection for {} s, exiting", cfg.idle.unwrap_or_default().as_secs());
                 break;
             }
@@ -57,7 +59,32 @@ pub async fn serve(listener: StdListener, shared: Arc<Shared>, cfg: ListenConfig
         }
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    finish_in_flight().await;
     Ok(())
+}
+
+/// Lets detached operations finish (bounded: systemd's stop timeout is 90 s).
+async fn finish_in_flight() {
+    IN_FLIGHT.close();
+    if !IN_FLIGHT.is_empty() {
+        tracing::info!(operations = IN_FLIGHT.len(), "waiting for operations under way");
+    }
+    if tokio::time::timeout(Duration::from_secs(60), IN_FLIGHT.wait()).await.is_err() {
+        tracing::warn!(operations = IN_FLIGHT.len(), "operations still under way after 60 s; exiting anyway");
+    }
+}
+
+/// Counts a connection for the idle timer, also when its task unwinds.
+struct ConnectionCount {
+    active: Arc<AtomicUsize>,
+    changed: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for ConnectionCount {
+    fn drop(&mut self) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_one();
+    }
 }
 
 async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>, daemon_uid: Option<u32>) {

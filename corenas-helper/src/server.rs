@@ -1,5 +1,6 @@
-//! The `Helper` service for one connection. Every call is logged with the peer's kernel-vouched
-//! identity, the operation, its canonical arguments (secrets redacted), result and duration.
+//! The `Helper` service for one connection. Every operation (`perform`) is logged with the peer's
+//! kernel-vouched identity, the operation, its canonical arguments (secrets redacted), result and
+//! duration; every program it runs is logged by `exec`.
 
 use crate::ops::{self, Ctx};
 use crate::sandbox::SandboxReport;
@@ -10,6 +11,11 @@ use corenas_proto::names::SharePath;
 use std::sync::Arc;
 use std::time::Instant;
 use tarpc::context::Context;
+
+/// Operations under way, detached from their requests: the helper neither idles out nor exits on
+/// SIGTERM before they have finished (and been logged).
+pub static IN_FLIGHT: std::sync::LazyLock<tokio_util::task::TaskTracker> =
+    std::sync::LazyLock::new(tokio_util::task::TaskTracker::new);
 
 pub struct Shared {
     pub ops: Ctx,
@@ -42,7 +48,7 @@ impl Helper for HelperServer {
     async fn perform(self, _: Context, op: HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
         // Detached: an operation that has started finishes and is logged even if the caller
         // disconnects or its deadline passes (tarpc drops the handler's future then).
-        let task = tokio::spawn(async move {
+        let task = IN_FLIGHT.spawn(async move {
             let started = Instant::now();
             let r = ops::perform(&self.shared.ops, &op, dry_run).await;
             let name = if dry_run { format!("{} (dry run)", op.name()) } else { op.name().to_owned() };

@@ -22,6 +22,8 @@ const LINGER: Duration = Duration::from_secs(5);
 pub struct HelperLink {
     pub socket: PathBuf,
     cached: std::sync::Arc<std::sync::Mutex<Option<Cached>>>,
+    /// Whether the task that closes an unused connection is running (one at a time).
+    closer: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -59,7 +61,7 @@ fn ctx() -> tarpc::context::Context {
 
 impl HelperLink {
     pub fn new(socket: PathBuf) -> Self {
-        Self { socket, cached: std::sync::Arc::default() }
+        Self { socket, cached: std::sync::Arc::default(), closer: std::sync::Arc::default() }
     }
 
     /// A connection to the helper: the cached one if it is healthy and recently used, else new.
@@ -96,19 +98,24 @@ impl HelperLink {
     /// Drops the cached connection once it has been unused for `LINGER`, so the helper can
     /// exit when idle.
     fn close_when_unused(&self) {
-        let cached = std::sync::Arc::clone(&self.cached);
+        if self.closer.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let (cached, closer) = (std::sync::Arc::clone(&self.cached), std::sync::Arc::clone(&self.closer));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(LINGER).await;
-                let Ok(mut slot) = cached.lock() else { return };
-                match slot.as_ref() {
-                    Some(c) if c.last_used.elapsed() >= LINGER => {
-                        *slot = None;
-                        return;
-                    }
-                    Some(_) => {}
-                    None => return,
+                let Ok(mut slot) = cached.lock() else {
+                    closer.store(false, std::sync::atomic::Ordering::SeqCst);
+                    return;
+                };
+                if slot.as_ref().is_some_and(|c| c.last_used.elapsed() < LINGER) {
+                    continue;
                 }
+                *slot = None;
+                // Cleared under the lock, so a connection cached after this starts a new closer.
+                closer.store(false, std::sync::atomic::Ordering::SeqCst);
+                return;
             }
         });
     }

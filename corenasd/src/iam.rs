@@ -122,6 +122,14 @@ pub fn user_add_ops(
                 format!("uid {uid} is not in the {} range {:?}", req.kind, req.kind.range()),
             ));
         }
+        Some(uid) if retired.contains(&uid.get()) => {
+            return Err(WireError::invalid(
+                "uid",
+                format!(
+                    "uid {uid} belonged to a deleted account (its files and ACL entries may remain); choose another or omit --uid"
+                ),
+            ));
+        }
         Some(uid) => uid,
         None => ManagedUid::try_from(allocate_id(acc, req.kind, retired)?)?,
     };
@@ -140,8 +148,25 @@ pub fn user_add_ops(
     }))
 }
 
+/// Locking, unlocking and deleting must act on the SMB account too, so they need its state.
+fn require_smb_state(info: &UserInfo) -> Result<(), WireError> {
+    if info.smb == SmbAccountState::Unknown {
+        return Err(WireError::new(
+            ErrorCode::ToolFailed,
+            format!(
+                "the SMB account state of '{}' cannot be read (samba's passdb is unreadable; see the helper log); refusing to change it half way",
+                info.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn user_mod_ops(acc: &Accounts, name: &UserName, m: &UserMod) -> Result<Vec<HelperOp>, WireError> {
     let info = user_info(acc, name.as_str()).ok_or_else(|| unmanaged_user(acc, name.as_str()))?;
+    if m.lock.is_some() {
+        require_smb_state(&info)?;
+    }
     let mut ops = Vec::new();
     if m.full_name.is_some() || m.shell.is_some() {
         ops.push(HelperOp::UserModify(UserChange {
@@ -185,6 +210,7 @@ pub fn user_mod_ops(acc: &Accounts, name: &UserName, m: &UserMod) -> Result<Vec<
 
 pub fn user_del_ops(acc: &Accounts, name: &UserName, remove_home: bool) -> Result<Vec<HelperOp>, WireError> {
     let info = user_info(acc, name.as_str()).ok_or_else(|| unmanaged_user(acc, name.as_str()))?;
+    require_smb_state(&info)?;
     let mut ops = Vec::new();
     if info.smb != SmbAccountState::None {
         ops.push(HelperOp::SmbDelete { name: name.clone() });

@@ -30,6 +30,11 @@ pub async fn serve(listener: StdListener, shared: Arc<Shared>) -> std::io::Resul
     }
     tracing::info!("stopping");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    // Changes under way finish and are audited before the process exits.
+    crate::server::IN_FLIGHT.close();
+    if tokio::time::timeout(Duration::from_secs(60), crate::server::IN_FLIGHT.wait()).await.is_err() {
+        tracing::warn!("requests still under way after 60 s; exiting anyway");
+    }
     Ok(())
 }
 

@@ -96,7 +96,10 @@ impl DaemonServer {
         F: std::future::Future<Output = Result<Change<T>, WireError>>,
     {
         self.guard(action, Access::Mutate)?;
-        let r = run.await;
+        // A bug that panics mid-request is still audited (as failed), never silently dropped.
+        let r = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await.unwrap_or_else(|_| {
+            Err(WireError::internal("the request failed unexpectedly (a bug); see the corenasd log"))
+        });
         let code = r.as_ref().err().map(|e| e.code.as_str());
         let word = result_word(&r.as_ref().map(|_| ()), dry_run);
         self.shared.audit(&self.record(action, &args, word, code))?;
@@ -128,13 +131,17 @@ impl DaemonServer {
     }
 }
 
+/// Mutating requests under way; corenasd waits for them before it exits.
+pub static IN_FLIGHT: std::sync::LazyLock<tokio_util::task::TaskTracker> =
+    std::sync::LazyLock::new(tokio_util::task::TaskTracker::new);
+
 /// Runs a mutating request to completion in its own task. tarpc drops a handler when the
 /// client goes away or the deadline passes; a change that has started must still finish and be
 /// audited, so it must not live in the handler's future.
 async fn detach<T: Send + 'static>(
     fut: impl std::future::Future<Output = Result<T, WireError>> + Send + 'static,
 ) -> Result<T, WireError> {
-    tokio::spawn(fut).await.unwrap_or_else(|e| Err(WireError::internal(format!("request task failed: {e}"))))
+    IN_FLIGHT.spawn(fut).await.unwrap_or_else(|e| Err(WireError::internal(format!("request task failed: {e}"))))
 }
 
 fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>) -> Change<T> {
@@ -181,10 +188,10 @@ impl Corenas for DaemonServer {
                 let acc = h.accounts().await?;
                 let retired = self.shared.with_state(|s| s.retired_ids())?;
                 let op = iam::user_add_ops(&acc, &req, password, &retired)?;
-                let uid = match &op {
-                    HelperOp::UserCreate(u) => u.uid.get(),
-                    _ => 0,
+                let HelperOp::UserCreate(new_user) = &op else {
+                    return Err(WireError::internal("user add planned something other than a user creation"));
                 };
+                let uid = new_user.uid.get();
                 let steps = iam::run_ops(&h, vec![op], dry_run).await?;
                 let result = if dry_run {
                     None
@@ -323,6 +330,7 @@ impl Corenas for DaemonServer {
                         format!("group '{}' already exists", req.name),
                     ));
                 }
+                let retired = self.shared.with_state(|s| s.retired_ids())?;
                 let gid = match req.gid {
                     Some(g) if g.kind() != req.kind => {
                         return Err(WireError::invalid(
@@ -330,11 +338,14 @@ impl Corenas for DaemonServer {
                             format!("gid {g} is not in the {} range {:?}", req.kind, req.kind.range()),
                         ));
                     }
-                    Some(g) => g,
-                    None => {
-                        let retired = self.shared.with_state(|s| s.retired_ids())?;
-                        ManagedGid::try_from(iam::allocate_id(&acc, req.kind, &retired)?)?
+                    Some(g) if retired.contains(&g.get()) => {
+                        return Err(WireError::invalid(
+                            "gid",
+                            format!("gid {g} belonged to a deleted account; choose another or omit --gid"),
+                        ));
                     }
+                    Some(g) => g,
+                    None => ManagedGid::try_from(iam::allocate_id(&acc, req.kind, &retired)?)?,
                 };
                 let steps =
                     iam::run_ops(&h, vec![HelperOp::GroupCreate { name: req.name.clone(), gid }], dry_run).await?;

@@ -24,7 +24,11 @@ const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[migrate_1,
 /// Deleted accounts stay as tombstones so their ids are never handed out again: files and ACL
 /// entries are numeric, and a new user must not inherit a former user's access.
 fn migrate_2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch("ALTER TABLE accounts ADD COLUMN deleted TEXT;")
+    tx.execute_batch(
+        "ALTER TABLE accounts ADD COLUMN deleted TEXT;
+         CREATE TABLE allocated_ids(id INTEGER PRIMARY KEY);
+         INSERT OR IGNORE INTO allocated_ids(id) SELECT id FROM accounts;",
+    )
 }
 
 /// The schema version this build knows and creates.
@@ -202,6 +206,11 @@ impl State {
     /// the account is deleted. Recording the name again revives the record (the name was reused).
     pub fn record_account(&self, name: &str, is_group: bool, kind: &str, id: u32) -> Result<(), StateError> {
         let created = now_rfc3339()?;
+        // Kept apart from `accounts`, whose row a reused name overwrites: an id once handed
+        // out stays retired for good.
+        self.conn
+            .execute("INSERT OR IGNORE INTO allocated_ids(id) VALUES (?1)", params![id])
+            .map_err(StateError::sqlite("retiring an account id"))?;
         self.conn
             .execute(
                 "INSERT INTO accounts(name, is_group, kind, id, created) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -230,7 +239,7 @@ impl State {
     /// Every uid/gid CoreNAS ever allocated, deleted accounts included.
     pub fn retired_ids(&self) -> Result<std::collections::HashSet<u32>, StateError> {
         let mut stmt =
-            self.conn.prepare("SELECT id FROM accounts").map_err(StateError::sqlite("listing account ids"))?;
+            self.conn.prepare("SELECT id FROM allocated_ids").map_err(StateError::sqlite("listing account ids"))?;
         let ids = stmt
             .query_map([], |r| r.get::<_, u32>(0))
             .map_err(StateError::sqlite("listing account ids"))?

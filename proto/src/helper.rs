@@ -167,6 +167,8 @@ pub enum SmbAccountState {
     None,
     Enabled,
     Disabled,
+    /// samba's passdb could not be read; changes that depend on it are refused.
+    Unknown,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

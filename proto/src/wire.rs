@@ -119,7 +119,8 @@ where
 }
 
 /// Serves one admitted connection until the peer closes it. Responses run concurrently within
-/// the connection's task; handlers that must outlive a disconnect detach themselves.
+/// the connection's task; handlers that must outlive a disconnect detach themselves. A handler
+/// that panics loses only its own response (the client sees its request fail).
 pub async fn serve_connection<S>(stream: UnixStream, max_deadline: Duration, serve: S)
 where
     S: tarpc::server::Serve + Clone + Send + 'static,

@@ -87,11 +87,21 @@ fn users_and_groups_round_trip_through_the_real_tools() {
 
     ok(&lab.ctl(&["user", "del", "alice"]));
     assert!(passwd_line(&lab, "alice").is_none());
+    assert!(!lab.read("etc/group").lines().any(|l| l.starts_with("alice:")), "the user's own group goes too");
     // A new user never inherits a deleted user's id (files and ACLs are numeric).
     ok(&lab.ctl(&["user", "add", "erin", "--kind", "share", "--no-home"]));
     let erin: u32 = passwd_line(&lab, "erin").unwrap()[2].parse().unwrap();
     assert_ne!(erin, uid, "uid {uid} of the deleted alice must not be reused");
-    assert!(!lab.read("etc/group").lines().any(|l| l.starts_with("alice:")), "the user's own group goes too");
+    // Not even when the name comes back, nor when asked for explicitly.
+    ok(&lab.ctl(&["user", "add", "alice", "--kind", "share", "--no-home"]));
+    let alice2: u32 = passwd_line(&lab, "alice").unwrap()[2].parse().unwrap();
+    assert!(alice2 != uid && alice2 != erin, "{alice2}");
+    ok(&lab.ctl(&["user", "add", "frank", "--kind", "share", "--no-home"]));
+    let frank: u32 = passwd_line(&lab, "frank").unwrap()[2].parse().unwrap();
+    assert!(![uid, erin, alice2].contains(&frank), "{frank}");
+    let out = lab.ctl(&["user", "add", "gina", "--kind", "share", "--uid", &uid.to_string(), "--no-home"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("deleted account"), "{}", stderr(&out));
     ok(&lab.ctl(&["group", "mod", "staff", "--remove-member", "root2"]));
     ok(&lab.ctl(&["group", "del", "staff"]));
     assert!(!lab.read("etc/group").contains("staff:"));

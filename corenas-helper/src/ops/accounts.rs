@@ -207,7 +207,10 @@ fn set_password(name: &str, password: &Password) -> Vec<Action> {
 pub async fn snapshot(ctx: &Ctx) -> Result<AccountsSnapshot, WireError> {
     let acc = Accounts::load(ctx)?;
     let locked = files::locked(&ctx.paths.shadow())?;
-    let smb = super::smb::states(ctx).await?;
+    // A broken passdb must not hide every account; the state is reported as unknown instead,
+    // and corenasd refuses changes that depend on it.
+    let smb =
+        super::smb::states(ctx).await.map_err(|e| tracing::warn!(error = %e.message, "cannot read samba's passdb"));
     let users = acc
         .users
         .iter()
@@ -219,7 +222,10 @@ pub async fn snapshot(ctx: &Ctx) -> Result<AccountsSnapshot, WireError> {
             home: u.home.clone(),
             shell: u.shell.clone(),
             locked: locked.contains(&u.name),
-            smb: smb.get(&u.name).copied().unwrap_or(SmbAccountState::None),
+            smb: match &smb {
+                Ok(states) => states.get(&u.name).copied().unwrap_or(SmbAccountState::None),
+                Err(()) => SmbAccountState::Unknown,
+            },
         })
         .collect();
     let groups = acc

@@ -28,13 +28,26 @@ const UNDEFINED_ID: u32 = u32::MAX;
 const MAX_ENTRIES: usize = 64;
 /// Deeper trees are refused rather than walked without bound.
 const MAX_DEPTH: usize = 128;
-/// A directory with more entries than this is skipped (and reported), not listed into memory.
+/// Past this many entries in one directory the rest is left unchanged (and reported): a bound
+/// on the time one request can hold the helper.
 const MAX_DIR_ENTRIES: usize = 1_000_000;
+/// How many skipped paths a report names; the rest are counted.
+const SKIPS_SHOWN: usize = 5;
 
 #[derive(Default)]
 struct Walk {
     changed: usize,
-    skipped: Vec<String>,
+    skipped: usize,
+    examples: Vec<String>,
+}
+
+impl Walk {
+    fn skip(&mut self, path: &str, why: String) {
+        self.skipped += 1;
+        if self.examples.len() < SKIPS_SHOWN {
+            self.examples.push(format!("{path}: {why}"));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,27 +364,27 @@ impl AclPlan {
         }
         let mut walk = Walk::default();
         self.walk(&fd, &self.shown_path, 1, &mut walk);
-        if walk.skipped.is_empty() {
+        if walk.skipped == 0 {
             return Ok(());
         }
-        let shown: Vec<&str> = walk.skipped.iter().take(5).map(String::as_str).collect();
         Err(WireError::new(
             ErrorCode::ToolFailed,
             format!(
                 "ACL applied to {} entries below '{}', but {} could not be changed: {}{}",
                 walk.changed,
                 self.shown_path,
-                walk.skipped.len(),
-                shown.join("; "),
-                if walk.skipped.len() > 5 { "; ..." } else { "" }
+                walk.skipped,
+                walk.examples.join("; "),
+                if walk.skipped > walk.examples.len() { "; ..." } else { "" }
             ),
         ))
     }
 
+    /// Walks the tree depth first, handling each entry as it is read (nothing is collected, so
+    /// memory stays bounded by the depth, not the size of a directory).
     fn walk(&self, dir_fd: &OwnedFd, shown: &str, depth: usize, walk: &mut Walk) {
-        let skip = |walk: &mut Walk, path: &str, why: String| walk.skipped.push(format!("{path}: {why}"));
         if depth > MAX_DEPTH {
-            return skip(walk, shown, format!("nested deeper than {MAX_DEPTH} levels"));
+            return walk.skip(shown, format!("nested deeper than {MAX_DEPTH} levels"));
         }
         let dir = match rustix::fs::openat2(
             dir_fd,
@@ -381,34 +394,32 @@ impl AclPlan {
             RESOLVE,
         ) {
             Ok(d) => d,
-            Err(e) => return skip(walk, shown, e.to_string()),
+            Err(e) => return walk.skip(shown, e.to_string()),
         };
         let entries = match rustix::fs::Dir::read_from(&dir) {
             Ok(d) => d,
-            Err(e) => return skip(walk, shown, e.to_string()),
+            Err(e) => return walk.skip(shown, e.to_string()),
         };
-        let mut names = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(e) if e.file_name().to_bytes() != b"." && e.file_name().to_bytes() != b".." => {
-                    if names.len() == MAX_DIR_ENTRIES {
-                        return skip(walk, shown, format!("more than {MAX_DIR_ENTRIES} entries in one directory"));
-                    }
-                    names.push(e.file_name().to_owned());
-                }
-                Ok(_) => {}
-                Err(e) => return skip(walk, shown, e.to_string()),
+        for (seen, entry) in entries.enumerate() {
+            if seen > MAX_DIR_ENTRIES {
+                return walk.skip(shown, format!("more than {MAX_DIR_ENTRIES} entries; the rest was not changed"));
             }
-        }
-        for name in names {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => return walk.skip(shown, e.to_string()),
+            };
+            let name = entry.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
             let child_shown = format!("{shown}/{}", name.to_string_lossy());
             let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let child = match rustix::fs::openat2(dir_fd, name.as_c_str(), flags, Mode::empty(), RESOLVE) {
+            let child = match rustix::fs::openat2(dir_fd, name, flags, Mode::empty(), RESOLVE) {
                 Ok(c) => c,
                 // Vanished since listing: nothing to change.
                 Err(rustix::io::Errno::NOENT) => continue,
                 Err(e) => {
-                    skip(walk, &child_shown, e.to_string());
+                    walk.skip(&child_shown, e.to_string());
                     continue;
                 }
             };
@@ -416,7 +427,7 @@ impl AclPlan {
                 Ok(Some(child_is_dir)) => {
                     match self.change_one(&child, child_is_dir) {
                         Ok(()) => walk.changed += 1,
-                        Err(e) => skip(walk, &child_shown, e.to_string()),
+                        Err(e) => walk.skip(&child_shown, e.to_string()),
                     }
                     if child_is_dir {
                         self.walk(&child, &child_shown, depth + 1, walk);
@@ -424,7 +435,7 @@ impl AclPlan {
                 }
                 // Symlinks, devices, sockets: never followed, never changed.
                 Ok(None) => {}
-                Err(e) => skip(walk, &child_shown, e.to_string()),
+                Err(e) => walk.skip(&child_shown, e.to_string()),
             }
         }
     }

@@ -132,6 +132,12 @@ impl FileLock {
                 }
                 Err(e) => last = Some(e),
             }
+            // As shadow-utils does: a lock whose owner no longer exists (a killed helper or
+            // tool) is stale and is removed.
+            if lock_owner_is_gone(&lock) {
+                let _ = std::fs::remove_file(&lock);
+                continue;
+            }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let _ = std::fs::remove_file(&tmp);
@@ -140,6 +146,26 @@ impl FileLock {
             lock.display(),
             last.map(|e| e.to_string()).unwrap_or_default()
         )))
+    }
+}
+
+/// The lock file holds its owner's pid ("1234\0", or as text by shadow-utils).
+fn lock_owner_is_gone(lock: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(lock) else { return false };
+    match text.trim_matches(|c: char| c == '\0' || c.is_whitespace()).parse::<u32>() {
+        Ok(pid) if pid > 0 => !Path::new(&format!("/proc/{pid}")).exists(),
+        _ => false,
+    }
+}
+
+/// Removes the temporary file unless it was renamed into place.
+struct TempFile<'a>(&'a Path, bool);
+
+impl Drop for TempFile<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = std::fs::remove_file(self.0);
+        }
     }
 }
 
@@ -182,9 +208,12 @@ pub fn replace_shadow_hash(shadow: &Path, user: &str, hash: &str) -> Result<(), 
     }
     let mode = std::fs::metadata(shadow).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o640);
     // Unique per process; a leftover from a crashed helper is removed, never trusted.
-    let tmp = shadow.with_extension(format!("corenas-new-{}", std::process::id()));
+    // A fixed name: both locks serialize writers, and a leftover from a crashed helper is simply
+    // replaced.
+    let tmp = shadow.with_extension("corenas-new");
     let io = |e: std::io::Error| WireError::internal(format!("writing {}: {e}", tmp.display()));
     let _ = std::fs::remove_file(&tmp);
+    let mut guard = TempFile(&tmp, false);
     {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).map_err(io)?;
         f.write_all(out.as_bytes()).map_err(io)?;
@@ -192,11 +221,9 @@ pub fn replace_shadow_hash(shadow: &Path, user: &str, hash: &str) -> Result<(), 
     }
     let meta = std::fs::metadata(shadow).map_err(io)?;
     use std::os::unix::fs::MetadataExt;
-    if let Err(e) = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid())) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
+    std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid())).map_err(io)?;
     std::fs::rename(&tmp, shadow).map_err(io)?;
+    guard.1 = true;
     if let Some(dir) = shadow.parent() {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     }
@@ -234,6 +261,10 @@ mod tests {
         assert!(lines[1].starts_with("alice:$y$abc:") && !lines[1].starts_with("alice:$y$abc:1:"), "{text}");
         assert!(lines[2].starts_with("bob:!$y$new:"), "a locked account stays locked: {text}");
         assert!(replace_shadow_hash(&shadow, "carol", "$y$abc").is_err());
+        // A lock left by a process that no longer exists does not block forever.
+        std::fs::write(dir.join("shadow.lock"), "999999999\0").unwrap();
+        replace_shadow_hash(&shadow, "alice", "$y$def").unwrap();
+        assert!(!dir.join("shadow.lock").exists() && !dir.join("shadow.corenas-new").exists());
         assert!(replace_shadow_hash(&shadow, "alice", "x:y").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
