@@ -96,7 +96,9 @@ pub fn apply(writable: Vec<PathBuf>, allow_unsandboxed: bool) -> Result<SandboxR
     let all = AccessFs::from_all(abi);
     let system_ro =
         existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys/kernel"].map(PathBuf::from));
-    let devices = existing(["/dev/null", "/dev/urandom", "/dev/zero"].map(PathBuf::from));
+    // /dev/random too: getrandom polls it before falling back to /dev/urandom where the
+    // getrandom(2) wrapper cannot be found (static builds).
+    let devices = existing(["/dev/null", "/dev/random", "/dev/urandom", "/dev/zero"].map(PathBuf::from));
     let writable = existing(writable);
     let status = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)

@@ -2,7 +2,7 @@
 //! including the audit fsync) against bare `setfacl -m` on the same file, alternating in one
 //! run; plus idle RSS of the helper and corenasd. Prints a table and writes JSON.
 //!
-//! Run as root: `cargo run --release -p corenas-tests --bin corenas-bench [-- ITERATIONS]`
+//! Run as root: `cargo build --release --bins && cargo run --release -p corenas-tests --bin corenas-bench [-- ITERATIONS]`
 //! (it uses the binaries of the profile it was built with).
 
 use corenas_tests::{Lab, LabOptions, run};
