@@ -9,7 +9,9 @@ pub fn init(identifier: &str) {
         std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists();
     if journald {
         if let Ok(layer) = tracing_journald::layer() {
-            tracing_subscriber::registry().with(layer.with_syslog_identifier(identifier.to_owned())).init();
+            // No "F_" prefix: the journal gets PEER_UID, OPERATION, ARGS, RESULT, DURATION_US.
+            let layer = layer.with_syslog_identifier(identifier.to_owned()).with_field_prefix(None);
+            tracing_subscriber::registry().with(layer).init();
             return;
         }
     }

@@ -75,11 +75,14 @@ pub struct LabOptions {
     /// Where smb.conf puts samba's private dir (passdb), as a path inside the prefix or, for
     /// the sandbox test, an absolute host path outside every writable directory.
     pub smb_private_dir: Option<PathBuf>,
+    /// Run the helper in its own mount namespace where this directory (holding a test's
+    /// datagram socket) is `/run/systemd/journal`, so it logs to "journald" there.
+    pub journal_dir: Option<PathBuf>,
 }
 
 impl Default for LabOptions {
     fn default() -> Self {
-        Self { activation: Activation::Listen, idle_timeout: 0, smb_private_dir: None }
+        Self { activation: Activation::Listen, idle_timeout: 0, smb_private_dir: None, journal_dir: None }
     }
 }
 
@@ -237,6 +240,9 @@ impl Lab {
             }
         };
         cmd.stdout(self.log_file("helper.log")).stderr(self.log_file("helper.log")).stdin(Stdio::null());
+        if let Some(dir) = &opts.journal_dir {
+            with_journal(&mut cmd, dir);
+        }
         self.helper = Some(cmd.spawn().expect("start helper"));
         wait_for(|| self.helper_sock.exists(), "helper socket");
         if opts.activation == Activation::SystemdOnce {
@@ -368,6 +374,30 @@ impl Lab {
         if let Some(mut c) = self.helper.take() {
             stop(&mut c);
         }
+    }
+}
+
+/// Makes `dir` appear as `/run/systemd/journal` for the child only: a private mount namespace
+/// with a tmpfs on /run (the host's /run is untouched).
+fn with_journal(cmd: &mut Command, dir: &Path) {
+    use rustix::mount::{MountFlags, MountPropagationFlags};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    // Built before fork: the closure below must not allocate.
+    let source = std::ffi::CString::new(dir.as_os_str().as_bytes()).expect("path");
+    let mode = rustix::fs::Mode::from_raw_mode(0o755);
+    // SAFETY: the closure runs between fork and exec and only makes system calls with
+    // pre-built C strings (no allocation, no locks).
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+            rustix::mount::mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?;
+            rustix::mount::mount(c"tmpfs", c"/run", c"tmpfs", MountFlags::empty(), None)?;
+            rustix::fs::mkdir(c"/run/systemd", mode)?;
+            rustix::fs::mkdir(c"/run/systemd/journal", mode)?;
+            rustix::mount::mount_bind(source.as_c_str(), c"/run/systemd/journal")?;
+            Ok(())
+        });
     }
 }
 
