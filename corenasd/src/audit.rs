@@ -46,6 +46,25 @@ pub struct AuditRecord<'a> {
 
 const COLUMNS: &str = "seq, time, principal, channel, peer_uid, action, args, result, error_code, prev_hash, hash";
 
+/// Writes one row exactly as given (the hash is not recomputed). The prepared statement is
+/// cached per connection, so bulk writers pay for parsing once.
+fn insert_entry(conn: &Connection, e: &AuditEntry) -> rusqlite::Result<usize> {
+    let sql = format!("INSERT INTO audit({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    conn.prepare_cached(&sql)?.execute(params![
+        e.seq,
+        e.time,
+        e.principal,
+        e.channel,
+        e.peer_uid,
+        e.action,
+        e.args,
+        e.result,
+        e.error_code,
+        e.prev_hash,
+        e.hash
+    ])
+}
+
 /// Appends one entry and returns it as stored. The entry is durable when this returns
 /// (the database runs with `synchronous=FULL`).
 pub fn append(conn: &mut Connection, rec: &AuditRecord<'_>) -> Result<AuditEntry, StateError> {
@@ -94,23 +113,7 @@ pub fn append(conn: &mut Connection, rec: &AuditRecord<'_>) -> Result<AuditEntry
     };
     entry.hash = entry_hash(&entry, seq);
 
-    tx.execute(
-        &format!("INSERT INTO audit({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-        params![
-            entry.seq,
-            entry.time,
-            entry.principal,
-            entry.channel,
-            entry.peer_uid,
-            entry.action,
-            entry.args,
-            entry.result,
-            entry.error_code,
-            entry.prev_hash,
-            entry.hash,
-        ],
-    )
-    .map_err(StateError::sqlite("inserting an audit entry"))?;
+    insert_entry(&tx, &entry).map_err(StateError::sqlite("inserting an audit entry"))?;
     tx.execute("UPDATE audit_head SET entries = ?1, hash = ?2 WHERE id = 1", params![seq, entry.hash])
         .map_err(StateError::sqlite("updating the audit head"))?;
     tx.commit().map_err(StateError::sqlite("committing an audit entry"))?;
@@ -474,25 +477,7 @@ mod tests {
             hash: String::new(),
         };
         e.hash = entry_hash(&e, seq);
-        state
-            .conn()
-            .execute(
-                &format!("INSERT INTO audit({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                params![
-                    e.seq,
-                    e.time,
-                    e.principal,
-                    e.channel,
-                    e.peer_uid,
-                    e.action,
-                    e.args,
-                    e.result,
-                    e.error_code,
-                    e.prev_hash,
-                    e.hash
-                ],
-            )
-            .unwrap();
+        insert_entry(state.conn(), &e).unwrap();
         e
     }
 
@@ -778,42 +763,24 @@ mod tests {
     fn bulk_insert(conn: &mut Connection, n: u64) {
         let tx = conn.transaction().unwrap();
         let mut prev = GENESIS_HASH.to_owned();
-        {
-            let mut stmt = tx
-                .prepare(&format!("INSERT INTO audit({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))
-                .unwrap();
-            for i in 1..=n {
-                let seq = i64::try_from(i).unwrap();
-                let mut e = AuditEntry {
-                    seq,
-                    time: "2025-01-01T00:00:00Z".into(),
-                    principal: "root@ctl".into(),
-                    channel: "ctl".into(),
-                    peer_uid: 0,
-                    action: "user_add".into(),
-                    args: json!({ "name": format!("user{i}") }).to_string(),
-                    result: "ok".into(),
-                    error_code: None,
-                    prev_hash: prev,
-                    hash: String::new(),
-                };
-                e.hash = entry_hash(&e, seq);
-                stmt.execute(params![
-                    e.seq,
-                    e.time,
-                    e.principal,
-                    e.channel,
-                    e.peer_uid,
-                    e.action,
-                    e.args,
-                    e.result,
-                    e.error_code,
-                    e.prev_hash,
-                    e.hash
-                ])
-                .unwrap();
-                prev = e.hash;
-            }
+        for i in 1..=n {
+            let seq = i64::try_from(i).unwrap();
+            let mut e = AuditEntry {
+                seq,
+                time: "2025-01-01T00:00:00Z".into(),
+                principal: "root@ctl".into(),
+                channel: "ctl".into(),
+                peer_uid: 0,
+                action: "user_add".into(),
+                args: json!({ "name": format!("user{i}") }).to_string(),
+                result: "ok".into(),
+                error_code: None,
+                prev_hash: prev,
+                hash: String::new(),
+            };
+            e.hash = entry_hash(&e, seq);
+            insert_entry(&tx, &e).unwrap();
+            prev = e.hash;
         }
         tx.execute("UPDATE audit_head SET entries = ?1, hash = ?2 WHERE id = 1", params![n, prev]).unwrap();
         tx.commit().unwrap();

@@ -78,6 +78,30 @@ pub fn allocate_id(acc: &Accounts, kind: AccountKind, retired: &HashSet<u32>) ->
     })
 }
 
+/// The id for a new account of `kind`: the requested one if it lies in the kind's range and was
+/// never handed out before, else the lowest free one. `field` ("uid"/"gid") names it in errors.
+pub fn choose_id(
+    acc: &Accounts,
+    kind: AccountKind,
+    requested: Option<u32>,
+    retired: &HashSet<u32>,
+    field: &str,
+) -> Result<u32, WireError> {
+    match requested {
+        Some(id) if AccountKind::of_id(id) != Some(kind) => {
+            Err(WireError::invalid(field, format!("{field} {id} is not in the {kind} range {:?}", kind.range())))
+        }
+        Some(id) if retired.contains(&id) => Err(WireError::invalid(
+            field,
+            format!(
+                "{field} {id} belonged to a deleted account (its files and ACL entries may remain); choose another or omit --{field}"
+            ),
+        )),
+        Some(id) => Ok(id),
+        None => allocate_id(acc, kind, retired),
+    }
+}
+
 /// A password that satisfies the policy: 20 characters from an unambiguous alphabet, at least
 /// one of each class, from the OS's random source.
 pub fn generate_password() -> Result<Password, WireError> {
@@ -115,24 +139,7 @@ pub fn user_add_ops(
     if acc.users.iter().any(|u| u.name == req.name.as_str()) {
         return Err(WireError::new(ErrorCode::AlreadyExists, format!("user '{}' already exists", req.name)));
     }
-    let uid = match req.uid {
-        Some(uid) if uid.kind() != req.kind => {
-            return Err(WireError::invalid(
-                "uid",
-                format!("uid {uid} is not in the {} range {:?}", req.kind, req.kind.range()),
-            ));
-        }
-        Some(uid) if retired.contains(&uid.get()) => {
-            return Err(WireError::invalid(
-                "uid",
-                format!(
-                    "uid {uid} belonged to a deleted account (its files and ACL entries may remain); choose another or omit --uid"
-                ),
-            ));
-        }
-        Some(uid) => uid,
-        None => ManagedUid::try_from(allocate_id(acc, req.kind, retired)?)?,
-    };
+    let uid = ManagedUid::try_from(choose_id(acc, req.kind, req.uid.map(ManagedUid::get), retired, "uid")?)?;
     let shell = req.shell.clone().unwrap_or_else(|| match req.kind {
         AccountKind::Admin => Shell::bash(),
         AccountKind::ShareUser => Shell::nologin(),

@@ -331,22 +331,8 @@ impl Corenas for DaemonServer {
                     ));
                 }
                 let retired = self.shared.with_state(|s| s.retired_ids())?;
-                let gid = match req.gid {
-                    Some(g) if g.kind() != req.kind => {
-                        return Err(WireError::invalid(
-                            "gid",
-                            format!("gid {g} is not in the {} range {:?}", req.kind, req.kind.range()),
-                        ));
-                    }
-                    Some(g) if retired.contains(&g.get()) => {
-                        return Err(WireError::invalid(
-                            "gid",
-                            format!("gid {g} belonged to a deleted account; choose another or omit --gid"),
-                        ));
-                    }
-                    Some(g) => g,
-                    None => ManagedGid::try_from(iam::allocate_id(&acc, req.kind, &retired)?)?,
-                };
+                let gid = iam::choose_id(&acc, req.kind, req.gid.map(ManagedGid::get), &retired, "gid")?;
+                let gid = ManagedGid::try_from(gid)?;
                 let steps =
                     iam::run_ops(&h, vec![HelperOp::GroupCreate { name: req.name.clone(), gid }], dry_run).await?;
                 let result = if dry_run {
