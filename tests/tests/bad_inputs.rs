@@ -69,14 +69,20 @@ fn field_word(f: Field) -> &'static str {
 
 const VALID_PW: &str = "Correct-Horse-9x";
 
+/// A lab with one managed user, `alice`, and one directory in the share root for ACL requests.
+fn lab_with_alice(name: &str, share_dir: &str) -> Lab {
+    let lab = Lab::start(name, LabOptions::default());
+    assert!(lab.ctl(&["user", "add", "alice", "--kind", "share", "--no-home"]).status.success());
+    std::fs::create_dir_all(lab.storage.join(share_dir)).unwrap();
+    lab
+}
+
 #[test]
 fn the_cli_refuses_every_bad_input() {
     if !require_root("the_cli_refuses_every_bad_input") {
         return;
     }
-    let lab = Lab::start("badcli", LabOptions::default());
-    assert!(lab.ctl(&["user", "add", "alice", "--kind", "share", "--no-home"]).status.success());
-    std::fs::create_dir_all(lab.storage.join("pub")).unwrap();
+    let lab = lab_with_alice("badcli", "pub");
     let before = lab.snapshot();
     let execs_before = mutating_execs(&lab);
     for (id, field, input) in corpus() {
@@ -212,9 +218,7 @@ fn corenasd_and_the_helper_refuse_bad_input_sent_around_the_cli() {
     if !require_root("corenasd_and_the_helper_refuse_bad_input_sent_around_the_cli") {
         return;
     }
-    let lab = Lab::start("badraw", LabOptions::default());
-    assert!(lab.ctl(&["user", "add", "alice", "--kind", "share", "--no-home"]).status.success());
-    std::fs::create_dir_all(lab.storage.join("qqqqqqqq")).unwrap();
+    let lab = lab_with_alice("badraw", "qqqqqqqq");
     let before = lab.snapshot();
     let execs_before = mutating_execs(&lab);
     block_on(async {
