@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authz;
 pub mod helper_link;
 pub mod iam;
+pub mod imaging;
 pub mod listen;
 pub mod server;
 pub mod state;

@@ -3,6 +3,8 @@
 //! shadow, group, smb.conf), a tmpfs share root with POSIX ACLs, and sockets of its own. Drop
 //! tears everything down, also when a test fails.
 
+pub mod media;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
