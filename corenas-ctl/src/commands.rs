@@ -6,6 +6,7 @@
 
 use crate::cli::{AclCommand, Cli, Command, CompletionShell, GroupCommand, LogCommand, SystemCommand, UserCommand};
 use crate::error::CtlError;
+use crate::imaging;
 use crate::output::{self, Report};
 use crate::password::{self, Source};
 use clap::CommandFactory;
@@ -42,12 +43,12 @@ fn execute(cli: Cli) -> Result<Report, CtlError> {
 }
 
 /// A connection to corenasd.
-struct Daemon {
-    client: CorenasClient,
+pub(crate) struct Daemon {
+    pub(crate) client: CorenasClient,
 }
 
 impl Daemon {
-    async fn connect(socket: &Path) -> Result<Self, CtlError> {
+    pub(crate) async fn connect(socket: &Path) -> Result<Self, CtlError> {
         let stream = wire::connect(socket, Service::Daemon).await.map_err(|mut e| {
             if e.code == ErrorCode::HelperUnavailable {
                 e.message.push_str("; is corenasd running? (systemctl status corenasd)");
@@ -60,14 +61,14 @@ impl Daemon {
     }
 }
 
-fn ctx() -> tarpc::context::Context {
+pub(crate) fn ctx() -> tarpc::context::Context {
     let mut ctx = tarpc::context::current();
     ctx.deadline = Instant::now() + CALL_DEADLINE;
     ctx
 }
 
 /// Flattens a call's two layers of failure: the transport's and corenasd's own answer.
-fn answer<T>(reply: Result<Result<T, WireError>, tarpc::client::RpcError>) -> Result<T, CtlError> {
+pub(crate) fn answer<T>(reply: Result<Result<T, WireError>, tarpc::client::RpcError>) -> Result<T, CtlError> {
     match reply {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(CtlError::Failed(e)),
@@ -120,6 +121,7 @@ fn required_password(password_stdin: bool, label: &str) -> Result<Password, CtlE
 
 async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
     let dry_run = cli.dry_run;
+    let json = cli.json;
     let socket = cli.socket.as_path();
     match cli.command {
         Command::User(cmd) => user(cmd, socket, dry_run).await,
@@ -131,6 +133,9 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
             let status = answer(d.client.system_status(ctx()).await)?;
             Ok(Report::ok(output::status_block(&status), output::to_json(&status)?))
         }
+        Command::Image(cmd) => imaging::image(cmd, socket, dry_run, json).await,
+        Command::Archive(cmd) => imaging::archive(cmd, socket, dry_run, json).await,
+        Command::Device(cmd) => imaging::device(cmd, socket, dry_run).await,
         Command::Completions { shell } => Ok(Report::Raw(completions(shell))),
         Command::Man => man().map(Report::Raw),
     }
@@ -269,42 +274,44 @@ async fn log(cmd: LogCommand, socket: &Path) -> Result<Report, CtlError> {
             Ok(Report::Written)
         }
         LogCommand::Export { output: Some(path) } => {
-            // O_EXCL: never overwrite, never follow a symlink planted where the export goes.
-            let file = std::fs::File::options().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| {
-                let code = if e.kind() == io::ErrorKind::AlreadyExists {
-                    ErrorCode::AlreadyExists
-                } else {
-                    ErrorCode::Internal
-                };
-                CtlError::failed(
-                    code,
-                    format!("cannot create {}: {e}; the export never overwrites a file", path.display()),
-                )
-            })?;
-            let mut out = io::BufWriter::new(file);
+            let mut out = create_export_file(&path)?;
             let written =
                 export(async |after| answer(d.client.log_page(ctx(), after, AUDIT_PAGE_MAX).await), &mut out).await;
-            let synced = out
-                .into_inner()
-                .map_err(io::IntoInnerError::into_error)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| CtlError::failed(ErrorCode::Internal, format!("cannot write the export: {e}")));
-            let summary = match written.and_then(|s| synced.map(|()| s)) {
-                Ok(s) => s,
-                Err(e) => {
-                    let wire = e.wire();
-                    return Err(CtlError::Failed(WireError {
-                        message: format!("{} ({} is incomplete)", wire.message, path.display()),
-                        ..wire
-                    }));
-                }
-            };
+            let summary = finish_export_file(out, written, &path)?;
             let human = format!("exported {} entries to {}\n", summary.entries, path.display());
             let json =
                 json!({ "exported": summary.entries, "last_seq": summary.last_seq, "output": path.to_string_lossy() });
             Ok(Report::ok(human, json.to_string()))
         }
     }
+}
+
+/// A new file for an export, mode 0600. O_EXCL: never overwrite, never follow a symlink planted
+/// where the export goes.
+pub(crate) fn create_export_file(path: &Path) -> Result<io::BufWriter<std::fs::File>, CtlError> {
+    let file = std::fs::File::options().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+        let code = if e.kind() == io::ErrorKind::AlreadyExists { ErrorCode::AlreadyExists } else { ErrorCode::Internal };
+        CtlError::failed(code, format!("cannot create {}: {e}; the export never overwrites a file", path.display()))
+    })?;
+    Ok(io::BufWriter::new(file))
+}
+
+/// Flushes and syncs an export file; any failure, the export's own included, says the file is
+/// incomplete.
+pub(crate) fn finish_export_file<S>(
+    out: io::BufWriter<std::fs::File>,
+    written: Result<S, CtlError>,
+    path: &Path,
+) -> Result<S, CtlError> {
+    let synced = out
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| CtlError::failed(ErrorCode::Internal, format!("cannot write the export: {e}")));
+    written.and_then(|s| synced.map(|()| s)).map_err(|e| {
+        let wire = e.wire();
+        CtlError::Failed(WireError { message: format!("{} ({} is incomplete)", wire.message, path.display()), ..wire })
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

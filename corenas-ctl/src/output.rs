@@ -10,6 +10,9 @@ use corenas_proto::WireError;
 use corenas_proto::acl::{AclKind, AclListing, ResolvedAclEntry};
 use corenas_proto::api::{AuditEntry, AuditVerify, Change, GroupInfo, SystemStatus, UserInfo};
 use corenas_proto::helper::SmbAccountState;
+use corenas_proto::imaging::{
+    ArchiveInfo, ArchiveList, DeviceInfo, ImagingPolicy, JobInfo, JobKind, JobList, Medium, Phase, Progress,
+};
 use corenas_proto::names::{AccountKind, is_bidi_control};
 use corenas_proto::secret::Password;
 use serde::Serialize;
@@ -369,6 +372,315 @@ pub fn verify_report(v: &AuditVerify) -> Result<Report, CtlError> {
     }
     let exit = if v.problems.is_empty() { 0 } else { EXIT_FAILED };
     Ok(Report::Answer { human, json: to_json(v)?, exit })
+}
+
+/// Sizes in IEC units with one decimal (`512 B`, `1.5 KiB`, `4.4 GiB`).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    // 1023.95 and up would print as "1024.0"; show it in the next unit instead.
+    while value >= 1023.95 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// A read rate, always in MiB/s so lines of a follow compare at a glance.
+pub fn rate(bps: Option<u64>) -> String {
+    match bps {
+        Some(b) => format!("{:.1} MiB/s", b as f64 / 1_048_576.0),
+        None => "-".to_owned(),
+    }
+}
+
+/// Time left as h:mm:ss.
+pub fn eta(secs: Option<u64>) -> String {
+    match secs {
+        Some(s) => format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
+        None => "-".to_owned(),
+    }
+}
+
+fn percent(p: f64) -> String {
+    if p.is_finite() { format!("{:.1}%", p.clamp(0.0, 100.0)) } else { "-".to_owned() }
+}
+
+fn or_dash(v: Option<&str>) -> String {
+    v.map_or_else(|| "-".to_owned(), str::to_owned)
+}
+
+fn phase(p: Option<Phase>) -> &'static str {
+    match p {
+        None => "-",
+        Some(Phase::Copying) => "copying",
+        Some(Phase::Trimming) => "trimming",
+        Some(Phase::Scraping) => "scraping",
+        Some(Phase::Retrying) => "retrying",
+        Some(Phase::Filling) => "filling",
+        Some(Phase::Generating) => "generating",
+        Some(Phase::Finished) => "finished",
+        Some(Phase::Hashing) => "hashing",
+        Some(Phase::Verifying) => "verifying",
+    }
+}
+
+fn job_kind(k: JobKind) -> &'static str {
+    match k {
+        JobKind::Image => "image",
+        JobKind::Verify => "verify",
+    }
+}
+
+/// The first 16 hex digits of a checksum, enough to tell entries apart in a table.
+fn short_hash(h: &str) -> String {
+    if h.chars().count() > 16 { format!("{}…", h.chars().take(16).collect::<String>()) } else { h.to_owned() }
+}
+
+pub fn jobs_table(list: &JobList) -> String {
+    let mut t = Table::new(&["ID", "NAME", "DEVICE", "STATUS", "PROGRESS", "RATE", "ETA", "POSITION"]);
+    for j in &list.jobs {
+        t.row([
+            j.id.clone(),
+            j.name.clone(),
+            or_dash(j.device.as_deref()),
+            j.status.as_str().to_owned(),
+            percent(j.progress.percent),
+            rate(j.progress.rate_bps),
+            eta(j.progress.eta_seconds),
+            j.position.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        ]);
+    }
+    let mut out = t.render();
+    out.push_str(&page_note(list.jobs.len(), list.offset, list.total));
+    out
+}
+
+/// Says when a listing is one page of more.
+fn page_note(shown: usize, offset: u32, total: u64) -> String {
+    let shown = shown as u64;
+    let offset = u64::from(offset);
+    if shown == 0 && total > 0 {
+        format!("(no entries at offset {offset}; there are {total})\n")
+    } else if offset > 0 || offset + shown < total {
+        let more = if offset + shown < total { format!("; --offset {} for more", offset + shown) } else { String::new() };
+        format!("(entries {}-{} of {total}{more})\n", offset + 1, offset + shown)
+    } else {
+        String::new()
+    }
+}
+
+fn medium_pairs(pairs: &mut Vec<(&str, String)>, m: &Medium) {
+    pairs.extend([
+        ("medium format", m.format.clone()),
+        ("medium label", or_dash(m.label.as_deref())),
+        ("medium size", format!("{} ({} bytes)", size(m.size_bytes), m.size_bytes)),
+    ]);
+}
+
+fn progress_pairs(pairs: &mut Vec<(&str, String)>, p: &Progress) {
+    pairs.extend([
+        ("progress", percent(p.percent)),
+        ("domain", size(p.domain_bytes)),
+        ("rescued", size(p.rescued_bytes)),
+        ("bad bytes", format!("{} ({} bytes)", size(p.bad_bytes), p.bad_bytes)),
+        ("bad areas", p.bad_areas.to_string()),
+        ("phase", phase(p.phase).to_owned()),
+        ("pass", p.pass.map_or_else(|| "-".to_owned(), |n| n.to_string())),
+        ("rate", rate(p.rate_bps)),
+        ("eta", eta(p.eta_seconds)),
+    ]);
+}
+
+/// `image show`: every field of a job; text from the medium is escaped by `key_values`.
+pub fn job_block(j: &JobInfo) -> String {
+    let o = &j.options;
+    let mut pairs = vec![
+        ("id", j.id.clone()),
+        ("kind", job_kind(j.kind).to_owned()),
+        ("name", j.name.clone()),
+        ("device", or_dash(j.device.as_deref())),
+        ("status", j.status.as_str().to_owned()),
+        ("priority", j.priority.as_str().to_owned()),
+        ("position", j.position.map_or_else(|| "-".to_owned(), |p| p.to_string())),
+        ("created", j.created_at.clone()),
+        ("updated", j.updated_at.clone()),
+        ("started", or_dash(j.started_at.as_deref())),
+        ("finished", or_dash(j.finished_at.as_deref())),
+        ("retries", o.retries.get().to_string()),
+        ("verify", yes_no(o.verify).to_owned()),
+        ("md5", yes_no(o.md5).to_owned()),
+        ("keep partial", yes_no(o.keep_partial_on_cancel).to_owned()),
+        ("eject", yes_no(o.eject).to_owned()),
+        ("max rate", o.max_rate.map_or_else(|| "unlimited".to_owned(), |r| rate(Some(r)))),
+    ];
+    progress_pairs(&mut pairs, &j.progress);
+    match &j.medium {
+        Some(m) => medium_pairs(&mut pairs, m),
+        None => pairs.push(("medium", "-".to_owned())),
+    }
+    pairs.extend([
+        ("output file", or_dash(j.output_file.as_deref())),
+        ("archive id", or_dash(j.archive_id.as_deref())),
+        ("error", error_text(j)),
+    ]);
+    key_values(&pairs)
+}
+
+fn error_text(j: &JobInfo) -> String {
+    match (&j.error, &j.error_code) {
+        (Some(e), Some(code)) => format!("{e} ({code})"),
+        (Some(e), None) => e.clone(),
+        (None, Some(code)) => code.clone(),
+        (None, None) => "-".to_owned(),
+    }
+}
+
+/// One line about a job, for the result of a change (`image create`, `pause`, ...).
+pub fn job_line(j: &JobInfo) -> String {
+    let mut line = format!("job {}: {} ({}", printable(&j.id), j.status.as_str(), j.priority.as_str());
+    if let Some(p) = j.position {
+        let _ = write!(line, " priority, position {p} in the queue)");
+    } else {
+        line.push_str(" priority)");
+    }
+    line.push('\n');
+    line
+}
+
+/// `image follow`: one line per change of the job.
+pub fn progress_line(j: &JobInfo) -> String {
+    let p = &j.progress;
+    let mut line = format!(
+        "{:>6}  {} / {}  {}  ETA {}  {}  {}",
+        percent(p.percent),
+        size(p.rescued_bytes),
+        size(p.domain_bytes),
+        rate(p.rate_bps),
+        eta(p.eta_seconds),
+        phase(p.phase),
+        j.status.as_str()
+    );
+    if p.bad_bytes > 0 {
+        let _ = write!(line, "  bad {} in {} areas", size(p.bad_bytes), p.bad_areas);
+    }
+    line.push('\n');
+    line
+}
+
+/// How a followed job ended, for people.
+pub fn follow_end(j: &JobInfo) -> String {
+    let id = printable(&j.id);
+    let mut out = match j.status.as_str() {
+        "paused" => format!("job {id} is paused; `corenas-ctl image resume {id}` continues it\n"),
+        status => format!("job {id} {status}\n"),
+    };
+    if let Some(a) = &j.archive_id {
+        let _ = writeln!(out, "archive id: {}", printable(a));
+    }
+    if let Some(f) = &j.output_file {
+        let _ = writeln!(out, "output file: {}", printable(f));
+    }
+    if j.progress.bad_bytes > 0 {
+        let _ = writeln!(out, "bad bytes: {} in {} areas", size(j.progress.bad_bytes), j.progress.bad_areas);
+    }
+    if j.error.is_some() || j.error_code.is_some() {
+        let _ = writeln!(out, "error: {}", printable(&error_text(j)));
+    }
+    out
+}
+
+pub fn archives_table(list: &ArchiveList) -> String {
+    let mut t = Table::new(&["ID", "NAME", "SIZE", "CREATED", "SHA256", "LABEL", "TAGS"]);
+    for a in &list.archives {
+        t.row([
+            a.id.clone(),
+            a.name.clone(),
+            size(a.size_bytes),
+            a.created_at.clone(),
+            short_hash(&a.checksums.sha256),
+            or_dash(a.label.as_deref()),
+            list_or_dash(&a.tags),
+        ]);
+    }
+    let mut out = t.render();
+    out.push_str(&page_note(list.archives.len(), list.offset, list.total));
+    out
+}
+
+/// `archive show`: the entry, then its verification history (oldest first, as corenasd sends it).
+pub fn archive_block(a: &ArchiveInfo) -> String {
+    let mut out = key_values(&[
+        ("id", a.id.clone()),
+        ("job id", a.job_id.clone()),
+        ("name", a.name.clone()),
+        ("filename", a.filename.clone()),
+        ("path", a.path.clone()),
+        ("size", format!("{} ({} bytes)", size(a.size_bytes), a.size_bytes)),
+        ("created", a.created_at.clone()),
+        ("sha256", a.checksums.sha256.clone()),
+        ("md5", or_dash(a.checksums.md5.as_deref())),
+        ("bad bytes", format!("{} ({} bytes)", size(a.bad_bytes), a.bad_bytes)),
+        ("source device", a.source_device.clone()),
+        ("source model", or_dash(a.source_model.as_deref())),
+        ("source serial", or_dash(a.source_serial.as_deref())),
+        ("label", or_dash(a.label.as_deref())),
+        ("tags", if a.tags.is_empty() { "-".to_owned() } else { a.tags.join(", ") }),
+        ("notes", if a.notes.is_empty() { "-".to_owned() } else { a.notes.clone() }),
+    ]);
+    if a.verifications.is_empty() {
+        out.push_str("verifications: none\n");
+    } else {
+        out.push_str("verifications:\n");
+        let mut t = Table::new(&["TIME", "RESULT", "DETAIL"]);
+        for v in &a.verifications {
+            t.row([v.time.clone(), v.result.clone(), v.detail.clone()]);
+        }
+        for line in t.render().lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+fn media(d: &DeviceInfo) -> String {
+    match (&d.medium, d.has_media) {
+        (Some(m), _) => {
+            let label = m.label.as_deref().map_or(String::new(), |l| format!("{l} "));
+            format!("{label}({}, {})", m.format, size(m.size_bytes))
+        }
+        (None, true) => "present".to_owned(),
+        (None, false) => "-".to_owned(),
+    }
+}
+
+pub fn devices_table(devices: &[DeviceInfo]) -> String {
+    let mut t = Table::new(&["PATH", "KIND", "MODEL", "SERIAL", "SIZE", "REMOVABLE", "MEDIA", "IN USE", "JOB"]);
+    for d in devices {
+        t.row([
+            d.path.clone(),
+            d.kind.clone(),
+            or_dash(d.model.as_deref()),
+            or_dash(d.serial.as_deref()),
+            size(d.size_bytes),
+            yes_no(d.removable).to_owned(),
+            media(d),
+            if d.in_use.is_empty() { "-".to_owned() } else { d.in_use.join("; ") },
+            or_dash(d.job.as_deref()),
+        ]);
+    }
+    t.render()
+}
+
+pub fn policy_block(p: &ImagingPolicy) -> String {
+    key_values(&[
+        ("auto start", if p.auto_start { "on" } else { "off" }.to_owned()),
+        ("watch", if p.watch.is_empty() { "optical drives only".to_owned() } else { p.watch.join(", ") }),
+    ])
 }
 
 fn generated_note(p: &Password) -> String {

@@ -77,7 +77,12 @@ fn main() -> anyhow::Result<()> {
     tracing::info!(landlock = %report.landlock, bounding_set = %report.bounding_set.join(","), root = %paths.root().display(), "sandboxed");
 
     let shared = Arc::new(server::Shared {
-        ops: ops::Ctx { paths, share_roots: args.share_roots.clone(), write_lock: tokio::sync::Mutex::new(()) },
+        ops: ops::Ctx {
+            paths,
+            share_roots: args.share_roots.clone(),
+            daemon_uid: args.daemon_uid,
+            write_lock: tokio::sync::Mutex::new(()),
+        },
         sandbox: report,
         started: Instant::now(),
     });

@@ -95,11 +95,14 @@ pub fn apply(writable: Vec<PathBuf>, allow_unsandboxed: bool) -> Result<SandboxR
     let read_exec = AccessFs::from_read(abi);
     let all = AccessFs::from_all(abi);
     let system_ro =
-        existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys/kernel"].map(PathBuf::from));
+        existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys"].map(PathBuf::from));
     // /dev/random too: getrandom polls it before falling back to /dev/urandom where the
     // getrandom(2) wrapper cannot be found (static builds).
     let devices = existing(["/dev/null", "/dev/random", "/dev/urandom", "/dev/zero"].map(PathBuf::from));
     let writable = existing(writable);
+    // Block devices: probed, read (first 34 KiB for the medium's volume descriptor), their ACL
+    // changed (setxattr is not a landlock right) and ejected (device ioctls, ABI 5).
+    let dev_tree = existing([PathBuf::from("/dev")]);
     let status = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(all)?
@@ -108,6 +111,7 @@ pub fn apply(writable: Vec<PathBuf>, allow_unsandboxed: bool) -> Result<SandboxR
         .add_rules(path_beneath_rules(&system_ro, read_exec))?
         .add_rules(path_beneath_rules(&devices, AccessFs::ReadFile | AccessFs::WriteFile))?
         .add_rules(path_beneath_rules(&writable, all))?
+        .add_rules(path_beneath_rules(&dev_tree, AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::IoctlDev))?
         .restrict_self()?;
     let landlock = match status.ruleset {
         RulesetStatus::FullyEnforced => "fully enforced".to_owned(),

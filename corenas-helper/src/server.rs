@@ -6,8 +6,8 @@ use crate::ops::{self, Ctx};
 use crate::sandbox::SandboxReport;
 use corenas_proto::WireError;
 use corenas_proto::acl::AclListing;
-use corenas_proto::helper::{Accounts, Helper, HelperOp, HelperStatus, OpReport};
-use corenas_proto::names::SharePath;
+use corenas_proto::helper::{Accounts, DeviceProbe, Helper, HelperOp, HelperStatus, OpReport};
+use corenas_proto::names::{DevicePath, SharePath};
 use std::sync::Arc;
 use std::time::Instant;
 use tarpc::context::Context;
@@ -67,6 +67,16 @@ impl Helper for HelperServer {
         tokio::task::spawn_blocking(move || ops::acl::get(&ctx.ops, &path))
             .await
             .map_err(|e| WireError::internal(format!("ACL read failed: {e}")))?
+    }
+
+    async fn device_probe(self, _: Context, device: DevicePath) -> Result<DeviceProbe, WireError> {
+        let started = Instant::now();
+        let r = tokio::task::spawn_blocking(move || ops::device::probe(&device))
+            .await
+            .map_err(|e| WireError::internal(format!("device probe failed: {e}")))?;
+        let args = serde_json::json!({ "device": r.as_ref().map(|p| p.path.clone()).unwrap_or_default() });
+        self.log("device.probe", &args, &r.as_ref().map(|_| ()), started);
+        r
     }
 
     async fn status(self, _: Context) -> HelperStatus {

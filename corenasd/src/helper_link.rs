@@ -139,6 +139,12 @@ impl HelperConn {
     pub async fn acl_get(&self, path: SharePath) -> Result<AclListing, WireError> {
         self.check(self.client.acl_get(ctx(), path).await)?
     }
+    pub async fn device_probe(
+        &self,
+        device: corenas_proto::names::DevicePath,
+    ) -> Result<corenas_proto::helper::DeviceProbe, WireError> {
+        self.check(self.client.device_probe(ctx(), device).await)?
+    }
     pub async fn status(&self) -> Result<HelperStatus, WireError> {
         self.check(self.client.status(ctx()).await)
     }

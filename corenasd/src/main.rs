@@ -26,6 +26,12 @@ struct Args {
     /// The root helper's socket.
     #[arg(long, default_value = "/run/corenas/helper.sock")]
     helper_socket: PathBuf,
+    /// Where imaging jobs write their images (one directory per job), owned by corenasd's user.
+    #[arg(long, default_value = "/srv/corenas/images")]
+    images: PathBuf,
+    /// Imaging and verify jobs that may run at the same time (one per device in any case).
+    #[arg(long, default_value_t = 1)]
+    imaging_concurrency: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,10 +54,16 @@ fn main() -> anyhow::Result<()> {
         helper: HelperLink::new(args.helper_socket.clone()),
         root: args.root.display().to_string(),
         state_db: db.display().to_string(),
+        imaging: corenasd::imaging::engine::Imaging::new(args.images.clone(), args.imaging_concurrency),
     });
+    corenasd::imaging::engine::recover(&shared).map_err(|e| anyhow::anyhow!("recovering imaging jobs: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
     tracing::info!(socket = ?args.listen, state = %db.display(), "corenasd ready");
-    runtime.block_on(corenasd::listen::serve(listener, shared))?;
+    runtime.block_on(async {
+        tokio::spawn(corenasd::imaging::engine::scheduler(Arc::clone(&shared)));
+        tokio::spawn(corenasd::imaging::media::watch(Arc::clone(&shared)));
+        corenasd::listen::serve(listener, shared).await
+    })?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use crate::audit::{self, AuditRecord};
 use crate::authz::{self, Access, Principal};
 use crate::helper_link::HelperLink;
 use crate::iam;
+use crate::imaging;
 use crate::state::State;
 use corenas_proto::acl::AclListing;
 use corenas_proto::api::{
@@ -12,7 +13,11 @@ use corenas_proto::api::{
     SystemStatus, UserAdd, UserInfo, UserMod,
 };
 use corenas_proto::helper::{HelperOp, Step};
-use corenas_proto::names::{GroupName, ManagedGid, SharePath, UserName};
+use corenas_proto::imaging::{
+    ArchiveEdit, ArchiveInfo, ArchiveList, ArchiveQuery, DeviceInfo, ImageCreate, ImagingPolicy, JobInfo, JobList,
+    JobQuery, Priority,
+};
+use corenas_proto::names::{DevicePath, GroupName, ManagedGid, SharePath, UserName};
 use corenas_proto::secret::Password;
 use corenas_proto::{ErrorCode, WireError};
 use std::sync::{Arc, Mutex};
@@ -23,6 +28,7 @@ pub struct Shared {
     pub helper: HelperLink,
     pub root: String,
     pub state_db: String,
+    pub imaging: crate::imaging::engine::Imaging,
 }
 
 impl Shared {
@@ -34,7 +40,7 @@ impl Shared {
         })
     }
 
-    fn with_state<T>(&self, f: impl FnOnce(&State) -> Result<T, crate::state::StateError>) -> Result<T, WireError> {
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&State) -> Result<T, crate::state::StateError>) -> Result<T, WireError> {
         let state = self.state.lock().map_err(|_| WireError::internal("state lock poisoned"))?;
         f(&state).map_err(WireError::from)
     }
@@ -448,5 +454,152 @@ impl Corenas for DaemonServer {
 
     async fn log_verify(self, _: Context) -> Result<AuditVerify, WireError> {
         self.read("log.verify", async { self.shared.with_state(|s| audit::verify(s.conn())) }).await
+    }
+
+    async fn image_create(self, _: Context, req: ImageCreate, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+        detach(async move {
+            let args = json(&req);
+            self.mutate("image.create", args, dry_run, imaging::api::create(&self.shared, &req, dry_run)).await
+        })
+        .await
+    }
+
+    async fn image_list(self, _: Context, query: JobQuery) -> Result<JobList, WireError> {
+        self.read("image.list", async { imaging::api::list(&self.shared, &query) }).await
+    }
+
+    async fn image_show(self, _: Context, id: String) -> Result<JobInfo, WireError> {
+        self.read("image.show", async { imaging::api::show(&self.shared, &id) }).await
+    }
+
+    async fn image_wait(self, _: Context, id: String, after_version: u64, wait_ms: u32) -> Result<JobInfo, WireError> {
+        self.read("image.wait", imaging::api::wait(&self.shared, &id, after_version, wait_ms)).await
+    }
+
+    async fn image_pause(self, _: Context, id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "job": id });
+            self.mutate("image.pause", args, dry_run, imaging::api::pause(&self.shared, &id, dry_run)).await
+        })
+        .await
+    }
+
+    async fn image_resume(self, _: Context, id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "job": id });
+            self.mutate("image.resume", args, dry_run, imaging::api::resume(&self.shared, &id, dry_run)).await
+        })
+        .await
+    }
+
+    async fn image_cancel(
+        self,
+        _: Context,
+        id: String,
+        delete_partial: Option<bool>,
+        dry_run: bool,
+    ) -> Result<Change<JobInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "job": id, "delete_partial": delete_partial });
+            self.mutate("image.cancel", args, dry_run, imaging::api::cancel(&self.shared, &id, delete_partial, dry_run))
+                .await
+        })
+        .await
+    }
+
+    async fn image_retry(self, _: Context, id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "job": id });
+            self.mutate("image.retry", args, dry_run, imaging::api::retry(&self.shared, &id, dry_run)).await
+        })
+        .await
+    }
+
+    async fn image_priority(
+        self,
+        _: Context,
+        id: String,
+        priority: Priority,
+        dry_run: bool,
+    ) -> Result<Change<JobInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "job": id, "priority": priority });
+            self.mutate("image.priority", args, dry_run, imaging::api::set_priority(&self.shared, &id, priority, dry_run))
+                .await
+        })
+        .await
+    }
+
+    async fn imaging_policy(
+        self,
+        _: Context,
+        set: Option<(bool, Vec<DevicePath>)>,
+        dry_run: bool,
+    ) -> Result<Change<ImagingPolicy>, WireError> {
+        match set {
+            None => self.read("image.policy", async { imaging::api::set_policy(&self.shared, None, dry_run) }).await,
+            Some(set) => {
+                let args = json(&set);
+                self.mutate("image.policy", args, dry_run, async {
+                    imaging::api::set_policy(&self.shared, Some(set), dry_run)
+                })
+                .await
+            }
+        }
+    }
+
+    async fn archive_list(self, _: Context, query: ArchiveQuery) -> Result<ArchiveList, WireError> {
+        self.read("archive.list", async { imaging::api::archive_list(&self.shared, &query) }).await
+    }
+
+    async fn archive_show(self, _: Context, id: String) -> Result<ArchiveInfo, WireError> {
+        self.read("archive.show", async { imaging::api::archive_show(&self.shared, &id) }).await
+    }
+
+    async fn archive_verify(self, _: Context, id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+        let args = serde_json::json!({ "archive": id });
+        self.mutate("archive.verify", args, dry_run, async { imaging::api::archive_verify(&self.shared, &id, dry_run) })
+            .await
+    }
+
+    async fn archive_delete(self, _: Context, id: String, dry_run: bool) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "archive": id });
+            self.mutate("archive.delete", args, dry_run, async {
+                imaging::api::archive_delete(&self.shared, &id, dry_run)
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn archive_edit(
+        self,
+        _: Context,
+        id: String,
+        edit: ArchiveEdit,
+        dry_run: bool,
+    ) -> Result<Change<ArchiveInfo>, WireError> {
+        let args = serde_json::json!({ "archive": id, "edit": edit });
+        self.mutate("archive.edit", args, dry_run, async {
+            imaging::api::archive_edit(&self.shared, &id, &edit, dry_run)
+        })
+        .await
+    }
+
+    async fn device_list(self, _: Context) -> Result<Vec<DeviceInfo>, WireError> {
+        self.read("device.list", imaging::media::list(&self.shared)).await
+    }
+
+    async fn device_eject(self, _: Context, device: DevicePath, dry_run: bool) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "device": device });
+            if let Some(job) = self.shared.imaging.device_busy(device.as_str()) {
+                let e = WireError::new(ErrorCode::Busy, format!("device {device} is in use by job {job}"));
+                return self.mutate("device.eject", args, dry_run, async { Err(e) }).await;
+            }
+            self.one_op("device.eject", args, dry_run, HelperOp::DeviceEject { device }).await
+        })
+        .await
     }
 }

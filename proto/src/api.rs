@@ -5,7 +5,11 @@
 use crate::acl::{AclEntry, AclListing, AclTarget};
 use crate::error::WireError;
 use crate::helper::{SmbAccountState, Step};
-use crate::names::{AccountKind, FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
+use crate::imaging::{
+    ArchiveEdit, ArchiveInfo, ArchiveList, ArchiveQuery, DeviceInfo, ImageCreate, ImagingPolicy, JobInfo, JobList, JobQuery,
+    Priority,
+};
+use crate::names::{AccountKind, DevicePath, FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
 use crate::secret::Password;
 use serde::{Deserialize, Serialize};
 
@@ -172,4 +176,29 @@ pub trait Corenas {
     /// Oldest first from `after`, for export in pages.
     async fn log_page(after: i64, limit: u32) -> Result<Vec<AuditEntry>, WireError>;
     async fn log_verify() -> Result<AuditVerify, WireError>;
+
+    /// Queues an imaging job; the answer carries the job (status `queued`).
+    async fn image_create(req: ImageCreate, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
+    async fn image_list(query: JobQuery) -> Result<JobList, WireError>;
+    async fn image_show(id: String) -> Result<JobInfo, WireError>;
+    /// Long poll: answers when the job's `version` exceeds `after_version`, or after
+    /// `wait_ms` (capped at 5000) with the job as it is.
+    async fn image_wait(id: String, after_version: u64, wait_ms: u32) -> Result<JobInfo, WireError>;
+    async fn image_pause(id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
+    async fn image_resume(id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
+    async fn image_cancel(id: String, delete_partial: Option<bool>, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
+    /// Another pass over the bad areas (direct I/O) of a job that ended with errors or failed.
+    async fn image_retry(id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
+    async fn image_priority(id: String, priority: Priority, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
+    async fn imaging_policy(set: Option<(bool, Vec<DevicePath>)>, dry_run: bool) -> Result<Change<ImagingPolicy>, WireError>;
+
+    async fn archive_list(query: ArchiveQuery) -> Result<ArchiveList, WireError>;
+    async fn archive_show(id: String) -> Result<ArchiveInfo, WireError>;
+    /// Starts a verify job (re-hash against the stored checksums).
+    async fn archive_verify(id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
+    async fn archive_delete(id: String, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn archive_edit(id: String, edit: ArchiveEdit, dry_run: bool) -> Result<Change<ArchiveInfo>, WireError>;
+
+    async fn device_list() -> Result<Vec<DeviceInfo>, WireError>;
+    async fn device_eject(device: DevicePath, dry_run: bool) -> Result<Change<()>, WireError>;
 }

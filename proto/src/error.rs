@@ -37,6 +37,12 @@ pub enum ErrorCode {
     Protocol,
     /// Stored state is inconsistent (e.g. a tampered audit chain); never retried blindly.
     StateCorrupt,
+    /// A device is in use (mounted, held, the system disk) or busy with another job.
+    Busy,
+    /// The request does not fit the object's current state (e.g. pausing a finished job).
+    InvalidState,
+    /// A filesystem CoreNAS writes to is full.
+    NoSpace,
     Internal,
 }
 
@@ -54,6 +60,9 @@ impl ErrorCode {
             Self::HelperUnavailable => "E_HELPER_UNAVAILABLE",
             Self::Protocol => "E_PROTOCOL",
             Self::StateCorrupt => "E_STATE_CORRUPT",
+            Self::Busy => "E_BUSY",
+            Self::InvalidState => "E_INVALID_STATE",
+            Self::NoSpace => "E_NO_SPACE",
             Self::Internal => "E_INTERNAL",
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::acl::{AclEntry, AclListing, AclTarget};
 use crate::error::WireError;
-use crate::names::{FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
+use crate::names::{DevicePath, FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
 use crate::secret::Password;
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,13 @@ pub enum HelperOp {
     SmbDelete { name: UserName },
     AclSet { path: SharePath, entries: Vec<AclEntry>, recursive: bool },
     AclRemove { path: SharePath, targets: Vec<AclTarget>, recursive: bool },
+    /// Let corenasd's user read the device node (an ACL entry), so that ddrescue can run
+    /// unprivileged. Refused for a device in use, whatever corenasd believes.
+    DeviceGrantRead { device: DevicePath },
+    /// Remove that ACL entry again (the drive is released).
+    DeviceRevokeRead { device: DevicePath },
+    /// Eject an optical medium; a loop device (the lab's removable "drive") is detached.
+    DeviceEject { device: DevicePath },
 }
 
 impl HelperOp {
@@ -73,6 +80,9 @@ impl HelperOp {
             Self::SmbDelete { .. } => "smb.delete",
             Self::AclSet { .. } => "acl.set",
             Self::AclRemove { .. } => "acl.remove",
+            Self::DeviceGrantRead { .. } => "device.grant_read",
+            Self::DeviceRevokeRead { .. } => "device.revoke_read",
+            Self::DeviceEject { .. } => "device.eject",
         }
     }
 
@@ -194,6 +204,55 @@ pub struct HelperStatus {
     pub uptime_secs: u64,
 }
 
+/// Raw facts about a block device, checked by the helper as root. Nothing here is parsed from
+/// the medium: `head` is the raw first bytes (up to 34 KiB, enough for the ISO 9660 volume
+/// descriptor at 32 KiB), for corenasd to parse unprivileged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceProbe {
+    /// The resolved kernel path, e.g. /dev/sr0 for a by-id link.
+    pub path: String,
+    pub name: String,
+    pub major: u32,
+    pub minor: u32,
+    pub size_bytes: u64,
+    pub logical_sector: u32,
+    /// Empty when the device is free; otherwise each reason (mounted at, held by, swap...).
+    pub in_use: Vec<String>,
+    #[serde(with = "serde_bytes_compat")]
+    pub head: Vec<u8>,
+}
+
+/// Vec<u8> as one byte string in postcard and a list in JSON, without an extra crate.
+mod serde_bytes_compat {
+    use serde::{Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = a.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
 #[tarpc::service]
 pub trait Helper {
     /// Runs (or with `dry_run`, only plans) one operation.
@@ -201,5 +260,7 @@ pub trait Helper {
     /// Accounts in the managed ranges, plus every other account's name and id.
     async fn accounts() -> Result<Accounts, WireError>;
     async fn acl_get(path: SharePath) -> Result<AclListing, WireError>;
+    /// Resolves and checks a block device and reads its first bytes (see [`DeviceProbe`]).
+    async fn device_probe(device: DevicePath) -> Result<DeviceProbe, WireError>;
     async fn status() -> HelperStatus;
 }

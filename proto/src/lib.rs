@@ -7,6 +7,7 @@ pub mod acl;
 pub mod api;
 pub mod error;
 pub mod helper;
+pub mod imaging;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod names;
@@ -17,4 +18,4 @@ pub mod wire;
 pub use error::{ErrorCode, ValidationError, WireError};
 
 /// Bumped whenever a request or response type changes shape. Checked in the connect handshake.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

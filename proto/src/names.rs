@@ -399,3 +399,196 @@ mod tests {
         assert!("/tmp/evil".parse::<Shell>().is_err());
     }
 }
+
+fn check_device_path(s: &str) -> Result<(), ValidationError> {
+    let bad = |why: &str| ValidationError::new("device", format!("device '{}' is invalid: {why}", shown(s)));
+    if s.len() > 300 {
+        return Err(bad("longer than 300 bytes"));
+    }
+    if let Some(id) = s.strip_prefix("/dev/disk/by-id/") {
+        let ok = !id.is_empty()
+            && id.len() <= NAME_MAX
+            && !id.starts_with('.')
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        return if ok { Ok(()) } else { Err(bad("a /dev/disk/by-id/ name uses only A-Z, a-z, 0-9, '.', '_', ':', '-'")) };
+    }
+    let Some(name) = s.strip_prefix("/dev/") else {
+        return Err(bad("use /dev/<disk> (sr, sd, vd, nvme, mmcblk or loop devices) or /dev/disk/by-id/<id>"));
+    };
+    if is_disk_name(name) {
+        Ok(())
+    } else {
+        Err(bad("only disks are accepted: /dev/srN, /dev/sdX, /dev/vdX, /dev/nvmeNnM, /dev/mmcblkN, /dev/loopN"))
+    }
+}
+
+/// Kernel names of the block devices CoreNAS images or manages (whole disks and partitions);
+/// everything else under /dev (`mem`, `fd/3`, `tty`...) is refused by name.
+pub fn is_disk_name(name: &str) -> bool {
+    fn digits(s: &str) -> bool {
+        !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit())
+    }
+    fn letters_then_digits(s: &str) -> bool {
+        let letters = s.bytes().take_while(u8::is_ascii_lowercase).count();
+        (1..=3).contains(&letters) && (s.len() == letters || digits(&s[letters..]))
+    }
+    let part = |s: &str| match s.split_once('p') {
+        Some((a, b)) => digits(a) && digits(b),
+        None => digits(s),
+    };
+    if let Some(r) = name.strip_prefix("nvme") {
+        return match r.split_once('n') {
+            Some((ctrl, ns)) => digits(ctrl) && part(ns),
+            None => false,
+        };
+    }
+    if let Some(r) = name.strip_prefix("mmcblk") {
+        return part(r);
+    }
+    if let Some(r) = name.strip_prefix("loop") {
+        return digits(r);
+    }
+    if let Some(r) = name.strip_prefix("sr") {
+        return digits(r);
+    }
+    if let Some(r) = name.strip_prefix("xvd").or_else(|| name.strip_prefix("sd")).or_else(|| name.strip_prefix("vd")) {
+        return letters_then_digits(r);
+    }
+    false
+}
+
+validated_string!(
+    /// A block device as the caller names it: `/dev/<disk>` or `/dev/disk/by-id/<id>`. The helper
+    /// still resolves it and checks it is a block device of an accepted kind and not in use.
+    DevicePath,
+    check_device_path
+);
+
+impl DevicePath {
+    /// The kernel name for `/dev/<name>` paths; None for by-id links (resolved by the helper).
+    pub fn kernel_name(&self) -> Option<&str> {
+        self.0.strip_prefix("/dev/").filter(|n| !n.starts_with("disk/"))
+    }
+}
+
+fn check_job_name(s: &str) -> Result<(), ValidationError> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "name",
+            format!("name '{}' is invalid: use 1-64 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit", shown(s)),
+        ))
+    }
+}
+validated_string!(
+    /// An imaging job's name (display and archive file name hint; files on disk are named by the
+    /// job id, never by this).
+    JobName,
+    check_job_name
+);
+
+fn check_tag(s: &str) -> Result<(), ValidationError> {
+    if s.len() > 32 {
+        return Err(ValidationError::new("tag", "a tag is at most 32 bytes"));
+    }
+    let ok = !s.is_empty()
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "tag",
+            format!("tag '{}' is invalid: use 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit", shown(s)),
+        ))
+    }
+}
+validated_string!(
+    /// An archive tag: lower-case ASCII, so search and filters behave the same everywhere.
+    Tag,
+    check_tag
+);
+
+fn check_note(s: &str) -> Result<(), ValidationError> {
+    if s.len() > 2000 {
+        return Err(ValidationError::new("notes", "notes are at most 2000 bytes"));
+    }
+    if s.chars().any(|c| (c.is_control() && c != '\n') || is_bidi_control(c)) {
+        return Err(ValidationError::new(
+            "notes",
+            "notes may not contain control characters (other than line breaks) or bidi controls",
+        ));
+    }
+    Ok(())
+}
+validated_string!(
+    /// Free-text notes on an archive entry: printable text and line breaks, at most 2000 bytes.
+    Note,
+    check_note
+);
+
+fn check_search(s: &str) -> Result<(), ValidationError> {
+    if s.len() > 64 || s.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(ValidationError::new("search", "a search text is at most 64 bytes without control characters"));
+    }
+    Ok(())
+}
+validated_string!(
+    /// Text to search the archive for (matched as plain text, never as a pattern).
+    SearchText,
+    check_search
+);
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    #[test]
+    fn disk_names() {
+        for ok in ["sr0", "sda", "sdab1", "vdb", "nvme0n1", "nvme0n1p2", "mmcblk0", "mmcblk0p1", "loop7", "xvda"] {
+            assert!(is_disk_name(ok), "{ok}");
+        }
+        for bad in ["mem", "fd", "tty", "sd", "loop", "sda-1", "nvme0", "sdA", "loopx", "sr", "sdabcd", "null"] {
+            assert!(!is_disk_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn device_paths() {
+        for ok in ["/dev/sr0", "/dev/loop3", "/dev/disk/by-id/ata-WDC_WD40-68_WX12:0"] {
+            assert!(ok.parse::<DevicePath>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "/dev/sda --assume-clean",
+            "/dev/fd/3",
+            "/proc/self/fd/0",
+            "/dev/mem",
+            "sda",
+            "/dev/../dev/sda",
+            "/dev/disk/by-id/../../sda",
+            "/dev/disk/by-id/",
+        ] {
+            let e = bad.parse::<DevicePath>().unwrap_err();
+            assert_eq!(e.field, "device", "{bad}");
+        }
+    }
+
+    #[test]
+    fn job_names_tags_notes() {
+        assert!("movie_disc-1.2024".parse::<JobName>().is_ok());
+        for bad in ["--fill-mode=+", "-rf", "a b", "", "../x", "x;y", &"a".repeat(65)] {
+            assert!(bad.parse::<JobName>().is_err(), "{bad}");
+        }
+        assert!("movies".parse::<Tag>().is_ok());
+        assert!("x".repeat(79).parse::<Tag>().is_err());
+        assert!("\u{202e}osi.exe".parse::<Tag>().is_err());
+        assert!("Line one\nline two".parse::<Note>().is_ok());
+        assert!("bad\u{202e}".parse::<Note>().is_err());
+        assert!("a\rb".parse::<Note>().is_err());
+    }
+}

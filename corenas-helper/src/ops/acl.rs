@@ -15,16 +15,16 @@ use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags, XattrFlags};
 use std::path::PathBuf;
 
-const XATTR_ACCESS: &str = "system.posix_acl_access";
+pub(crate) const XATTR_ACCESS: &str = "system.posix_acl_access";
 const XATTR_DEFAULT: &str = "system.posix_acl_default";
 const ACL_VERSION: u32 = 2;
 const USER_OBJ: u16 = 0x01;
-const USER: u16 = 0x02;
+pub(crate) const USER: u16 = 0x02;
 const GROUP_OBJ: u16 = 0x04;
 const GROUP: u16 = 0x08;
-const MASK: u16 = 0x10;
+pub(crate) const MASK: u16 = 0x10;
 const OTHER: u16 = 0x20;
-const UNDEFINED_ID: u32 = u32::MAX;
+pub(crate) const UNDEFINED_ID: u32 = u32::MAX;
 const MAX_ENTRIES: usize = 64;
 /// Deeper trees are refused rather than walked without bound.
 const MAX_DEPTH: usize = 128;
@@ -100,7 +100,7 @@ pub fn from_mode(mode: u32) -> Vec<RawEntry> {
     ]
 }
 
-fn upsert(acl: &mut Vec<RawEntry>, e: RawEntry) {
+pub(crate) fn upsert(acl: &mut Vec<RawEntry>, e: RawEntry) {
     match acl.iter_mut().find(|x| x.tag == e.tag && x.id == e.id) {
         Some(x) => x.perm = e.perm,
         None => acl.push(e),
@@ -109,7 +109,7 @@ fn upsert(acl: &mut Vec<RawEntry>, e: RawEntry) {
 
 /// As setfacl does: with named entries the mask becomes the union of the group class, unless
 /// the caller set it explicitly; without named entries no mask is needed.
-fn recompute_mask(acl: &mut Vec<RawEntry>, explicit: bool) {
+pub(crate) fn recompute_mask(acl: &mut Vec<RawEntry>, explicit: bool) {
     let named = acl.iter().any(|e| e.tag == USER || e.tag == GROUP);
     if explicit {
         return;
@@ -257,7 +257,7 @@ fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-fn read_acl(fd: &OwnedFd, name: &str) -> rustix::io::Result<Option<Vec<RawEntry>>> {
+pub(crate) fn read_acl(fd: &OwnedFd, name: &str) -> rustix::io::Result<Option<Vec<RawEntry>>> {
     let mut buf = vec![0u8; 4 + 8 * 1024];
     match rustix::fs::getxattr(fd_path(fd).as_str(), name, &mut buf[..]) {
         Ok(n) => decode(&buf[..n]).map(Some).map_err(|_| rustix::io::Errno::INVAL),
@@ -266,11 +266,11 @@ fn read_acl(fd: &OwnedFd, name: &str) -> rustix::io::Result<Option<Vec<RawEntry>
     }
 }
 
-fn write_acl(fd: &OwnedFd, name: &str, acl: &[RawEntry]) -> rustix::io::Result<()> {
+pub(crate) fn write_acl(fd: &OwnedFd, name: &str, acl: &[RawEntry]) -> rustix::io::Result<()> {
     rustix::fs::setxattr(fd_path(fd).as_str(), name, &encode(acl), XattrFlags::empty())
 }
 
-fn mode_of(fd: &OwnedFd) -> rustix::io::Result<u32> {
+pub(crate) fn mode_of(fd: &OwnedFd) -> rustix::io::Result<u32> {
     Ok(rustix::fs::fstat(fd)?.st_mode)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod acl;
+pub mod device;
 pub mod files;
 pub mod smb;
 
@@ -16,6 +17,8 @@ pub struct Ctx {
     pub paths: Paths,
     /// Share roots as the managed system sees them (e.g. `/storage`).
     pub share_roots: Vec<String>,
+    /// corenasd's uid: device read grants for imaging go to this user only.
+    pub daemon_uid: Option<u32>,
     /// One mutating operation at a time: the account files and samba's passdb are shared.
     pub write_lock: tokio::sync::Mutex<()>,
 }
@@ -28,6 +31,7 @@ pub enum Action {
         user: String,
     },
     Acl(acl::AclPlan),
+    Device(device::DevicePlan),
     /// Run `cmd` only if `group` still exists (after a step that may have removed it).
     ExecIfGroupExists {
         group: String,
@@ -43,6 +47,7 @@ impl Action {
                 Step::UpdateShadow { file: ctx.paths.shadow().display().to_string(), user: user.clone() }
             }
             Action::Acl(p) => p.step(),
+            Action::Device(p) => p.step(),
             Action::ExecIfGroupExists { cmd, .. } => cmd.step(),
         }
     }
@@ -51,6 +56,9 @@ impl Action {
 pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     match op {
         HelperOp::AclSet { .. } | HelperOp::AclRemove { .. } => acl::plan(ctx, op),
+        HelperOp::DeviceGrantRead { .. } | HelperOp::DeviceRevokeRead { .. } | HelperOp::DeviceEject { .. } => {
+            device::plan(ctx, op)
+        }
         HelperOp::SmbSetPassword { .. }
         | HelperOp::SmbEnable { .. }
         | HelperOp::SmbDisable { .. }
@@ -77,6 +85,7 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<(), WireError> {
                     exec::run(&cmd).await?;
                 }
             }
+            Action::Device(p) => p.apply()?,
             // One path is a handful of syscalls; only a tree walk is moved off the runtime thread.
             Action::Acl(p) if !p.is_recursive() => p.apply()?,
             Action::Acl(p) => {

@@ -2,6 +2,11 @@
 //! media detection. corenasd runs ddrescue itself as the unprivileged user `corenas` once the
 //! helper has granted it read access to the source device node (decision 0009).
 
+pub mod api;
+pub mod ddrescue;
+pub mod engine;
 pub mod iso9660;
+pub mod media;
 pub mod mapfile;
+pub mod store;
 pub mod uevent;

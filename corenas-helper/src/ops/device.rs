@@ -1,0 +1,338 @@
+//! Block devices: the helper re-derives, as root, what a device is and whether it is in use,
+//! whatever corenasd says (rule 1). Imaging needs three operations on a device node: grant
+//! corenasd's user read access (an ACL entry), revoke it, and eject. Nothing read from the
+//! medium is interpreted here; `probe` hands the raw first bytes to corenasd.
+
+use super::acl::{self, RawEntry};
+use super::{Action, Ctx};
+use corenas_proto::helper::{DeviceProbe, HelperOp, Step};
+use corenas_proto::names::{DevicePath, is_disk_name};
+use corenas_proto::{ErrorCode, WireError};
+use rustix::fs::{Mode, OFlags};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Enough for the ISO 9660 primary volume descriptor (sector 16 of 2048 bytes).
+const HEAD_BYTES: usize = 34 * 1024;
+const READ: u16 = 4;
+
+/// A device node resolved and checked: a block device whose sysfs name is an accepted disk name.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub path: PathBuf,
+    pub name: String,
+    pub major: u32,
+    pub minor: u32,
+}
+
+fn refuse(device: &str, why: impl std::fmt::Display) -> WireError {
+    WireError::invalid("device", format!("device {device}: {why}"))
+}
+
+/// Resolves `/dev/<name>` or a `/dev/disk/by-id/` link to a block device of an accepted kind.
+pub fn resolve(dev: &DevicePath) -> Result<Device, WireError> {
+    let shown = dev.as_str();
+    let name = match dev.kernel_name() {
+        Some(n) => n.to_owned(),
+        None => {
+            // by-id links are udev's: relative links "../../<name>" and nothing else.
+            let target = std::fs::read_link(shown).map_err(|e| refuse(shown, format!("cannot be resolved: {e}")))?;
+            let t = target.to_string_lossy();
+            match t.strip_prefix("../../") {
+                Some(n) if is_disk_name(n) => n.to_owned(),
+                _ => return Err(refuse(shown, "the link does not point at an accepted disk")),
+            }
+        }
+    };
+    let path = PathBuf::from(format!("/dev/{name}"));
+    let st = rustix::fs::lstat(&path).map_err(|e| {
+        if e == rustix::io::Errno::NOENT {
+            WireError::not_found(format!("device {shown}: no such device"))
+        } else {
+            refuse(shown, e)
+        }
+    })?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::BlockDevice {
+        return Err(refuse(shown, "not a block device"));
+    }
+    let (major, minor) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+    // The node's numbers must lead back to the same kernel name: a renamed or planted node
+    // (say /dev/sr0 with the numbers of the system disk) is refused.
+    let sys = std::fs::read_link(format!("/sys/dev/block/{major}:{minor}"))
+        .map_err(|_| refuse(shown, "the kernel does not know this device"))?;
+    if sys.file_name().and_then(|n| n.to_str()) != Some(name.as_str()) {
+        return Err(refuse(shown, "the device node does not match the kernel's device of that name"));
+    }
+    Ok(Device { path, name, major, minor })
+}
+
+fn sys_block(name: &str) -> PathBuf {
+    PathBuf::from(format!("/sys/class/block/{name}"))
+}
+
+fn read_trimmed(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned())
+}
+
+fn dev_numbers(name: &str) -> Option<(u32, u32)> {
+    let s = read_trimmed(&sys_block(name).join("dev"))?;
+    let (a, b) = s.split_once(':')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// The device and its partitions, by kernel name.
+fn family(dev: &Device) -> Vec<String> {
+    let mut names = vec![dev.name.clone()];
+    if let Ok(rd) = std::fs::read_dir(sys_block(&dev.name)) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&dev.name) && e.path().join("partition").exists() {
+                names.push(n);
+            }
+        }
+    }
+    names
+}
+
+/// Unescapes the octal escapes of /proc/self/mountinfo (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every reason the device cannot be taken: mounted (any partition), holding `/`, swap,
+/// holders (md, dm), or claimed exclusively by the kernel (ZFS, md, a mount we missed).
+pub fn in_use(dev: &Device) -> Vec<String> {
+    let names = family(dev);
+    let numbers: Vec<(u32, u32)> = names.iter().filter_map(|n| dev_numbers(n)).collect();
+    let nodes: Vec<String> = names.iter().map(|n| format!("/dev/{n}")).collect();
+    let mut reasons = Vec::new();
+
+    if let Ok(st) = rustix::fs::stat("/") {
+        let root = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+        if numbers.contains(&root) {
+            reasons.push("it holds the root filesystem (the system disk)".to_owned());
+        }
+    }
+    if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+        for line in info.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let Some(sep) = f.iter().position(|x| *x == "-") else { continue };
+            let (Some(numbers_field), Some(mount_point), Some(source)) = (f.get(2), f.get(4), f.get(sep + 2)) else {
+                continue;
+            };
+            let by_number = numbers_field
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+                .is_some_and(|n| numbers.contains(&n));
+            let source = unescape(source);
+            if by_number || nodes.contains(&source) {
+                let why = format!("mounted at {}", unescape(mount_point));
+                if !reasons.contains(&why) {
+                    reasons.push(why);
+                }
+            }
+        }
+    }
+    if let Ok(swaps) = std::fs::read_to_string("/proc/swaps") {
+        for line in swaps.lines().skip(1) {
+            if let Some(p) = line.split_whitespace().next() {
+                if nodes.contains(&unescape(p)) {
+                    reasons.push("in use as swap".to_owned());
+                }
+            }
+        }
+    }
+    for n in &names {
+        if let Ok(rd) = std::fs::read_dir(sys_block(n).join("holders")) {
+            for h in rd.flatten() {
+                reasons.push(format!("{n} is held by {}", h.file_name().to_string_lossy()));
+            }
+        }
+    }
+    if reasons.is_empty() {
+        // The kernel's own answer: an exclusive open fails while anything has claimed the disk.
+        match rustix::fs::open(&dev.path, OFlags::RDONLY | OFlags::EXCL | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+        {
+            Err(rustix::io::Errno::BUSY) => {
+                reasons.push("claimed exclusively by the kernel (mounted, RAID/LVM member or pool)".to_owned())
+            }
+            _ => {}
+        }
+    }
+    reasons
+}
+
+fn size_of(dev: &Device) -> (u64, u32) {
+    let sectors = read_trimmed(&sys_block(&dev.name).join("size")).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    let logical = read_trimmed(&sys_block(&dev.name).join("queue/logical_block_size"))
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(512);
+    (sectors.saturating_mul(512), logical)
+}
+
+fn read_head(dev: &Device, size: u64) -> Vec<u8> {
+    if size == 0 {
+        return Vec::new();
+    }
+    let Ok(fd) = rustix::fs::open(&dev.path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) else {
+        return Vec::new();
+    };
+    let want = usize::try_from(size).unwrap_or(HEAD_BYTES).min(HEAD_BYTES);
+    let mut buf = vec![0u8; want];
+    let mut got = 0;
+    while got < want {
+        match rustix::io::pread(&fd, &mut buf[got..], got as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    buf.truncate(got);
+    buf
+}
+
+pub fn probe(dev: &DevicePath) -> Result<DeviceProbe, WireError> {
+    let d = resolve(dev)?;
+    let (size_bytes, logical_sector) = size_of(&d);
+    let in_use = in_use(&d);
+    let head = if in_use.is_empty() { read_head(&d, size_bytes) } else { Vec::new() };
+    Ok(DeviceProbe {
+        path: d.path.display().to_string(),
+        name: d.name.clone(),
+        major: d.major,
+        minor: d.minor,
+        size_bytes,
+        logical_sector,
+        in_use,
+        head,
+    })
+}
+
+fn require_free(d: &Device, shown: &str) -> Result<(), WireError> {
+    let reasons = in_use(d);
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(WireError::new(ErrorCode::Busy, format!("device {shown} is in use: {}", reasons.join("; "))))
+    }
+}
+
+/// What a device operation will do, planned from the checked device.
+pub enum DevicePlan {
+    Grant { dev: Device, uid: u32 },
+    Revoke { dev: Device, uid: u32 },
+    Eject { dev: Device },
+}
+
+pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
+    let daemon_uid = || {
+        ctx.daemon_uid.ok_or_else(|| WireError::not_allowed("the helper was started without --daemon-uid"))
+    };
+    let p = match op {
+        HelperOp::DeviceGrantRead { device } => {
+            let dev = resolve(device)?;
+            require_free(&dev, device.as_str())?;
+            DevicePlan::Grant { dev, uid: daemon_uid()? }
+        }
+        HelperOp::DeviceRevokeRead { device } => DevicePlan::Revoke { dev: resolve(device)?, uid: daemon_uid()? },
+        HelperOp::DeviceEject { device } => {
+            let dev = resolve(device)?;
+            if !(dev.name.starts_with("sr") || dev.name.starts_with("loop")) {
+                return Err(refuse(device.as_str(), "only optical drives (and lab loop devices) can be ejected"));
+            }
+            require_free(&dev, device.as_str())?;
+            DevicePlan::Eject { dev }
+        }
+        _ => return Err(WireError::internal("not a device operation")),
+    };
+    Ok(vec![Action::Device(p)])
+}
+
+impl DevicePlan {
+    pub fn step(&self) -> Step {
+        match self {
+            DevicePlan::Grant { dev, uid } => Step::SetAcl {
+                path: dev.path.display().to_string(),
+                recursive: false,
+                equivalent: vec!["setfacl".into(), "-m".into(), format!("u:{uid}:r"), "--".into(), dev.path.display().to_string()],
+            },
+            DevicePlan::Revoke { dev, uid } => Step::SetAcl {
+                path: dev.path.display().to_string(),
+                recursive: false,
+                equivalent: vec!["setfacl".into(), "-x".into(), format!("u:{uid}"), "--".into(), dev.path.display().to_string()],
+            },
+            DevicePlan::Eject { dev } if dev.name.starts_with("loop") => Step::Exec {
+                program: "(in-process ioctl LOOP_CLR_FD)".into(),
+                args: vec![dev.path.display().to_string()],
+                stdin: corenas_proto::helper::StdinPlan::Nothing,
+            },
+            DevicePlan::Eject { dev } => Step::Exec {
+                program: "(in-process ioctl CDROMEJECT)".into(),
+                args: vec![dev.path.display().to_string()],
+                stdin: corenas_proto::helper::StdinPlan::Nothing,
+            },
+        }
+    }
+
+    pub fn apply(self) -> Result<(), WireError> {
+        match self {
+            DevicePlan::Grant { dev, uid } => set_user_read(&dev, uid, true),
+            DevicePlan::Revoke { dev, uid } => set_user_read(&dev, uid, false),
+            DevicePlan::Eject { dev } => eject(&dev),
+        }
+    }
+}
+
+fn open_node(dev: &Device) -> Result<OwnedFd, WireError> {
+    rustix::fs::open(&dev.path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| WireError::new(ErrorCode::ToolFailed, format!("{}: {e}", dev.path.display())))
+}
+
+/// Adds (or removes) `u:<uid>:r` on the node's access ACL, keeping every other entry.
+fn set_user_read(dev: &Device, uid: u32, grant: bool) -> Result<(), WireError> {
+    let fail = |e: rustix::io::Errno| WireError::new(ErrorCode::ToolFailed, format!("{}: {e}", dev.path.display()));
+    let fd = open_node(dev)?;
+    let mode = acl::mode_of(&fd).map_err(fail)?;
+    let mut entries = acl::read_acl(&fd, acl::XATTR_ACCESS).map_err(fail)?.unwrap_or_else(|| acl::from_mode(mode));
+    if grant {
+        acl::upsert(&mut entries, RawEntry { tag: acl::USER, perm: READ, id: uid });
+    } else {
+        entries.retain(|e| !(e.tag == acl::USER && e.id == uid));
+    }
+    acl::recompute_mask(&mut entries, false);
+    if !grant && !entries.iter().any(|e| e.tag == acl::MASK) {
+        // Back to a plain mode: drop the xattr rather than store a minimal ACL.
+        return match rustix::fs::removexattr(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)), acl::XATTR_ACCESS) {
+            Ok(()) | Err(rustix::io::Errno::NODATA) => Ok(()),
+            Err(e) => Err(fail(e)),
+        };
+    }
+    acl::write_acl(&fd, acl::XATTR_ACCESS, &entries).map_err(fail)
+}
+
+const CDROMEJECT: rustix::ioctl::Opcode = 0x5309;
+const LOOP_CLR_FD: rustix::ioctl::Opcode = 0x4C01;
+
+fn ioctl_no_arg<const OP: rustix::ioctl::Opcode>(fd: &OwnedFd) -> rustix::io::Result<()> {
+    // SAFETY: CDROMEJECT and LOOP_CLR_FD take no argument; the kernel reads no user memory.
+    unsafe { rustix::ioctl::ioctl(fd, rustix::ioctl::NoArg::<OP>::new()) }
+}
+
+fn eject(dev: &Device) -> Result<(), WireError> {
+    let fail = |e: rustix::io::Errno| WireError::new(ErrorCode::ToolFailed, format!("eject {}: {e}", dev.path.display()));
+    let fd = rustix::fs::open(&dev.path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+        .map_err(fail)?;
+    if dev.name.starts_with("loop") { ioctl_no_arg::<LOOP_CLR_FD>(&fd) } else { ioctl_no_arg::<CDROMEJECT>(&fd) }
+        .map_err(fail)
+}

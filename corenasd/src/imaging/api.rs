@@ -1,0 +1,342 @@
+//! The imaging methods of the daemon API. server.rs authorizes and audits; this decides what a
+//! request may do to a job in its current state.
+
+use super::ddrescue::Run;
+use super::engine::{medium_facts, update};
+use super::{media, store};
+use crate::server::Shared;
+use corenas_proto::api::Change;
+use corenas_proto::helper::{HelperOp, StdinPlan, Step};
+use corenas_proto::imaging::{
+    ArchiveEdit, ArchiveInfo, ArchiveList, ArchiveQuery, ImageCreate, ImagingPolicy, JobInfo, JobKind, JobList,
+    JobOptions, JobQuery, JobState, LIST_MAX, Priority,
+};
+use corenas_proto::names::DevicePath;
+use corenas_proto::{ErrorCode, WireError};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const MAX_TAGS: usize = 16;
+
+fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>) -> Change<T> {
+    Change { dry_run, steps, result, generated_password: None }
+}
+
+fn invalid_state(id: &str, status: JobState, what: &str) -> WireError {
+    WireError::new(ErrorCode::InvalidState, format!("job {id} is {}: {what}", status.as_str()))
+}
+
+fn load(shared: &Shared, id: &str) -> Result<store::JobRow, WireError> {
+    shared.with_state(|s| store::job(s.conn(), id))?.ok_or_else(|| WireError::not_found(format!("no job {id}")))
+}
+
+fn position(shared: &Shared, id: &str) -> Result<Option<u32>, WireError> {
+    let q = shared.with_state(|s| store::queued(s.conn()))?;
+    Ok(q.iter().position(|r| r.id == id).and_then(|p| u32::try_from(p + 1).ok()))
+}
+
+pub fn info(shared: &Shared, row: &store::JobRow) -> Result<JobInfo, WireError> {
+    let pos = if row.status == JobState::Queued { position(shared, &row.id)? } else { None };
+    Ok(shared.imaging.info(row, pos))
+}
+
+pub fn show(shared: &Shared, id: &str) -> Result<JobInfo, WireError> {
+    info(shared, &load(shared, id)?)
+}
+
+pub fn list(shared: &Shared, q: &JobQuery) -> Result<JobList, WireError> {
+    let limit = q.limit.clamp(1, LIST_MAX);
+    let q = JobQuery { limit, ..q.clone() };
+    let (rows, total) = shared.with_state(|s| store::list_jobs(s.conn(), &q))?;
+    let queue = shared.with_state(|s| store::queued(s.conn()))?;
+    let jobs = rows
+        .iter()
+        .map(|r| {
+            let pos = queue.iter().position(|x| x.id == r.id).and_then(|p| u32::try_from(p + 1).ok());
+            shared.imaging.info(r, pos)
+        })
+        .collect();
+    Ok(JobList { jobs, total, limit, offset: q.offset })
+}
+
+/// Long poll for a change of the job.
+pub async fn wait(shared: &Shared, id: &str, after: u64, wait_ms: u32) -> Result<JobInfo, WireError> {
+    let mut rx = shared.imaging.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::from(wait_ms.min(5000)));
+    loop {
+        let row = load(shared, id)?;
+        if shared.imaging.version(id) > after || row.status.is_terminal() && after == 0 {
+            return info(shared, &row);
+        }
+        if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            return info(shared, &row);
+        }
+    }
+}
+
+fn validate_options(o: &JobOptions) -> Result<(), WireError> {
+    if o.max_rate == Some(0) {
+        return Err(WireError::invalid("max_rate", "max_rate must be at least 1 byte/s, or absent for no cap"));
+    }
+    Ok(())
+}
+
+pub async fn create(shared: &Arc<Shared>, req: &ImageCreate, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+    validate_options(&req.options)?;
+    let h = shared.helper.connect().await?;
+    // The helper checks the device now, so an obvious refusal (system disk, mounted, not a
+    // disk) is immediate; it checks again when the job starts.
+    let probe = h.device_probe(req.device.clone()).await?;
+    if !probe.in_use.is_empty() {
+        return Err(WireError::new(
+            ErrorCode::Busy,
+            format!("device {} is in use: {}", req.device, probe.in_use.join("; ")),
+        ));
+    }
+    if dry_run {
+        let mut steps = h.perform(HelperOp::DeviceGrantRead { device: req.device.clone() }, true).await?.steps;
+        let facts = medium_facts(&probe);
+        let dir = shared.imaging.job_dir("<job>");
+        let run = Run {
+            device: PathBuf::from(&probe.path),
+            image: dir.join(if facts.iso { "<job>.iso" } else { "<job>.img" }),
+            mapfile: dir.join("<job>.map"),
+            sector_size: facts.sector_size,
+            domain: facts.domain,
+            retry_passes: req.options.retries.get(),
+            direct: false,
+            max_rate: req.options.max_rate,
+        };
+        steps.push(Step::Exec {
+            program: shared.imaging.ddrescue.display().to_string(),
+            args: run.argv(),
+            stdin: StdinPlan::Nothing,
+        });
+        return Ok(change(true, steps, None));
+    }
+    let row = shared.with_state(|s| {
+        store::insert_job(s.conn(), JobKind::Image, req.name.as_str(), Some(req.device.as_str()), &req.options, None)
+    })?;
+    shared.imaging.bump(&row.id);
+    shared.imaging.kick();
+    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+}
+
+/// Waits (briefly) for a running job to leave `from` after a pause or cancel request.
+async fn settle(shared: &Shared, id: &str, from: JobState) -> Result<JobInfo, WireError> {
+    let mut rx = shared.imaging.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let row = load(shared, id)?;
+        if row.status != from && !shared.imaging.is_active(id) {
+            return info(shared, &row);
+        }
+        if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            return info(shared, &row);
+        }
+    }
+}
+
+pub async fn pause(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+    let row = load(shared, id)?;
+    match row.status {
+        JobState::Queued | JobState::Running if dry_run => Ok(change(true, Vec::new(), Some(info(shared, &row)?))),
+        JobState::Queued => {
+            let row = update(shared, id, |r| r.status = JobState::Paused)?;
+            Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+        }
+        JobState::Running if shared.imaging.request_pause(id) => {
+            Ok(change(false, Vec::new(), Some(settle(shared, id, JobState::Running).await?)))
+        }
+        s => Err(invalid_state(id, s, "only queued or running jobs can be paused")),
+    }
+}
+
+pub async fn resume(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+    let row = load(shared, id)?;
+    let resumable = row.status == JobState::Paused
+        || row.status == JobState::Failed && row.kind == JobKind::Image && row.error_code.as_deref() != Some("E_INVALID_INPUT");
+    if !resumable {
+        return Err(invalid_state(id, row.status, "only paused (or failed) imaging jobs can be resumed"));
+    }
+    if dry_run {
+        return Ok(change(true, Vec::new(), Some(info(shared, &row)?)));
+    }
+    let row = update(shared, id, |r| {
+        r.status = JobState::Queued;
+        r.finished_at = None;
+    })?;
+    shared.imaging.kick();
+    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+}
+
+pub async fn cancel(
+    shared: &Arc<Shared>,
+    id: &str,
+    delete_partial: Option<bool>,
+    dry_run: bool,
+) -> Result<Change<JobInfo>, WireError> {
+    let row = load(shared, id)?;
+    let delete = delete_partial.unwrap_or(!row.options.keep_partial_on_cancel);
+    if row.status.is_terminal() {
+        return Err(invalid_state(id, row.status, "it has already ended"));
+    }
+    if row.status == JobState::Hashing {
+        return Err(invalid_state(id, row.status, "the image is complete and being hashed; delete it from the archive afterwards"));
+    }
+    if dry_run {
+        return Ok(change(true, Vec::new(), Some(info(shared, &row)?)));
+    }
+    if row.status == JobState::Running && shared.imaging.request_cancel(id, delete) {
+        return Ok(change(false, Vec::new(), Some(settle(shared, id, JobState::Running).await?)));
+    }
+    if delete && row.kind == JobKind::Image {
+        let _ = std::fs::remove_dir_all(shared.imaging.job_dir(id));
+    }
+    let row = update(shared, id, |r| {
+        r.status = JobState::Cancelled;
+        r.finished_at = crate::state::now_rfc3339().ok();
+        if delete {
+            r.output_file = None;
+        }
+    })?;
+    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+}
+
+pub async fn retry(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+    let row = load(shared, id)?;
+    if row.kind != JobKind::Image || !matches!(row.status, JobState::CompletedWithErrors | JobState::Failed) {
+        return Err(invalid_state(id, row.status, "only imaging jobs that ended with errors or failed can be retried"));
+    }
+    if dry_run {
+        return Ok(change(true, Vec::new(), Some(info(shared, &row)?)));
+    }
+    let with_errors = row.status == JobState::CompletedWithErrors;
+    let row = update(shared, id, |r| {
+        r.status = JobState::Queued;
+        r.retry_direct = with_errors;
+        r.finished_at = None;
+    })?;
+    shared.imaging.kick();
+    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+}
+
+pub async fn set_priority(
+    shared: &Arc<Shared>,
+    id: &str,
+    priority: Priority,
+    dry_run: bool,
+) -> Result<Change<JobInfo>, WireError> {
+    let row = load(shared, id)?;
+    if !matches!(row.status, JobState::Queued | JobState::Paused) {
+        return Err(invalid_state(id, row.status, "priority can be changed while a job waits (queued or paused)"));
+    }
+    if dry_run {
+        return Ok(change(true, Vec::new(), Some(info(shared, &row)?)));
+    }
+    let row = update(shared, id, |r| {
+        r.priority = priority;
+        r.options.priority = priority;
+    })?;
+    shared.imaging.kick();
+    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+}
+
+pub fn policy(shared: &Shared) -> Result<ImagingPolicy, WireError> {
+    let (auto, watch) = shared.with_state(|s| {
+        Ok((store::setting(s.conn(), media::POLICY_AUTO_START)?, store::setting(s.conn(), media::POLICY_WATCH)?))
+    })?;
+    Ok(ImagingPolicy {
+        auto_start: auto.as_deref() == Some("true"),
+        watch: watch.and_then(|w| serde_json::from_str(&w).ok()).unwrap_or_default(),
+    })
+}
+
+pub fn set_policy(
+    shared: &Shared,
+    set: Option<(bool, Vec<DevicePath>)>,
+    dry_run: bool,
+) -> Result<Change<ImagingPolicy>, WireError> {
+    if let Some((auto, watch)) = set.filter(|_| !dry_run) {
+        let watch: Vec<String> = watch.iter().map(|d| d.as_str().to_owned()).collect();
+        shared.with_state(|s| {
+            store::set_setting(s.conn(), media::POLICY_AUTO_START, if auto { "true" } else { "false" })?;
+            store::set_setting(s.conn(), media::POLICY_WATCH, &serde_json::to_string(&watch).unwrap_or_default())
+        })?;
+    }
+    Ok(change(dry_run, Vec::new(), Some(policy(shared)?)))
+}
+
+fn load_archive(shared: &Shared, id: &str) -> Result<ArchiveInfo, WireError> {
+    shared
+        .with_state(|s| store::archive(s.conn(), id))?
+        .ok_or_else(|| WireError::not_found(format!("no archive entry {id}")))
+}
+
+pub fn archive_show(shared: &Shared, id: &str) -> Result<ArchiveInfo, WireError> {
+    load_archive(shared, id)
+}
+
+pub fn archive_list(shared: &Shared, q: &ArchiveQuery) -> Result<ArchiveList, WireError> {
+    let limit = q.limit.clamp(1, LIST_MAX);
+    let q = ArchiveQuery { limit, ..q.clone() };
+    let (archives, total) = shared.with_state(|s| store::list_archives(s.conn(), &q))?;
+    Ok(ArchiveList { archives, total, limit, offset: q.offset })
+}
+
+pub fn archive_verify(shared: &Shared, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+    let a = load_archive(shared, id)?;
+    if dry_run {
+        return Ok(change(true, Vec::new(), None));
+    }
+    let opts = JobOptions { md5: a.checksums.md5.is_some(), ..JobOptions::default() };
+    let row = shared.with_state(|s| store::insert_job(s.conn(), JobKind::Verify, &a.name, None, &opts, Some(&a.id)))?;
+    shared.imaging.bump(&row.id);
+    shared.imaging.kick();
+    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+}
+
+pub fn archive_delete(shared: &Shared, id: &str, dry_run: bool) -> Result<Change<()>, WireError> {
+    let a = load_archive(shared, id)?;
+    let busy = shared.with_state(|s| {
+        store::with_status(s.conn(), &[JobState::Queued, JobState::Running, JobState::Hashing, JobState::Paused])
+    })?;
+    if let Some(j) = busy.iter().find(|j| j.target_archive.as_deref() == Some(id) || j.id == a.job_id) {
+        return Err(WireError::new(ErrorCode::Busy, format!("archive entry {id} is in use by job {}", j.id)));
+    }
+    if dry_run {
+        return Ok(change(true, Vec::new(), None));
+    }
+    // The job directory (image, mapfile, sidecars) is server-generated from the job id.
+    let dir = shared.imaging.job_dir(&a.job_id);
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(WireError::new(ErrorCode::ToolFailed, format!("deleting {}: {e}", dir.display())));
+        }
+    }
+    shared.with_state(|s| store::delete_archive(s.conn(), id))?;
+    Ok(change(false, Vec::new(), None))
+}
+
+pub fn archive_edit(shared: &Shared, id: &str, edit: &ArchiveEdit, dry_run: bool) -> Result<Change<ArchiveInfo>, WireError> {
+    let mut a = load_archive(shared, id)?;
+    for t in &edit.remove_tags {
+        a.tags.retain(|x| x != t.as_str());
+    }
+    for t in &edit.add_tags {
+        if !a.tags.iter().any(|x| x == t.as_str()) {
+            a.tags.push(t.as_str().to_owned());
+        }
+    }
+    if a.tags.len() > MAX_TAGS {
+        return Err(WireError::invalid("tag", format!("an archive entry has at most {MAX_TAGS} tags")));
+    }
+    if let Some(n) = &edit.notes {
+        a.notes = n.as_str().to_owned();
+    }
+    if !dry_run {
+        shared.with_state(|s| store::save_archive_meta(s.conn(), &a))?;
+    }
+    Ok(change(dry_run, Vec::new(), Some(a)))
+}
