@@ -338,7 +338,7 @@ pub enum ImageCommand {
     /// The job copies the device with ddrescue into an image named after the job id, then hashes
     /// it (SHA-256, and MD5 on request) and adds it to the archive.
     Create(ImageCreateArgs),
-    /// List jobs, newest first unless --sort says otherwise.
+    /// List imaging and verify jobs.
     List {
         /// Only jobs in this state.
         #[arg(long, value_name = "STATUS", allow_hyphen_values = true, value_parser = Listed::<JobState>::new(JOB_STATES))]

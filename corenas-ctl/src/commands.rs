@@ -381,6 +381,10 @@ mod tests {
     use clap::Parser;
     use corenas_proto::api::{AuditVerify, Change, CorenasRequest, CorenasResponse, UserInfo};
     use corenas_proto::helper::{SmbAccountState, StdinPlan, Step};
+    use corenas_proto::imaging::{
+        ArchiveInfo, ArchiveList, Checksums, DeviceInfo, ImagingPolicy, JobInfo, JobKind, JobList, JobOptions,
+        JobState, Medium, Phase, Priority, Progress, Verification,
+    };
     use corenas_proto::names::AccountKind;
     use std::pin::Pin;
     use std::sync::{Arc, Mutex};
@@ -700,10 +704,542 @@ mod tests {
         for shell in [CompletionShell::Bash, CompletionShell::Zsh, CompletionShell::Fish] {
             let script = String::from_utf8(completions(shell)).unwrap();
             assert!(script.contains("corenas-ctl") && script.contains("set-smb-password"), "{shell:?}");
+            for word in ["follow", "--keep-partial", "--delete-partial", "completed_with_errors", "eject"] {
+                assert!(script.contains(word), "{shell:?} completions lack {word}");
+            }
         }
         let page = String::from_utf8(man().unwrap()).unwrap();
         assert!(page.contains(".TH") && page.contains("corenas"));
+        assert!(page.contains("image") && page.contains("archive") && page.contains("device"), "{page}");
         let cli = Cli::try_parse_from(["corenas-ctl", "--socket", "/nonexistent", "completions", "bash"]).unwrap();
         assert!(matches!(execute(cli), Ok(Report::Raw(_))));
+    }
+    // ---- imaging -------------------------------------------------------------------------
+
+    fn job(id: &str, status: JobState, version: u64) -> JobInfo {
+        let done = status.is_terminal();
+        JobInfo {
+            id: id.into(),
+            kind: JobKind::Image,
+            name: "movie_disc".into(),
+            device: Some("/dev/sr0".into()),
+            status,
+            priority: Priority::Normal,
+            position: (status == JobState::Queued).then_some(1),
+            created_at: "2025-01-02T03:04:05Z".into(),
+            updated_at: "2025-01-02T03:04:06Z".into(),
+            started_at: None,
+            finished_at: None,
+            options: JobOptions::default(),
+            progress: Progress {
+                domain_bytes: 4 << 30,
+                rescued_bytes: if done { 4 << 30 } else { version << 30 },
+                phase: Some(Phase::Copying),
+                pass: Some(1),
+                percent: if done { 100.0 } else { 25.0 * version as f64 },
+                rate_bps: Some(12 << 20),
+                eta_seconds: Some(3723),
+                ..Progress::default()
+            },
+            medium: Some(Medium {
+                format: "iso9660".into(),
+                label: Some("MOVIE\u{1b}[2J".into()),
+                size_bytes: 4 << 30,
+                fingerprint: "f".into(),
+            }),
+            output_file: done.then(|| format!("/srv/corenas/archive/{id}.iso")),
+            archive_id: (status == JobState::Completed).then(|| "a1".to_owned()),
+            error: None,
+            error_code: None,
+            version,
+        }
+    }
+
+    fn archive_entry(id: &str, label: Option<&str>) -> ArchiveInfo {
+        ArchiveInfo {
+            id: id.into(),
+            job_id: "j1".into(),
+            name: "movie_disc".into(),
+            filename: "j1.iso".into(),
+            path: "/srv/corenas/archive/j1.iso".into(),
+            size_bytes: 4 << 30,
+            created_at: "2025-01-02T03:04:05Z".into(),
+            checksums: Checksums { sha256: "0123456789abcdef".repeat(4), md5: None },
+            bad_bytes: 0,
+            source_device: "/dev/sr0".into(),
+            source_model: None,
+            source_serial: None,
+            label: label.map(str::to_owned),
+            tags: vec!["movies".into()],
+            notes: String::new(),
+            verifications: vec![Verification { time: "t".into(), result: "ok".into(), detail: "match".into() }],
+        }
+    }
+
+    fn changed<T>(dry_run: bool, result: Option<T>) -> Change<T> {
+        Change { dry_run, steps: vec![], result, generated_password: None }
+    }
+
+    /// The imaging half of the fake corenasd: a canned answer for every imaging method of the
+    /// `Corenas` trait. Jobs are `j1`; an id `missing` is not found.
+    fn imaging_reply(req: &CorenasRequest) -> CorenasResponse {
+        let not_found = || WireError::not_found("no job or archive entry 'missing'");
+        let job_change = |id: &str, dry_run: bool, status| {
+            if id == "missing" { Err(not_found()) } else { Ok(changed(dry_run, Some(job(id, status, 7)))) }
+        };
+        match req {
+            CorenasRequest::ImageCreate { dry_run, .. } => {
+                CorenasResponse::ImageCreate(Ok(changed(*dry_run, Some(job("j1", JobState::Queued, 1)))))
+            }
+            CorenasRequest::ImageList { query } => CorenasResponse::ImageList(Ok(JobList {
+                jobs: vec![job("j1", JobState::Running, 2), job("j2", JobState::Queued, 1)],
+                total: 3,
+                limit: query.limit,
+                offset: query.offset,
+            })),
+            CorenasRequest::ImageShow { id } if id == "missing" => CorenasResponse::ImageShow(Err(not_found())),
+            CorenasRequest::ImageShow { id } => CorenasResponse::ImageShow(Ok(job(id, JobState::Running, 2))),
+            CorenasRequest::ImageWait { id, after_version, .. } => {
+                CorenasResponse::ImageWait(Ok(job(id, JobState::Completed, after_version + 1)))
+            }
+            CorenasRequest::ImagePause { id, dry_run } => {
+                CorenasResponse::ImagePause(job_change(id, *dry_run, JobState::Paused))
+            }
+            CorenasRequest::ImageResume { id, dry_run } => {
+                CorenasResponse::ImageResume(job_change(id, *dry_run, JobState::Queued))
+            }
+            CorenasRequest::ImageCancel { id, dry_run, .. } => {
+                CorenasResponse::ImageCancel(job_change(id, *dry_run, JobState::Cancelled))
+            }
+            CorenasRequest::ImageRetry { id, dry_run } => {
+                CorenasResponse::ImageRetry(job_change(id, *dry_run, JobState::Queued))
+            }
+            CorenasRequest::ImagePriority { id, dry_run, .. } => {
+                CorenasResponse::ImagePriority(job_change(id, *dry_run, JobState::Queued))
+            }
+            CorenasRequest::ImagingPolicy { set, dry_run } => {
+                let policy = match set {
+                    None => ImagingPolicy { auto_start: false, watch: vec!["/dev/loop0".into()] },
+                    Some((on, watch)) => ImagingPolicy {
+                        auto_start: *on,
+                        watch: watch.iter().map(|d| d.as_str().to_owned()).collect(),
+                    },
+                };
+                CorenasResponse::ImagingPolicy(Ok(changed(*dry_run, Some(policy))))
+            }
+            CorenasRequest::ArchiveList { query } => CorenasResponse::ArchiveList(Ok(ArchiveList {
+                archives: if query.offset == 0 { vec![archive_entry("a1", Some("=cmd|' /C calc'!A0"))] } else { vec![] },
+                total: 1,
+                limit: query.limit,
+                offset: query.offset,
+            })),
+            CorenasRequest::ArchiveShow { id } if id == "missing" => CorenasResponse::ArchiveShow(Err(not_found())),
+            CorenasRequest::ArchiveShow { id } => CorenasResponse::ArchiveShow(Ok(archive_entry(id, Some("DISC")))),
+            CorenasRequest::ArchiveVerify { dry_run, .. } => {
+                let mut verify = job("v1", JobState::Queued, 1);
+                verify.kind = JobKind::Verify;
+                CorenasResponse::ArchiveVerify(Ok(changed(*dry_run, (!dry_run).then_some(verify))))
+            }
+            CorenasRequest::ArchiveDelete { dry_run, .. } => CorenasResponse::ArchiveDelete(Ok(changed(*dry_run, None))),
+            CorenasRequest::ArchiveEdit { id, edit, dry_run } => {
+                let mut entry = archive_entry(id, None);
+                entry.tags = edit.add_tags.iter().map(|t| t.as_str().to_owned()).collect();
+                entry.notes = edit.notes.as_ref().map_or_else(String::new, |n| n.as_str().to_owned());
+                CorenasResponse::ArchiveEdit(Ok(changed(*dry_run, Some(entry))))
+            }
+            CorenasRequest::DeviceList {} => CorenasResponse::DeviceList(Ok(vec![DeviceInfo {
+                path: "/dev/sr0".into(),
+                kind: "optical".into(),
+                model: Some("DVD-RW".into()),
+                serial: None,
+                size_bytes: 4 << 30,
+                removable: true,
+                has_media: true,
+                medium: Some(Medium {
+                    format: "iso9660".into(),
+                    label: Some("\u{202e}gpj.exe".into()),
+                    size_bytes: 4 << 30,
+                    fingerprint: "f".into(),
+                }),
+                in_use: vec!["mounted at /media/x".into(), "imaging".into()],
+                job: Some("j1".into()),
+            }])),
+            CorenasRequest::DeviceEject { dry_run, .. } => CorenasResponse::DeviceEject(Ok(changed(*dry_run, None))),
+            other => panic!("not an imaging request: {other:?}"),
+        }
+    }
+
+    fn answered(r: Result<Report, CtlError>) -> (String, String, u8) {
+        match r {
+            Ok(Report::Answer { human, json, exit }) => (human, json, exit),
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn image_create_sends_the_typed_request() {
+        let (socket, seen) = fake_daemon("imagecreate", imaging_reply);
+        let args = [
+            "image", "create", "movie_disc", "--device", "/dev/sr0", "--retries", "3", "--verify", "--md5",
+            "--priority", "high", "--keep-partial", "--eject", "--max-rate", "10485760",
+        ];
+        let (human, json, exit) = answered(ctl(&socket, &args));
+        assert_eq!(exit, 0);
+        assert!(human.contains("job j1: queued (normal priority, position 1 in the queue)"), "{human}");
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["result"]["id"], "j1");
+        assert_eq!(json["result"]["status"], "queued");
+        let seen = seen.lock().unwrap();
+        let [CorenasRequest::ImageCreate { req, dry_run: false }] = &seen[..] else { panic!("{seen:?}") };
+        assert_eq!(req.name.as_str(), "movie_disc");
+        assert_eq!(req.device.as_str(), "/dev/sr0");
+        let o = &req.options;
+        assert_eq!(o.retries.get(), 3);
+        assert!(o.verify && o.md5 && o.keep_partial_on_cancel && o.eject);
+        assert_eq!(o.priority, Priority::High);
+        assert_eq!(o.max_rate, Some(10 << 20));
+        drop(seen);
+        let _ = std::fs::remove_file(&socket);
+
+        // The defaults, and --dry-run.
+        let (socket, seen) = fake_daemon("imagecreate2", imaging_reply);
+        let (human, _, _) = answered(ctl(&socket, &["--dry-run", "image", "create", "d1", "--device", "/dev/loop3"]));
+        assert!(human.starts_with("dry run: nothing changed"), "{human}");
+        let seen = seen.lock().unwrap();
+        let [CorenasRequest::ImageCreate { req, dry_run: true }] = &seen[..] else { panic!("{seen:?}") };
+        assert_eq!(req.options.retries.get(), 1);
+        assert_eq!(req.options.priority, Priority::Normal);
+        assert!(!req.options.verify && !req.options.md5 && !req.options.keep_partial_on_cancel);
+        assert_eq!(req.options.max_rate, None);
+        drop(seen);
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn hostile_imaging_values_are_refused_with_exit_2_before_connecting() {
+        let socket = temp_socket("hostile");
+        let _ = std::fs::remove_file(&socket);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let long_tag = "x".repeat(80);
+        let sql = "name); DROP TABLE jobs;--";
+        let create = |extra: &[&'static str]| {
+            let mut v = vec!["image", "create", "movie", "--device", "/dev/sr0"];
+            v.extend_from_slice(extra);
+            v
+        };
+        let device = |d: &'static str| vec!["image", "create", "movie", "--device", d];
+        for (args, field) in [
+            (create(&["--retries", "-1"]), "retries"),
+            (create(&["--retries=-1"]), "retries"),
+            (create(&["--retries", "99999999999999999999"]), "retries"),
+            (create(&["--retries", "6"]), "retries"),
+            (create(&["--priority", "urgent"]), "priority"),
+            (create(&["--max-rate", "-5"]), "max_rate"),
+            (create(&["--max-rate", "0"]), "max_rate"),
+            (vec!["image", "create", "--fill-mode=+", "--device", "/dev/sr0"], "name"),
+            (vec!["image", "create", "../../etc/x", "--device", "/dev/sr0"], "name"),
+            (device("/dev/fd/3"), "device"),
+            (device("/proc/self/fd/0"), "device"),
+            (device("/dev/mem"), "device"),
+            (device("/dev/sdb --assume-clean"), "device"),
+            (device("--verify"), "device"),
+            (vec!["archive", "tag", "a1", "--add", long_tag.as_str()], "tag"),
+            (vec!["archive", "tag", "a1", "--remove", "Movies"], "tag"),
+            (vec!["archive", "tag", "a1", "--notes", "evil\u{202e}txt"], "notes"),
+            (vec!["archive", "list", "--tag", long_tag.as_str()], "tag"),
+            (vec!["archive", "list", "--search", "a\u{1b}[2J"], "search"),
+            (vec!["archive", "list", "--sort", sql], "sort"),
+            (vec!["image", "list", "--sort", sql], "sort"),
+            (vec!["image", "list", "--status", "done"], "status"),
+            (vec!["image", "show", "--fill-mode=+"], "id"),
+            (vec!["image", "follow", "../../etc/passwd"], "id"),
+            (vec!["image", "priority", "j1", "urgent"], "priority"),
+            (vec!["image", "policy", "--auto-start", "on", "--watch", "/dev/fd/3"], "device"),
+            (vec!["archive", "delete", "a1;rm", "--force"], "id"),
+            (vec!["device", "eject", "/dev/mem"], "device"),
+        ] {
+            let mut argv = vec!["corenas-ctl", "--socket", socket.to_str().unwrap()];
+            argv.extend_from_slice(&args);
+            let err = Cli::try_parse_from(&argv).expect_err(&format!("{args:?} was accepted"));
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{args:?}: {err}");
+            let v = crate::cli::validation_error(&err).unwrap_or_else(|| panic!("{args:?}: {err}"));
+            assert_eq!(v.field, field, "{args:?}");
+        }
+        for args in [
+            &["image", "list", "--limit", "201"][..],
+            &["image", "list", "--limit", "0"],
+            &["archive", "list", "--offset", "-1"],
+            &["image", "cancel", "j1", "--delete-partial", "--keep-partial"],
+            &["image", "policy", "--watch", "/dev/loop0"],
+            &["image", "policy", "--auto-start", "maybe"],
+            &["archive", "tag", "a1"],
+            &["archive", "export", "--format", "xlsx"],
+        ] {
+            let mut argv = vec!["corenas-ctl", "--socket", socket.to_str().unwrap()];
+            argv.extend_from_slice(args);
+            assert_eq!(Cli::try_parse_from(&argv).expect_err("accepted").exit_code(), 2, "{args:?}");
+        }
+        // Parsed, but refused before connecting: a real delete needs --force.
+        let err = ctl(&socket, &["archive", "delete", "a1"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(err.wire().field.as_deref(), Some("force"));
+        assert!(err.to_string().contains("--force"), "{err}");
+        // Nobody knocked.
+        assert_eq!(listener.accept().map(|_| ()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn archive_delete_is_sent_with_force_or_as_a_dry_run() {
+        for (args, dry) in [(&["archive", "delete", "a1", "--force"][..], false), (&["--dry-run", "archive", "delete", "a1"], true)] {
+            let (socket, seen) = fake_daemon(if dry { "deldry" } else { "delforce" }, imaging_reply);
+            let (human, _, exit) = answered(ctl(&socket, args));
+            assert_eq!(exit, 0);
+            assert_eq!(human.starts_with("dry run"), dry, "{human}");
+            let seen = seen.lock().unwrap();
+            let [CorenasRequest::ArchiveDelete { id, dry_run }] = &seen[..] else { panic!("{seen:?}") };
+            assert_eq!((id.as_str(), *dry_run), ("a1", dry));
+            drop(seen);
+            let _ = std::fs::remove_file(&socket);
+        }
+    }
+
+    #[test]
+    fn cancel_policy_and_tag_map_to_their_requests() {
+        let cases: [(&[&str], fn(&CorenasRequest) -> bool); 7] = [
+            (&["image", "cancel", "j1"], |r| matches!(r, CorenasRequest::ImageCancel { delete_partial: None, .. })),
+            (&["image", "cancel", "j1", "--delete-partial"], |r| {
+                matches!(r, CorenasRequest::ImageCancel { delete_partial: Some(true), .. })
+            }),
+            (&["image", "cancel", "j1", "--keep-partial"], |r| {
+                matches!(r, CorenasRequest::ImageCancel { delete_partial: Some(false), .. })
+            }),
+            (&["image", "priority", "j1", "low"], |r| {
+                matches!(r, CorenasRequest::ImagePriority { priority: Priority::Low, dry_run: false, .. })
+            }),
+            (&["image", "policy"], |r| matches!(r, CorenasRequest::ImagingPolicy { set: None, .. })),
+            (&["image", "policy", "--auto-start", "on", "--watch", "/dev/loop0", "--watch", "/dev/loop1"], |r| {
+                matches!(r, CorenasRequest::ImagingPolicy { set: Some((true, w)), .. }
+                    if w.iter().map(|d| d.as_str()).collect::<Vec<_>>() == ["/dev/loop0", "/dev/loop1"])
+            }),
+            (&["archive", "tag", "a1", "--add", "movies", "--remove", "old", "--notes", "- shelf 3"], |r| {
+                matches!(r, CorenasRequest::ArchiveEdit { id, edit, dry_run: false }
+                    if id == "a1" && edit.add_tags.len() == 1 && edit.remove_tags[0].as_str() == "old"
+                        && edit.notes.as_ref().map(|n| n.as_str()) == Some("- shelf 3"))
+            }),
+        ];
+        for (i, (args, expected)) in cases.into_iter().enumerate() {
+            let (socket, seen) = fake_daemon(&format!("map{i}"), imaging_reply);
+            answered(ctl(&socket, args));
+            let seen = seen.lock().unwrap();
+            assert!(seen.len() == 1 && expected(&seen[0]), "{args:?}: {seen:?}");
+            drop(seen);
+            let _ = std::fs::remove_file(&socket);
+        }
+    }
+
+    #[test]
+    fn every_imaging_command_answers_in_human_form_and_as_one_json_document() {
+        let commands: [&[&str]; 17] = [
+            &["image", "create", "d1", "--device", "/dev/disk/by-id/usb-Drive_1:0"],
+            &["image", "list", "--status", "running", "--sort", "updated", "--limit", "2"],
+            &["image", "show", "j1"],
+            &["image", "follow", "j1"],
+            &["image", "pause", "j1"],
+            &["image", "resume", "j1"],
+            &["image", "retry", "j1"],
+            &["image", "cancel", "j1"],
+            &["image", "priority", "j1", "high"],
+            &["image", "policy"],
+            &["image", "policy", "--auto-start", "off"],
+            &["archive", "list", "--search", "movie", "--tag", "movies", "--sort", "size", "--desc"],
+            &["archive", "show", "a1"],
+            &["archive", "verify", "a1"],
+            &["archive", "tag", "a1", "--notes", ""],
+            &["device", "list"],
+            &["device", "eject", "/dev/sr0"],
+        ];
+        for (i, args) in commands.into_iter().enumerate() {
+            for json in [false, true] {
+                let (socket, _) = fake_daemon(&format!("all{i}{json}"), imaging_reply);
+                let mut argv = vec!["--json"];
+                argv.extend_from_slice(args);
+                let (human, doc, exit) = answered(ctl(&socket, if json { &argv } else { args }));
+                assert_eq!(exit, 0, "{args:?}");
+                assert!(!human.is_empty(), "{args:?}");
+                assert!(!human.contains('\u{1b}') && !human.contains('\u{202e}'), "{args:?}: {human}");
+                let parsed: serde_json::Value = serde_json::from_str(&doc).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+                assert!(parsed.is_object() || parsed.is_array(), "{args:?}");
+                assert!(!doc.contains('\n'), "{args:?}");
+                let _ = std::fs::remove_file(&socket);
+            }
+        }
+    }
+
+    #[test]
+    fn human_output_escapes_labels_and_shows_units() {
+        let (socket, _) = fake_daemon("showjob", imaging_reply);
+        let (human, _, _) = answered(ctl(&socket, &["image", "show", "j1"]));
+        assert!(human.contains("medium label:  MOVIE\\u{1b}[2J\n"), "{human}");
+        assert!(human.contains("rescued:       2.0 GiB\n") && human.contains("rate:          12.0 MiB/s\n"), "{human}");
+        assert!(human.contains("eta:           1:02:03\n"), "{human}");
+        let _ = std::fs::remove_file(&socket);
+
+        let (socket, _) = fake_daemon("devlist", imaging_reply);
+        let (human, _, _) = answered(ctl(&socket, &["device", "list"]));
+        assert!(human.contains("\\u{202e}gpj.exe (iso9660, 4.0 GiB)"), "{human}");
+        assert!(human.contains("mounted at /media/x; imaging"), "{human}");
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn a_missing_job_is_exit_1_not_found() {
+        let (socket, _) = fake_daemon("missingjob", imaging_reply);
+        let err = ctl(&socket, &["image", "pause", "missing"]).unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(err.wire().code, ErrorCode::NotFound);
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    /// A job that moves one step per `image_wait`, answering twice per version (the second time
+    /// as if the wait timed out), through `states`; asking past the last state is a failure.
+    fn stepping_daemon(name: &str, states: &'static [JobState]) -> (std::path::PathBuf, Seen) {
+        fake_daemon(name, move |req| {
+            let CorenasRequest::ImageWait { id, after_version, wait_ms } = req else { panic!("unexpected {req:?}") };
+            assert_eq!(*wait_ms, 2000);
+            // Versions 1, 1, 2, 2, 3, ...: each new version once, then the same one again.
+            let asked = usize::try_from(*after_version).unwrap();
+            let last = states.len();
+            assert!(asked < last || (asked == last && !states[last - 1].is_terminal()), "asked after the end");
+            let version = (asked + 1).min(last);
+            CorenasResponse::ImageWait(Ok(job(id, states[version - 1], u64::try_from(version).unwrap())))
+        })
+    }
+
+    #[test]
+    fn follow_stops_at_a_terminal_state_and_exits_by_outcome() {
+        use JobState::*;
+        for (states, exit) in [
+            (&[Queued, Running, Running, Hashing, Completed][..], 0),
+            (&[Running, CompletedWithErrors][..], 1),
+            (&[Running, Failed][..], 1),
+            (&[Queued, Cancelled][..], 1),
+            (&[Running, Paused][..], 1),
+            (&[Completed][..], 0),
+        ] {
+            let states: &'static [JobState] = Box::leak(states.to_vec().into_boxed_slice());
+            let name = format!("follow{}{exit}", states.len());
+            let (socket, seen) = stepping_daemon(&name, states);
+            let (human, doc, code) = answered(ctl(&socket, &["--json", "image", "follow", "j1"]));
+            assert_eq!(code, exit, "{states:?}");
+            let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+            let last = *states.last().unwrap();
+            assert_eq!(doc["status"], last.as_str());
+            assert_eq!(doc["version"], states.len());
+            assert_eq!(seen.lock().unwrap().len(), states.len(), "{states:?}: one wait per version, none after");
+            if last == Paused {
+                assert!(human.contains("is paused; `corenas-ctl image resume j1`"), "{human}");
+            }
+            let _ = std::fs::remove_file(&socket);
+        }
+    }
+
+    #[test]
+    fn follow_prints_one_line_per_version() {
+        // Versions 1..=3 with the same answer repeated in between: three lines, not more.
+        let (socket, seen) = fake_daemon("followlines", |req| {
+            let CorenasRequest::ImageWait { id, after_version, .. } = req else { panic!("unexpected {req:?}") };
+            let repeats = after_version % 2 == 1 && *after_version < 3;
+            let version = if repeats { *after_version } else { after_version + 1 };
+            let status = if version >= 3 { JobState::Completed } else { JobState::Running };
+            CorenasResponse::ImageWait(Ok(job(id, status, version)))
+        });
+        let mut lines = Vec::new();
+        let end = block_on(async {
+            let d = Daemon::connect(&socket).await.unwrap();
+            crate::imaging::follow(&d, "j1".into(), |j| lines.push(output::progress_line(j))).await
+        })
+        .unwrap();
+        assert_eq!(end.status, JobState::Completed);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].contains("25.0%  1.0 GiB / 4.0 GiB  12.0 MiB/s  ETA 1:02:03  copying  running"), "{lines:?}");
+        assert!(lines[2].ends_with("completed\n"), "{lines:?}");
+        assert!(seen.lock().unwrap().len() > 3, "the repeated answers were asked for and skipped");
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn archive_verify_wait_follows_the_new_job() {
+        let (socket, seen) = fake_daemon("verifywait", imaging_reply);
+        let (_, doc, exit) = answered(ctl(&socket, &["--json", "archive", "verify", "a1", "--wait"]));
+        assert_eq!(exit, 0);
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        assert_eq!(doc["id"], "v1");
+        assert_eq!(doc["status"], "completed");
+        let seen = seen.lock().unwrap();
+        assert!(matches!(&seen[..], [CorenasRequest::ArchiveVerify { dry_run: false, .. }, CorenasRequest::ImageWait { id, .. }] if id == "v1"), "{seen:?}");
+        drop(seen);
+        let _ = std::fs::remove_file(&socket);
+
+        // A dry run starts nothing and follows nothing.
+        let (socket, seen) = fake_daemon("verifydry", imaging_reply);
+        let (human, _, exit) = answered(ctl(&socket, &["--dry-run", "archive", "verify", "a1", "--wait"]));
+        assert_eq!(exit, 0);
+        assert!(human.starts_with("dry run"), "{human}");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn archive_export_pages_writes_csv_safely_and_never_overwrites() {
+        let (socket, seen) = fake_daemon("archexport", |req| {
+            let CorenasRequest::ArchiveList { query } = req else { panic!("unexpected {req:?}") };
+            assert_eq!(query.limit, 200);
+            assert!(query.search.is_none() && query.tag.is_none() && !query.descending);
+            let all = [
+                archive_entry("a1", Some("=cmd|' /C calc'!A0")),
+                archive_entry("a2", Some("say \"hi\"\nline 2")),
+                archive_entry("a3", None),
+            ];
+            // Pages of two, so the export has to move its offset.
+            let start = usize::try_from(query.offset).unwrap().min(all.len());
+            let archives = all[start..(start + 2).min(all.len())].to_vec();
+            CorenasResponse::ArchiveList(Ok(ArchiveList { archives, total: 3, limit: 2, offset: query.offset }))
+        });
+        let out = std::env::temp_dir().join(format!("corenas-ctl-test-{}-archive.csv", std::process::id()));
+        let _ = std::fs::remove_file(&out);
+        let (human, doc, _) =
+            answered(ctl(&socket, &["--json", "archive", "export", "--format", "csv", "--output", out.to_str().unwrap()]));
+        assert!(human.starts_with("exported 3 archive entries as csv to "), "{human}");
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        assert_eq!(doc["exported"], 3);
+        assert_eq!(doc["format"], "csv");
+        let offsets: Vec<u32> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| match r {
+                CorenasRequest::ArchiveList { query } => query.offset,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(offsets, [0, 2]);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.starts_with("id,name,filename,size_bytes,created_at,sha256,md5,bad_bytes,"), "{text}");
+        assert!(text.contains(",'=cmd|' /C calc'!A0,movies,\r\n"), "{text}");
+        assert!(text.contains(",\"say \"\"hi\"\"\nline 2\",movies,\r\n"), "{text}");
+        assert_eq!(text.matches("\r\n").count(), 4, "a header and three records");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+
+        let (socket2, _) = fake_daemon("archexport2", imaging_reply);
+        let err = ctl(&socket2, &["archive", "export", "--output", out.to_str().unwrap()]).unwrap_err();
+        assert_eq!(err.wire().code, ErrorCode::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), text, "the existing file is untouched");
+        for f in [&socket, &socket2, &out] {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }

@@ -11,7 +11,7 @@ use corenas_proto::acl::{AclKind, AclListing, ResolvedAclEntry};
 use corenas_proto::api::{AuditEntry, AuditVerify, Change, GroupInfo, SystemStatus, UserInfo};
 use corenas_proto::helper::SmbAccountState;
 use corenas_proto::imaging::{
-    ArchiveInfo, ArchiveList, DeviceInfo, ImagingPolicy, JobInfo, JobKind, JobList, Medium, Phase, Progress,
+    ArchiveInfo, ArchiveList, DeviceInfo, ImagingPolicy, JobInfo, JobKind, JobList, JobState, Medium, Phase, Progress,
 };
 use corenas_proto::names::{AccountKind, is_bidi_control};
 use corenas_proto::secret::Password;
@@ -575,9 +575,10 @@ pub fn progress_line(j: &JobInfo) -> String {
 /// How a followed job ended, for people.
 pub fn follow_end(j: &JobInfo) -> String {
     let id = printable(&j.id);
-    let mut out = match j.status.as_str() {
-        "paused" => format!("job {id} is paused; `corenas-ctl image resume {id}` continues it\n"),
-        status => format!("job {id} {status}\n"),
+    let mut out = if j.status == JobState::Paused {
+        format!("job {id} is paused; `corenas-ctl image resume {id}` continues it\n")
+    } else {
+        format!("job {id} {}\n", j.status.as_str())
     };
     if let Some(a) = &j.archive_id {
         let _ = writeln!(out, "archive id: {}", printable(a));

@@ -80,11 +80,22 @@ pub struct LabOptions {
     /// Run the helper in its own mount namespace where this directory (holding a test's
     /// datagram socket) is `/run/systemd/journal`, so it logs to "journald" there.
     pub journal_dir: Option<PathBuf>,
+    /// Imaging jobs corenasd may run at once.
+    pub imaging_concurrency: usize,
+    /// Put the image root on a tmpfs of this size (e.g. "4m"), to run out of space on purpose.
+    pub images_tmpfs: Option<String>,
 }
 
 impl Default for LabOptions {
     fn default() -> Self {
-        Self { activation: Activation::Listen, idle_timeout: 0, smb_private_dir: None, journal_dir: None }
+        Self {
+            activation: Activation::Listen,
+            idle_timeout: 0,
+            smb_private_dir: None,
+            journal_dir: None,
+            imaging_concurrency: 2,
+            images_tmpfs: None,
+        }
     }
 }
 
@@ -96,6 +107,10 @@ pub struct Lab {
     pub daemon_sock: PathBuf,
     pub bin: PathBuf,
     pub daemon_uid: u32,
+    /// Where corenasd writes images (`--images`), owned by the daemon's user.
+    pub images: PathBuf,
+    imaging_concurrency: usize,
+    images_mounted: bool,
     helper: Option<Child>,
     daemon: Option<Child>,
 }
@@ -171,7 +186,12 @@ impl Lab {
         std::fs::create_dir_all(&state).expect("state");
         std::os::unix::fs::chown(&state, Some(daemon_uid), Some(daemon_gid)).expect("chown state");
         std::os::unix::fs::chown(&run_dir, Some(daemon_uid), Some(daemon_gid)).expect("chown run");
+        let images = dir.join("images");
+        std::fs::create_dir_all(&images).expect("images");
         let mut lab = Lab {
+            images: images.clone(),
+            imaging_concurrency: opts.imaging_concurrency,
+            images_mounted: false,
             helper_sock: run_dir.join("helper.sock"),
             daemon_sock: run_dir.join("corenasd.sock"),
             dir,
@@ -182,6 +202,11 @@ impl Lab {
             helper: None,
             daemon: None,
         };
+        if let Some(size) = &opts.images_tmpfs {
+            must(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0750"), "corenas-images"]).arg(&images));
+            lab.images_mounted = true;
+        }
+        std::os::unix::fs::chown(&images, Some(daemon_uid), Some(daemon_gid)).expect("chown images");
         lab.start_helper(&opts, daemon_uid, daemon_gid);
         lab.start_daemon();
         lab
@@ -270,6 +295,8 @@ impl Lab {
         .args(["--listen".as_ref(), self.daemon_sock.as_os_str()])
         .args(["--socket-mode", "666"])
         .args(["--helper-socket".as_ref(), self.helper_sock.as_os_str()])
+        .args(["--images".as_ref(), self.images.as_os_str()])
+        .args(["--imaging-concurrency", &self.imaging_concurrency.to_string()])
         .stdout(self.log_file("corenasd.log"))
         .stderr(self.log_file("corenasd.log"))
         .stdin(Stdio::null());
@@ -438,6 +465,9 @@ impl Drop for Lab {
         }
         self.stop_helper();
         let _ = Command::new("umount").arg("-l").arg(&self.storage).status();
+        if self.images_mounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.images).status();
+        }
         if std::env::var_os("CORENAS_KEEP_TEST_DIRS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

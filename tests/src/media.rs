@@ -14,12 +14,15 @@
 //!   direct I/O the results are the same).
 //! - Buffered readers (dd, ddrescue without `-d`) read through the loop device's page cache.
 //!   With the default readahead (2.5 MiB here) the kernel reads ahead in 128 KiB requests into
-//!   large folios; a failed readahead request poisons the whole folio, and the retry of the page
-//!   actually wanted reads the whole folio again, so dd sees EIO for up to 512 KiB around a
-//!   64 KiB bad range. [`FaultyDisk`] therefore sets readahead to 0: the kernel then reads
-//!   exactly one 4 KiB page per request, and the EIO region seen by a buffered reader is exactly
-//!   the bad ranges rounded outward to 4096-byte pages (each bad page is asked for twice: once
-//!   as "readahead", once as the page read proper).
+//!   large folios; a failed readahead request fails its whole folio, and the retry of the page
+//!   actually wanted reads the whole folio again: `dd bs=4096 conv=noerror` then saw EIO for
+//!   the 512 KiB from the start of a 64 KiB bad range (ddrescue happened to see exactly 64 KiB,
+//!   but that depends on its access pattern). [`FaultyDisk`] therefore sets readahead to 0
+//!   (`blockdev --setra 0`; each attach resets it, so [`LoopDisk`]s keep the default): the
+//!   kernel then reads one 4 KiB page per request, and the EIO region seen by any buffered
+//!   reader is exactly the bad ranges rounded outward to 4096-byte pages. Each bad page reaches
+//!   the script twice (as readahead, then as the page read proper); a read running into a bad
+//!   page returns the good pages before it (a short read), and only the next read fails.
 //! - `O_DIRECT` readers bypass the page cache: a request fails as a whole if it overlaps a bad
 //!   range (the kernel does not split it), so the granularity is the reader's request size,
 //!   down to the 512-byte logical sector.
@@ -77,6 +80,8 @@ pub struct LoopDisk {
     pub dev: PathBuf,
     /// The file behind it.
     pub backing: PathBuf,
+    /// `backing` as the kernel names it, to tell whether the device still holds it.
+    bound: PathBuf,
     read_only: bool,
     owns_backing: bool,
     attached: bool,
@@ -91,7 +96,10 @@ impl LoopDisk {
         file.set_len(size).unwrap_or_else(|e| panic!("size {}: {e}", backing.display()));
         drop(file);
         match losetup_attach(&backing, &[]) {
-            Ok(dev) => LoopDisk { dev, backing, read_only: false, owns_backing: true, attached: true },
+            Ok(dev) => {
+                let bound = canonical(&backing);
+                LoopDisk { dev, backing, bound, read_only: false, owns_backing: true, attached: true }
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&backing);
                 panic!("{e}");
@@ -113,7 +121,14 @@ impl LoopDisk {
     fn attach_existing(file: &Path, read_only: bool) -> LoopDisk {
         let flags: &[&str] = if read_only { &["--read-only"] } else { &[] };
         let dev = losetup_attach(file, flags).unwrap_or_else(|e| panic!("{e}"));
-        LoopDisk { dev, backing: file.to_path_buf(), read_only, owns_backing: false, attached: true }
+        LoopDisk {
+            dev,
+            backing: file.to_path_buf(),
+            bound: canonical(file),
+            read_only,
+            owns_backing: false,
+            attached: true,
+        }
     }
 
     /// The device's size in bytes.
@@ -146,7 +161,7 @@ impl LoopDisk {
         let mut result = Ok(());
         if self.attached {
             self.attached = false;
-            result = losetup_detach(&self.dev, &self.backing);
+            result = losetup_detach(&self.dev, &self.bound);
         }
         if self.owns_backing {
             self.owns_backing = false;
@@ -183,33 +198,43 @@ fn losetup_attach(file: &Path, flags: &[&str]) -> Result<PathBuf, String> {
     Ok(PathBuf::from(dev))
 }
 
-/// Whether `dev` is still bound to `backing`, from sysfs (whose path is absolute and canonical).
-fn loop_holds(dev: &Path, backing: &Path) -> bool {
-    let Some(name) = dev.file_name().and_then(|n| n.to_str()) else { return false };
-    let Ok(text) = std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")) else { return false };
-    let bound = text.trim_end_matches('\n').trim_end_matches(" (deleted)");
-    let backing = std::fs::canonicalize(backing).unwrap_or_else(|_| backing.to_path_buf());
-    Path::new(bound) == backing
+/// The absolute path without symlinks, as the kernel reports a loop device's backing file.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|e| panic!("canonicalize {}: {e}", path.display()))
 }
 
-/// `losetup -d`, then waits until the device has let go of `backing`, detaching again while it
-/// has not: on a device that someone still holds open, the kernel only marks it for autoclear,
-/// and the file stays in use until the last close. Never panics.
-fn losetup_detach(dev: &Path, backing: &Path) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(3);
+/// Whether `dev` is still bound to the file `bound` (a [`canonical`] path), from sysfs.
+fn loop_holds(dev: &Path, bound: &Path) -> bool {
+    let Some(name) = dev.file_name().and_then(|n| n.to_str()) else { return false };
+    let Ok(text) = std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")) else { return false };
+    Path::new(text.trim_end_matches('\n').trim_end_matches(" (deleted)")) == bound
+}
+
+/// `losetup -d`, then waits until the device has let go of `bound`: on a device that someone
+/// still holds open, the kernel only marks it for autoclear, and the file stays in use until the
+/// last close. Never panics.
+fn losetup_detach(dev: &Path, bound: &Path) -> Result<(), String> {
+    // Long enough for a transient opener (udev's blkid) to let go; a test that still holds the
+    // device open is not waited for.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut detached = false;
     let mut last_error = String::new();
     loop {
-        // The first round is unconditional: the device is ours, whatever sysfs says.
-        match Command::new("losetup").arg("-d").arg(dev).output() {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => last_error = String::from_utf8_lossy(&out.stderr).into_owned(),
-            Err(e) => last_error = e.to_string(),
+        // Repeated only while it fails (the device is ours then): once accepted, the device may
+        // clear itself at any moment and be reattached by a parallel test.
+        if !detached {
+            match Command::new("losetup").arg("-d").arg(dev).output() {
+                Ok(out) if out.status.success() => detached = true,
+                Ok(out) => last_error = String::from_utf8_lossy(&out.stderr).into_owned(),
+                Err(e) => last_error = e.to_string(),
+            }
         }
-        if !loop_holds(dev, backing) {
+        if !loop_holds(dev, bound) {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("{} still holds {}: {last_error}", dev.display(), backing.display()));
+            let why = if detached { "it is still open (autoclear pending)".to_owned() } else { last_error };
+            return Err(format!("{} still holds {}: {why}", dev.display(), bound.display()));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -424,6 +449,9 @@ pub struct FaultyDisk {
     pub backing: PathBuf,
     /// The FUSE file behind `dev`.
     pub image: PathBuf,
+    /// `image` as the kernel names it (computed before mounting: no lookups into the mount in
+    /// Drop, where the script may be dead).
+    bound: PathBuf,
     /// This disk's own directory (backing file, control file, mount point, script log).
     dir: PathBuf,
     mountpoint: PathBuf,
@@ -442,11 +470,13 @@ impl FaultyDisk {
         let own = dir.join(format!("faulty-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)));
         let mountpoint = own.join("mnt");
         std::fs::create_dir_all(&mountpoint).unwrap_or_else(|e| panic!("create {}: {e}", mountpoint.display()));
+        let bound = canonical(&mountpoint).join("disk.img");
         // From here on, a panic drops `disk`, which undoes whatever was done so far.
         let mut disk = FaultyDisk {
             dev: PathBuf::new(),
             backing: own.join("backing.img"),
             image: mountpoint.join("disk.img"),
+            bound,
             control: own.join("bad-ranges.json"),
             log: own.join("faulty_fs.log"),
             mountpoint,
@@ -526,18 +556,21 @@ impl Drop for FaultyDisk {
     /// the next one's resource released by the previous. Nothing here may panic.
     fn drop(&mut self) {
         if self.attached {
-            let _ = losetup_detach(&self.dev, &self.image);
+            let _ = losetup_detach(&self.dev, &self.bound);
         }
         let mut unmounted = true;
         if let Some(mut fs) = self.fs.take() {
             let ok = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
-            unmounted = ok(Command::new("fusermount").arg("-u").arg(&self.mountpoint))
-                || ok(Command::new("umount").arg("-l").arg(&self.mountpoint));
-            // Unmounting ends the script's FUSE loop; it is signalled only if it does not exit
-            // (and never once reaped, when its pid may be someone else's).
+            let clean = ok(Command::new("fusermount").arg("-u").arg(&self.mountpoint));
+            // Lazily, if the loop device is still held open (and so holds the FUSE file): the
+            // holder then reads EIO once the script is gone, and the device clears itself at
+            // its last close.
+            unmounted = clean || ok(Command::new("umount").arg("-l").arg(&self.mountpoint));
+            // A clean unmount ends the script's FUSE loop. It is signalled only if it does not
+            // exit, and never once reaped, when its pid may be someone else's.
             let deadline = Instant::now() + Duration::from_secs(2);
             let mut exited = false;
-            while !exited && Instant::now() < deadline {
+            while clean && !exited && Instant::now() < deadline {
                 exited = matches!(fs.try_wait(), Ok(Some(_)));
                 if !exited {
                     std::thread::sleep(Duration::from_millis(20));

@@ -17,6 +17,7 @@ use corenas_proto::{ErrorCode, WireError};
 use sha2::Digest;
 use std::collections::HashMap;
 use std::io::Read;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -486,7 +487,11 @@ async fn run_image(shared: &Arc<Shared>, row: store::JobRow) -> Result<(), WireE
         r.source_serial = serial.clone();
         r.output_file = Some(image_path.display().to_string());
     })?;
-    std::fs::create_dir_all(&dir)
+    // 0750: images are readable by corenasd's user and group only, not by every local user.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&dir)
         .map_err(|e| job_error(ErrorCode::Internal, format!("creating {}: {e}", dir.display())))?;
 
     let existing = read_map(&mapfile_path, facts.domain).await;
