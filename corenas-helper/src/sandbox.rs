@@ -94,8 +94,7 @@ pub fn apply(writable: Vec<PathBuf>, allow_unsandboxed: bool) -> Result<SandboxR
     let abi = ABI::V5;
     let read_exec = AccessFs::from_read(abi);
     let all = AccessFs::from_all(abi);
-    let system_ro =
-        existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys"].map(PathBuf::from));
+    let system_ro = existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys"].map(PathBuf::from));
     // /dev/random too: getrandom polls it before falling back to /dev/urandom where the
     // getrandom(2) wrapper cannot be found (static builds).
     let devices = existing(["/dev/null", "/dev/random", "/dev/urandom", "/dev/zero"].map(PathBuf::from));

@@ -40,7 +40,10 @@ impl Shared {
         })
     }
 
-    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&State) -> Result<T, crate::state::StateError>) -> Result<T, WireError> {
+    pub(crate) fn with_state<T>(
+        &self,
+        f: impl FnOnce(&State) -> Result<T, crate::state::StateError>,
+    ) -> Result<T, WireError> {
         let state = self.state.lock().map_err(|_| WireError::internal("state lock poisoned"))?;
         f(&state).map_err(WireError::from)
     }
@@ -524,8 +527,13 @@ impl Corenas for DaemonServer {
     ) -> Result<Change<JobInfo>, WireError> {
         detach(async move {
             let args = serde_json::json!({ "job": id, "priority": priority });
-            self.mutate("image.priority", args, dry_run, imaging::api::set_priority(&self.shared, &id, priority, dry_run))
-                .await
+            self.mutate(
+                "image.priority",
+                args,
+                dry_run,
+                imaging::api::set_priority(&self.shared, &id, priority, dry_run),
+            )
+            .await
         })
         .await
     }

@@ -6,8 +6,8 @@ use crate::acl::{AclEntry, AclListing, AclTarget};
 use crate::error::WireError;
 use crate::helper::{SmbAccountState, Step};
 use crate::imaging::{
-    ArchiveEdit, ArchiveInfo, ArchiveList, ArchiveQuery, DeviceInfo, ImageCreate, ImagingPolicy, JobInfo, JobList, JobQuery,
-    Priority,
+    ArchiveEdit, ArchiveInfo, ArchiveList, ArchiveQuery, DeviceInfo, ImageCreate, ImagingPolicy, JobInfo, JobList,
+    JobQuery, Priority,
 };
 use crate::names::{AccountKind, DevicePath, FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
 use crate::secret::Password;
@@ -186,11 +186,18 @@ pub trait Corenas {
     async fn image_wait(id: String, after_version: u64, wait_ms: u32) -> Result<JobInfo, WireError>;
     async fn image_pause(id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
     async fn image_resume(id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
-    async fn image_cancel(id: String, delete_partial: Option<bool>, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
+    async fn image_cancel(
+        id: String,
+        delete_partial: Option<bool>,
+        dry_run: bool,
+    ) -> Result<Change<JobInfo>, WireError>;
     /// Another pass over the bad areas (direct I/O) of a job that ended with errors or failed.
     async fn image_retry(id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
     async fn image_priority(id: String, priority: Priority, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
-    async fn imaging_policy(set: Option<(bool, Vec<DevicePath>)>, dry_run: bool) -> Result<Change<ImagingPolicy>, WireError>;
+    async fn imaging_policy(
+        set: Option<(bool, Vec<DevicePath>)>,
+        dry_run: bool,
+    ) -> Result<Change<ImagingPolicy>, WireError>;
 
     async fn archive_list(query: ArchiveQuery) -> Result<ArchiveList, WireError>;
     async fn archive_show(id: String) -> Result<ArchiveInfo, WireError>;

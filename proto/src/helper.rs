@@ -35,29 +35,73 @@ pub struct UserChange {
 /// helper itself, whatever the caller asks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum HelperOp {
-    GroupCreate { name: GroupName, gid: ManagedGid },
-    GroupDelete { name: GroupName },
-    GroupAddMember { group: GroupName, user: UserName },
-    GroupRemoveMember { group: GroupName, user: UserName },
+    GroupCreate {
+        name: GroupName,
+        gid: ManagedGid,
+    },
+    GroupDelete {
+        name: GroupName,
+    },
+    GroupAddMember {
+        group: GroupName,
+        user: UserName,
+    },
+    GroupRemoveMember {
+        group: GroupName,
+        user: UserName,
+    },
     UserCreate(NewUser),
     UserModify(UserChange),
-    UserDelete { name: UserName, remove_home: bool },
-    UserLock { name: UserName },
-    UserUnlock { name: UserName },
-    UserSetPassword { name: UserName, password: Password },
-    SmbSetPassword { name: UserName, password: Password },
-    SmbEnable { name: UserName },
-    SmbDisable { name: UserName },
-    SmbDelete { name: UserName },
-    AclSet { path: SharePath, entries: Vec<AclEntry>, recursive: bool },
-    AclRemove { path: SharePath, targets: Vec<AclTarget>, recursive: bool },
+    UserDelete {
+        name: UserName,
+        remove_home: bool,
+    },
+    UserLock {
+        name: UserName,
+    },
+    UserUnlock {
+        name: UserName,
+    },
+    UserSetPassword {
+        name: UserName,
+        password: Password,
+    },
+    SmbSetPassword {
+        name: UserName,
+        password: Password,
+    },
+    SmbEnable {
+        name: UserName,
+    },
+    SmbDisable {
+        name: UserName,
+    },
+    SmbDelete {
+        name: UserName,
+    },
+    AclSet {
+        path: SharePath,
+        entries: Vec<AclEntry>,
+        recursive: bool,
+    },
+    AclRemove {
+        path: SharePath,
+        targets: Vec<AclTarget>,
+        recursive: bool,
+    },
     /// Let corenasd's user read the device node (an ACL entry), so that ddrescue can run
     /// unprivileged. Refused for a device in use, whatever corenasd believes.
-    DeviceGrantRead { device: DevicePath },
+    DeviceGrantRead {
+        device: DevicePath,
+    },
     /// Remove that ACL entry again (the drive is released).
-    DeviceRevokeRead { device: DevicePath },
+    DeviceRevokeRead {
+        device: DevicePath,
+    },
     /// Eject an optical medium; a loop device (the lab's removable "drive") is detached.
-    DeviceEject { device: DevicePath },
+    DeviceEject {
+        device: DevicePath,
+    },
 }
 
 impl HelperOp {

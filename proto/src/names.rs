@@ -410,7 +410,11 @@ fn check_device_path(s: &str) -> Result<(), ValidationError> {
             && id.len() <= NAME_MAX
             && !id.starts_with('.')
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
-        return if ok { Ok(()) } else { Err(bad("a /dev/disk/by-id/ name uses only A-Z, a-z, 0-9, '.', '_', ':', '-'")) };
+        return if ok {
+            Ok(())
+        } else {
+            Err(bad("a /dev/disk/by-id/ name uses only A-Z, a-z, 0-9, '.', '_', ':', '-'"))
+        };
     }
     let Some(name) = s.strip_prefix("/dev/") else {
         return Err(bad("use /dev/<disk> (sr, sd, vd, nvme, mmcblk or loop devices) or /dev/disk/by-id/<id>"));
@@ -481,7 +485,10 @@ fn check_job_name(s: &str) -> Result<(), ValidationError> {
     } else {
         Err(ValidationError::new(
             "name",
-            format!("name '{}' is invalid: use 1-64 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit", shown(s)),
+            format!(
+                "name '{}' is invalid: use 1-64 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+                shown(s)
+            ),
         ))
     }
 }
@@ -504,7 +511,10 @@ fn check_tag(s: &str) -> Result<(), ValidationError> {
     } else {
         Err(ValidationError::new(
             "tag",
-            format!("tag '{}' is invalid: use 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit", shown(s)),
+            format!(
+                "tag '{}' is invalid: use 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+                shown(s)
+            ),
         ))
     }
 }

@@ -203,7 +203,11 @@ impl Lab {
             daemon: None,
         };
         if let Some(size) = &opts.images_tmpfs {
-            must(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0750"), "corenas-images"]).arg(&images));
+            must(
+                Command::new("mount")
+                    .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0750"), "corenas-images"])
+                    .arg(&images),
+            );
             lab.images_mounted = true;
         }
         std::os::unix::fs::chown(&images, Some(daemon_uid), Some(daemon_gid)).expect("chown images");

@@ -93,11 +93,21 @@ fn an_iso_is_imaged_byte_for_byte_with_the_volume_as_domain() {
     assert!(arch["checksums"]["md5"].as_str().is_some_and(|m| m.len() == 32), "{arch}");
     let sidecar = std::fs::read_to_string(image.with_extension("iso.sha256")).expect("sidecar");
     assert_eq!(sidecar, format!("{want}  {id}.iso\n"));
-    let check = Command::new("sha256sum").arg("-c").arg(image.with_extension("iso.sha256")).current_dir(lab.images.join(&id)).output().expect("sha256sum");
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg(image.with_extension("iso.sha256"))
+        .current_dir(lab.images.join(&id))
+        .output()
+        .expect("sha256sum");
     assert!(check.status.success(), "sha256sum -c: {}", String::from_utf8_lossy(&check.stdout));
 
     // The device grant lasted as long as the job, no longer.
-    assert!(!acl_of(&disc.dev).contains(&format!("user:{}:", lab.daemon_uid)) && !acl_of(&disc.dev).contains("user:corenas:"), "{}", acl_of(&disc.dev));
+    assert!(
+        !acl_of(&disc.dev).contains(&format!("user:{}:", lab.daemon_uid))
+            && !acl_of(&disc.dev).contains("user:corenas:"),
+        "{}",
+        acl_of(&disc.dev)
+    );
     // The job's life is in the audit chain, and the chain holds.
     let log = lab.ctl_json(&["log", "view", "--limit", "50"]).to_string();
     assert!(log.contains("image.create") && log.contains("image.job.finished"), "{log}");
@@ -232,7 +242,8 @@ fn the_queue_runs_by_priority_one_job_per_device() {
     let pos = |id: &str| show(&lab, id)["position"].as_u64();
     assert_eq!((pos(&a_high), pos(&b_normal), pos(&a_low)), (Some(1), Some(2), Some(3)));
 
-    let jobs: Vec<Value> = [&block_a, &block_b, &a_low, &b_normal, &a_high].iter().map(|id| wait_end(&lab, id)).collect();
+    let jobs: Vec<Value> =
+        [&block_a, &block_b, &a_low, &b_normal, &a_high].iter().map(|id| wait_end(&lab, id)).collect();
     for j in &jobs {
         assert_eq!(status(j), "completed", "{j}");
     }
@@ -342,7 +353,10 @@ fn a_hostile_disc_label_is_display_text_only() {
     let job = wait_end(&lab, &id);
     assert_eq!(status(&job), "completed", "{job}");
     assert_eq!(job["medium"]["label"], "-rf ../../etc/cron.d/x");
-    assert_eq!(job["output_file"].as_str().unwrap(), lab.images.join(&id).join(format!("{id}.iso")).display().to_string());
+    assert_eq!(
+        job["output_file"].as_str().unwrap(),
+        lab.images.join(&id).join(format!("{id}.iso")).display().to_string()
+    );
     assert!(!Path::new("/etc/cron.d/x").exists());
     // --eject: the lab's loop "drive" was detached when hashing started.
     let name = disc.dev.file_name().unwrap().to_string_lossy().into_owned();

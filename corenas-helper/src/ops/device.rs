@@ -163,12 +163,9 @@ pub fn in_use(dev: &Device) -> Vec<String> {
     }
     if reasons.is_empty() {
         // The kernel's own answer: an exclusive open fails while anything has claimed the disk.
-        match rustix::fs::open(&dev.path, OFlags::RDONLY | OFlags::EXCL | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-        {
-            Err(rustix::io::Errno::BUSY) => {
-                reasons.push("claimed exclusively by the kernel (mounted, RAID/LVM member or pool)".to_owned())
-            }
-            _ => {}
+        let flags = OFlags::RDONLY | OFlags::EXCL | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        if let Err(rustix::io::Errno::BUSY) = rustix::fs::open(&dev.path, flags, Mode::empty()) {
+            reasons.push("claimed exclusively by the kernel (mounted, RAID/LVM member or pool)".to_owned());
         }
     }
     reasons
@@ -236,9 +233,8 @@ pub enum DevicePlan {
 }
 
 pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
-    let daemon_uid = || {
-        ctx.daemon_uid.ok_or_else(|| WireError::not_allowed("the helper was started without --daemon-uid"))
-    };
+    let daemon_uid =
+        || ctx.daemon_uid.ok_or_else(|| WireError::not_allowed("the helper was started without --daemon-uid"));
     let p = match op {
         HelperOp::DeviceGrantRead { device } => {
             let dev = resolve(device)?;
@@ -265,12 +261,24 @@ impl DevicePlan {
             DevicePlan::Grant { dev, uid } => Step::SetAcl {
                 path: dev.path.display().to_string(),
                 recursive: false,
-                equivalent: vec!["setfacl".into(), "-m".into(), format!("u:{uid}:r"), "--".into(), dev.path.display().to_string()],
+                equivalent: vec![
+                    "setfacl".into(),
+                    "-m".into(),
+                    format!("u:{uid}:r"),
+                    "--".into(),
+                    dev.path.display().to_string(),
+                ],
             },
             DevicePlan::Revoke { dev, uid } => Step::SetAcl {
                 path: dev.path.display().to_string(),
                 recursive: false,
-                equivalent: vec!["setfacl".into(), "-x".into(), format!("u:{uid}"), "--".into(), dev.path.display().to_string()],
+                equivalent: vec![
+                    "setfacl".into(),
+                    "-x".into(),
+                    format!("u:{uid}"),
+                    "--".into(),
+                    dev.path.display().to_string(),
+                ],
             },
             DevicePlan::Eject { dev } if dev.name.starts_with("loop") => Step::Exec {
                 program: "(in-process ioctl LOOP_CLR_FD)".into(),
@@ -313,7 +321,10 @@ fn set_user_read(dev: &Device, uid: u32, grant: bool) -> Result<(), WireError> {
     acl::recompute_mask(&mut entries, false);
     if !grant && !entries.iter().any(|e| e.tag == acl::MASK) {
         // Back to a plain mode: drop the xattr rather than store a minimal ACL.
-        return match rustix::fs::removexattr(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)), acl::XATTR_ACCESS) {
+        return match rustix::fs::removexattr(
+            format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)),
+            acl::XATTR_ACCESS,
+        ) {
             Ok(()) | Err(rustix::io::Errno::NODATA) => Ok(()),
             Err(e) => Err(fail(e)),
         };
@@ -330,7 +341,8 @@ fn ioctl_no_arg<const OP: rustix::ioctl::Opcode>(fd: &OwnedFd) -> rustix::io::Re
 }
 
 fn eject(dev: &Device) -> Result<(), WireError> {
-    let fail = |e: rustix::io::Errno| WireError::new(ErrorCode::ToolFailed, format!("eject {}: {e}", dev.path.display()));
+    let fail =
+        |e: rustix::io::Errno| WireError::new(ErrorCode::ToolFailed, format!("eject {}: {e}", dev.path.display()));
     let fd = rustix::fs::open(&dev.path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
         .map_err(fail)?;
     if dev.name.starts_with("loop") { ioctl_no_arg::<LOOP_CLR_FD>(&fd) } else { ioctl_no_arg::<CDROMEJECT>(&fd) }

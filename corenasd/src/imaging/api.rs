@@ -156,7 +156,9 @@ pub async fn pause(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Chan
 pub async fn resume(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
     let row = load(shared, id)?;
     let resumable = row.status == JobState::Paused
-        || row.status == JobState::Failed && row.kind == JobKind::Image && row.error_code.as_deref() != Some("E_INVALID_INPUT");
+        || row.status == JobState::Failed
+            && row.kind == JobKind::Image
+            && row.error_code.as_deref() != Some("E_INVALID_INPUT");
     if !resumable {
         return Err(invalid_state(id, row.status, "only paused (or failed) imaging jobs can be resumed"));
     }
@@ -183,7 +185,11 @@ pub async fn cancel(
         return Err(invalid_state(id, row.status, "it has already ended"));
     }
     if row.status == JobState::Hashing {
-        return Err(invalid_state(id, row.status, "the image is complete and being hashed; delete it from the archive afterwards"));
+        return Err(invalid_state(
+            id,
+            row.status,
+            "the image is complete and being hashed; delete it from the archive afterwards",
+        ));
     }
     if dry_run {
         return Ok(change(true, Vec::new(), Some(info(shared, &row)?)));
@@ -319,7 +325,12 @@ pub fn archive_delete(shared: &Shared, id: &str, dry_run: bool) -> Result<Change
     Ok(change(false, Vec::new(), None))
 }
 
-pub fn archive_edit(shared: &Shared, id: &str, edit: &ArchiveEdit, dry_run: bool) -> Result<Change<ArchiveInfo>, WireError> {
+pub fn archive_edit(
+    shared: &Shared,
+    id: &str,
+    edit: &ArchiveEdit,
+    dry_run: bool,
+) -> Result<Change<ArchiveInfo>, WireError> {
     let mut a = load_archive(shared, id)?;
     for t in &edit.remove_tags {
         a.tags.retain(|x| x != t.as_str());

@@ -333,7 +333,9 @@ pub fn medium_facts(probe: &DeviceProbe) -> MediumFacts {
     let optical = probe.name.starts_with("sr");
     let pvd = probe.head.get(32768..34816).and_then(|s| iso9660::parse_pvd(s).ok());
     match pvd {
-        Some(p) if p.logical_block_size == 2048 && p.image_size_bytes() > 0 && p.image_size_bytes() <= probe.size_bytes => {
+        Some(p)
+            if p.logical_block_size == 2048 && p.image_size_bytes() > 0 && p.image_size_bytes() <= probe.size_bytes =>
+        {
             let label = iso9660::display_label(&p.volume_id);
             MediumFacts {
                 medium: Medium {
@@ -358,12 +360,8 @@ pub fn medium_facts(probe: &DeviceProbe) -> MediumFacts {
 
 /// Model and serial from sysfs (world-readable; parsed here, not in the helper).
 pub fn sysfs_identity(name: &str) -> (Option<String>, Option<String>) {
-    let read = |p: String| {
-        std::fs::read_to_string(p)
-            .ok()
-            .map(|s| iso9660::display_label(&s))
-            .filter(|s| !s.is_empty())
-    };
+    let read =
+        |p: String| std::fs::read_to_string(p).ok().map(|s| iso9660::display_label(&s)).filter(|s| !s.is_empty());
     let model = read(format!("/sys/class/block/{name}/device/model"));
     let serial = read(format!("/sys/class/block/{name}/device/serial"))
         .or_else(|| read(format!("/sys/class/block/{name}/serial")))
@@ -579,9 +577,9 @@ async fn run_image(shared: &Arc<Shared>, row: store::JobRow) -> Result<(), WireE
 /// Runs ddrescue and follows its mapfile until it exits.
 async fn drive(shared: &Arc<Shared>, id: &str, run: &Run) -> Result<Exit, WireError> {
     let img = &shared.imaging;
-    let mut child = run
-        .spawn(&img.ddrescue)
-        .map_err(|e| job_error(ErrorCode::ToolFailed, format!("{} could not be started: {e}", img.ddrescue.display())))?;
+    let mut child = run.spawn(&img.ddrescue).map_err(|e| {
+        job_error(ErrorCode::ToolFailed, format!("{} could not be started: {e}", img.ddrescue.display()))
+    })?;
     let pid = child.id();
     if let Ok(mut a) = img.active.lock() {
         if let Some(j) = a.get_mut(id) {
@@ -601,7 +599,13 @@ async fn drive(shared: &Arc<Shared>, id: &str, run: &Run) -> Result<Exit, WireEr
     let output = Arc::new(Mutex::new(String::new()));
     let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut readers = Vec::new();
-    for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), child.stderr.take().map(|s| Box::new(s) as _)].into_iter().flatten() {
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let (output, asked) = (Arc::clone(&output), Arc::clone(&asked));
         readers.push(tokio::spawn(async move {
             let mut stream = stream;
@@ -789,14 +793,24 @@ async fn hash_and_archive(
             .await?;
     let mut verify_note = None;
     if opts.verify {
-        let src = hash_with_progress(shared, id, PathBuf::from(format!("/dev/{}", dev_name(dev))), facts.domain, Some(facts.domain), false, Phase::Verifying).await;
+        let src = hash_with_progress(
+            shared,
+            id,
+            PathBuf::from(format!("/dev/{}", dev_name(dev))),
+            facts.domain,
+            Some(facts.domain),
+            false,
+            Phase::Verifying,
+        )
+        .await;
         verify_note = Some(match src {
             Ok(s) if s.sha256 == sums.sha256 => ("ok", "the source read again matches the image".to_owned()),
             Ok(s) => ("mismatch", format!("source SHA-256 {} differs from the image's", s.sha256)),
             Err(e) => ("failed", e.message),
         });
     }
-    if !(opts.eject && !opts.verify) {
+    // Otherwise the drive was released (and ejected) when hashing started.
+    if !opts.eject || opts.verify {
         release(shared, dev).await;
         if opts.eject {
             eject(shared, dev).await;
@@ -817,7 +831,14 @@ async fn hash_and_archive(
         }
         let aid = store::insert_archive(
             s.conn(),
-            &store::NewArchive { job: &row, filename: &filename, path: &path, size: facts.domain, checksums: &sums, bad_bytes: bad },
+            &store::NewArchive {
+                job: &row,
+                filename: &filename,
+                path: &path,
+                size: facts.domain,
+                checksums: &sums,
+                bad_bytes: bad,
+            },
         )?;
         if let Some((result, detail)) = &verify_note {
             store::add_verification(s.conn(), &aid, result, detail)?;
@@ -857,7 +878,8 @@ async fn run_verify(shared: &Arc<Shared>, row: store::JobRow) -> Result<(), Wire
         .with_state(|s| store::archive(s.conn(), &aid))?
         .ok_or_else(|| WireError::not_found(format!("archive entry {aid} no longer exists")))?;
     let path = PathBuf::from(&a.path);
-    let r = hash_with_progress(shared, &id, path, a.size_bytes, None, a.checksums.md5.is_some(), Phase::Verifying).await;
+    let r =
+        hash_with_progress(shared, &id, path, a.size_bytes, None, a.checksums.md5.is_some(), Phase::Verifying).await;
     let (result, detail) = match &r {
         Ok(s) if s.sha256 == a.checksums.sha256 && s.md5 == a.checksums.md5 => ("ok", "checksums match".to_owned()),
         Ok(s) => ("mismatch", format!("SHA-256 now {} (stored {})", s.sha256, a.checksums.sha256)),
@@ -874,7 +896,11 @@ async fn run_verify(shared: &Arc<Shared>, row: store::JobRow) -> Result<(), Wire
         } else {
             r.status = JobState::Failed;
             r.error = Some(detail.clone());
-            r.error_code = Some(if result == "mismatch" { "E_CHECKSUM_MISMATCH".into() } else { ErrorCode::ToolFailed.as_str().into() });
+            r.error_code = Some(if result == "mismatch" {
+                "E_CHECKSUM_MISMATCH".into()
+            } else {
+                ErrorCode::ToolFailed.as_str().into()
+            });
         }
     })?;
     audit_job(shared, "archive.verify.finished", &row);

@@ -6,9 +6,9 @@
 use super::engine::{medium_facts, sysfs_identity};
 use super::{store, uevent};
 use crate::server::Shared;
+use corenas_proto::WireError;
 use corenas_proto::imaging::{DeviceInfo, ImageCreate, JobOptions, JobState};
 use corenas_proto::names::{DevicePath, JobName, is_disk_name};
-use corenas_proto::WireError;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -224,7 +224,8 @@ async fn medium_changed(shared: &Arc<Shared>, name: &str) -> Result<(), WireErro
         store::save_job(s.conn(), &mut row)?;
         Ok(row)
     })?;
-    let args = serde_json::json!({ "job": row.id, "device": path, "label": facts.medium.label, "policy": "auto_start" });
+    let args =
+        serde_json::json!({ "job": row.id, "device": path, "label": facts.medium.label, "policy": "auto_start" });
     let rec = crate::audit::AuditRecord {
         principal: "corenasd",
         channel: "policy",

@@ -6,7 +6,7 @@ pub mod api;
 pub mod ddrescue;
 pub mod engine;
 pub mod iso9660;
-pub mod media;
 pub mod mapfile;
+pub mod media;
 pub mod store;
 pub mod uevent;

@@ -4,8 +4,8 @@
 
 use crate::state::{StateError, now_rfc3339};
 use corenas_proto::imaging::{
-    ArchiveInfo, ArchiveQuery, ArchiveSort, Checksums, JobInfo, JobKind, JobOptions, JobQuery, JobSort, JobState, Medium,
-    Priority, Progress, Verification,
+    ArchiveInfo, ArchiveQuery, ArchiveSort, Checksums, JobInfo, JobKind, JobOptions, JobQuery, JobSort, JobState,
+    Medium, Priority, Progress, Verification,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
