@@ -11,8 +11,8 @@ use corenas_proto::acl::{AclEntry, AclTarget};
 use corenas_proto::api::{AUDIT_PAGE_MAX, SmbAction};
 use corenas_proto::imaging::{ArchiveSort, JobSort, JobState, LIST_MAX, Priority, RetryPasses};
 use corenas_proto::names::{
-    AccountKind, DevicePath, FullName, GroupName, JobName, ManagedGid, ManagedUid, Note, SHELLS, SearchText,
-    SharePath, Shell, Tag, UserName,
+    AccountKind, DevicePath, FullName, GroupName, JobName, ManagedGid, ManagedUid, Note, SHELLS, SearchText, SharePath,
+    Shell, Tag, UserName,
 };
 use std::ffi::{OsStr, OsString};
 use std::marker::PhantomData;

@@ -290,7 +290,8 @@ async fn log(cmd: LogCommand, socket: &Path) -> Result<Report, CtlError> {
 /// where the export goes.
 pub(crate) fn create_export_file(path: &Path) -> Result<io::BufWriter<std::fs::File>, CtlError> {
     let file = std::fs::File::options().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
-        let code = if e.kind() == io::ErrorKind::AlreadyExists { ErrorCode::AlreadyExists } else { ErrorCode::Internal };
+        let code =
+            if e.kind() == io::ErrorKind::AlreadyExists { ErrorCode::AlreadyExists } else { ErrorCode::Internal };
         CtlError::failed(code, format!("cannot create {}: {e}; the export never overwrites a file", path.display()))
     })?;
     Ok(io::BufWriter::new(file))
@@ -820,15 +821,18 @@ mod tests {
             CorenasRequest::ImagingPolicy { set, dry_run } => {
                 let policy = match set {
                     None => ImagingPolicy { auto_start: false, watch: vec!["/dev/loop0".into()] },
-                    Some((on, watch)) => ImagingPolicy {
-                        auto_start: *on,
-                        watch: watch.iter().map(|d| d.as_str().to_owned()).collect(),
-                    },
+                    Some((on, watch)) => {
+                        ImagingPolicy { auto_start: *on, watch: watch.iter().map(|d| d.as_str().to_owned()).collect() }
+                    }
                 };
                 CorenasResponse::ImagingPolicy(Ok(changed(*dry_run, Some(policy))))
             }
             CorenasRequest::ArchiveList { query } => CorenasResponse::ArchiveList(Ok(ArchiveList {
-                archives: if query.offset == 0 { vec![archive_entry("a1", Some("=cmd|' /C calc'!A0"))] } else { vec![] },
+                archives: if query.offset == 0 {
+                    vec![archive_entry("a1", Some("=cmd|' /C calc'!A0"))]
+                } else {
+                    vec![]
+                },
                 total: 1,
                 limit: query.limit,
                 offset: query.offset,
@@ -840,7 +844,9 @@ mod tests {
                 verify.kind = JobKind::Verify;
                 CorenasResponse::ArchiveVerify(Ok(changed(*dry_run, (!dry_run).then_some(verify))))
             }
-            CorenasRequest::ArchiveDelete { dry_run, .. } => CorenasResponse::ArchiveDelete(Ok(changed(*dry_run, None))),
+            CorenasRequest::ArchiveDelete { dry_run, .. } => {
+                CorenasResponse::ArchiveDelete(Ok(changed(*dry_run, None)))
+            }
             CorenasRequest::ArchiveEdit { id, edit, dry_run } => {
                 let mut entry = archive_entry(id, None);
                 entry.tags = edit.add_tags.iter().map(|t| t.as_str().to_owned()).collect();
@@ -880,8 +886,21 @@ mod tests {
     fn image_create_sends_the_typed_request() {
         let (socket, seen) = fake_daemon("imagecreate", imaging_reply);
         let args = [
-            "image", "create", "movie_disc", "--device", "/dev/sr0", "--retries", "3", "--verify", "--md5",
-            "--priority", "high", "--keep-partial", "--eject", "--max-rate", "10485760",
+            "image",
+            "create",
+            "movie_disc",
+            "--device",
+            "/dev/sr0",
+            "--retries",
+            "3",
+            "--verify",
+            "--md5",
+            "--priority",
+            "high",
+            "--keep-partial",
+            "--eject",
+            "--max-rate",
+            "10485760",
         ];
         let (human, json, exit) = answered(ctl(&socket, &args));
         assert_eq!(exit, 0);
@@ -993,7 +1012,9 @@ mod tests {
 
     #[test]
     fn archive_delete_is_sent_with_force_or_as_a_dry_run() {
-        for (args, dry) in [(&["archive", "delete", "a1", "--force"][..], false), (&["--dry-run", "archive", "delete", "a1"], true)] {
+        for (args, dry) in
+            [(&["archive", "delete", "a1", "--force"][..], false), (&["--dry-run", "archive", "delete", "a1"], true)]
+        {
             let (socket, seen) = fake_daemon(if dry { "deldry" } else { "delforce" }, imaging_reply);
             let (human, _, exit) = answered(ctl(&socket, args));
             assert_eq!(exit, 0);
@@ -1179,7 +1200,10 @@ mod tests {
         assert_eq!(doc["id"], "v1");
         assert_eq!(doc["status"], "completed");
         let seen = seen.lock().unwrap();
-        assert!(matches!(&seen[..], [CorenasRequest::ArchiveVerify { dry_run: false, .. }, CorenasRequest::ImageWait { id, .. }] if id == "v1"), "{seen:?}");
+        assert!(
+            matches!(&seen[..], [CorenasRequest::ArchiveVerify { dry_run: false, .. }, CorenasRequest::ImageWait { id, .. }] if id == "v1"),
+            "{seen:?}"
+        );
         drop(seen);
         let _ = std::fs::remove_file(&socket);
 
@@ -1210,8 +1234,10 @@ mod tests {
         });
         let out = std::env::temp_dir().join(format!("corenas-ctl-test-{}-archive.csv", std::process::id()));
         let _ = std::fs::remove_file(&out);
-        let (human, doc, _) =
-            answered(ctl(&socket, &["--json", "archive", "export", "--format", "csv", "--output", out.to_str().unwrap()]));
+        let (human, doc, _) = answered(ctl(
+            &socket,
+            &["--json", "archive", "export", "--format", "csv", "--output", out.to_str().unwrap()],
+        ));
         assert!(human.starts_with("exported 3 archive entries as csv to "), "{human}");
         let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
         assert_eq!(doc["exported"], 3);

@@ -110,9 +110,8 @@ pub async fn archive(cmd: ArchiveCommand, socket: &Path, dry_run: bool, json: bo
             if !wait || change.dry_run {
                 return Ok(started);
             }
-            let job = change
-                .result
-                .ok_or_else(|| CtlError::failed(ErrorCode::Protocol, "corenasd started no verify job"))?;
+            let job =
+                change.result.ok_or_else(|| CtlError::failed(ErrorCode::Protocol, "corenasd started no verify job"))?;
             if let (false, Report::Answer { human, .. }) = (json, &started) {
                 print_stdout(human);
             }
@@ -129,19 +128,19 @@ pub async fn archive(cmd: ArchiveCommand, socket: &Path, dry_run: bool, json: bo
             output::change_report(&change, output::archive_block)
         }
         ArchiveCommand::Export { format, output: None } => {
-            let entries = fetch_archive(async |offset| answer(d.client.archive_list(ctx(), page(offset)).await)).await?;
+            let entries =
+                fetch_archive(async |offset| answer(d.client.archive_list(ctx(), page(offset)).await)).await?;
             let mut stdout = io::stdout().lock();
             write_export(format, &entries, &mut stdout)?;
             Ok(Report::Written)
         }
         ArchiveCommand::Export { format, output: Some(path) } => {
             let mut out = create_export_file(&path)?;
-            let written = match fetch_archive(async |offset| answer(d.client.archive_list(ctx(), page(offset)).await))
-                .await
-            {
-                Ok(entries) => write_export(format, &entries, &mut out).map(|()| entries.len()),
-                Err(e) => Err(e),
-            };
+            let written =
+                match fetch_archive(async |offset| answer(d.client.archive_list(ctx(), page(offset)).await)).await {
+                    Ok(entries) => write_export(format, &entries, &mut out).map(|()| entries.len()),
+                    Err(e) => Err(e),
+                };
             let exported = finish_export_file(out, written, &path)?;
             let format = match format {
                 ExportFormat::Json => "json",
@@ -214,14 +213,7 @@ fn follow_report(job: &JobInfo) -> Result<Report, CtlError> {
 
 /// One page of the export: oldest first, so entries added meanwhile land after the pages read.
 fn page(offset: u32) -> ArchiveQuery {
-    ArchiveQuery {
-        search: None,
-        tag: None,
-        sort: ArchiveSort::Created,
-        descending: false,
-        limit: LIST_MAX,
-        offset,
-    }
+    ArchiveQuery { search: None, tag: None, sort: ArchiveSort::Created, descending: false, limit: LIST_MAX, offset }
 }
 
 /// Every archive entry, page by page, until an empty page or `total` entries.
@@ -320,7 +312,11 @@ fn csv_cell(value: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(value)
     };
-    if value.contains([',', '"', '\r', '\n']) { Cow::Owned(format!("\"{}\"", value.replace('"', "\"\""))) } else { value }
+    if value.contains([',', '"', '\r', '\n']) {
+        Cow::Owned(format!("\"{}\"", value.replace('"', "\"\"")))
+    } else {
+        value
+    }
 }
 
 #[cfg(test)]

@@ -467,7 +467,8 @@ fn page_note(shown: usize, offset: u32, total: u64) -> String {
     if shown == 0 && total > 0 {
         format!("(no entries at offset {offset}; there are {total})\n")
     } else if offset > 0 || offset + shown < total {
-        let more = if offset + shown < total { format!("; --offset {} for more", offset + shown) } else { String::new() };
+        let more =
+            if offset + shown < total { format!("; --offset {} for more", offset + shown) } else { String::new() };
         format!("(entries {}-{} of {total}{more})\n", offset + 1, offset + shown)
     } else {
         String::new()

@@ -22,6 +22,10 @@ enum Field {
     Password,
     Path,
     Acl,
+    Device,
+    JobName,
+    Retries,
+    Tag,
 }
 
 fn field_of(name: &str) -> Option<Field> {
@@ -30,6 +34,10 @@ fn field_of(name: &str) -> Option<Field> {
         "smb password" => Some(Field::Password),
         "path" | "ACL path" | "path (URL)" => Some(Field::Path),
         "acl" => Some(Field::Acl),
+        "device" => Some(Field::Device),
+        "image name" => Some(Field::JobName),
+        "retries" => Some(Field::Retries),
+        "tag" | "label / tag" => Some(Field::Tag),
         _ => None,
     }
 }
@@ -64,6 +72,10 @@ fn field_word(f: Field) -> &'static str {
         Field::Password => "password",
         Field::Path => "path",
         Field::Acl => "ACL",
+        Field::Device => "device",
+        Field::JobName => "name",
+        Field::Retries => "retries",
+        Field::Tag => "tag",
     }
 }
 
@@ -101,6 +113,14 @@ fn the_cli_refuses_every_bad_input() {
             ],
             Field::Path => vec![lab.ctl(&["acl", "set", &input, "u:alice:rwx"]), lab.ctl(&["acl", "get", &input])],
             Field::Acl => vec![lab.ctl(&["acl", "set", "/storage/pub", &input])],
+            // A device that is a valid name but in use (the system disk) is refused by the
+            // helper with E_BUSY, naming the device; tests/tests/imaging.rs covers that too.
+            Field::Device => {
+                vec![lab.ctl(&["image", "create", "x", "--device", &input]), lab.ctl(&["device", "eject", &input])]
+            }
+            Field::JobName => vec![lab.ctl(&["image", "create", &input, "--device", "/dev/loop0"])],
+            Field::Retries => vec![lab.ctl(&["image", "create", "x", "--device", "/dev/loop0", "--retries", &input])],
+            Field::Tag => vec![lab.ctl(&["archive", "tag", "arc_000001", "--add", &input])],
         };
         for out in outs {
             let code = out.status.code();
@@ -149,6 +169,39 @@ fn message<T: serde::Serialize>(m: T) -> Vec<u8> {
 }
 
 const PLACEHOLDER_PATH: &str = "/storage/qqqqqqqq";
+const PLACEHOLDER_DEVICE: &str = "/dev/disk/by-id/qqqqqqqq";
+
+/// An imaging request with a placeholder in the field under test. Retries are an integer on
+/// the wire; the patch below swaps strings only, so for them the string-typed neighbour (the
+/// job name) carries the hostile text and the integer bound is covered by the CLI and unit tests.
+fn imaging_daemon_request(field: Field) -> (Vec<u8>, &'static str) {
+    use corenas_proto::imaging::{ArchiveEdit, ImageCreate, JobOptions};
+    match field {
+        Field::Tag => (
+            message(CorenasRequest::ArchiveEdit {
+                id: "arc_000001".into(),
+                edit: ArchiveEdit { add_tags: vec!["qqqqqqqq".parse().unwrap()], ..ArchiveEdit::default() },
+                dry_run: false,
+            }),
+            "qqqqqqqq",
+        ),
+        _ => {
+            let (name, device) = match field {
+                Field::Device => ("x", PLACEHOLDER_DEVICE),
+                _ => ("qqqqqqqq", "/dev/loop0"),
+            };
+            let req = ImageCreate {
+                name: name.parse().unwrap(),
+                device: device.parse().unwrap(),
+                options: JobOptions::default(),
+            };
+            (
+                message(CorenasRequest::ImageCreate { req, dry_run: false }),
+                if field == Field::Device { PLACEHOLDER_DEVICE } else { "qqqqqqqq" },
+            )
+        }
+    }
+}
 
 fn daemon_request(field: Field) -> (Vec<u8>, &'static str) {
     match field {
@@ -168,6 +221,7 @@ fn daemon_request(field: Field) -> (Vec<u8>, &'static str) {
             }),
             "Qqqqqqqqqqqq-9",
         ),
+        Field::Device | Field::JobName | Field::Retries | Field::Tag => imaging_daemon_request(field),
         Field::Path | Field::Acl => (
             message(CorenasRequest::AclSet {
                 req: corenas_proto::api::AclSet {
@@ -194,6 +248,10 @@ fn helper_request(field: Field) -> (Vec<u8>, &'static str) {
         Field::Password => {
             HelperOp::SmbSetPassword { name: "alice".parse().unwrap(), password: "Qqqqqqqqqqqq-9".parse().unwrap() }
         }
+        // The helper's only imaging input is a device; names, retries and tags never reach it.
+        Field::Device | Field::JobName | Field::Retries | Field::Tag => {
+            HelperOp::DeviceGrantRead { device: PLACEHOLDER_DEVICE.parse().unwrap() }
+        }
         Field::Path | Field::Acl => HelperOp::AclSet {
             path: PLACEHOLDER_PATH.parse().unwrap(),
             entries: vec![if field == Field::Acl {
@@ -209,6 +267,7 @@ fn helper_request(field: Field) -> (Vec<u8>, &'static str) {
         Field::Password => "Qqqqqqqqqqqq-9",
         Field::Path => PLACEHOLDER_PATH,
         Field::Acl => "u:qqqqqqqq:r--",
+        Field::Device | Field::JobName | Field::Retries | Field::Tag => PLACEHOLDER_DEVICE,
     };
     (message(HelperRequest::Perform { op, dry_run: false }), placeholder)
 }
@@ -230,6 +289,9 @@ fn corenasd_and_the_helper_refuse_bad_input_sent_around_the_cli() {
                 Field::Password => input.parse::<corenas_proto::secret::Password>().is_err(),
                 Field::Path => input.parse::<corenas_proto::names::SharePath>().is_err(),
                 Field::Acl => input.parse::<corenas_proto::acl::AclEntry>().is_err(),
+                Field::Device => input.parse::<corenas_proto::names::DevicePath>().is_err(),
+                Field::JobName | Field::Retries => input.parse::<corenas_proto::names::JobName>().is_err(),
+                Field::Tag => input.parse::<corenas_proto::names::Tag>().is_err(),
             };
             if !invalid_type {
                 continue;

@@ -368,4 +368,68 @@ fn a_hostile_disc_label_is_display_text_only() {
         },
         "the loop device to be ejected",
     );
+    std::mem::forget(disc); // detached by the eject; see the note in the test above
+}
+
+#[test]
+fn resume_checks_the_medium_and_cancel_keeps_or_deletes_the_partial_image() {
+    if !require_root("resume_checks_the_medium_and_cancel_keeps_or_deletes_the_partial_image") {
+        return;
+    }
+    let scratch = ScratchDir::new("swap");
+    let disk = LoopDisk::sparse(&scratch.path, "src", 16 << 20);
+    disk.write_pattern(31);
+    let lab = Lab::start("img-swap", LabOptions::default());
+    let rescued = |j: &Value| j["progress"]["rescued_bytes"].as_u64().unwrap_or(0);
+    let id = create(&lab, "swap", &disk.dev, &["--max-rate", "4000000"]);
+    wait_job(&lab, &id, "1 MiB copied", |j| rescued(j) >= 1 << 20);
+    lab.ctl_json(&["image", "pause", &id]);
+    // Another "disc" in the drive: resuming would merge two media into one image.
+    disk.write_pattern(32);
+    lab.ctl_json(&["image", "resume", &id]);
+    let j = wait_job(&lab, &id, "paused again", |j| status(j) == "paused" && j["error"].is_string());
+    assert!(j["error"].as_str().unwrap().contains("not the one this job started on"), "{j}");
+    // The original disc back: the job resumes and the image is identical.
+    disk.write_pattern(31);
+    lab.ctl_json(&["image", "resume", &id]);
+    let j = wait_end(&lab, &id);
+    assert_eq!(status(&j), "completed", "{j}\n{}", lab.log("corenasd.log"));
+    assert!(media::files_identical(Path::new(j["output_file"].as_str().unwrap()), &disk.dev));
+
+    // Cancel with --keep-partial keeps the job directory; the default deletes it.
+    for (flag, kept) in [("--keep-partial", true), ("--delete-partial", false)] {
+        let id = create(&lab, "cancelme", &disk.dev, &["--max-rate", "2000000"]);
+        wait_job(&lab, &id, "copying", |j| rescued(j) > 0);
+        let c = lab.ctl_json(&["image", "cancel", &id, flag]);
+        assert_eq!(c["result"]["status"], "cancelled", "{c}");
+        assert_eq!(lab.images.join(&id).exists(), kept, "{flag}");
+        assert!(!acl_of(&disk.dev).contains("user:corenas:"), "a cancelled job releases the drive");
+    }
+
+    // Archive export (CSV and JSON) and delete.
+    let arch = archive_of(&lab, &show(&lab, &id));
+    let csv = scratch.path.join("archive.csv");
+    assert!(
+        lab.ctl(&["archive", "export", "--format", "csv", "--output", &csv.display().to_string()]).status.success()
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.lines().count() == 2 && text.contains(arch["checksums"]["sha256"].as_str().unwrap()), "{text}");
+    let dry = lab.ctl(&["--dry-run", "archive", "delete", arch["id"].as_str().unwrap()]);
+    assert!(dry.status.success() && lab.images.join(&id).exists(), "a dry run deletes nothing");
+    assert!(lab.ctl(&["archive", "delete", arch["id"].as_str().unwrap(), "--force"]).status.success());
+    assert!(!lab.images.join(&id).exists(), "the image and its sidecars are gone");
+    assert_eq!(lab.ctl_json(&["archive", "list"])["total"], 0);
+
+    // Eject on request: the lab's loop "drive" is detached (refused while a job uses it).
+    let dev = disk.dev.display().to_string();
+    let dry = lab.ctl_json(&["--dry-run", "device", "eject", &dev]);
+    assert!(dry["steps"].to_string().contains("LOOP_CLR_FD"), "{dry}");
+    assert!(lab.ctl(&["device", "eject", &dev]).status.success());
+    let name = disk.dev.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        !Path::new(&format!("/sys/block/{name}/loop/backing_file")).exists() || media::blockdev_size(&disk.dev) == 0
+    );
+    // Already detached: the fixture must not detach that number again (a parallel test may
+    // own it by now). The scratch directory removes the backing file.
+    std::mem::forget(disk);
 }
