@@ -818,6 +818,57 @@ mod tests {
     }
 
     #[test]
+    fn imaging_command_lines_parse_into_proto_types() {
+        let cli = Cli::try_parse_from([
+            "corenas-ctl",
+            "image",
+            "create",
+            "disc-1.2025",
+            "--device",
+            "/dev/disk/by-id/usb-Drive_0:0",
+            "--retries=0",
+            "--priority",
+            "low",
+            "--max-rate",
+            "1048576",
+        ])
+        .unwrap();
+        let Command::Image(ImageCommand::Create(a)) = cli.command else { panic!("wrong command") };
+        assert_eq!((a.name.as_str(), a.device.as_str()), ("disc-1.2025", "/dev/disk/by-id/usb-Drive_0:0"));
+        assert_eq!((a.retries.get(), a.priority, a.max_rate.map(ByteRate::get)), (0, Priority::Low, Some(1 << 20)));
+
+        let cli = Cli::try_parse_from(["corenas-ctl", "image", "list", "--status", "completed_with_errors"]).unwrap();
+        let Command::Image(ImageCommand::List { status, sort, page }) = cli.command else { panic!("wrong command") };
+        assert_eq!(
+            (status, sort, page.limit, page.offset),
+            (Some(JobState::CompletedWithErrors), JobSort::Created, 50, 0)
+        );
+
+        let cli = Cli::try_parse_from(["corenas-ctl", "archive", "tag", "arc_000001", "--notes", "-- side B"]).unwrap();
+        let Command::Archive(ArchiveCommand::Tag { id, notes, .. }) = cli.command else { panic!("wrong command") };
+        assert_eq!((id.as_str(), notes.as_ref().map(Note::as_str)), ("arc_000001", Some("-- side B")));
+
+        assert_eq!(JOB_STATES, JobState::ALL.map(JobState::as_str), "--status lists every state");
+        assert_eq!(delete_partial(true, false), Some(true));
+        assert_eq!(delete_partial(false, true), Some(false));
+        assert_eq!(delete_partial(false, false), None);
+    }
+
+    #[test]
+    fn ids_and_rates_are_checked_here() {
+        for ok in ["job_000001", "arc_000001", "0f3a-9b"] {
+            assert!(ok.parse::<ObjectId>().is_ok(), "{ok}");
+        }
+        for bad in ["", "-x", "_x", "a/b", "a b", "../x", "x;y", "é", &"a".repeat(65)] {
+            assert_eq!(bad.parse::<ObjectId>().unwrap_err().field, "id", "{bad:?}");
+        }
+        assert_eq!("18446744073709551615".parse::<ByteRate>().map(ByteRate::get), Ok(u64::MAX));
+        for bad in ["0", "-1", "+5", "1e6", "10M", "18446744073709551616", " 5", ""] {
+            assert_eq!(bad.parse::<ByteRate>().unwrap_err().field, "max_rate", "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_socket_has_a_default() {
         let cli = Cli::try_parse_from(["corenas-ctl", "system", "status"]).unwrap();
         // CORENAS_SOCKET may be set in the environment running the tests.

@@ -22,8 +22,9 @@ const WAIT_MS: u32 = 2000;
 
 pub async fn image(cmd: ImageCommand, socket: &Path, dry_run: bool, json: bool) -> Result<Report, CtlError> {
     let d = Daemon::connect(socket).await?;
-    let change = match cmd {
+    let (change, action) = match cmd {
         ImageCommand::Create(a) => {
+            let action = format!("queue a job imaging {}", a.device);
             let req = ImageCreate {
                 name: a.name,
                 device: a.device,
@@ -37,7 +38,7 @@ pub async fn image(cmd: ImageCommand, socket: &Path, dry_run: bool, json: bool) 
                     max_rate: a.max_rate.map(ByteRate::get),
                 },
             };
-            answer(d.client.image_create(ctx(), req, dry_run).await)?
+            (answer(d.client.image_create(ctx(), req, dry_run).await)?, action)
         }
         ImageCommand::List { status, sort, page } => {
             let query = JobQuery { status, sort, limit: page.limit, offset: page.offset };
@@ -52,15 +53,30 @@ pub async fn image(cmd: ImageCommand, socket: &Path, dry_run: bool, json: bool) 
             let job = follow(&d, id.into(), progress_printer(json)).await?;
             return follow_report(&job);
         }
-        ImageCommand::Pause { id } => answer(d.client.image_pause(ctx(), id.into(), dry_run).await)?,
-        ImageCommand::Resume { id } => answer(d.client.image_resume(ctx(), id.into(), dry_run).await)?,
-        ImageCommand::Retry { id } => answer(d.client.image_retry(ctx(), id.into(), dry_run).await)?,
+        ImageCommand::Pause { id } => {
+            let action = format!("pause job {id}");
+            (answer(d.client.image_pause(ctx(), id.into(), dry_run).await)?, action)
+        }
+        ImageCommand::Resume { id } => {
+            let action = format!("resume job {id}");
+            (answer(d.client.image_resume(ctx(), id.into(), dry_run).await)?, action)
+        }
+        ImageCommand::Retry { id } => {
+            let action = format!("queue job {id} for another pass over its bad areas");
+            (answer(d.client.image_retry(ctx(), id.into(), dry_run).await)?, action)
+        }
         ImageCommand::Cancel { id, delete_partial, keep_partial } => {
             let delete = cli::delete_partial(delete_partial, keep_partial);
-            answer(d.client.image_cancel(ctx(), id.into(), delete, dry_run).await)?
+            let action = match delete {
+                Some(true) => format!("cancel job {id} and delete its partial image"),
+                Some(false) => format!("cancel job {id} and keep its partial image"),
+                None => format!("cancel job {id}"),
+            };
+            (answer(d.client.image_cancel(ctx(), id.into(), delete, dry_run).await)?, action)
         }
         ImageCommand::Priority { id, priority } => {
-            answer(d.client.image_priority(ctx(), id.into(), priority, dry_run).await)?
+            let action = format!("give job {id} {} priority", priority.as_str());
+            (answer(d.client.image_priority(ctx(), id.into(), priority, dry_run).await)?, action)
         }
         ImageCommand::Policy { auto_start: None, .. } => {
             // Without a change this is a read: the answer is the policy itself.
@@ -71,12 +87,21 @@ pub async fn image(cmd: ImageCommand, socket: &Path, dry_run: bool, json: bool) 
             return Ok(Report::ok(output::policy_block(&policy), output::to_json(&policy)?));
         }
         ImageCommand::Policy { auto_start: Some(state), watch } => {
-            let set = Some((state == OnOff::On, watch));
-            let change = answer(d.client.imaging_policy(ctx(), set, dry_run).await)?;
-            return output::change_report(&change, output::policy_block);
+            let on = state == OnOff::On;
+            let action = format!(
+                "turn auto-start {} and watch {}",
+                if on { "on" } else { "off" },
+                if watch.is_empty() {
+                    "optical drives only".to_owned()
+                } else {
+                    watch.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
+                }
+            );
+            let change = answer(d.client.imaging_policy(ctx(), Some((on, watch)), dry_run).await)?;
+            return output::imaging_change_report(&change, &action, output::policy_block);
         }
     };
-    output::change_report(&change, output::job_line)
+    output::imaging_change_report(&change, &action, output::job_line)
 }
 
 pub async fn archive(cmd: ArchiveCommand, socket: &Path, dry_run: bool, json: bool) -> Result<Report, CtlError> {
@@ -104,8 +129,9 @@ pub async fn archive(cmd: ArchiveCommand, socket: &Path, dry_run: bool, json: bo
             Ok(Report::ok(output::archive_block(&entry), output::to_json(&entry)?))
         }
         ArchiveCommand::Verify { id, wait } => {
+            let action = format!("start a job verifying archive entry {id}");
             let change = answer(d.client.archive_verify(ctx(), id.into(), dry_run).await)?;
-            let started = output::change_report(&change, output::job_line)?;
+            let started = output::imaging_change_report(&change, &action, output::job_line)?;
             // A dry run started nothing, so there is nothing to follow.
             if !wait || change.dry_run {
                 return Ok(started);
@@ -119,13 +145,15 @@ pub async fn archive(cmd: ArchiveCommand, socket: &Path, dry_run: bool, json: bo
             follow_report(&end)
         }
         ArchiveCommand::Delete { id, .. } => {
+            let action = format!("delete archive entry {id} and its image");
             let change = answer(d.client.archive_delete(ctx(), id.into(), dry_run).await)?;
-            output::change_report(&change, output::nothing)
+            output::imaging_change_report(&change, &action, output::nothing)
         }
         ArchiveCommand::Tag { id, add, remove, notes } => {
+            let action = format!("edit archive entry {id}");
             let edit = ArchiveEdit { add_tags: add, remove_tags: remove, notes };
             let change = answer(d.client.archive_edit(ctx(), id.into(), edit, dry_run).await)?;
-            output::change_report(&change, output::archive_block)
+            output::imaging_change_report(&change, &action, output::archive_block)
         }
         ArchiveCommand::Export { format, output: None } => {
             let entries =
@@ -161,8 +189,9 @@ pub async fn device(cmd: DeviceCommand, socket: &Path, dry_run: bool) -> Result<
             Ok(Report::ok(output::devices_table(&devices), output::to_json(&devices)?))
         }
         DeviceCommand::Eject { device } => {
+            let action = format!("eject {device}");
             let change = answer(d.client.device_eject(ctx(), device, dry_run).await)?;
-            output::change_report(&change, output::nothing)
+            output::imaging_change_report(&change, &action, output::nothing)
         }
     }
 }

@@ -390,6 +390,11 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A size with the exact byte count when the unit rounds it.
+fn size_exact(bytes: u64) -> String {
+    if bytes < 1024 { size(bytes) } else { format!("{} ({bytes} bytes)", size(bytes)) }
+}
+
 /// A read rate, always in MiB/s so lines of a follow compare at a glance.
 pub fn rate(bps: Option<u64>) -> String {
     match bps {
@@ -479,7 +484,7 @@ fn medium_pairs(pairs: &mut Vec<(&str, String)>, m: &Medium) {
     pairs.extend([
         ("medium format", m.format.clone()),
         ("medium label", or_dash(m.label.as_deref())),
-        ("medium size", format!("{} ({} bytes)", size(m.size_bytes), m.size_bytes)),
+        ("medium size", size_exact(m.size_bytes)),
     ]);
 }
 
@@ -488,7 +493,7 @@ fn progress_pairs(pairs: &mut Vec<(&str, String)>, p: &Progress) {
         ("progress", percent(p.percent)),
         ("domain", size(p.domain_bytes)),
         ("rescued", size(p.rescued_bytes)),
-        ("bad bytes", format!("{} ({} bytes)", size(p.bad_bytes), p.bad_bytes)),
+        ("bad bytes", size_exact(p.bad_bytes)),
         ("bad areas", p.bad_areas.to_string()),
         ("phase", phase(p.phase).to_owned()),
         ("pass", p.pass.map_or_else(|| "-".to_owned(), |n| n.to_string())),
@@ -622,11 +627,11 @@ pub fn archive_block(a: &ArchiveInfo) -> String {
         ("name", a.name.clone()),
         ("filename", a.filename.clone()),
         ("path", a.path.clone()),
-        ("size", format!("{} ({} bytes)", size(a.size_bytes), a.size_bytes)),
+        ("size", size_exact(a.size_bytes)),
         ("created", a.created_at.clone()),
         ("sha256", a.checksums.sha256.clone()),
         ("md5", or_dash(a.checksums.md5.as_deref())),
-        ("bad bytes", format!("{} ({} bytes)", size(a.bad_bytes), a.bad_bytes)),
+        ("bad bytes", size_exact(a.bad_bytes)),
         ("source device", a.source_device.clone()),
         ("source model", or_dash(a.source_model.as_deref())),
         ("source serial", or_dash(a.source_serial.as_deref())),
@@ -723,6 +728,34 @@ pub fn change_report<T: Serialize>(change: &Change<T>, result: impl Fn(&T) -> St
     }
     let doc = to_json(&ChangeDocument { change, password: change.generated_password.as_ref().map(Password::expose) })?;
     Ok(Report::ok(human, doc))
+}
+
+/// An imaging change. Most of them are corenasd's own work (the queue, a job's state, archive
+/// records) rather than helper steps, so an empty step list does not mean nothing happened:
+/// `action` says what was (or would be) done, and the result shows the outcome.
+pub fn imaging_change_report<T: Serialize>(
+    change: &Change<T>,
+    action: &str,
+    result: impl Fn(&T) -> String,
+) -> Result<Report, CtlError> {
+    let mut human = String::new();
+    if change.dry_run {
+        let _ = write!(human, "dry run: nothing changed; would {}", printable(action));
+        human.push_str(if change.steps.is_empty() { "\n" } else { ", running:\n" });
+    } else if !change.steps.is_empty() {
+        human.push_str("ran:\n");
+    }
+    for step in &change.steps {
+        let _ = writeln!(human, "  {}", printable(&step.to_string()));
+    }
+    match (change.dry_run, &change.result) {
+        (true, _) => {}
+        (false, Some(r)) => human.push_str(&result(r)),
+        (false, None) => {
+            let _ = writeln!(human, "done: {}", printable(action));
+        }
+    }
+    Ok(Report::ok(human, to_json(change)?))
 }
 
 /// `user gen-password`: only the password, so that `$(corenas-ctl user gen-password)` works.
@@ -927,5 +960,161 @@ mod tests {
         assert_eq!(duration(5), "5s");
         assert_eq!(duration(3723), "1h 2m 3s");
         assert_eq!(duration(90_061), "1d 1h 1m 1s");
+    }
+    #[test]
+    fn sizes_rates_and_etas_read_like_people_write_them() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1024), "1.0 KiB");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(1_048_575), "1.0 MiB", "rounds up into the next unit, not to 1024.0 KiB");
+        assert_eq!(size(4_700_000_000), "4.4 GiB");
+        assert_eq!(size(3 << 40), "3.0 TiB");
+        assert_eq!(size(u64::MAX), "16.0 EiB");
+        assert_eq!(rate(Some(12 << 20)), "12.0 MiB/s");
+        assert_eq!(rate(Some(512 << 10)), "0.5 MiB/s");
+        assert_eq!(rate(None), "-");
+        assert_eq!(eta(Some(0)), "0:00:00");
+        assert_eq!(eta(Some(3723)), "1:02:03");
+        assert_eq!(eta(Some(100 * 3600 + 59)), "100:00:59");
+        assert_eq!(eta(None), "-");
+        assert_eq!(percent(f64::NAN), "-");
+        assert_eq!(percent(123.0), "100.0%");
+        assert_eq!(short_hash(&"0123456789abcdef".repeat(4)), "0123456789abcdef…");
+    }
+
+    fn job(label: Option<&str>) -> JobInfo {
+        JobInfo {
+            id: "j1".into(),
+            kind: JobKind::Image,
+            name: "movie".into(),
+            device: Some("/dev/sr0".into()),
+            status: JobState::Running,
+            priority: corenas_proto::imaging::Priority::High,
+            position: None,
+            created_at: "c".into(),
+            updated_at: "u".into(),
+            started_at: Some("s".into()),
+            finished_at: None,
+            options: corenas_proto::imaging::JobOptions::default(),
+            progress: Progress {
+                domain_bytes: 8 << 30,
+                rescued_bytes: 2 << 30,
+                bad_bytes: 4096,
+                bad_areas: 2,
+                phase: Some(Phase::Scraping),
+                pass: Some(2),
+                percent: 25.0,
+                rate_bps: Some(3 << 20),
+                eta_seconds: Some(61),
+                ..Progress::default()
+            },
+            medium: Some(Medium {
+                format: "iso9660".into(),
+                label: label.map(str::to_owned),
+                size_bytes: 8 << 30,
+                fingerprint: "f".into(),
+            }),
+            output_file: None,
+            archive_id: None,
+            error: Some("read error\u{1b}[31m".into()),
+            error_code: Some("E_TOOL_FAILED".into()),
+            version: 4,
+        }
+    }
+
+    #[test]
+    fn the_jobs_table_has_the_documented_columns_and_says_when_there_is_more() {
+        let list = JobList { jobs: vec![job(None)], total: 5, limit: 1, offset: 0 };
+        assert_eq!(
+            jobs_table(&list),
+            "ID  NAME   DEVICE    STATUS   PROGRESS  RATE       ETA      POSITION\n\
+             j1  movie  /dev/sr0  running  25.0%     3.0 MiB/s  0:01:01  -\n\
+             (entries 1-1 of 5; --offset 1 for more)\n"
+        );
+        let list = JobList { jobs: vec![], total: 0, limit: 50, offset: 0 };
+        assert_eq!(jobs_table(&list), "ID  NAME  DEVICE  STATUS  PROGRESS  RATE  ETA  POSITION\n");
+        assert_eq!(page_note(0, 10, 3), "(no entries at offset 10; there are 3)\n");
+        assert_eq!(page_note(2, 3, 5), "(entries 4-5 of 5)\n");
+    }
+
+    #[test]
+    fn job_details_escape_the_label_and_the_error() {
+        let out = job_block(&job(Some("\u{202e}gpj.exe")));
+        assert!(!out.contains('\u{202e}') && !out.contains('\u{1b}'), "{out}");
+        assert!(out.contains("medium label:   \\u{202e}gpj.exe\n"), "{out}");
+        assert!(out.contains("bad bytes:      4.0 KiB (4096 bytes)\n") && out.contains("bad areas:      2\n"), "{out}");
+        assert!(out.contains("phase:          scraping\n") && out.contains("pass:           2\n"), "{out}");
+        assert!(out.contains("error:          read error\\u{1b}[31m (E_TOOL_FAILED)\n"), "{out}");
+        assert_eq!(
+            progress_line(&job(None)),
+            " 25.0%  2.0 GiB / 8.0 GiB  3.0 MiB/s  ETA 0:01:01  scraping  running  bad 4.0 KiB in 2 areas\n"
+        );
+        assert!(!follow_end(&job(None)).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn the_archive_table_shortens_the_hash_and_escapes_the_label() {
+        let a = ArchiveInfo {
+            id: "a1".into(),
+            job_id: "j1".into(),
+            name: "movie".into(),
+            filename: "j1.iso".into(),
+            path: "/srv/j1.iso".into(),
+            size_bytes: 4_700_000_000,
+            created_at: "2025-01-02".into(),
+            checksums: corenas_proto::imaging::Checksums { sha256: "0123456789abcdef".repeat(4), md5: None },
+            bad_bytes: 0,
+            source_device: "/dev/sr0".into(),
+            source_model: None,
+            source_serial: None,
+            label: Some("DISC\u{1b}]0;pwned\u{7}".into()),
+            tags: vec!["movies".into(), "kids".into()],
+            notes: "line 1\nline 2".into(),
+            verifications: vec![],
+        };
+        let list = ArchiveList { archives: vec![a.clone()], total: 1, limit: 50, offset: 0 };
+        assert_eq!(
+            archives_table(&list),
+            "ID  NAME   SIZE     CREATED     SHA256             LABEL                    TAGS\n\
+             a1  movie  4.4 GiB  2025-01-02  0123456789abcdef…  DISC\\u{1b}]0;pwned\\u{7}  movies,kids\n"
+        );
+        let block = archive_block(&a);
+        assert!(
+            block.contains("notes:          line 1\\u{a}line 2\n") && block.ends_with("verifications: none\n"),
+            "{block}"
+        );
+    }
+    #[test]
+    fn imaging_changes_say_what_happened_without_helper_steps() {
+        let real = Change { dry_run: false, steps: vec![], result: Some(job(None)), generated_password: None };
+        let Report::Answer { human, json, .. } = imaging_change_report(&real, "pause job j1", job_line).unwrap() else {
+            panic!()
+        };
+        assert_eq!(human, "job j1: running (high priority)\n");
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!((json["dry_run"].clone(), json["result"]["id"].clone()), (false.into(), "j1".into()));
+
+        let dry: Change<JobInfo> = Change { dry_run: true, steps: vec![], result: None, generated_password: None };
+        let Report::Answer { human, .. } = imaging_change_report(&dry, "pause job j1", job_line).unwrap() else {
+            panic!()
+        };
+        assert_eq!(human, "dry run: nothing changed; would pause job j1\n");
+
+        let dry = Change { dry_run: true, steps: vec![step()], result: None::<()>, generated_password: None };
+        let Report::Answer { human, .. } = imaging_change_report(&dry, "eject /dev/sr0", nothing).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            human,
+            "dry run: nothing changed; would eject /dev/sr0, running:\n  /usr/sbin/useradd --uid 50001 alice\n"
+        );
+
+        let done = Change { dry_run: false, steps: vec![], result: None::<()>, generated_password: None };
+        let Report::Answer { human, .. } = imaging_change_report(&done, "delete archive entry a1", nothing).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(human, "done: delete archive entry a1\n");
     }
 }

@@ -492,6 +492,11 @@ async fn run_image(shared: &Arc<Shared>, row: store::JobRow) -> Result<(), WireE
         .create(&dir)
         .map_err(|e| job_error(ErrorCode::Internal, format!("creating {}: {e}", dir.display())))?;
 
+    // Known from the medium before ddrescue writes its first mapfile.
+    let mut start = row.progress.clone();
+    start.domain_bytes = facts.domain;
+    start.phase = start.phase.or(Some(Phase::Copying));
+    img.set_live(&id, start);
     let existing = read_map(&mapfile_path, facts.domain).await;
     let done_before = existing.as_ref().is_some_and(|m| m.non_tried + m.non_trimmed + m.non_scraped == 0);
     let map = if done_before && !row.retry_direct {
