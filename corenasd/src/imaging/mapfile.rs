@@ -39,39 +39,20 @@ impl MapError {
     }
 }
 
-/// What ddrescue is doing, from the status line's `current_status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// `?`: copying non-tried blocks.
-    Copying,
-    /// `*`: trimming non-trimmed blocks.
-    Trimming,
-    /// `/`: scraping non-scraped blocks.
-    Scraping,
-    /// `-`: retrying bad sectors.
-    Retrying,
-    /// `F`: filling the blocks specified (`--fill-mode`).
-    Filling,
-    /// `G`: generating an approximate mapfile (`--generate-mode`).
-    Generating,
-    /// `+`: finished.
-    Finished,
-}
+pub use corenas_proto::imaging::Phase;
 
-impl Phase {
-    fn from_status(c: char) -> Option<Phase> {
-        Some(match c {
-            '?' => Phase::Copying,
-            '*' => Phase::Trimming,
-            '/' => Phase::Scraping,
-            '-' => Phase::Retrying,
-            'F' => Phase::Filling,
-            'G' => Phase::Generating,
-            '+' => Phase::Finished,
-            _ => return None,
-        })
-    }
+/// What ddrescue is doing, from the status line's `current_status` (the API's own phases).
+fn phase_from_status(c: char) -> Option<Phase> {
+    Some(match c {
+        '?' => Phase::Copying,
+        '*' => Phase::Trimming,
+        '/' => Phase::Scraping,
+        '-' => Phase::Retrying,
+        'F' => Phase::Filling,
+        'G' => Phase::Generating,
+        '+' => Phase::Finished,
+        _ => return None,
+    })
 }
 
 /// Byte counts per block status, restricted to the domain `[0, domain)`.
@@ -184,7 +165,7 @@ pub fn parse(text: &str, domain_size: u64) -> Result<MapSummary, MapError> {
 
         if status_line.is_none() {
             let pos = fields.next().and_then(parse_int).ok_or_else(|| malformed("bad current_pos"))?;
-            let phase = fields.next().and_then(single_char).and_then(Phase::from_status);
+            let phase = fields.next().and_then(single_char).and_then(phase_from_status);
             let phase = phase.ok_or_else(|| malformed("bad current_status"))?;
             // current_pass is decimal only and >= 1 (ddrescue reads it with "%d").
             let pass = match fields.next() {
