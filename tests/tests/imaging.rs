@@ -151,6 +151,9 @@ fn read_errors_are_counted_and_a_retry_rescues_what_became_readable() {
     assert_eq!(job["progress"]["bad_areas"], 1, "{job}");
     assert_eq!(archive_of(&lab, &job)["bad_bytes"], 65536);
 
+    let first = archive_of(&lab, &job);
+    lab.ctl_json(&["archive", "tag", first["id"].as_str().unwrap(), "--add", "scratched", "--notes", "2nd pass due"]);
+
     disk.set_bad_ranges(&[]);
     lab.ctl_json(&["image", "retry", &id]);
     let job = wait_end(&lab, &id);
@@ -159,6 +162,10 @@ fn read_errors_are_counted_and_a_retry_rescues_what_became_readable() {
     let image = Path::new(job["output_file"].as_str().unwrap()).to_owned();
     assert!(media::files_identical(&image, &disk.backing), "after the retry the image equals the healthy disk");
     assert_eq!(lab.ctl_json(&["archive", "list"])["total"], 1, "a retry replaces the archive entry");
+    let second = archive_of(&lab, &job);
+    assert_eq!(second["bad_bytes"], 0);
+    assert_eq!(second["tags"], serde_json::json!(["scratched"]), "tags survive a retry: {second}");
+    assert_eq!(second["notes"], "2nd pass due");
 }
 
 #[test]

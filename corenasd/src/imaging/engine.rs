@@ -822,10 +822,6 @@ async fn hash_and_archive(
     let archive_id = shared.with_state(|s| {
         let row = store::job(s.conn(), id)?
             .ok_or_else(|| crate::state::StateError::InvalidRecord { detail: format!("job {id} vanished") })?;
-        // A retry replaces the entry the earlier pass filed for the same image.
-        if let Some(old) = &row.archive_id {
-            store::delete_archive(s.conn(), old)?;
-        }
         let aid = store::insert_archive(
             s.conn(),
             &store::NewArchive {
@@ -837,6 +833,10 @@ async fn hash_and_archive(
                 bad_bytes: bad,
             },
         )?;
+        // A retry replaces the entry the earlier pass filed for the same image.
+        if let Some(old) = &row.archive_id {
+            store::supersede_archive(s.conn(), old, &aid)?;
+        }
         if let Some((result, detail)) = &verify_note {
             store::add_verification(s.conn(), &aid, result, detail)?;
         }

@@ -427,6 +427,20 @@ pub fn delete_archive(conn: &Connection, id: &str) -> Result<(), StateError> {
     Ok(())
 }
 
+/// A retried job files a new entry for the same image: the old entry's tags, notes and
+/// verification history move to the new one, then the old entry goes.
+pub fn supersede_archive(conn: &Connection, old_id: &str, new_id: &str) -> Result<(), StateError> {
+    conn.execute(
+        "UPDATE archives SET tags = (SELECT tags FROM archives WHERE id = ?1),
+                             notes = (SELECT notes FROM archives WHERE id = ?1) WHERE id = ?2",
+        params![old_id, new_id],
+    )
+    .map_err(sql("carrying archive metadata over"))?;
+    conn.execute("UPDATE archive_verifications SET archive_id = ?2 WHERE archive_id = ?1", params![old_id, new_id])
+        .map_err(sql("carrying verifications over"))?;
+    delete_archive(conn, old_id)
+}
+
 pub fn add_verification(conn: &Connection, id: &str, result: &str, detail: &str) -> Result<(), StateError> {
     conn.execute(
         "INSERT INTO archive_verifications(archive_id, time, result, detail) VALUES(?1, ?2, ?3, ?4)",
