@@ -475,6 +475,7 @@ mod tests {
                 steps: vec![useradd_step()],
                 result: Some(alice()),
                 generated_password: Some(Password::new("Generated-Pass-42".into()).unwrap()),
+                warnings: vec![],
             }))
         });
         let report = ctl(
@@ -504,6 +505,7 @@ mod tests {
                 steps: vec![],
                 result: None,
                 generated_password: None,
+                warnings: vec![],
             }))
         });
         let Report::Answer { human, .. } =
@@ -778,7 +780,7 @@ mod tests {
     }
 
     fn changed<T>(dry_run: bool, result: Option<T>) -> Change<T> {
-        Change { dry_run, steps: vec![], result, generated_password: None }
+        Change { dry_run, steps: vec![], result, generated_password: None, warnings: vec![] }
     }
 
     /// The imaging half of the fake corenasd: a canned answer for every imaging method of the

@@ -895,6 +895,7 @@ mod tests {
             steps: vec![step()],
             result: Some(user("alice", &[], "")),
             generated_password: None,
+            warnings: vec![],
         };
         let Report::Answer { human, json, exit } = change_report(&change, user_block).unwrap() else { panic!() };
         let json: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -912,6 +913,7 @@ mod tests {
             steps: vec![step()],
             result: Some(user("alice", &[], "")),
             generated_password: Some(password),
+            warnings: vec![],
         };
         let Report::Answer { human, json, .. } = change_report(&change, user_block).unwrap() else { panic!() };
         let json: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -1087,7 +1089,7 @@ mod tests {
     }
     #[test]
     fn imaging_changes_say_what_happened_without_helper_steps() {
-        let real = Change { dry_run: false, steps: vec![], result: Some(job(None)), generated_password: None };
+        let real = Change { dry_run: false, steps: vec![], result: Some(job(None)), generated_password: None, warnings: vec![] };
         let Report::Answer { human, json, .. } = imaging_change_report(&real, "pause job j1", job_line).unwrap() else {
             panic!()
         };
@@ -1095,13 +1097,13 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!((json["dry_run"].clone(), json["result"]["id"].clone()), (false.into(), "j1".into()));
 
-        let dry: Change<JobInfo> = Change { dry_run: true, steps: vec![], result: None, generated_password: None };
+        let dry: Change<JobInfo> = Change { dry_run: true, steps: vec![], result: None, generated_password: None, warnings: vec![] };
         let Report::Answer { human, .. } = imaging_change_report(&dry, "pause job j1", job_line).unwrap() else {
             panic!()
         };
         assert_eq!(human, "dry run: nothing changed; would pause job j1\n");
 
-        let dry = Change { dry_run: true, steps: vec![step()], result: None::<()>, generated_password: None };
+        let dry = Change { dry_run: true, steps: vec![step()], result: None::<()>, generated_password: None, warnings: vec![] };
         let Report::Answer { human, .. } = imaging_change_report(&dry, "eject /dev/sr0", nothing).unwrap() else {
             panic!()
         };
@@ -1110,7 +1112,7 @@ mod tests {
             "dry run: nothing changed; would eject /dev/sr0, running:\n  /usr/sbin/useradd --uid 50001 alice\n"
         );
 
-        let done = Change { dry_run: false, steps: vec![], result: None::<()>, generated_password: None };
+        let done = Change { dry_run: false, steps: vec![], result: None::<()>, generated_password: None, warnings: vec![] };
         let Report::Answer { human, .. } = imaging_change_report(&done, "delete archive entry a1", nothing).unwrap()
         else {
             panic!()

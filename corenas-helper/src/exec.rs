@@ -24,6 +24,11 @@ pub enum Program {
     SmbPasswd,
     PdbEdit,
     MkPasswd,
+    TestParm,
+    SmbControl,
+    ExportFs,
+    SystemdAnalyze,
+    SystemCtl,
     /// Test-only programs that exercise the runner itself (timeouts, output caps, stdin).
     #[cfg(test)]
     TestSleep,
@@ -45,6 +50,28 @@ impl Program {
         Program::MkPasswd,
     ];
 
+    /// Tools of features a machine may not have (no NFS server, no systemd as PID 1): missing
+    /// ones are reported at start-up, and each call that needs one fails naming its package.
+    pub const OPTIONAL: [Program; 5] =
+        [Program::TestParm, Program::SmbControl, Program::ExportFs, Program::SystemdAnalyze, Program::SystemCtl];
+
+    pub fn package(self) -> &'static str {
+        match self {
+            Self::UserAdd | Self::UserMod | Self::UserDel | Self::GroupAdd | Self::GroupDel => "passwd",
+            Self::SmbPasswd | Self::PdbEdit | Self::SmbControl => "samba-common-bin or samba",
+            Self::TestParm => "samba-common-bin",
+            Self::MkPasswd => "whois",
+            Self::ExportFs => "nfs-kernel-server",
+            Self::SystemdAnalyze | Self::SystemCtl => "systemd",
+            #[cfg(test)]
+            _ => "coreutils",
+        }
+    }
+
+    pub fn is_installed(self) -> bool {
+        std::fs::metadata(self.path()).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+
     pub fn path(self) -> &'static str {
         match self {
             Self::UserAdd => "/usr/sbin/useradd",
@@ -55,6 +82,11 @@ impl Program {
             Self::SmbPasswd => "/usr/bin/smbpasswd",
             Self::PdbEdit => "/usr/bin/pdbedit",
             Self::MkPasswd => "/usr/bin/mkpasswd",
+            Self::TestParm => "/usr/bin/testparm",
+            Self::SmbControl => "/usr/bin/smbcontrol",
+            Self::ExportFs => "/usr/sbin/exportfs",
+            Self::SystemdAnalyze => "/usr/bin/systemd-analyze",
+            Self::SystemCtl => "/usr/bin/systemctl",
             #[cfg(test)]
             Self::TestSleep => "/usr/bin/sleep",
             #[cfg(test)]
@@ -127,6 +159,16 @@ impl Invocation {
 #[derive(Debug)]
 pub struct Output {
     pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Optional tools that are missing, by name and package, for the start-up log.
+pub fn missing_optional() -> Vec<String> {
+    Program::OPTIONAL
+        .iter()
+        .filter(|p| !p.is_installed())
+        .map(|p| format!("{} (package {})", p.path(), p.package()))
+        .collect()
 }
 
 /// Checks at start-up that every program in the table is a root-owned executable that nobody
@@ -173,6 +215,13 @@ pub async fn run(cmd: &Invocation) -> Result<Output, WireError> {
 
 pub async fn run_with_timeout(cmd: &Invocation, timeout: Duration) -> Result<Output, WireError> {
     tracing::info!(program = cmd.program.path(), argv = %cmd.step(), "exec");
+    if !cmd.program.is_installed() {
+        return Err(tool_error(
+            cmd.program,
+            ErrorCode::ToolFailed,
+            format!("{} is not installed (Debian package {})", cmd.program.path(), cmd.program.package()),
+        ));
+    }
     let mut child = tokio::process::Command::new(cmd.program.path())
         .args(&cmd.args)
         .env_clear()
@@ -231,7 +280,7 @@ pub async fn run_with_timeout(cmd: &Invocation, timeout: Duration) -> Result<Out
         let code = status.code().map_or_else(|| "a signal".to_owned(), |c| format!("status {c}"));
         return Err(tool_error(cmd.program, ErrorCode::ToolFailed, format!("exited with {code}: {text}")));
     }
-    Ok(Output { stdout })
+    Ok(Output { stdout, stderr })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod exec;
 mod listen;
 mod ops;
 mod paths;
+mod render;
 mod sandbox;
 mod server;
 
@@ -63,6 +64,10 @@ fn main() -> anyhow::Result<()> {
     let paths = paths::Paths::new(root);
 
     exec::check_programs().map_err(|e| anyhow::anyhow!("missing or unsafe tools: {e}"))?;
+    let missing = exec::missing_optional();
+    if !missing.is_empty() {
+        tracing::warn!(missing = %missing.join(", "), "optional tools missing: the operations that need them will fail, naming the package");
+    }
 
     // The socket exists before the sandbox: binding needs rights landlock will take away.
     let listener = match &args.listen {

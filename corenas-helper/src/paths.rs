@@ -39,6 +39,27 @@ impl Paths {
     pub fn smb_conf(&self) -> PathBuf {
         self.inside("/etc/samba/smb.conf")
     }
+    /// CoreNAS's SMB include file, included once from smb.conf.
+    pub fn smb_include(&self) -> PathBuf {
+        self.inside("/etc/samba/corenas.conf")
+    }
+    pub fn exports(&self) -> PathBuf {
+        self.inside("/etc/exports.d/corenas.exports")
+    }
+
+    /// Whether `exportfs` (which always reads /etc/exports.d) sees our exports directory: always
+    /// on the host; in the lab only when the helper runs in a mount namespace where the prefix's
+    /// directory is bound there (lab/up does that), so the host's NFS state is never touched.
+    pub fn exportfs_sees_ours(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        if self.is_host() {
+            return true;
+        }
+        match (std::fs::metadata(self.inside("/etc/exports.d")), std::fs::metadata("/etc/exports.d")) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
 
     /// `--prefix DIR` for the shadow tools, or nothing on the real host.
     pub fn prefix_args(&self) -> Vec<String> {
@@ -61,7 +82,16 @@ impl Paths {
     /// Directories the helper (and the tools it runs) may write: the account files, homes and
     /// samba's databases. Share roots are added by the caller.
     pub fn writable(&self) -> Vec<PathBuf> {
-        ["/etc", "/home", "/var/lib/samba", "/var/cache/samba", "/run/samba", "/var/log/samba"]
+        [
+            "/etc",
+            "/home",
+            "/var/lib/samba",
+            "/var/cache/samba",
+            "/run/samba",
+            "/var/log/samba",
+            "/var/lib/nfs",
+            "/run/systemd/system",
+        ]
             .iter()
             .map(|p| self.inside(p))
             .collect()

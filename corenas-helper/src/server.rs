@@ -7,7 +7,9 @@ use crate::sandbox::SandboxReport;
 use corenas_proto::WireError;
 use corenas_proto::acl::AclListing;
 use corenas_proto::helper::{Accounts, DeviceProbe, Helper, HelperOp, HelperStatus, OpReport};
-use corenas_proto::names::{DevicePath, SharePath};
+use corenas_proto::mounts::UnitState;
+use corenas_proto::names::{DevicePath, MountTarget, SharePath};
+use corenas_proto::shares::ShareConfig;
 use std::sync::Arc;
 use std::time::Instant;
 use tarpc::context::Context;
@@ -77,6 +79,21 @@ impl Helper for HelperServer {
         let args = serde_json::json!({ "device": r.as_ref().map(|p| p.path.clone()).unwrap_or_default() });
         self.log("device.probe", &args, &r.as_ref().map(|_| ()), started);
         r
+    }
+
+    async fn share_config(self, _: Context) -> Result<ShareConfig, WireError> {
+        ops::shares::config(&self.shared.ops).await
+    }
+
+    async fn mount_states(
+        self,
+        _: Context,
+        targets: Vec<MountTarget>,
+    ) -> Result<Vec<Result<UnitState, String>>, WireError> {
+        if targets.len() > 1000 {
+            return Err(WireError::invalid("target", "ask for at most 1000 mounts at once"));
+        }
+        ops::mounts::states(&self.shared.ops, &targets).await
     }
 
     async fn status(self, _: Context) -> HelperStatus {

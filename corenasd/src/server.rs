@@ -154,7 +154,7 @@ async fn detach<T: Send + 'static>(
 }
 
 fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>) -> Change<T> {
-    Change { dry_run, steps, result, generated_password: None }
+    Change { dry_run, steps, result, generated_password: None, warnings: vec![] }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
@@ -208,7 +208,7 @@ impl Corenas for DaemonServer {
                     self.shared.with_state(|s| s.record_account(req.name.as_str(), false, req.kind.as_str(), uid))?;
                     iam::user_info(&h.accounts().await?, req.name.as_str())
                 };
-                Ok(Change { dry_run, steps, result, generated_password: if dry_run { None } else { generated } })
+                Ok(Change { dry_run, steps, result, generated_password: if dry_run { None } else { generated }, warnings: vec![] })
             })
             .await
         })

@@ -9,6 +9,9 @@ use crate::imaging::{
     ArchiveEdit, ArchiveInfo, ArchiveList, ArchiveQuery, DeviceInfo, ImageCreate, ImagingPolicy, JobInfo, JobList,
     JobQuery, Priority,
 };
+use crate::mounts::{MountDef, MountInfo};
+use crate::names::{MountTarget, ShareName};
+use crate::shares::{ShareConfig, ShareCreate, ShareInfo, ShareModify};
 use crate::names::{AccountKind, DevicePath, FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
 use crate::secret::Password;
 use serde::{Deserialize, Serialize};
@@ -102,6 +105,9 @@ pub struct Change<T> {
     pub result: Option<T>,
     /// A generated password, shown once; never stored by corenasd.
     pub generated_password: Option<Password>,
+    /// Things the admin should know about what was done (guest access on, root not squashed).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,4 +214,25 @@ pub trait Corenas {
 
     async fn device_list() -> Result<Vec<DeviceInfo>, WireError>;
     async fn device_eject(device: DevicePath, dry_run: bool) -> Result<Change<()>, WireError>;
+
+    /// Creates the directory (owner, mode, ACL template) and publishes the share, in one step.
+    async fn share_create(req: ShareCreate, dry_run: bool) -> Result<Change<ShareInfo>, WireError>;
+    async fn share_modify(name: ShareName, change: ShareModify, dry_run: bool) -> Result<Change<ShareInfo>, WireError>;
+    /// Stops serving the share; its directory and data stay.
+    async fn share_delete(name: ShareName, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn share_list() -> Result<Vec<ShareInfo>, WireError>;
+    async fn share_show(name: ShareName) -> Result<ShareInfo, WireError>;
+    /// Turns the `[homes]` share for share users on or off.
+    async fn share_homes(enabled: bool, dry_run: bool) -> Result<Change<bool>, WireError>;
+    /// The rendered files on disk and what NFS exports.
+    async fn share_config() -> Result<ShareConfig, WireError>;
+    /// Renders and publishes the stored shares again (after a crash or a hand edit).
+    async fn share_apply(dry_run: bool) -> Result<Change<()>, WireError>;
+
+    async fn mount_add(def: MountDef, dry_run: bool) -> Result<Change<MountInfo>, WireError>;
+    async fn mount_remove(target: MountTarget, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn mount_list() -> Result<Vec<MountInfo>, WireError>;
+    async fn mount_status(target: MountTarget) -> Result<MountInfo, WireError>;
+    /// Starts every permanent mount that is not mounted (and resets the retry counters).
+    async fn mount_reload(dry_run: bool) -> Result<Change<Vec<MountInfo>>, WireError>;
 }

@@ -4,7 +4,11 @@
 
 use crate::acl::{AclEntry, AclListing, AclTarget};
 use crate::error::WireError;
-use crate::names::{DevicePath, FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
+use crate::mounts::{MountDef, UnitState};
+use crate::names::{
+    DevicePath, FullName, GroupName, ManagedGid, ManagedUid, MountTarget, SharePath, Shell, StoragePath, UserName,
+};
+use crate::shares::{FileMode, ShareConfig, ShareSet};
 use crate::secret::Password;
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +106,36 @@ pub enum HelperOp {
     DeviceEject {
         device: DevicePath,
     },
+    /// Creates a share's directory if missing (its parent must exist), then sets owner, group,
+    /// mode and ACL entries on it, on an fd resolved beneath the share root.
+    ShareDirPrepare {
+        path: StoragePath,
+        /// None: root.
+        owner: Option<UserName>,
+        /// None: root's group.
+        group: Option<GroupName>,
+        mode: FileMode,
+        setgid: bool,
+        acl: Vec<AclEntry>,
+    },
+    /// Renders the SMB include file and the NFS exports file from the whole set, checks them
+    /// (testparm, exportfs), replaces the changed ones atomically and reloads the servers.
+    SharesPublish {
+        set: ShareSet,
+    },
+    /// Writes a mount's unit files (and CIFS credentials), checks them with `systemd-analyze
+    /// verify`, enables a permanent mount, reloads systemd and starts the mount.
+    MountWrite {
+        def: MountDef,
+    },
+    /// Stops a mount and removes its unit files, credentials and enablement.
+    MountRemove {
+        def: MountDef,
+    },
+    /// Starts (again) the units of these mounts: `mount reload` and the retry policy.
+    MountStart {
+        targets: Vec<MountTarget>,
+    },
 }
 
 impl HelperOp {
@@ -127,6 +161,11 @@ impl HelperOp {
             Self::DeviceGrantRead { .. } => "device.grant_read",
             Self::DeviceRevokeRead { .. } => "device.revoke_read",
             Self::DeviceEject { .. } => "device.eject",
+            Self::ShareDirPrepare { .. } => "share.prepare_dir",
+            Self::SharesPublish { .. } => "share.publish",
+            Self::MountWrite { .. } => "mount.write",
+            Self::MountRemove { .. } => "mount.remove",
+            Self::MountStart { .. } => "mount.start",
         }
     }
 
@@ -155,6 +194,13 @@ pub enum Step {
     /// The helper replaces one user's password hash in the shadow file itself (temp file,
     /// fsync, rename), using the hash produced by the previous step.
     UpdateShadow { file: String, user: String },
+    /// The helper replaces a file it owns (temp file, fsync, rename); `diff` is a unified diff
+    /// from the current content (secrets are never part of a shown file).
+    WriteFile { path: String, diff: String },
+    /// The helper removes a file it owns.
+    RemoveFile { path: String },
+    /// The helper creates a directory (if missing) and sets owner, group and mode on it.
+    PrepareDir { path: String, owner: String, group: String, mode: String },
 }
 
 impl std::fmt::Display for Step {
@@ -172,6 +218,17 @@ impl std::fmt::Display for Step {
             }
             Step::UpdateShadow { file, user } => {
                 write!(f, "(in-process) replace the password hash of {user} in {file}")
+            }
+            Step::WriteFile { path, diff } => {
+                write!(f, "(in-process) write {path}")?;
+                if !diff.is_empty() {
+                    write!(f, "\n{}", diff.trim_end())?;
+                }
+                Ok(())
+            }
+            Step::RemoveFile { path } => write!(f, "(in-process) remove {path}"),
+            Step::PrepareDir { path, owner, group, mode } => {
+                write!(f, "(in-process, fd-based) mkdir -p {path}; chown {owner}:{group}; chmod {mode}")
             }
             Step::SetAcl { equivalent, .. } => {
                 write!(f, "(in-process, fd-based)")?;
@@ -200,6 +257,9 @@ pub struct OpReport {
     pub steps: Vec<Step>,
     /// For ACL operations that ran: the path's ACL afterwards (saves corenasd a round trip).
     pub acl: Option<crate::acl::AclListing>,
+    /// What the admin should know (a server not reloaded, a tool not run).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// A passwd or group entry in the managed ranges, or any entry's name (so corenasd can avoid
@@ -306,5 +366,9 @@ pub trait Helper {
     async fn acl_get(path: SharePath) -> Result<AclListing, WireError>;
     /// Resolves and checks a block device and reads its first bytes (see [`DeviceProbe`]).
     async fn device_probe(device: DevicePath) -> Result<DeviceProbe, WireError>;
+    /// The rendered share files as they are on disk and what the NFS tools export.
+    async fn share_config() -> Result<ShareConfig, WireError>;
+    /// What systemd says about these mounts' units (one answer per target, in order).
+    async fn mount_states(targets: Vec<MountTarget>) -> Result<Vec<Result<UnitState, String>>, WireError>;
     async fn status() -> HelperStatus;
 }

@@ -8,14 +8,16 @@ pub mod api;
 pub mod error;
 pub mod helper;
 pub mod imaging;
+pub mod mounts;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod names;
 pub mod secret;
+pub mod shares;
 pub mod socket;
 pub mod wire;
 
 pub use error::{ErrorCode, ValidationError, WireError};
 
 /// Bumped whenever a request or response type changes shape. Checked in the connect handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;

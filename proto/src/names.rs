@@ -602,3 +602,298 @@ mod device_tests {
         assert!("a\rb".parse::<Note>().is_err());
     }
 }
+
+/// Section names samba reserves or treats specially; never an ordinary share's name.
+pub const RESERVED_SHARE_NAMES: &[&str] = &["global", "homes", "printers", "print$", "ipc$"];
+
+fn check_share_name(s: &str) -> Result<(), ValidationError> {
+    let bad = |why: &str| ValidationError::new("name", format!("share name '{}' is invalid: {why}", shown(s)));
+    let rule = "use 1-32 of a-z, 0-9, '_' and '-', starting with a letter or digit";
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !ok {
+        return Err(bad(rule));
+    }
+    if RESERVED_SHARE_NAMES.contains(&s) {
+        return Err(bad("it is reserved by samba (global, homes, printers); choose another name"));
+    }
+    Ok(())
+}
+validated_string!(
+    /// A share's name: `[a-z0-9][a-z0-9_-]{0,31}`, not a name samba reserves. Lower case only, so
+    /// two shares cannot differ by case alone (SMB share names are case-insensitive).
+    ShareName,
+    check_share_name
+);
+
+/// One path component of a share or mount path: a portable file name that needs no quoting in
+/// smb.conf, exports or a unit file, and that no samba macro (`%`) can reach.
+fn is_plain_component(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= NAME_MAX
+        && !c.starts_with('.')
+        && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+@".contains(&b))
+}
+
+fn check_plain_path(field: &'static str, roots: &[&str], s: &str) -> Result<(), ValidationError> {
+    let bad = |why: String| ValidationError::new(field, format!("path '{}' is invalid: {why}", shown(s)));
+    let examples = roots.iter().map(|r| format!("{r}/<name>")).collect::<Vec<_>>().join(" or ");
+    if s.len() > 1024 {
+        return Err(bad("longer than 1024 bytes".into()));
+    }
+    let Some(root) = roots.iter().find(|r| s.strip_prefix(**r).is_some_and(|rest| rest.starts_with('/'))) else {
+        return Err(bad(format!("use a path beneath {examples}")));
+    };
+    for c in s[root.len() + 1..].split('/') {
+        if !is_plain_component(c) {
+            return Err(bad(format!(
+                "component '{}' is not accepted: use A-Z, a-z, 0-9, '.', '_', '-', '+', '@', not starting with '.'",
+                shown(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_storage_path(s: &str) -> Result<(), ValidationError> {
+    check_plain_path("path", &["/storage"], s)
+}
+validated_string!(
+    /// Where a share lives: `/storage/<name>[/...]`, plain components only (no spaces, no `%`,
+    /// no leading dots), so it renders into smb.conf and exports without quoting.
+    StoragePath,
+    check_storage_path
+);
+
+impl StoragePath {
+    pub fn for_share(name: &ShareName) -> Self {
+        Self(format!("/storage/{}", name.as_str()))
+    }
+    /// The same path as the ACL operations take it.
+    pub fn as_share_path(&self) -> SharePath {
+        SharePath(self.0.clone())
+    }
+}
+
+fn check_mount_target(s: &str) -> Result<(), ValidationError> {
+    check_plain_path("target", &["/mnt/corenas", "/storage"], s)
+}
+validated_string!(
+    /// A mount point CoreNAS manages: `/mnt/corenas/<name>[/...]` (storage) or `/storage/<name>`
+    /// (a share's bind mount). Plain components, so the unit name is a simple escape.
+    MountTarget,
+    check_mount_target
+);
+
+impl MountTarget {
+    /// The systemd unit name stem for this mount point (`systemd-escape --path`): '/' becomes
+    /// '-', and the characters that escape are '-' and '+' and '@' (as \xNN).
+    pub fn unit_stem(&self) -> String {
+        let mut out = String::new();
+        for (i, c) in self.0[1..].split('/').enumerate() {
+            if i > 0 {
+                out.push('-');
+            }
+            for b in c.bytes() {
+                if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' {
+                    out.push(char::from(b));
+                } else {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn check_mount_source_path(s: &str) -> Result<(), ValidationError> {
+    check_plain_path("source", &["/mnt/corenas", "/storage"], s)
+}
+validated_string!(
+    /// The source of a bind mount: a path beneath `/mnt/corenas` (a pool path) or `/storage`.
+    BindSource,
+    check_mount_source_path
+);
+
+fn is_hostname(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        // An all-numeric dotted name would be read as an (odd) IPv4 address by the tools.
+        && !s.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn check_host(s: &str) -> Result<(), ValidationError> {
+    let ok = s.parse::<std::net::IpAddr>().is_ok() || is_hostname(s);
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "host",
+            format!("host '{}' is invalid: use an IPv4 or IPv6 address or a DNS host name", shown(s)),
+        ))
+    }
+}
+validated_string!(
+    /// A server: an IP address or a DNS host name (RFC 1123 labels).
+    HostName,
+    check_host
+);
+
+fn check_nfs_client(s: &str) -> Result<(), ValidationError> {
+    let bad = || {
+        ValidationError::new(
+            "client",
+            format!(
+                "NFS client '{}' is invalid: use an IP address, a network in CIDR form (192.168.1.0/24, \
+                 fd00::/64), a host name, or *.domain",
+                shown(s)
+            ),
+        )
+    };
+    if s.len() > 255 {
+        return Err(bad());
+    }
+    if let Some((addr, prefix)) = s.split_once('/') {
+        let ip: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let ok = !prefix.is_empty()
+            && prefix.len() <= 3
+            && prefix.bytes().all(|b| b.is_ascii_digit())
+            && !(prefix.len() > 1 && prefix.starts_with('0'))
+            && prefix.parse::<u32>().is_ok_and(|p| p <= max);
+        return if ok { Ok(()) } else { Err(bad()) };
+    }
+    if let Some(domain) = s.strip_prefix("*.") {
+        return if is_hostname(domain) && domain.contains('.') { Ok(()) } else { Err(bad()) };
+    }
+    if s.parse::<std::net::IpAddr>().is_ok() || is_hostname(s) { Ok(()) } else { Err(bad()) }
+}
+validated_string!(
+    /// Who may mount an NFS export: an address, a CIDR network, a host name or `*.domain`.
+    NfsClient,
+    check_nfs_client
+);
+
+fn check_remote_path(s: &str) -> Result<(), ValidationError> {
+    let ok = s.starts_with('/')
+        && s.len() <= 1024
+        && (s == "/" || s[1..].split('/').all(is_plain_component));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "export",
+            format!(
+                "remote path '{}' is invalid: use an absolute path of plain components (A-Z, a-z, 0-9, '.', \
+                 '_', '-', '+', '@')",
+                shown(s)
+            ),
+        ))
+    }
+}
+validated_string!(
+    /// The path of an NFS export on its server.
+    RemotePath,
+    check_remote_path
+);
+
+fn check_cifs_share(s: &str) -> Result<(), ValidationError> {
+    let ok = !s.is_empty()
+        && s.len() <= 80
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-$".contains(&b))
+        && s.as_bytes()[0] != b'.';
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "share",
+            format!("SMB share '{}' is invalid: use 1-80 of A-Z, a-z, 0-9, '.', '_', '-', '$'", shown(s)),
+        ))
+    }
+}
+validated_string!(
+    /// The name of a share on a remote SMB server.
+    RemoteShare,
+    check_cifs_share
+);
+
+fn check_remote_user(s: &str) -> Result<(), ValidationError> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && s.as_bytes()[0] != b'-';
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "remote_user",
+            format!("remote user or domain '{}' is invalid: use 1-64 of A-Z, a-z, 0-9, '.', '_', '-'", shown(s)),
+        ))
+    }
+}
+validated_string!(
+    /// A user or domain name on a remote SMB server (goes into a credentials file).
+    RemoteUser,
+    check_remote_user
+);
+
+#[cfg(test)]
+mod share_name_tests {
+    use super::*;
+
+    #[test]
+    fn share_names() {
+        for good in ["media", "a", "backup-2026", "x_y", "0day"] {
+            assert!(good.parse::<ShareName>().is_ok(), "{good}");
+        }
+        for bad in [
+            "", "global", "homes", "printers", "Media", "[x]", "a=b", "a\nb", "a%u", ".hidden", "-x", "a b",
+            "abcdefghijklmnopqrstuvwxyz0123456",
+        ] {
+            assert_eq!(bad.parse::<ShareName>().unwrap_err().field, "name", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn storage_paths_and_mount_targets() {
+        assert!("/storage/media".parse::<StoragePath>().is_ok());
+        assert!("/storage/media/photos-2026".parse::<StoragePath>().is_ok());
+        for bad in ["/storage", "/storage/", "/storagex/a", "/etc", "/storage/a b", "/storage/%U", "/storage/.x",
+            "/storage/../etc", "/storage//a", "/storage/a/"]
+        {
+            assert_eq!(bad.parse::<StoragePath>().unwrap_err().field, "path", "{bad:?}");
+        }
+        let t: MountTarget = "/mnt/corenas/my-pool".parse().unwrap();
+        assert_eq!(t.unit_stem(), "mnt-corenas-my\\x2dpool");
+        let t: MountTarget = "/storage/media".parse().unwrap();
+        assert_eq!(t.unit_stem(), "storage-media");
+        assert!("/mnt/other".parse::<MountTarget>().is_err());
+    }
+
+    #[test]
+    fn nfs_clients_and_hosts() {
+        for good in ["192.168.1.10", "192.168.1.0/24", "10.0.0.0/8", "fd00::/64", "::1", "nas.example.com",
+            "*.example.com", "client1"]
+        {
+            assert!(good.parse::<NfsClient>().is_ok(), "{good}");
+        }
+        for bad in ["", "*", "192.168.1.0/33", "10.0.0.0/08", "a b", "x(rw)", "host,other", "-host", "1.2.3",
+            "*.com", "192.168.1.1/", "h\n"]
+        {
+            assert_eq!(bad.parse::<NfsClient>().unwrap_err().field, "client", "{bad:?}");
+        }
+        assert!("nas.example.com".parse::<HostName>().is_ok());
+        assert!("10.1.2.3".parse::<HostName>().is_ok());
+        assert!("10.0.0.0/8".parse::<HostName>().is_err());
+    }
+}

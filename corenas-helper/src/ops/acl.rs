@@ -196,7 +196,7 @@ fn resolve_tag(acc: &mut LazyAccounts<'_>, tag: &AclTag) -> Result<(u16, u32), W
 
 /// Finds the share root a path lies beneath. The path must name something *inside* a share
 /// root, never the root itself.
-fn locate(ctx: &Ctx, path: &SharePath) -> Result<(PathBuf, String), WireError> {
+pub(crate) fn locate(ctx: &Ctx, path: &SharePath) -> Result<(PathBuf, String), WireError> {
     let comps: Vec<&str> = path.components().collect();
     for root in &ctx.share_roots {
         let root_comps: Vec<&str> = root.split('/').filter(|c| !c.is_empty()).collect();
@@ -210,7 +210,7 @@ fn locate(ctx: &Ctx, path: &SharePath) -> Result<(PathBuf, String), WireError> {
     ))
 }
 
-fn io_error(path: &str, e: rustix::io::Errno) -> WireError {
+pub(crate) fn io_error(path: &str, e: rustix::io::Errno) -> WireError {
     match e {
         rustix::io::Errno::LOOP => WireError::not_allowed(format!(
             "path '{path}' goes through a symbolic link; CoreNAS does not follow links in shares"
@@ -225,11 +225,11 @@ fn io_error(path: &str, e: rustix::io::Errno) -> WireError {
     }
 }
 
-const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS).union(ResolveFlags::NO_MAGICLINKS);
+pub(crate) const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS).union(ResolveFlags::NO_MAGICLINKS);
 
 /// Opens `relative` beneath the share root as an O_PATH fd; refuses symlinks and anything that
 /// is not a regular file or directory. Returns the fd and whether it is a directory.
-fn open_beneath(share_root: &PathBuf, relative: &str, shown: &str) -> Result<(OwnedFd, bool), WireError> {
+pub(crate) fn open_beneath(share_root: &PathBuf, relative: &str, shown: &str) -> Result<(OwnedFd, bool), WireError> {
     let root = rustix::fs::open(share_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| WireError::internal(format!("share root {} cannot be opened: {e}", share_root.display())))?;
     let fd =

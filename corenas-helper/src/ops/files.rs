@@ -269,3 +269,64 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// The temporary name a file is written under before it replaces `path` (same directory, so the
+/// rename is atomic). A helper killed mid-write leaves only this, never a half `path`.
+pub fn temp_path(path: &Path) -> std::path::PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.corenas-new"))
+}
+
+/// Writes `content` to the temporary name: created fresh (a stale one from a killed helper is
+/// removed first), not following links, with `mode`, fsynced. Returns the temporary path.
+pub fn write_temp(path: &Path, content: &[u8], mode: u32) -> Result<std::path::PathBuf, WireError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = temp_path(path);
+    let fail = |what: &str, e: std::io::Error| WireError::internal(format!("cannot {what} {}: {e}", tmp.display()));
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail("remove the stale", e)),
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0))
+        .open(&tmp)
+        .map_err(|e| fail("create", e))?;
+    // The umask may have narrowed the mode.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| fail("chmod", e))?;
+    f.write_all(content).map_err(|e| fail("write", e))?;
+    f.sync_all().map_err(|e| fail("fsync", e))?;
+    Ok(tmp)
+}
+
+/// Renames the temporary file over `path` and fsyncs the directory: a crash leaves the old file
+/// or the new one, complete.
+pub fn commit_temp(tmp: &Path, path: &Path) -> Result<(), WireError> {
+    std::fs::rename(tmp, path)
+        .map_err(|e| WireError::internal(format!("cannot rename {} to {}: {e}", tmp.display(), path.display())))?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `path` atomically with `content`.
+pub fn replace_file(path: &Path, content: &[u8], mode: u32) -> Result<(), WireError> {
+    let tmp = write_temp(path, content, mode)?;
+    commit_temp(&tmp, path)
+}
+
+/// The file's text, or None when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<String>, WireError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(WireError::internal(format!("cannot read {}: {e}", path.display()))),
+    }
+}

@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod acl;
 pub mod device;
 pub mod files;
+pub mod mounts;
+pub mod shares;
 pub mod smb;
 
 use crate::exec::{self, Invocation};
@@ -32,6 +34,9 @@ pub enum Action {
     },
     Acl(acl::AclPlan),
     Device(device::DevicePlan),
+    ShareDir(shares::DirPlan),
+    Publish(shares::PublishPlan),
+    Mount(mounts::MountPlan),
     /// Run `cmd` only if `group` still exists (after a step that may have removed it).
     ExecIfGroupExists {
         group: String,
@@ -40,15 +45,18 @@ pub enum Action {
 }
 
 impl Action {
-    fn step(&self, ctx: &Ctx) -> Step {
+    fn steps(&self, ctx: &Ctx) -> Vec<Step> {
         match self {
-            Action::Exec(c) => c.step(),
+            Action::Exec(c) => vec![c.step()],
             Action::ShadowHashFromPrevious { user } => {
-                Step::UpdateShadow { file: ctx.paths.shadow().display().to_string(), user: user.clone() }
+                vec![Step::UpdateShadow { file: ctx.paths.shadow().display().to_string(), user: user.clone() }]
             }
-            Action::Acl(p) => p.step(),
-            Action::Device(p) => p.step(),
-            Action::ExecIfGroupExists { cmd, .. } => cmd.step(),
+            Action::Acl(p) => vec![p.step()],
+            Action::Device(p) => vec![p.step()],
+            Action::ShareDir(p) => p.steps(),
+            Action::Publish(p) => p.steps(ctx),
+            Action::Mount(p) => p.steps(),
+            Action::ExecIfGroupExists { cmd, .. } => vec![cmd.step()],
         }
     }
 }
@@ -59,6 +67,11 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         HelperOp::DeviceGrantRead { .. } | HelperOp::DeviceRevokeRead { .. } | HelperOp::DeviceEject { .. } => {
             device::plan(ctx, op)
         }
+        HelperOp::ShareDirPrepare { .. } => Ok(vec![Action::ShareDir(shares::plan_dir(ctx, op)?)]),
+        HelperOp::SharesPublish { set } => Ok(vec![Action::Publish(shares::plan_publish(ctx, set)?)]),
+        HelperOp::MountWrite { .. } | HelperOp::MountRemove { .. } | HelperOp::MountStart { .. } => {
+            Ok(vec![Action::Mount(mounts::plan(ctx, op)?)])
+        }
         HelperOp::SmbSetPassword { .. }
         | HelperOp::SmbEnable { .. }
         | HelperOp::SmbDisable { .. }
@@ -67,7 +80,8 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     }
 }
 
-async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<(), WireError> {
+async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireError> {
+    let mut warnings = Vec::new();
     let mut last_stdout = Vec::new();
     for action in actions {
         match action {
@@ -86,6 +100,9 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<(), WireError> {
                 }
             }
             Action::Device(p) => p.apply()?,
+            Action::ShareDir(p) => p.apply(ctx)?,
+            Action::Publish(p) => warnings.extend(p.apply(ctx).await?),
+            Action::Mount(p) => warnings.extend(p.apply(ctx).await?),
             // One path is a handful of syscalls; only a tree walk is moved off the runtime thread.
             Action::Acl(p) if !p.is_recursive() => p.apply()?,
             Action::Acl(p) => {
@@ -95,19 +112,17 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<(), WireError> {
             }
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 pub async fn perform(ctx: &Ctx, op: &HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
     let _serialized = ctx.write_lock.lock().await;
     let actions = plan(ctx, op)?;
-    let steps = actions.iter().map(|a| a.step(ctx)).collect();
-    if !dry_run {
-        execute(ctx, actions).await?;
-    }
+    let steps = actions.iter().flat_map(|a| a.steps(ctx)).collect();
+    let warnings = if dry_run { Vec::new() } else { execute(ctx, actions).await? };
     let acl = match op {
         HelperOp::AclSet { path, .. } | HelperOp::AclRemove { path, .. } if !dry_run => Some(acl::get(ctx, path)?),
         _ => None,
     };
-    Ok(OpReport { op: op.name().to_owned(), dry_run, steps, acl })
+    Ok(OpReport { op: op.name().to_owned(), dry_run, steps, acl, warnings })
 }

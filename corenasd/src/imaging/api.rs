@@ -20,7 +20,7 @@ use std::time::Duration;
 const MAX_TAGS: usize = 16;
 
 fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>) -> Change<T> {
-    Change { dry_run, steps, result, generated_password: None }
+    Change { dry_run, steps, result, generated_password: None, warnings: vec![] }
 }
 
 fn invalid_state(id: &str, status: JobState, what: &str) -> WireError {

@@ -1,0 +1,322 @@
+//! Mounts as systemd units: the helper writes `.mount` (and `.automount`) units rendered from
+//! typed data, checks them with `systemd-analyze verify` under their real names before they
+//! replace anything, enables permanent ones (the `.wants/` link `systemctl enable` would make),
+//! and has systemd reload and start them. CIFS passwords go to a 0600 root file.
+//!
+//! In the lab (a root prefix) the units land under the prefix, where the host's systemd never
+//! reads them: nothing is started, and the report says so.
+
+use super::{Ctx, files};
+use crate::exec::{self, Invocation, Program};
+use crate::render::{self, unit};
+use corenas_proto::helper::{HelperOp, Step};
+use corenas_proto::mounts::{MountDef, UnitState};
+use corenas_proto::names::MountTarget;
+use corenas_proto::{ErrorCode, WireError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+struct UnitFile {
+    path: PathBuf,
+    old: Option<String>,
+    new: String,
+}
+
+enum Plan {
+    Write { def: MountDef, units: Vec<UnitFile>, credentials: Option<(PathBuf, String)>, wants: Option<(PathBuf, String)> },
+    Remove { def: MountDef, files: Vec<PathBuf> },
+    Start { units: Vec<String> },
+}
+
+pub struct MountPlan {
+    plan: Plan,
+    /// systemd manages the units written (production with systemd as PID 1).
+    systemd: bool,
+}
+
+/// Whether systemd is PID 1 and reads the units the helper writes: only on the real root (a lab
+/// prefix is never read by the host's systemd), and only when booted with systemd.
+pub fn systemd_manages(ctx: &Ctx) -> bool {
+    ctx.paths.is_host() && Path::new("/run/systemd/system").is_dir()
+}
+
+fn systemctl(args: &[&str]) -> Invocation {
+    Invocation::of(Program::SystemCtl).args(args.iter().copied())
+}
+
+fn unit_names(def: &MountDef) -> (String, Option<String>) {
+    (def.unit_name(), def.automount.then(|| unit::automount_name(def)))
+}
+
+/// The unit that is enabled and started: the automount when there is one.
+fn started_unit(def: &MountDef) -> String {
+    let (m, a) = unit_names(def);
+    a.unwrap_or(m)
+}
+
+fn wants_link(ctx: &Ctx, def: &MountDef) -> PathBuf {
+    ctx.paths.inside(&format!("/etc/systemd/system/{}.wants/{}", unit::wanted_by(def), started_unit(def)))
+}
+
+pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<MountPlan, WireError> {
+    let systemd = systemd_manages(ctx);
+    let plan = match op {
+        HelperOp::MountWrite { def } => {
+            if def.timeout_secs == 0 || def.timeout_secs > 600 {
+                return Err(WireError::invalid("timeout", "use a timeout of 1 to 600 seconds"));
+            }
+            let dir = unit::unit_dir(def);
+            let (m, a) = unit_names(def);
+            let mut units = Vec::new();
+            let mut add = |name: &str, text: String| -> Result<(), WireError> {
+                let path = ctx.paths.inside(&format!("{dir}/{name}"));
+                units.push(UnitFile { old: files::read_optional(&path)?, path, new: text });
+                Ok(())
+            };
+            // Defence in depth: every rendered line follows the unit grammar.
+            let mut add = |name: &str, text: String| -> Result<(), WireError> {
+                if let Some(bad) = text.lines().find(|l| !unit::line_is_expected(l)) {
+                    return Err(WireError::internal(format!("refusing to write {name}: unexpected line {bad:?}")));
+                }
+                add(name, text)
+            };
+            add(&m, unit::mount_unit(def))?;
+            if let Some(a) = a {
+                add(&a, unit::automount_unit(def))?;
+            }
+            let credentials = unit::credentials(def).map(|c| (ctx.paths.inside(&unit::credentials_path(def)), c));
+            let wants = (!def.temporary).then(|| (wants_link(ctx, def), format!("../{}", started_unit(def))));
+            Plan::Write { def: def.clone(), units, credentials, wants }
+        }
+        HelperOp::MountRemove { def } => {
+            let dir = unit::unit_dir(def);
+            let (m, a) = unit_names(def);
+            let mut files = vec![ctx.paths.inside(&format!("{dir}/{m}"))];
+            if let Some(a) = a {
+                files.push(ctx.paths.inside(&format!("{dir}/{a}")));
+            }
+            files.push(wants_link(ctx, def));
+            files.push(ctx.paths.inside(&unit::credentials_path(def)));
+            Plan::Remove { def: def.clone(), files }
+        }
+        HelperOp::MountStart { targets } => Plan::Start { units: targets.iter().map(|t| format!("{}.mount", t.unit_stem())).collect() },
+        _ => return Err(WireError::internal(format!("{} is not a mount operation", op.name()))),
+    };
+    Ok(MountPlan { plan, systemd })
+}
+
+fn verify_dir(ctx: &Ctx) -> PathBuf {
+    ctx.paths.inside("/etc/corenas/.verify")
+}
+
+impl MountPlan {
+    pub fn steps(&self) -> Vec<Step> {
+        let mut steps = Vec::new();
+        match &self.plan {
+            Plan::Write { def, units, credentials, wants } => {
+                for u in units {
+                    steps.push(Invocation::of(Program::SystemdAnalyze).args(["verify".to_owned(), u.path.display().to_string()]).step());
+                    let shown = u.path.display().to_string();
+                    steps.push(Step::WriteFile { diff: render::diff::unified(&shown, u.old.as_deref(), &u.new), path: shown });
+                }
+                if let Some((p, _)) = credentials {
+                    steps.push(Step::WriteFile { path: p.display().to_string(), diff: "(mode 0600, root only; the password is not shown)".into() });
+                }
+                if let Some((link, to)) = wants {
+                    steps.push(Step::WriteFile { path: link.display().to_string(), diff: format!("(symbolic link to {to}: enabled at boot)") });
+                }
+                if self.systemd {
+                    steps.push(systemctl(&["daemon-reload"]).step());
+                    steps.push(systemctl(&["restart", "--", &started_unit(def)]).step());
+                }
+            }
+            Plan::Remove { def, files } => {
+                if self.systemd {
+                    let (m, a) = unit_names(def);
+                    let mut args = vec!["stop", "--"];
+                    if let Some(a) = &a {
+                        args.push(a);
+                    }
+                    args.push(&m);
+                    steps.push(systemctl(&args).step());
+                }
+                steps.extend(files.iter().map(|f| Step::RemoveFile { path: f.display().to_string() }));
+                if self.systemd {
+                    steps.push(systemctl(&["daemon-reload"]).step());
+                }
+            }
+            Plan::Start { units } => {
+                if self.systemd {
+                    for u in units {
+                        steps.push(systemctl(&["reset-failed", "--", u]).step());
+                        steps.push(systemctl(&["start", "--", u]).step());
+                    }
+                }
+            }
+        }
+        steps
+    }
+
+    pub async fn apply(self, ctx: &Ctx) -> Result<Vec<String>, WireError> {
+        let mut warnings = Vec::new();
+        let not_managed = || {
+            if ctx.paths.is_host() {
+                "systemd is not running as PID 1 here: the unit is written and takes effect when the system boots with systemd".to_owned()
+            } else {
+                "lab: the unit is written under the lab's root prefix, which the host's systemd does not read; nothing was mounted".to_owned()
+            }
+        };
+        match self.plan {
+            Plan::Write { def, units, credentials, wants } => {
+                for u in &units {
+                    verify(ctx, u).await?;
+                }
+                if let Some((path, text)) = &credentials {
+                    ensure_dir(path.parent(), 0o700)?;
+                    files::replace_file(path, text.as_bytes(), 0o600)?;
+                }
+                for u in &units {
+                    ensure_dir(u.path.parent(), 0o755)?;
+                    files::replace_file(&u.path, u.new.as_bytes(), 0o644)?;
+                }
+                if let Some((link, to)) = &wants {
+                    ensure_dir(link.parent(), 0o755)?;
+                    match std::fs::read_link(link) {
+                        Ok(t) if t == Path::new(to) => {}
+                        _ => {
+                            let _ = std::fs::remove_file(link);
+                            std::os::unix::fs::symlink(to, link)
+                                .map_err(|e| WireError::internal(format!("cannot link {}: {e}", link.display())))?;
+                        }
+                    }
+                }
+                if self.systemd {
+                    exec::run(&systemctl(&["daemon-reload"])).await?;
+                    let timeout = Duration::from_secs(u64::from(def.timeout_secs) + 15);
+                    exec::run_with_timeout(&systemctl(&["restart", "--", &started_unit(&def)]), timeout).await?;
+                } else {
+                    warnings.push(not_managed());
+                }
+            }
+            Plan::Remove { def, files } => {
+                if self.systemd {
+                    let (m, a) = unit_names(&def);
+                    let mut args = vec!["stop", "--"];
+                    if let Some(a) = &a {
+                        args.push(a);
+                    }
+                    args.push(&m);
+                    exec::run_with_timeout(&systemctl(&args), Duration::from_secs(u64::from(def.timeout_secs) + 15)).await?;
+                }
+                for f in &files {
+                    match std::fs::remove_file(f) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(WireError::internal(format!("cannot remove {}: {e}", f.display()))),
+                    }
+                }
+                if self.systemd {
+                    exec::run(&systemctl(&["daemon-reload"])).await?;
+                } else {
+                    warnings.push(not_managed());
+                }
+            }
+            Plan::Start { units } => {
+                if !self.systemd {
+                    warnings.push(not_managed());
+                }
+                let mut failed = Vec::new();
+                for u in units.iter().filter(|_| self.systemd) {
+                    let _ = exec::run(&systemctl(&["reset-failed", "--", u])).await;
+                    if let Err(e) = exec::run_with_timeout(&systemctl(&["start", "--", u]), Duration::from_secs(620)).await {
+                        failed.push(format!("{u}: {}", e.message));
+                    }
+                }
+                if !failed.is_empty() {
+                    return Err(WireError::new(ErrorCode::ToolFailed, format!("not started: {}", failed.join("; "))));
+                }
+            }
+        }
+        Ok(warnings)
+    }
+}
+
+fn ensure_dir(dir: Option<&Path>, mode: u32) -> Result<(), WireError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let Some(dir) = dir else { return Ok(()) };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(|e| WireError::internal(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// `systemd-analyze verify` needs the file under its unit name: it is checked in a private
+/// directory first; unknown keys (which systemd only warns about) count as errors.
+async fn verify(ctx: &Ctx, u: &UnitFile) -> Result<(), WireError> {
+    let dir = verify_dir(ctx);
+    let _ = std::fs::remove_dir_all(&dir);
+    ensure_dir(Some(&dir), 0o700)?;
+    let name = u.path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+    let candidate = dir.join(name);
+    let result = async {
+        std::fs::write(&candidate, &u.new).map_err(|e| WireError::internal(format!("cannot write {}: {e}", candidate.display())))?;
+        let out = exec::run(&Invocation::of(Program::SystemdAnalyze).args(["verify".to_owned(), candidate.display().to_string()])).await?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let bad: Vec<&str> = stderr.lines().filter(|l| l.contains("Unknown") || l.contains("ignoring") || l.contains("Failed")).collect();
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(WireError::new(ErrorCode::ToolFailed, format!("systemd-analyze verify refused the unit: {}", bad.join("; "))))
+        }
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// What systemd says about each target's mount unit; in the lab, from the mount table.
+pub async fn states(ctx: &Ctx, targets: &[MountTarget]) -> Result<Vec<Result<UnitState, String>>, WireError> {
+    if !systemd_manages(ctx) {
+        let why = if ctx.paths.is_host() {
+            "systemd is not running as PID 1 on this machine"
+        } else {
+            "lab: these units are under the lab's root prefix, which no systemd manages"
+        };
+        return Ok(targets.iter().map(|_| Err(why.to_owned())).collect());
+    }
+    let mut out = Vec::new();
+    for t in targets {
+        let unit = format!("{}.mount", t.unit_stem());
+        let r = exec::run(&systemctl(&["show", "--property=LoadState,ActiveState,SubState,Result", "--", &unit])).await;
+        out.push(match r {
+            Ok(o) => Ok(parse_show(&unit, &String::from_utf8_lossy(&o.stdout))),
+            Err(e) => Err(e.message),
+        });
+    }
+    Ok(out)
+}
+
+pub fn parse_show(unit: &str, text: &str) -> UnitState {
+    let get = |k: &str| {
+        text.lines().find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('='))).unwrap_or("").to_owned()
+    };
+    UnitState {
+        unit: unit.to_owned(),
+        load_state: get("LoadState"),
+        active_state: get("ActiveState"),
+        sub_state: get("SubState"),
+        result: get("Result"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_systemctl_show() {
+        let s = parse_show("x.mount", "LoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\n");
+        assert_eq!((s.active_state.as_str(), s.result.as_str()), ("failed", "exit-code"));
+    }
+}
