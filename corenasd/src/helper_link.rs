@@ -145,6 +145,15 @@ impl HelperConn {
     ) -> Result<corenas_proto::helper::DeviceProbe, WireError> {
         self.check(self.client.device_probe(ctx(), device).await)?
     }
+    pub async fn share_config(&self) -> Result<corenas_proto::shares::ShareConfig, WireError> {
+        self.check(self.client.share_config(ctx()).await)?
+    }
+    pub async fn mount_states(
+        &self,
+        targets: Vec<corenas_proto::names::MountTarget>,
+    ) -> Result<Vec<Result<corenas_proto::mounts::UnitState, String>>, WireError> {
+        self.check(self.client.mount_states(ctx(), targets).await)?
+    }
     pub async fn status(&self) -> Result<HelperStatus, WireError> {
         self.check(self.client.status(ctx()).await)
     }

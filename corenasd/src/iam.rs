@@ -250,12 +250,23 @@ pub async fn run_ops(
     ops: Vec<HelperOp>,
     dry_run: bool,
 ) -> Result<Vec<corenas_proto::helper::Step>, WireError> {
+    Ok(run_ops_reporting(h, ops, dry_run).await?.0)
+}
+
+/// [`run_ops`], also returning the helper's warnings (a server not reloaded, a tool not run).
+pub async fn run_ops_reporting(
+    h: &HelperConn,
+    ops: Vec<HelperOp>,
+    dry_run: bool,
+) -> Result<(Vec<corenas_proto::helper::Step>, Vec<String>), WireError> {
     let mut steps = Vec::new();
+    let mut warnings = Vec::new();
     let preflight = dry_run || ops.len() > 1;
     for op in ops.iter().filter(|_| preflight) {
         let report = h.perform(op.clone(), true).await?;
         if dry_run {
             steps.extend(report.steps);
+            warnings.extend(report.warnings);
         }
     }
     if !dry_run {
@@ -263,7 +274,10 @@ pub async fn run_ops(
         for op in ops {
             let name = op.name();
             match h.perform(op, false).await {
-                Ok(report) => steps.extend(report.steps),
+                Ok(report) => {
+                    steps.extend(report.steps);
+                    warnings.extend(report.warnings);
+                }
                 // Say what already took effect: the request is not all-or-nothing.
                 Err(mut e) if !done.is_empty() => {
                     e.message = format!("{} (already done before this failure: {})", e.message, done.join(", "));
@@ -274,7 +288,7 @@ pub async fn run_ops(
             done.push(name);
         }
     }
-    Ok(steps)
+    Ok((steps, warnings))
 }
 
 /// One ACL operation; a real run also returns the path's ACL afterwards, as the helper read it.

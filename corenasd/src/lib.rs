@@ -7,5 +7,7 @@ pub mod helper_link;
 pub mod iam;
 pub mod imaging;
 pub mod listen;
+pub mod mounts;
 pub mod server;
+pub mod shares;
 pub mod state;

@@ -55,6 +55,8 @@ fn main() -> anyhow::Result<()> {
         root: args.root.display().to_string(),
         state_db: db.display().to_string(),
         imaging: corenasd::imaging::engine::Imaging::new(args.images.clone(), args.imaging_concurrency),
+        shares_lock: tokio::sync::Mutex::new(()),
+        mounts_lock: tokio::sync::Mutex::new(()),
     });
     corenasd::imaging::engine::recover(&shared).map_err(|e| anyhow::anyhow!("recovering imaging jobs: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -63,6 +65,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         tokio::spawn(corenasd::imaging::engine::scheduler(Arc::clone(&shared)));
         tokio::spawn(corenasd::imaging::media::watch(Arc::clone(&shared)));
+        tokio::spawn(corenasd::mounts::watch(Arc::clone(&shared)));
         corenasd::listen::serve(listener, shared).await
     })?;
     Ok(())

@@ -17,7 +17,10 @@ use corenas_proto::imaging::{
     ArchiveEdit, ArchiveInfo, ArchiveList, ArchiveQuery, DeviceInfo, ImageCreate, ImagingPolicy, JobInfo, JobList,
     JobQuery, Priority,
 };
-use corenas_proto::names::{DevicePath, GroupName, ManagedGid, SharePath, UserName};
+use corenas_proto::mounts::{MountDef, MountInfo};
+use corenas_proto::names::{DevicePath, GroupName, ManagedGid, MountTarget, ShareName, SharePath, UserName};
+use corenas_proto::shares::{ShareConfig, ShareCreate, ShareInfo, ShareModify};
+use crate::{mounts, shares};
 use corenas_proto::secret::Password;
 use corenas_proto::{ErrorCode, WireError};
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,9 @@ pub struct Shared {
     pub root: String,
     pub state_db: String,
     pub imaging: crate::imaging::engine::Imaging,
+    /// Share changes render the whole set: one at a time, so none overwrites another's.
+    pub shares_lock: tokio::sync::Mutex<()>,
+    pub mounts_lock: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -607,6 +613,94 @@ impl Corenas for DaemonServer {
                 return self.mutate("device.eject", args, dry_run, async { Err(e) }).await;
             }
             self.one_op("device.eject", args, dry_run, HelperOp::DeviceEject { device }).await
+        })
+        .await
+    }
+
+    async fn share_create(self, _: Context, req: ShareCreate, dry_run: bool) -> Result<Change<ShareInfo>, WireError> {
+        detach(async move {
+            let args = json(&req);
+            self.mutate("share.create", args, dry_run, shares::create(&self.shared, &req, dry_run)).await
+        })
+        .await
+    }
+
+    async fn share_modify(
+        self,
+        _: Context,
+        name: ShareName,
+        change: ShareModify,
+        dry_run: bool,
+    ) -> Result<Change<ShareInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "change": change });
+            self.mutate("share.modify", args, dry_run, shares::modify(&self.shared, &name, &change, dry_run)).await
+        })
+        .await
+    }
+
+    async fn share_delete(self, _: Context, name: ShareName, dry_run: bool) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name });
+            self.mutate("share.delete", args, dry_run, shares::delete(&self.shared, &name, dry_run)).await
+        })
+        .await
+    }
+
+    async fn share_list(self, _: Context) -> Result<Vec<ShareInfo>, WireError> {
+        self.read("share.list", async { self.shared.with_state(|s| shares::list(s.conn())) }).await
+    }
+
+    async fn share_show(self, _: Context, name: ShareName) -> Result<ShareInfo, WireError> {
+        self.read("share.show", async { shares::show(&self.shared, &name) }).await
+    }
+
+    async fn share_homes(self, _: Context, enabled: bool, dry_run: bool) -> Result<Change<bool>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "enabled": enabled });
+            self.mutate("share.homes", args, dry_run, shares::set_homes(&self.shared, enabled, dry_run)).await
+        })
+        .await
+    }
+
+    async fn share_config(self, _: Context) -> Result<ShareConfig, WireError> {
+        self.read("share.config", shares::config(&self.shared)).await
+    }
+
+    async fn share_apply(self, _: Context, dry_run: bool) -> Result<Change<()>, WireError> {
+        detach(async move {
+            self.mutate("share.apply", serde_json::json!({}), dry_run, shares::apply(&self.shared, dry_run)).await
+        })
+        .await
+    }
+
+    async fn mount_add(self, _: Context, def: MountDef, dry_run: bool) -> Result<Change<MountInfo>, WireError> {
+        detach(async move {
+            let args = json(&def);
+            self.mutate("mount.add", args, dry_run, mounts::add(&self.shared, &def, dry_run)).await
+        })
+        .await
+    }
+
+    async fn mount_remove(self, _: Context, target: MountTarget, dry_run: bool) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "target": target });
+            self.mutate("mount.remove", args, dry_run, mounts::remove_mount(&self.shared, &target, dry_run)).await
+        })
+        .await
+    }
+
+    async fn mount_list(self, _: Context) -> Result<Vec<MountInfo>, WireError> {
+        self.read("mount.list", mounts::list_infos(&self.shared)).await
+    }
+
+    async fn mount_status(self, _: Context, target: MountTarget) -> Result<MountInfo, WireError> {
+        self.read("mount.status", mounts::status(&self.shared, &target)).await
+    }
+
+    async fn mount_reload(self, _: Context, dry_run: bool) -> Result<Change<Vec<MountInfo>>, WireError> {
+        detach(async move {
+            self.mutate("mount.reload", serde_json::json!({}), dry_run, mounts::reload(&self.shared, dry_run)).await
         })
         .await
     }

@@ -3,7 +3,7 @@
 //! typed values; CIFS credentials go into a root-only file, never into the unit.
 
 use crate::names::{BindSource, DevicePath, HostName, MountTarget, RemotePath, RemoteShare, RemoteUser};
-use crate::secret::Password;
+use crate::secret::RemoteSecret;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +73,7 @@ impl MountSource {
 pub struct CifsCredentials {
     pub user: RemoteUser,
     pub domain: Option<RemoteUser>,
-    pub password: Password,
+    pub password: RemoteSecret,
 }
 
 /// Mount flags CoreNAS offers; nothing else reaches `Options=`.

@@ -92,6 +92,53 @@ impl<'de> Deserialize<'de> for Password {
     }
 }
 
+/// A password for someone else's server (a CIFS mount). CoreNAS's policy does not apply (the
+/// other server chose it); only what the credentials file format needs: 1-256 printable ASCII
+/// characters, so no line break can add a key. Redacted like [`Password`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteSecret(String);
+
+impl RemoteSecret {
+    pub fn new(s: String) -> Result<Self, ValidationError> {
+        if s.is_empty() || s.len() > 256 || s.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+            return Err(ValidationError::new(
+                "password",
+                "remote password is invalid: use 1-256 printable ASCII characters (no line breaks or control characters)",
+            ));
+        }
+        Ok(Self(s))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for RemoteSecret {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s.to_owned())
+    }
+}
+
+impl fmt::Debug for RemoteSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl Serialize for RemoteSecret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() { s.serialize_str(REDACTED) } else { s.serialize_str(&self.0) }
+    }
+}
+
+impl<'de> Deserialize<'de> for RemoteSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,7 @@ impl FileChange {
 }
 
 pub struct PublishPlan {
+    set: ShareSet,
     smb: Option<FileChange>,
     smb_conf: Option<FileChange>,
     nfs: Option<FileChange>,
@@ -60,19 +61,27 @@ fn exportfs(args: &[&str]) -> Invocation {
     Invocation::of(Program::ExportFs).args(args.iter().copied())
 }
 
-/// The helper's own checks of a share set, whatever corenasd says: unique names, each share's
-/// directory exists beneath the share root without links, and every named account exists.
+/// Each share's directory exists beneath the share root, reached without links. Checked when
+/// the files are written (a dry run of a new share comes before its directory exists).
+fn check_dirs(ctx: &Ctx, set: &ShareSet) -> Result<(), WireError> {
+    for s in &set.shares {
+        let (root, rel) = acl::locate(ctx, &s.path.as_share_path())?;
+        let (_fd, is_dir) = acl::open_beneath(&root, &rel, s.path.as_str())?;
+        if !is_dir {
+            return Err(WireError::invalid("path", format!("share '{}': {} is not a directory", s.name, s.path)));
+        }
+    }
+    Ok(())
+}
+
+/// The helper's own checks of a share set, whatever corenasd says: unique names and every named
+/// account exists.
 fn check_set(ctx: &Ctx, set: &ShareSet) -> Result<(), WireError> {
     let mut names = HashSet::new();
     let acc = Accounts::load(ctx)?;
     for s in &set.shares {
         if !names.insert(s.name.as_str()) {
             return Err(WireError::new(ErrorCode::AlreadyExists, format!("share '{}' appears twice", s.name)));
-        }
-        let (root, rel) = acl::locate(ctx, &s.path.as_share_path())?;
-        let (_fd, is_dir) = acl::open_beneath(&root, &rel, s.path.as_str())?;
-        if !is_dir {
-            return Err(WireError::invalid("path", format!("share '{}': {} is not a directory", s.name, s.path)));
         }
         if let Some(smb) = &s.smb {
             for u in smb.valid_users.iter().chain(&smb.admin_users) {
@@ -122,7 +131,7 @@ pub fn plan_publish(ctx: &Ctx, set: &ShareSet) -> Result<PublishPlan, WireError>
             }
         }
     }
-    Ok(PublishPlan { smb, smb_conf, nfs, exportfs: ctx.paths.exportfs_sees_ours() })
+    Ok(PublishPlan { set: set.clone(), smb, smb_conf, nfs, exportfs: ctx.paths.exportfs_sees_ours() })
 }
 
 impl PublishPlan {
@@ -151,6 +160,7 @@ impl PublishPlan {
     /// Runs the plan; returns warnings for the admin.
     pub async fn apply(self, ctx: &Ctx) -> Result<Vec<String>, WireError> {
         let mut warnings = Vec::new();
+        check_dirs(ctx, &self.set)?;
         // The include file first: smb.conf never points at a file that is not there.
         for c in [&self.smb, &self.smb_conf].into_iter().flatten() {
             let tmp = files::write_temp(&c.path, c.new.as_bytes(), 0o644)?;

@@ -178,7 +178,7 @@ mod tests {
                 credentials: Some(CifsCredentials {
                     user: "bob".parse().unwrap(),
                     domain: None,
-                    password: corenas_proto::secret::Password::new("Secret-Pass-1".into()).unwrap(),
+                    password: corenas_proto::secret::RemoteSecret::new("Secret-Pass-1".into()).unwrap(),
                 }),
             },
             "/mnt/corenas/nasbackup",
