@@ -84,6 +84,9 @@ pub struct LabOptions {
     pub imaging_concurrency: usize,
     /// Put the image root on a tmpfs of this size (e.g. "4m"), to run out of space on purpose.
     pub images_tmpfs: Option<String>,
+    /// Run the helper in a mount namespace where the prefix's /etc/exports.d and /var/lib/nfs
+    /// are the real paths, so `exportfs` works on the lab's exports and never the host's.
+    pub nfs_namespace: bool,
 }
 
 impl Default for LabOptions {
@@ -95,6 +98,7 @@ impl Default for LabOptions {
             journal_dir: None,
             imaging_concurrency: 2,
             images_tmpfs: None,
+            nfs_namespace: false,
         }
     }
 }
@@ -109,8 +113,11 @@ pub struct Lab {
     pub daemon_uid: u32,
     /// Where corenasd writes images (`--images`), owned by the daemon's user.
     pub images: PathBuf,
+    /// The loopback port this lab's smbd listens on (see [`Lab::start_smbd`]).
+    pub smb_port: u16,
     imaging_concurrency: usize,
     images_mounted: bool,
+    opts: LabOptions,
     helper: Option<Child>,
     daemon: Option<Child>,
 }
@@ -143,6 +150,8 @@ impl Lab {
             "var/cache/samba",
             "run/samba",
             "var/log/samba",
+            "var/lib/nfs",
+            "etc/exports.d",
             "storage",
         ] {
             std::fs::create_dir_all(root.join(d)).expect("prefix dirs");
@@ -158,10 +167,12 @@ impl Lab {
         write("etc/shadow", SHADOW, 0o640);
         write("etc/gshadow", GSHADOW, 0o640);
         write("etc/login.defs", LOGIN_DEFS, 0o644);
+        let seq = SEQ.load(Ordering::SeqCst);
+        let smb_port = u16::try_from(20_000 + (std::process::id() % 2000) * 10 + (seq % 10)).unwrap_or(20_000);
         let private = opts.smb_private_dir.clone().unwrap_or_else(|| root.join("var/lib/samba/private"));
         let r = root.display();
         let smb = format!(
-            "[global]\n  private dir = {}\n  lock directory = {r}/var/lib/samba/lock\n  state directory = {r}/var/lib/samba\n  cache directory = {r}/var/cache/samba\n  pid directory = {r}/run/samba\n  ncalrpc dir = {r}/run/samba/ncalrpc\n  log file = {r}/var/log/samba/log.%m\n  passdb backend = tdbsam\n",
+            "[global]\n  private dir = {}\n  lock directory = {r}/var/lib/samba/lock\n  state directory = {r}/var/lib/samba\n  cache directory = {r}/var/cache/samba\n  pid directory = {r}/run/samba\n  ncalrpc dir = {r}/run/samba/ncalrpc\n  log file = {r}/var/log/samba/log.%m\n  passdb backend = tdbsam\n  smb ports = {smb_port}\n  interfaces = lo\n  bind interfaces only = yes\n  disable netbios = yes\n  load printers = no\n  printcap name = /dev/null\n  disable spoolss = yes\n  map to guest = never\n",
             private.display()
         );
         write("etc/samba/smb.conf", &smb, 0o644);
@@ -188,7 +199,12 @@ impl Lab {
         std::os::unix::fs::chown(&run_dir, Some(daemon_uid), Some(daemon_gid)).expect("chown run");
         let images = dir.join("images");
         std::fs::create_dir_all(&images).expect("images");
+        for f in ["var/lib/nfs/etab", "var/lib/nfs/rmtab"] {
+            write(f, "", 0o644);
+        }
         let mut lab = Lab {
+            smb_port,
+            opts: opts.clone(),
             images: images.clone(),
             imaging_concurrency: opts.imaging_concurrency,
             images_mounted: false,
@@ -273,6 +289,9 @@ impl Lab {
         cmd.stdout(self.log_file("helper.log")).stderr(self.log_file("helper.log")).stdin(Stdio::null());
         if let Some(dir) = &opts.journal_dir {
             with_journal(&mut cmd, dir);
+        }
+        if opts.nfs_namespace {
+            with_nfs_paths(&mut cmd, &self.root);
         }
         self.helper = Some(cmd.spawn().expect("start helper"));
         wait_for(|| self.helper_sock.exists(), "helper socket");
@@ -407,6 +426,77 @@ impl Lab {
         if let Some(mut c) = self.helper.take() {
             stop(&mut c);
         }
+    }
+
+    /// SIGKILL for the helper (mid-operation, on purpose), then a fresh one on the same socket.
+    pub fn kill_and_restart_helper(&mut self) {
+        if let Some(mut c) = self.helper.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.helper_sock);
+        let (uid, gid) = daemon_account();
+        let opts = self.opts.clone();
+        self.start_helper(&opts, uid, gid);
+    }
+
+    /// Starts a real smbd on this lab's smb.conf (loopback, [`Lab::smb_port`]), seeing the
+    /// prefix's accounts through nss_wrapper; returns when it accepts connections.
+    pub fn start_smbd(&self) -> Child {
+        let conf = self.root.join("etc/samba/smb.conf");
+        let mut cmd = Command::new("smbd");
+        cmd.args(["--foreground", "--no-process-group", "--debug-stdout", "-d", "1", "-s"])
+            .arg(&conf)
+            .envs(self.nss_env())
+            .stdout(self.log_file("smbd.log"))
+            .stderr(self.log_file("smbd.log"))
+            .stdin(Stdio::null());
+        let child = cmd.spawn().expect("start smbd");
+        let port = self.smb_port;
+        wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "smbd listening");
+        child
+    }
+
+    /// Runs smbclient against this lab's smbd as `user` (None: anonymous) with `commands`.
+    pub fn smbclient(&self, share: &str, user: Option<(&str, &str)>, commands: &str, cwd: &Path) -> Output {
+        let mut cmd = Command::new("smbclient");
+        cmd.arg(format!("//127.0.0.1/{share}"))
+            .args(["-p", &self.smb_port.to_string(), "--option=client min protocol=SMB2", "-c", commands])
+            .current_dir(cwd);
+        match user {
+            Some((u, pw)) => {
+                cmd.args(["-U", u]).env("PASSWD", pw);
+            }
+            None => {
+                cmd.arg("-N");
+            }
+        }
+        cmd.output().expect("run smbclient")
+    }
+}
+
+/// The helper's mount namespace for NFS: the prefix's /etc/exports.d and /var/lib/nfs bound
+/// over the real ones (which are created empty on the host if missing), propagation from the
+/// host kept (slave), so new host mounts stay visible to the helper.
+fn with_nfs_paths(cmd: &mut Command, root: &Path) {
+    use rustix::mount::MountPropagationFlags;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    for d in ["/etc/exports.d", "/var/lib/nfs"] {
+        std::fs::create_dir_all(d).expect("host NFS directory");
+    }
+    let exports = std::ffi::CString::new(root.join("etc/exports.d").as_os_str().as_bytes()).expect("path");
+    let nfs = std::ffi::CString::new(root.join("var/lib/nfs").as_os_str().as_bytes()).expect("path");
+    // SAFETY: the closure runs between fork and exec and only makes system calls with
+    // pre-built C strings (no allocation, no locks).
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+            rustix::mount::mount_change(c"/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)?;
+            rustix::mount::mount_bind(exports.as_c_str(), c"/etc/exports.d")?;
+            rustix::mount::mount_bind(nfs.as_c_str(), c"/var/lib/nfs")?;
+            Ok(())
+        });
     }
 }
 

@@ -160,6 +160,10 @@ impl PublishPlan {
     /// Runs the plan; returns warnings for the admin.
     pub async fn apply(self, ctx: &Ctx) -> Result<Vec<String>, WireError> {
         let mut warnings = Vec::new();
+        // Leftovers of a helper killed mid-write are swept, even when nothing else changes.
+        for f in [ctx.paths.smb_include(), ctx.paths.smb_conf(), ctx.paths.exports()] {
+            let _ = std::fs::remove_file(files::temp_path(&f));
+        }
         check_dirs(ctx, &self.set)?;
         // The include file first: smb.conf never points at a file that is not there.
         for c in [&self.smb, &self.smb_conf].into_iter().flatten() {

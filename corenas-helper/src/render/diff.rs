@@ -62,7 +62,7 @@ mod tests {
         let old = "a\nb\nc\nd\ne\nf\n";
         let new = "a\nb\nc\nX\ne\nf\n";
         let d = unified("/f", Some(old), new);
-        assert_eq!(d, "--- /f\n+++ /f\n@@ -2,4 +2,4 @@\n b\n c\n-d\n+X\n e\n f\n");
+        assert_eq!(d, "--- /f\n+++ /f\n@@ -2,5 +2,5 @@\n b\n c\n-d\n+X\n e\n f\n");
         assert_eq!(unified("/f", Some(old), old), "");
         assert!(unified("/f", None, "x\n").starts_with("--- /dev/null\n+++ /f\n"));
     }

@@ -9,3 +9,6 @@ pub mod unit;
 
 /// The first line of every file CoreNAS owns.
 pub const MANAGED_HEADER: &str = "# Managed by CoreNAS (corenas-helper). Changes made here are overwritten; use corenas-ctl.";
+
+#[cfg(test)]
+mod property_tests;

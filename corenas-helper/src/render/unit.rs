@@ -9,8 +9,10 @@ use std::fmt::Write;
 /// Where CIFS credentials go (root-only directory, one 0600 file per mount).
 pub const CREDENTIALS_DIR: &str = "/etc/corenas/credentials";
 
+/// Named after the mount point with '/' as '~' (not a character of a plain path component, so
+/// the name is unique, and it needs no escape in `Options=`, unlike the unit name's `\x2d`).
 pub fn credentials_path(def: &MountDef) -> String {
-    format!("{CREDENTIALS_DIR}/{}.cred", def.target.unit_stem())
+    format!("{CREDENTIALS_DIR}/{}.cred", def.target.as_str()[1..].replace('/', "~"))
 }
 
 /// The directory for the unit files: permanent under /etc, temporary under /run (gone on reboot).
@@ -185,7 +187,7 @@ mod tests {
         );
         let u = mount_unit(&cifs);
         assert!(u.contains("What=//nas.lan/backup\n"), "{u}");
-        assert!(u.contains("credentials=/etc/corenas/credentials/mnt-corenas-nasbackup.cred"));
+        assert!(u.contains("credentials=/etc/corenas/credentials/mnt~corenas~nasbackup.cred"));
         assert!(!u.contains("Secret-Pass-1"));
         assert_eq!(credentials(&cifs).unwrap(), "username=bob\npassword=Secret-Pass-1\n");
 
