@@ -26,6 +26,7 @@ enum Field {
     JobName,
     Retries,
     Tag,
+    Share,
 }
 
 fn field_of(name: &str) -> Option<Field> {
@@ -38,6 +39,7 @@ fn field_of(name: &str) -> Option<Field> {
         "image name" => Some(Field::JobName),
         "retries" => Some(Field::Retries),
         "tag" | "label / tag" => Some(Field::Tag),
+        "share name" => Some(Field::Share),
         _ => None,
     }
 }
@@ -76,6 +78,7 @@ fn field_word(f: Field) -> &'static str {
         Field::JobName => "name",
         Field::Retries => "retries",
         Field::Tag => "tag",
+        Field::Share => "name",
     }
 }
 
@@ -111,7 +114,16 @@ fn the_cli_refuses_every_bad_input() {
             Field::Password => vec![
                 lab.ctl_stdin(&["user", "set-smb-password", "alice", "--password-stdin"], Some(&format!("{input}\n"))),
             ],
-            Field::Path => vec![lab.ctl(&["acl", "set", &input, "u:alice:rwx"]), lab.ctl(&["acl", "get", &input])],
+            Field::Path => vec![
+                lab.ctl(&["acl", "set", &input, "u:alice:rwx"]),
+                lab.ctl(&["acl", "get", &input]),
+                lab.ctl(&["share", "create", "x", "--smb", "--path", &input]),
+            ],
+            Field::Share => vec![
+                lab.ctl(&["share", "create", &input, "--smb"]),
+                lab.ctl(&["share", "del", &input]),
+                lab.ctl(&["share", "show", &input]),
+            ],
             Field::Acl => vec![lab.ctl(&["acl", "set", "/storage/pub", &input])],
             // A device that is a valid name but in use (the system disk) is refused by the
             // helper with E_BUSY, naming the device; tests/tests/imaging.rs covers that too.
@@ -222,6 +234,7 @@ fn daemon_request(field: Field) -> (Vec<u8>, &'static str) {
             "Qqqqqqqqqqqq-9",
         ),
         Field::Device | Field::JobName | Field::Retries | Field::Tag => imaging_daemon_request(field),
+        Field::Share => (message(CorenasRequest::ShareDelete { name: "qqqqqqqq".parse().unwrap(), dry_run: false }), "qqqqqqqq"),
         Field::Path | Field::Acl => (
             message(CorenasRequest::AclSet {
                 req: corenas_proto::api::AclSet {
@@ -252,6 +265,17 @@ fn helper_request(field: Field) -> (Vec<u8>, &'static str) {
         Field::Device | Field::JobName | Field::Retries | Field::Tag => {
             HelperOp::DeviceGrantRead { device: PLACEHOLDER_DEVICE.parse().unwrap() }
         }
+        Field::Share => HelperOp::SharesPublish {
+            set: corenas_proto::shares::ShareSet {
+                shares: vec![corenas_proto::shares::ShareDef {
+                    name: "qqqqqqqq".parse().unwrap(),
+                    path: "/storage/x".parse().unwrap(),
+                    smb: Some(corenas_proto::shares::SmbOptions::default()),
+                    nfs: None,
+                }],
+                homes: false,
+            },
+        },
         Field::Path | Field::Acl => HelperOp::AclSet {
             path: PLACEHOLDER_PATH.parse().unwrap(),
             entries: vec![if field == Field::Acl {
@@ -263,7 +287,7 @@ fn helper_request(field: Field) -> (Vec<u8>, &'static str) {
         },
     };
     let placeholder = match field {
-        Field::User => "qqqqqqqq",
+        Field::User | Field::Share => "qqqqqqqq",
         Field::Password => "Qqqqqqqqqqqq-9",
         Field::Path => PLACEHOLDER_PATH,
         Field::Acl => "u:qqqqqqqq:r--",
@@ -292,6 +316,7 @@ fn corenasd_and_the_helper_refuse_bad_input_sent_around_the_cli() {
                 Field::Device => input.parse::<corenas_proto::names::DevicePath>().is_err(),
                 Field::JobName | Field::Retries => input.parse::<corenas_proto::names::JobName>().is_err(),
                 Field::Tag => input.parse::<corenas_proto::names::Tag>().is_err(),
+                Field::Share => input.parse::<corenas_proto::names::ShareName>().is_err(),
             };
             if !invalid_type {
                 continue;
