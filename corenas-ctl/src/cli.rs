@@ -10,17 +10,19 @@ use corenas_proto::ValidationError;
 use corenas_proto::acl::{AclEntry, AclTarget};
 use corenas_proto::api::{AUDIT_PAGE_MAX, SmbAction};
 use corenas_proto::imaging::{ArchiveSort, JobSort, JobState, LIST_MAX, Priority, RetryPasses};
+use corenas_proto::mounts::{MountFlag, NfsVersion};
 use corenas_proto::names::{
-    AccountKind, DevicePath, FullName, GroupName, JobName, ManagedGid, ManagedUid, Note, SHELLS, SearchText, SharePath,
-    Shell, Tag, UserName,
+    AccountKind, DevicePath, FullName, GroupName, JobName, ManagedGid, ManagedUid, MountTarget, NfsClient, Note,
+    RemoteUser, SHELLS, SearchText, ShareName, SharePath, Shell, StoragePath, Tag, UserName, parse_decimal, shown,
 };
+use corenas_proto::shares::{AccessTemplate, FileMode, NfsRule, SmbOptions, SnapshotLayout};
 use std::ffi::{OsStr, OsString};
 use std::marker::PhantomData;
 use std::path::PathBuf;
 
 pub const DEFAULT_SOCKET: &str = "/run/corenas/corenasd.sock";
 
-/// Manage CoreNAS accounts, ACLs, the audit log and disc imaging through corenasd.
+/// Manage CoreNAS accounts, ACLs, shares, mounts, the audit log and disc imaging through corenasd.
 #[derive(Debug, Parser)]
 #[command(name = "corenas-ctl", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
@@ -66,6 +68,12 @@ pub enum Command {
     /// Block devices that can be imaged.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// SMB and NFS shares of directories beneath /storage.
+    #[command(subcommand)]
+    Share(ShareCommand),
+    /// Filesystems mounted by systemd units: local disks, bind mounts, NFS and CIFS.
+    #[command(subcommand)]
+    Mount(MountCommand),
     /// Print a shell completion script on stdout (needs no daemon).
     Completions {
         #[arg(value_enum)]
@@ -565,6 +573,496 @@ pub enum DeviceCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ShareCommand {
+    /// Create a share: the directory (with an access template) and its SMB and/or NFS export.
+    ///
+    /// The path defaults to /storage/NAME and is created if missing. SMB options start from
+    /// CoreNAS's defaults (writable, browseable, every authenticated user, masks 0664/0775).
+    Create(ShareCreateArgs),
+    /// Change a share; only the parts named are changed.
+    ///
+    /// SMB options are applied on top of the share's current SMB settings; --valid-user,
+    /// --valid-group and --admin-user replace their list, --nfs-client replaces the client list.
+    Mod(ShareModArgs),
+    /// Stop serving a share; its directory and data are kept.
+    Del {
+        /// The share name.
+        #[arg(allow_hyphen_values = true)]
+        name: ShareName,
+    },
+    /// List the shares.
+    List,
+    /// Show one share with all its settings.
+    Show {
+        /// The share name.
+        #[arg(allow_hyphen_values = true)]
+        name: ShareName,
+    },
+    /// Turn the [homes] SMB share (each share user's home directory) on or off.
+    Homes {
+        #[arg(value_enum)]
+        state: OnOff,
+    },
+    /// Show the rendered SMB and NFS files and what the NFS server exports now.
+    Config,
+    /// Render and publish every stored share again (after a hand edit or a crash).
+    Apply,
+    /// Set a share's access template (the same as `share mod NAME` with only that).
+    ///
+    /// The new rights apply to the share's directory and to what is created in it from now on.
+    #[command(group(ArgGroup::new("template").required(true).args(["private", "group_rw", "public_read"])))]
+    Acl {
+        /// The share name.
+        #[arg(allow_hyphen_values = true)]
+        name: ShareName,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ShareCreateArgs {
+    /// The share name (1-32 of a-z, 0-9, '_', '-', starting with a letter or digit).
+    #[arg(allow_hyphen_values = true)]
+    pub name: ShareName,
+    /// The directory shared, beneath /storage; defaults to /storage/NAME.
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
+    pub path: Option<StoragePath>,
+    /// Share over SMB.
+    #[arg(long)]
+    pub smb: bool,
+    /// Share over NFS (needs at least one --nfs-client).
+    #[arg(long)]
+    pub nfs: bool,
+    /// Allow what needs insisting on, such as a writable guest share.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub smb_options: SmbArgs,
+    #[command(flatten)]
+    pub nfs_options: NfsArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShareModArgs {
+    /// The share name.
+    #[arg(allow_hyphen_values = true)]
+    pub name: ShareName,
+    /// Turn SMB on (with the defaults, plus the SMB options given).
+    #[arg(long, conflicts_with = "no_smb")]
+    pub smb: bool,
+    /// Turn SMB off.
+    #[arg(long, conflicts_with = "SmbArgs")]
+    pub no_smb: bool,
+    /// Turn NFS on (needs --nfs-client).
+    #[arg(long, conflicts_with = "no_nfs")]
+    pub nfs: bool,
+    /// Turn NFS off.
+    #[arg(long, conflicts_with = "NfsArgs")]
+    pub no_nfs: bool,
+    /// Allow what needs insisting on, such as a writable guest share.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub smb_options: SmbArgs,
+    #[command(flatten)]
+    pub nfs_options: NfsArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+impl ShareModArgs {
+    /// Whether the SMB or NFS part is named at all (then the current share is needed).
+    pub fn touches_protocols(&self) -> bool {
+        self.smb || self.no_smb || self.nfs || self.no_nfs || self.smb_options.any() || self.nfs_options.any()
+    }
+}
+
+/// The SMB settings of `share create` and `share mod`. Each pair of flags sets one setting;
+/// a flag not given leaves it as it is (mod) or at its default (create).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "SMB options")]
+pub struct SmbArgs {
+    /// Clients may only read.
+    #[arg(long, conflicts_with = "writable")]
+    pub read_only: bool,
+    /// Clients may write (the default).
+    #[arg(long)]
+    pub writable: bool,
+    /// Not listed when browsing the server (clients must know the name).
+    #[arg(long, conflicts_with = "browseable")]
+    pub hidden: bool,
+    /// Listed when browsing the server (the default).
+    #[arg(long)]
+    pub browseable: bool,
+    /// Only this user may connect (repeatable; with --valid-group, either may).
+    #[arg(long = "valid-user", value_name = "USER", allow_hyphen_values = true)]
+    pub valid_users: Vec<UserName>,
+    /// Only members of this group may connect (repeatable).
+    #[arg(long = "valid-group", value_name = "GROUP", allow_hyphen_values = true)]
+    pub valid_groups: Vec<GroupName>,
+    /// Every authenticated user may connect: clears the valid users and groups.
+    #[arg(long, conflicts_with_all = ["valid_users", "valid_groups"])]
+    pub any_user: bool,
+    /// This user acts as root on the share (repeatable).
+    #[arg(long = "admin-user", value_name = "USER", allow_hyphen_values = true)]
+    pub admin_users: Vec<UserName>,
+    /// Clear the admin users.
+    #[arg(long, conflicts_with = "admin_users")]
+    pub no_admin_users: bool,
+    /// Allow anonymous access (a writable guest share also needs --force).
+    #[arg(long, conflicts_with = "no_guest")]
+    pub guest: bool,
+    /// No anonymous access (the default).
+    #[arg(long)]
+    pub no_guest: bool,
+    /// Deleted files go to .recycle/USER/ in the share.
+    #[arg(long, conflicts_with = "no_recycle")]
+    pub recycle: bool,
+    /// Deleted files are gone (the default).
+    #[arg(long)]
+    pub no_recycle: bool,
+    /// Offer snapshots as Windows "previous versions".
+    #[arg(long, value_name = "LAYOUT", allow_hyphen_values = true, value_parser = Listed::<SnapshotLayout>::new(&["zfs", "btrfs"]), conflicts_with = "no_previous_versions")]
+    pub previous_versions: Option<SnapshotLayout>,
+    /// No previous versions (the default).
+    #[arg(long)]
+    pub no_previous_versions: bool,
+    /// Log every change on the share through syslog.
+    #[arg(long, conflicts_with = "no_audit")]
+    pub audit: bool,
+    /// No change log (the default).
+    #[arg(long)]
+    pub no_audit: bool,
+    /// Show files whose names start with '.'.
+    #[arg(long, conflicts_with = "hide_dot_files")]
+    pub show_dot_files: bool,
+    /// Hide files whose names start with '.' (the default).
+    #[arg(long)]
+    pub hide_dot_files: bool,
+    /// The mode bits new files may get, in octal (default 0664).
+    #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = create_mask)]
+    pub create_mask: Option<FileMode>,
+    /// The mode bits new directories may get, in octal (default 0775).
+    #[arg(long, value_name = "MODE", allow_hyphen_values = true, value_parser = directory_mask)]
+    pub directory_mask: Option<FileMode>,
+}
+
+/// `Some(true)` for the first flag, `Some(false)` for the second, `None` for neither.
+fn pair(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+impl SmbArgs {
+    /// Whether any SMB option was given.
+    pub fn any(&self) -> bool {
+        let flags = [
+            self.read_only,
+            self.writable,
+            self.hidden,
+            self.browseable,
+            self.any_user,
+            self.no_admin_users,
+            self.guest,
+            self.no_guest,
+            self.recycle,
+            self.no_recycle,
+            self.no_previous_versions,
+            self.audit,
+            self.no_audit,
+            self.show_dot_files,
+            self.hide_dot_files,
+        ];
+        flags.contains(&true)
+            || !self.valid_users.is_empty()
+            || !self.valid_groups.is_empty()
+            || !self.admin_users.is_empty()
+            || self.previous_versions.is_some()
+            || self.create_mask.is_some()
+            || self.directory_mask.is_some()
+    }
+
+    /// Sets what was given on `o`, leaves the rest as it is.
+    pub fn apply(&self, o: &mut SmbOptions) {
+        if let Some(ro) = pair(self.read_only, self.writable) {
+            o.read_only = ro;
+        }
+        if let Some(hidden) = pair(self.hidden, self.browseable) {
+            o.browseable = !hidden;
+        }
+        if !self.valid_users.is_empty() || self.any_user {
+            o.valid_users.clone_from(&self.valid_users);
+        }
+        if !self.valid_groups.is_empty() || self.any_user {
+            o.valid_groups.clone_from(&self.valid_groups);
+        }
+        if !self.admin_users.is_empty() || self.no_admin_users {
+            o.admin_users.clone_from(&self.admin_users);
+        }
+        if let Some(guest) = pair(self.guest, self.no_guest) {
+            o.guest_ok = guest;
+        }
+        if let Some(recycle) = pair(self.recycle, self.no_recycle) {
+            o.recycle = recycle;
+        }
+        if self.previous_versions.is_some() || self.no_previous_versions {
+            o.previous_versions = self.previous_versions;
+        }
+        if let Some(audit) = pair(self.audit, self.no_audit) {
+            o.audit = audit;
+        }
+        if let Some(show) = pair(self.show_dot_files, self.hide_dot_files) {
+            o.hide_dot_files = !show;
+        }
+        if let Some(m) = self.create_mask {
+            o.create_mask = m;
+        }
+        if let Some(m) = self.directory_mask {
+            o.directory_mask = m;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "NFS options")]
+pub struct NfsArgs {
+    /// Who may mount, e.g. 192.168.1.0/24, backup.lan:ro or 10.0.0.5:no_root_squash
+    /// (repeatable; read-write and root squashed unless :ro or :no_root_squash is added).
+    #[arg(long = "nfs-client", value_name = "CLIENT[:ro][:no_root_squash]", allow_hyphen_values = true)]
+    pub clients: Vec<NfsClientRule>,
+}
+
+impl NfsArgs {
+    pub fn any(&self) -> bool {
+        !self.clients.is_empty()
+    }
+    pub fn rules(&self) -> Vec<NfsRule> {
+        self.clients.iter().map(|c| c.0.clone()).collect()
+    }
+}
+
+/// The access template: who owns the share's directory and who gets which rights.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Access")]
+pub struct AccessArgs {
+    /// Only this user reads and writes (the user owns it, mode 0700).
+    #[arg(long, value_name = "USER", allow_hyphen_values = true, conflicts_with_all = ["group_rw", "public_read"])]
+    pub private: Option<UserName>,
+    /// This group reads and writes (group-owned, setgid, mode 2770).
+    #[arg(long, value_name = "GROUP", allow_hyphen_values = true, conflicts_with = "public_read")]
+    pub group_rw: Option<GroupName>,
+    /// Everybody reads; with --writers, that group writes too (mode 0755 or 2775).
+    #[arg(long)]
+    pub public_read: bool,
+    /// The group that may write to a --public-read share.
+    #[arg(long, value_name = "GROUP", allow_hyphen_values = true, requires = "public_read")]
+    pub writers: Option<GroupName>,
+}
+
+impl AccessArgs {
+    pub fn template(&self) -> Option<AccessTemplate> {
+        if let Some(user) = &self.private {
+            Some(AccessTemplate::Private { user: user.clone() })
+        } else if let Some(group) = &self.group_rw {
+            Some(AccessTemplate::GroupReadWrite { group: group.clone() })
+        } else if self.public_read {
+            Some(AccessTemplate::PublicRead { writers: self.writers.clone() })
+        } else {
+            None
+        }
+    }
+}
+
+fn create_mask(s: &str) -> Result<FileMode, ValidationError> {
+    s.parse::<FileMode>().map_err(|e| ValidationError::new("create_mask", e.message))
+}
+
+fn directory_mask(s: &str) -> Result<FileMode, ValidationError> {
+    s.parse::<FileMode>().map_err(|e| ValidationError::new("directory_mask", e.message))
+}
+
+/// `--nfs-client CLIENT[:ro|:rw][:no_root_squash|:root_squash]`. The options are taken off the
+/// end, so an IPv6 client needs no brackets (no address ends in `:ro`); `[fd00::/64]:ro` works too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NfsClientRule(pub NfsRule);
+
+impl std::str::FromStr for NfsClientRule {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| ValidationError::new("client", format!("NFS client '{}' is invalid: {why}", shown(s)));
+        let mut rest = s;
+        let (mut access, mut squash): (Option<bool>, Option<bool>) = (None, None);
+        while let Some((head, option)) = rest.rsplit_once(':') {
+            let (slot, value) = match option {
+                "ro" => (&mut access, true),
+                "rw" => (&mut access, false),
+                "no_root_squash" => (&mut squash, true),
+                "root_squash" => (&mut squash, false),
+                _ => break,
+            };
+            if slot.replace(value).is_some() {
+                return Err(bad("give ro/rw and no_root_squash/root_squash at most once each"));
+            }
+            rest = head;
+        }
+        let client = match rest.strip_prefix('[') {
+            Some(inner) => inner.strip_suffix(']').ok_or_else(|| bad("a '[' needs its ']'"))?,
+            None => rest,
+        };
+        let client: NfsClient = client.parse()?;
+        Ok(Self(NfsRule { client, read_only: access.unwrap_or(false), no_root_squash: squash.unwrap_or(false) }))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MountCommand {
+    /// Mount a filesystem with a systemd unit (mounted again after a reboot unless --temporary).
+    ///
+    /// Sources by --type: ext4, xfs, btrfs, vfat: a device (/dev/sdb1, /dev/disk/by-id/ID);
+    /// bind: a path beneath /mnt/corenas or /storage; nfs: HOST:/export/path ([fd00::1]:/export
+    /// for IPv6); cifs: //HOST/SHARE (a guest mount unless --user is given).
+    Add(MountAddArgs),
+    /// Unmount and remove a mount's units.
+    Remove {
+        /// The mount point.
+        #[arg(allow_hyphen_values = true)]
+        target: MountTarget,
+    },
+    /// List the mounts with their systemd state.
+    List,
+    /// Show one mount.
+    Status {
+        /// The mount point.
+        #[arg(allow_hyphen_values = true)]
+        target: MountTarget,
+    },
+    /// Start every permanent mount that is not mounted (and reset the retry counters).
+    Reload,
+}
+
+#[derive(Debug, Args)]
+pub struct MountAddArgs {
+    /// The mount point: /mnt/corenas/NAME[/...] or /storage/NAME[/...].
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
+    pub target: MountTarget,
+    /// The filesystem type.
+    #[arg(long = "type", value_name = "TYPE", allow_hyphen_values = true, value_parser = Listed::<MountType>::new(MountType::NAMES))]
+    pub kind: MountType,
+    /// What to mount; its form depends on --type (see above).
+    #[arg(long, value_name = "SOURCE", allow_hyphen_values = true)]
+    pub source: String,
+    /// The NFS protocol version (nfs only; the client and server agree on one when absent).
+    #[arg(long, value_name = "VERSION", allow_hyphen_values = true, value_parser = Listed::<NfsVersionArg>::new(&["3", "4", "4.1", "4.2"]))]
+    pub nfs_version: Option<NfsVersionArg>,
+    /// The user to log in to the SMB server as (cifs only; needs --password-stdin).
+    #[arg(long, value_name = "USER", allow_hyphen_values = true)]
+    pub user: Option<RemoteUser>,
+    /// The SMB domain or workgroup of --user.
+    #[arg(long, value_name = "DOMAIN", allow_hyphen_values = true)]
+    pub domain: Option<RemoteUser>,
+    /// Read the SMB server's password for --user from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// A mount option (repeatable): ro, noatime, noexec, nosuid or nodev.
+    #[arg(long = "option", value_name = "OPTION", allow_hyphen_values = true, value_parser = Listed::<MountFlag>::new(&["ro", "noatime", "noexec", "nosuid", "nodev"]))]
+    pub options: Vec<MountFlag>,
+    /// Mount on first access (an .automount unit) instead of at boot.
+    #[arg(long)]
+    pub automount: bool,
+    /// A runtime mount: gone after a reboot.
+    #[arg(long)]
+    pub temporary: bool,
+    /// How long to wait for the device or server, in seconds (1-600).
+    #[arg(long, value_name = "SECS", default_value_t = MOUNT_TIMEOUT_DEFAULT, allow_hyphen_values = true, value_parser = timeout_secs)]
+    pub timeout: u16,
+}
+
+/// `mount add --type`: the local filesystems, a bind mount, or a network filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountType {
+    Ext4,
+    Xfs,
+    Btrfs,
+    Vfat,
+    Bind,
+    Nfs,
+    Cifs,
+}
+
+impl MountType {
+    pub const ALL: [MountType; 7] = [Self::Ext4, Self::Xfs, Self::Btrfs, Self::Vfat, Self::Bind, Self::Nfs, Self::Cifs];
+    const NAMES: &'static [&'static str] = &["ext4", "xfs", "btrfs", "vfat", "bind", "nfs", "cifs"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ext4 => "ext4",
+            Self::Xfs => "xfs",
+            Self::Btrfs => "btrfs",
+            Self::Vfat => "vfat",
+            Self::Bind => "bind",
+            Self::Nfs => "nfs",
+            Self::Cifs => "cifs",
+        }
+    }
+}
+
+impl std::str::FromStr for MountType {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
+            ValidationError::new(
+                "type",
+                format!("mount type '{}' is invalid: use {}", shown(s), Self::NAMES.join(", ")),
+            )
+        })
+    }
+}
+
+/// `--nfs-version`, as mount.nfs writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NfsVersionArg(pub NfsVersion);
+
+impl std::str::FromStr for NfsVersionArg {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [NfsVersion::V3, NfsVersion::V4, NfsVersion::V41, NfsVersion::V42]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .map(Self)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "nfs_version",
+                    format!("NFS version '{}' is invalid: use 3, 4, 4.1 or 4.2", shown(s)),
+                )
+            })
+    }
+}
+
+/// The default `--timeout`, the same as systemd's for a mount.
+pub const MOUNT_TIMEOUT_DEFAULT: u16 = 30;
+const MOUNT_TIMEOUT_MAX: u16 = 600;
+
+fn timeout_secs(s: &str) -> Result<u16, ValidationError> {
+    parse_decimal(s).and_then(|n| u16::try_from(n).ok()).filter(|n| (1..=MOUNT_TIMEOUT_MAX).contains(n)).ok_or_else(
+        || {
+            ValidationError::new(
+                "timeout",
+                format!(
+                    "timeout '{}' is invalid: use a whole number of seconds from 1 to {MOUNT_TIMEOUT_MAX}",
+                    shown(s)
+                ),
+            )
+        },
+    )
+}
+
 /// A job or archive id as corenasd hands them out: 1-64 of A-Z, a-z, 0-9, '_' and '-', starting
 /// with a letter or digit. corenasd decides whether it exists; this only keeps option-like or
 /// path-like text from being sent at all.
@@ -866,6 +1364,136 @@ mod tests {
         for bad in ["0", "-1", "+5", "1e6", "10M", "18446744073709551616", " 5", ""] {
             assert_eq!(bad.parse::<ByteRate>().unwrap_err().field, "max_rate", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn nfs_client_rules_take_their_options_off_the_end() {
+        for (text, client, read_only, no_root_squash) in [
+            ("192.168.1.0/24", "192.168.1.0/24", false, false),
+            ("backup.lan:ro", "backup.lan", true, false),
+            ("10.0.0.5:no_root_squash", "10.0.0.5", false, true),
+            ("x:ro:no_root_squash", "x", true, true),
+            ("x:no_root_squash:ro", "x", true, true),
+            ("x:rw:root_squash", "x", false, false),
+            ("*.example.com:ro", "*.example.com", true, false),
+            ("fd00::1", "fd00::1", false, false),
+            ("fd00::", "fd00::", false, false),
+            ("fd00::/64:ro", "fd00::/64", true, false),
+            ("[fd00::1]:ro:no_root_squash", "fd00::1", true, true),
+            ("[10.0.0.1]", "10.0.0.1", false, false),
+        ] {
+            let NfsClientRule(rule) = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(
+                (rule.client.as_str(), rule.read_only, rule.no_root_squash),
+                (client, read_only, no_root_squash),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "x:",
+            ":ro",
+            "x:ro:rw",
+            "x:ro:ro",
+            "x:no_root_squash:root_squash",
+            "x:RO",
+            "x:insecure",
+            "x:ro:",
+            "[fd00::1",
+            "fd00::1]",
+            "[x]y",
+            "x(rw)",
+            "*",
+            "10.0.0.0/33",
+            "fd00::ro",
+            "x,y:ro",
+        ] {
+            let e = bad.parse::<NfsClientRule>().unwrap_err();
+            assert_eq!(e.field, "client", "{bad:?}");
+        }
+        let e = "x:ro:ro".parse::<NfsClientRule>().unwrap_err();
+        assert!(e.message.contains("at most once"), "{}", e.message);
+    }
+
+    #[test]
+    fn share_and_mount_usage_mistakes_are_refused_with_exit_2() {
+        let add = |extra: &[&'static str]| {
+            let mut v = vec!["mount", "add", "--target", "/mnt/corenas/x"];
+            v.extend_from_slice(extra);
+            v
+        };
+        for args in [
+            vec!["share", "create"],
+            vec!["share", "create", "m", "--smb", "--read-only", "--writable"],
+            vec!["share", "create", "m", "--smb", "--guest", "--no-guest"],
+            vec!["share", "create", "m", "--smb", "--any-user", "--valid-user", "alice"],
+            vec!["share", "create", "m", "--smb", "--admin-user", "alice", "--no-admin-users"],
+            vec!["share", "create", "m", "--smb", "--previous-versions", "zfs", "--no-previous-versions"],
+            vec!["share", "create", "m", "--smb", "--writers", "staff"],
+            vec!["share", "create", "m", "--smb", "--private", "alice", "--group-rw", "staff"],
+            vec!["share", "create", "m", "--smb", "--group-rw", "staff", "--public-read"],
+            vec!["share", "mod", "m", "--smb", "--no-smb"],
+            vec!["share", "mod", "m", "--nfs", "--no-nfs"],
+            vec!["share", "mod", "m", "--no-smb", "--read-only"],
+            vec!["share", "mod", "m", "--no-nfs", "--nfs-client", "10.0.0.1"],
+            vec!["share", "acl", "m"],
+            vec!["share", "acl", "m", "--writers", "staff"],
+            vec!["share", "homes", "maybe"],
+            vec!["share", "homes"],
+            vec!["mount", "add", "--type", "nfs", "--source", "h:/x"],
+            add(&["--source", "h:/x"]),
+            add(&["--type", "nfs"]),
+            add(&["--type", "cifs", "--source", "//h/s", "--user", "u", "--password", "secret"]),
+            vec!["mount", "remove"],
+        ] {
+            assert_eq!(refused(&args).exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn share_flags_parse_into_proto_types() {
+        let cli = Cli::try_parse_from([
+            "corenas-ctl",
+            "share",
+            "mod",
+            "media",
+            "--no-nfs",
+            "--writable",
+            "--previous-versions",
+            "zfs",
+            "--create-mask",
+            "0600",
+            "--public-read",
+            "--writers",
+            "staff",
+        ])
+        .unwrap();
+        let Command::Share(ShareCommand::Mod(m)) = cli.command else { panic!("wrong command") };
+        assert!(m.no_nfs && !m.no_smb && m.touches_protocols() && m.smb_options.any());
+        let mut o = SmbOptions { read_only: true, ..SmbOptions::default() };
+        m.smb_options.apply(&mut o);
+        assert_eq!(
+            o,
+            SmbOptions {
+                previous_versions: Some(SnapshotLayout::Zfs),
+                create_mask: FileMode::new_unchecked(0o600),
+                ..SmbOptions::default()
+            }
+        );
+        assert_eq!(m.access.template(), Some(AccessTemplate::PublicRead { writers: Some("staff".parse().unwrap()) }));
+
+        // Flags that are not given change nothing.
+        let cli = Cli::try_parse_from(["corenas-ctl", "share", "mod", "media", "--private", "alice"]).unwrap();
+        let Command::Share(ShareCommand::Mod(m)) = cli.command else { panic!("wrong command") };
+        assert!(!m.touches_protocols() && !m.smb_options.any());
+        let odd = SmbOptions { guest_ok: true, browseable: false, ..SmbOptions::default() };
+        let mut o = odd.clone();
+        m.smb_options.apply(&mut o);
+        assert_eq!(o, odd);
+
+        let cli = Cli::try_parse_from(["corenas-ctl", "share", "homes", "off"]).unwrap();
+        assert!(matches!(cli.command, Command::Share(ShareCommand::Homes { state: OnOff::Off })));
+        assert_eq!(MountType::NAMES, MountType::ALL.map(MountType::as_str), "--type lists every type");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Runs a parsed command: reads a password if one is needed, connects to corenasd, makes one
-//! call (or a few, for an export), and hands the answer to `output`.
+//! call (or a few: an export pages, `share mod` reads the share first), and hands the answer to
+//! `output`.
 //!
 //! Nothing here decides policy; corenasd does. This module only turns command lines into
 //! requests and transport failures into messages.
@@ -9,6 +10,7 @@ use crate::error::CtlError;
 use crate::imaging;
 use crate::output::{self, Report};
 use crate::password::{self, Source};
+use crate::shares;
 use clap::CommandFactory;
 use corenas_proto::api::{AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, CorenasClient, GroupAdd, UserAdd, UserMod};
 use corenas_proto::secret::Password;
@@ -136,6 +138,8 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
         Command::Image(cmd) => imaging::image(cmd, socket, dry_run, json).await,
         Command::Archive(cmd) => imaging::archive(cmd, socket, dry_run, json).await,
         Command::Device(cmd) => imaging::device(cmd, socket, dry_run).await,
+        Command::Share(cmd) => shares::share(cmd, socket, dry_run).await,
+        Command::Mount(cmd) => shares::mount(cmd, socket, dry_run).await,
         Command::Completions { shell } => Ok(Report::Raw(completions(shell))),
         Command::Man => man().map(Report::Raw),
     }
@@ -707,13 +711,22 @@ mod tests {
         for shell in [CompletionShell::Bash, CompletionShell::Zsh, CompletionShell::Fish] {
             let script = String::from_utf8(completions(shell)).unwrap();
             assert!(script.contains("corenas-ctl") && script.contains("set-smb-password"), "{shell:?}");
-            for word in ["follow", "keep-partial", "delete-partial", "completed_with_errors", "eject"] {
+            for word in [
+                "follow",
+                "keep-partial",
+                "delete-partial",
+                "completed_with_errors",
+                "eject",
+                "nfs-client",
+                "automount",
+            ] {
                 assert!(script.contains(word), "{shell:?} completions lack {word}");
             }
         }
         let page = String::from_utf8(man().unwrap()).unwrap();
         assert!(page.contains(".TH") && page.contains("corenas"));
         assert!(page.contains("image") && page.contains("archive") && page.contains("device"), "{page}");
+        assert!(page.contains("share") && page.contains("mount"), "{page}");
         let cli = Cli::try_parse_from(["corenas-ctl", "--socket", "/nonexistent", "completions", "bash"]).unwrap();
         assert!(matches!(execute(cli), Ok(Report::Raw(_))));
     }
@@ -1277,5 +1290,439 @@ mod tests {
         for f in [&socket, &socket2, &out] {
             let _ = std::fs::remove_file(f);
         }
+    }
+
+    // ---- shares and mounts ------------------------------------------------------------------
+
+    fn share_info(name: &str) -> corenas_proto::shares::ShareInfo {
+        use corenas_proto::shares::{AccessTemplate, NfsOptions, NfsRule, ShareDef, ShareInfo, SmbOptions};
+        ShareInfo {
+            def: ShareDef {
+                name: name.parse().unwrap(),
+                path: format!("/storage/{name}").parse().unwrap(),
+                smb: Some(SmbOptions { read_only: true, recycle: true, ..SmbOptions::default() }),
+                nfs: Some(NfsOptions {
+                    rules: vec![NfsRule {
+                        client: "10.0.0.0/8".parse().unwrap(),
+                        read_only: false,
+                        no_root_squash: true,
+                    }],
+                }),
+            },
+            access: Some(AccessTemplate::GroupReadWrite { group: "staff".parse().unwrap() }),
+            created: "2026-01-02T03:04:05Z".into(),
+            modified: "2026-01-02T03:04:05Z".into(),
+        }
+    }
+
+    fn mount_info(def: corenas_proto::mounts::MountDef) -> corenas_proto::mounts::MountInfo {
+        use corenas_proto::mounts::{MountInfo, UnitState};
+        let unit = def.unit_name();
+        MountInfo {
+            unit_file: format!("/etc/systemd/system/{unit}"),
+            unit: unit.clone(),
+            state: Ok(UnitState {
+                unit,
+                load_state: "loaded".into(),
+                active_state: "active".into(),
+                sub_state: "mounted".into(),
+                result: "success".into(),
+            }),
+            retries: 0,
+            last_error: None,
+            created: "2026-01-02T03:04:05Z".into(),
+            def,
+        }
+    }
+
+    fn a_mount() -> corenas_proto::mounts::MountDef {
+        use corenas_proto::mounts::{MountDef, MountSource};
+        MountDef {
+            source: MountSource::Nfs {
+                server: "nas.lan".parse().unwrap(),
+                export: "/export/backup".parse().unwrap(),
+                version: None,
+            },
+            target: "/mnt/corenas/backup".parse().unwrap(),
+            flags: vec![],
+            automount: false,
+            temporary: false,
+            timeout_secs: 30,
+        }
+    }
+
+    fn write_step() -> Step {
+        Step::WriteFile {
+            path: "/etc/samba/corenas-shares.conf".into(),
+            diff: "--- a\n+++ b\n+[media]\n+\tcomment = \u{1b}[2J\n".into(),
+        }
+    }
+
+    /// The share and mount half of the fake corenasd. Share `missing` is not found; changes
+    /// come with one file written and a warning.
+    fn share_reply(req: &CorenasRequest) -> CorenasResponse {
+        fn warned<T>(dry_run: bool, result: Option<T>) -> Change<T> {
+            Change {
+                dry_run,
+                steps: vec![write_step()],
+                result,
+                generated_password: None,
+                warnings: vec!["NFS client 10.0.0.0/8 of share media is not root-squashed".into()],
+            }
+        }
+        match req {
+            CorenasRequest::ShareCreate { req, dry_run } => {
+                CorenasResponse::ShareCreate(Ok(warned(*dry_run, Some(share_info(req.name.as_str())))))
+            }
+            CorenasRequest::ShareModify { name, dry_run, .. } => {
+                CorenasResponse::ShareModify(Ok(warned(*dry_run, Some(share_info(name.as_str())))))
+            }
+            CorenasRequest::ShareDelete { dry_run, .. } => CorenasResponse::ShareDelete(Ok(warned(*dry_run, None))),
+            CorenasRequest::ShareList {} => {
+                CorenasResponse::ShareList(Ok(vec![share_info("media"), share_info("backup")]))
+            }
+            CorenasRequest::ShareShow { name } if name.as_str() == "missing" => {
+                CorenasResponse::ShareShow(Err(WireError::not_found("share missing does not exist")))
+            }
+            CorenasRequest::ShareShow { name } => CorenasResponse::ShareShow(Ok(share_info(name.as_str()))),
+            CorenasRequest::ShareHomes { enabled, dry_run } => {
+                CorenasResponse::ShareHomes(Ok(warned(*dry_run, Some(*enabled))))
+            }
+            CorenasRequest::ShareConfig {} => CorenasResponse::ShareConfig(Ok(corenas_proto::shares::ShareConfig {
+                smb_file: "/etc/samba/corenas-shares.conf".into(),
+                smb_text: "[media]\n\tpath = /storage/media\n".into(),
+                nfs_file: "/etc/exports.d/corenas.exports".into(),
+                nfs_text: String::new(),
+                nfs_exported: Err("exportfs is not installed".into()),
+            })),
+            CorenasRequest::ShareApply { dry_run } => CorenasResponse::ShareApply(Ok(warned(*dry_run, None))),
+            CorenasRequest::MountAdd { def, dry_run } => {
+                CorenasResponse::MountAdd(Ok(warned(*dry_run, Some(mount_info(def.clone())))))
+            }
+            CorenasRequest::MountRemove { dry_run, .. } => CorenasResponse::MountRemove(Ok(warned(*dry_run, None))),
+            CorenasRequest::MountList {} => {
+                let mut failed = mount_info(a_mount());
+                failed.state = Err("systemd did not answer: Connection refused, and more text after that".into());
+                failed.retries = 3;
+                CorenasResponse::MountList(Ok(vec![mount_info(a_mount()), failed]))
+            }
+            CorenasRequest::MountStatus { .. } => CorenasResponse::MountStatus(Ok(mount_info(a_mount()))),
+            CorenasRequest::MountReload { dry_run } => {
+                CorenasResponse::MountReload(Ok(warned(*dry_run, Some(vec![mount_info(a_mount())]))))
+            }
+            other => panic!("not a share or mount request: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn share_create_sends_the_typed_request_and_prints_steps_and_warnings() {
+        use corenas_proto::shares::{AccessTemplate, NfsRule, SmbOptions};
+        let (socket, seen) = fake_daemon("sharecreate", share_reply);
+        let args = [
+            "share",
+            "create",
+            "media",
+            "--smb",
+            "--nfs",
+            "--read-only",
+            "--valid-group",
+            "staff",
+            "--nfs-client",
+            "192.168.1.0/24",
+            "--nfs-client",
+            "backup.lan:ro",
+            "--nfs-client",
+            "10.0.0.5:ro:no_root_squash",
+            "--public-read",
+            "--writers",
+            "staff",
+        ];
+        let (human, json, exit) = answered(ctl(&socket, &args));
+        assert_eq!(exit, 0);
+        let seen = seen.lock().unwrap();
+        let [CorenasRequest::ShareCreate { req, dry_run: false }] = &seen[..] else { panic!("{seen:?}") };
+        assert_eq!(req.name.as_str(), "media");
+        assert!(req.path.is_none() && !req.force);
+        assert_eq!(
+            req.smb,
+            Some(SmbOptions { read_only: true, valid_groups: vec!["staff".parse().unwrap()], ..SmbOptions::default() })
+        );
+        let rule =
+            |c: &str, read_only, no_root_squash| NfsRule { client: c.parse().unwrap(), read_only, no_root_squash };
+        assert_eq!(
+            req.nfs.as_ref().unwrap().rules,
+            [rule("192.168.1.0/24", false, false), rule("backup.lan", true, false), rule("10.0.0.5", true, true)]
+        );
+        assert_eq!(req.access, Some(AccessTemplate::PublicRead { writers: Some("staff".parse().unwrap()) }));
+        drop(seen);
+
+        // The file step keeps its lines, indented under its first; the escape is shown, not sent.
+        assert!(
+            human.starts_with(
+                "done; ran:\n  (in-process) write /etc/samba/corenas-shares.conf\n    --- a\n    +++ b\n    +[media]\n    \
+                 +\tcomment = \\u{1b}[2J\n"
+            ),
+            "{human}"
+        );
+        assert!(!human.contains('\u{1b}'), "{human}");
+        assert!(human.contains("name:       media\n") && human.contains("nfs clients:\n"), "{human}");
+        assert!(human.ends_with("warning: NFS client 10.0.0.0/8 of share media is not root-squashed\n"), "{human}");
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["warnings"][0], "NFS client 10.0.0.0/8 of share media is not root-squashed");
+        assert_eq!(json["result"]["def"]["name"], "media");
+        assert_eq!(json["result"]["access"]["GroupReadWrite"]["group"], "staff");
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn share_mod_reads_the_share_and_sends_only_the_changed_parts() {
+        let (socket, seen) = fake_daemon("sharemod", share_reply);
+        let (_, _, exit) = answered(ctl(&socket, &["--dry-run", "share", "mod", "media", "--writable", "--force"]));
+        assert_eq!(exit, 0);
+        let seen = seen.lock().unwrap();
+        let [CorenasRequest::ShareShow { name }, CorenasRequest::ShareModify { name: modified, change, dry_run: true }] =
+            &seen[..]
+        else {
+            panic!("{seen:?}")
+        };
+        assert_eq!((name.as_str(), modified.as_str()), ("media", "media"));
+        let smb = change.smb.clone().flatten().expect("the SMB part is sent whole");
+        assert!(!smb.read_only, "changed");
+        assert!(smb.recycle, "kept from the current share");
+        assert!(change.nfs.is_none() && change.access.is_none() && change.force);
+        drop(seen);
+        let _ = std::fs::remove_file(&socket);
+
+        // An access template alone needs no read; `share acl` is the same request.
+        for (i, args) in
+            [&["share", "mod", "media", "--private", "alice"][..], &["share", "acl", "media", "--private", "alice"]]
+                .into_iter()
+                .enumerate()
+        {
+            let (socket, seen) = fake_daemon(&format!("shareacl{i}"), share_reply);
+            answered(ctl(&socket, args));
+            let seen = seen.lock().unwrap();
+            let [CorenasRequest::ShareModify { change, .. }] = &seen[..] else { panic!("{args:?}: {seen:?}") };
+            assert!(change.smb.is_none() && change.nfs.is_none() && !change.force);
+            assert_eq!(
+                change.access,
+                Some(corenas_proto::shares::AccessTemplate::Private { user: "alice".parse().unwrap() })
+            );
+            drop(seen);
+            let _ = std::fs::remove_file(&socket);
+        }
+
+        // A share that does not exist stops at the read.
+        let (socket, seen) = fake_daemon("sharemodmissing", share_reply);
+        let err = ctl(&socket, &["share", "mod", "missing", "--guest"]).unwrap_err();
+        assert_eq!(err.wire().code, ErrorCode::NotFound);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn mount_add_sends_the_definition() {
+        use corenas_proto::mounts::{MountFlag, MountSource, NfsVersion};
+        let (socket, seen) = fake_daemon("mountadd", share_reply);
+        let args = [
+            "mount",
+            "add",
+            "--target",
+            "/mnt/corenas/backup",
+            "--type",
+            "nfs",
+            "--source",
+            "[fd00::10]:/export/backup",
+            "--nfs-version",
+            "4.2",
+            "--option",
+            "noatime",
+            "--option",
+            "ro",
+            "--automount",
+            "--timeout",
+            "90",
+        ];
+        let (human, json, _) = answered(ctl(&socket, &args));
+        let seen = seen.lock().unwrap();
+        let [CorenasRequest::MountAdd { def, dry_run: false }] = &seen[..] else { panic!("{seen:?}") };
+        assert_eq!(
+            def.source,
+            MountSource::Nfs {
+                server: "fd00::10".parse().unwrap(),
+                export: "/export/backup".parse().unwrap(),
+                version: Some(NfsVersion::V42)
+            }
+        );
+        assert_eq!(def.target.as_str(), "/mnt/corenas/backup");
+        assert_eq!(def.flags, [MountFlag::NoAtime, MountFlag::ReadOnly]);
+        assert!(def.automount && !def.temporary && def.timeout_secs == 90);
+        drop(seen);
+        assert!(human.contains("source:       [fd00::10]:/export/backup\n"), "{human}");
+        assert!(human.contains("nfs version:  4.2\n") && human.contains("state:        active/mounted\n"), "{human}");
+        assert!(human.contains("\nwarning: "), "{human}");
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["result"]["def"]["source"]["Nfs"]["version"], "V42");
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn hostile_share_and_mount_values_are_refused_before_connecting() {
+        let socket = temp_socket("hostileshare");
+        let _ = std::fs::remove_file(&socket);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let add = |extra: &[&'static str]| {
+            let mut v = vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "nfs", "--source", "h:/x"];
+            v.extend_from_slice(extra);
+            v
+        };
+        // Refused by clap: the proto type (or the CLI's own parser) names the field.
+        for (args, field) in [
+            (vec!["share", "create", "Media", "--smb"], "name"),
+            (vec!["share", "create", "homes", "--smb"], "name"),
+            (vec!["share", "create", "a%u", "--smb"], "name"),
+            (vec!["share", "create", "-x", "--smb"], "name"),
+            (vec!["share", "show", "[global]"], "name"),
+            (vec!["share", "del", "../etc"], "name"),
+            (vec!["share", "create", "m", "--smb", "--path", "/etc"], "path"),
+            (vec!["share", "create", "m", "--smb", "--path", "/storage/a b"], "path"),
+            (vec!["share", "create", "m", "--smb", "--path", "/storage/%U"], "path"),
+            (vec!["share", "create", "m", "--nfs", "--nfs-client", "*"], "client"),
+            (vec!["share", "create", "m", "--nfs", "--nfs-client", "x(rw,no_root_squash)"], "client"),
+            (vec!["share", "create", "m", "--nfs", "--nfs-client", "10.0.0.0/33"], "client"),
+            (vec!["share", "create", "m", "--nfs", "--nfs-client", "h1 h2"], "client"),
+            (vec!["share", "create", "m", "--nfs", "--nfs-client", "h:rw:ro"], "client"),
+            (vec!["share", "create", "m", "--nfs", "--nfs-client", "h:insecure"], "client"),
+            (vec!["share", "create", "m", "--nfs", "--nfs-client", "[fd00::1:ro"], "client"),
+            (vec!["share", "create", "m", "--smb", "--valid-user", "Bob"], "user"),
+            (vec!["share", "create", "m", "--smb", "--valid-group", "@staff"], "group"),
+            (vec!["share", "create", "m", "--smb", "--admin-user", "root;x"], "user"),
+            (vec!["share", "create", "m", "--smb", "--previous-versions", "lvm"], "previous_versions"),
+            (vec!["share", "create", "m", "--smb", "--create-mask", "0999"], "create_mask"),
+            (vec!["share", "create", "m", "--smb", "--directory-mask", "17777"], "directory_mask"),
+            (vec!["share", "acl", "m", "--private", "%U"], "user"),
+            (vec!["share", "acl", "m", "--group-rw", "x\ny"], "group"),
+            (vec!["mount", "remove", "/mnt/other"], "target"),
+            (vec!["mount", "status", "/mnt/corenas/../../etc"], "target"),
+            (vec!["mount", "add", "--target", "/etc", "--type", "bind", "--source", "/storage/x"], "target"),
+            (vec!["mount", "add", "--target", "/mnt/corenas/.x", "--type", "bind", "--source", "/storage/x"], "target"),
+            (add(&["--option", "exec"]), "options"),
+            (add(&["--option", "ro,exec"]), "options"),
+            (add(&["--timeout", "0"]), "timeout"),
+            (add(&["--timeout", "-5"]), "timeout"),
+            (add(&["--timeout", "99999"]), "timeout"),
+            (add(&["--nfs-version", "4.3"]), "nfs_version"),
+            (add(&["--user", "-oremount"]), "remote_user"),
+            (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "zfs", "--source", "/dev/sdb"], "type"),
+        ] {
+            let mut argv = vec!["corenas-ctl", "--socket", socket.to_str().unwrap()];
+            argv.extend_from_slice(&args);
+            let err = Cli::try_parse_from(&argv).expect_err(&format!("{args:?} was accepted"));
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{args:?}: {err}");
+            let v = crate::cli::validation_error(&err).unwrap_or_else(|| panic!("{args:?}: {err}"));
+            assert_eq!(v.field, field, "{args:?}");
+        }
+        // Parsed, but refused by corenas-ctl before connecting.
+        for (args, field) in [
+            (&["share", "create", "m"][..], "protocol"),
+            (&["share", "create", "m", "--nfs"], "client"),
+            (&["share", "create", "m", "--nfs", "--guest", "--nfs-client", "h"], "protocol"),
+            (&["share", "mod", "m"], "change"),
+            (&["share", "mod", "m", "--force"], "change"),
+            (&["mount", "add", "--target", "/mnt/corenas/x", "--type", "ext4", "--source", "/dev/mem"], "source"),
+            (&["mount", "add", "--target", "/mnt/corenas/x", "--type", "nfs", "--source", "//h/s"], "source"),
+            (&["mount", "add", "--target", "/mnt/corenas/x", "--type", "cifs", "--source", "h:/x"], "source"),
+            (&["mount", "add", "--target", "/mnt/corenas/x", "--type", "bind", "--source", "/home/x"], "source"),
+            (
+                &["mount", "add", "--target", "/mnt/corenas/x", "--type", "cifs", "--source", "//h/s", "--user", "u"],
+                "password",
+            ),
+        ] {
+            let err = ctl(&socket, args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert_eq!(err.wire().field.as_deref(), Some(field), "{args:?}: {err}");
+        }
+        // Nobody knocked.
+        assert_eq!(listener.accept().map(|_| ()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn every_share_and_mount_command_answers_in_human_form_and_as_one_json_document() {
+        let commands: [&[&str]; 15] = [
+            &["share", "create", "media", "--smb"],
+            &["share", "mod", "media", "--no-nfs"],
+            &["share", "acl", "media", "--group-rw", "staff"],
+            &["share", "del", "media"],
+            &["share", "list"],
+            &["share", "show", "media"],
+            &["share", "homes", "on"],
+            &["share", "config"],
+            &["share", "apply"],
+            &["mount", "add", "--target", "/storage/media", "--type", "bind", "--source", "/mnt/corenas/p/media"],
+            &["mount", "add", "--target", "/mnt/corenas/win", "--type", "cifs", "--source", "//fs/public"],
+            &["mount", "remove", "/mnt/corenas/backup"],
+            &["mount", "list"],
+            &["mount", "status", "/mnt/corenas/backup"],
+            &["mount", "reload"],
+        ];
+        for (i, args) in commands.into_iter().enumerate() {
+            for json in [false, true] {
+                let (socket, seen) = fake_daemon(&format!("shareall{i}{json}"), share_reply);
+                let mut argv = vec!["--json"];
+                argv.extend_from_slice(args);
+                let (human, doc, exit) = answered(ctl(&socket, if json { &argv } else { args }));
+                assert_eq!(exit, 0, "{args:?}");
+                assert!(!human.is_empty(), "{args:?}");
+                assert!(!human.contains('\u{1b}'), "{args:?}: {human}");
+                let parsed: serde_json::Value = serde_json::from_str(&doc).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+                assert!(parsed.is_object() || parsed.is_array(), "{args:?}");
+                assert!(!doc.contains('\n'), "{args:?}");
+                assert!(!seen.lock().unwrap().is_empty(), "{args:?}");
+                let _ = std::fs::remove_file(&socket);
+            }
+        }
+    }
+
+    #[test]
+    fn share_and_mount_listings_read_like_tables() {
+        let (socket, _) = fake_daemon("sharelist", share_reply);
+        let (human, _, _) = answered(ctl(&socket, &["share", "list"]));
+        assert_eq!(
+            human,
+            "NAME    PATH             PROTOCOLS  FLAGS                      ACCESS\n\
+             media   /storage/media   smb,nfs    ro,recycle,no_root_squash  read-write for group staff\n\
+             backup  /storage/backup  smb,nfs    ro,recycle,no_root_squash  read-write for group staff\n"
+        );
+        let _ = std::fs::remove_file(&socket);
+
+        let (socket, _) = fake_daemon("mountlist", share_reply);
+        let (human, _, _) = answered(ctl(&socket, &["mount", "list"]));
+        let lines: Vec<&str> = human.lines().collect();
+        assert_eq!(
+            lines[0],
+            "TARGET               TYPE  SOURCE                  UNIT                      STATE                                      RETRIES"
+        );
+        assert_eq!(
+            lines[1],
+            "/mnt/corenas/backup  nfs   nas.lan:/export/backup  mnt-corenas-backup.mount  active/mounted                             0"
+        );
+        assert_eq!(
+            lines[2],
+            "/mnt/corenas/backup  nfs   nas.lan:/export/backup  mnt-corenas-backup.mount  systemd did not answer: Connection refus…  3"
+        );
+        let _ = std::fs::remove_file(&socket);
+
+        let (socket, _) = fake_daemon("shareconfig", share_reply);
+        let (human, _, _) = answered(ctl(&socket, &["share", "config"]));
+        assert_eq!(
+            human,
+            "SMB include file: /etc/samba/corenas-shares.conf\n  [media]\n  \tpath = /storage/media\n\
+             NFS exports file: /etc/exports.d/corenas.exports\n  (empty)\n\
+             NFS exported now: unknown (exportfs is not installed)\n"
+        );
+        let _ = std::fs::remove_file(&socket);
     }
 }

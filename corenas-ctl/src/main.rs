@@ -7,6 +7,7 @@ mod error;
 mod imaging;
 mod output;
 mod password;
+mod shares;
 
 use clap::Parser;
 use std::process::ExitCode;

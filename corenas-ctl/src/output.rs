@@ -9,12 +9,14 @@ use crate::error::{CtlError, EXIT_FAILED, EXIT_USAGE};
 use corenas_proto::WireError;
 use corenas_proto::acl::{AclKind, AclListing, ResolvedAclEntry};
 use corenas_proto::api::{AuditEntry, AuditVerify, Change, GroupInfo, SystemStatus, UserInfo};
-use corenas_proto::helper::SmbAccountState;
+use corenas_proto::helper::{SmbAccountState, Step};
 use corenas_proto::imaging::{
     ArchiveInfo, ArchiveList, DeviceInfo, ImagingPolicy, JobInfo, JobKind, JobList, JobState, Medium, Phase, Progress,
 };
+use corenas_proto::mounts::{MountInfo, MountSource};
 use corenas_proto::names::{AccountKind, is_bidi_control};
 use corenas_proto::secret::Password;
+use corenas_proto::shares::{ShareConfig, ShareDef, ShareInfo, SmbOptions};
 use serde::Serialize;
 use serde_json::json;
 use std::borrow::Cow;
@@ -694,6 +696,27 @@ fn generated_note(p: &Password) -> String {
     format!("generated password (shown once; corenasd keeps no copy): {}\n", p.expose())
 }
 
+/// Each line of `text` behind `first` (the first line) or `rest` (the others), with control
+/// and bidi characters escaped: line breaks separate lines, they are never passed through.
+fn indented(text: &str, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let _ = writeln!(out, "{}{}", if i == 0 { first } else { rest }, printable_lines(line));
+    }
+    out
+}
+
+/// One step of a change, two spaces in; a step of several lines (a file and its diff) has its
+/// further lines four spaces in.
+fn step_text(step: &Step) -> String {
+    indented(&step.to_string(), "  ", "    ")
+}
+
+/// `warning: …` lines, one per warning, after everything else a change prints.
+fn warnings_text(warnings: &[String]) -> String {
+    warnings.iter().map(|w| indented(w, "warning: ", "         ")).collect()
+}
+
 /// A change as corenasd sent it, plus the generated password in clear, this once.
 #[derive(Serialize)]
 struct ChangeDocument<'a, T> {
@@ -715,7 +738,7 @@ pub fn change_report<T: Serialize>(change: &Change<T>, result: impl Fn(&T) -> St
         human.push_str("done; ran:\n");
     }
     for step in &change.steps {
-        let _ = writeln!(human, "  {}", printable(&step.to_string()));
+        human.push_str(&step_text(step));
     }
     if change.dry_run && change.steps.is_empty() {
         human.push_str("  (no steps: nothing would change)\n");
@@ -726,6 +749,7 @@ pub fn change_report<T: Serialize>(change: &Change<T>, result: impl Fn(&T) -> St
     if let Some(p) = &change.generated_password {
         human.push_str(&generated_note(p));
     }
+    human.push_str(&warnings_text(&change.warnings));
     let doc = to_json(&ChangeDocument { change, password: change.generated_password.as_ref().map(Password::expose) })?;
     Ok(Report::ok(human, doc))
 }
@@ -746,7 +770,7 @@ pub fn imaging_change_report<T: Serialize>(
         human.push_str("ran:\n");
     }
     for step in &change.steps {
-        let _ = writeln!(human, "  {}", printable(&step.to_string()));
+        human.push_str(&step_text(step));
     }
     match (change.dry_run, &change.result) {
         (true, _) => {}
@@ -755,7 +779,249 @@ pub fn imaging_change_report<T: Serialize>(
             let _ = writeln!(human, "done: {}", printable(action));
         }
     }
+    human.push_str(&warnings_text(&change.warnings));
     Ok(Report::ok(human, to_json(change)?))
+}
+
+// ---- shares and mounts ---------------------------------------------------------------------
+
+fn protocols(d: &ShareDef) -> &'static str {
+    match (d.smb.is_some(), d.nfs.is_some()) {
+        (true, true) => "smb,nfs",
+        (true, false) => "smb",
+        (false, true) => "nfs",
+        (false, false) => "-",
+    }
+}
+
+/// The settings that differ from a plain writable share, in a few words.
+fn share_flags(d: &ShareDef) -> String {
+    let mut flags = Vec::new();
+    if let Some(o) = &d.smb {
+        for (on, flag) in [
+            (o.read_only, "ro"),
+            (!o.browseable, "hidden"),
+            (o.guest_ok, "guest"),
+            (o.recycle, "recycle"),
+            (o.audit, "audit"),
+            (!o.hide_dot_files, "dotfiles"),
+        ] {
+            if on {
+                flags.push(flag.to_owned());
+            }
+        }
+        if let Some(layout) = o.previous_versions {
+            flags.push(format!("versions:{}", layout.as_str()));
+        }
+    }
+    if let Some(n) = &d.nfs {
+        if !n.rules.is_empty() && n.rules.iter().all(|r| r.read_only) {
+            flags.push("nfs-ro".to_owned());
+        }
+        if n.rules.iter().any(|r| r.no_root_squash) {
+            flags.push("no_root_squash".to_owned());
+        }
+    }
+    if flags.is_empty() { "-".to_owned() } else { flags.join(",") }
+}
+
+fn access_text(s: &ShareInfo) -> String {
+    s.access.as_ref().map_or_else(|| "-".to_owned(), |a| a.describe())
+}
+
+pub fn shares_table(shares: &[ShareInfo]) -> String {
+    let mut t = Table::new(&["NAME", "PATH", "PROTOCOLS", "FLAGS", "ACCESS"]);
+    for s in shares {
+        let d = &s.def;
+        t.row([d.name.to_string(), d.path.to_string(), protocols(d).to_owned(), share_flags(d), access_text(s)]);
+    }
+    t.render()
+}
+
+fn names<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() { "-".to_owned() } else { items.iter().map(T::to_string).collect::<Vec<_>>().join(", ") }
+}
+
+fn smb_pairs(o: &SmbOptions) -> Vec<(&'static str, String)> {
+    let everyone = o.valid_users.is_empty() && o.valid_groups.is_empty();
+    vec![
+        ("read only", yes_no(o.read_only).to_owned()),
+        ("browseable", yes_no(o.browseable).to_owned()),
+        ("valid users", if everyone { "any authenticated user".to_owned() } else { names(&o.valid_users) }),
+        ("valid groups", names(&o.valid_groups)),
+        ("admin users", names(&o.admin_users)),
+        ("guest access", yes_no(o.guest_ok).to_owned()),
+        ("recycle bin", yes_no(o.recycle).to_owned()),
+        ("previous versions", o.previous_versions.map_or_else(|| "no".to_owned(), |l| l.as_str().to_owned())),
+        ("audit", yes_no(o.audit).to_owned()),
+        ("hide dot files", yes_no(o.hide_dot_files).to_owned()),
+        ("create mask", o.create_mask.to_string()),
+        ("directory mask", o.directory_mask.to_string()),
+    ]
+}
+
+fn indent_block(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// `share show` and the result of a share change: every field, SMB and NFS in their own blocks.
+pub fn share_block(s: &ShareInfo) -> String {
+    let d = &s.def;
+    let mut out = key_values(&[
+        ("name", d.name.to_string()),
+        ("path", d.path.to_string()),
+        ("protocols", protocols(d).replace(',', ", ")),
+        ("access", access_text(s)),
+        ("created", s.created.clone()),
+        ("modified", s.modified.clone()),
+    ]);
+    match &d.smb {
+        None => out.push_str("smb: off\n"),
+        Some(o) => {
+            out.push_str("smb:\n");
+            out.push_str(&indent_block(&key_values(&smb_pairs(o))));
+        }
+    }
+    match &d.nfs {
+        None => out.push_str("nfs: off\n"),
+        Some(n) => {
+            out.push_str("nfs clients:\n");
+            let mut t = Table::new(&["CLIENT", "ACCESS", "ROOT"]);
+            for r in &n.rules {
+                t.row([
+                    r.client.as_str(),
+                    if r.read_only { "ro" } else { "rw" },
+                    if r.no_root_squash { "no_root_squash" } else { "root_squash" },
+                ]);
+            }
+            out.push_str(&indent_block(&t.render()));
+        }
+    }
+    out
+}
+
+/// `share homes on|off`.
+pub fn homes_line(on: &bool) -> String {
+    format!("homes share: {}\n", if *on { "on" } else { "off" })
+}
+
+/// `share config`: each file's path, then its text two spaces in; then what NFS exports now.
+pub fn share_config_text(c: &ShareConfig) -> String {
+    let mut out = String::new();
+    for (what, path, text) in
+        [("SMB include file", &c.smb_file, &c.smb_text), ("NFS exports file", &c.nfs_file, &c.nfs_text)]
+    {
+        let _ = writeln!(out, "{what}: {}", printable(path));
+        let text = text.trim_end_matches('\n');
+        if text.is_empty() {
+            out.push_str("  (empty)\n");
+        } else {
+            out.push_str(&indented(text, "  ", "  "));
+        }
+    }
+    match &c.nfs_exported {
+        Ok(lines) if lines.is_empty() => out.push_str("NFS exported now: nothing\n"),
+        Ok(lines) => {
+            out.push_str("NFS exported now:\n");
+            for l in lines {
+                out.push_str(&indented(l, "  ", "  "));
+            }
+        }
+        Err(why) => {
+            let _ = writeln!(out, "NFS exported now: unknown ({})", printable(why));
+        }
+    }
+    out
+}
+
+/// What a mount's source looks like on a command line: a device, a path, HOST:/path, //HOST/SHARE.
+pub fn mount_source(s: &MountSource) -> String {
+    match s {
+        MountSource::Local { device, .. } => device.to_string(),
+        MountSource::Bind { source } => source.to_string(),
+        MountSource::Nfs { server, export, .. } if server.as_str().contains(':') => format!("[{server}]:{export}"),
+        MountSource::Nfs { server, export, .. } => format!("{server}:{export}"),
+        MountSource::Cifs { server, share, .. } => format!("//{server}/{share}"),
+    }
+}
+
+fn mount_type(s: &MountSource) -> &'static str {
+    match s {
+        MountSource::Local { fs, .. } => fs.as_str(),
+        other => other.kind(),
+    }
+}
+
+/// Text cut to `max` characters, with `…` when cut.
+fn shortened(s: &str, max: usize) -> String {
+    if s.chars().count() > max { format!("{}…", s.chars().take(max).collect::<String>()) } else { s.to_owned() }
+}
+
+fn unit_state(m: &MountInfo, short: bool) -> String {
+    match &m.state {
+        Ok(u) => format!("{}/{}", u.active_state, u.sub_state),
+        Err(e) if short => shortened(e, 40),
+        Err(e) => format!("unknown: {e}"),
+    }
+}
+
+pub fn mounts_table(mounts: &[MountInfo]) -> String {
+    let mut t = Table::new(&["TARGET", "TYPE", "SOURCE", "UNIT", "STATE", "RETRIES"]);
+    for m in mounts {
+        t.row([
+            m.def.target.to_string(),
+            mount_type(&m.def.source).to_owned(),
+            mount_source(&m.def.source),
+            m.unit.clone(),
+            unit_state(m, true),
+            m.retries.to_string(),
+        ]);
+    }
+    t.render()
+}
+
+/// `mount status` and the result of `mount add`: the definition, then what systemd says.
+pub fn mount_block(m: &MountInfo) -> String {
+    let d = &m.def;
+    let mut pairs = vec![
+        ("target", d.target.to_string()),
+        ("type", mount_type(&d.source).to_owned()),
+        ("source", mount_source(&d.source)),
+    ];
+    match &d.source {
+        MountSource::Nfs { version, .. } => {
+            pairs.push(("nfs version", version.map_or_else(|| "negotiated".to_owned(), |v| v.as_str().to_owned())));
+        }
+        MountSource::Cifs { credentials, .. } => pairs.push((
+            "login",
+            match credentials {
+                None => "guest".to_owned(),
+                Some(c) => match &c.domain {
+                    Some(domain) => format!("{} (domain {domain})", c.user),
+                    None => c.user.to_string(),
+                },
+            },
+        )),
+        MountSource::Local { .. } | MountSource::Bind { .. } => {}
+    }
+    pairs.extend([
+        ("options", names(&d.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>())),
+        ("automount", yes_no(d.automount).to_owned()),
+        ("temporary", yes_no(d.temporary).to_owned()),
+        ("timeout", format!("{} s", d.timeout_secs)),
+        ("unit", m.unit.clone()),
+        ("unit file", m.unit_file.clone()),
+        ("state", unit_state(m, false)),
+    ]);
+    if let Ok(u) = &m.state {
+        pairs.extend([("load state", u.load_state.clone()), ("result", u.result.clone())]);
+    }
+    pairs.extend([
+        ("retries", m.retries.to_string()),
+        ("last error", or_dash(m.last_error.as_deref())),
+        ("created", m.created.clone()),
+    ]);
+    key_values(&pairs)
 }
 
 /// `user gen-password`: only the password, so that `$(corenas-ctl user gen-password)` works.
@@ -903,6 +1169,44 @@ mod tests {
         assert_eq!(exit, 0);
         assert_eq!(json["dry_run"], true);
         assert!(json.get("password").is_none());
+    }
+
+    #[test]
+    fn multi_line_steps_are_indented_and_warnings_follow_everything() {
+        let change: Change<()> = Change {
+            dry_run: true,
+            steps: vec![
+                Step::WriteFile {
+                    path: "/etc/exports.d/corenas.exports".into(),
+                    diff: "-/storage/a 10.0.0.1(rw)\r\n+/storage/a\t10.0.0.2(ro)\u{1b}]0;x\u{7}\u{202e}\n".into(),
+                },
+                step(),
+            ],
+            result: None,
+            generated_password: None,
+            warnings: vec!["guest access is on for share pub".into(), "two\nlines\u{1b}[2J".into()],
+        };
+        let Report::Answer { human, json, .. } = change_report(&change, nothing).unwrap() else { panic!() };
+        assert_eq!(
+            human,
+            "dry run: nothing changed; would run:\n\
+             \x20 (in-process) write /etc/exports.d/corenas.exports\n\
+             \x20   -/storage/a 10.0.0.1(rw)\\u{d}\n\
+             \x20   +/storage/a\t10.0.0.2(ro)\\u{1b}]0;x\\u{7}\\u{202e}\n\
+             \x20 /usr/sbin/useradd --uid 50001 alice\n\
+             warning: guest access is on for share pub\n\
+             warning: two\n\
+             \x20        lines\\u{1b}[2J\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["warnings"][0], "guest access is on for share pub");
+
+        // Imaging changes show them too.
+        let Report::Answer { human, .. } = imaging_change_report(&change, "eject /dev/sr0", nothing).unwrap() else {
+            panic!()
+        };
+        assert!(human.contains("\n    -/storage/a 10.0.0.1(rw)\\u{d}\n"), "{human}");
+        assert!(human.ends_with("warning: guest access is on for share pub\nwarning: two\n         lines\\u{1b}[2J\n"));
     }
 
     #[test]
@@ -1089,7 +1393,13 @@ mod tests {
     }
     #[test]
     fn imaging_changes_say_what_happened_without_helper_steps() {
-        let real = Change { dry_run: false, steps: vec![], result: Some(job(None)), generated_password: None, warnings: vec![] };
+        let real = Change {
+            dry_run: false,
+            steps: vec![],
+            result: Some(job(None)),
+            generated_password: None,
+            warnings: vec![],
+        };
         let Report::Answer { human, json, .. } = imaging_change_report(&real, "pause job j1", job_line).unwrap() else {
             panic!()
         };
@@ -1097,13 +1407,20 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!((json["dry_run"].clone(), json["result"]["id"].clone()), (false.into(), "j1".into()));
 
-        let dry: Change<JobInfo> = Change { dry_run: true, steps: vec![], result: None, generated_password: None, warnings: vec![] };
+        let dry: Change<JobInfo> =
+            Change { dry_run: true, steps: vec![], result: None, generated_password: None, warnings: vec![] };
         let Report::Answer { human, .. } = imaging_change_report(&dry, "pause job j1", job_line).unwrap() else {
             panic!()
         };
         assert_eq!(human, "dry run: nothing changed; would pause job j1\n");
 
-        let dry = Change { dry_run: true, steps: vec![step()], result: None::<()>, generated_password: None, warnings: vec![] };
+        let dry = Change {
+            dry_run: true,
+            steps: vec![step()],
+            result: None::<()>,
+            generated_password: None,
+            warnings: vec![],
+        };
         let Report::Answer { human, .. } = imaging_change_report(&dry, "eject /dev/sr0", nothing).unwrap() else {
             panic!()
         };
@@ -1112,7 +1429,8 @@ mod tests {
             "dry run: nothing changed; would eject /dev/sr0, running:\n  /usr/sbin/useradd --uid 50001 alice\n"
         );
 
-        let done = Change { dry_run: false, steps: vec![], result: None::<()>, generated_password: None, warnings: vec![] };
+        let done =
+            Change { dry_run: false, steps: vec![], result: None::<()>, generated_password: None, warnings: vec![] };
         let Report::Answer { human, .. } = imaging_change_report(&done, "delete archive entry a1", nothing).unwrap()
         else {
             panic!()

@@ -42,6 +42,12 @@ struct Args {
     /// Run even when landlock is not enforced (lab machines with old kernels only).
     #[arg(long)]
     allow_unsandboxed: bool,
+    /// Lab/test only: the systemd this helper sees (in its own mount namespace) reads the units
+    /// under --root, i.e. its SYSTEMD_UNIT_PATH holds ROOT/etc/systemd/system and
+    /// ROOT/run/systemd/system, so mount units are started and their state read as on a real
+    /// system. Never set in production, where --root is /.
+    #[arg(long)]
+    systemd_reads_prefix: bool,
 }
 
 fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
@@ -78,6 +84,9 @@ fn main() -> anyhow::Result<()> {
 
     let mut writable = paths.writable();
     writable.extend(args.share_roots.iter().map(|r| paths.inside(r)));
+    // `systemd-analyze verify` makes its scratch directory under /tmp, a fixed path
+    // (/tmp/systemd-analyze-XXXXXX). The unit gives the helper a private /tmp (PrivateTmp=yes).
+    writable.push(std::path::PathBuf::from("/tmp"));
     let report = sandbox::apply(writable, args.allow_unsandboxed)?;
     tracing::info!(landlock = %report.landlock, bounding_set = %report.bounding_set.join(","), root = %paths.root().display(), "sandboxed");
 
@@ -86,6 +95,7 @@ fn main() -> anyhow::Result<()> {
             paths,
             share_roots: args.share_roots.clone(),
             daemon_uid: args.daemon_uid,
+            systemd_reads_prefix: args.systemd_reads_prefix,
             write_lock: tokio::sync::Mutex::new(()),
         },
         sandbox: report,

@@ -70,10 +70,10 @@ fn every_kind_of_mount_renders_a_unit_systemd_accepts() {
     // Refusals name the field; nothing is written.
     for (args, field) in [
         (vec!["mount", "add", "--target", "/etc/x", "--type", "ext4", "--source", &dev], "target"),
-        (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "ext4", "--source", "/dev/mem"], "device"),
-        (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "nfs", "--source", "host;reboot:/x"], "host"),
-        (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "nfs", "--source", "host:/x%n"], "export"),
-        (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "ext4", "--source", &dev, "--option", "exec,suid"], "options"),
+        (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "ext4", "--source", "/dev/mem"], "source"),
+        (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "nfs", "--source", "host;reboot:/x"], "source"),
+        (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "nfs", "--source", "host:/x%n"], "source"),
+        (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "ext4", "--source", &dev, "--option", "exec,suid"], "option"),
         (vec!["mount", "add", "--target", "/mnt/corenas/data", "--type", "ext4", "--source", &dev], "already exists"),
     ] {
         let o = lab.ctl(&args);

@@ -160,7 +160,11 @@ fn policy_refusals_name_the_problem() {
     ok(&o, "guest share");
     assert!(stdout(&o).contains("warning: guest access is on"), "{}", stdout(&o));
     let log = lab.ctl_json(&["log", "view", "--limit", "5"]);
-    assert!(log.to_string().contains("\"guest_ok\":true"), "{log}");
+    let audited = log.as_array().unwrap().iter().any(|e| {
+        let args: serde_json::Value = serde_json::from_str(e["args"].as_str().unwrap_or("{}")).unwrap();
+        e["action"] == "share.create" && e["result"] == "ok" && args["smb"]["guest_ok"] == true
+    });
+    assert!(audited, "the guest share must be audited with guest_ok: {log}");
 }
 
 #[test]

@@ -21,6 +21,9 @@ pub struct Ctx {
     pub share_roots: Vec<String>,
     /// corenasd's uid: device read grants for imaging go to this user only.
     pub daemon_uid: Option<u32>,
+    /// Lab/test only (`--systemd-reads-prefix`): the systemd in the helper's mount namespace reads
+    /// the unit directories under the root prefix, so it manages the units written there.
+    pub systemd_reads_prefix: bool,
     /// One mutating operation at a time: the account files and samba's passdb are shared.
     pub write_lock: tokio::sync::Mutex<()>,
 }

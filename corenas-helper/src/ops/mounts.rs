@@ -4,7 +4,8 @@
 //! and has systemd reload and start them. CIFS passwords go to a 0600 root file.
 //!
 //! In the lab (a root prefix) the units land under the prefix, where the host's systemd never
-//! reads them: nothing is started, and the report says so.
+//! reads them: nothing is started, and the report says so. The exception is a test's private
+//! systemd whose unit path holds the prefix's directories (`--systemd-reads-prefix`).
 
 use super::{Ctx, files};
 use crate::exec::{self, Invocation, Program};
@@ -35,9 +36,11 @@ pub struct MountPlan {
 }
 
 /// Whether systemd is PID 1 and reads the units the helper writes: only on the real root (a lab
-/// prefix is never read by the host's systemd), and only when booted with systemd.
+/// prefix is never read by the host's systemd) or, in tests, when told that the systemd of the
+/// helper's mount namespace reads the prefix's unit directories; and only when that namespace
+/// was booted with systemd.
 pub fn systemd_manages(ctx: &Ctx) -> bool {
-    ctx.paths.is_host() && Path::new("/run/systemd/system").is_dir()
+    (ctx.paths.is_host() || ctx.systemd_reads_prefix) && Path::new("/run/systemd/system").is_dir()
 }
 
 fn systemctl(args: &[&str]) -> Invocation {
@@ -261,7 +264,9 @@ async fn verify(ctx: &Ctx, u: &UnitFile) -> Result<(), WireError> {
     let candidate = dir.join(name);
     let result = async {
         std::fs::write(&candidate, &u.new).map_err(|e| WireError::internal(format!("cannot write {}: {e}", candidate.display())))?;
-        let out = exec::run(&Invocation::of(Program::SystemdAnalyze).args(["verify".to_owned(), candidate.display().to_string()])).await?;
+        let cmd =
+            Invocation::of(Program::SystemdAnalyze).args(["verify".to_owned(), candidate.display().to_string()]);
+        let out = exec::run(&cmd).await?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         let bad: Vec<&str> = stderr.lines().filter(|l| l.contains("Unknown") || l.contains("ignoring") || l.contains("Failed")).collect();
         if bad.is_empty() {

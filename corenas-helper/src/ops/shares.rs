@@ -245,6 +245,10 @@ pub fn plan_dir(ctx: &Ctx, op: &HelperOp) -> Result<DirPlan, WireError> {
             return Err(WireError::invalid("path", format!("the parent of {path} is not a directory")));
         }
     }
+    let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel.as_str()));
+    if let Ok(parent_fd) = rustix::fs::open(root.join(parent), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+        refuse_link(&parent_fd, name, path.as_str())?;
+    }
     let mode = FileMode::get(*mode) | if *setgid { 0o2000 } else { 0 };
     let acl = (!entries.is_empty()).then(|| HelperOp::AclSet {
         path: path.as_share_path(),
@@ -293,6 +297,7 @@ impl DirPlan {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(acl::io_error(shown, e)),
         }
+        refuse_link(&parent_fd, name, shown)?;
         let dir = rustix::fs::openat2(
             &parent_fd,
             name,
@@ -316,6 +321,17 @@ impl DirPlan {
             }
         }
         Ok(())
+    }
+}
+
+/// A symbolic link (planted by a share user, say) where the share's directory should be is
+/// refused by name; a missing entry is fine (it is created).
+fn refuse_link(parent: &impl rustix::fd::AsFd, name: &str, shown: &str) -> Result<(), WireError> {
+    match rustix::fs::statat(parent, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink => {
+            Err(acl::io_error(shown, rustix::io::Errno::LOOP))
+        }
+        _ => Ok(()),
     }
 }
 
