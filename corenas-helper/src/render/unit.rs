@@ -64,10 +64,9 @@ pub fn options(def: &MountDef) -> String {
         MountSource::Local { .. } => {}
     }
     // nofail: a missing disk or server never blocks the boot; the retry policy remounts later.
+    // (The wait for the device is bounded by JobTimeoutSec: `x-systemd.device-timeout` is read
+    // only by the fstab generator, not from a unit's Options=.)
     o.push("nofail".into());
-    if !matches!(def.source, MountSource::Bind { .. }) {
-        o.push(format!("x-systemd.device-timeout={}s", def.timeout_secs));
-    }
     let mut flags = def.flags.clone();
     flags.sort();
     flags.dedup();
@@ -85,6 +84,8 @@ pub fn mount_unit(def: &MountDef) -> String {
         let _ = writeln!(out, "Wants=network-online.target");
         let _ = writeln!(out, "After=network-online.target");
     }
+    // The whole start job, waiting for the device or network included.
+    let _ = writeln!(out, "JobTimeoutSec={}", def.timeout_secs);
     if let MountSource::Bind { source } = &def.source {
         // The source's own mount first (a pool under /mnt/corenas).
         let _ = writeln!(out, "RequiresMountsFor={source}");
@@ -128,7 +129,7 @@ pub fn credentials(def: &MountDef) -> Option<String> {
 /// The grammar of a rendered unit line.
 pub fn line_is_expected(line: &str) -> bool {
     const KEYS: &[&str] = &[
-        "Description", "Wants", "After", "RequiresMountsFor", "What", "Where", "Type", "Options", "TimeoutSec",
+        "Description", "Wants", "After", "JobTimeoutSec", "RequiresMountsFor", "What", "Where", "Type", "Options", "TimeoutSec",
         "WantedBy", "TimeoutIdleSec",
     ];
     if line.is_empty() || line.starts_with("# ") {
@@ -161,7 +162,7 @@ mod tests {
     fn local_nfs_cifs_and_bind_units() {
         let local = def(MountSource::Local { device: "/dev/sdb".parse().unwrap(), fs: LocalFs::Ext4 }, "/mnt/corenas/data");
         let u = mount_unit(&local);
-        assert!(u.contains("What=/dev/sdb\nWhere=/mnt/corenas/data\nType=ext4\nOptions=nofail,x-systemd.device-timeout=30s,noatime\n"), "{u}");
+        assert!(u.contains("What=/dev/sdb\nWhere=/mnt/corenas/data\nType=ext4\nOptions=nofail,noatime\n"), "{u}");
         assert!(u.ends_with("[Install]\nWantedBy=local-fs.target\n"));
         assert_eq!(local.unit_name(), "mnt-corenas-data.mount");
 
