@@ -99,7 +99,13 @@ pub fn remove(conn: &Connection, target: &str) -> Result<(), StateError> {
     Ok(())
 }
 
-pub fn record_attempt(conn: &Connection, target: &str, error: Option<&str>, retries: u32, next: Option<i64>) -> Result<(), StateError> {
+pub fn record_attempt(
+    conn: &Connection,
+    target: &str,
+    error: Option<&str>,
+    retries: u32,
+    next: Option<i64>,
+) -> Result<(), StateError> {
     conn.execute(
         "UPDATE mounts SET retries = ?2, last_error = ?3, next_retry = ?4 WHERE target = ?1",
         params![target, retries, error, next.map(|n| n.to_string())],
@@ -152,7 +158,12 @@ fn load(shared: &Shared, target: &MountTarget) -> Result<Row, WireError> {
         .ok_or_else(|| WireError::not_found(format!("no mount at {target}")))
 }
 
-fn change<T>(dry_run: bool, steps: Vec<corenas_proto::helper::Step>, result: Option<T>, warnings: Vec<String>) -> Change<T> {
+fn change<T>(
+    dry_run: bool,
+    steps: Vec<corenas_proto::helper::Step>,
+    result: Option<T>,
+    warnings: Vec<String>,
+) -> Change<T> {
     Change { dry_run, steps, result, generated_password: None, warnings }
 }
 
@@ -168,10 +179,16 @@ pub async fn add(shared: &Shared, def: &MountDef, dry_run: bool) -> Result<Chang
     let h = shared.helper.connect().await?;
     match &def.source {
         MountSource::Cifs { server, .. } if server.as_str().contains(':') => {
-            return Err(WireError::invalid("source", "for CIFS use a host name or an IPv4 address (mount.cifs takes IPv6 only through ip=)"));
+            return Err(WireError::invalid(
+                "source",
+                "for CIFS use a host name or an IPv4 address (mount.cifs takes IPv6 only through ip=)",
+            ));
         }
         MountSource::Cifs { credentials: None, .. } => {
-            warnings.push(format!("{} is mounted as a guest (no user): the server decides what a guest may do", def.target));
+            warnings.push(format!(
+                "{} is mounted as a guest (no user): the server decides what a guest may do",
+                def.target
+            ));
         }
         MountSource::Local { device, .. } => {
             // A disk that is mounted, the system disk, swap or a pool member is refused here.
@@ -264,7 +281,9 @@ pub async fn watch_once(shared: &Shared) -> Result<usize, WireError> {
         }
         let due = row.next_retry.unwrap_or(now + i64::try_from(backoff(0)).unwrap_or(30));
         if row.next_retry.is_none() {
-            shared.with_state(|s| record_attempt(s.conn(), row.def.target.as_str(), row.last_error.as_deref(), row.retries, Some(due)))?;
+            shared.with_state(|s| {
+                record_attempt(s.conn(), row.def.target.as_str(), row.last_error.as_deref(), row.retries, Some(due))
+            })?;
             continue;
         }
         if due > now {
@@ -279,7 +298,15 @@ pub async fn watch_once(shared: &Shared) -> Result<usize, WireError> {
         };
         let retries = row.retries.saturating_add(1);
         let next = error.as_ref().map(|_| now + i64::try_from(backoff(retries)).unwrap_or(1800));
-        shared.with_state(|s| record_attempt(s.conn(), row.def.target.as_str(), error.as_deref(), if error.is_some() { retries } else { 0 }, next))?;
+        shared.with_state(|s| {
+            record_attempt(
+                s.conn(),
+                row.def.target.as_str(),
+                error.as_deref(),
+                if error.is_some() { retries } else { 0 },
+                next,
+            )
+        })?;
         let args = serde_json::json!({ "target": row.def.target, "attempt": retries, "state": state.active_state });
         let code = r.as_ref().err().map(|e| e.code.as_str());
         let _ = shared.audit(&AuditRecord {

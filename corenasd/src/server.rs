@@ -7,6 +7,7 @@ use crate::helper_link::HelperLink;
 use crate::iam;
 use crate::imaging;
 use crate::state::State;
+use crate::{mounts, shares};
 use corenas_proto::acl::AclListing;
 use corenas_proto::api::{
     AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditVerify, Change, Corenas, GroupAdd, GroupInfo, SmbAction,
@@ -19,9 +20,8 @@ use corenas_proto::imaging::{
 };
 use corenas_proto::mounts::{MountDef, MountInfo};
 use corenas_proto::names::{DevicePath, GroupName, ManagedGid, MountTarget, ShareName, SharePath, UserName};
-use corenas_proto::shares::{ShareConfig, ShareCreate, ShareInfo, ShareModify};
-use crate::{mounts, shares};
 use corenas_proto::secret::Password;
+use corenas_proto::shares::{ShareConfig, ShareCreate, ShareInfo, ShareModify};
 use corenas_proto::{ErrorCode, WireError};
 use std::sync::{Arc, Mutex};
 use tarpc::context::Context;
@@ -214,7 +214,13 @@ impl Corenas for DaemonServer {
                     self.shared.with_state(|s| s.record_account(req.name.as_str(), false, req.kind.as_str(), uid))?;
                     iam::user_info(&h.accounts().await?, req.name.as_str())
                 };
-                Ok(Change { dry_run, steps, result, generated_password: if dry_run { None } else { generated }, warnings: vec![] })
+                Ok(Change {
+                    dry_run,
+                    steps,
+                    result,
+                    generated_password: if dry_run { None } else { generated },
+                    warnings: vec![],
+                })
             })
             .await
         })

@@ -47,7 +47,13 @@ fn corrupt(what: String) -> StateError {
     StateError::Corrupt { detail: what }
 }
 
-fn row_info(name: String, def: String, access: Option<String>, created: String, modified: String) -> Result<ShareInfo, StateError> {
+fn row_info(
+    name: String,
+    def: String,
+    access: Option<String>,
+    created: String,
+    modified: String,
+) -> Result<ShareInfo, StateError> {
     let def: ShareDef =
         serde_json::from_str(&def).map_err(|e| corrupt(format!("share {name}: stored definition unreadable: {e}")))?;
     let access = match access {
@@ -162,14 +168,7 @@ pub fn prepare_dir(path: &StoragePath, access: Option<&AccessTemplate>) -> Resul
             None => (None, None, 0o755, false, entries(&["d:u::rwx", "d:g::r-x", "d:o::r-x"])?),
         },
     };
-    Ok(HelperOp::ShareDirPrepare {
-        path: path.clone(),
-        owner,
-        group,
-        mode: FileMode::new_unchecked(mode),
-        setgid,
-        acl,
-    })
+    Ok(HelperOp::ShareDirPrepare { path: path.clone(), owner, group, mode: FileMode::new_unchecked(mode), setgid, acl })
 }
 
 /// CoreNAS's rules for a share definition, with the warnings an admin must see.
@@ -185,7 +184,10 @@ fn check(
     }
     if let Some(nfs) = &def.nfs {
         if nfs.rules.is_empty() {
-            return Err(WireError::invalid("client", "an NFS share needs at least one client (address, network or host)"));
+            return Err(WireError::invalid(
+                "client",
+                "an NFS share needs at least one client (address, network or host)",
+            ));
         }
         if nfs.rules.len() > 64 {
             return Err(WireError::invalid("client", "at most 64 NFS clients per share"));
@@ -222,7 +224,10 @@ fn check(
                 if let Some(r) = nfs.rules.iter().find(|r| !r.read_only) {
                     return Err(WireError::invalid(
                         "read_only",
-                        format!("share {} is read-only over SMB but writable over NFS for {}; make both read-only or both writable", def.name, r.client),
+                        format!(
+                            "share {} is read-only over SMB but writable over NFS for {}; make both read-only or both writable",
+                            def.name, r.client
+                        ),
                     ));
                 }
             }
@@ -265,7 +270,12 @@ fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>, warnings: Vec<S
     Change { dry_run, steps, result, generated_password: None, warnings }
 }
 
-async fn publish(shared: &Shared, set: ShareSet, before: Vec<HelperOp>, dry_run: bool) -> Result<(Vec<Step>, Vec<String>), WireError> {
+async fn publish(
+    shared: &Shared,
+    set: ShareSet,
+    before: Vec<HelperOp>,
+    dry_run: bool,
+) -> Result<(Vec<Step>, Vec<String>), WireError> {
     let h = shared.helper.connect().await?;
     let mut ops = before;
     ops.push(HelperOp::SharesPublish { set });
@@ -353,7 +363,8 @@ pub async fn set_homes(shared: &Shared, enabled: bool, dry_run: bool) -> Result<
     let set = set_with(shared, None, None, Some(enabled))?;
     let (steps, warnings) = publish(shared, set, Vec::new(), dry_run).await?;
     if !dry_run {
-        shared.with_state(|s| crate::imaging::store::set_setting(s.conn(), HOMES_KEY, if enabled { "1" } else { "0" }))?;
+        shared
+            .with_state(|s| crate::imaging::store::set_setting(s.conn(), HOMES_KEY, if enabled { "1" } else { "0" }))?;
     }
     Ok(change(dry_run, steps, (!dry_run).then_some(enabled), warnings))
 }

@@ -10,10 +10,10 @@ use crate::imaging::{
     JobQuery, Priority,
 };
 use crate::mounts::{MountDef, MountInfo};
-use crate::names::{MountTarget, ShareName};
-use crate::shares::{ShareConfig, ShareCreate, ShareInfo, ShareModify};
 use crate::names::{AccountKind, DevicePath, FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
+use crate::names::{MountTarget, ShareName};
 use crate::secret::Password;
+use crate::shares::{ShareConfig, ShareCreate, ShareInfo, ShareModify};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

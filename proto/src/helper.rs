@@ -8,8 +8,8 @@ use crate::mounts::{MountDef, UnitState};
 use crate::names::{
     DevicePath, FullName, GroupName, ManagedGid, ManagedUid, MountTarget, SharePath, Shell, StoragePath, UserName,
 };
-use crate::shares::{FileMode, ShareConfig, ShareSet};
 use crate::secret::Password;
+use crate::shares::{FileMode, ShareConfig, ShareSet};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

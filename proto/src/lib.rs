@@ -8,9 +8,9 @@ pub mod api;
 pub mod error;
 pub mod helper;
 pub mod imaging;
-pub mod mounts;
 #[cfg(feature = "logging")]
 pub mod logging;
+pub mod mounts;
 pub mod names;
 pub mod secret;
 pub mod shares;

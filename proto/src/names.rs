@@ -785,9 +785,7 @@ validated_string!(
 );
 
 fn check_remote_path(s: &str) -> Result<(), ValidationError> {
-    let ok = s.starts_with('/')
-        && s.len() <= 1024
-        && (s == "/" || s[1..].split('/').all(is_plain_component));
+    let ok = s.starts_with('/') && s.len() <= 1024 && (s == "/" || s[1..].split('/').all(is_plain_component));
     if ok {
         Ok(())
     } else {
@@ -857,7 +855,18 @@ mod share_name_tests {
             assert!(good.parse::<ShareName>().is_ok(), "{good}");
         }
         for bad in [
-            "", "global", "homes", "printers", "Media", "[x]", "a=b", "a\nb", "a%u", ".hidden", "-x", "a b",
+            "",
+            "global",
+            "homes",
+            "printers",
+            "Media",
+            "[x]",
+            "a=b",
+            "a\nb",
+            "a%u",
+            ".hidden",
+            "-x",
+            "a b",
             "abcdefghijklmnopqrstuvwxyz0123456",
         ] {
             assert_eq!(bad.parse::<ShareName>().unwrap_err().field, "name", "{bad:?}");
@@ -868,9 +877,18 @@ mod share_name_tests {
     fn storage_paths_and_mount_targets() {
         assert!("/storage/media".parse::<StoragePath>().is_ok());
         assert!("/storage/media/photos-2026".parse::<StoragePath>().is_ok());
-        for bad in ["/storage", "/storage/", "/storagex/a", "/etc", "/storage/a b", "/storage/%U", "/storage/.x",
-            "/storage/../etc", "/storage//a", "/storage/a/"]
-        {
+        for bad in [
+            "/storage",
+            "/storage/",
+            "/storagex/a",
+            "/etc",
+            "/storage/a b",
+            "/storage/%U",
+            "/storage/.x",
+            "/storage/../etc",
+            "/storage//a",
+            "/storage/a/",
+        ] {
             assert_eq!(bad.parse::<StoragePath>().unwrap_err().field, "path", "{bad:?}");
         }
         let t: MountTarget = "/mnt/corenas/my-pool".parse().unwrap();
@@ -882,14 +900,32 @@ mod share_name_tests {
 
     #[test]
     fn nfs_clients_and_hosts() {
-        for good in ["192.168.1.10", "192.168.1.0/24", "10.0.0.0/8", "fd00::/64", "::1", "nas.example.com",
-            "*.example.com", "client1"]
-        {
+        for good in [
+            "192.168.1.10",
+            "192.168.1.0/24",
+            "10.0.0.0/8",
+            "fd00::/64",
+            "::1",
+            "nas.example.com",
+            "*.example.com",
+            "client1",
+        ] {
             assert!(good.parse::<NfsClient>().is_ok(), "{good}");
         }
-        for bad in ["", "*", "192.168.1.0/33", "10.0.0.0/08", "a b", "x(rw)", "host,other", "-host", "1.2.3",
-            "*.com", "192.168.1.1/", "h\n"]
-        {
+        for bad in [
+            "",
+            "*",
+            "192.168.1.0/33",
+            "10.0.0.0/08",
+            "a b",
+            "x(rw)",
+            "host,other",
+            "-host",
+            "1.2.3",
+            "*.com",
+            "192.168.1.1/",
+            "h\n",
+        ] {
             assert_eq!(bad.parse::<NfsClient>().unwrap_err().field, "client", "{bad:?}");
         }
         assert!("nas.example.com".parse::<HostName>().is_ok());

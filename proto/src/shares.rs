@@ -36,7 +36,12 @@ impl From<FileMode> for u32 {
 impl std::str::FromStr for FileMode {
     type Err = crate::ValidationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || crate::ValidationError::new("mode", format!("mode '{}' is invalid: use 3 or 4 octal digits like 0664", crate::names::shown(s)));
+        let bad = || {
+            crate::ValidationError::new(
+                "mode",
+                format!("mode '{}' is invalid: use 3 or 4 octal digits like 0664", crate::names::shown(s)),
+            )
+        };
         if !(3..=4).contains(&s.len()) || !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
             return Err(bad());
         }

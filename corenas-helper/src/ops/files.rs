@@ -230,46 +230,6 @@ pub fn replace_shadow_hash(shadow: &Path, user: &str, hash: &str) -> Result<(), 
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_and_skips_malformed_lines() {
-        let p = parse_passwd(
-            "root:x:0:0:root:/root:/bin/bash\nbroken\nalice:x:50000:50000:A:/home/alice:/usr/sbin/nologin\n",
-        );
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[1].uid, 50000);
-        let g = parse_group("staff:x:50001:alice,bob\nempty:x:50002:\n");
-        assert_eq!(g[0].members, ["alice", "bob"]);
-        assert!(g[1].members.is_empty());
-        assert_eq!(parse_locked("a:!$y$x:1::::::\nb:$y$z:1::::::\nc:!:1::::::\nd:!!:1::::::\n"), ["a", "d"]);
-    }
-
-    #[test]
-    fn replaces_one_hash_atomically() {
-        let dir = std::env::temp_dir().join(format!("corenas-shadow-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let shadow = dir.join("shadow");
-        std::fs::write(&shadow, "root:*:1:0:99999:7:::\nalice:!:1::::::\nbob:!$y$old:1::::::\n").unwrap();
-        replace_shadow_hash(&shadow, "alice", "$y$abc").unwrap();
-        replace_shadow_hash(&shadow, "bob", "$y$new").unwrap();
-        let text = std::fs::read_to_string(&shadow).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "root:*:1:0:99999:7:::");
-        assert!(lines[1].starts_with("alice:$y$abc:") && !lines[1].starts_with("alice:$y$abc:1:"), "{text}");
-        assert!(lines[2].starts_with("bob:!$y$new:"), "a locked account stays locked: {text}");
-        assert!(replace_shadow_hash(&shadow, "carol", "$y$abc").is_err());
-        // A lock left by a process that no longer exists does not block forever.
-        std::fs::write(dir.join("shadow.lock"), "999999999\0").unwrap();
-        replace_shadow_hash(&shadow, "alice", "$y$def").unwrap();
-        assert!(!dir.join("shadow.lock").exists() && !dir.join("shadow.corenas-new").exists());
-        assert!(replace_shadow_hash(&shadow, "alice", "x:y").is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
 /// The temporary name a file is written under before it replaces `path` (same directory, so the
 /// rename is atomic). A helper killed mid-write leaves only this, never a half `path`.
 pub fn temp_path(path: &Path) -> std::path::PathBuf {
@@ -328,5 +288,45 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, WireError> {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(WireError::internal(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_skips_malformed_lines() {
+        let p = parse_passwd(
+            "root:x:0:0:root:/root:/bin/bash\nbroken\nalice:x:50000:50000:A:/home/alice:/usr/sbin/nologin\n",
+        );
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1].uid, 50000);
+        let g = parse_group("staff:x:50001:alice,bob\nempty:x:50002:\n");
+        assert_eq!(g[0].members, ["alice", "bob"]);
+        assert!(g[1].members.is_empty());
+        assert_eq!(parse_locked("a:!$y$x:1::::::\nb:$y$z:1::::::\nc:!:1::::::\nd:!!:1::::::\n"), ["a", "d"]);
+    }
+
+    #[test]
+    fn replaces_one_hash_atomically() {
+        let dir = std::env::temp_dir().join(format!("corenas-shadow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shadow = dir.join("shadow");
+        std::fs::write(&shadow, "root:*:1:0:99999:7:::\nalice:!:1::::::\nbob:!$y$old:1::::::\n").unwrap();
+        replace_shadow_hash(&shadow, "alice", "$y$abc").unwrap();
+        replace_shadow_hash(&shadow, "bob", "$y$new").unwrap();
+        let text = std::fs::read_to_string(&shadow).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "root:*:1:0:99999:7:::");
+        assert!(lines[1].starts_with("alice:$y$abc:") && !lines[1].starts_with("alice:$y$abc:1:"), "{text}");
+        assert!(lines[2].starts_with("bob:!$y$new:"), "a locked account stays locked: {text}");
+        assert!(replace_shadow_hash(&shadow, "carol", "$y$abc").is_err());
+        // A lock left by a process that no longer exists does not block forever.
+        std::fs::write(dir.join("shadow.lock"), "999999999\0").unwrap();
+        replace_shadow_hash(&shadow, "alice", "$y$def").unwrap();
+        assert!(!dir.join("shadow.lock").exists() && !dir.join("shadow.corenas-new").exists());
+        assert!(replace_shadow_hash(&shadow, "alice", "x:y").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -81,10 +81,13 @@ mod tests {
             homes: false,
         };
         let text = render(&set, str::to_owned);
-        assert!(text.ends_with(
-            "# share media\n/storage/media 192.168.1.0/24(rw,sync,root_squash,no_subtree_check,sec=sys) \
+        assert!(
+            text.ends_with(
+                "# share media\n/storage/media 192.168.1.0/24(rw,sync,root_squash,no_subtree_check,sec=sys) \
              backup.lan(ro,sync,no_root_squash,no_subtree_check,sec=sys)\n"
-        ), "{text}");
+            ),
+            "{text}"
+        );
         assert!(text.lines().all(line_is_expected));
     }
 }

@@ -8,7 +8,8 @@ pub mod smb;
 pub mod unit;
 
 /// The first line of every file CoreNAS owns.
-pub const MANAGED_HEADER: &str = "# Managed by CoreNAS (corenas-helper). Changes made here are overwritten; use corenas-ctl.";
+pub const MANAGED_HEADER: &str =
+    "# Managed by CoreNAS (corenas-helper). Changes made here are overwritten; use corenas-ctl.";
 
 #[cfg(test)]
 mod property_tests;

@@ -15,7 +15,11 @@ fn share(i: usize, o: SmbOptions) -> ShareDef {
         path: format!("/storage/s{i}").parse().unwrap(),
         smb: Some(o),
         nfs: Some(NfsOptions {
-            rules: vec![NfsRule { client: "10.0.0.0/8".parse().unwrap(), read_only: i % 2 == 0, no_root_squash: i % 3 == 0 }],
+            rules: vec![NfsRule {
+                client: "10.0.0.0/8".parse().unwrap(),
+                read_only: i % 2 == 0,
+                no_root_squash: i % 3 == 0,
+            }],
         }),
     }
 }
@@ -38,7 +42,11 @@ fn testparm_accepts_every_combination_of_options() {
                     audit: b(4),
                     hide_dot_files: b(5),
                     previous_versions: layout,
-                    valid_users: if lists & 1 != 0 { vec!["alice".parse().unwrap(), "bob".parse().unwrap()] } else { vec![] },
+                    valid_users: if lists & 1 != 0 {
+                        vec!["alice".parse().unwrap(), "bob".parse().unwrap()]
+                    } else {
+                        vec![]
+                    },
                     valid_groups: if lists & 1 != 0 { vec!["staff".parse().unwrap()] } else { vec![] },
                     admin_users: if lists & 2 != 0 { vec!["carol".parse().unwrap()] } else { vec![] },
                     create_mask: FileMode::new_unchecked(0o640 + (bits % 8)),
@@ -78,12 +86,55 @@ impl Rng {
     }
     fn string(&mut self) -> String {
         const ALPHABET: &[&str] = &[
-            "a", "z", "0", "9", "-", "_", ".", "/", "[", "]", "=", "%", "\n", "\r", "\0", ";", " ", "\t", "\"", "'", "\\",
-            "@", "*", ":", "(", ")", ",", "#", "$", "S", "U", "storage", "mnt/corenas", "/storage/", "global", "..",
-            "é", "\u{202e}", "include", "path", "10.0.0.1", "::1", "/24",
+            "a",
+            "z",
+            "0",
+            "9",
+            "-",
+            "_",
+            ".",
+            "/",
+            "[",
+            "]",
+            "=",
+            "%",
+            "\n",
+            "\r",
+            "\0",
+            ";",
+            " ",
+            "\t",
+            "\"",
+            "'",
+            "\\",
+            "@",
+            "*",
+            ":",
+            "(",
+            ")",
+            ",",
+            "#",
+            "$",
+            "S",
+            "U",
+            "storage",
+            "mnt/corenas",
+            "/storage/",
+            "global",
+            "..",
+            "é",
+            "\u{202e}",
+            "include",
+            "path",
+            "10.0.0.1",
+            "::1",
+            "/24",
         ];
-        let len = (self.next() % 12) as usize;
-        (0..len).map(|_| ALPHABET[(self.next() % ALPHABET.len() as u64) as usize]).collect()
+        let len = self.below(12);
+        (0..len).map(|_| ALPHABET[self.below(ALPHABET.len())]).collect()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % u64::try_from(n).unwrap_or(1)).unwrap_or(0)
     }
 }
 
@@ -132,7 +183,9 @@ fn no_input_adds_a_line_to_any_rendered_file() {
             name: "base".parse().unwrap(),
             path: "/storage/base".parse().unwrap(),
             smb: Some(SmbOptions::default()),
-            nfs: Some(NfsOptions { rules: vec![NfsRule { client: "10.0.0.1".parse().unwrap(), read_only: false, no_root_squash: false }] }),
+            nfs: Some(NfsOptions {
+                rules: vec![NfsRule { client: "10.0.0.1".parse().unwrap(), read_only: false, no_root_squash: false }],
+            }),
         };
         let mut any = false;
         if let Ok(n) = s.parse() {
@@ -181,7 +234,8 @@ fn no_input_adds_a_line_to_any_rendered_file() {
             any = true;
         }
         if let Ok(h) = s.parse::<corenas_proto::names::HostName>() {
-            mount.source = MountSource::Nfs { server: h.clone(), export: "/x".parse().unwrap(), version: Some(NfsVersion::V4) };
+            mount.source =
+                MountSource::Nfs { server: h.clone(), export: "/x".parse().unwrap(), version: Some(NfsVersion::V4) };
             check_mount_outputs(&mount);
             mount.source = MountSource::Cifs { server: h, share: "x".parse().unwrap(), credentials: None };
             check_mount_outputs(&mount);

@@ -35,12 +35,8 @@ fn section(out: &mut String, share: &ShareDef, o: &SmbOptions, path: &str) {
     let _ = writeln!(out, "\tread only = {}", yes(o.read_only));
     let _ = writeln!(out, "\tbrowseable = {}", yes(o.browseable));
     let _ = writeln!(out, "\tguest ok = {}", yes(o.guest_ok));
-    let valid: Vec<String> = o
-        .valid_users
-        .iter()
-        .map(|u| u.to_string())
-        .chain(o.valid_groups.iter().map(|g| format!("@{g}")))
-        .collect();
+    let valid: Vec<String> =
+        o.valid_users.iter().map(|u| u.to_string()).chain(o.valid_groups.iter().map(|g| format!("@{g}"))).collect();
     if !valid.is_empty() {
         let _ = writeln!(out, "\tvalid users = {}", valid.join(" "));
     }
@@ -66,7 +62,9 @@ fn section(out: &mut String, share: &ShareDef, o: &SmbOptions, path: &str) {
     }
     if o.audit {
         out.push_str("\tfull_audit:prefix = %u|%I|%S\n");
-        out.push_str("\tfull_audit:success = connect disconnect mkdirat renameat unlinkat openat pwrite fntimes fchmod fchown\n");
+        out.push_str(
+            "\tfull_audit:success = connect disconnect mkdirat renameat unlinkat openat pwrite fntimes fchmod fchown\n",
+        );
         out.push_str("\tfull_audit:failure = connect\n");
         out.push_str("\tfull_audit:facility = local5\n");
         out.push_str("\tfull_audit:priority = notice\n");
@@ -129,10 +127,31 @@ pub fn with_include(smb_conf: &str, include_path: &str) -> String {
 /// with a key from the fixed list. The property tests check every output against it.
 pub fn line_is_expected(line: &str) -> bool {
     const KEYS: &[&str] = &[
-        "comment", "path", "read only", "browseable", "guest ok", "valid users", "admin users", "create mask",
-        "directory mask", "hide dot files", "vfs objects", "full_audit:prefix", "full_audit:success",
-        "full_audit:failure", "full_audit:facility", "full_audit:priority", "recycle:repository",
-        "recycle:keeptree", "recycle:versions", "recycle:touch", "recycle:directory_mode", "shadow:snapdir", "shadow:format", "shadow:localtime", "shadow:sort",
+        "comment",
+        "path",
+        "read only",
+        "browseable",
+        "guest ok",
+        "valid users",
+        "admin users",
+        "create mask",
+        "directory mask",
+        "hide dot files",
+        "vfs objects",
+        "full_audit:prefix",
+        "full_audit:success",
+        "full_audit:failure",
+        "full_audit:facility",
+        "full_audit:priority",
+        "recycle:repository",
+        "recycle:keeptree",
+        "recycle:versions",
+        "recycle:touch",
+        "recycle:directory_mode",
+        "shadow:snapdir",
+        "shadow:format",
+        "shadow:localtime",
+        "shadow:sort",
         "shadow:crossmountpoints",
     ];
     if line.is_empty() || line.starts_with("# ") {

@@ -129,8 +129,18 @@ pub fn credentials(def: &MountDef) -> Option<String> {
 /// The grammar of a rendered unit line.
 pub fn line_is_expected(line: &str) -> bool {
     const KEYS: &[&str] = &[
-        "Description", "Wants", "After", "JobTimeoutSec", "RequiresMountsFor", "What", "Where", "Type", "Options", "TimeoutSec",
-        "WantedBy", "TimeoutIdleSec",
+        "Description",
+        "Wants",
+        "After",
+        "JobTimeoutSec",
+        "RequiresMountsFor",
+        "What",
+        "Where",
+        "Type",
+        "Options",
+        "TimeoutSec",
+        "WantedBy",
+        "TimeoutIdleSec",
     ];
     if line.is_empty() || line.starts_with("# ") {
         return !line.contains(['\r', '\0']);
@@ -160,14 +170,19 @@ mod tests {
 
     #[test]
     fn local_nfs_cifs_and_bind_units() {
-        let local = def(MountSource::Local { device: "/dev/sdb".parse().unwrap(), fs: LocalFs::Ext4 }, "/mnt/corenas/data");
+        let local =
+            def(MountSource::Local { device: "/dev/sdb".parse().unwrap(), fs: LocalFs::Ext4 }, "/mnt/corenas/data");
         let u = mount_unit(&local);
         assert!(u.contains("What=/dev/sdb\nWhere=/mnt/corenas/data\nType=ext4\nOptions=nofail,noatime\n"), "{u}");
         assert!(u.ends_with("[Install]\nWantedBy=local-fs.target\n"));
         assert_eq!(local.unit_name(), "mnt-corenas-data.mount");
 
         let nfs = def(
-            MountSource::Nfs { server: "fd00::1".parse().unwrap(), export: "/srv/x".parse().unwrap(), version: Some(NfsVersion::V42) },
+            MountSource::Nfs {
+                server: "fd00::1".parse().unwrap(),
+                export: "/srv/x".parse().unwrap(),
+                version: Some(NfsVersion::V42),
+            },
             "/mnt/corenas/remote",
         );
         let u = mount_unit(&nfs);
@@ -194,8 +209,13 @@ mod tests {
 
         let bind = def(MountSource::Bind { source: "/mnt/corenas/tank/media".parse().unwrap() }, "/storage/media");
         let u = mount_unit(&bind);
-        assert!(u.contains("RequiresMountsFor=/mnt/corenas/tank/media") && u.contains("Type=none\nOptions=bind,nofail,noatime"), "{u}");
-        for text in [mount_unit(&local), mount_unit(&nfs), mount_unit(&cifs), mount_unit(&bind), automount_unit(&bind)] {
+        assert!(
+            u.contains("RequiresMountsFor=/mnt/corenas/tank/media")
+                && u.contains("Type=none\nOptions=bind,nofail,noatime"),
+            "{u}"
+        );
+        for text in [mount_unit(&local), mount_unit(&nfs), mount_unit(&cifs), mount_unit(&bind), automount_unit(&bind)]
+        {
             assert!(text.lines().all(line_is_expected), "{text}");
         }
     }
