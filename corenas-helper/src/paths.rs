@@ -92,8 +92,8 @@ impl Paths {
             "/var/lib/nfs",
             "/run/systemd/system",
         ]
-            .iter()
-            .map(|p| self.inside(p))
-            .collect()
+        .iter()
+        .map(|p| self.inside(p))
+        .collect()
     }
 }

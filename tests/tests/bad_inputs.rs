@@ -234,7 +234,9 @@ fn daemon_request(field: Field) -> (Vec<u8>, &'static str) {
             "Qqqqqqqqqqqq-9",
         ),
         Field::Device | Field::JobName | Field::Retries | Field::Tag => imaging_daemon_request(field),
-        Field::Share => (message(CorenasRequest::ShareDelete { name: "qqqqqqqq".parse().unwrap(), dry_run: false }), "qqqqqqqq"),
+        Field::Share => {
+            (message(CorenasRequest::ShareDelete { name: "qqqqqqqq".parse().unwrap(), dry_run: false }), "qqqqqqqq")
+        }
         Field::Path | Field::Acl => (
             message(CorenasRequest::AclSet {
                 req: corenas_proto::api::AclSet {

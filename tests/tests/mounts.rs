@@ -27,7 +27,18 @@ fn every_kind_of_mount_renders_a_unit_systemd_accepts() {
     let dev = disk.dev.display().to_string();
     let units = lab.root.join("etc/systemd/system");
 
-    let o = lab.ctl(&["mount", "add", "--target", "/mnt/corenas/data", "--type", "ext4", "--source", &dev, "--option", "noatime"]);
+    let o = lab.ctl(&[
+        "mount",
+        "add",
+        "--target",
+        "/mnt/corenas/data",
+        "--type",
+        "ext4",
+        "--source",
+        &dev,
+        "--option",
+        "noatime",
+    ]);
     ok(&o, "local");
     assert!(stdout(&o).contains("nothing was mounted"), "the lab must say it did not mount: {}", stdout(&o));
     let unit = units.join("mnt-corenas-data.mount");
@@ -37,13 +48,40 @@ fn every_kind_of_mount_renders_a_unit_systemd_accepts() {
     let link = units.join("local-fs.target.wants/mnt-corenas-data.mount");
     assert_eq!(std::fs::read_link(&link).unwrap().display().to_string(), "../mnt-corenas-data.mount");
 
-    ok(&lab.ctl(&["mount", "add", "--target", "/mnt/corenas/remote", "--type", "nfs", "--source", "nas.example.lan:/srv/export", "--nfs-version", "4.2", "--automount"]), "nfs");
+    ok(
+        &lab.ctl(&[
+            "mount",
+            "add",
+            "--target",
+            "/mnt/corenas/remote",
+            "--type",
+            "nfs",
+            "--source",
+            "nas.example.lan:/srv/export",
+            "--nfs-version",
+            "4.2",
+            "--automount",
+        ]),
+        "nfs",
+    );
     verify(&units.join("mnt-corenas-remote.mount"));
     verify(&units.join("mnt-corenas-remote.automount"));
     assert!(units.join("remote-fs.target.wants/mnt-corenas-remote.automount").exists());
 
     let o = lab.ctl_stdin(
-        &["mount", "add", "--target", "/mnt/corenas/win-backup", "--type", "cifs", "--source", "//fileserver/backup$", "--user", "backup", "--password-stdin"],
+        &[
+            "mount",
+            "add",
+            "--target",
+            "/mnt/corenas/win-backup",
+            "--type",
+            "cifs",
+            "--source",
+            "//fileserver/backup$",
+            "--user",
+            "backup",
+            "--password-stdin",
+        ],
         Some("remote pass 1\n"),
     );
     ok(&o, "cifs");
@@ -57,7 +95,20 @@ fn every_kind_of_mount_renders_a_unit_systemd_accepts() {
     let log = lab.ctl_json(&["log", "view", "--limit", "3"]).to_string();
     assert!(!log.contains("remote pass 1"), "the audit log must not hold the password");
 
-    ok(&lab.ctl(&["mount", "add", "--target", "/storage/media", "--type", "bind", "--source", "/mnt/corenas/data/media", "--temporary"]), "bind");
+    ok(
+        &lab.ctl(&[
+            "mount",
+            "add",
+            "--target",
+            "/storage/media",
+            "--type",
+            "bind",
+            "--source",
+            "/mnt/corenas/data/media",
+            "--temporary",
+        ]),
+        "bind",
+    );
     let tmp = lab.root.join("run/systemd/system/storage-media.mount");
     verify(&tmp);
     assert!(!std::fs::read_to_string(&tmp).unwrap().contains("[Install]"), "a temporary mount is not enabled");
@@ -73,7 +124,21 @@ fn every_kind_of_mount_renders_a_unit_systemd_accepts() {
         (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "ext4", "--source", "/dev/mem"], "source"),
         (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "nfs", "--source", "host;reboot:/x"], "source"),
         (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "nfs", "--source", "host:/x%n"], "source"),
-        (vec!["mount", "add", "--target", "/mnt/corenas/x", "--type", "ext4", "--source", &dev, "--option", "exec,suid"], "option"),
+        (
+            vec![
+                "mount",
+                "add",
+                "--target",
+                "/mnt/corenas/x",
+                "--type",
+                "ext4",
+                "--source",
+                &dev,
+                "--option",
+                "exec,suid",
+            ],
+            "option",
+        ),
         (vec!["mount", "add", "--target", "/mnt/corenas/data", "--type", "ext4", "--source", &dev], "already exists"),
     ] {
         let o = lab.ctl(&args);

@@ -13,7 +13,10 @@ fn ok(o: &std::process::Output, what: &str) {
 
 fn share_user(lab: &Lab, name: &str, pw: &str) {
     ok(&lab.ctl(&["user", "add", name, "--kind", "share", "--no-home"]), "user add");
-    ok(&lab.ctl_stdin(&["user", "set-smb-password", name, "--password-stdin"], Some(&format!("{pw}\n"))), "smb password");
+    ok(
+        &lab.ctl_stdin(&["user", "set-smb-password", name, "--password-stdin"], Some(&format!("{pw}\n"))),
+        "smb password",
+    );
 }
 
 fn scratch(lab: &Lab, name: &str) -> std::path::PathBuf {
@@ -30,7 +33,10 @@ fn smb_shares_served_by_a_real_smbd() {
     let lab = Lab::start("smb", LabOptions::default());
     share_user(&lab, "alice", ALICE_PW);
     share_user(&lab, "bob", BOB_PW);
-    ok(&lab.ctl(&["share", "create", "team", "--smb", "--valid-user", "alice", "--private", "alice", "--recycle"]), "create team");
+    ok(
+        &lab.ctl(&["share", "create", "team", "--smb", "--valid-user", "alice", "--private", "alice", "--recycle"]),
+        "create team",
+    );
     ok(&lab.ctl(&["share", "create", "docs", "--smb", "--read-only", "--public-read"]), "create docs");
     std::fs::write(lab.storage.join("docs/readme.txt"), "read me\n").unwrap();
 
@@ -42,7 +48,10 @@ fn smb_shares_served_by_a_real_smbd() {
 
     let conf = lab.read("etc/samba/corenas.conf");
     assert!(conf.contains("[team]") && conf.contains("valid users = alice"), "{conf}");
-    assert!(lab.read("etc/samba/smb.conf").contains(&format!("include = {}", lab.root.join("etc/samba/corenas.conf").display())));
+    assert!(
+        lab.read("etc/samba/smb.conf")
+            .contains(&format!("include = {}", lab.root.join("etc/samba/corenas.conf").display()))
+    );
 
     let mut smbd = lab.start_smbd();
     let work = scratch(&lab, "client");
@@ -57,7 +66,12 @@ fn smb_shares_served_by_a_real_smbd() {
     // bob has a valid SMB password but no rights on team.
     let o = lab.smbclient("team", Some(("bob", BOB_PW)), "ls", &work);
     assert!(!o.status.success(), "bob must be refused: {}", stdout(&o));
-    assert!(format!("{}{}", stdout(&o), stderr(&o)).contains("NT_STATUS_ACCESS_DENIED"), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        format!("{}{}", stdout(&o), stderr(&o)).contains("NT_STATUS_ACCESS_DENIED"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
 
     // A wrong password is refused.
     let o = lab.smbclient("team", Some(("alice", "Wrong-Secret-42")), "ls", &work);
@@ -77,10 +91,7 @@ fn smb_shares_served_by_a_real_smbd() {
     // Recycle bin: a delete lands in .recycle/alice/.
     ok(&lab.smbclient("team", Some(("alice", ALICE_PW)), "del hello.txt", &work), "alice deletes");
     assert!(!lab.storage.join("team/hello.txt").exists());
-    assert_eq!(
-        std::fs::read_to_string(lab.storage.join("team/.recycle/alice/hello.txt")).unwrap(),
-        "hello over SMB\n"
-    );
+    assert_eq!(std::fs::read_to_string(lab.storage.join("team/.recycle/alice/hello.txt")).unwrap(), "hello over SMB\n");
 
     // A change is served after the reload without restarting smbd: bob joins team.
     ok(&lab.ctl(&["share", "mod", "team", "--valid-user", "alice", "--valid-user", "bob"]), "mod team");
@@ -150,8 +161,14 @@ fn policy_refusals_name_the_problem() {
     ok(&lab.ctl(&["share", "create", "media", "--smb", "--public-read"]), "create media");
     refused(&["share", "create", "media", "--smb"], "already exists");
     // A second share on the same path must agree on the directory's rights.
-    refused(&["share", "create", "media2", "--smb", "--path", "/storage/media", "--private", "alice"], "different access");
-    ok(&lab.ctl(&["share", "create", "media2", "--smb", "--path", "/storage/media", "--public-read", "--read-only"]), "same rules");
+    refused(
+        &["share", "create", "media2", "--smb", "--path", "/storage/media", "--private", "alice"],
+        "different access",
+    );
+    ok(
+        &lab.ctl(&["share", "create", "media2", "--smb", "--path", "/storage/media", "--public-read", "--read-only"]),
+        "same rules",
+    );
     // Read-only over SMB but writable over NFS is one definition with two different rights.
     refused(&["share", "create", "mixed", "--smb", "--read-only", "--nfs", "--nfs-client", "10.0.0.0/8"], "read-only");
 
@@ -194,7 +211,14 @@ fn nfs_exports_are_checked_by_exportfs() {
     }
     let lab = Lab::start("nfs", LabOptions { nfs_namespace: true, ..LabOptions::default() });
     let o = lab.ctl(&[
-        "share", "create", "backup", "--nfs", "--nfs-client", "192.168.10.0/24", "--nfs-client", "10.1.2.3:ro:no_root_squash",
+        "share",
+        "create",
+        "backup",
+        "--nfs",
+        "--nfs-client",
+        "192.168.10.0/24",
+        "--nfs-client",
+        "10.1.2.3:ro:no_root_squash",
     ]);
     ok(&o, "nfs share");
     assert!(stdout(&o).contains("not root-squashed"), "{}", stdout(&o));
@@ -210,7 +234,12 @@ fn nfs_exports_are_checked_by_exportfs() {
     let cfg = lab.ctl_json(&["share", "config"]);
     let exported = cfg["nfs_exported"]["Ok"].as_array().unwrap_or_else(|| panic!("{cfg}"));
     assert!(exported.iter().any(|l| l.as_str().unwrap().starts_with(&format!("{path} 192.168.10.0/24("))), "{cfg}");
-    assert!(exported.iter().any(|l| l.as_str().unwrap().contains("10.1.2.3(") && l.as_str().unwrap().contains("no_root_squash")), "{cfg}");
+    assert!(
+        exported
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("10.1.2.3(") && l.as_str().unwrap().contains("no_root_squash")),
+        "{cfg}"
+    );
     // The etab is the lab's, not the host's.
     assert!(lab.read("var/lib/nfs/etab").contains(&path));
     let host_etab = std::fs::read_to_string("/var/lib/nfs/etab").unwrap_or_default();

@@ -225,7 +225,8 @@ pub(crate) fn io_error(path: &str, e: rustix::io::Errno) -> WireError {
     }
 }
 
-pub(crate) const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS).union(ResolveFlags::NO_MAGICLINKS);
+pub(crate) const RESOLVE: ResolveFlags =
+    ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS).union(ResolveFlags::NO_MAGICLINKS);
 
 /// Opens `relative` beneath the share root as an O_PATH fd; refuses symlinks and anything that
 /// is not a regular file or directory. Returns the fd and whether it is a directory.

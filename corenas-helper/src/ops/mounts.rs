@@ -24,9 +24,19 @@ struct UnitFile {
 }
 
 enum Plan {
-    Write { def: MountDef, units: Vec<UnitFile>, credentials: Option<(PathBuf, String)>, wants: Option<(PathBuf, String)> },
-    Remove { def: MountDef, files: Vec<PathBuf> },
-    Start { units: Vec<String> },
+    Write {
+        def: MountDef,
+        units: Vec<UnitFile>,
+        credentials: Option<(PathBuf, String)>,
+        wants: Option<(PathBuf, String)>,
+    },
+    Remove {
+        def: MountDef,
+        files: Vec<PathBuf>,
+    },
+    Start {
+        units: Vec<String>,
+    },
 }
 
 pub struct MountPlan {
@@ -102,7 +112,9 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<MountPlan, WireError> {
             files.push(ctx.paths.inside(&unit::credentials_path(def)));
             Plan::Remove { def: def.clone(), files }
         }
-        HelperOp::MountStart { targets } => Plan::Start { units: targets.iter().map(|t| format!("{}.mount", t.unit_stem())).collect() },
+        HelperOp::MountStart { targets } => {
+            Plan::Start { units: targets.iter().map(|t| format!("{}.mount", t.unit_stem())).collect() }
+        }
         _ => return Err(WireError::internal(format!("{} is not a mount operation", op.name()))),
     };
     Ok(MountPlan { plan, systemd })
@@ -118,15 +130,28 @@ impl MountPlan {
         match &self.plan {
             Plan::Write { def, units, credentials, wants } => {
                 for u in units {
-                    steps.push(Invocation::of(Program::SystemdAnalyze).args(["verify".to_owned(), u.path.display().to_string()]).step());
+                    steps.push(
+                        Invocation::of(Program::SystemdAnalyze)
+                            .args(["verify".to_owned(), u.path.display().to_string()])
+                            .step(),
+                    );
                     let shown = u.path.display().to_string();
-                    steps.push(Step::WriteFile { diff: render::diff::unified(&shown, u.old.as_deref(), &u.new), path: shown });
+                    steps.push(Step::WriteFile {
+                        diff: render::diff::unified(&shown, u.old.as_deref(), &u.new),
+                        path: shown,
+                    });
                 }
                 if let Some((p, _)) = credentials {
-                    steps.push(Step::WriteFile { path: p.display().to_string(), diff: "(mode 0600, root only; the password is not shown)".into() });
+                    steps.push(Step::WriteFile {
+                        path: p.display().to_string(),
+                        diff: "(mode 0600, root only; the password is not shown)".into(),
+                    });
                 }
                 if let Some((link, to)) = wants {
-                    steps.push(Step::WriteFile { path: link.display().to_string(), diff: format!("(symbolic link to {to}: enabled at boot)") });
+                    steps.push(Step::WriteFile {
+                        path: link.display().to_string(),
+                        diff: format!("(symbolic link to {to}: enabled at boot)"),
+                    });
                 }
                 if self.systemd {
                     steps.push(systemctl(&["daemon-reload"]).step());
@@ -209,7 +234,8 @@ impl MountPlan {
                         args.push(a);
                     }
                     args.push(&m);
-                    exec::run_with_timeout(&systemctl(&args), Duration::from_secs(u64::from(def.timeout_secs) + 15)).await?;
+                    exec::run_with_timeout(&systemctl(&args), Duration::from_secs(u64::from(def.timeout_secs) + 15))
+                        .await?;
                 }
                 for f in &files {
                     match std::fs::remove_file(f) {
@@ -231,7 +257,9 @@ impl MountPlan {
                 let mut failed = Vec::new();
                 for u in units.iter().filter(|_| self.systemd) {
                     let _ = exec::run(&systemctl(&["reset-failed", "--", u])).await;
-                    if let Err(e) = exec::run_with_timeout(&systemctl(&["start", "--", u]), Duration::from_secs(620)).await {
+                    if let Err(e) =
+                        exec::run_with_timeout(&systemctl(&["start", "--", u]), Duration::from_secs(620)).await
+                    {
                         failed.push(format!("{u}: {}", e.message));
                     }
                 }
@@ -263,16 +291,22 @@ async fn verify(ctx: &Ctx, u: &UnitFile) -> Result<(), WireError> {
     let name = u.path.file_name().map(|n| n.to_owned()).unwrap_or_default();
     let candidate = dir.join(name);
     let result = async {
-        std::fs::write(&candidate, &u.new).map_err(|e| WireError::internal(format!("cannot write {}: {e}", candidate.display())))?;
-        let cmd =
-            Invocation::of(Program::SystemdAnalyze).args(["verify".to_owned(), candidate.display().to_string()]);
+        std::fs::write(&candidate, &u.new)
+            .map_err(|e| WireError::internal(format!("cannot write {}: {e}", candidate.display())))?;
+        let cmd = Invocation::of(Program::SystemdAnalyze).args(["verify".to_owned(), candidate.display().to_string()]);
         let out = exec::run(&cmd).await?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let bad: Vec<&str> = stderr.lines().filter(|l| l.contains("Unknown") || l.contains("ignoring") || l.contains("Failed")).collect();
+        let bad: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("Unknown") || l.contains("ignoring") || l.contains("Failed"))
+            .collect();
         if bad.is_empty() {
             Ok(())
         } else {
-            Err(WireError::new(ErrorCode::ToolFailed, format!("systemd-analyze verify refused the unit: {}", bad.join("; "))))
+            Err(WireError::new(
+                ErrorCode::ToolFailed,
+                format!("systemd-analyze verify refused the unit: {}", bad.join("; ")),
+            ))
         }
     }
     .await;

@@ -124,10 +124,15 @@ pub fn plan_publish(ctx: &Ctx, set: &ShareSet) -> Result<PublishPlan, WireError>
     };
     let nfs = change(ctx.paths.exports(), render::exports::render(set, host_path(ctx)))?;
     // Defence in depth: every line must follow the renderers' grammar, whatever the input was.
-    for (c, ok) in [(&smb, render::smb::line_is_expected as fn(&str) -> bool), (&nfs, render::exports::line_is_expected)] {
+    for (c, ok) in
+        [(&smb, render::smb::line_is_expected as fn(&str) -> bool), (&nfs, render::exports::line_is_expected)]
+    {
         if let Some(c) = c {
             if let Some(bad) = c.new.lines().find(|l| !ok(l)) {
-                return Err(WireError::internal(format!("refusing to write {}: unexpected line {bad:?}", c.path.display())));
+                return Err(WireError::internal(format!(
+                    "refusing to write {}: unexpected line {bad:?}",
+                    c.path.display()
+                )));
             }
         }
     }
@@ -178,7 +183,10 @@ impl PublishPlan {
             if let Err(e) = exec::run(&smbcontrol(ctx)).await {
                 // smbd re-reads its configuration when it starts (and by itself every minute).
                 tracing::info!(error = %e.message, "smbd not reloaded");
-                warnings.push(format!("smbd was not reloaded ({}); it reads the new configuration when it starts", e.message));
+                warnings.push(format!(
+                    "smbd was not reloaded ({}); it reads the new configuration when it starts",
+                    e.message
+                ));
             }
         }
         if let Some(c) = &self.nfs {
@@ -196,7 +204,10 @@ impl PublishPlan {
                     }
                 }
                 let _ = exec::run(&exportfs(&["-ra"])).await;
-                return Err(WireError::new(e.code, format!("the NFS exports were refused, the old ones are back: {}", e.message)));
+                return Err(WireError::new(
+                    e.code,
+                    format!("the NFS exports were refused, the old ones are back: {}", e.message),
+                ));
             }
         }
         Ok(warnings)
@@ -246,7 +257,9 @@ pub fn plan_dir(ctx: &Ctx, op: &HelperOp) -> Result<DirPlan, WireError> {
         }
     }
     let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel.as_str()));
-    if let Ok(parent_fd) = rustix::fs::open(root.join(parent), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+    if let Ok(parent_fd) =
+        rustix::fs::open(root.join(parent), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    {
         refuse_link(&parent_fd, name, path.as_str())?;
     }
     let mode = FileMode::get(*mode) | if *setgid { 0o2000 } else { 0 };
@@ -306,12 +319,8 @@ impl DirPlan {
             acl::RESOLVE,
         )
         .map_err(|e| acl::io_error(shown, e))?;
-        rustix::fs::fchown(
-            &dir,
-            Some(rustix::fs::Uid::from_raw(self.uid)),
-            Some(rustix::fs::Gid::from_raw(self.gid)),
-        )
-        .map_err(|e| acl::io_error(shown, e))?;
+        rustix::fs::fchown(&dir, Some(rustix::fs::Uid::from_raw(self.uid)), Some(rustix::fs::Gid::from_raw(self.gid)))
+            .map_err(|e| acl::io_error(shown, e))?;
         rustix::fs::fchmod(&dir, Mode::from_raw_mode(self.mode)).map_err(|e| acl::io_error(shown, e))?;
         if let Some(op) = &self.acl {
             for a in acl::plan(ctx, op)? {
