@@ -309,3 +309,56 @@ fn killing_the_helper_mid_publish_never_leaves_half_a_file() {
     assert!(!lab.root.join("etc/samba/.corenas.conf.corenas-new").exists());
     eprintln!("{seen_new} of 12 rounds finished before the kill");
 }
+
+/// Previous versions: a btrfs snapshot named the CoreNAS way appears to an SMB client as a
+/// previous version of the file (vfs_shadow_copy2 with CoreNAS's format).
+#[test]
+fn btrfs_snapshots_are_previous_versions_over_smb() {
+    if !require_root("btrfs_snapshots_are_previous_versions_over_smb") {
+        return;
+    }
+    let lab = Lab::start("shadow", LabOptions::default());
+    share_user(&lab, "alice", ALICE_PW);
+    let disk = corenas_tests::media::LoopDisk::sparse(&lab.dir, "btrfs", 128 << 20);
+    let mkfs = std::process::Command::new("mkfs.btrfs").args(["-q", "-f"]).arg(&disk.dev).output().unwrap();
+    ok(&mkfs, "mkfs.btrfs");
+    let mnt = lab.storage.join("pv");
+    std::fs::create_dir_all(&mnt).unwrap();
+    ok(&std::process::Command::new("mount").arg(&disk.dev).arg(&mnt).output().unwrap(), "mount btrfs");
+    let result = std::panic::catch_unwind(|| {
+        ok(
+            &lab.ctl(&["share", "create", "pv", "--smb", "--previous-versions", "btrfs", "--private", "alice"]),
+            "create",
+        );
+        std::fs::write(mnt.join("report.txt"), "version 1\n").unwrap();
+        // Alice's file, as if she had written it (the share is private to her).
+        std::os::unix::fs::chown(mnt.join("report.txt"), Some(50000), None).unwrap();
+        // Traversable by share users (the share's default ACL would make a new directory 0700
+        // root): the storage module must create .snapshots the same way.
+        std::fs::create_dir_all(mnt.join(".snapshots")).unwrap();
+        std::fs::set_permissions(mnt.join(".snapshots"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let snap = std::process::Command::new("btrfs")
+            .args(["subvolume", "snapshot", "-r"])
+            .arg(&mnt)
+            .arg(mnt.join(".snapshots/auto-2026-11-24_10-00"))
+            .output()
+            .unwrap();
+        ok(&snap, "btrfs snapshot");
+        std::fs::write(mnt.join("report.txt"), "version 2\n").unwrap();
+        let mut smbd = lab.start_smbd();
+        let work = scratch(&lab, "client");
+        let o = lab.smbclient("pv", Some(("alice", ALICE_PW)), "allinfo report.txt", &work);
+        stop(&mut smbd);
+        ok(&o, "allinfo");
+        let smbd_log = lab.log("smbd.log");
+        assert!(
+            stdout(&o).contains("@GMT-2026.11.24-10.00.00"),
+            "no previous version listed:\n{}\nsmbd:\n{smbd_log}",
+            stdout(&o)
+        );
+    });
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
