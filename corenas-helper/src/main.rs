@@ -87,6 +87,11 @@ fn main() -> anyhow::Result<()> {
     // `systemd-analyze verify` makes its scratch directory under /tmp, a fixed path
     // (/tmp/systemd-analyze-XXXXXX). The unit gives the helper a private /tmp (PrivateTmp=yes).
     writable.push(std::path::PathBuf::from("/tmp"));
+    if args.systemd_reads_prefix {
+        // What production has through the prefix "/": `systemd-analyze verify` reads the
+        // running systemd's /run/systemd/system, which a refused read turns into an error.
+        writable.push(std::path::PathBuf::from("/run/systemd/system"));
+    }
     let report = sandbox::apply(writable, args.allow_unsandboxed)?;
     tracing::info!(landlock = %report.landlock, bounding_set = %report.bounding_set.join(","), root = %paths.root().display(), "sandboxed");
 

@@ -32,6 +32,11 @@ struct Args {
     /// Imaging and verify jobs that may run at the same time (one per device in any case).
     #[arg(long, default_value_t = 1)]
     imaging_concurrency: usize,
+    /// Tests only: seconds between two looks at the mounts (the retry policy's backoff scales
+    /// with it; 30 is the policy).
+    #[arg(long, hide = true, env = "CORENAS_MOUNT_WATCH_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    mount_watch_secs: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,7 +70,8 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         tokio::spawn(corenasd::imaging::engine::scheduler(Arc::clone(&shared)));
         tokio::spawn(corenasd::imaging::media::watch(Arc::clone(&shared)));
-        tokio::spawn(corenasd::mounts::watch(Arc::clone(&shared)));
+        let interval = std::time::Duration::from_secs(args.mount_watch_secs);
+        tokio::spawn(corenasd::mounts::watch(Arc::clone(&shared), interval));
         corenasd::listen::serve(listener, shared).await
     })?;
     Ok(())

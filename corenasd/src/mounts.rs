@@ -21,8 +21,15 @@ pub fn backoff(n: u32) -> u64 {
     STEPS.get(n as usize).copied().unwrap_or(1800)
 }
 
-/// How often corenasd looks at the mounts.
+/// How often corenasd looks at the mounts (the default of the hidden `--mount-watch-secs`).
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// [`backoff`] scaled to the watch interval: as is at the default 30 s, so that tests with a
+/// 1 s interval see the first retry after 1 s, then 2, 4, 10, 20 and 60 s.
+fn scaled_backoff(n: u32, interval: Duration) -> i64 {
+    let secs = backoff(n).saturating_mul(interval.as_secs()) / WATCH_INTERVAL.as_secs();
+    i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
+}
 
 pub struct Row {
     pub def: MountDef,
@@ -263,8 +270,9 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// One round of the retry policy; returns the number of start attempts made.
-pub async fn watch_once(shared: &Shared) -> Result<usize, WireError> {
+/// One round of the retry policy (run every `interval`); returns the number of start attempts
+/// made.
+pub async fn watch_once(shared: &Shared, interval: Duration) -> Result<usize, WireError> {
     let rows = shared.with_state(|s| list(s.conn()))?;
     let rows: Vec<Row> = rows.into_iter().filter(|r| !r.def.temporary && !r.def.automount).collect();
     let states = states(shared, &rows).await?;
@@ -279,7 +287,7 @@ pub async fn watch_once(shared: &Shared) -> Result<usize, WireError> {
             }
             continue;
         }
-        let due = row.next_retry.unwrap_or(now + i64::try_from(backoff(0)).unwrap_or(30));
+        let due = row.next_retry.unwrap_or(now + scaled_backoff(0, interval));
         if row.next_retry.is_none() {
             shared.with_state(|s| {
                 record_attempt(s.conn(), row.def.target.as_str(), row.last_error.as_deref(), row.retries, Some(due))
@@ -297,7 +305,7 @@ pub async fn watch_once(shared: &Shared) -> Result<usize, WireError> {
             Err(e) => ("failed", Some(e.message.clone())),
         };
         let retries = row.retries.saturating_add(1);
-        let next = error.as_ref().map(|_| now + i64::try_from(backoff(retries)).unwrap_or(1800));
+        let next = error.as_ref().map(|_| now + scaled_backoff(retries, interval));
         shared.with_state(|s| {
             record_attempt(
                 s.conn(),
@@ -323,10 +331,10 @@ pub async fn watch_once(shared: &Shared) -> Result<usize, WireError> {
 }
 
 /// The retry policy's loop, for the daemon's lifetime.
-pub async fn watch(shared: std::sync::Arc<Shared>) {
+pub async fn watch(shared: std::sync::Arc<Shared>, interval: Duration) {
     loop {
-        tokio::time::sleep(WATCH_INTERVAL).await;
-        if let Err(e) = watch_once(&shared).await {
+        tokio::time::sleep(interval).await;
+        if let Err(e) = watch_once(&shared, interval).await {
             tracing::debug!(error = %e.message, "mount watch round skipped");
         }
     }
@@ -340,6 +348,9 @@ mod tests {
     fn backoff_grows_then_stays_at_half_an_hour() {
         let steps: Vec<u64> = (0..8).map(backoff).collect();
         assert_eq!(steps, [30, 60, 120, 300, 600, 1800, 1800, 1800]);
+        let at = |secs| (0..6).map(|n| scaled_backoff(n, Duration::from_secs(secs))).collect::<Vec<_>>();
+        assert_eq!(at(30), [30, 60, 120, 300, 600, 1800], "the default interval keeps the policy");
+        assert_eq!(at(1), [1, 2, 4, 10, 20, 60]);
     }
 
     #[test]

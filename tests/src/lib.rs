@@ -4,6 +4,7 @@
 //! tears everything down, also when a test fails.
 
 pub mod media;
+pub mod systemd_ns;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -87,6 +88,9 @@ pub struct LabOptions {
     /// Run the helper in a mount namespace where the prefix's /etc/exports.d and /var/lib/nfs
     /// are the real paths, so `exportfs` works on the lab's exports and never the host's.
     pub nfs_namespace: bool,
+    /// Run the helper inside a private systemd (PID 1 of its own namespaces) that reads the
+    /// prefix's unit directories, so mount units are really started: see [`systemd_ns`].
+    pub private_systemd: bool,
 }
 
 impl Default for LabOptions {
@@ -99,6 +103,7 @@ impl Default for LabOptions {
             imaging_concurrency: 2,
             images_tmpfs: None,
             nfs_namespace: false,
+            private_systemd: false,
         }
     }
 }
@@ -152,6 +157,8 @@ impl Lab {
             "var/log/samba",
             "var/lib/nfs",
             "etc/exports.d",
+            "etc/systemd/system",
+            "run/systemd/system",
             "storage",
         ] {
             std::fs::create_dir_all(root.join(d)).expect("prefix dirs");
@@ -292,6 +299,10 @@ impl Lab {
         }
         if opts.nfs_namespace {
             with_nfs_paths(&mut cmd, &self.root);
+        }
+        if opts.private_systemd {
+            cmd = systemd_ns::helper_command(&self.dir, &self.root, &cmd);
+            cmd.stdout(self.log_file("helper.log")).stderr(self.log_file("helper.log")).stdin(Stdio::null());
         }
         self.helper = Some(cmd.spawn().expect("start helper"));
         wait_for(|| self.helper_sock.exists(), "helper socket");
@@ -443,9 +454,12 @@ impl Lab {
     /// Starts a real smbd on this lab's smb.conf (loopback, [`Lab::smb_port`]), seeing the
     /// prefix's accounts through nss_wrapper; returns when it accepts connections.
     pub fn start_smbd(&self) -> Child {
+        use std::os::unix::process::CommandExt;
         let conf = self.root.join("etc/samba/smb.conf");
         let mut cmd = Command::new("smbd");
+        // Its own process group: smbd signals its group when it shuts down.
         cmd.args(["--foreground", "--no-process-group", "--debug-stdout", "-d", "1", "-s"])
+            .process_group(0)
             .arg(&conf)
             .envs(self.nss_env())
             .stdout(self.log_file("smbd.log"))

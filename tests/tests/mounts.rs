@@ -1,7 +1,8 @@
 //! Mount units, as root in the lab: rendered by the helper from typed data, checked with
 //! `systemd-analyze verify` (by the helper, and here again independently), enabled by link,
-//! credentials in a 0600 file and never in the unit. systemd is not PID 1 on this machine, so
-//! starting the units belongs to the VM tier; the lab says so instead of pretending.
+//! credentials in a 0600 file and never in the unit. The plain lab has no systemd reading its
+//! units, and says so instead of pretending; tests/tests/mounts_systemd.rs starts them under a
+//! private systemd (PID 1 in its own namespaces).
 
 use corenas_tests::*;
 use std::os::unix::fs::PermissionsExt;

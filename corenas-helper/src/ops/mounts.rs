@@ -221,7 +221,30 @@ impl MountPlan {
                 if self.systemd {
                     exec::run(&systemctl(&["daemon-reload"])).await?;
                     let timeout = Duration::from_secs(u64::from(def.timeout_secs) + 15);
-                    exec::run_with_timeout(&systemctl(&["restart", "--", &started_unit(&def)]), timeout).await?;
+                    let unit = started_unit(&def);
+                    if let Err(e) = exec::run_with_timeout(&systemctl(&["restart", "--", &unit]), timeout).await {
+                        // All or nothing: a mount that does not start is not left behind to be
+                        // tried at every boot with no record of it in CoreNAS.
+                        let _ = exec::run(&systemctl(&["stop", "--", &unit])).await;
+                        for u in &units {
+                            restore(&u.path, u.old.as_deref(), 0o644);
+                        }
+                        if let Some((link, _)) = &wants {
+                            let _ = std::fs::remove_file(link);
+                        }
+                        if let Some((path, _)) = &credentials {
+                            let _ = std::fs::remove_file(path);
+                        }
+                        let _ = exec::run(&systemctl(&["daemon-reload"])).await;
+                        let _ = exec::run(&systemctl(&["reset-failed", "--", &unit])).await;
+                        return Err(WireError::new(
+                            e.code,
+                            format!(
+                                "{unit} did not start, so it was removed again: {} (journalctl -u {unit} says why)",
+                                e.message
+                            ),
+                        ));
+                    }
                 } else {
                     warnings.push(not_managed());
                 }
@@ -269,6 +292,18 @@ impl MountPlan {
             }
         }
         Ok(warnings)
+    }
+}
+
+/// Puts back what a file held before (or removes it if it did not exist); best effort.
+fn restore(path: &Path, old: Option<&str>, mode: u32) {
+    match old {
+        Some(text) => {
+            let _ = files::replace_file(path, text.as_bytes(), mode);
+        }
+        None => {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
