@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 
 /// Generous cap on one line of input; the policy allows 128 characters.
-const LINE_CAP: usize = 4096;
+pub(crate) const LINE_CAP: usize = 4096;
 const ATTEMPTS: u32 = 3;
 
 /// Where a password comes from, decided from the flags and whether stdin is a terminal.
@@ -41,6 +41,12 @@ pub fn from_stdin() -> Result<Password, CtlError> {
 }
 
 fn read_line(input: impl Read) -> Result<Password, CtlError> {
+    // A non-UTF-8 byte becomes U+FFFD, which the ASCII policy then refuses with its own message.
+    Ok(Password::new(first_line(input)?)?)
+}
+
+/// The first line of `input` without its newline, capped; shared by every `--password-stdin`.
+pub fn first_line(input: impl Read) -> Result<String, CtlError> {
     let mut line = Vec::new();
     BufReader::new(input.take(LINE_CAP as u64 + 1))
         .read_until(b'\n', &mut line)
@@ -53,8 +59,7 @@ fn read_line(input: impl Read) -> Result<Password, CtlError> {
     } else if line.len() > LINE_CAP {
         return Err(CtlError::usage("password", "the first line of stdin is too long to be a password"));
     }
-    // A non-UTF-8 byte becomes U+FFFD, which the ASCII policy then refuses with its own message.
-    Ok(Password::new(String::from_utf8_lossy(&line).into_owned())?)
+    Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
 /// Asks twice on /dev/tty for a new password, with echo off, allowing a few attempts.

@@ -12,7 +12,7 @@ use corenas_proto::mounts::{CifsCredentials, LocalFs, MountDef, MountSource};
 use corenas_proto::names::{BindSource, DevicePath, HostName, RemotePath, RemoteShare, shown};
 use corenas_proto::secret::RemoteSecret;
 use corenas_proto::shares::{NfsOptions, NfsRule, ShareCreate, ShareDef, ShareModify, SmbOptions};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 
 pub async fn share(cmd: ShareCommand, socket: &Path, dry_run: bool) -> Result<Report, CtlError> {
@@ -336,26 +336,10 @@ fn mount_source(kind: MountType, s: &str) -> Result<MountSource, CtlError> {
     }
 }
 
-/// Generous cap on the line read from stdin; a remote password is at most 256 characters.
-const LINE_CAP: usize = 4096;
-
-/// `--password-stdin` for a CIFS login: the first line of stdin without its newline. Read like
-/// `password::from_stdin`, but checked as a [`RemoteSecret`]: the other server chose the password,
-/// so CoreNAS's password policy does not apply; only what the credentials file needs.
+/// `--password-stdin` for a CIFS login: the first line of stdin, checked as a [`RemoteSecret`]:
+/// the other server chose the password, so CoreNAS's password policy does not apply.
 fn remote_secret_from(input: impl Read) -> Result<RemoteSecret, CtlError> {
-    let mut line = Vec::new();
-    BufReader::new(input.take(LINE_CAP as u64 + 1))
-        .read_until(b'\n', &mut line)
-        .map_err(|e| CtlError::usage("password", format!("cannot read the password from stdin: {e}")))?;
-    if line.is_empty() {
-        return Err(CtlError::usage("password", "stdin is empty: write the password as its first line"));
-    }
-    if line.last() == Some(&b'\n') {
-        line.pop();
-    } else if line.len() > LINE_CAP {
-        return Err(CtlError::usage("password", "the first line of stdin is too long to be a password"));
-    }
-    Ok(RemoteSecret::new(String::from_utf8_lossy(&line).into_owned())?)
+    Ok(RemoteSecret::new(crate::password::first_line(input)?)?)
 }
 
 #[cfg(test)]
@@ -710,6 +694,6 @@ mod tests {
         assert!(
             matches!(remote_secret_from(&b"\n"[..]), Err(CtlError::Failed(e)) if e.field.as_deref() == Some("password"))
         );
-        assert!(matches!(remote_secret_from(&[b'x'; LINE_CAP + 5][..]), Err(CtlError::Usage(_))));
+        assert!(matches!(remote_secret_from(&[b'x'; crate::password::LINE_CAP + 5][..]), Err(CtlError::Usage(_))));
     }
 }

@@ -162,6 +162,25 @@ pub struct Output {
     pub stderr: Vec<u8>,
 }
 
+/// Checkers that exit 0 on what CoreNAS counts as an error (testparm on unknown parameters,
+/// systemd-analyze on unknown keys): any stderr line containing one of `needles` (compared in
+/// lower case) fails the check, naming `what` and the lines.
+pub fn refuse_warnings(out: &Output, needles: &[&str], what: &str) -> Result<(), WireError> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let bad: Vec<&str> = stderr
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            needles.iter().any(|n| l.contains(n))
+        })
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(WireError::new(ErrorCode::ToolFailed, format!("{what}: {}", bad.join("; "))))
+    }
+}
+
 /// Optional tools that are missing, by name and package, for the start-up log.
 pub fn missing_optional() -> Vec<String> {
     Program::OPTIONAL

@@ -330,19 +330,7 @@ async fn verify(ctx: &Ctx, u: &UnitFile) -> Result<(), WireError> {
             .map_err(|e| WireError::internal(format!("cannot write {}: {e}", candidate.display())))?;
         let cmd = Invocation::of(Program::SystemdAnalyze).args(["verify".to_owned(), candidate.display().to_string()]);
         let out = exec::run(&cmd).await?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let bad: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.contains("Unknown") || l.contains("ignoring") || l.contains("Failed"))
-            .collect();
-        if bad.is_empty() {
-            Ok(())
-        } else {
-            Err(WireError::new(
-                ErrorCode::ToolFailed,
-                format!("systemd-analyze verify refused the unit: {}", bad.join("; ")),
-            ))
-        }
+        exec::refuse_warnings(&out, &["unknown", "ignoring", "failed"], "systemd-analyze verify refused the unit")
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -217,22 +217,11 @@ impl PublishPlan {
 /// testparm exits 0 even for unknown parameters; its warnings are errors for a file we rendered.
 async fn check_with_testparm(file: &std::path::Path) -> Result<(), WireError> {
     let out = exec::run(&testparm(file)).await?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let bad: Vec<&str> = stderr
-        .lines()
-        .filter(|l| {
-            let l = l.to_ascii_lowercase();
-            l.contains("unknown parameter") || l.contains("ignoring") || l.contains("error") || l.contains("invalid")
-        })
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(WireError::new(
-            ErrorCode::ToolFailed,
-            format!("testparm rejected the rendered configuration; nothing was changed: {}", bad.join("; ")),
-        ))
-    }
+    exec::refuse_warnings(
+        &out,
+        &["unknown parameter", "ignoring", "error", "invalid"],
+        "testparm rejected the rendered configuration; nothing was changed",
+    )
 }
 
 pub fn plan_dir(ctx: &Ctx, op: &HelperOp) -> Result<DirPlan, WireError> {
