@@ -959,8 +959,8 @@ pub struct MountAddArgs {
     #[arg(long, value_name = "SOURCE", allow_hyphen_values = true)]
     pub source: String,
     /// The NFS protocol version (nfs only; the client and server agree on one when absent).
-    #[arg(long, value_name = "VERSION", allow_hyphen_values = true, value_parser = Listed::<NfsVersionArg>::new(&["3", "4", "4.1", "4.2"]))]
-    pub nfs_version: Option<NfsVersionArg>,
+    #[arg(long, value_name = "VERSION", allow_hyphen_values = true, value_parser = Listed::<NfsVersion>::new(&["3", "4", "4.1", "4.2"]))]
+    pub nfs_version: Option<NfsVersion>,
     /// The user to log in to the SMB server as (cifs only; needs --password-stdin).
     #[arg(long, value_name = "USER", allow_hyphen_values = true)]
     pub user: Option<RemoteUser>,
@@ -1025,42 +1025,15 @@ impl std::str::FromStr for MountType {
     }
 }
 
-/// `--nfs-version`, as mount.nfs writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NfsVersionArg(pub NfsVersion);
-
-impl std::str::FromStr for NfsVersionArg {
-    type Err = ValidationError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [NfsVersion::V3, NfsVersion::V4, NfsVersion::V41, NfsVersion::V42]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .map(Self)
-            .ok_or_else(|| {
-                ValidationError::new(
-                    "nfs_version",
-                    format!("NFS version '{}' is invalid: use 3, 4, 4.1 or 4.2", shown(s)),
-                )
-            })
-    }
-}
-
 /// The default `--timeout`, the same as systemd's for a mount.
 pub const MOUNT_TIMEOUT_DEFAULT: u16 = 30;
-const MOUNT_TIMEOUT_MAX: u16 = 600;
-
+/// A whole number of seconds, then the range rule from proto (one place for it).
 fn timeout_secs(s: &str) -> Result<u16, ValidationError> {
-    parse_decimal(s).and_then(|n| u16::try_from(n).ok()).filter(|n| (1..=MOUNT_TIMEOUT_MAX).contains(n)).ok_or_else(
-        || {
-            ValidationError::new(
-                "timeout",
-                format!(
-                    "timeout '{}' is invalid: use a whole number of seconds from 1 to {MOUNT_TIMEOUT_MAX}",
-                    shown(s)
-                ),
-            )
-        },
-    )
+    let n = parse_decimal(s).and_then(|n| u16::try_from(n).ok()).ok_or_else(|| {
+        ValidationError::new("timeout", format!("timeout '{}' is invalid: use a whole number of seconds", shown(s)))
+    })?;
+    corenas_proto::mounts::check_timeout(n)?;
+    Ok(n)
 }
 
 /// A job or archive id as corenasd hands them out: 1-64 of A-Z, a-z, 0-9, '_' and '-', starting

@@ -259,7 +259,7 @@ fn mount_def(
     }
     let mut source = mount_source(kind, &a.source)?;
     match (&mut source, &a.user) {
-        (MountSource::Nfs { version, .. }, _) => *version = a.nfs_version.map(|v| v.0),
+        (MountSource::Nfs { version, .. }, _) => *version = a.nfs_version,
         (MountSource::Cifs { credentials, .. }, Some(user)) => {
             *credentials =
                 Some(CifsCredentials { user: user.clone(), domain: a.domain.clone(), password: password()? });

@@ -176,9 +176,7 @@ fn change<T>(
 
 pub async fn add(shared: &Shared, def: &MountDef, dry_run: bool) -> Result<Change<MountInfo>, WireError> {
     let _one_at_a_time = shared.mounts_lock.lock().await;
-    if def.timeout_secs == 0 || def.timeout_secs > 600 {
-        return Err(WireError::invalid("timeout", "use a timeout of 1 to 600 seconds"));
-    }
+    corenas_proto::mounts::check_timeout(def.timeout_secs)?;
     if shared.with_state(|s| get(s.conn(), def.target.as_str()))?.is_some() {
         return Err(WireError::new(ErrorCode::AlreadyExists, format!("a mount at {} already exists", def.target)));
     }

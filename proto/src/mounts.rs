@@ -34,6 +34,8 @@ pub enum NfsVersion {
 }
 
 impl NfsVersion {
+    pub const ALL: [NfsVersion; 4] = [Self::V3, Self::V4, Self::V41, Self::V42];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::V3 => "3",
@@ -41,6 +43,37 @@ impl NfsVersion {
             Self::V41 => "4.1",
             Self::V42 => "4.2",
         }
+    }
+}
+
+impl std::str::FromStr for NfsVersion {
+    type Err = crate::ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
+            crate::ValidationError::new(
+                "nfs_version",
+                format!("NFS version '{}' is invalid: use 3, 4, 4.1 or 4.2", crate::names::shown(s)),
+            )
+        })
+    }
+}
+
+/// How long systemd may wait for a mount's device or server, in seconds.
+pub const TIMEOUT_SECS: std::ops::RangeInclusive<u16> = 1..=600;
+
+/// The one place the timeout rule lives (CLI, corenasd and helper all check it).
+pub fn check_timeout(secs: u16) -> Result<(), crate::ValidationError> {
+    if TIMEOUT_SECS.contains(&secs) {
+        Ok(())
+    } else {
+        Err(crate::ValidationError::new(
+            "timeout",
+            format!(
+                "timeout {secs} is invalid: use a whole number of seconds from {} to {}",
+                TIMEOUT_SECS.start(),
+                TIMEOUT_SECS.end()
+            ),
+        ))
     }
 }
 

@@ -75,9 +75,7 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<MountPlan, WireError> {
     let systemd = systemd_manages(ctx);
     let plan = match op {
         HelperOp::MountWrite { def } => {
-            if def.timeout_secs == 0 || def.timeout_secs > 600 {
-                return Err(WireError::invalid("timeout", "use a timeout of 1 to 600 seconds"));
-            }
+            corenas_proto::mounts::check_timeout(def.timeout_secs)?;
             let dir = unit::unit_dir(def);
             let (m, a) = unit_names(def);
             let mut units = Vec::new();
