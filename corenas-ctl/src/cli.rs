@@ -12,17 +12,19 @@ use corenas_proto::api::{AUDIT_PAGE_MAX, SmbAction};
 use corenas_proto::imaging::{ArchiveSort, JobSort, JobState, LIST_MAX, Priority, RetryPasses};
 use corenas_proto::mounts::{MountFlag, NfsVersion};
 use corenas_proto::names::{
-    AccountKind, DevicePath, FullName, GroupName, JobName, ManagedGid, ManagedUid, MountTarget, NfsClient, Note,
-    RemoteUser, SHELLS, SearchText, ShareName, SharePath, Shell, StoragePath, Tag, UserName, parse_decimal, shown,
+    AccountKind, DatasetName, DevicePath, FullName, GroupName, JobName, ManagedGid, ManagedUid, MountTarget, NfsClient,
+    Note, PoolName, RemoteUser, SHELLS, SearchText, ShareName, SharePath, Shell, SnapshotName, StoragePath, Tag,
+    UserName, parse_decimal, shown,
 };
 use corenas_proto::shares::{AccessTemplate, FileMode, NfsRule, SmbOptions, SnapshotLayout};
+use corenas_proto::storage::{Backend, BtrfsProfile, Compression, DiskFs, WipeMethod, ZfsLayout, ZfsProperty};
 use std::ffi::{OsStr, OsString};
 use std::marker::PhantomData;
 use std::path::PathBuf;
 
 pub const DEFAULT_SOCKET: &str = "/run/corenas/corenasd.sock";
 
-/// Manage CoreNAS accounts, ACLs, shares, mounts, the audit log and disc imaging through corenasd.
+/// Manage CoreNAS accounts, ACLs, storage, shares, mounts, the audit log and disc imaging through corenasd.
 #[derive(Debug, Parser)]
 #[command(name = "corenas-ctl", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
@@ -65,9 +67,12 @@ pub enum Command {
     /// The archive of finished images.
     #[command(subcommand)]
     Archive(ArchiveCommand),
-    /// Block devices that can be imaged.
+    /// Block devices: inventory, SMART, self-tests, wipe; media and eject for imaging.
     #[command(subcommand)]
-    Device(DeviceCommand),
+    Device(BlockDeviceCommand),
+    /// Storage pools (ZFS, btrfs, one disk), datasets, snapshots and storage jobs.
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// SMB and NFS shares of directories beneath /storage.
     #[command(subcommand)]
     Share(ShareCommand),
@@ -561,9 +566,12 @@ pub enum ExportFormat {
     Csv,
 }
 
+/// The imaging side of `device` (run by imaging.rs): media labels and eject. Flattened into
+/// [`BlockDeviceCommand`]; the listing is `device media` on the command line.
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
-    /// List block devices with their media and whether they are in use.
+    /// List block devices with their media labels and whether they can be imaged now.
+    #[command(name = "media")]
     List,
     /// Eject the medium (optical drives; loop devices are detached).
     Eject {
@@ -571,6 +579,347 @@ pub enum DeviceCommand {
         #[arg(allow_hyphen_values = true)]
         device: DevicePath,
     },
+}
+
+/// `device`: the storage view of block devices (storage.rs) and, flattened in, the imaging view
+/// (`device media`, `device eject`; imaging.rs).
+#[derive(Debug, Subcommand)]
+pub enum BlockDeviceCommand {
+    /// List block devices: size, model, serial, HDD or SSD, transport, filesystem, what uses them.
+    List,
+    /// Show one device with every field and its partitions.
+    Show {
+        /// The device.
+        #[arg(allow_hyphen_values = true)]
+        device: DevicePath,
+    },
+    /// Read SMART health now (corenasd keeps each report), or the stored reports with --history.
+    Smart {
+        /// The device.
+        #[arg(allow_hyphen_values = true)]
+        device: DevicePath,
+        /// Show earlier reports, newest first, instead of reading the device now.
+        #[arg(long)]
+        history: bool,
+        /// How many earlier reports to show (1-500).
+        #[arg(long, value_name = "N", default_value = "20", requires = "history", allow_hyphen_values = true, value_parser = history_limit)]
+        limit: u32,
+    },
+    /// Start a SMART self-test (short unless --long); prints the job id.
+    Selftest {
+        /// The device.
+        #[arg(allow_hyphen_values = true)]
+        device: DevicePath,
+        /// The long (extended) test: reads the whole surface, can take hours.
+        #[arg(long)]
+        long: bool,
+        /// Follow the job until it ends, printing its progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Erase a free device (as a job), then read sampled regions back; needs --force.
+    ///
+    /// quick removes signatures and partition tables; zero writes zeros over the whole device;
+    /// discard asks the device to zero itself; secure is a secure discard where supported.
+    /// corenas-ctl reads the device first and sends its serial number (or its kernel name when it
+    /// has none) as the confirmation corenasd requires.
+    Wipe(DeviceWipeArgs),
+    #[command(flatten)]
+    Imaging(DeviceCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceWipeArgs {
+    /// The device.
+    #[arg(allow_hyphen_values = true)]
+    pub device: DevicePath,
+    /// How to erase it.
+    #[arg(long, value_name = "METHOD", allow_hyphen_values = true, value_parser = Listed::<WipeMethod>::new(&["quick", "zero", "discard", "secure"]))]
+    pub method: WipeMethod,
+    /// Really wipe: every byte on the device is lost.
+    #[arg(long)]
+    pub force: bool,
+    /// Regions read back afterwards, besides the start and the end of the device (0-1024).
+    #[arg(long, value_name = "N", default_value = "64", allow_hyphen_values = true, value_parser = wipe_samples)]
+    pub samples: u16,
+    /// Follow the job until it ends, printing its progress.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `--type` of `storage create` and `storage wizard`: every backend parses, so lvm and mdadm
+/// get a message of their own rather than "invalid".
+const BACKENDS: &[&str] = &["zfs", "btrfs", "single", "lvm", "mdadm"];
+const ZFS_LAYOUTS: &[&str] = &["stripe", "mirror", "raidz1", "raidz2", "raidz3"];
+const BTRFS_PROFILES: &[&str] = &["single", "dup", "raid0", "raid1", "raid1c3", "raid10"];
+const COMPRESSIONS: &[&str] = &["off", "on", "lz4", "gzip", "zstd", "lzjb", "zle", "lzo", "zlib"];
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Create a pool: a ZFS pool, a btrfs filesystem, or one disk with ext4 or xfs.
+    ///
+    /// The pool is mounted at /mnt/corenas/NAME. Defaults: ZFS stripe for one device (--layout is
+    /// needed for more), ZFS chooses ashift; btrfs data single, metadata dup on one device and
+    /// raid1 on more; single ext4. --template starts from a saved definition (the flags given
+    /// replace its parts); --save-template writes the definition instead of creating the pool.
+    Create(PoolCreateArgs),
+    /// Build a pool step by step: type, devices, layout, compression, name; then the plan.
+    ///
+    /// Questions are read line by line from stdin, so answers can be piped in. Devices in use are
+    /// listed but cannot be chosen. Nothing is created before the plan is shown and confirmed.
+    Wizard(WizardArgs),
+    /// List the pools with their health and space.
+    List,
+    /// Show one pool: members with their states and error counters, scrub, notes.
+    Show {
+        /// The pool name.
+        #[arg(allow_hyphen_values = true)]
+        name: PoolName,
+    },
+    /// Destroy a pool and everything on it; needs --force (not with --dry-run).
+    Destroy {
+        /// The pool name.
+        #[arg(allow_hyphen_values = true)]
+        name: PoolName,
+        /// Really destroy.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Start a scrub (a job that reads and checks every block), or stop one with --stop.
+    Scrub {
+        /// The pool name.
+        #[arg(allow_hyphen_values = true)]
+        name: PoolName,
+        /// Stop the running scrub.
+        #[arg(long)]
+        stop: bool,
+        /// Follow the scrub job until it ends, printing its progress.
+        #[arg(long, conflicts_with = "stop")]
+        wait: bool,
+    },
+    /// Datasets (ZFS) and subvolumes (btrfs) inside a pool.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Snapshots of datasets, and their schedules.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Storage jobs: scrubs, wipes and SMART self-tests.
+    #[command(subcommand)]
+    Job(StorageJobCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PoolCreateArgs {
+    /// The pool name (1-32 of a-z, 0-9, '_', '-', starting with a letter); the template's when absent.
+    #[arg(allow_hyphen_values = true, required_unless_present = "template")]
+    pub name: Option<PoolName>,
+    /// The pool type: zfs, btrfs or single (lvm and mdadm cannot be created here yet).
+    #[arg(long = "type", value_name = "TYPE", required_unless_present = "template", allow_hyphen_values = true, value_parser = Listed::<Backend>::new(BACKENDS))]
+    pub kind: Option<Backend>,
+    /// A device of the pool (repeatable): /dev/sdX, /dev/nvmeNnM, /dev/disk/by-id/ID, ...
+    #[arg(long = "device", value_name = "DEVICE", allow_hyphen_values = true)]
+    pub devices: Vec<DevicePath>,
+    /// ZFS: how the devices are combined.
+    #[arg(long, value_name = "LAYOUT", allow_hyphen_values = true, value_parser = Listed::<ZfsLayout>::new(ZFS_LAYOUTS))]
+    pub layout: Option<ZfsLayout>,
+    /// ZFS: log2 of the sector size, 9-16 (12 for 4K-sector disks).
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = ashift)]
+    pub ashift: Option<u8>,
+    /// ZFS: a property of the pool's root dataset (repeatable), e.g. atime=off, recordsize=1M.
+    #[arg(long = "property", value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    pub properties: Vec<ZfsProperty>,
+    /// btrfs: the data profile.
+    #[arg(long, value_name = "PROFILE", allow_hyphen_values = true, value_parser = Listed::<BtrfsProfile>::new(BTRFS_PROFILES))]
+    pub data_profile: Option<BtrfsProfile>,
+    /// btrfs: the metadata profile.
+    #[arg(long, value_name = "PROFILE", allow_hyphen_values = true, value_parser = Listed::<BtrfsProfile>::new(BTRFS_PROFILES))]
+    pub metadata_profile: Option<BtrfsProfile>,
+    /// ZFS (off, on, lz4, gzip, zstd, lzjb, zle) or btrfs (off, zstd, lzo, zlib) compression.
+    #[arg(long, value_name = "ALGORITHM", allow_hyphen_values = true, value_parser = Listed::<Compression>::new(COMPRESSIONS))]
+    pub compression: Option<Compression>,
+    /// single: the filesystem.
+    #[arg(long, value_name = "FS", allow_hyphen_values = true, value_parser = Listed::<DiskFs>::new(&["ext4", "xfs"]))]
+    pub fs: Option<DiskFs>,
+    /// Let the tools overwrite filesystem signatures on the devices (a device in use is refused
+    /// whatever this says); with --save-template, replace an existing file.
+    #[arg(long)]
+    pub force: bool,
+    /// Start from this template (a pool definition as JSON, as --save-template writes it).
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Write the pool definition to FILE (JSON) instead of creating the pool.
+    #[arg(long, value_name = "FILE")]
+    pub save_template: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WizardArgs {
+    /// The pool type (zfs, btrfs or single); asked for when absent.
+    #[arg(long = "type", value_name = "TYPE", allow_hyphen_values = true, value_parser = Listed::<Backend>::new(BACKENDS))]
+    pub kind: Option<Backend>,
+    /// Write the pool definition to FILE (JSON) instead of creating the pool.
+    #[arg(long, value_name = "FILE")]
+    pub save_template: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "save_template")]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Create a dataset (ZFS) or subvolume (btrfs): POOL/NAME[/NAME...].
+    Create {
+        /// The dataset, e.g. tank/media.
+        #[arg(allow_hyphen_values = true)]
+        name: DatasetName,
+        /// A ZFS property (repeatable), e.g. compression=zstd, quota=100G.
+        #[arg(long = "property", value_name = "KEY=VALUE", allow_hyphen_values = true)]
+        properties: Vec<ZfsProperty>,
+    },
+    /// List the datasets of a pool.
+    List {
+        /// The pool name.
+        #[arg(allow_hyphen_values = true)]
+        pool: PoolName,
+    },
+    /// Set ZFS properties of a dataset, e.g. compression=zstd quota=none.
+    Set {
+        /// The dataset.
+        #[arg(allow_hyphen_values = true)]
+        name: DatasetName,
+        /// KEY=VALUE with a key of compression, atime, quota, reservation, recordsize, readonly, acltype.
+        #[arg(required = true, value_name = "KEY=VALUE", allow_hyphen_values = true)]
+        properties: Vec<ZfsProperty>,
+    },
+    /// Destroy a dataset and its data; needs --force (not with --dry-run).
+    Destroy {
+        /// The dataset.
+        #[arg(allow_hyphen_values = true)]
+        name: DatasetName,
+        /// Also destroy the datasets and snapshots beneath it.
+        #[arg(long)]
+        recursive: bool,
+        /// Really destroy.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a snapshot; named auto-YYYY-MM-DD_HH-MM (UTC) unless --name is given.
+    Create {
+        /// The dataset, e.g. tank/media.
+        #[arg(allow_hyphen_values = true)]
+        dataset: DatasetName,
+        /// The snapshot's name.
+        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+        name: Option<SnapshotName>,
+    },
+    /// List a dataset's snapshots.
+    List {
+        /// The dataset.
+        #[arg(allow_hyphen_values = true)]
+        dataset: DatasetName,
+    },
+    /// Destroy one snapshot.
+    Destroy {
+        /// The dataset.
+        #[arg(allow_hyphen_values = true)]
+        dataset: DatasetName,
+        /// The snapshot's name (the part after '@').
+        #[arg(allow_hyphen_values = true)]
+        name: SnapshotName,
+    },
+    /// Roll a dataset back to a snapshot; needs --force (ZFS destroys every later snapshot).
+    Rollback {
+        /// The dataset.
+        #[arg(allow_hyphen_values = true)]
+        dataset: DatasetName,
+        /// The snapshot's name.
+        #[arg(allow_hyphen_values = true)]
+        name: SnapshotName,
+        /// Really roll back.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Set how many scheduled snapshots of a dataset to keep; all four at 0 removes the schedule.
+    ///
+    /// A count not given is 0.
+    #[command(group(ArgGroup::new("keep").required(true).multiple(true).args(["hourly", "daily", "weekly", "monthly"])))]
+    Schedule {
+        /// The dataset.
+        #[arg(allow_hyphen_values = true)]
+        dataset: DatasetName,
+        /// Hourly snapshots to keep.
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = keep_count)]
+        hourly: Option<u16>,
+        /// Daily snapshots to keep.
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = keep_count)]
+        daily: Option<u16>,
+        /// Weekly snapshots to keep.
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = keep_count)]
+        weekly: Option<u16>,
+        /// Monthly snapshots to keep.
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = keep_count)]
+        monthly: Option<u16>,
+    },
+    /// List the snapshot schedules.
+    Schedules,
+    /// Run every schedule now: take the snapshots that are due, prune by retention.
+    RunSchedules,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageJobCommand {
+    /// List storage jobs, newest first.
+    List,
+    /// Show one job.
+    Show {
+        /// The job id.
+        #[arg(allow_hyphen_values = true)]
+        id: ObjectId,
+    },
+    /// Print a progress line whenever the job changes, until it ends.
+    ///
+    /// Exits 0 when the job is done, 1 when it failed or was cancelled.
+    Wait {
+        /// The job id.
+        #[arg(allow_hyphen_values = true)]
+        id: ObjectId,
+    },
+    /// Cancel a running job.
+    Cancel {
+        /// The job id.
+        #[arg(allow_hyphen_values = true)]
+        id: ObjectId,
+    },
+}
+
+/// A whole number up to `max`, for `field`; the message says what is accepted.
+fn whole_number(s: &str, field: &'static str, what: &str, min: u32, max: u32) -> Result<u32, ValidationError> {
+    parse_decimal(s).filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+        ValidationError::new(field, format!("{what} '{}' is invalid: use a whole number from {min} to {max}", shown(s)))
+    })
+}
+
+fn ashift(s: &str) -> Result<u8, ValidationError> {
+    let n = whole_number(s, "ashift", "ashift", 9, 16)?;
+    u8::try_from(n).map_err(|_| ValidationError::new("ashift", "ashift is out of range"))
+}
+
+fn history_limit(s: &str) -> Result<u32, ValidationError> {
+    whole_number(s, "limit", "limit", 1, 500)
+}
+
+fn wipe_samples(s: &str) -> Result<u16, ValidationError> {
+    let n = whole_number(s, "samples", "sample count", 0, 1024)?;
+    u16::try_from(n).map_err(|_| ValidationError::new("samples", "the sample count is out of range"))
+}
+
+fn keep_count(s: &str) -> Result<u16, ValidationError> {
+    let n = whole_number(s, "keep", "snapshot count", 0, 1000)?;
+    u16::try_from(n).map_err(|_| ValidationError::new("keep", "the snapshot count is out of range"))
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod imaging;
 mod output;
 mod password;
 mod shares;
+mod storage;
 
 use clap::Parser;
 use std::process::ExitCode;

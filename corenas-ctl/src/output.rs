@@ -9,6 +9,7 @@ use crate::error::{CtlError, EXIT_FAILED, EXIT_USAGE};
 use corenas_proto::WireError;
 use corenas_proto::acl::{AclKind, AclListing, ResolvedAclEntry};
 use corenas_proto::api::{AuditEntry, AuditVerify, Change, GroupInfo, SystemStatus, UserInfo};
+use corenas_proto::devices::{self, SmartReport};
 use corenas_proto::helper::{SmbAccountState, Step};
 use corenas_proto::imaging::{
     ArchiveInfo, ArchiveList, DeviceInfo, ImagingPolicy, JobInfo, JobKind, JobList, JobState, Medium, Phase, Progress,
@@ -17,6 +18,9 @@ use corenas_proto::mounts::{MountInfo, MountSource};
 use corenas_proto::names::{AccountKind, is_bidi_control};
 use corenas_proto::secret::Password;
 use corenas_proto::shares::{ShareConfig, ShareDef, ShareInfo, SmbOptions};
+use corenas_proto::storage::{
+    DatasetInfo, PoolInfo, PoolLayout, PoolSpec, ScheduleInfo, ScrubStatus, SnapshotInfo, StorageJob, ZfsProperty,
+};
 use serde::Serialize;
 use serde_json::json;
 use std::borrow::Cow;
@@ -1024,6 +1028,508 @@ pub fn mount_block(m: &MountInfo) -> String {
     key_values(&pairs)
 }
 
+// ---- storage and devices -------------------------------------------------------------------
+
+fn size_or_dash(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "-".to_owned(), size)
+}
+
+fn percent_or_dash(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".to_owned(), percent)
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM UTC` (proleptic Gregorian, days to civil).
+fn utc_time(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem / 60 % 60)
+}
+
+fn time_or_dash(secs: Option<i64>) -> String {
+    secs.map_or_else(|| "-".to_owned(), utc_time)
+}
+
+/// How a pool's devices are combined, in a few words: `mirror`, `data raid1, metadata raid1`, `ext4`.
+pub fn layout_text(l: &PoolLayout) -> String {
+    match l {
+        PoolLayout::Zfs { layout, .. } => layout.as_str().to_owned(),
+        PoolLayout::Btrfs { data, metadata, .. } => format!("data {data}, metadata {metadata}"),
+        PoolLayout::Single { fs } => fs.as_str().to_owned(),
+    }
+}
+
+/// A pool definition (what `storage create` sends or a template holds) as `key: value` pairs.
+pub fn pool_spec_pairs(s: &PoolSpec) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![
+        ("name", s.name.to_string()),
+        ("type", s.layout.backend().as_str().to_owned()),
+        ("layout", layout_text(&s.layout)),
+    ];
+    match &s.layout {
+        PoolLayout::Zfs { ashift, properties, .. } => {
+            pairs.push(("ashift", ashift.map_or_else(|| "chosen by ZFS".to_owned(), |a| a.to_string())));
+            let props: Vec<String> = properties.iter().map(ZfsProperty::assignment).collect();
+            pairs.push(("properties", if props.is_empty() { "-".to_owned() } else { props.join(", ") }));
+        }
+        PoolLayout::Btrfs { compression, .. } => {
+            pairs.push(("compression", compression.map_or_else(|| "off".to_owned(), |c| c.as_str().to_owned())));
+        }
+        PoolLayout::Single { .. } => {}
+    }
+    pairs.push(("devices", names(&s.devices)));
+    pairs.push(("mountpoint", s.name.mount_target().to_string()));
+    if s.force {
+        pairs.push(("force", "yes: existing signatures are overwritten".to_owned()));
+    }
+    pairs
+}
+
+pub fn pool_spec_text(s: &PoolSpec) -> String {
+    key_values(&pool_spec_pairs(s))
+}
+
+pub fn pools_table(pools: &[PoolInfo]) -> String {
+    let mut t = Table::new(&["NAME", "TYPE", "HEALTH", "SIZE", "USED", "FREE", "MOUNTPOINT"]);
+    for p in pools {
+        let mountpoint = if p.mounted { p.mountpoint.clone() } else { format!("{} (not mounted)", p.mountpoint) };
+        t.row([
+            p.name.clone(),
+            p.backend.as_str().to_owned(),
+            p.health.clone(),
+            size_or_dash(p.size_bytes),
+            size_or_dash(p.used_bytes),
+            size_or_dash(p.free_bytes),
+            mountpoint,
+        ]);
+    }
+    t.render()
+}
+
+fn scrub_text(s: Option<&ScrubStatus>) -> String {
+    let Some(s) = s else { return "never run".to_owned() };
+    let mut parts = Vec::new();
+    if s.running {
+        parts.push(format!("running, {}", percent_or_dash(s.percent)));
+    }
+    if let Some(summary) = &s.summary {
+        parts.push(summary.clone());
+    }
+    if let Some(e) = s.errors {
+        parts.push(format!("{e} errors"));
+    }
+    if parts.is_empty() { "-".to_owned() } else { parts.join("; ") }
+}
+
+/// `storage show` and the result of `storage create`: the pool, its members, scrub and notes.
+pub fn pool_block(p: &PoolInfo) -> String {
+    let mut pairs = vec![
+        ("name", p.name.clone()),
+        ("type", p.backend.as_str().to_owned()),
+        ("layout", p.layout.as_ref().map_or_else(|| "- (not created by CoreNAS)".to_owned(), layout_text)),
+        ("health", p.health.clone()),
+        ("size", size_or_dash(p.size_bytes)),
+        ("used", size_or_dash(p.used_bytes)),
+        ("free", size_or_dash(p.free_bytes)),
+        ("mountpoint", p.mountpoint.clone()),
+        ("mounted", yes_no(p.mounted).to_owned()),
+        ("scrub", scrub_text(p.scrub.as_ref())),
+        ("created", or_dash(p.created.as_deref())),
+    ];
+    if let Some(PoolLayout::Zfs { properties, .. }) = &p.layout {
+        if !properties.is_empty() {
+            pairs.push(("properties", properties.iter().map(ZfsProperty::assignment).collect::<Vec<_>>().join(", ")));
+        }
+    }
+    if let Some(PoolLayout::Btrfs { compression: Some(c), .. }) = &p.layout {
+        pairs.push(("compression", c.as_str().to_owned()));
+    }
+    let mut out = key_values(&pairs);
+    if p.members.is_empty() {
+        out.push_str("members: none reported\n");
+    } else {
+        out.push_str("members:\n");
+        let mut t = Table::new(&["DEVICE", "STATE", "READ", "WRITE", "CKSUM"]);
+        for m in &p.members {
+            let [r, w, c] =
+                m.errors.map_or_else(|| ["-".to_owned(), "-".to_owned(), "-".to_owned()], |e| e.map(|n| n.to_string()));
+            t.row([m.device.clone(), m.state.clone(), r, w, c]);
+        }
+        out.push_str(&indent_block(&t.render()));
+    }
+    if !p.notes.is_empty() {
+        out.push_str("notes:\n");
+        for n in &p.notes {
+            out.push_str(&indented(n, "  ", "  "));
+        }
+    }
+    out
+}
+
+fn properties_text(props: &[(String, String)]) -> String {
+    if props.is_empty() {
+        "-".to_owned()
+    } else {
+        props.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+pub fn datasets_table(datasets: &[DatasetInfo]) -> String {
+    let mut t = Table::new(&["NAME", "USED", "AVAIL", "REFER", "MOUNTPOINT", "PROPERTIES"]);
+    for d in datasets {
+        t.row([
+            d.name.clone(),
+            size_or_dash(d.used_bytes),
+            size_or_dash(d.available_bytes),
+            size_or_dash(d.referenced_bytes),
+            d.mountpoint.clone(),
+            properties_text(&d.properties),
+        ]);
+    }
+    t.render()
+}
+
+/// The result of `storage dataset create` and `set`.
+pub fn dataset_block(d: &DatasetInfo) -> String {
+    key_values(&[
+        ("name", d.name.clone()),
+        ("used", size_or_dash(d.used_bytes)),
+        ("available", size_or_dash(d.available_bytes)),
+        ("referenced", size_or_dash(d.referenced_bytes)),
+        ("mountpoint", d.mountpoint.clone()),
+        ("properties", properties_text(&d.properties)),
+    ])
+}
+
+pub fn snapshots_table(snapshots: &[SnapshotInfo]) -> String {
+    let mut t = Table::new(&["NAME", "CREATED", "USED"]);
+    for s in snapshots {
+        t.row([format!("{}@{}", s.dataset, s.name), time_or_dash(s.created), size_or_dash(s.used_bytes)]);
+    }
+    t.render()
+}
+
+/// The result of `storage snapshot create`.
+pub fn snapshot_line(s: &SnapshotInfo) -> String {
+    format!("snapshot {}@{} ({})\n", printable(&s.dataset), printable(&s.name), time_or_dash(s.created))
+}
+
+pub fn schedules_table(schedules: &[ScheduleInfo]) -> String {
+    let mut t = Table::new(&["DATASET", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "LAST RUN", "LAST RESULT"]);
+    for s in schedules {
+        let k = &s.keep;
+        t.row([
+            s.dataset.clone(),
+            k.hourly.to_string(),
+            k.daily.to_string(),
+            k.weekly.to_string(),
+            k.monthly.to_string(),
+            or_dash(s.last_run.as_deref()),
+            or_dash(s.last_result.as_deref()),
+        ]);
+    }
+    t.render()
+}
+
+/// The result of `storage snapshot schedule`.
+pub fn schedule_block(s: &ScheduleInfo) -> String {
+    let k = &s.keep;
+    let keep = if k.is_empty() {
+        "nothing (the schedule is removed)".to_owned()
+    } else {
+        format!("{} hourly, {} daily, {} weekly, {} monthly", k.hourly, k.daily, k.weekly, k.monthly)
+    };
+    key_values(&[
+        ("dataset", s.dataset.clone()),
+        ("keep", keep),
+        ("last run", or_dash(s.last_run.as_deref())),
+        ("last result", or_dash(s.last_result.as_deref())),
+    ])
+}
+
+/// The result of `storage snapshot run-schedules`: what was done, one line each.
+pub fn schedule_run_text(done: &[String]) -> String {
+    if done.is_empty() {
+        return "no schedule was due\n".to_owned();
+    }
+    done.iter().map(|d| indented(d, "", "  ")).collect()
+}
+
+pub fn storage_jobs_table(jobs: &[StorageJob]) -> String {
+    let mut t = Table::new(&["ID", "KIND", "TARGET", "STATE", "PROGRESS", "STARTED", "FINISHED", "MESSAGE"]);
+    for j in jobs {
+        t.row([
+            j.id.clone(),
+            j.kind.clone(),
+            j.target.clone(),
+            j.state.clone(),
+            percent_or_dash(j.percent),
+            j.started.clone(),
+            or_dash(j.finished.as_deref()),
+            or_dash(j.message.as_deref()),
+        ]);
+    }
+    t.render()
+}
+
+pub fn storage_job_block(j: &StorageJob) -> String {
+    key_values(&[
+        ("id", j.id.clone()),
+        ("kind", j.kind.clone()),
+        ("target", j.target.clone()),
+        ("state", j.state.clone()),
+        ("progress", percent_or_dash(j.percent)),
+        ("message", or_dash(j.message.as_deref())),
+        ("started", j.started.clone()),
+        ("finished", or_dash(j.finished.as_deref())),
+    ])
+}
+
+/// One line about a job a change started (scrub, self-test, wipe) or cancelled.
+pub fn storage_job_line(j: &StorageJob) -> String {
+    let id = printable(&j.id);
+    let mut out = format!("job {id}: {} of {}, {}\n", printable(&j.kind), printable(&j.target), printable(&j.state));
+    if j.state == "running" {
+        let _ = writeln!(out, "`corenas-ctl storage job wait {id}` follows it");
+    }
+    out
+}
+
+/// `storage job wait` and `--wait`: one line per change of the job.
+pub fn storage_progress_line(j: &StorageJob) -> String {
+    let mut line = format!(
+        "{:>6}  {} {}  {}",
+        percent_or_dash(j.percent),
+        printable(&j.kind),
+        printable(&j.target),
+        printable(&j.state)
+    );
+    if let Some(m) = &j.message {
+        let _ = write!(line, "  {}", printable(m));
+    }
+    line.push('\n');
+    line
+}
+
+/// How a followed storage job ended, for people.
+pub fn storage_job_end(j: &StorageJob) -> String {
+    let mut out = format!(
+        "job {} ({} of {}) {}\n",
+        printable(&j.id),
+        printable(&j.kind),
+        printable(&j.target),
+        printable(&j.state)
+    );
+    if let Some(m) = &j.message {
+        let _ = writeln!(out, "message: {}", printable(m));
+    }
+    out
+}
+
+/// HDD or SSD by the rotational flag; an optical drive is neither.
+fn device_type(d: &devices::DeviceInfo) -> &'static str {
+    match (d.kind, d.rotational) {
+        (devices::DeviceKind::Optical, _) => "optical",
+        (_, true) => "HDD",
+        (_, false) => "SSD",
+    }
+}
+
+fn fs_text(fs_type: Option<&str>, label: Option<&str>) -> String {
+    match (fs_type, label) {
+        (Some(t), Some(l)) => format!("{t} ({l})"),
+        (Some(t), None) => t.to_owned(),
+        (None, _) => "-".to_owned(),
+    }
+}
+
+fn uses_text(uses: &[devices::DeviceUse]) -> String {
+    if uses.is_empty() { "-".to_owned() } else { uses.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ") }
+}
+
+/// `device list`: one row per device, its partitions indented below it.
+pub fn device_inventory_table(list: &[devices::DeviceInfo]) -> String {
+    let mut t = Table::new(&["NAME", "SIZE", "MODEL", "SERIAL", "TYPE", "TRANSPORT", "FS", "USES"]);
+    for d in list {
+        t.row([
+            d.name.clone(),
+            size(d.size_bytes),
+            or_dash(d.model.as_deref()),
+            or_dash(d.serial.as_deref()),
+            device_type(d).to_owned(),
+            or_dash(d.transport.as_deref()),
+            fs_text(d.fs_type.as_deref(), d.fs_label.as_deref()),
+            uses_text(&d.uses),
+        ]);
+        for p in &d.partitions {
+            t.row([
+                format!("  {}", p.name),
+                size(p.size_bytes),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                fs_text(p.fs_type.as_deref(), p.fs_label.as_deref()),
+                uses_text(&p.uses),
+            ]);
+        }
+    }
+    t.render()
+}
+
+/// One line naming a device, e.g. before a wipe: `sdb: WDC WD40EFRX, serial WD-1, 3.6 TiB, HDD`.
+pub fn device_line(d: &devices::DeviceInfo) -> String {
+    format!(
+        "device {}: {}, serial {}, {}, {}\n",
+        printable(&d.path),
+        printable(d.model.as_deref().unwrap_or("unknown model")),
+        printable(d.serial.as_deref().unwrap_or("none")),
+        size(d.size_bytes),
+        device_type(d)
+    )
+}
+
+/// `device show`: every field, then the partitions.
+pub fn device_block(d: &devices::DeviceInfo) -> String {
+    let mut out = key_values(&[
+        ("name", d.name.clone()),
+        ("path", d.path.clone()),
+        ("by-id", if d.by_id.is_empty() { "-".to_owned() } else { d.by_id.join(", ") }),
+        ("kind", d.kind.as_str().to_owned()),
+        ("type", device_type(d).to_owned()),
+        ("model", or_dash(d.model.as_deref())),
+        ("vendor", or_dash(d.vendor.as_deref())),
+        ("serial", or_dash(d.serial.as_deref())),
+        ("size", size_exact(d.size_bytes)),
+        ("sectors", format!("{} B logical, {} B physical", d.logical_sector, d.physical_sector)),
+        ("transport", or_dash(d.transport.as_deref())),
+        ("removable", yes_no(d.removable).to_owned()),
+        ("read only", yes_no(d.read_only).to_owned()),
+        ("backing file", or_dash(d.backing_file.as_deref())),
+        ("filesystem", fs_text(d.fs_type.as_deref(), d.fs_label.as_deref())),
+        ("fs uuid", or_dash(d.fs_uuid.as_deref())),
+        ("uses", uses_text(&d.uses)),
+        ("in use", if d.in_use() { d.all_uses().join("; ") } else { "no".to_owned() }),
+    ]);
+    if d.partitions.is_empty() {
+        out.push_str("partitions: none\n");
+    } else {
+        out.push_str("partitions:\n");
+        let mut t = Table::new(&["#", "NAME", "SIZE", "FS", "UUID", "USES"]);
+        for p in &d.partitions {
+            t.row([
+                p.number.to_string(),
+                p.name.clone(),
+                size(p.size_bytes),
+                fs_text(p.fs_type.as_deref(), p.fs_label.as_deref()),
+                or_dash(p.fs_uuid.as_deref()),
+                uses_text(&p.uses),
+            ]);
+        }
+        out.push_str(&indent_block(&t.render()));
+    }
+    out
+}
+
+fn health_text(r: &SmartReport) -> String {
+    let verdict = match r.health_passed {
+        Some(true) => "passed",
+        Some(false) => "FAILING (the drive says so)",
+        None => "unknown",
+    };
+    if r.needs_attention() && r.health_passed != Some(false) {
+        format!("{verdict}; needs attention")
+    } else {
+        verdict.to_owned()
+    }
+}
+
+fn count_or_dash(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |n| n.to_string())
+}
+
+/// `device smart`: the verdict and the counters that matter, then the self-test log.
+pub fn smart_block(r: &SmartReport) -> String {
+    if !r.available {
+        return key_values(&[
+            ("device", r.device.clone()),
+            ("smart", format!("not available: {}", r.message.as_deref().unwrap_or("smartctl could not read it"))),
+        ]);
+    }
+    let mut pairs = vec![
+        ("device", r.device.clone()),
+        ("health", health_text(r)),
+        ("protocol", or_dash(r.protocol.as_deref())),
+        ("model", or_dash(r.model.as_deref())),
+        ("serial", or_dash(r.serial.as_deref())),
+        ("firmware", or_dash(r.firmware.as_deref())),
+        ("capacity", size_or_dash(r.capacity_bytes)),
+        ("temperature", r.temperature_c.map_or_else(|| "-".to_owned(), |t| format!("{t} °C"))),
+        ("power-on hours", count_or_dash(r.power_on_hours)),
+        ("reallocated sectors", count_or_dash(r.reallocated_sectors)),
+        ("pending sectors", count_or_dash(r.pending_sectors)),
+        ("offline uncorrectable", count_or_dash(r.offline_uncorrectable)),
+    ];
+    if r.protocol.as_deref() == Some("NVMe") || r.nvme_critical_warning.is_some() {
+        pairs.extend([
+            ("nvme critical warning", count_or_dash(r.nvme_critical_warning)),
+            ("nvme percentage used", r.nvme_percentage_used.map_or_else(|| "-".to_owned(), |p| format!("{p}%"))),
+            ("nvme media errors", count_or_dash(r.nvme_media_errors)),
+        ]);
+    }
+    let self_test = match &r.self_test {
+        None => "-".to_owned(),
+        Some(s) if s.in_progress => match s.percent_remaining {
+            Some(p) => format!("in progress, {p}% remaining"),
+            None => "in progress".to_owned(),
+        },
+        Some(s) => or_dash(s.last_result.as_deref()),
+    };
+    pairs.extend([
+        ("self-test", self_test),
+        ("collected", time_or_dash(r.collected_at)),
+        ("smartctl problems", if r.exit_problems.is_empty() { "none".to_owned() } else { r.exit_problems.join("; ") }),
+    ]);
+    if let Some(m) = &r.message {
+        pairs.push(("message", m.clone()));
+    }
+    let mut out = key_values(&pairs);
+    if !r.self_test_log.is_empty() {
+        out.push_str("self-test log:\n");
+        let mut t = Table::new(&["KIND", "STATUS", "PASSED", "AT HOUR"]);
+        for e in &r.self_test_log {
+            t.row([e.kind.clone(), e.status.clone(), yes_no(e.passed).to_owned(), count_or_dash(e.lifetime_hours)]);
+        }
+        out.push_str(&indent_block(&t.render()));
+    }
+    out
+}
+
+/// `device smart --history`: one row per stored report, newest first.
+pub fn smart_history_table(reports: &[SmartReport]) -> String {
+    let mut t = Table::new(&["COLLECTED", "HEALTH", "TEMP", "HOURS", "REALLOC", "PENDING", "SELF-TEST"]);
+    for r in reports {
+        let health = if r.available { health_text(r) } else { "not available".to_owned() };
+        t.row([
+            time_or_dash(r.collected_at),
+            health,
+            r.temperature_c.map_or_else(|| "-".to_owned(), |c| format!("{c} °C")),
+            count_or_dash(r.power_on_hours),
+            count_or_dash(r.reallocated_sectors),
+            count_or_dash(r.pending_sectors),
+            r.self_test_log.first().map_or_else(|| "-".to_owned(), |e| format!("{}: {}", e.kind, e.status)),
+        ]);
+    }
+    t.render()
+}
+
 /// `user gen-password`: only the password, so that `$(corenas-ctl user gen-password)` works.
 pub fn password_report(p: &Password) -> Report {
     Report::ok(format!("{}\n", p.expose()), json!({ "password": p.expose() }).to_string())
@@ -1259,6 +1765,58 @@ mod tests {
         let Report::Answer { human, exit, .. } = verify_report(&bad).unwrap() else { panic!() };
         assert_eq!(exit, 1);
         assert!(human.contains("  entry 2 was changed\n"));
+    }
+
+    #[test]
+    fn epoch_seconds_read_as_utc_dates() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc_time(1_709_210_096), "2024-02-29 12:34 UTC");
+        assert_eq!(utc_time(1_795_000_000), "2026-11-18 11:06 UTC");
+        assert_eq!(utc_time(-1), "1969-12-31 23:59 UTC");
+        assert_eq!(time_or_dash(None), "-");
+    }
+
+    #[test]
+    fn pool_definitions_and_jobs_read_in_a_few_words() {
+        use corenas_proto::storage::{BtrfsProfile, Compression, DiskFs, ZfsLayout};
+        let spec = PoolSpec {
+            name: "tank".parse().unwrap(),
+            layout: PoolLayout::Zfs {
+                layout: ZfsLayout::Raidz2,
+                ashift: Some(12),
+                properties: vec![ZfsProperty::Compression(Compression::Lz4), ZfsProperty::Atime(false)],
+            },
+            devices: vec!["/dev/sdb".parse().unwrap(), "/dev/sdc".parse().unwrap()],
+            force: true,
+        };
+        assert_eq!(
+            pool_spec_text(&spec),
+            "name:        tank\ntype:        zfs\nlayout:      raidz2\nashift:      12\n\
+             properties:  compression=lz4, atime=off\ndevices:     /dev/sdb, /dev/sdc\n\
+             mountpoint:  /mnt/corenas/tank\nforce:       yes: existing signatures are overwritten\n"
+        );
+        let btrfs = PoolLayout::Btrfs { data: BtrfsProfile::Raid1, metadata: BtrfsProfile::Raid1c3, compression: None };
+        assert_eq!(layout_text(&btrfs), "data raid1, metadata raid1c3");
+        assert_eq!(layout_text(&PoolLayout::Single { fs: DiskFs::Xfs }), "xfs");
+
+        let job = StorageJob {
+            id: "s-1".into(),
+            kind: "scrub".into(),
+            target: "tank".into(),
+            state: "running".into(),
+            percent: Some(42.0),
+            message: Some("scanned 1.2T\u{1b}[2J".into()),
+            started: "t".into(),
+            finished: None,
+            version: 3,
+        };
+        assert_eq!(storage_progress_line(&job), " 42.0%  scrub tank  running  scanned 1.2T\\u{1b}[2J\n");
+        assert_eq!(
+            storage_job_line(&job),
+            "job s-1: scrub of tank, running\n`corenas-ctl storage job wait s-1` follows it\n"
+        );
+        assert_eq!(schedule_run_text(&[]), "no schedule was due\n");
     }
 
     #[test]

@@ -29,6 +29,20 @@ pub enum Program {
     ExportFs,
     SystemdAnalyze,
     SystemCtl,
+    Zpool,
+    Zfs,
+    Btrfs,
+    MkfsBtrfs,
+    MkfsExt4,
+    MkfsXfs,
+    Sgdisk,
+    Wipefs,
+    Partx,
+    Blkdiscard,
+    Blkid,
+    Smartctl,
+    Mdadm,
+    Lvm,
     /// Test-only programs that exercise the runner itself (timeouts, output caps, stdin).
     #[cfg(test)]
     TestSleep,
@@ -52,8 +66,27 @@ impl Program {
 
     /// Tools of features a machine may not have (no NFS server, no systemd as PID 1): missing
     /// ones are reported at start-up, and each call that needs one fails naming its package.
-    pub const OPTIONAL: [Program; 5] =
-        [Program::TestParm, Program::SmbControl, Program::ExportFs, Program::SystemdAnalyze, Program::SystemCtl];
+    pub const OPTIONAL: [Program; 19] = [
+        Program::TestParm,
+        Program::SmbControl,
+        Program::ExportFs,
+        Program::SystemdAnalyze,
+        Program::SystemCtl,
+        Program::Zpool,
+        Program::Zfs,
+        Program::Btrfs,
+        Program::MkfsBtrfs,
+        Program::MkfsExt4,
+        Program::MkfsXfs,
+        Program::Sgdisk,
+        Program::Wipefs,
+        Program::Partx,
+        Program::Blkdiscard,
+        Program::Blkid,
+        Program::Smartctl,
+        Program::Mdadm,
+        Program::Lvm,
+    ];
 
     pub fn package(self) -> &'static str {
         match self {
@@ -63,6 +96,15 @@ impl Program {
             Self::MkPasswd => "whois",
             Self::ExportFs => "nfs-kernel-server",
             Self::SystemdAnalyze | Self::SystemCtl => "systemd",
+            Self::Zpool | Self::Zfs => "zfsutils-linux (contrib) or zfs-fuse",
+            Self::Btrfs | Self::MkfsBtrfs => "btrfs-progs",
+            Self::MkfsExt4 => "e2fsprogs",
+            Self::MkfsXfs => "xfsprogs",
+            Self::Sgdisk => "gdisk",
+            Self::Wipefs | Self::Partx | Self::Blkdiscard | Self::Blkid => "util-linux",
+            Self::Smartctl => "smartmontools",
+            Self::Mdadm => "mdadm",
+            Self::Lvm => "lvm2",
             #[cfg(test)]
             _ => "coreutils",
         }
@@ -87,6 +129,20 @@ impl Program {
             Self::ExportFs => "/usr/sbin/exportfs",
             Self::SystemdAnalyze => "/usr/bin/systemd-analyze",
             Self::SystemCtl => "/usr/bin/systemctl",
+            Self::Zpool => "/usr/sbin/zpool",
+            Self::Zfs => "/usr/sbin/zfs",
+            Self::Btrfs => "/usr/bin/btrfs",
+            Self::MkfsBtrfs => "/usr/sbin/mkfs.btrfs",
+            Self::MkfsExt4 => "/usr/sbin/mkfs.ext4",
+            Self::MkfsXfs => "/usr/sbin/mkfs.xfs",
+            Self::Sgdisk => "/usr/sbin/sgdisk",
+            Self::Wipefs => "/usr/sbin/wipefs",
+            Self::Partx => "/usr/bin/partx",
+            Self::Blkdiscard => "/usr/sbin/blkdiscard",
+            Self::Blkid => "/usr/sbin/blkid",
+            Self::Smartctl => "/usr/sbin/smartctl",
+            Self::Mdadm => "/usr/sbin/mdadm",
+            Self::Lvm => "/usr/sbin/lvm",
             #[cfg(test)]
             Self::TestSleep => "/usr/bin/sleep",
             #[cfg(test)]
@@ -233,6 +289,20 @@ pub async fn run(cmd: &Invocation) -> Result<Output, WireError> {
 }
 
 pub async fn run_with_timeout(cmd: &Invocation, timeout: Duration) -> Result<Output, WireError> {
+    let (status, out) = run_raw(cmd, timeout).await?;
+    if status != Some(0) {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let text = text.trim();
+        let code = status.map_or_else(|| "a signal".to_owned(), |c| format!("status {c}"));
+        return Err(tool_error(cmd.program, ErrorCode::ToolFailed, format!("exited with {code}: {text}")));
+    }
+    Ok(out)
+}
+
+/// Runs a command and returns its exit code (None: killed by a signal) with its output, for
+/// tools whose non-zero exit carries information (smartctl's status bits, a query that finds
+/// nothing). Failing to start and timing out are still errors.
+pub async fn run_raw(cmd: &Invocation, timeout: Duration) -> Result<(Option<i32>, Output), WireError> {
     tracing::info!(program = cmd.program.path(), argv = %cmd.step(), "exec");
     if !cmd.program.is_installed() {
         return Err(tool_error(
@@ -293,13 +363,7 @@ pub async fn run_with_timeout(cmd: &Invocation, timeout: Duration) -> Result<Out
         Some(t) => t.await.unwrap_or_default(),
         None => Vec::new(),
     };
-    if !status.success() {
-        let text = String::from_utf8_lossy(&stderr);
-        let text = text.trim();
-        let code = status.code().map_or_else(|| "a signal".to_owned(), |c| format!("status {c}"));
-        return Err(tool_error(cmd.program, ErrorCode::ToolFailed, format!("exited with {code}: {text}")));
-    }
-    Ok(Output { stdout, stderr })
+    Ok((status.code(), Output { stdout, stderr }))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! any thread exists, then builds the tokio runtime by hand (`#[tokio::main]` would be too late).
 
 mod exec;
+mod lab_mounts;
 mod listen;
 mod ops;
 mod paths;
@@ -48,6 +49,12 @@ struct Args {
     /// system. Never set in production, where --root is /.
     #[arg(long)]
     systemd_reads_prefix: bool,
+    /// Lab/CI only (refused with --root /): where no systemd runs, mount pools through a small
+    /// unsandboxed servant started before the sandbox (see lab_mounts.rs).
+    #[arg(long)]
+    lab_mounts: bool,
+    #[arg(long, hide = true)]
+    lab_mount_servant: bool,
 }
 
 fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
@@ -67,6 +74,9 @@ fn main() -> anyhow::Result<()> {
     }
     validate_share_roots(&args.share_roots)?;
     let root = args.root.canonicalize().with_context(|| format!("--root {}", args.root.display()))?;
+    if args.lab_mount_servant {
+        return lab_mounts::serve(&root);
+    }
     let paths = paths::Paths::new(root);
 
     exec::check_programs().map_err(|e| anyhow::anyhow!("missing or unsafe tools: {e}"))?;
@@ -87,11 +97,19 @@ fn main() -> anyhow::Result<()> {
     // `systemd-analyze verify` makes its scratch directory under /tmp, a fixed path
     // (/tmp/systemd-analyze-XXXXXX). The unit gives the helper a private /tmp (PrivateTmp=yes).
     writable.push(std::path::PathBuf::from("/tmp"));
+    // The storage tools keep their own state at fixed host paths: btrfs scrub progress, md's
+    // runtime directory, LVM's locks and metadata backups, zfs-fuse/OpenZFS's pool cache.
+    writable.extend(
+        ["/var/lib/btrfs", "/run/mdadm", "/run/lvm", "/etc/lvm", "/etc/mdadm", "/etc/zfs"]
+            .map(std::path::PathBuf::from),
+    );
     if args.systemd_reads_prefix {
         // What production has through the prefix "/": `systemd-analyze verify` reads the
         // running systemd's /run/systemd/system, which a refused read turns into an error.
         writable.push(std::path::PathBuf::from("/run/systemd/system"));
     }
+    // Started before the sandbox: the servant must be able to mount.
+    let lab_mounter = if args.lab_mounts { Some(lab_mounts::LabMounter::start(paths.root())?) } else { None };
     let report = sandbox::apply(writable, args.allow_unsandboxed)?;
     tracing::info!(landlock = %report.landlock, bounding_set = %report.bounding_set.join(","), root = %paths.root().display(), "sandboxed");
 
@@ -101,6 +119,7 @@ fn main() -> anyhow::Result<()> {
             share_roots: args.share_roots.clone(),
             daemon_uid: args.daemon_uid,
             systemd_reads_prefix: args.systemd_reads_prefix,
+            lab_mounter,
             write_lock: tokio::sync::Mutex::new(()),
         },
         sandbox: report,

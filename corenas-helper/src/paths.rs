@@ -91,6 +91,7 @@ impl Paths {
             "/var/log/samba",
             "/var/lib/nfs",
             "/run/systemd/system",
+            "/mnt/corenas",
         ]
         .iter()
         .map(|p| self.inside(p))

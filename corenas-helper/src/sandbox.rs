@@ -12,7 +12,10 @@ use std::path::PathBuf;
 
 /// Exactly what the helper's operations need: create/chown homes and account files
 /// (CHOWN, DAC_*, FOWNER, FSETID), write ACL xattrs on files it does not own (FOWNER), and let
-/// the shadow tools write their audit records (AUDIT_WRITE).
+/// the shadow tools write their audit records (AUDIT_WRITE); and storage: partition-table
+/// re-reads, btrfs/ZFS/md/LVM ioctls (SYS_ADMIN), SMART pass-through commands (SYS_RAWIO).
+/// SYS_ADMIN is broad; landlock still forbids mount(2). docs/decisions/0011 says why it is here
+/// and how the VM tier's units may split storage into its own helper.
 pub const KEEP: &[(&str, CapabilitySet)] = &[
     ("cap_chown", CapabilitySet::CHOWN),
     ("cap_dac_override", CapabilitySet::DAC_OVERRIDE),
@@ -20,6 +23,8 @@ pub const KEEP: &[(&str, CapabilitySet)] = &[
     ("cap_fowner", CapabilitySet::FOWNER),
     ("cap_fsetid", CapabilitySet::FSETID),
     ("cap_audit_write", CapabilitySet::AUDIT_WRITE),
+    ("cap_sys_admin", CapabilitySet::SYS_ADMIN),
+    ("cap_sys_rawio", CapabilitySet::SYS_RAWIO),
 ];
 
 pub fn keep_set() -> CapabilitySet {
@@ -97,10 +102,14 @@ pub fn apply(writable: Vec<PathBuf>, allow_unsandboxed: bool) -> Result<SandboxR
     let system_ro = existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys"].map(PathBuf::from));
     // /dev/random too: getrandom polls it before falling back to /dev/urandom where the
     // getrandom(2) wrapper cannot be found (static builds).
-    let devices = existing(["/dev/null", "/dev/random", "/dev/urandom", "/dev/zero"].map(PathBuf::from));
+    // drop_caches: zfs-fuse's `zfs rollback` writes it (and fails without it).
+    let devices = existing(
+        ["/dev/null", "/dev/random", "/dev/urandom", "/dev/zero", "/proc/sys/vm/drop_caches"].map(PathBuf::from),
+    );
     let writable = existing(writable);
     // Block devices: probed, read (first 34 KiB for the medium's volume descriptor), their ACL
-    // changed (setxattr is not a landlock right) and ejected (device ioctls, ABI 5).
+    // changed (setxattr is not a landlock right), ejected (device ioctls, ABI 5), and written
+    // by the storage tools and the wipe (which open only nodes resolved as accepted disks).
     let dev_tree = existing([PathBuf::from("/dev")]);
     let status = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
@@ -110,7 +119,10 @@ pub fn apply(writable: Vec<PathBuf>, allow_unsandboxed: bool) -> Result<SandboxR
         .add_rules(path_beneath_rules(&system_ro, read_exec))?
         .add_rules(path_beneath_rules(&devices, AccessFs::ReadFile | AccessFs::WriteFile))?
         .add_rules(path_beneath_rules(&writable, all))?
-        .add_rules(path_beneath_rules(&dev_tree, AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::IoctlDev))?
+        .add_rules(path_beneath_rules(
+            &dev_tree,
+            AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir | AccessFs::IoctlDev,
+        ))?
         .restrict_self()?;
     let landlock = match status.ruleset {
         RulesetStatus::FullyEnforced => "fully enforced".to_owned(),

@@ -6,7 +6,9 @@ use crate::ops::{self, Ctx};
 use crate::sandbox::SandboxReport;
 use corenas_proto::WireError;
 use corenas_proto::acl::AclListing;
-use corenas_proto::helper::{Accounts, DeviceProbe, Helper, HelperOp, HelperStatus, OpReport};
+use corenas_proto::helper::{
+    Accounts, DeviceProbe, Helper, HelperOp, HelperStatus, OpReport, StorageQuery, ToolOutput,
+};
 use corenas_proto::mounts::UnitState;
 use corenas_proto::names::{DevicePath, MountTarget, SharePath};
 use corenas_proto::shares::ShareConfig;
@@ -94,6 +96,21 @@ impl Helper for HelperServer {
             return Err(WireError::invalid("target", "ask for at most 1000 mounts at once"));
         }
         ops::mounts::states(&self.shared.ops, &targets).await
+    }
+
+    async fn storage_query(self, _: Context, query: StorageQuery) -> Result<ToolOutput, WireError> {
+        ops::storage::query::run(&self.shared.ops, &query).await
+    }
+
+    async fn wipe_check(
+        self,
+        _: Context,
+        device: DevicePath,
+        regions: Vec<(u64, u32)>,
+    ) -> Result<Vec<bool>, WireError> {
+        tokio::task::spawn_blocking(move || ops::storage::wipe::check(&device, &regions))
+            .await
+            .map_err(|e| WireError::internal(format!("wipe check failed: {e}")))?
     }
 
     async fn status(self, _: Context) -> HelperStatus {

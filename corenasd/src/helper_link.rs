@@ -154,6 +154,19 @@ impl HelperConn {
     ) -> Result<Vec<Result<corenas_proto::mounts::UnitState, String>>, WireError> {
         self.check(self.client.mount_states(ctx(), targets).await)?
     }
+    pub async fn storage_query(
+        &self,
+        q: corenas_proto::helper::StorageQuery,
+    ) -> Result<corenas_proto::helper::ToolOutput, WireError> {
+        self.check(self.client.storage_query(ctx(), q).await)?
+    }
+    pub async fn wipe_check(
+        &self,
+        device: corenas_proto::names::DevicePath,
+        regions: Vec<(u64, u32)>,
+    ) -> Result<Vec<bool>, WireError> {
+        self.check(self.client.wipe_check(ctx(), device, regions).await)?
+    }
     pub async fn status(&self) -> Result<HelperStatus, WireError> {
         self.check(self.client.status(ctx()).await)
     }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod devices;
 pub mod helper_link;
 pub mod iam;
 pub mod imaging;
@@ -11,3 +12,4 @@ pub mod mounts;
 pub mod server;
 pub mod shares;
 pub mod state;
+pub mod storage;

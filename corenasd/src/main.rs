@@ -37,6 +37,10 @@ struct Args {
     #[arg(long, hide = true, env = "CORENAS_MOUNT_WATCH_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     mount_watch_secs: u64,
+    /// Seconds between two runs of the snapshot schedules.
+    #[arg(long, hide = true, env = "CORENAS_SCHEDULE_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    schedule_secs: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,7 +66,15 @@ fn main() -> anyhow::Result<()> {
         imaging: corenasd::imaging::engine::Imaging::new(args.images.clone(), args.imaging_concurrency),
         shares_lock: tokio::sync::Mutex::new(()),
         mounts_lock: tokio::sync::Mutex::new(()),
+        storage_jobs: corenasd::storage::jobs::Jobs::default(),
+        device_events: tokio::sync::broadcast::channel(256).0,
     });
+    let interrupted = shared
+        .with_state(|s| corenasd::storage::jobs::mark_interrupted(s.conn()))
+        .map_err(|e| anyhow::anyhow!("closing interrupted storage jobs: {}", e.message))?;
+    if interrupted > 0 {
+        tracing::warn!(jobs = interrupted, "storage jobs were cut off by the last stop and are recorded as failed");
+    }
     corenasd::imaging::engine::recover(&shared).map_err(|e| anyhow::anyhow!("recovering imaging jobs: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
@@ -72,6 +84,9 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(corenasd::imaging::media::watch(Arc::clone(&shared)));
         let interval = std::time::Duration::from_secs(args.mount_watch_secs);
         tokio::spawn(corenasd::mounts::watch(Arc::clone(&shared), interval));
+        tokio::spawn(corenasd::devices::hotplug::watch(shared.device_events.clone()));
+        let schedules = std::time::Duration::from_secs(args.schedule_secs);
+        tokio::spawn(corenasd::storage::pools::schedule_loop(Arc::clone(&shared), schedules));
         corenasd::listen::serve(listener, shared).await
     })?;
     Ok(())

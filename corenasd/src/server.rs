@@ -7,11 +7,12 @@ use crate::helper_link::HelperLink;
 use crate::iam;
 use crate::imaging;
 use crate::state::State;
-use crate::{mounts, shares};
+use crate::storage::pools;
+use crate::{devices, mounts, shares, storage};
 use corenas_proto::acl::AclListing;
 use corenas_proto::api::{
-    AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditVerify, Change, Corenas, GroupAdd, GroupInfo, SmbAction,
-    SystemStatus, UserAdd, UserInfo, UserMod,
+    AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditVerify, Change, Corenas, DeviceWipe, GroupAdd, GroupInfo,
+    SmbAction, SystemStatus, UserAdd, UserInfo, UserMod,
 };
 use corenas_proto::helper::{HelperOp, Step};
 use corenas_proto::imaging::{
@@ -19,9 +20,14 @@ use corenas_proto::imaging::{
     JobQuery, Priority,
 };
 use corenas_proto::mounts::{MountDef, MountInfo};
-use corenas_proto::names::{DevicePath, GroupName, ManagedGid, MountTarget, ShareName, SharePath, UserName};
+use corenas_proto::names::{
+    DatasetName, DevicePath, GroupName, ManagedGid, MountTarget, PoolName, ShareName, SharePath, SnapshotName, UserName,
+};
 use corenas_proto::secret::Password;
 use corenas_proto::shares::{ShareConfig, ShareCreate, ShareInfo, ShareModify};
+use corenas_proto::storage::{
+    DatasetInfo, DatasetSpec, PoolInfo, PoolSpec, Retention, ScheduleInfo, SnapshotInfo, StorageJob, ZfsProperty,
+};
 use corenas_proto::{ErrorCode, WireError};
 use std::sync::{Arc, Mutex};
 use tarpc::context::Context;
@@ -35,6 +41,9 @@ pub struct Shared {
     /// Share changes render the whole set: one at a time, so none overwrites another's.
     pub shares_lock: tokio::sync::Mutex<()>,
     pub mounts_lock: tokio::sync::Mutex<()>,
+    pub storage_jobs: crate::storage::jobs::Jobs,
+    /// Debounced block-device events (added, removed, changed, media changed) for any module.
+    pub device_events: tokio::sync::broadcast::Sender<crate::devices::hotplug::DeviceEvent>,
 }
 
 impl Shared {
@@ -46,10 +55,7 @@ impl Shared {
         })
     }
 
-    pub(crate) fn with_state<T>(
-        &self,
-        f: impl FnOnce(&State) -> Result<T, crate::state::StateError>,
-    ) -> Result<T, WireError> {
+    pub fn with_state<T>(&self, f: impl FnOnce(&State) -> Result<T, crate::state::StateError>) -> Result<T, WireError> {
         let state = self.state.lock().map_err(|_| WireError::internal("state lock poisoned"))?;
         f(&state).map_err(WireError::from)
     }
@@ -707,6 +713,324 @@ impl Corenas for DaemonServer {
     async fn mount_reload(self, _: Context, dry_run: bool) -> Result<Change<Vec<MountInfo>>, WireError> {
         detach(async move {
             self.mutate("mount.reload", serde_json::json!({}), dry_run, mounts::reload(&self.shared, dry_run)).await
+        })
+        .await
+    }
+
+    async fn device_inventory(self, _: Context) -> Result<Vec<corenas_proto::devices::DeviceInfo>, WireError> {
+        self.read("device.inventory", devices::service::inventory(&self.shared)).await
+    }
+
+    async fn device_show(
+        self,
+        _: Context,
+        device: DevicePath,
+    ) -> Result<corenas_proto::devices::DeviceInfo, WireError> {
+        self.read("device.show", devices::service::show(&self.shared, &device)).await
+    }
+
+    async fn device_smart(
+        self,
+        _: Context,
+        device: DevicePath,
+    ) -> Result<corenas_proto::devices::SmartReport, WireError> {
+        self.read("device.smart", devices::service::smart(&self.shared, &device)).await
+    }
+
+    async fn device_smart_history(
+        self,
+        _: Context,
+        device: DevicePath,
+        limit: u32,
+    ) -> Result<Vec<corenas_proto::devices::SmartReport>, WireError> {
+        self.read("device.smart_history", async { devices::service::smart_history(&self.shared, &device, limit) }).await
+    }
+
+    async fn device_selftest(
+        self,
+        _: Context,
+        device: DevicePath,
+        long: bool,
+        dry_run: bool,
+    ) -> Result<Change<StorageJob>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "device": device, "long": long });
+            self.mutate(
+                "device.selftest",
+                args,
+                dry_run,
+                devices::service::selftest(&self.shared, &device, long, dry_run),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn device_wipe(self, _: Context, req: DeviceWipe, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
+        detach(async move {
+            let args = json(&req);
+            self.mutate("device.wipe", args, dry_run, devices::service::wipe(&self.shared, req, dry_run)).await
+        })
+        .await
+    }
+
+    async fn pool_create(self, _: Context, spec: PoolSpec, dry_run: bool) -> Result<Change<PoolInfo>, WireError> {
+        detach(async move {
+            let args = json(&spec);
+            self.mutate("pool.create", args, dry_run, pools::create(&self.shared, &spec, dry_run)).await
+        })
+        .await
+    }
+
+    async fn pool_list(self, _: Context) -> Result<Vec<PoolInfo>, WireError> {
+        self.read("pool.list", pools::list(&self.shared)).await
+    }
+
+    async fn pool_show(self, _: Context, name: PoolName) -> Result<PoolInfo, WireError> {
+        self.read("pool.show", pools::show(&self.shared, &name)).await
+    }
+
+    async fn pool_destroy(
+        self,
+        _: Context,
+        name: PoolName,
+        confirm: String,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name });
+            self.mutate("pool.destroy", args, dry_run, pools::destroy(&self.shared, &name, &confirm, dry_run)).await
+        })
+        .await
+    }
+
+    async fn pool_scrub(self, _: Context, name: PoolName, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name });
+            self.mutate("pool.scrub", args, dry_run, pools::scrub(&self.shared, &name, dry_run)).await
+        })
+        .await
+    }
+
+    async fn pool_scrub_stop(self, _: Context, name: PoolName, dry_run: bool) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name });
+            self.mutate("pool.scrub_stop", args, dry_run, pools::scrub_stop(&self.shared, &name, dry_run)).await
+        })
+        .await
+    }
+
+    async fn dataset_create(
+        self,
+        _: Context,
+        spec: DatasetSpec,
+        dry_run: bool,
+    ) -> Result<Change<DatasetInfo>, WireError> {
+        detach(async move {
+            let args = json(&spec);
+            self.mutate("dataset.create", args, dry_run, pools::dataset_create(&self.shared, &spec, dry_run)).await
+        })
+        .await
+    }
+
+    async fn dataset_list(self, _: Context, pool: PoolName) -> Result<Vec<DatasetInfo>, WireError> {
+        self.read("dataset.list", pools::dataset_list(&self.shared, &pool)).await
+    }
+
+    async fn dataset_set(
+        self,
+        _: Context,
+        name: DatasetName,
+        properties: Vec<ZfsProperty>,
+        dry_run: bool,
+    ) -> Result<Change<DatasetInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "properties": properties });
+            self.mutate("dataset.set", args, dry_run, pools::dataset_set(&self.shared, &name, &properties, dry_run))
+                .await
+        })
+        .await
+    }
+
+    async fn dataset_destroy(
+        self,
+        _: Context,
+        name: DatasetName,
+        recursive: bool,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "recursive": recursive });
+            self.mutate(
+                "dataset.destroy",
+                args,
+                dry_run,
+                pools::dataset_destroy(&self.shared, &name, recursive, dry_run),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn snapshot_create(
+        self,
+        _: Context,
+        dataset: DatasetName,
+        name: Option<SnapshotName>,
+        dry_run: bool,
+    ) -> Result<Change<SnapshotInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "dataset": dataset, "name": name });
+            self.mutate("snapshot.create", args, dry_run, pools::snapshot_create(&self.shared, &dataset, name, dry_run))
+                .await
+        })
+        .await
+    }
+
+    async fn snapshot_list(self, _: Context, dataset: DatasetName) -> Result<Vec<SnapshotInfo>, WireError> {
+        self.read("snapshot.list", pools::snapshot_list(&self.shared, &dataset)).await
+    }
+
+    async fn snapshot_destroy(
+        self,
+        _: Context,
+        dataset: DatasetName,
+        name: SnapshotName,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "dataset": dataset, "name": name });
+            self.mutate(
+                "snapshot.destroy",
+                args,
+                dry_run,
+                pools::snapshot_destroy(&self.shared, &dataset, &name, dry_run),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn snapshot_rollback(
+        self,
+        _: Context,
+        dataset: DatasetName,
+        name: SnapshotName,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "dataset": dataset, "name": name });
+            self.mutate(
+                "snapshot.rollback",
+                args,
+                dry_run,
+                pools::snapshot_rollback(&self.shared, &dataset, &name, dry_run),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn schedule_set(
+        self,
+        _: Context,
+        dataset: DatasetName,
+        keep: Retention,
+        dry_run: bool,
+    ) -> Result<Change<ScheduleInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "dataset": dataset, "keep": keep });
+            self.mutate(
+                "snapshot.schedule_set",
+                args,
+                dry_run,
+                pools::schedule_set(&self.shared, &dataset, keep, dry_run),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn schedule_list(self, _: Context) -> Result<Vec<ScheduleInfo>, WireError> {
+        self.read("snapshot.schedule_list", async { pools::schedule_list(&self.shared) }).await
+    }
+
+    async fn schedule_run(self, _: Context, dry_run: bool) -> Result<Change<Vec<String>>, WireError> {
+        detach(async move {
+            self.mutate(
+                "snapshot.schedule_run",
+                serde_json::json!({}),
+                dry_run,
+                pools::schedule_run(&self.shared, dry_run),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn storage_job_list(self, _: Context) -> Result<Vec<StorageJob>, WireError> {
+        self.read("storage.job_list", async {
+            let mut all = self.shared.storage_jobs.live();
+            let stored = self.shared.with_state(|s| storage::jobs::stored(s.conn()))?;
+            let live: std::collections::BTreeSet<String> = all.iter().map(|j| j.id.clone()).collect();
+            all.extend(stored.into_iter().filter(|j| !live.contains(&j.id)));
+            all.sort_by(|a, b| b.started.cmp(&a.started));
+            Ok(all)
+        })
+        .await
+    }
+
+    async fn storage_job_show(self, _: Context, id: String) -> Result<StorageJob, WireError> {
+        self.read("storage.job_show", async {
+            if let Some(j) = self.shared.storage_jobs.get(&id) {
+                return Ok(j);
+            }
+            self.shared
+                .with_state(|s| storage::jobs::stored(s.conn()))?
+                .into_iter()
+                .find(|j| j.id == id)
+                .ok_or_else(|| WireError::not_found(format!("no storage job {id}")))
+        })
+        .await
+    }
+
+    async fn storage_job_wait(
+        self,
+        _: Context,
+        id: String,
+        after_version: u64,
+        wait_ms: u32,
+    ) -> Result<StorageJob, WireError> {
+        self.read("storage.job_wait", async {
+            let wait = std::time::Duration::from_millis(u64::from(wait_ms.min(30_000)));
+            match self.shared.storage_jobs.wait(&id, after_version, wait).await {
+                Some(j) => Ok(j),
+                None => self
+                    .shared
+                    .with_state(|s| storage::jobs::stored(s.conn()))?
+                    .into_iter()
+                    .find(|j| j.id == id)
+                    .ok_or_else(|| WireError::not_found(format!("no storage job {id}"))),
+            }
+        })
+        .await
+    }
+
+    async fn storage_job_cancel(self, _: Context, id: String, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "id": id });
+            self.mutate("storage.job_cancel", args, dry_run, async {
+                let j = if dry_run {
+                    self.shared
+                        .storage_jobs
+                        .get(&id)
+                        .ok_or_else(|| WireError::not_found(format!("no running storage job {id}")))?
+                } else {
+                    self.shared.storage_jobs.cancel(&id)?
+                };
+                Ok(change(dry_run, Vec::new(), Some(j)))
+            })
+            .await
         })
         .await
     }

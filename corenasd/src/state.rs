@@ -19,8 +19,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One function per schema version; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 /// Append only: a database that has run a migration never runs it again.
-const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
-    &[migrate_1, migrate_2, crate::imaging::store::migrate_3, crate::shares::migrate_4];
+const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
+    migrate_1,
+    migrate_2,
+    crate::imaging::store::migrate_3,
+    crate::shares::migrate_4,
+    crate::storage::pools::migrate_5,
+];
 
 /// Deleted accounts stay as tombstones so their ids are never handed out again: files and ACL
 /// entries are numeric, and a new user must not inherit a former user's access.

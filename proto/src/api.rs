@@ -11,9 +11,13 @@ use crate::imaging::{
 };
 use crate::mounts::{MountDef, MountInfo};
 use crate::names::{AccountKind, DevicePath, FullName, GroupName, ManagedGid, ManagedUid, SharePath, Shell, UserName};
-use crate::names::{MountTarget, ShareName};
+use crate::names::{DatasetName, MountTarget, PoolName, ShareName, SnapshotName};
 use crate::secret::Password;
 use crate::shares::{ShareConfig, ShareCreate, ShareInfo, ShareModify};
+use crate::storage::{
+    DatasetInfo, DatasetSpec, PoolInfo, PoolSpec, Retention, ScheduleInfo, SnapshotInfo, StorageJob, WipeMethod,
+    ZfsProperty,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,6 +150,23 @@ pub struct SystemStatus {
     pub helper: Result<crate::helper::HelperStatus, WireError>,
 }
 
+/// A wipe request. `confirm` must repeat the device's serial number (or its kernel name, e.g.
+/// `loop3`, when it has none): a typed confirmation of exactly which disk is erased.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceWipe {
+    pub device: DevicePath,
+    pub method: WipeMethod,
+    pub confirm: String,
+    /// Read back this many sampled regions afterwards (plus the first and last MiB).
+    #[serde(default = "default_samples")]
+    pub samples: u16,
+}
+
+fn default_samples() -> u16 {
+    64
+}
+
 /// Pages of the audit log; a page stays well under the frame cap.
 pub const AUDIT_PAGE_MAX: u32 = 500;
 
@@ -235,4 +256,67 @@ pub trait Corenas {
     async fn mount_status(target: MountTarget) -> Result<MountInfo, WireError>;
     /// Starts every permanent mount that is not mounted (and resets the retry counters).
     async fn mount_reload(dry_run: bool) -> Result<Change<Vec<MountInfo>>, WireError>;
+
+    /// Every block device with what uses it (read unprivileged from sysfs and /proc).
+    async fn device_inventory() -> Result<Vec<crate::devices::DeviceInfo>, WireError>;
+    async fn device_show(device: DevicePath) -> Result<crate::devices::DeviceInfo, WireError>;
+    /// SMART data now (the raw smartctl output is parsed in corenasd); stored for history.
+    async fn device_smart(device: DevicePath) -> Result<crate::devices::SmartReport, WireError>;
+    /// Earlier SMART reports of a device, newest first.
+    async fn device_smart_history(
+        device: DevicePath,
+        limit: u32,
+    ) -> Result<Vec<crate::devices::SmartReport>, WireError>;
+    /// Starts a SMART self-test; a job follows it to the end.
+    async fn device_selftest(device: DevicePath, long: bool, dry_run: bool) -> Result<Change<StorageJob>, WireError>;
+    /// Wipes a free device as a job, then verifies by reading sampled regions back.
+    async fn device_wipe(req: DeviceWipe, dry_run: bool) -> Result<Change<StorageJob>, WireError>;
+
+    async fn pool_create(spec: PoolSpec, dry_run: bool) -> Result<Change<PoolInfo>, WireError>;
+    async fn pool_list() -> Result<Vec<PoolInfo>, WireError>;
+    async fn pool_show(name: PoolName) -> Result<PoolInfo, WireError>;
+    /// `confirm` must repeat the pool's name.
+    async fn pool_destroy(name: PoolName, confirm: String, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn pool_scrub(name: PoolName, dry_run: bool) -> Result<Change<StorageJob>, WireError>;
+    async fn pool_scrub_stop(name: PoolName, dry_run: bool) -> Result<Change<()>, WireError>;
+
+    async fn dataset_create(spec: DatasetSpec, dry_run: bool) -> Result<Change<DatasetInfo>, WireError>;
+    async fn dataset_list(pool: PoolName) -> Result<Vec<DatasetInfo>, WireError>;
+    async fn dataset_set(
+        name: DatasetName,
+        properties: Vec<ZfsProperty>,
+        dry_run: bool,
+    ) -> Result<Change<DatasetInfo>, WireError>;
+    async fn dataset_destroy(name: DatasetName, recursive: bool, dry_run: bool) -> Result<Change<()>, WireError>;
+
+    /// `name` None: `auto-YYYY-MM-DD_HH-MM` (UTC), the name SMB previous versions read.
+    async fn snapshot_create(
+        dataset: DatasetName,
+        name: Option<SnapshotName>,
+        dry_run: bool,
+    ) -> Result<Change<SnapshotInfo>, WireError>;
+    async fn snapshot_list(dataset: DatasetName) -> Result<Vec<SnapshotInfo>, WireError>;
+    async fn snapshot_destroy(dataset: DatasetName, name: SnapshotName, dry_run: bool)
+    -> Result<Change<()>, WireError>;
+    /// ZFS: later snapshots are destroyed.
+    async fn snapshot_rollback(
+        dataset: DatasetName,
+        name: SnapshotName,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError>;
+    /// Sets (or with an empty retention, removes) a dataset's snapshot schedule.
+    async fn schedule_set(
+        dataset: DatasetName,
+        keep: Retention,
+        dry_run: bool,
+    ) -> Result<Change<ScheduleInfo>, WireError>;
+    async fn schedule_list() -> Result<Vec<ScheduleInfo>, WireError>;
+    /// Runs every schedule now (take a snapshot where one is due, prune by retention).
+    async fn schedule_run(dry_run: bool) -> Result<Change<Vec<String>>, WireError>;
+
+    async fn storage_job_list() -> Result<Vec<StorageJob>, WireError>;
+    async fn storage_job_show(id: String) -> Result<StorageJob, WireError>;
+    /// Returns when the job's version passes `after_version` or after `wait_ms` (at most 30 s).
+    async fn storage_job_wait(id: String, after_version: u64, wait_ms: u32) -> Result<StorageJob, WireError>;
+    async fn storage_job_cancel(id: String, dry_run: bool) -> Result<Change<StorageJob>, WireError>;
 }

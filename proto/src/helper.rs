@@ -6,10 +6,12 @@ use crate::acl::{AclEntry, AclListing, AclTarget};
 use crate::error::WireError;
 use crate::mounts::{MountDef, UnitState};
 use crate::names::{
-    DevicePath, FullName, GroupName, ManagedGid, ManagedUid, MountTarget, SharePath, Shell, StoragePath, UserName,
+    DatasetName, DevicePath, FullName, GroupName, ManagedGid, ManagedUid, MountTarget, PoolName, SharePath, Shell,
+    SnapshotName, StoragePath, UserName,
 };
 use crate::secret::Password;
 use crate::shares::{FileMode, ShareConfig, ShareSet};
+use crate::storage::{Backend, DatasetSpec, PoolSpec, WipeMethod, ZfsProperty};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,6 +138,80 @@ pub enum HelperOp {
     MountStart {
         targets: Vec<MountTarget>,
     },
+    /// Builds a pool from free devices and mounts it at `/mnt/corenas/<name>`.
+    PoolCreate {
+        spec: PoolSpec,
+    },
+    /// ZFS: `zpool destroy`. btrfs and single disks: unmount, remove the mount unit, then erase
+    /// the filesystem signatures of `devices` (the pool's members as corenasd recorded them).
+    PoolDestroy {
+        name: PoolName,
+        backend: Backend,
+        devices: Vec<DevicePath>,
+    },
+    /// ZFS only.
+    PoolImport {
+        name: PoolName,
+    },
+    /// ZFS only.
+    PoolExport {
+        name: PoolName,
+    },
+    ScrubStart {
+        name: PoolName,
+        backend: Backend,
+    },
+    ScrubStop {
+        name: PoolName,
+        backend: Backend,
+    },
+    DatasetCreate {
+        spec: DatasetSpec,
+        backend: Backend,
+    },
+    DatasetDestroy {
+        name: DatasetName,
+        backend: Backend,
+        /// ZFS: also its children and snapshots.
+        recursive: bool,
+    },
+    /// ZFS only.
+    DatasetSet {
+        name: DatasetName,
+        properties: Vec<ZfsProperty>,
+    },
+    SnapshotCreate {
+        dataset: DatasetName,
+        snapshot: SnapshotName,
+        backend: Backend,
+    },
+    SnapshotDestroy {
+        dataset: DatasetName,
+        snapshot: SnapshotName,
+        backend: Backend,
+    },
+    /// ZFS only (`zfs rollback -r`: later snapshots are destroyed).
+    SnapshotRollback {
+        dataset: DatasetName,
+        snapshot: SnapshotName,
+    },
+    /// Removes every filesystem, RAID and partition-table signature (`wipefs -a`) and zeroes
+    /// the first and last MiB. Refused for a device in use, whatever corenasd says.
+    WipeSignatures {
+        device: DevicePath,
+    },
+    /// One bounded piece of a long wipe (corenasd's job calls this piece by piece, so progress
+    /// and cancellation live in its job table). Offsets and lengths are in bytes, 4 KiB aligned.
+    WipeRange {
+        device: DevicePath,
+        method: WipeMethod,
+        offset: u64,
+        length: u64,
+    },
+    SmartSelfTest {
+        device: DevicePath,
+        long: bool,
+    },
 }
 
 impl HelperOp {
@@ -166,6 +242,21 @@ impl HelperOp {
             Self::MountWrite { .. } => "mount.write",
             Self::MountRemove { .. } => "mount.remove",
             Self::MountStart { .. } => "mount.start",
+            Self::PoolCreate { .. } => "pool.create",
+            Self::PoolDestroy { .. } => "pool.destroy",
+            Self::PoolImport { .. } => "pool.import",
+            Self::PoolExport { .. } => "pool.export",
+            Self::ScrubStart { .. } => "pool.scrub_start",
+            Self::ScrubStop { .. } => "pool.scrub_stop",
+            Self::DatasetCreate { .. } => "dataset.create",
+            Self::DatasetDestroy { .. } => "dataset.destroy",
+            Self::DatasetSet { .. } => "dataset.set",
+            Self::SnapshotCreate { .. } => "snapshot.create",
+            Self::SnapshotDestroy { .. } => "snapshot.destroy",
+            Self::SnapshotRollback { .. } => "snapshot.rollback",
+            Self::WipeSignatures { .. } => "device.wipe_signatures",
+            Self::WipeRange { .. } => "device.wipe_range",
+            Self::SmartSelfTest { .. } => "device.selftest",
         }
     }
 
@@ -201,6 +292,8 @@ pub enum Step {
     RemoveFile { path: String },
     /// The helper creates a directory (if missing) and sets owner, group and mode on it.
     PrepareDir { path: String, owner: String, group: String, mode: String },
+    /// A check the helper makes when the plan runs (a device still free, a node present).
+    Check { what: String },
 }
 
 impl std::fmt::Display for Step {
@@ -227,6 +320,7 @@ impl std::fmt::Display for Step {
                 Ok(())
             }
             Step::RemoveFile { path } => write!(f, "(in-process) remove {path}"),
+            Step::Check { what } => write!(f, "(in-process) {what}"),
             Step::PrepareDir { path, owner, group, mode } => {
                 write!(f, "(in-process, fd-based) mkdir -p {path}; chown {owner}:{group}; chmod {mode}")
             }
@@ -357,6 +451,41 @@ mod serde_bytes_compat {
     }
 }
 
+/// Read-only questions to storage tools. The helper builds the argv; the raw output goes to
+/// corenasd, which parses it unprivileged (rule 6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StorageQuery {
+    /// `zpool status [pool]`
+    ZpoolStatus { pool: Option<PoolName> },
+    /// `zpool list -H -o name,health`
+    ZpoolList,
+    /// `zfs get -H -p -r` of CoreNAS's properties for a pool's filesystems.
+    ZfsProperties { pool: PoolName },
+    /// `zfs get -H -p -r used,creation` under a dataset; the snapshots are the names with '@'.
+    ZfsSnapshots { dataset: DatasetName },
+    /// `btrfs filesystem show --raw <mount point>`
+    BtrfsShow { pool: PoolName },
+    /// `btrfs subvolume list -o <mount point>`
+    BtrfsSubvolumes { pool: PoolName },
+    /// `btrfs scrub status -R <mount point>`
+    BtrfsScrubStatus { pool: PoolName },
+    /// `btrfs device stats <mount point>`
+    BtrfsDeviceStats { pool: PoolName },
+    /// `smartctl --json=c -x <device>` (its exit code carries status bits)
+    Smart { device: DevicePath },
+    /// `blkid -p -o export <device>`
+    Blkid { device: DevicePath },
+}
+
+/// A tool's raw answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolOutput {
+    /// None: killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
 #[tarpc::service]
 pub trait Helper {
     /// Runs (or with `dry_run`, only plans) one operation.
@@ -370,5 +499,9 @@ pub trait Helper {
     async fn share_config() -> Result<ShareConfig, WireError>;
     /// What systemd says about these mounts' units (one answer per target, in order).
     async fn mount_states(targets: Vec<MountTarget>) -> Result<Vec<Result<UnitState, String>>, WireError>;
+    async fn storage_query(query: StorageQuery) -> Result<ToolOutput, WireError>;
+    /// For wipe verification: whether each region `(offset, length)` (length up to 1 MiB) of
+    /// the device reads back as zeros.
+    async fn wipe_check(device: DevicePath, regions: Vec<(u64, u32)>) -> Result<Vec<bool>, WireError>;
     async fn status() -> HelperStatus;
 }

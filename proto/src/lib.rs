@@ -5,19 +5,23 @@
 
 pub mod acl;
 pub mod api;
+pub mod devices;
 pub mod error;
 pub mod helper;
 pub mod imaging;
 #[cfg(feature = "logging")]
 pub mod logging;
+pub mod lvm;
 pub mod mounts;
 pub mod names;
+pub mod raid;
 pub mod secret;
 pub mod shares;
 pub mod socket;
+pub mod storage;
 pub mod wire;
 
 pub use error::{ErrorCode, ValidationError, WireError};
 
 /// Bumped whenever a request or response type changes shape. Checked in the connect handshake.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;

@@ -422,7 +422,9 @@ fn check_device_path(s: &str) -> Result<(), ValidationError> {
     if is_disk_name(name) {
         Ok(())
     } else {
-        Err(bad("only disks are accepted: /dev/srN, /dev/sdX, /dev/vdX, /dev/nvmeNnM, /dev/mmcblkN, /dev/loopN"))
+        Err(bad(
+            "only disks and their partitions are accepted: /dev/srN, /dev/sdX[N], /dev/vdX[N], /dev/nvmeNnM[pK], /dev/mmcblkN[pK], /dev/loopN[pK]",
+        ))
     }
 }
 
@@ -450,7 +452,8 @@ pub fn is_disk_name(name: &str) -> bool {
         return part(r);
     }
     if let Some(r) = name.strip_prefix("loop") {
-        return digits(r);
+        // loopN, and loopNpM for a partition of a loop device with partition scanning on.
+        return part(r);
     }
     if let Some(r) = name.strip_prefix("sr") {
         return digits(r);
@@ -843,6 +846,108 @@ validated_string!(
     /// A user or domain name on a remote SMB server (goes into a credentials file).
     RemoteUser,
     check_remote_user
+);
+
+/// Names ZFS gives a meaning in `zpool create`'s device list, so no pool may take them.
+const ZFS_RESERVED_POOL_NAMES: &[&str] =
+    &["mirror", "raidz", "raidz1", "raidz2", "raidz3", "draid", "spare", "log", "cache", "special", "dedup"];
+
+fn check_pool_name(s: &str) -> Result<(), ValidationError> {
+    let bad = |why: &str| ValidationError::new("name", format!("pool name '{}' is invalid: {why}", shown(s)));
+    if s.is_empty() || s.len() > 32 {
+        return Err(bad("use 1-32 characters"));
+    }
+    let b = s.as_bytes();
+    if !b[0].is_ascii_lowercase()
+        || !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-".contains(c))
+    {
+        return Err(bad("use a-z, 0-9, '_' and '-', starting with a letter"));
+    }
+    // zpool also refuses c<digit>... (Solaris disk names); keep every backend's names alike.
+    if ZFS_RESERVED_POOL_NAMES.contains(&s) || (b[0] == b'c' && b.get(1).is_some_and(u8::is_ascii_digit)) {
+        return Err(bad(
+            "the name is reserved by ZFS (mirror, raidz*, draid, spare, log, cache, special, dedup, c<digit>...)",
+        ));
+    }
+    Ok(())
+}
+validated_string!(
+    /// A pool (ZFS pool, btrfs filesystem, array or single-disk filesystem) as CoreNAS names it;
+    /// it is mounted at `/mnt/corenas/<name>`.
+    PoolName,
+    check_pool_name
+);
+
+impl PoolName {
+    pub fn mount_target(&self) -> MountTarget {
+        MountTarget(format!("/mnt/corenas/{}", self.0))
+    }
+}
+
+fn is_dataset_component(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= 64
+        && c.as_bytes()[0].is_ascii_alphanumeric()
+        && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+fn check_dataset_name(s: &str) -> Result<(), ValidationError> {
+    let bad = |why: String| ValidationError::new("dataset", format!("dataset '{}' is invalid: {why}", shown(s)));
+    if s.len() > 200 {
+        return Err(bad("longer than 200 bytes".into()));
+    }
+    let Some((pool, rest)) = s.split_once('/') else {
+        return Err(bad("use <pool>/<name>[/<name>...]".into()));
+    };
+    check_pool_name(pool).map_err(|e| bad(e.message))?;
+    if rest.split('/').count() > 8 {
+        return Err(bad("at most 8 levels below the pool".into()));
+    }
+    for c in rest.split('/') {
+        if !is_dataset_component(c) || c == ".snapshots" {
+            return Err(bad(format!(
+                "component '{}' is not accepted: use 1-64 of A-Z, a-z, 0-9, '_', '.', '-', starting with a letter or digit",
+                shown(c)
+            )));
+        }
+    }
+    Ok(())
+}
+validated_string!(
+    /// A dataset (ZFS) or subvolume (btrfs) inside a pool: `<pool>/<name>[/<name>...]`. Mounted
+    /// at `/mnt/corenas/<pool>/<name>...`.
+    DatasetName,
+    check_dataset_name
+);
+
+impl DatasetName {
+    pub fn pool(&self) -> PoolName {
+        PoolName(self.0.split('/').next().unwrap_or_default().to_owned())
+    }
+    /// The path below the pool's mount point (`a/b` for `pool/a/b`).
+    pub fn relative(&self) -> &str {
+        self.0.split_once('/').map(|(_, r)| r).unwrap_or_default()
+    }
+}
+
+fn check_snapshot_name(s: &str) -> Result<(), ValidationError> {
+    if is_dataset_component(s) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "snapshot",
+            format!(
+                "snapshot name '{}' is invalid: use 1-64 of A-Z, a-z, 0-9, '_', '.', '-', starting with a letter or digit",
+                shown(s)
+            ),
+        ))
+    }
+}
+validated_string!(
+    /// The part after `@`: `auto-YYYY-MM-DD_HH-MM` for scheduled snapshots (the name SMB previous
+    /// versions read), anything plain for manual ones.
+    SnapshotName,
+    check_snapshot_name
 );
 
 #[cfg(test)]

@@ -91,6 +91,8 @@ pub struct LabOptions {
     /// Run the helper inside a private systemd (PID 1 of its own namespaces) that reads the
     /// prefix's unit directories, so mount units are really started: see [`systemd_ns`].
     pub private_systemd: bool,
+    /// Pass `--lab-mounts`: the helper mounts pools through its lab-only servant.
+    pub lab_mounts: bool,
 }
 
 impl Default for LabOptions {
@@ -104,6 +106,7 @@ impl Default for LabOptions {
             images_tmpfs: None,
             nfs_namespace: false,
             private_systemd: false,
+            lab_mounts: false,
         }
     }
 }
@@ -160,6 +163,7 @@ impl Lab {
             "etc/systemd/system",
             "run/systemd/system",
             "storage",
+            "mnt/corenas",
         ] {
             std::fs::create_dir_all(root.join(d)).expect("prefix dirs");
         }
@@ -261,6 +265,9 @@ impl Lab {
     fn start_helper(&mut self, opts: &LabOptions, uid: u32, gid: u32) {
         let helper = self.bin.join("corenas-helper").display().to_string();
         let mut args = self.helper_args(uid, gid, opts.idle_timeout);
+        if opts.lab_mounts {
+            args.push("--lab-mounts".into());
+        }
         let mut cmd = match opts.activation {
             Activation::Listen => {
                 args.extend([
@@ -572,6 +579,18 @@ impl Drop for Lab {
             stop(&mut c);
         }
         self.stop_helper();
+        // Pools a failed test left mounted (deepest first), before the tree is removed.
+        let mnt = self.root.join("mnt").display().to_string();
+        let mut mounted: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
+            .filter(|m| m.starts_with(&mnt))
+            .collect();
+        mounted.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounted {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        }
         let _ = Command::new("umount").arg("-l").arg(&self.storage).status();
         if self.images_mounted {
             let _ = Command::new("umount").arg("-l").arg(&self.images).status();

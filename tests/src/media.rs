@@ -107,6 +107,25 @@ impl LoopDisk {
         }
     }
 
+    /// Like [`LoopDisk::sparse`] with partition scanning on (`losetup --partscan`), so the
+    /// kernel creates `/dev/loopNp1` for a partition table written to it.
+    pub fn sparse_partscan(dir: &Path, name: &str, size: u64) -> LoopDisk {
+        let backing = dir.join(format!("{name}.img"));
+        let file = File::create(&backing).unwrap_or_else(|e| panic!("create {}: {e}", backing.display()));
+        file.set_len(size).unwrap_or_else(|e| panic!("size {}: {e}", backing.display()));
+        drop(file);
+        match losetup_attach(&backing, &["--partscan"]) {
+            Ok(dev) => {
+                let bound = canonical(&backing);
+                LoopDisk { dev, backing, bound, read_only: false, owns_backing: true, attached: true }
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&backing);
+                panic!("{e}");
+            }
+        }
+    }
+
     /// A read-write loop device over an existing file, which stays when the disk is dropped.
     pub fn attach(file: &Path) -> LoopDisk {
         Self::attach_existing(file, false)

@@ -275,7 +275,7 @@ fn duplicate_media_events_start_one_job_and_the_medium_shows_in_the_device_list(
     let dev = disc.dev.display().to_string();
     let name = disc.dev.file_name().unwrap().to_string_lossy().into_owned();
 
-    let devices = lab.ctl_json(&["device", "list"]);
+    let devices = lab.ctl_json(&["device", "media"]);
     let me = devices.as_array().expect("list").iter().find(|d| d["path"] == dev.as_str()).cloned();
     let me = me.unwrap_or_else(|| panic!("{dev} not in {devices}"));
     assert_eq!(me["medium"]["label"], "AUTODISC", "{me}");

@@ -9,6 +9,7 @@ pub mod files;
 pub mod mounts;
 pub mod shares;
 pub mod smb;
+pub mod storage;
 
 use crate::exec::{self, Invocation};
 use crate::paths::Paths;
@@ -24,6 +25,8 @@ pub struct Ctx {
     /// Lab/test only (`--systemd-reads-prefix`): the systemd in the helper's mount namespace reads
     /// the unit directories under the root prefix, so it manages the units written there.
     pub systemd_reads_prefix: bool,
+    /// Lab/CI only: mounts pools where no systemd runs (`--lab-mounts`).
+    pub lab_mounter: Option<crate::lab_mounts::LabMounter>,
     /// One mutating operation at a time: the account files and samba's passdb are shared.
     pub write_lock: tokio::sync::Mutex<()>,
 }
@@ -45,6 +48,26 @@ pub enum Action {
         group: String,
         cmd: Invocation,
     },
+    /// Refuse if any of these devices is in an imported ZFS pool (zfs-fuse does not claim its
+    /// devices exclusively, so only zpool can say).
+    CheckNotZfsMember(Vec<device::Device>),
+    /// Refuse if any device is in use now (after an unmount earlier in the plan).
+    CheckFree(Vec<device::Device>),
+    /// Wait (briefly) for the kernel to create a partition's device node.
+    WaitForNode(std::path::PathBuf),
+    /// Create a directory (0755) if missing.
+    MakeDir(std::path::PathBuf),
+    /// Remove a directory if it exists and is empty (a destroyed pool's mount point).
+    RemoveEmptyDir(std::path::PathBuf),
+    /// Lab only (`--lab-mounts`): unmount everything mounted beneath this path, deepest first,
+    /// before a tool that would unmount it itself (the sandbox forbids umount(2) to its children).
+    LabUnmountBeneath(std::path::PathBuf),
+    /// Write zeros over a byte range, through an exclusive open.
+    ZeroRange {
+        dev: device::Device,
+        offset: u64,
+        length: u64,
+    },
 }
 
 impl Action {
@@ -60,6 +83,28 @@ impl Action {
             Action::Publish(p) => p.steps(ctx),
             Action::Mount(p) => p.steps(),
             Action::ExecIfGroupExists { cmd, .. } => vec![cmd.step()],
+            Action::CheckNotZfsMember(devs) | Action::CheckFree(devs) => {
+                let what = if matches!(self, Action::CheckFree(_)) { "in use" } else { "in an imported ZFS pool" };
+                let names: Vec<String> = devs.iter().map(|d| d.path.display().to_string()).collect();
+                vec![Step::Check { what: format!("refuse if {what}: {}", names.join(" ")) }]
+            }
+            Action::WaitForNode(p) => vec![Step::Check { what: format!("wait for {}", p.display()) }],
+            Action::MakeDir(p) => vec![Step::PrepareDir {
+                path: p.display().to_string(),
+                owner: "root".into(),
+                group: "root".into(),
+                mode: "0755".into(),
+            }],
+            Action::RemoveEmptyDir(p) => vec![Step::RemoveFile { path: p.display().to_string() }],
+            Action::LabUnmountBeneath(p) if ctx.lab_mounter.is_some() => {
+                vec![Step::Check { what: format!("lab: unmount everything beneath {}", p.display()) }]
+            }
+            Action::LabUnmountBeneath(_) => Vec::new(),
+            Action::ZeroRange { dev, offset, length } => vec![Step::Exec {
+                program: "(in-process, exclusive open) write zeros".into(),
+                args: vec![dev.path.display().to_string(), format!("offset={offset}"), format!("length={length}")],
+                stdin: corenas_proto::helper::StdinPlan::Nothing,
+            }],
         }
     }
 }
@@ -74,6 +119,21 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         HelperOp::SharesPublish { set } => Ok(vec![Action::Publish(shares::plan_publish(ctx, set)?)]),
         HelperOp::MountWrite { .. } | HelperOp::MountRemove { .. } | HelperOp::MountStart { .. } => {
             Ok(vec![Action::Mount(mounts::plan(ctx, op)?)])
+        }
+        HelperOp::PoolCreate { .. }
+        | HelperOp::PoolDestroy { .. }
+        | HelperOp::PoolImport { .. }
+        | HelperOp::PoolExport { .. }
+        | HelperOp::ScrubStart { .. }
+        | HelperOp::ScrubStop { .. }
+        | HelperOp::DatasetCreate { .. }
+        | HelperOp::DatasetDestroy { .. }
+        | HelperOp::DatasetSet { .. }
+        | HelperOp::SnapshotCreate { .. }
+        | HelperOp::SnapshotDestroy { .. }
+        | HelperOp::SnapshotRollback { .. } => storage::pool::plan(ctx, op),
+        HelperOp::WipeSignatures { .. } | HelperOp::WipeRange { .. } | HelperOp::SmartSelfTest { .. } => {
+            storage::wipe::plan(ctx, op)
         }
         HelperOp::SmbSetPassword { .. }
         | HelperOp::SmbEnable { .. }
@@ -103,6 +163,76 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
                 }
             }
             Action::Device(p) => p.apply()?,
+            Action::CheckNotZfsMember(devs) => {
+                let members = storage::query::zfs_members().await;
+                if let Some(d) = devs.iter().find(|d| members.contains(&d.name)) {
+                    return Err(WireError::new(
+                        corenas_proto::ErrorCode::Busy,
+                        format!("device {} is a member of an imported ZFS pool", d.path.display()),
+                    ));
+                }
+            }
+            Action::CheckFree(devs) => {
+                for d in &devs {
+                    let reasons = device::in_use(d);
+                    if !reasons.is_empty() {
+                        return Err(WireError::new(
+                            corenas_proto::ErrorCode::Busy,
+                            format!("device {} is in use: {}", d.path.display(), reasons.join("; ")),
+                        ));
+                    }
+                }
+            }
+            Action::WaitForNode(p) => {
+                for _ in 0..50 {
+                    if p.exists() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                if !p.exists() {
+                    return Err(WireError::new(
+                        corenas_proto::ErrorCode::ToolFailed,
+                        format!(
+                            "{} did not appear after partitioning (is partition scanning on for this device?)",
+                            p.display()
+                        ),
+                    ));
+                }
+            }
+            Action::MakeDir(p) => {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(&p)
+                    .map_err(|e| WireError::internal(format!("cannot create {}: {e}", p.display())))?;
+            }
+            Action::RemoveEmptyDir(p) => match std::fs::remove_dir(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => warnings.push(format!("{} was left in place: {e}", p.display())),
+            },
+            Action::LabUnmountBeneath(p) => {
+                if let Some(m) = &ctx.lab_mounter {
+                    let base = p.to_string_lossy().into_owned();
+                    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+                        .unwrap_or_default()
+                        .lines()
+                        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
+                        .filter(|t| *t == base || t.starts_with(&format!("{base}/")))
+                        .collect();
+                    points.sort_by_key(|t| std::cmp::Reverse(t.len()));
+                    for t in points {
+                        m.unmount(std::path::Path::new(&t))?;
+                    }
+                }
+            }
+            Action::ZeroRange { dev, offset, length } => {
+                tokio::task::spawn_blocking(move || storage::wipe::zero_range(&dev, offset, length))
+                    .await
+                    .map_err(|e| WireError::internal(format!("wipe task failed: {e}")))??;
+            }
             Action::ShareDir(p) => p.apply(ctx)?,
             Action::Publish(p) => warnings.extend(p.apply(ctx).await?),
             Action::Mount(p) => warnings.extend(p.apply(ctx).await?),

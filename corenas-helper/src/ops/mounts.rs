@@ -11,7 +11,7 @@ use super::{Ctx, files};
 use crate::exec::{self, Invocation, Program};
 use crate::render::{self, unit};
 use corenas_proto::helper::{HelperOp, Step};
-use corenas_proto::mounts::{MountDef, UnitState};
+use corenas_proto::mounts::{MountDef, MountSource, UnitState};
 use corenas_proto::names::MountTarget;
 use corenas_proto::{ErrorCode, WireError};
 use std::path::{Path, PathBuf};
@@ -243,11 +243,26 @@ impl MountPlan {
                             ),
                         ));
                     }
+                } else if let Some(lab) = lab_local(ctx, &def) {
+                    let (device, target, fs) = lab?;
+                    ensure_dir(Some(&target), 0o755)?;
+                    lab_unmount_all(ctx, &target)?;
+                    ctx.lab_mounter.as_ref().map_or(Ok(()), |m| m.mount(&device, &target, fs))?;
+                    warnings.push(
+                        "lab: no systemd runs here, so the lab-only fallback mounted it (the unit is written and verified)"
+                            .to_owned(),
+                    );
                 } else {
                     warnings.push(not_managed());
                 }
             }
             Plan::Remove { def, files } => {
+                if !self.systemd {
+                    if let Some(lab) = lab_local(ctx, &def) {
+                        let (_, target, _) = lab?;
+                        lab_unmount_all(ctx, &target)?;
+                    }
+                }
                 if self.systemd {
                     let (m, a) = unit_names(&def);
                     let mut args = vec!["stop", "--"];
@@ -291,6 +306,31 @@ impl MountPlan {
         }
         Ok(warnings)
     }
+}
+
+/// For a local filesystem in the lab with `--lab-mounts`: the resolved device node, the target
+/// under the prefix and the filesystem type.
+fn lab_local(ctx: &Ctx, def: &MountDef) -> Option<Result<(PathBuf, PathBuf, &'static str), WireError>> {
+    ctx.lab_mounter.as_ref()?;
+    let MountSource::Local { device, fs } = &def.source else { return None };
+    Some(super::device::resolve(device).map(|d| (d.path, ctx.paths.inside(def.target.as_str()), fs.as_str())))
+}
+
+/// Unmounts whatever is stacked on `target` (a crashed run may have left a mount behind).
+fn lab_unmount_all(ctx: &Ctx, target: &Path) -> Result<(), WireError> {
+    let Some(m) = &ctx.lab_mounter else { return Ok(()) };
+    let mounted = |t: &Path| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|info| info.lines().any(|l| l.split(' ').nth(4) == Some(&*t.to_string_lossy())))
+            .unwrap_or(false)
+    };
+    for _ in 0..8 {
+        if !mounted(target) {
+            return Ok(());
+        }
+        m.unmount(target)?;
+    }
+    Err(WireError::internal(format!("{} is still mounted", target.display())))
 }
 
 /// Puts back what a file held before (or removes it if it did not exist); best effort.

@@ -10,7 +10,6 @@ use corenas_proto::WireError;
 use corenas_proto::imaging::{DeviceInfo, ImageCreate, JobOptions, JobState};
 use corenas_proto::names::{DevicePath, JobName, is_disk_name};
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,22 +89,9 @@ pub async fn list(shared: &Shared) -> Result<Vec<DeviceInfo>, WireError> {
     Ok(out)
 }
 
-fn uevent_socket() -> std::io::Result<OwnedFd> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType, netlink};
-    let fd = rustix::net::socket_with(
-        AddressFamily::NETLINK,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-        Some(netlink::KOBJECT_UEVENT),
-    )?;
-    // Group 1: the kernel's own broadcasts (udev's re-broadcasts are group 2).
-    rustix::net::bind(&fd, &netlink::SocketAddrNetlink::new(0, 1))?;
-    Ok(fd)
-}
-
 /// Watches kernel uevents for media changes and keeps going whatever arrives.
 pub async fn watch(shared: Arc<Shared>) {
-    let fd = match uevent_socket() {
+    let fd = match crate::devices::hotplug::uevent_socket() {
         Ok(fd) => fd,
         Err(e) => {
             tracing::warn!(error = %e, "no uevent socket: media detection is off");

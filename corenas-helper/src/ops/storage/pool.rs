@@ -1,0 +1,394 @@
+//! Pools, datasets, snapshots and scrub for ZFS, btrfs and single disks: plans built from typed
+//! values. Every device is resolved and checked free here; every path under a pool's mount point
+//! is built from validated names and checked for symbolic links before a tool gets it.
+
+use super::super::device::{self, Device};
+use super::super::{Action, Ctx, mounts};
+use crate::exec::{Invocation, Program};
+use corenas_proto::helper::HelperOp;
+use corenas_proto::mounts::{LocalFs, MountDef, MountSource};
+use corenas_proto::names::{DatasetName, DevicePath, PoolName, SnapshotName};
+use corenas_proto::storage::{Backend, Compression, DiskFs, PoolLayout, PoolSpec, ZfsLayout};
+use corenas_proto::{ErrorCode, WireError};
+use std::path::{Path, PathBuf};
+
+/// systemd's wait for a pool's devices at boot.
+const MOUNT_TIMEOUT_SECS: u16 = 90;
+
+fn exec(program: Program, args: Vec<String>) -> Action {
+    Action::Exec(Invocation::of(program).args(args))
+}
+
+fn unsupported(backend: Backend, what: &str) -> WireError {
+    WireError::new(ErrorCode::InvalidInput, format!("{what} is not available for {backend} pools"))
+}
+
+/// Resolves each device and refuses any that is in use (mounted, held, swap, the system disk).
+/// ZFS membership is checked again when the plan runs (it needs zpool).
+pub fn free_devices(devices: &[DevicePath]) -> Result<Vec<Device>, WireError> {
+    devices
+        .iter()
+        .map(|d| {
+            let dev = device::resolve(d)?;
+            let reasons = device::in_use(&dev);
+            if reasons.is_empty() {
+                Ok(dev)
+            } else {
+                Err(WireError::new(ErrorCode::Busy, format!("device {d} is in use: {}", reasons.join("; "))))
+            }
+        })
+        .collect()
+}
+
+fn node(d: &Device) -> String {
+    d.path.display().to_string()
+}
+
+/// The pool's mount point as the managed system sees it and on disk (under the lab prefix).
+fn mount_point(ctx: &Ctx, pool: &PoolName) -> (String, PathBuf) {
+    let t = pool.mount_target();
+    (t.as_str().to_owned(), ctx.paths.inside(t.as_str()))
+}
+
+/// `/mnt/corenas/<pool>/<rel>` on disk, refusing a symbolic link or non-directory on the way
+/// (share users may write beneath a pool; a planted link must not redirect a root tool).
+fn dataset_path(ctx: &Ctx, ds: &DatasetName, extra: &[&str]) -> Result<PathBuf, WireError> {
+    let (_, mut p) = mount_point(ctx, &ds.pool());
+    let parts: Vec<&str> = ds.relative().split('/').chain(extra.iter().copied()).collect();
+    let last = parts.len() - 1;
+    for (i, c) in parts.iter().enumerate() {
+        p.push(c);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(WireError::not_allowed(format!("{} is a symbolic link; refusing", p.display())));
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(WireError::invalid("dataset", format!("{} is not a directory", p.display())));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && i == last => {}
+            Err(e) => return Err(WireError::not_found(format!("{}: {e}", p.display()))),
+        }
+    }
+    Ok(p)
+}
+
+fn partition_of(d: &Device, n: u32) -> PathBuf {
+    let sep = if d.name.ends_with(|c: char| c.is_ascii_digit()) { "p" } else { "" };
+    PathBuf::from(format!("/dev/{}{sep}{n}", d.name))
+}
+
+fn pool_mount_def(pool: &PoolName, device: &Path, fs: LocalFs) -> Result<MountDef, WireError> {
+    let device: DevicePath = device.display().to_string().parse().map_err(WireError::from)?;
+    Ok(MountDef {
+        source: MountSource::Local { device, fs },
+        target: pool.mount_target(),
+        flags: Vec::new(),
+        automount: false,
+        temporary: false,
+        timeout_secs: MOUNT_TIMEOUT_SECS,
+    })
+}
+
+fn create(ctx: &Ctx, spec: &PoolSpec) -> Result<Vec<Action>, WireError> {
+    spec.validate()?;
+    let devs = free_devices(&spec.devices)?;
+    let nodes: Vec<String> = devs.iter().map(node).collect();
+    let (_, mnt) = mount_point(ctx, &spec.name);
+    if mnt.exists() && std::fs::read_dir(&mnt).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(WireError::new(
+            ErrorCode::AlreadyExists,
+            format!("{} exists and is not empty; a pool is mounted only on an empty directory", mnt.display()),
+        ));
+    }
+    let mut actions = vec![Action::CheckNotZfsMember(devs.clone())];
+    match &spec.layout {
+        PoolLayout::Zfs { layout, ashift, properties } => {
+            let mut a = vec!["create".to_owned()];
+            if spec.force {
+                a.push("-f".into());
+            }
+            if let Some(s) = ashift {
+                a.extend(["-o".into(), format!("ashift={s}")]);
+            }
+            for p in properties {
+                a.extend(["-O".into(), p.assignment()]);
+            }
+            a.extend(["-m".into(), mnt.display().to_string(), "--".into(), spec.name.to_string()]);
+            if *layout != ZfsLayout::Stripe {
+                a.push(layout.as_str().to_owned());
+            }
+            a.extend(nodes);
+            actions.push(exec(Program::Zpool, a));
+        }
+        PoolLayout::Btrfs { data, metadata, compression } => {
+            let mut a = vec!["-L".to_owned(), spec.name.to_string(), "-d".into(), data.to_string()];
+            a.extend(["-m".into(), metadata.to_string()]);
+            if spec.force {
+                a.push("-f".into());
+            }
+            a.push("--".into());
+            a.extend(nodes.iter().cloned());
+            actions.push(exec(Program::MkfsBtrfs, a));
+            let def = pool_mount_def(&spec.name, &devs[0].path, LocalFs::Btrfs)?;
+            actions.push(Action::Mount(mounts::plan(ctx, &HelperOp::MountWrite { def })?));
+            if let Some(c) = compression.filter(|c| *c != Compression::Off) {
+                let a = ["property", "set", "--"].map(str::to_owned).into_iter().chain([
+                    mnt.display().to_string(),
+                    "compression".into(),
+                    c.to_string(),
+                ]);
+                actions.push(exec(Program::Btrfs, a.collect()));
+            }
+        }
+        PoolLayout::Single { fs } => {
+            let d = &devs[0];
+            let part = partition_of(d, 1);
+            let wipe = if spec.force { "--zap-all" } else { "--clear" };
+            actions.push(exec(Program::Sgdisk, vec![wipe.into(), "--".into(), node(d)]));
+            actions.push(exec(
+                Program::Sgdisk,
+                vec![
+                    "--new=1:0:0".into(),
+                    "--typecode=1:8300".into(),
+                    format!("--change-name=1:corenas-{}", spec.name),
+                    "--".into(),
+                    node(d),
+                ],
+            ));
+            // sgdisk asks the kernel to re-read the table; where that is not enough (loop devices
+            // on some kernels report success and add nothing), partx adds what is missing.
+            actions.push(exec(Program::Partx, vec!["--update".into(), "--".into(), node(d)]));
+            actions.push(Action::WaitForNode(part.clone()));
+            // Labels: ext4 takes 16 bytes, xfs 12; a longer pool name goes without a label.
+            let (program, mut a, max_label, local) = match fs {
+                DiskFs::Ext4 => (Program::MkfsExt4, vec!["-q".to_owned()], 16, LocalFs::Ext4),
+                DiskFs::Xfs => (Program::MkfsXfs, vec!["-q".to_owned(), "-f".to_owned()], 12, LocalFs::Xfs),
+            };
+            if spec.name.as_str().len() <= max_label {
+                a.extend(["-L".into(), spec.name.to_string()]);
+            }
+            a.extend(["--".into(), part.display().to_string()]);
+            actions.push(exec(program, a));
+            let def = pool_mount_def(&spec.name, &part, local)?;
+            actions.push(Action::Mount(mounts::plan(ctx, &HelperOp::MountWrite { def })?));
+        }
+    }
+    Ok(actions)
+}
+
+fn destroy(ctx: &Ctx, name: &PoolName, backend: Backend, devices: &[DevicePath]) -> Result<Vec<Action>, WireError> {
+    match backend {
+        Backend::Zfs => Ok(vec![
+            Action::LabUnmountBeneath(mount_point(ctx, name).1),
+            exec(Program::Zpool, vec!["destroy".into(), "--".into(), name.to_string()]),
+        ]),
+        Backend::Btrfs | Backend::Single => {
+            let devs = devices.iter().map(device::resolve).collect::<Result<Vec<_>, _>>()?;
+            let fs = if backend == Backend::Btrfs { LocalFs::Btrfs } else { LocalFs::Ext4 };
+            let first = devs.first().ok_or_else(|| WireError::invalid("devices", "the pool's devices are needed"))?;
+            let source = if backend == Backend::Single { partition_of(first, 1) } else { first.path.clone() };
+            let def = pool_mount_def(name, &source, fs)?;
+            let mut actions = vec![Action::Mount(mounts::plan(ctx, &HelperOp::MountRemove { def })?)];
+            actions.push(Action::CheckFree(devs.clone()));
+            let mut targets: Vec<String> = Vec::new();
+            if backend == Backend::Single && source.exists() {
+                targets.push(source.display().to_string());
+            }
+            targets.extend(devs.iter().map(node));
+            actions.push(exec(Program::Wipefs, ["-a".to_owned(), "--".into()].into_iter().chain(targets).collect()));
+            actions.push(Action::RemoveEmptyDir(mount_point(ctx, name).1));
+            Ok(actions)
+        }
+        Backend::Lvm | Backend::Mdadm => Err(unsupported(backend, "destroy through this operation")),
+    }
+}
+
+fn scrub(ctx: &Ctx, name: &PoolName, backend: Backend, start: bool) -> Result<Vec<Action>, WireError> {
+    match backend {
+        Backend::Zfs => {
+            let mut a = vec!["scrub".to_owned()];
+            if !start {
+                a.push("-s".into());
+            }
+            a.extend(["--".into(), name.to_string()]);
+            Ok(vec![exec(Program::Zpool, a)])
+        }
+        Backend::Btrfs => {
+            let (_, mnt) = mount_point(ctx, name);
+            // `scrub start` runs the scrub in a background process it forks (the kernel does the
+            // work); corenasd follows it with `scrub status`.
+            let verb = if start { "start" } else { "cancel" };
+            Ok(vec![exec(Program::Btrfs, vec!["scrub".into(), verb.into(), "--".into(), mnt.display().to_string()])])
+        }
+        _ => Err(unsupported(backend, "scrub")),
+    }
+}
+
+fn snapshot_path(ctx: &Ctx, ds: &DatasetName, snap: &SnapshotName) -> Result<(PathBuf, PathBuf), WireError> {
+    let dir = dataset_path(ctx, ds, &[".snapshots"])?;
+    Ok((dir.clone(), dir.join(snap.as_str())))
+}
+
+pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
+    let zfs = |a: Vec<String>| Ok(vec![exec(Program::Zfs, a)]);
+    match op {
+        HelperOp::PoolCreate { spec } => create(ctx, spec),
+        HelperOp::PoolDestroy { name, backend, devices } => destroy(ctx, name, *backend, devices),
+        HelperOp::PoolImport { name } => {
+            let (_, mnt) = mount_point(ctx, name);
+            // -o cachefile... is not needed; the mount point is set again in case it moved.
+            Ok(vec![
+                exec(Program::Zpool, vec!["import".into(), "--".into(), name.to_string()]),
+                exec(
+                    Program::Zfs,
+                    vec!["set".into(), format!("mountpoint={}", mnt.display()), "--".into(), name.to_string()],
+                ),
+            ])
+        }
+        HelperOp::PoolExport { name } => Ok(vec![
+            Action::LabUnmountBeneath(mount_point(ctx, name).1),
+            exec(Program::Zpool, vec!["export".into(), "--".into(), name.to_string()]),
+        ]),
+        HelperOp::ScrubStart { name, backend } => scrub(ctx, name, *backend, true),
+        HelperOp::ScrubStop { name, backend } => scrub(ctx, name, *backend, false),
+        HelperOp::DatasetCreate { spec, backend } => match backend {
+            Backend::Zfs => {
+                let mut a = vec!["create".to_owned()];
+                for p in &spec.properties {
+                    a.extend(["-o".into(), p.assignment()]);
+                }
+                a.extend(["--".into(), spec.name.to_string()]);
+                zfs(a)
+            }
+            Backend::Btrfs => {
+                if !spec.properties.is_empty() {
+                    return Err(WireError::invalid("property", "btrfs subvolumes take no ZFS properties"));
+                }
+                let path = dataset_path(ctx, &spec.name, &[])?;
+                Ok(vec![exec(
+                    Program::Btrfs,
+                    vec!["subvolume".into(), "create".into(), "--".into(), path.display().to_string()],
+                )])
+            }
+            _ => Err(unsupported(*backend, "datasets")),
+        },
+        HelperOp::DatasetDestroy { name, backend, recursive } => match backend {
+            Backend::Zfs => {
+                let mut a = vec!["destroy".to_owned()];
+                if *recursive {
+                    a.push("-r".into());
+                }
+                a.extend(["--".into(), name.to_string()]);
+                Ok(vec![Action::LabUnmountBeneath(dataset_path(ctx, name, &[])?), exec(Program::Zfs, a)])
+            }
+            Backend::Btrfs => {
+                let path = dataset_path(ctx, name, &[])?;
+                let snaps = path.join(".snapshots");
+                let mut actions = Vec::new();
+                if let Ok(rd) = std::fs::read_dir(&snaps) {
+                    if !recursive && rd.flatten().next().is_some() {
+                        return Err(WireError::new(
+                            ErrorCode::InvalidState,
+                            format!("{name} has snapshots; destroy them first or destroy recursively"),
+                        ));
+                    }
+                    for e in std::fs::read_dir(&snaps).into_iter().flatten().flatten() {
+                        let p = e.path();
+                        actions.push(exec(
+                            Program::Btrfs,
+                            vec!["subvolume".into(), "delete".into(), "--".into(), p.display().to_string()],
+                        ));
+                    }
+                }
+                actions.push(exec(
+                    Program::Btrfs,
+                    vec!["subvolume".into(), "delete".into(), "--".into(), path.display().to_string()],
+                ));
+                Ok(actions)
+            }
+            _ => Err(unsupported(*backend, "datasets")),
+        },
+        HelperOp::DatasetSet { name, properties } => {
+            // One property per call: zfs-fuse's `zfs set` takes one, and no `--` (the name is
+            // validated and cannot start with '-').
+            Ok(properties
+                .iter()
+                .map(|p| exec(Program::Zfs, vec!["set".into(), p.assignment(), name.to_string()]))
+                .collect())
+        }
+        HelperOp::SnapshotCreate { dataset, snapshot, backend } => match backend {
+            Backend::Zfs => zfs(vec!["snapshot".into(), "--".into(), format!("{dataset}@{snapshot}")]),
+            Backend::Btrfs => {
+                let source = dataset_path(ctx, dataset, &[])?;
+                let (dir, target) = snapshot_path(ctx, dataset, snapshot)?;
+                Ok(vec![
+                    // 0755: samba's shadow_copy2 lists it for every share user.
+                    Action::MakeDir(dir),
+                    exec(
+                        Program::Btrfs,
+                        vec![
+                            "subvolume".into(),
+                            "snapshot".into(),
+                            "-r".into(),
+                            "--".into(),
+                            source.display().to_string(),
+                            target.display().to_string(),
+                        ],
+                    ),
+                ])
+            }
+            _ => Err(unsupported(*backend, "snapshots")),
+        },
+        HelperOp::SnapshotDestroy { dataset, snapshot, backend } => match backend {
+            Backend::Zfs => zfs(vec!["destroy".into(), "--".into(), format!("{dataset}@{snapshot}")]),
+            Backend::Btrfs => {
+                let (_, target) = snapshot_path(ctx, dataset, snapshot)?;
+                Ok(vec![exec(
+                    Program::Btrfs,
+                    vec!["subvolume".into(), "delete".into(), "--".into(), target.display().to_string()],
+                )])
+            }
+            _ => Err(unsupported(*backend, "snapshots")),
+        },
+        HelperOp::SnapshotRollback { dataset, snapshot } => {
+            zfs(vec!["rollback".into(), "-r".into(), "--".into(), format!("{dataset}@{snapshot}")])
+        }
+        _ => Err(WireError::internal(format!("{} is not a storage operation", op.name()))),
+    }
+}
+
+/// Device names a `zpool status` lists in its config sections (kernel names or paths).
+pub fn zpool_members(status: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_config = false;
+    for line in status.lines() {
+        let t = line.trim();
+        if t.starts_with("config:") {
+            in_config = true;
+            continue;
+        }
+        if t.starts_with("errors:") || t.starts_with("pool:") {
+            in_config = false;
+        }
+        if !in_config || t.is_empty() || t.starts_with("NAME") {
+            continue;
+        }
+        if let Some(first) = t.split_whitespace().next() {
+            out.push(first.trim_start_matches("/dev/").to_owned());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_from_zpool_status() {
+        let s = "  pool: tpool\n state: ONLINE\n scrub: none requested\nconfig:\n\n\tNAME        STATE     READ WRITE CKSUM\n\ttpool       ONLINE       0     0     0\n\t  mirror-0  ONLINE       0     0     0\n\t    loop0   ONLINE       0     0     0\n\t    /dev/loop1   ONLINE       0     0     0\n\nerrors: No known data errors\n";
+        let m = zpool_members(s);
+        assert!(m.contains(&"loop0".to_owned()) && m.contains(&"loop1".to_owned()), "{m:?}");
+    }
+}

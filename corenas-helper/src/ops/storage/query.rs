@@ -1,0 +1,69 @@
+//! Read-only questions to the storage tools. The argv is built here from typed values; the
+//! output goes back raw, for corenasd to parse unprivileged.
+
+use super::super::Ctx;
+use super::super::device;
+use crate::exec::{self, Invocation, Program};
+use corenas_proto::WireError;
+use corenas_proto::helper::{StorageQuery, ToolOutput};
+use std::time::Duration;
+
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// CoreNAS's ZFS properties, read back for `storage dataset list/show`.
+pub const ZFS_PROPERTIES: &str =
+    "used,available,referenced,mountpoint,compression,atime,quota,reservation,recordsize,readonly,creation";
+
+fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
+    let mnt =
+        |pool: &corenas_proto::names::PoolName| ctx.paths.inside(pool.mount_target().as_str()).display().to_string();
+    let of = Invocation::of;
+    Ok(match q {
+        StorageQuery::ZpoolStatus { pool } => of(Program::Zpool).arg("status").args(pool.iter().map(|p| p.to_string())),
+        StorageQuery::ZpoolList => of(Program::Zpool).args(["list", "-H", "-o", "name,health"]),
+        StorageQuery::ZfsProperties { pool } => of(Program::Zfs)
+            .args(["get", "-H", "-p", "-r", "-o", "name,property,value", ZFS_PROPERTIES, "--"])
+            .arg(pool.to_string()),
+        // zfs-fuse's `zfs list` has no -p and `zfs get` no -t: snapshots are the names with '@'.
+        StorageQuery::ZfsSnapshots { dataset } => of(Program::Zfs)
+            .args(["get", "-H", "-p", "-r", "-o", "name,property,value", "used,creation", "--"])
+            .arg(dataset.to_string()),
+        StorageQuery::BtrfsShow { pool } => {
+            of(Program::Btrfs).args(["filesystem", "show", "--raw", "--"]).arg(mnt(pool))
+        }
+        StorageQuery::BtrfsSubvolumes { pool } => of(Program::Btrfs).args(["subvolume", "list", "--"]).arg(mnt(pool)),
+        StorageQuery::BtrfsScrubStatus { pool } => {
+            of(Program::Btrfs).args(["scrub", "status", "-R", "--"]).arg(mnt(pool))
+        }
+        StorageQuery::BtrfsDeviceStats { pool } => of(Program::Btrfs).args(["device", "stats", "--"]).arg(mnt(pool)),
+        StorageQuery::Smart { device } => {
+            let d = device::resolve(device)?;
+            of(Program::Smartctl).args(["--json=c", "-x", "--"]).arg(d.path.display().to_string())
+        }
+        StorageQuery::Blkid { device } => {
+            let d = device::resolve(device)?;
+            of(Program::Blkid).args(["-p", "-o", "export", "--"]).arg(d.path.display().to_string())
+        }
+    })
+}
+
+pub async fn run(ctx: &Ctx, q: &StorageQuery) -> Result<ToolOutput, WireError> {
+    let cmd = invocation(ctx, q)?;
+    let (code, out) = exec::run_raw(&cmd, QUERY_TIMEOUT).await?;
+    Ok(ToolOutput {
+        code,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Kernel names of the devices in imported ZFS pools (empty when ZFS is not installed or its
+/// daemon is not running: then no device can be a member of an imported pool).
+pub async fn zfs_members() -> Vec<String> {
+    if !Program::Zpool.is_installed() {
+        return Vec::new();
+    }
+    match exec::run_raw(&Invocation::of(Program::Zpool).arg("status"), QUERY_TIMEOUT).await {
+        Ok((Some(0), out)) => super::pool::zpool_members(&String::from_utf8_lossy(&out.stdout)),
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,413 @@
+//! Devices: the block-device inventory (read unprivileged from sysfs, udev's database and
+//! /proc), SMART reports parsed from smartctl's raw JSON, and hotplug events.
+//!
+//! The types are plain data. Strings that come from devices or media (model, serial, labels,
+//! smartctl messages) were sanitized by corenasd (control characters dropped, length capped),
+//! but a client must still print them through [`shown`]: a peer may run an older daemon, and a
+//! terminal is not the place to find out.
+
+use crate::error::ValidationError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What kind of block device this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// A whole disk: sd, vd, xvd, nvme namespaces, mmcblk.
+    Disk,
+    Partition,
+    /// A loop device with a backing file.
+    Loop,
+    /// A CD/DVD/BD drive (sr); size 0 while no disc is in it.
+    Optical,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disk => "disk",
+            Self::Partition => "partition",
+            Self::Loop => "loop",
+            Self::Optical => "optical",
+        }
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a device (or partition) is busy. Any use means CoreNAS must not wipe it or add it to a
+/// pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceUse {
+    /// A filesystem on it is mounted here (from /proc/self/mountinfo, escapes decoded).
+    Mounted { at: String },
+    /// It holds the running system (the root filesystem, /boot, /usr or /var).
+    SystemDisk,
+    /// Active swap (/proc/swaps).
+    Swap,
+    /// Claimed by another block device (md RAID, device-mapper/LVM): sysfs `holders/`.
+    HeldBy { holder: String },
+    /// A member of a CoreNAS pool, by CoreNAS's own records.
+    PoolMember { pool: String, backend: String },
+}
+
+impl fmt::Display for DeviceUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Mounted { at } => write!(f, "mounted at {}", shown(at)),
+            Self::SystemDisk => f.write_str("system disk"),
+            Self::Swap => f.write_str("swap"),
+            Self::HeldBy { holder } => write!(f, "held by {}", shown(holder)),
+            Self::PoolMember { pool, backend } => write!(f, "member of pool {} ({})", shown(pool), shown(backend)),
+        }
+    }
+}
+
+/// One partition of a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionInfo {
+    /// Kernel name, e.g. "sda1", "nvme0n1p2", "loop3p1".
+    pub name: String,
+    pub path: String,
+    pub size_bytes: u64,
+    /// Partition number (sysfs `partition`).
+    pub number: u32,
+    pub fs_type: Option<String>,
+    pub fs_label: Option<String>,
+    pub fs_uuid: Option<String>,
+    pub uses: Vec<DeviceUse>,
+}
+
+impl PartitionInfo {
+    pub fn in_use(&self) -> bool {
+        !self.uses.is_empty()
+    }
+}
+
+/// One block device as the daemon sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Kernel name, e.g. "sda", "loop3", "nvme0n1".
+    pub name: String,
+    /// "/dev/<name>".
+    pub path: String,
+    /// /dev/disk/by-id/... links that point at this device, sorted.
+    pub by_id: Vec<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub vendor: Option<String>,
+    pub size_bytes: u64,
+    pub logical_sector: u32,
+    pub physical_sector: u32,
+    pub rotational: bool,
+    /// "sata", "nvme", "usb", "virtio", "loop", "scsi", "sas", "mmc", "xen", ...
+    pub transport: Option<String>,
+    pub removable: bool,
+    pub read_only: bool,
+    pub kind: DeviceKind,
+    /// For loop devices: the backing file.
+    pub backing_file: Option<String>,
+    pub partitions: Vec<PartitionInfo>,
+    /// Filesystem directly on the whole device (no partition table).
+    pub fs_type: Option<String>,
+    pub fs_label: Option<String>,
+    pub fs_uuid: Option<String>,
+    /// Uses of the whole device; partitions carry their own.
+    pub uses: Vec<DeviceUse>,
+}
+
+impl DeviceInfo {
+    /// Whether the device or any of its partitions is in use.
+    pub fn in_use(&self) -> bool {
+        !self.uses.is_empty() || self.partitions.iter().any(PartitionInfo::in_use)
+    }
+
+    /// Every use of the device and its partitions, partition uses prefixed with the partition's
+    /// name ("sda1: mounted at /"), for one-line displays.
+    pub fn all_uses(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.uses.iter().map(ToString::to_string).collect();
+        for p in &self.partitions {
+            out.extend(p.uses.iter().map(|u| format!("{}: {u}", shown(&p.name))));
+        }
+        out
+    }
+}
+
+/// A SMART self-test to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelfTestKind {
+    Short,
+    Long,
+}
+
+impl SelfTestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Short => "short",
+            Self::Long => "long",
+        }
+    }
+}
+
+impl fmt::Display for SelfTestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SelfTestKind {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "short" => Ok(Self::Short),
+            "long" => Ok(Self::Long),
+            _ => Err(ValidationError::new(
+                "test",
+                format!("self-test kind '{}' is invalid: use short or long", crate::names::shown(s)),
+            )),
+        }
+    }
+}
+
+/// The self-test the drive reports as current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelfTestStatus {
+    pub in_progress: bool,
+    /// While in progress: how much is left (ATA reports this; NVMe reports the part done).
+    pub percent_remaining: Option<u8>,
+    /// The drive's words for the last or current test ("completed without error").
+    pub last_result: Option<String>,
+}
+
+/// One entry of the drive's self-test log, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelfTestEntry {
+    /// "Short offline", "Extended offline", "Short", "Extended", ...
+    pub kind: String,
+    /// "Completed without error", "Completed: read failure", ...
+    pub status: String,
+    pub passed: bool,
+    /// Power-on hours when the test ran.
+    pub lifetime_hours: Option<u64>,
+}
+
+/// SMART data for one device, parsed from `smartctl --json` by corenasd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmartReport {
+    /// The device asked about, e.g. "/dev/sda".
+    pub device: String,
+    /// False when smartctl could not read SMART data at all (unknown device type, open failed,
+    /// SMART unsupported or disabled); `message` then says why.
+    pub available: bool,
+    pub message: Option<String>,
+    /// "ATA", "NVMe" or "SCSI".
+    pub protocol: Option<String>,
+    /// When smartctl ran (its `local_time.time_t`), seconds since the epoch.
+    pub collected_at: Option<i64>,
+    /// The drive's overall self-assessment: `Some(false)` means the drive says it is failing.
+    pub health_passed: Option<bool>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub firmware: Option<String>,
+    pub capacity_bytes: Option<u64>,
+    pub temperature_c: Option<i64>,
+    pub power_on_hours: Option<u64>,
+    /// ATA attribute 5; for SCSI the grown defect list.
+    pub reallocated_sectors: Option<u64>,
+    /// ATA attribute 197.
+    pub pending_sectors: Option<u64>,
+    /// ATA attribute 198.
+    pub offline_uncorrectable: Option<u64>,
+    pub nvme_critical_warning: Option<u64>,
+    pub nvme_percentage_used: Option<u64>,
+    pub nvme_media_errors: Option<u64>,
+    pub self_test: Option<SelfTestStatus>,
+    pub self_test_log: Vec<SelfTestEntry>,
+    /// smartctl's exit status, a bit mask (man smartctl, EXIT STATUS).
+    pub smartctl_exit_bits: u8,
+    /// The exit bits in words, one per set bit.
+    pub exit_problems: Vec<String>,
+}
+
+impl SmartReport {
+    /// Whether anything here calls for attention: a failing verdict, reallocated, pending or
+    /// uncorrectable sectors, NVMe warnings or media errors, a failed self-test in the log, or
+    /// a smartctl bit that reports a disk problem (3 and up).
+    pub fn needs_attention(&self) -> bool {
+        let nonzero = |v: Option<u64>| v.is_some_and(|n| n > 0);
+        self.health_passed == Some(false)
+            || nonzero(self.reallocated_sectors)
+            || nonzero(self.pending_sectors)
+            || nonzero(self.offline_uncorrectable)
+            || nonzero(self.nvme_critical_warning)
+            || nonzero(self.nvme_media_errors)
+            || self.self_test_log.first().is_some_and(|e| !e.passed)
+            || self.smartctl_exit_bits & 0b1111_1000 != 0
+    }
+}
+
+/// A device string made safe for a terminal or a log line: control characters and Unicode
+/// bidi controls are escaped (`\u{1b}`), everything else is kept. Unlike
+/// [`crate::names::shown`] (for error messages) it does not shorten the value.
+pub fn shown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || crate::names::is_bidi_control(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loop_device() -> DeviceInfo {
+        DeviceInfo {
+            name: "loop3".into(),
+            path: "/dev/loop3".into(),
+            by_id: vec![],
+            model: None,
+            serial: None,
+            vendor: None,
+            size_bytes: 64 << 20,
+            logical_sector: 512,
+            physical_sector: 512,
+            rotational: false,
+            transport: Some("loop".into()),
+            removable: false,
+            read_only: false,
+            kind: DeviceKind::Loop,
+            backing_file: Some("/tmp/x.img".into()),
+            partitions: vec![PartitionInfo {
+                name: "loop3p1".into(),
+                path: "/dev/loop3p1".into(),
+                size_bytes: 32 << 20,
+                number: 1,
+                fs_type: Some("ext4".into()),
+                fs_label: Some("data".into()),
+                fs_uuid: None,
+                uses: vec![],
+            }],
+            fs_type: None,
+            fs_label: None,
+            fs_uuid: None,
+            uses: vec![],
+        }
+    }
+
+    #[test]
+    fn in_use_looks_at_partitions() {
+        let mut d = loop_device();
+        assert!(!d.in_use());
+        d.partitions[0].uses.push(DeviceUse::Mounted { at: "/mnt/x".into() });
+        assert!(d.in_use());
+        assert_eq!(d.all_uses(), vec!["loop3p1: mounted at /mnt/x".to_owned()]);
+        d.partitions[0].uses.clear();
+        d.uses.push(DeviceUse::Swap);
+        assert!(d.in_use());
+    }
+
+    #[test]
+    fn use_display() {
+        let cases = [
+            (DeviceUse::Mounted { at: "/srv/a b".into() }, "mounted at /srv/a b"),
+            (DeviceUse::SystemDisk, "system disk"),
+            (DeviceUse::Swap, "swap"),
+            (DeviceUse::HeldBy { holder: "md0".into() }, "held by md0"),
+            (DeviceUse::PoolMember { pool: "tank".into(), backend: "zfs".into() }, "member of pool tank (zfs)"),
+            (DeviceUse::Mounted { at: "/mnt/\x1b[2Jevil".into() }, "mounted at /mnt/\\u{1b}[2Jevil"),
+        ];
+        for (u, want) in cases {
+            assert_eq!(u.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn shown_escapes_controls_only() {
+        assert_eq!(shown("WDC WD140EDFZ-11A0VA0"), "WDC WD140EDFZ-11A0VA0");
+        assert_eq!(shown("Max's disk é"), "Max's disk é");
+        assert_eq!(shown("a\nb\tc"), "a\\u{a}b\\u{9}c");
+        assert_eq!(shown("\u{202e}gpj.exe"), "\\u{202e}gpj.exe");
+        let long = "x".repeat(300);
+        assert_eq!(shown(&long), long, "not shortened");
+    }
+
+    #[test]
+    fn self_test_kind_parses() {
+        assert_eq!("short".parse::<SelfTestKind>().unwrap(), SelfTestKind::Short);
+        assert_eq!("long".parse::<SelfTestKind>().unwrap(), SelfTestKind::Long);
+        for bad in ["", "Short", "extended", "long ", "conveyance"] {
+            let e = bad.parse::<SelfTestKind>().unwrap_err();
+            assert!(e.message.contains("use short or long"), "{}", e.message);
+        }
+        let e = "\x1b[31m".parse::<SelfTestKind>().unwrap_err();
+        assert!(!e.message.contains('\x1b'));
+        assert_eq!(SelfTestKind::Long.to_string(), "long");
+    }
+
+    #[test]
+    fn round_trips_through_postcard_and_json() {
+        let mut d = loop_device();
+        d.uses = vec![
+            DeviceUse::SystemDisk,
+            DeviceUse::HeldBy { holder: "dm-0".into() },
+            DeviceUse::PoolMember { pool: "tank".into(), backend: "btrfs".into() },
+        ];
+        let bytes = postcard::to_allocvec(&d).unwrap();
+        assert_eq!(postcard::from_bytes::<DeviceInfo>(&bytes).unwrap(), d);
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(json.contains(r#""kind":"loop""#), "{json}");
+        assert!(json.contains(r#""system_disk""#), "{json}");
+        assert_eq!(serde_json::from_str::<DeviceInfo>(&json).unwrap(), d);
+
+        let r = SmartReport {
+            device: "/dev/sda".into(),
+            available: true,
+            message: None,
+            protocol: Some("ATA".into()),
+            collected_at: Some(1),
+            health_passed: Some(true),
+            model: None,
+            serial: None,
+            firmware: None,
+            capacity_bytes: None,
+            temperature_c: Some(-5),
+            power_on_hours: Some(10),
+            reallocated_sectors: Some(0),
+            pending_sectors: None,
+            offline_uncorrectable: None,
+            nvme_critical_warning: None,
+            nvme_percentage_used: None,
+            nvme_media_errors: None,
+            self_test: Some(SelfTestStatus { in_progress: true, percent_remaining: Some(90), last_result: None }),
+            self_test_log: vec![SelfTestEntry {
+                kind: "Short offline".into(),
+                status: "Completed without error".into(),
+                passed: true,
+                lifetime_hours: Some(9),
+            }],
+            smartctl_exit_bits: 0,
+            exit_problems: vec![],
+        };
+        assert!(!r.needs_attention());
+        let bytes = postcard::to_allocvec(&r).unwrap();
+        assert_eq!(postcard::from_bytes::<SmartReport>(&bytes).unwrap(), r);
+        let mut bad = r.clone();
+        bad.pending_sectors = Some(8);
+        assert!(bad.needs_attention());
+        let mut bad = r;
+        bad.smartctl_exit_bits = 1 << 6;
+        assert!(bad.needs_attention());
+    }
+}

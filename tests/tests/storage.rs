@@ -1,0 +1,362 @@
+//! Storage for real, as root: zfs-fuse pools on loop devices (mirror, datasets with properties,
+//! snapshots, rollback, scrub jobs, damage), btrfs raid1 with subvolumes and snapshots, single
+//! disks with ext4 and xfs, each mounted (the lab-only fallback mounts btrfs and single disks;
+//! zfs-fuse mounts its own datasets), written, and destroyed; wipes with verification; and the
+//! helper's refusals of devices that are in use.
+
+use corenas_tests::media::{LoopDisk, ScratchDir};
+use corenas_tests::{Lab, LabOptions, require_root, stderr, stdout, wait_for};
+use std::process::Command;
+
+fn lab(name: &str) -> Lab {
+    Lab::start(name, LabOptions { lab_mounts: true, ..LabOptions::default() })
+}
+
+fn ok(o: &std::process::Output, what: &str) {
+    assert!(o.status.success(), "{what} failed:\n{}\n{}", stdout(o), stderr(o));
+}
+
+/// zfs-fuse is a userspace daemon: start it if it is not running (it stays for later tests).
+fn zfs_fuse() -> bool {
+    if !std::path::Path::new("/usr/sbin/zfs-fuse").exists() {
+        eprintln!("SKIP: zfs-fuse is not installed");
+        return false;
+    }
+    let running = Command::new("zpool").arg("list").output().map(|o| o.status.success()).unwrap_or(false);
+    if !running {
+        let _ = Command::new("/usr/sbin/zfs-fuse").args(["--pidfile", "/run/zfs-fuse.pid"]).status();
+        wait_for(
+            || Command::new("zpool").arg("list").output().map(|o| o.status.success()).unwrap_or(false),
+            "zfs-fuse to answer",
+        );
+    }
+    true
+}
+
+/// Destroys a test's pool even when the test fails half-way.
+struct PoolGuard(String);
+impl Drop for PoolGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("zpool").args(["destroy", "-f", &self.0]).output();
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", std::process::id() % 100_000)
+}
+
+fn job_done(lab: &Lab, change: &serde_json::Value) -> serde_json::Value {
+    let id = change["result"]["id"].as_str().unwrap_or_else(|| panic!("no job id in {change}")).to_owned();
+    let mut job = serde_json::Value::Null;
+    wait_for(
+        || {
+            job = lab.ctl_json(&["storage", "job", "show", &id]);
+            job["state"] != "running"
+        },
+        "the storage job to end",
+    );
+    job
+}
+
+#[test]
+fn loop_zfs_mirror_datasets_snapshots_rollback_scrub_and_damage() {
+    if !require_root("loop_zfs_mirror") || !zfs_fuse() {
+        return;
+    }
+    let scratch = ScratchDir::new("zfs");
+    let a = LoopDisk::sparse(&scratch.path, "a", 128 << 20);
+    let b = LoopDisk::sparse(&scratch.path, "b", 128 << 20);
+    let (da, db) = (a.dev.display().to_string(), b.dev.display().to_string());
+    let pool = unique("zt");
+    let _guard = PoolGuard(pool.clone());
+    let lab = lab("zfs");
+
+    // Dry run: the exact zpool argv, nothing created.
+    let dry = lab.ctl_json(&[
+        "--dry-run",
+        "storage",
+        "create",
+        &pool,
+        "--type",
+        "zfs",
+        "--layout",
+        "mirror",
+        "--device",
+        &da,
+        "--device",
+        &db,
+    ]);
+    let plan = dry["steps"].to_string();
+    assert!(plan.contains("/usr/sbin/zpool") && plan.contains("mirror") && plan.contains(&da), "{dry}");
+    assert!(!Command::new("zpool").args(["list", &pool]).output().unwrap().status.success());
+
+    let o =
+        lab.ctl(&["storage", "create", &pool, "--type", "zfs", "--layout", "mirror", "--device", &da, "--device", &db]);
+    ok(&o, "zfs pool create");
+    let show = lab.ctl_json(&["storage", "show", &pool]);
+    assert_eq!(show["health"], "online", "{show}");
+    assert_eq!(show["members"].as_array().map(Vec::len), Some(2), "{show}");
+    assert!(show["mounted"].as_bool().unwrap(), "{show}");
+
+    // The inventory knows the loops are pool members now, and wipe/create refuse them.
+    let inv = lab.ctl_json(&["device", "list"]);
+    let me = inv.as_array().unwrap().iter().find(|d| d["path"] == da.as_str()).cloned().expect("loop in inventory");
+    assert!(me["uses"].to_string().contains(&pool), "{me}");
+    let o = lab.ctl(&["device", "wipe", &da, "--method", "quick", "--force"]);
+    assert!(!o.status.success() && (stderr(&o).contains("in use") || stderr(&o).contains("member")), "{}", stderr(&o));
+
+    let ds = format!("{pool}/data");
+    ok(
+        &lab.ctl(&["storage", "dataset", "create", &ds, "--property", "compression=gzip", "--property", "atime=off"]),
+        "dataset create",
+    );
+    let list = lab.ctl_json(&["storage", "dataset", "list", &pool]);
+    let d = list.as_array().unwrap().iter().find(|d| d["name"] == ds.as_str()).cloned().expect("dataset listed");
+    assert!(d["properties"].to_string().contains("gzip"), "{d}");
+    ok(&lab.ctl(&["storage", "dataset", "set", &ds, "quota=64M"]), "dataset set");
+    let mnt = std::path::PathBuf::from(d["mountpoint"].as_str().unwrap());
+    std::fs::write(mnt.join("file.txt"), "version 1\n").expect("write to the dataset");
+
+    ok(&lab.ctl(&["storage", "snapshot", "create", &ds, "--name", "before"]), "snapshot");
+    std::fs::write(mnt.join("file.txt"), "version 2\n").unwrap();
+    let snaps = lab.ctl_json(&["storage", "snapshot", "list", &ds]);
+    assert!(snaps.to_string().contains("\"before\""), "{snaps}");
+    let o = lab.ctl(&["storage", "snapshot", "rollback", &ds, "before"]);
+    assert!(!o.status.success(), "rollback without --force must be refused");
+    ok(&lab.ctl(&["storage", "snapshot", "rollback", &ds, "before", "--force"]), "rollback");
+    assert_eq!(std::fs::read_to_string(mnt.join("file.txt")).unwrap(), "version 1\n");
+
+    // Scrub as a job, to completion.
+    let change = lab.ctl_json(&["storage", "scrub", &pool]);
+    let job = job_done(&lab, &change);
+    assert_eq!(job["state"], "done", "{job}");
+
+    // Damage one side of the mirror (past the front labels), scrub again: ZFS notices.
+    let data = vec![0x5au8; 32 << 20];
+    let f = std::fs::OpenOptions::new().write(true).open(&b.backing).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &data, 8 << 20).unwrap();
+    drop(f);
+    let change = lab.ctl_json(&["storage", "scrub", &pool]);
+    let job = job_done(&lab, &change);
+    let show = lab.ctl_json(&["storage", "show", &pool]);
+    eprintln!("after damage: job {job}\nshow {show}");
+    let member_b =
+        show["members"].as_array().unwrap().iter().find(|m| db.ends_with(m["device"].as_str().unwrap())).cloned();
+    if let Some(m) = member_b {
+        let counters = m["errors"].to_string();
+        let noticed =
+            counters != "[0,0,0]" || job["message"].to_string().contains("repaired") || show["health"] != "online";
+        assert!(noticed, "zfs-fuse repaired or counted the damage: {m} {job}");
+    }
+    // The data is intact (the other side of the mirror).
+    assert_eq!(std::fs::read_to_string(mnt.join("file.txt")).unwrap(), "version 1\n");
+
+    let o = lab.ctl(&["storage", "destroy", &pool]);
+    assert!(!o.status.success(), "destroy without --force must be refused");
+    ok(&lab.ctl(&["storage", "destroy", &pool, "--force"]), "destroy");
+    assert!(!Command::new("zpool").args(["list", &pool]).output().unwrap().status.success());
+}
+
+#[test]
+fn loop_btrfs_raid1_subvolumes_snapshots_scrub() {
+    if !require_root("loop_btrfs") {
+        return;
+    }
+    let scratch = ScratchDir::new("btrfs");
+    let a = LoopDisk::sparse(&scratch.path, "a", 256 << 20);
+    let b = LoopDisk::sparse(&scratch.path, "b", 256 << 20);
+    let (da, db) = (a.dev.display().to_string(), b.dev.display().to_string());
+    let lab = lab("btrfs");
+    let pool = "bt";
+    let o = lab.ctl(&[
+        "storage",
+        "create",
+        pool,
+        "--type",
+        "btrfs",
+        "--data-profile",
+        "raid1",
+        "--metadata-profile",
+        "raid1",
+        "--device",
+        &da,
+        "--device",
+        &db,
+    ]);
+    ok(&o, "btrfs create");
+    assert!(stdout(&o).contains("lab"), "the lab fallback says it mounted: {}", stdout(&o));
+    let mnt = lab.root.join("mnt/corenas/bt");
+    let show = lab.ctl_json(&["storage", "show", pool]);
+    assert_eq!(show["health"], "online", "{show}");
+    assert!(show["size_bytes"].as_u64().unwrap() > 100 << 20, "{show}");
+    // The unit was rendered and verified even though the lab mounted it.
+    let unit = lab.read("etc/systemd/system/mnt-corenas-bt.mount");
+    assert!(unit.contains("What=") && unit.contains("Type=btrfs") && unit.contains("nofail"), "{unit}");
+
+    ok(&lab.ctl(&["storage", "dataset", "create", "bt/media"]), "subvolume");
+    std::fs::write(mnt.join("media/a.txt"), "one\n").unwrap();
+    let o = lab.ctl_json(&["storage", "snapshot", "create", "bt/media"]);
+    let name = o["result"]["name"].as_str().unwrap_or_else(|| panic!("{o}")).to_owned();
+    assert!(name.starts_with("auto-"), "{name}");
+    let snap_dir = mnt.join("media/.snapshots").join(&name);
+    assert_eq!(std::fs::read_to_string(snap_dir.join("a.txt")).unwrap(), "one\n");
+    assert!(std::fs::write(snap_dir.join("x"), "y").is_err(), "snapshots are read-only");
+    let o = lab.ctl(&["storage", "snapshot", "rollback", "bt/media", &name, "--force"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains(".snapshots"),
+        "btrfs rollback says how instead: {}",
+        stderr(&o)
+    );
+    let datasets = lab.ctl_json(&["storage", "dataset", "list", pool]);
+    assert_eq!(datasets.as_array().map(Vec::len), Some(1), "snapshots are not datasets: {datasets}");
+
+    let change = lab.ctl_json(&["storage", "scrub", pool]);
+    let job = job_done(&lab, &change);
+    assert_eq!(job["state"], "done", "{job}");
+
+    ok(&lab.ctl(&["storage", "snapshot", "destroy", "bt/media", &name]), "snapshot destroy");
+    ok(&lab.ctl(&["storage", "destroy", pool, "--force"]), "destroy");
+    assert!(!mnt.exists() || std::fs::read_dir(&mnt).unwrap().next().is_none());
+    let blkid = Command::new("blkid").args(["-p", &da]).output().unwrap();
+    assert!(!blkid.status.success(), "signatures are gone: {}", String::from_utf8_lossy(&blkid.stdout));
+}
+
+#[test]
+fn loop_single_disk_ext4_and_xfs() {
+    if !require_root("loop_single_disk") {
+        return;
+    }
+    let scratch = ScratchDir::new("single");
+    let lab = lab("single");
+    for fs in ["ext4", "xfs"] {
+        if fs == "xfs" && !std::path::Path::new("/usr/sbin/mkfs.xfs").exists() {
+            eprintln!("SKIP xfs: xfsprogs is not installed");
+            continue;
+        }
+        let d = LoopDisk::sparse_partscan(&scratch.path, fs, 320 << 20);
+        let dev = d.dev.display().to_string();
+        let pool = format!("single-{fs}");
+        ok(&lab.ctl(&["storage", "create", &pool, "--type", "single", "--fs", fs, "--device", &dev]), "single create");
+        let mnt = lab.root.join(format!("mnt/corenas/{pool}"));
+        std::fs::write(mnt.join("hello"), fs).unwrap();
+        let show = lab.ctl_json(&["storage", "show", &pool]);
+        assert_eq!(show["health"], "online", "{show}");
+        let blkid =
+            Command::new("blkid").args(["-p", "-o", "value", "-s", "TYPE", &format!("{dev}p1")]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&blkid.stdout).trim(), fs);
+        ok(&lab.ctl(&["storage", "destroy", &pool, "--force"]), "destroy");
+        let blkid = Command::new("blkid").args(["-p", &dev]).output().unwrap();
+        assert!(!blkid.status.success(), "{}", String::from_utf8_lossy(&blkid.stdout));
+    }
+}
+
+fn write_random(dev: &str, len: usize) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let buf: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x & 0xff) as u8
+        })
+        .collect();
+    std::fs::write(dev, buf).unwrap();
+}
+
+#[test]
+fn loop_wipe_methods_verify_and_audit() {
+    if !require_root("loop_wipe") {
+        return;
+    }
+    let scratch = ScratchDir::new("wipe");
+    let lab = lab("wipe");
+    let d = LoopDisk::sparse(&scratch.path, "w", 96 << 20);
+    let dev = d.dev.display().to_string();
+
+    // Quick: an ext4 signature goes.
+    assert!(Command::new("mkfs.ext4").args(["-q", "-F", &dev]).status().unwrap().success());
+    let o = lab.ctl(&["device", "wipe", &dev, "--method", "quick"]);
+    assert!(!o.status.success() && stderr(&o).contains("--force"), "{}", stderr(&o));
+    let dry = lab.ctl_json(&["--dry-run", "device", "wipe", &dev, "--method", "quick", "--force"]);
+    assert!(dry["steps"].to_string().contains("wipefs"), "{dry}");
+    let change = lab.ctl_json(&["device", "wipe", &dev, "--method", "quick", "--force"]);
+    let job = job_done(&lab, &change);
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(!Command::new("blkid").args(["-p", &dev]).output().unwrap().status.success());
+
+    for method in ["zero", "discard"] {
+        write_random(&dev, 96 << 20);
+        let change = lab.ctl_json(&["device", "wipe", &dev, "--method", method, "--force", "--samples", "32"]);
+        let job = job_done(&lab, &change);
+        assert_eq!(job["state"], "done", "{method}: {job}");
+        let all = std::fs::read(&dev).unwrap();
+        assert!(all.iter().all(|b| *b == 0), "{method}: the whole device reads zeros");
+    }
+    // A loop device has no secure discard: the job fails, saying why.
+    let change = lab.ctl_json(&["device", "wipe", &dev, "--method", "secure", "--force"]);
+    let job = job_done(&lab, &change);
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["message"].as_str().unwrap_or("").contains("blkdiscard"), "{job}");
+
+    // Every wipe left a wipe record in the audit log, with the verification result.
+    let log = lab.ctl_json(&["log", "view", "--limit", "50"]);
+    let records: Vec<&serde_json::Value> =
+        log.as_array().unwrap().iter().filter(|e| e["action"] == "device.wipe.record").collect();
+    assert_eq!(records.len(), 4, "{log}");
+    let args: Vec<serde_json::Value> =
+        records.iter().map(|r| serde_json::from_str(r["args"].as_str().unwrap_or("{}")).unwrap()).collect();
+    assert_eq!(args.iter().filter(|a| a["verified"] == true).count(), 3, "{args:?}");
+    assert!(args.iter().all(|a| a["device"] == dev.as_str() && a["method"].is_string()), "{args:?}");
+}
+
+#[test]
+fn loop_helper_refuses_devices_in_use() {
+    if !require_root("loop_refusals") {
+        return;
+    }
+    let scratch = ScratchDir::new("refuse");
+    let lab = lab("refuse");
+    let d = LoopDisk::sparse(&scratch.path, "m", 64 << 20);
+    let dev = d.dev.display().to_string();
+    assert!(Command::new("mkfs.ext4").args(["-q", "-F", &dev]).status().unwrap().success());
+    let mnt = scratch.path.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    assert!(Command::new("mount").arg(&dev).arg(&mnt).status().unwrap().success());
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(mnt.clone());
+
+    for args in [
+        vec!["device", "wipe", dev.as_str(), "--method", "zero", "--force"],
+        vec!["storage", "create", "busy", "--type", "btrfs", "--device", dev.as_str(), "--force"],
+        vec!["storage", "create", "busy", "--type", "single", "--fs", "ext4", "--device", dev.as_str(), "--force"],
+    ] {
+        let o = lab.ctl(&args);
+        assert!(!o.status.success(), "{args:?} must be refused");
+        assert!(stderr(&o).contains("in use") || stderr(&o).contains("mounted"), "{args:?}: {}", stderr(&o));
+    }
+    // Directly at the helper (bypassing corenasd): the same refusal.
+    use corenas_proto::helper::HelperOp;
+    corenas_tests::block_on(async {
+        let h = corenas_tests::helper_client(&lab.helper_sock).await.expect("connect as root");
+        for op in [
+            HelperOp::WipeSignatures { device: dev.parse().unwrap() },
+            HelperOp::WipeRange {
+                device: dev.parse().unwrap(),
+                method: corenas_proto::storage::WipeMethod::Zero,
+                offset: 0,
+                length: 1 << 20,
+            },
+        ] {
+            let r = h.perform(corenas_tests::ctx(), op, false).await.unwrap();
+            let e = r.expect_err("the helper refuses a mounted device");
+            assert!(e.message.contains("in use") && e.message.contains("mounted"), "{}", e.message);
+        }
+    });
+    // The filesystem on it is untouched.
+    assert!(Command::new("blkid").args(["-p", &dev]).output().unwrap().status.success());
+}
