@@ -27,6 +27,8 @@ enum Field {
     Retries,
     Tag,
     Share,
+    Dataset,
+    Pool,
 }
 
 fn field_of(name: &str) -> Option<Field> {
@@ -40,6 +42,8 @@ fn field_of(name: &str) -> Option<Field> {
         "retries" => Some(Field::Retries),
         "tag" | "label / tag" => Some(Field::Tag),
         "share name" => Some(Field::Share),
+        "dataset" => Some(Field::Dataset),
+        "pool" => Some(Field::Pool),
         _ => None,
     }
 }
@@ -79,6 +83,8 @@ fn field_word(f: Field) -> &'static str {
         Field::Retries => "retries",
         Field::Tag => "tag",
         Field::Share => "name",
+        Field::Dataset => "dataset",
+        Field::Pool => "pool",
     }
 }
 
@@ -133,6 +139,18 @@ fn the_cli_refuses_every_bad_input() {
             Field::JobName => vec![lab.ctl(&["image", "create", &input, "--device", "/dev/loop0"])],
             Field::Retries => vec![lab.ctl(&["image", "create", "x", "--device", "/dev/loop0", "--retries", &input])],
             Field::Tag => vec![lab.ctl(&["archive", "tag", "arc_000001", "--add", &input])],
+            Field::Dataset => vec![
+                lab.ctl(&["storage", "dataset", "create", &input]),
+                lab.ctl(&["storage", "dataset", "destroy", &input, "--force"]),
+                lab.ctl(&["storage", "snapshot", "create", &input]),
+                lab.ctl(&["storage", "snapshot", "schedule", &input, "--daily", "7"]),
+            ],
+            Field::Pool => vec![
+                lab.ctl(&["storage", "create", &input, "--type", "zfs", "--device", "/dev/loop0"]),
+                lab.ctl(&["storage", "show", &input]),
+                lab.ctl(&["storage", "destroy", &input, "--force"]),
+                lab.ctl(&["storage", "scrub", &input]),
+            ],
         };
         for out in outs {
             let code = out.status.code();
@@ -182,6 +200,7 @@ fn message<T: serde::Serialize>(m: T) -> Vec<u8> {
 
 const PLACEHOLDER_PATH: &str = "/storage/qqqqqqqq";
 const PLACEHOLDER_DEVICE: &str = "/dev/disk/by-id/qqqqqqqq";
+const PLACEHOLDER_DATASET: &str = "tank/qqqqqqqq";
 
 /// An imaging request with a placeholder in the field under test. Retries are an integer on
 /// the wire; the patch below swaps strings only, so for them the string-typed neighbour (the
@@ -237,6 +256,22 @@ fn daemon_request(field: Field) -> (Vec<u8>, &'static str) {
         Field::Share => {
             (message(CorenasRequest::ShareDelete { name: "qqqqqqqq".parse().unwrap(), dry_run: false }), "qqqqqqqq")
         }
+        Field::Dataset => (
+            message(CorenasRequest::DatasetDestroy {
+                name: PLACEHOLDER_DATASET.parse().unwrap(),
+                recursive: false,
+                dry_run: false,
+            }),
+            PLACEHOLDER_DATASET,
+        ),
+        Field::Pool => (
+            message(CorenasRequest::PoolDestroy {
+                name: "qqqqqqqq".parse().unwrap(),
+                confirm: "x".into(),
+                dry_run: false,
+            }),
+            "qqqqqqqq",
+        ),
         Field::Path | Field::Acl => (
             message(CorenasRequest::AclSet {
                 req: corenas_proto::api::AclSet {
@@ -278,6 +313,12 @@ fn helper_request(field: Field) -> (Vec<u8>, &'static str) {
                 homes: false,
             },
         },
+        Field::Dataset => HelperOp::DatasetDestroy {
+            name: PLACEHOLDER_DATASET.parse().unwrap(),
+            backend: corenas_proto::storage::Backend::Zfs,
+            recursive: false,
+        },
+        Field::Pool => HelperOp::PoolExport { name: "qqqqqqqq".parse().unwrap() },
         Field::Path | Field::Acl => HelperOp::AclSet {
             path: PLACEHOLDER_PATH.parse().unwrap(),
             entries: vec![if field == Field::Acl {
@@ -289,7 +330,8 @@ fn helper_request(field: Field) -> (Vec<u8>, &'static str) {
         },
     };
     let placeholder = match field {
-        Field::User | Field::Share => "qqqqqqqq",
+        Field::User | Field::Share | Field::Pool => "qqqqqqqq",
+        Field::Dataset => PLACEHOLDER_DATASET,
         Field::Password => "Qqqqqqqqqqqq-9",
         Field::Path => PLACEHOLDER_PATH,
         Field::Acl => "u:qqqqqqqq:r--",
@@ -319,6 +361,8 @@ fn corenasd_and_the_helper_refuse_bad_input_sent_around_the_cli() {
                 Field::JobName | Field::Retries => input.parse::<corenas_proto::names::JobName>().is_err(),
                 Field::Tag => input.parse::<corenas_proto::names::Tag>().is_err(),
                 Field::Share => input.parse::<corenas_proto::names::ShareName>().is_err(),
+                Field::Dataset => input.parse::<corenas_proto::names::DatasetName>().is_err(),
+                Field::Pool => input.parse::<corenas_proto::names::PoolName>().is_err(),
             };
             if !invalid_type {
                 continue;

@@ -125,8 +125,9 @@ fn helper_is_sandboxed_and_its_children_inherit_it() {
     let lab =
         Lab::start("sandbox", LabOptions { smb_private_dir: Some(outside.join("private")), ..LabOptions::default() });
     let pid = lab.helper_pid().expect("helper");
-    // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID (bits 0-4) and AUDIT_WRITE (bit 29).
-    assert_eq!(cap_line(pid, "CapBnd:"), "000000002000001f");
+    // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID (bits 0-4), SYS_RAWIO (17) and
+    // SYS_ADMIN (21) for storage (docs/decisions/0011-storage.md), AUDIT_WRITE (bit 29).
+    assert_eq!(cap_line(pid, "CapBnd:"), "000000002022001f");
     assert_eq!(cap_line(pid, "CapInh:"), "0000000000000000");
     assert_eq!(cap_line(pid, "CapAmb:"), "0000000000000000");
     assert_eq!(cap_line(pid, "NoNewPrivs:"), "1");
