@@ -126,6 +126,23 @@ fn loop_zfs_mirror_datasets_snapshots_rollback_scrub_and_damage() {
     ok(&lab.ctl(&["storage", "snapshot", "rollback", &ds, "before", "--force"]), "rollback");
     assert_eq!(std::fs::read_to_string(mnt.join("file.txt")).unwrap(), "version 1\n");
 
+    // Scheduled snapshots: one now, none again within the hour; old ones pruned by retention,
+    // the admin's own names never.
+    ok(&lab.ctl(&["storage", "snapshot", "schedule", &ds, "--hourly", "2", "--daily", "1"]), "schedule");
+    for old in ["auto-2020-01-01_00-00", "auto-2020-01-02_00-00"] {
+        ok(&lab.ctl(&["storage", "snapshot", "create", &ds, "--name", old]), "old scheduled snapshot");
+    }
+    let run = lab.ctl_json(&["storage", "snapshot", "run-schedules"]);
+    let did = run["result"].to_string();
+    assert!(did.contains("created") && did.contains("destroyed") && did.contains("auto-2020-01-01_00-00"), "{run}");
+    let names = lab.ctl_json(&["storage", "snapshot", "list", &ds]).to_string();
+    assert!(names.contains("auto-2020-01-02_00-00") && !names.contains("auto-2020-01-01_00-00"), "{names}");
+    assert!(names.contains("\"before\""), "a snapshot with the admin's own name is never pruned: {names}");
+    let again = lab.ctl_json(&["storage", "snapshot", "run-schedules"]);
+    assert_eq!(again["result"], serde_json::json!([]), "nothing is due twice in one hour: {again}");
+    let schedules = lab.ctl_json(&["storage", "snapshot", "schedules"]);
+    assert!(schedules.to_string().contains("nothing due"), "{schedules}");
+
     // Scrub as a job, to completion.
     let change = lab.ctl_json(&["storage", "scrub", &pool]);
     let job = job_done(&lab, &change);
@@ -272,6 +289,13 @@ fn loop_wipe_methods_verify_and_audit() {
     let lab = lab("wipe");
     let d = LoopDisk::sparse(&scratch.path, "w", 96 << 20);
     let dev = d.dev.display().to_string();
+
+    // SMART: a loop device has none, and says so rather than failing.
+    let smart = lab.ctl_json(&["device", "smart", &dev]);
+    assert_eq!(smart["available"], false, "{smart}");
+    assert!(smart["message"].as_str().is_some_and(|m| !m.is_empty()), "{smart}");
+    let o = lab.ctl(&["device", "selftest", &dev]);
+    assert!(!o.status.success(), "no self-test on a loop device: {}", stdout(&o));
 
     // Quick: an ext4 signature goes.
     assert!(Command::new("mkfs.ext4").args(["-q", "-F", &dev]).status().unwrap().success());
