@@ -4,7 +4,6 @@
 
 use crate::error::ValidationError;
 use crate::names::{DevicePath, shown};
-use crate::raid::checked_string;
 use crate::storage::Bytes;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -89,7 +88,7 @@ fn check_vg_name(s: &str) -> Result<(), ValidationError> {
     }
     Ok(())
 }
-checked_string!(
+crate::names::validated_string!(
     /// A volume group: 1-64 of `[A-Za-z0-9+_.-]`, not starting with '-', not `.`/`..`, not a name
     /// that exists in /dev. Its volumes appear as `/dev/<vg>/<lv>`.
     VgName,
@@ -108,7 +107,7 @@ fn check_lv_name(s: &str) -> Result<(), ValidationError> {
     }
     Ok(())
 }
-checked_string!(
+crate::names::validated_string!(
     /// A logical volume inside a group: LVM's name rules plus its reserved prefixes (`snapshot`,
     /// `pvmove`) and sub-volume suffixes (`_tdata`, `_rimage`, ...).
     LvName,

@@ -6,11 +6,12 @@ use crate::error::ValidationError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Declares a `String` newtype whose only constructor is `validate`.
+/// Declares a `String` newtype whose only constructor is `validate` (used by raid.rs and lvm.rs
+/// too, hence the fully qualified paths).
 macro_rules! validated_string {
     ($(#[$doc:meta])* $name:ident, $validate:path) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -20,7 +21,7 @@ macro_rules! validated_string {
             }
         }
         impl TryFrom<String> for $name {
-            type Error = ValidationError;
+            type Error = $crate::error::ValidationError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 $validate(&s)?;
                 Ok(Self(s))
@@ -32,23 +33,24 @@ macro_rules! validated_string {
             }
         }
         impl std::str::FromStr for $name {
-            type Err = ValidationError;
+            type Err = $crate::error::ValidationError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::try_from(s.to_owned())
             }
         }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, "{:?}", self.0)
             }
         }
     };
 }
+pub(crate) use validated_string;
 
 /// Shows a rejected value safely in a message: control characters escaped, long values cut.
 pub fn shown(s: &str) -> String {

@@ -8,52 +8,6 @@ use crate::names::{DevicePath, shown};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Declares a `String` newtype whose only constructors validate (the same shape as the newtypes in
-/// `names.rs`, whose macro is private to that module). Shared with `lvm.rs`.
-macro_rules! checked_string {
-    ($(#[$doc:meta])* $name:ident, $validate:path) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-        impl TryFrom<String> for $name {
-            type Error = $crate::error::ValidationError;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
-                $validate(&s)?;
-                Ok(Self(s))
-            }
-        }
-        impl From<$name> for String {
-            fn from(v: $name) -> String {
-                v.0
-            }
-        }
-        impl std::str::FromStr for $name {
-            type Err = $crate::error::ValidationError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::try_from(s.to_owned())
-            }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "{:?}", self.0)
-            }
-        }
-    };
-}
-pub(crate) use checked_string;
-
 /// The most members (data plus spares) CoreNAS puts in one array.
 pub const MAX_MEMBERS: usize = 64;
 
@@ -73,7 +27,7 @@ fn check_md_name(s: &str) -> Result<(), ValidationError> {
     }
     Ok(())
 }
-checked_string!(
+crate::names::validated_string!(
     /// An md array's name: `[a-z][a-z0-9_-]{0,31}`, not a kernel name like `md0`. The array is
     /// `/dev/md/<name>`.
     MdName,
@@ -104,7 +58,7 @@ fn check_md_uuid(s: &str) -> Result<(), ValidationError> {
         ))
     }
 }
-checked_string!(
+crate::names::validated_string!(
     /// An md array UUID as mdadm prints it: `xxxxxxxx:xxxxxxxx:xxxxxxxx:xxxxxxxx`, lower-case hex.
     MdUuid,
     check_md_uuid

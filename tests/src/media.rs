@@ -90,31 +90,22 @@ pub struct LoopDisk {
 impl LoopDisk {
     /// A new sparse file `dir/NAME.img` of `size` bytes (a multiple of 512) on a new loop device.
     pub fn sparse(dir: &Path, name: &str, size: u64) -> LoopDisk {
-        assert!(size > 0 && size % 512 == 0, "loop device size {size} must be a positive multiple of 512");
-        let backing = dir.join(format!("{name}.img"));
-        let file = File::create(&backing).unwrap_or_else(|e| panic!("create {}: {e}", backing.display()));
-        file.set_len(size).unwrap_or_else(|e| panic!("size {}: {e}", backing.display()));
-        drop(file);
-        match losetup_attach(&backing, &[]) {
-            Ok(dev) => {
-                let bound = canonical(&backing);
-                LoopDisk { dev, backing, bound, read_only: false, owns_backing: true, attached: true }
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&backing);
-                panic!("{e}");
-            }
-        }
+        Self::sparse_with(dir, name, size, &[])
     }
 
     /// Like [`LoopDisk::sparse`] with partition scanning on (`losetup --partscan`), so the
     /// kernel creates `/dev/loopNp1` for a partition table written to it.
     pub fn sparse_partscan(dir: &Path, name: &str, size: u64) -> LoopDisk {
+        Self::sparse_with(dir, name, size, &["--partscan"])
+    }
+
+    fn sparse_with(dir: &Path, name: &str, size: u64, flags: &[&str]) -> LoopDisk {
+        assert!(size > 0 && size % 512 == 0, "loop device size {size} must be a positive multiple of 512");
         let backing = dir.join(format!("{name}.img"));
         let file = File::create(&backing).unwrap_or_else(|e| panic!("create {}: {e}", backing.display()));
         file.set_len(size).unwrap_or_else(|e| panic!("size {}: {e}", backing.display()));
         drop(file);
-        match losetup_attach(&backing, &["--partscan"]) {
+        match losetup_attach(&backing, flags) {
             Ok(dev) => {
                 let bound = canonical(&backing);
                 LoopDisk { dev, backing, bound, read_only: false, owns_backing: true, attached: true }

@@ -62,6 +62,12 @@ pub enum Action {
     /// Lab only (`--lab-mounts`): unmount everything mounted beneath this path, deepest first,
     /// before a tool that would unmount it itself (the sandbox forbids umount(2) to its children).
     LabUnmountBeneath(std::path::PathBuf),
+    /// Run a command that fails while another process briefly holds the object ("pool is
+    /// busy": any `zpool status`, ours included, takes a reference); try again for up to 5 s.
+    ExecWhileBusy(Invocation),
+    /// Lab only: wait until ZFS reports no dataset of this pool or dataset mounted. zfs-fuse
+    /// learns of a FUSE unmount asynchronously; until then `zpool destroy` says "pool is busy".
+    LabWaitZfsUnmounted(String),
     /// Write zeros over a byte range, through an exclusive open.
     ZeroRange {
         dev: device::Device,
@@ -82,7 +88,7 @@ impl Action {
             Action::ShareDir(p) => p.steps(),
             Action::Publish(p) => p.steps(ctx),
             Action::Mount(p) => p.steps(),
-            Action::ExecIfGroupExists { cmd, .. } => vec![cmd.step()],
+            Action::ExecIfGroupExists { cmd, .. } | Action::ExecWhileBusy(cmd) => vec![cmd.step()],
             Action::CheckNotZfsMember(devs) | Action::CheckFree(devs) => {
                 let what = if matches!(self, Action::CheckFree(_)) { "in use" } else { "in an imported ZFS pool" };
                 let names: Vec<String> = devs.iter().map(|d| d.path.display().to_string()).collect();
@@ -99,7 +105,7 @@ impl Action {
             Action::LabUnmountBeneath(p) if ctx.lab_mounter.is_some() => {
                 vec![Step::Check { what: format!("lab: unmount everything beneath {}", p.display()) }]
             }
-            Action::LabUnmountBeneath(_) => Vec::new(),
+            Action::LabUnmountBeneath(_) | Action::LabWaitZfsUnmounted(_) => Vec::new(),
             Action::ZeroRange { dev, offset, length } => vec![Step::Exec {
                 program: "(in-process, exclusive open) write zeros".into(),
                 args: vec![dev.path.display().to_string(), format!("offset={offset}"), format!("length={length}")],
@@ -149,6 +155,21 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
     for action in actions {
         match action {
             Action::Exec(cmd) => last_stdout = exec::run(&cmd).await?.stdout,
+            Action::ExecWhileBusy(cmd) => {
+                let mut attempt = 0;
+                loop {
+                    match exec::run(&cmd).await {
+                        Err(e) if e.message.contains("is busy") && attempt < 25 => {
+                            attempt += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                        r => {
+                            r?;
+                            break;
+                        }
+                    }
+                }
+            }
             Action::ShadowHashFromPrevious { user } => {
                 let hash = String::from_utf8_lossy(&last_stdout).trim().to_owned();
                 let shadow = ctx.paths.shadow();
@@ -228,6 +249,10 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
                     }
                 }
             }
+            Action::LabWaitZfsUnmounted(name) if ctx.lab_mounter.is_some() => {
+                storage::query::wait_zfs_unmounted(&name).await?;
+            }
+            Action::LabWaitZfsUnmounted(_) => {}
             Action::ZeroRange { dev, offset, length } => {
                 tokio::task::spawn_blocking(move || storage::wipe::zero_range(&dev, offset, length))
                     .await

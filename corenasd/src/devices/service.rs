@@ -5,7 +5,7 @@
 use crate::iam;
 use crate::server::Shared;
 use crate::state::{StateError, now_rfc3339};
-use crate::storage::pools;
+use crate::storage::pools::{self, change};
 use corenas_proto::api::{Change, DeviceWipe};
 use corenas_proto::devices::{DeviceInfo, SmartReport};
 use corenas_proto::helper::{HelperOp, StorageQuery};
@@ -125,15 +125,6 @@ pub fn smart_history(shared: &Shared, device: &DevicePath, limit: u32) -> Result
         rows.collect::<Result<Vec<String>, _>>().map_err(StateError::sqlite("reading SMART history"))
     })?;
     Ok(rows.iter().filter_map(|r| serde_json::from_str(r).ok()).collect())
-}
-
-fn change<T>(
-    dry_run: bool,
-    steps: Vec<corenas_proto::helper::Step>,
-    warnings: Vec<String>,
-    result: Option<T>,
-) -> Change<T> {
-    Change { dry_run, steps, result, generated_password: None, warnings }
 }
 
 pub async fn selftest(

@@ -264,7 +264,8 @@ pub async fn show(shared: &Shared, name: &PoolName) -> Result<PoolInfo, WireErro
     }
 }
 
-fn change<T>(
+/// A change report for storage and device requests.
+pub(crate) fn change<T>(
     dry_run: bool,
     steps: Vec<corenas_proto::helper::Step>,
     warnings: Vec<String>,

@@ -181,7 +181,8 @@ fn destroy(ctx: &Ctx, name: &PoolName, backend: Backend, devices: &[DevicePath])
     match backend {
         Backend::Zfs => Ok(vec![
             Action::LabUnmountBeneath(mount_point(ctx, name).1),
-            exec(Program::Zpool, vec!["destroy".into(), "--".into(), name.to_string()]),
+            Action::LabWaitZfsUnmounted(name.to_string()),
+            Action::ExecWhileBusy(Invocation::of(Program::Zpool).args(["destroy", "--", name.as_str()])),
         ]),
         Backend::Btrfs | Backend::Single => {
             let devs = devices.iter().map(device::resolve).collect::<Result<Vec<_>, _>>()?;
@@ -248,7 +249,8 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         }
         HelperOp::PoolExport { name } => Ok(vec![
             Action::LabUnmountBeneath(mount_point(ctx, name).1),
-            exec(Program::Zpool, vec!["export".into(), "--".into(), name.to_string()]),
+            Action::LabWaitZfsUnmounted(name.to_string()),
+            Action::ExecWhileBusy(Invocation::of(Program::Zpool).args(["export", "--", name.as_str()])),
         ]),
         HelperOp::ScrubStart { name, backend } => scrub(ctx, name, *backend, true),
         HelperOp::ScrubStop { name, backend } => scrub(ctx, name, *backend, false),
@@ -280,7 +282,11 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
                     a.push("-r".into());
                 }
                 a.extend(["--".into(), name.to_string()]);
-                Ok(vec![Action::LabUnmountBeneath(dataset_path(ctx, name, &[])?), exec(Program::Zfs, a)])
+                Ok(vec![
+                    Action::LabUnmountBeneath(dataset_path(ctx, name, &[])?),
+                    Action::LabWaitZfsUnmounted(name.to_string()),
+                    Action::ExecWhileBusy(Invocation::of(Program::Zfs).args(a)),
+                ])
             }
             Backend::Btrfs => {
                 let path = dataset_path(ctx, name, &[])?;

@@ -67,3 +67,19 @@ pub async fn zfs_members() -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+/// Waits (up to 10 s) until `zfs get mounted` says no dataset under `name` is mounted.
+pub async fn wait_zfs_unmounted(name: &str) -> Result<(), WireError> {
+    let cmd = Invocation::of(Program::Zfs).args(["get", "-H", "-r", "-o", "value", "mounted", "--", name]);
+    for _ in 0..100 {
+        let (code, out) = exec::run_raw(&cmd, QUERY_TIMEOUT).await?;
+        if code != Some(0) || !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "yes") {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(WireError::new(
+        corenas_proto::ErrorCode::Busy,
+        format!("{name}: ZFS still reports a dataset mounted 10 s after it was unmounted"),
+    ))
+}
