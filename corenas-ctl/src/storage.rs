@@ -764,8 +764,9 @@ pub(crate) fn wizard(
         let _ = writeln!(out, "  {line}");
     }
     let chosen: Vec<&DeviceInfo> = loop {
-        let reply = ask(out, answers, "Devices to use (numbers, comma separated, e.g. 1,2):")?;
-        match pick(&reply, free.len()) {
+        let reply = ask(out, answers, "Devices to use (numbers or names, comma separated, e.g. 1,2):")?;
+        let names: Vec<&str> = free.iter().map(|c| c.info.name.as_str()).collect();
+        match pick(&reply, &names) {
             Ok(picked) if kind == Backend::Single && picked.len() != 1 => {
                 let _ = writeln!(out, "  a single-disk pool takes exactly one device: give one number");
             }
@@ -1019,19 +1020,27 @@ fn number(s: &str) -> Option<usize> {
 
 /// Device numbers from `1,3, 4`: each within 1..=count, each once, at least one. Returns
 /// 0-based indexes in the order given.
-fn pick(reply: &str, count: usize) -> Result<Vec<usize>, String> {
+/// The devices chosen by number (as listed) or by kernel name (`sdb`, `/dev/sdb`): names do not
+/// shift when a disk is plugged in between listing and answering.
+fn pick(reply: &str, names: &[&str]) -> Result<Vec<usize>, String> {
+    let count = names.len();
     let mut picked = Vec::new();
     for part in reply.split(',').map(str::trim) {
         if part.is_empty() {
             continue;
         }
-        let n = number(part).filter(|n| (1..=count).contains(n)).ok_or_else(|| {
-            format!("'{}' is not a device number: use numbers from 1 to {count}", output::printable(part))
+        let by_number = number(part).filter(|n| (1..=count).contains(n)).map(|n| n - 1);
+        let by_name = names.iter().position(|n| *n == part.trim_start_matches("/dev/"));
+        let i = by_number.or(by_name).ok_or_else(|| {
+            format!(
+                "'{}' is not a device number or the name of a free device: use numbers from 1 to {count} or names",
+                output::printable(part)
+            )
         })?;
-        if picked.contains(&(n - 1)) {
-            return Err(format!("device {n} is given twice"));
+        if picked.contains(&i) {
+            return Err(format!("device {} is given twice", names[i]));
         }
-        picked.push(n - 1);
+        picked.push(i);
     }
     if picked.is_empty() {
         return Err(format!("give at least one device number from 1 to {count}"));
@@ -1552,10 +1561,13 @@ mod tests {
 
     #[test]
     fn device_numbers_are_checked() {
-        assert_eq!(pick("2", 3), Ok(vec![1]));
-        assert_eq!(pick(" 3 , 1,", 3), Ok(vec![2, 0]));
+        let names = ["sda", "sdb", "loop3"];
+        assert_eq!(pick("2", &names), Ok(vec![1]));
+        assert_eq!(pick(" 3 , 1,", &names), Ok(vec![2, 0]));
+        assert_eq!(pick("loop3,/dev/sda", &names), Ok(vec![2, 0]));
+        assert!(pick("sdb,2", &names).is_err(), "the same device twice");
         for bad in ["", ",", "0", "4", "-1", "1;2", "1 2", "+1", "1,1"] {
-            assert!(pick(bad, 3).is_err(), "{bad:?}");
+            assert!(pick(bad, &names).is_err(), "{bad:?}");
         }
     }
 

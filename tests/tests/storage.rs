@@ -384,3 +384,28 @@ fn loop_helper_refuses_devices_in_use() {
     // The filesystem on it is untouched.
     assert!(Command::new("blkid").args(["-p", &dev]).output().unwrap().status.success());
 }
+
+#[test]
+fn loop_the_wizard_builds_a_pool_step_by_step_through_the_real_daemon() {
+    if !require_root("loop_wizard") {
+        return;
+    }
+    let scratch = ScratchDir::new("wizard");
+    let a = LoopDisk::sparse(&scratch.path, "a", 128 << 20);
+    let b = LoopDisk::sparse(&scratch.path, "b", 192 << 20);
+    let name = |d: &LoopDisk| d.dev.file_name().unwrap().to_string_lossy().into_owned();
+    let lab = lab("wizard");
+    // Devices by name (numbers would shift if another disk appeared), then Enter for the
+    // recommended profiles and compression, the pool's name, and yes.
+    let answers = format!("{},{}\n\n\n\nwiz\ny\n", name(&a), name(&b));
+    let o = lab.ctl_stdin(&["storage", "wizard", "--type", "btrfs"], Some(&answers));
+    let text = stdout(&o);
+    ok(&o, "wizard");
+    assert!(text.contains(&name(&a)) && text.contains("Devices to use"), "the devices were listed:\n{text}");
+    assert!(text.to_lowercase().contains("size"), "mixed sizes are warned about:\n{text}");
+    assert!(text.contains("mkfs.btrfs"), "the dry-run plan was shown before creating:\n{text}");
+    let show = lab.ctl_json(&["storage", "show", "wiz"]);
+    assert_eq!(show["health"], "online", "{show}");
+    assert_eq!(show["layout"]["btrfs"]["data"], "raid1", "{show}");
+    ok(&lab.ctl(&["storage", "destroy", "wiz", "--force"]), "destroy");
+}
