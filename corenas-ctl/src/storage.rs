@@ -1484,9 +1484,9 @@ mod tests {
         for says in [
             "'lvm' is not one of the choices",
             "'7' is not one of the choices",
-            "'0' is not a device number: use numbers from 1 to 2",
+            "'0' is not a device number or the name of a free device: use numbers from 1 to 2 or names",
             "'abc' is not a device number",
-            "device 1 is given twice",
+            "device sdb is given twice",
             "'3' is not a device number",
             "'raidz9' is not one of the choices",
             "pool name 'Tank' is invalid",
