@@ -685,6 +685,18 @@ pub enum StorageCommand {
         #[arg(long)]
         force: bool,
     },
+    /// ZFS: import an exported pool found on this system's disks, and mount it.
+    Import {
+        /// The pool name.
+        #[arg(allow_hyphen_values = true)]
+        name: PoolName,
+    },
+    /// ZFS: unmount and export a pool, so its disks can move to another system.
+    Export {
+        /// The pool name.
+        #[arg(allow_hyphen_values = true)]
+        name: PoolName,
+    },
     /// Start a scrub (a job that reads and checks every block), or stop one with --stop.
     Scrub {
         /// The pool name.

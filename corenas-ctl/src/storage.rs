@@ -62,6 +62,16 @@ pub async fn storage(cmd: StorageCommand, socket: &Path, dry_run: bool, json: bo
             let change = answer(d.client.pool_destroy(ctx(), name, confirm, dry_run).await)?;
             output::change_report(&change, output::nothing)
         }
+        StorageCommand::Import { name } => {
+            let d = Daemon::connect(socket).await?;
+            let change = answer(d.client.pool_import(ctx(), name, dry_run).await)?;
+            output::change_report(&change, output::pool_block)
+        }
+        StorageCommand::Export { name } => {
+            let d = Daemon::connect(socket).await?;
+            let change = answer(d.client.pool_export(ctx(), name, dry_run).await)?;
+            output::change_report(&change, output::nothing)
+        }
         StorageCommand::Scrub { name, stop: true, .. } => {
             let d = Daemon::connect(socket).await?;
             let change = answer(d.client.pool_scrub_stop(ctx(), name, dry_run).await)?;

@@ -804,6 +804,22 @@ impl Corenas for DaemonServer {
         .await
     }
 
+    async fn pool_import(self, _: Context, name: PoolName, dry_run: bool) -> Result<Change<PoolInfo>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name });
+            self.mutate("pool.import", args, dry_run, pools::import(&self.shared, &name, dry_run)).await
+        })
+        .await
+    }
+
+    async fn pool_export(self, _: Context, name: PoolName, dry_run: bool) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name });
+            self.mutate("pool.export", args, dry_run, pools::export(&self.shared, &name, dry_run)).await
+        })
+        .await
+    }
+
     async fn pool_scrub(self, _: Context, name: PoolName, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
         detach(async move {
             let args = serde_json::json!({ "name": name });

@@ -277,6 +277,10 @@ pub trait Corenas {
     async fn pool_show(name: PoolName) -> Result<PoolInfo, WireError>;
     /// `confirm` must repeat the pool's name.
     async fn pool_destroy(name: PoolName, confirm: String, dry_run: bool) -> Result<Change<()>, WireError>;
+    /// ZFS: imports an exported pool (found on the system's disks) and mounts it again.
+    async fn pool_import(name: PoolName, dry_run: bool) -> Result<Change<PoolInfo>, WireError>;
+    /// ZFS: unmounts and exports a pool so its disks can move to another system.
+    async fn pool_export(name: PoolName, dry_run: bool) -> Result<Change<()>, WireError>;
     async fn pool_scrub(name: PoolName, dry_run: bool) -> Result<Change<StorageJob>, WireError>;
     async fn pool_scrub_stop(name: PoolName, dry_run: bool) -> Result<Change<()>, WireError>;
 

@@ -126,6 +126,13 @@ fn loop_zfs_mirror_datasets_snapshots_rollback_scrub_and_damage() {
     ok(&lab.ctl(&["storage", "snapshot", "rollback", &ds, "before", "--force"]), "rollback");
     assert_eq!(std::fs::read_to_string(mnt.join("file.txt")).unwrap(), "version 1\n");
 
+    // Export and import: the pool goes away and comes back with its data.
+    ok(&lab.ctl(&["storage", "export", &pool]), "export");
+    assert!(!Command::new("zpool").args(["list", &pool]).output().unwrap().status.success(), "exported");
+    ok(&lab.ctl(&["storage", "import", &pool]), "import");
+    assert_eq!(lab.ctl_json(&["storage", "show", &pool])["health"], "online");
+    assert_eq!(std::fs::read_to_string(mnt.join("file.txt")).unwrap(), "version 1\n");
+
     // Scheduled snapshots: one now, none again within the hour; old ones pruned by retention,
     // the admin's own names never.
     ok(&lab.ctl(&["storage", "snapshot", "schedule", &ds, "--hourly", "2", "--daily", "1"]), "schedule");

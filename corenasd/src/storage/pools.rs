@@ -345,6 +345,29 @@ pub async fn destroy(shared: &Shared, name: &PoolName, confirm: &str, dry_run: b
     Ok(change(dry_run, steps, warnings, None))
 }
 
+pub async fn import(shared: &Shared, name: &PoolName, dry_run: bool) -> Result<Change<PoolInfo>, WireError> {
+    if backend_of(shared, name)? != Backend::Zfs {
+        return Err(WireError::invalid("name", format!("{name} is not a ZFS pool: import and export are for ZFS")));
+    }
+    let h = shared.helper.connect().await?;
+    let (steps, w) = iam::run_ops_reporting(&h, vec![HelperOp::PoolImport { name: name.clone() }], dry_run).await?;
+    let info = if dry_run { None } else { Some(show(shared, name).await?) };
+    Ok(change(dry_run, steps, w, info))
+}
+
+pub async fn export(shared: &Shared, name: &PoolName, dry_run: bool) -> Result<Change<()>, WireError> {
+    if backend_of(shared, name)? != Backend::Zfs {
+        return Err(WireError::invalid("name", format!("{name} is not a ZFS pool: import and export are for ZFS")));
+    }
+    if let Some(j) = shared.storage_jobs.live().into_iter().find(|j| j.target == name.as_str() && j.state == "running")
+    {
+        return Err(WireError::new(ErrorCode::Busy, format!("pool {name} is busy with {} job {}", j.kind, j.id)));
+    }
+    let h = shared.helper.connect().await?;
+    let (steps, w) = iam::run_ops_reporting(&h, vec![HelperOp::PoolExport { name: name.clone() }], dry_run).await?;
+    Ok(change(dry_run, steps, w, None))
+}
+
 fn backend_of(shared: &Shared, pool: &PoolName) -> Result<Backend, WireError> {
     match shared.with_state(|s| record(s.conn(), pool.as_str()))? {
         Some(r) => Ok(r.spec.layout.backend()),

@@ -236,16 +236,9 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     match op {
         HelperOp::PoolCreate { spec } => create(ctx, spec),
         HelperOp::PoolDestroy { name, backend, devices } => destroy(ctx, name, *backend, devices),
+        // The mount point is a property stored in the pool: import mounts it where it was.
         HelperOp::PoolImport { name } => {
-            let (_, mnt) = mount_point(ctx, name);
-            // -o cachefile... is not needed; the mount point is set again in case it moved.
-            Ok(vec![
-                exec(Program::Zpool, vec!["import".into(), "--".into(), name.to_string()]),
-                exec(
-                    Program::Zfs,
-                    vec!["set".into(), format!("mountpoint={}", mnt.display()), "--".into(), name.to_string()],
-                ),
-            ])
+            Ok(vec![exec(Program::Zpool, vec!["import".into(), "--".into(), name.to_string()])])
         }
         HelperOp::PoolExport { name } => Ok(vec![
             Action::LabUnmountBeneath(mount_point(ctx, name).1),
