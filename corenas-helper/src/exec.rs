@@ -283,6 +283,19 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
     out
 }
 
+/// The lab-only mount servant (`lab_mounts.rs`): this executable again, started before the
+/// sandbox, with its stdin and stdout as the request pipe. The only program the helper starts
+/// that is not in the table, and only with `--lab-mounts`.
+pub fn spawn_lab_mount_servant(root: &std::path::Path) -> std::io::Result<std::process::Child> {
+    std::process::Command::new("/proc/self/exe")
+        .arg("--lab-mount-servant")
+        .arg("--root")
+        .arg(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+}
+
 /// Runs a command to completion. Non-zero exit is `ToolFailed` with the (capped) stderr.
 pub async fn run(cmd: &Invocation) -> Result<Output, WireError> {
     run_with_timeout(cmd, DEFAULT_TIMEOUT).await

@@ -10,7 +10,7 @@ use corenas_proto::WireError;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout};
 use std::sync::Mutex;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -29,13 +29,7 @@ impl LabMounter {
     /// Starts the servant (call before the sandbox is applied).
     pub fn start(root: &Path) -> anyhow::Result<Self> {
         anyhow::ensure!(root != Path::new("/"), "--lab-mounts is for a lab root prefix only, never for /");
-        let mut child = Command::new("/proc/self/exe")
-            .arg("--lab-mount-servant")
-            .arg("--root")
-            .arg(root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
+        let mut child = crate::exec::spawn_lab_mount_servant(root)?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             anyhow::bail!("lab mount servant has no pipes");
         };
