@@ -14,7 +14,7 @@ use corenas_proto::imaging::{
 };
 use serde_json::json;
 use std::borrow::Cow;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 /// How long one `image_wait` may wait for a change before corenasd answers with the job as is.
@@ -50,7 +50,7 @@ pub async fn image(cmd: ImageCommand, socket: &Path, dry_run: bool, json: bool) 
             return Ok(Report::ok(output::job_block(&job), output::to_json(&job)?));
         }
         ImageCommand::Follow { id } => {
-            let job = follow(&d, id.into(), progress_printer(json)).await?;
+            let job = follow(&d, id.into(), output::progress_printer(json, output::progress_line)).await?;
             return follow_report(&job);
         }
         ImageCommand::Pause { id } => {
@@ -139,9 +139,9 @@ pub async fn archive(cmd: ArchiveCommand, socket: &Path, dry_run: bool, json: bo
             let job =
                 change.result.ok_or_else(|| CtlError::failed(ErrorCode::Protocol, "corenasd started no verify job"))?;
             if let (false, Report::Answer { human, .. }) = (json, &started) {
-                print_stdout(human);
+                output::print_stdout(human);
             }
-            let end = follow(&d, job.id, progress_printer(json)).await?;
+            let end = follow(&d, job.id, output::progress_printer(json, output::progress_line)).await?;
             follow_report(&end)
         }
         ArchiveCommand::Delete { id, .. } => {
@@ -210,28 +210,6 @@ pub(crate) async fn follow(d: &Daemon, id: String, mut on_change: impl FnMut(&Jo
             return Ok(job);
         }
     }
-}
-
-/// Where progress lines go: stdout for people; with `--json` stdout carries only the final
-/// document, so the lines go to stderr, and only when someone is watching it.
-fn progress_printer(json: bool) -> impl FnMut(&JobInfo) {
-    let to_stderr = json && io::stderr().is_terminal();
-    move |job| {
-        let line = output::progress_line(job);
-        if !json {
-            print_stdout(&line);
-        } else if to_stderr {
-            let mut stderr = io::stderr().lock();
-            let _ = stderr.write_all(line.as_bytes()).and_then(|()| stderr.flush());
-        }
-    }
-}
-
-/// Live output while a command runs. A reader that went away (`| head`) is not an error here;
-/// the final report notices it too.
-fn print_stdout(text: &str) {
-    let mut stdout = io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 /// The end of a follow: exit 0 only when the job completed.

@@ -1540,6 +1540,30 @@ pub fn nothing(_: &()) -> String {
     String::new()
 }
 
+/// Where progress lines go while a job is followed: stdout for people; with `--json` stdout
+/// carries only the final document, so the lines go to stderr, and only when someone watches it.
+pub fn progress_printer<T>(json: bool, line: impl Fn(&T) -> String) -> impl FnMut(&T) {
+    use std::io::{IsTerminal, Write};
+    let to_stderr = json && std::io::stderr().is_terminal();
+    move |job| {
+        let text = line(job);
+        if !json {
+            print_stdout(&text);
+        } else if to_stderr {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
+        }
+    }
+}
+
+/// Live output while a command runs. A reader that went away (`| head`) is not an error here;
+/// the final report notices it too.
+pub fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

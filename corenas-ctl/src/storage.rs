@@ -27,7 +27,7 @@ use corenas_proto::storage::{
 use serde_json::json;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -168,9 +168,9 @@ async fn job_started(
     }
     let job = change.result.ok_or_else(|| CtlError::failed(ErrorCode::Protocol, "corenasd started no job"))?;
     if let (false, Report::Answer { human, .. }) = (json, &started) {
-        print_stdout(human);
+        output::print_stdout(human);
     }
-    let end = follow(d, job.id, progress_printer(json)).await?;
+    let end = follow(d, job.id, output::progress_printer(json, output::storage_progress_line)).await?;
     job_end_report(&end)
 }
 
@@ -199,27 +199,6 @@ async fn follow(d: &Daemon, id: String, mut on_change: impl FnMut(&StorageJob)) 
 fn job_end_report(job: &StorageJob) -> Result<Report, CtlError> {
     let exit = if job.state == "done" { 0 } else { EXIT_FAILED };
     Ok(Report::Answer { human: output::storage_job_end(job), json: output::to_json(job)?, exit })
-}
-
-/// Where progress lines go: stdout for people; with `--json` stdout carries only the final
-/// document, so the lines go to stderr, and only when someone is watching it.
-fn progress_printer(json: bool) -> impl FnMut(&StorageJob) {
-    let to_stderr = json && io::stderr().is_terminal();
-    move |job| {
-        let line = output::storage_progress_line(job);
-        if !json {
-            print_stdout(&line);
-        } else if to_stderr {
-            let mut stderr = io::stderr().lock();
-            let _ = stderr.write_all(line.as_bytes()).and_then(|()| stderr.flush());
-        }
-    }
-}
-
-/// Live output while a command runs; a reader that went away is noticed by the final report.
-fn print_stdout(text: &str) {
-    let mut stdout = io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 async fn dataset(cmd: DatasetCommand, socket: &Path, dry_run: bool) -> Result<Report, CtlError> {
@@ -311,7 +290,7 @@ async fn job(cmd: StorageJobCommand, socket: &Path, dry_run: bool, json: bool) -
             Ok(Report::ok(output::storage_job_block(&job), output::to_json(&job)?))
         }
         StorageJobCommand::Wait { id } => {
-            let end = follow(&d, id.into(), progress_printer(json)).await?;
+            let end = follow(&d, id.into(), output::progress_printer(json, output::storage_progress_line)).await?;
             job_end_report(&end)
         }
         StorageJobCommand::Cancel { id } => {

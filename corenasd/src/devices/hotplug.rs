@@ -263,6 +263,37 @@ pub fn block_sizes(sys: &Path) -> HashMap<String, u64> {
 /// Watches kernel uevents and publishes one [`DeviceEvent`] per device and burst on `tx`,
 /// forever, whatever arrives (send errors only mean nobody listens right now). Returns only
 /// when no uevent socket can be opened.
+/// One read of the uevent socket.
+pub enum Received {
+    Event(uevent::Uevent),
+    /// Not from the kernel, or not a well-formed message: ignored.
+    Skipped,
+    /// The socket overran: events were lost.
+    Lost,
+    /// Nothing more to read now.
+    Empty,
+    Failed(rustix::io::Errno),
+}
+
+/// Reads one message, keeping only what the kernel sent (port id 0): any process with
+/// CAP_NET_ADMIN in the network namespace can send to the group.
+pub fn receive(fd: &OwnedFd, buf: &mut [u8]) -> Received {
+    match rustix::net::recvfrom(fd, &mut *buf, rustix::net::RecvFlags::empty()) {
+        Ok((n, _, from)) => {
+            let from_kernel = from
+                .and_then(|a| rustix::net::netlink::SocketAddrNetlink::try_from(a).ok())
+                .is_some_and(|a| a.pid() == 0);
+            match uevent::parse(&buf[..n.min(buf.len())]) {
+                Some(ev) if from_kernel => Received::Event(ev),
+                _ => Received::Skipped,
+            }
+        }
+        Err(rustix::io::Errno::AGAIN) => Received::Empty,
+        Err(rustix::io::Errno::NOBUFS) => Received::Lost,
+        Err(e) => Received::Failed(e),
+    }
+}
+
 pub async fn watch(tx: tokio::sync::broadcast::Sender<DeviceEvent>) {
     watch_with(tx, Path::new("/sys"), QUIET).await;
 }
@@ -290,28 +321,20 @@ async fn watch_with(tx: tokio::sync::broadcast::Sender<DeviceEvent>, sys: &Path,
             ready = afd.readable() => {
                 let Ok(mut guard) = ready else { continue };
                 loop {
-                    match rustix::net::recvfrom(afd.get_ref(), &mut buf[..], rustix::net::RecvFlags::empty()) {
-                        Ok((n, _, from)) => {
-                            // Only the kernel (port id 0) speaks for devices.
-                            let from_kernel = from
-                                .and_then(|a| rustix::net::netlink::SocketAddrNetlink::try_from(a).ok())
-                                .is_some_and(|a| a.pid() == 0);
-                            if !from_kernel {
-                                continue;
-                            }
-                            if let Some(ev) = uevent::parse(&buf[..n.min(buf.len())]) {
-                                debouncer.push(Instant::now(), &ev);
-                            }
+                    match receive(afd.get_ref(), &mut buf) {
+                        Received::Event(ev) => {
+                            debouncer.push(Instant::now(), &ev);
                         }
-                        Err(rustix::io::Errno::AGAIN) => { guard.clear_ready(); break; }
-                        Err(rustix::io::Errno::NOBUFS) => {
+                        Received::Skipped => {}
+                        Received::Lost => {
                             // Overrun: events were lost. Compare with the kernel's view instead.
                             tracing::warn!("uevents lost; rescanning block devices");
                             for ev in presence.resync(block_sizes(sys)) {
                                 let _ = tx.send(ev);
                             }
                         }
-                        Err(e) => { tracing::warn!(error = %e, "uevent receive failed"); guard.clear_ready(); break; }
+                        Received::Empty => { guard.clear_ready(); break; }
+                        Received::Failed(e) => { tracing::warn!(error = %e, "uevent receive failed"); guard.clear_ready(); break; }
                     }
                 }
             }

@@ -5,6 +5,7 @@
 
 use super::engine::{medium_facts, sysfs_identity};
 use super::{store, uevent};
+use crate::devices::hotplug;
 use crate::server::Shared;
 use corenas_proto::WireError;
 use corenas_proto::imaging::{DeviceInfo, ImageCreate, JobOptions, JobState};
@@ -91,7 +92,7 @@ pub async fn list(shared: &Shared) -> Result<Vec<DeviceInfo>, WireError> {
 
 /// Watches kernel uevents for media changes and keeps going whatever arrives.
 pub async fn watch(shared: Arc<Shared>) {
-    let fd = match crate::devices::hotplug::uevent_socket() {
+    let fd = match hotplug::uevent_socket() {
         Ok(fd) => fd,
         Err(e) => {
             tracing::warn!(error = %e, "no uevent socket: media detection is off");
@@ -112,24 +113,16 @@ pub async fn watch(shared: Arc<Shared>) {
             ready = afd.readable() => {
                 let Ok(mut guard) = ready else { continue };
                 loop {
-                    match rustix::net::recvfrom(afd.get_ref(), &mut buf[..], rustix::net::RecvFlags::empty()) {
-                        Ok((n, _, from)) => {
-                            // Only the kernel (port id 0) speaks for devices.
-                            let from_kernel = from
-                                .and_then(|a| rustix::net::netlink::SocketAddrNetlink::try_from(a).ok())
-                                .is_some_and(|a| a.pid() == 0);
-                            if !from_kernel {
-                                continue;
-                            }
-                            if let Some(ev) = uevent::parse(&buf[..n.min(buf.len())]) {
-                                if let Some(name) = interesting(&ev) {
-                                    pending.insert(name, tokio::time::Instant::now() + DEBOUNCE);
-                                }
+                    match hotplug::receive(afd.get_ref(), &mut buf) {
+                        hotplug::Received::Event(ev) => {
+                            if let Some(name) = interesting(&ev) {
+                                pending.insert(name, tokio::time::Instant::now() + DEBOUNCE);
                             }
                         }
-                        Err(rustix::io::Errno::AGAIN) => { guard.clear_ready(); break; }
-                        Err(rustix::io::Errno::NOBUFS) => continue, // overrun: events lost, keep reading
-                        Err(e) => { tracing::warn!(error = %e, "uevent receive failed"); guard.clear_ready(); break; }
+                        // Skipped: not the kernel's. Lost: an overrun; keep reading.
+                        hotplug::Received::Skipped | hotplug::Received::Lost => {}
+                        hotplug::Received::Empty => { guard.clear_ready(); break; }
+                        hotplug::Received::Failed(e) => { tracing::warn!(error = %e, "uevent receive failed"); guard.clear_ready(); break; }
                     }
                 }
             }
