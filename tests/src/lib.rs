@@ -459,8 +459,9 @@ impl Lab {
     }
 
     /// Starts a real smbd on this lab's smb.conf (loopback, [`Lab::smb_port`]), seeing the
-    /// prefix's accounts through nss_wrapper; returns when it accepts connections.
-    pub fn start_smbd(&self) -> Child {
+    /// prefix's accounts through nss_wrapper; returns when it accepts connections. The server
+    /// stops when the returned guard is dropped, also when a test fails half-way.
+    pub fn start_smbd(&self) -> Smbd {
         use std::os::unix::process::CommandExt;
         let conf = self.root.join("etc/samba/smb.conf");
         let mut cmd = Command::new("smbd");
@@ -474,8 +475,10 @@ impl Lab {
             .stdin(Stdio::null());
         let child = cmd.spawn().expect("start smbd");
         let port = self.smb_port;
+        let mut smbd = Smbd(child);
         wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "smbd listening");
-        child
+        smbd.check_alive();
+        smbd
     }
 
     /// Runs smbclient against this lab's smbd as `user` (None: anonymous) with `commands`.
@@ -559,6 +562,23 @@ pub fn stop(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A running smbd of a lab; stopped on drop.
+pub struct Smbd(Child);
+
+impl Smbd {
+    fn check_alive(&mut self) {
+        if let Ok(Some(status)) = self.0.try_wait() {
+            panic!("smbd exited at start with {status} (see its smbd.log in the lab directory)");
+        }
+    }
+}
+
+impl Drop for Smbd {
+    fn drop(&mut self) {
+        stop(&mut self.0);
+    }
 }
 
 /// Waits (up to 30 s) for a condition; a harness wait, not a timing assertion.

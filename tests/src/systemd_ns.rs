@@ -423,6 +423,12 @@ impl Drop for PrivateSystemd {
         if !kill_and_remove_cgroup(&self.cgroup, Duration::from_secs(5)) {
             eprintln!("private systemd: could not remove cgroup {}", self.cgroup.display());
         }
+        // A killed PID 1 lingers until the kernel has reaped its whole namespace, which takes a
+        // while on a loaded machine: wait for that, so that "gone" means gone when drop returns.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.pid != 0 && crate::process_alive(self.pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 

@@ -53,7 +53,7 @@ fn smb_shares_served_by_a_real_smbd() {
             .contains(&format!("include = {}", lab.root.join("etc/samba/corenas.conf").display()))
     );
 
-    let mut smbd = lab.start_smbd();
+    let smbd = lab.start_smbd();
     let work = scratch(&lab, "client");
     std::fs::write(work.join("hello.txt"), "hello over SMB\n").unwrap();
 
@@ -104,7 +104,7 @@ fn smb_shares_served_by_a_real_smbd() {
     let o = lab.smbclient("docs", Some(("bob", BOB_PW)), "ls", &work);
     assert!(format!("{}{}", stdout(&o), stderr(&o)).contains("NT_STATUS_BAD_NETWORK_NAME"), "{}", stdout(&o));
     assert!(lab.storage.join("docs/readme.txt").exists());
-    stop(&mut smbd);
+    drop(smbd);
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn group_shares_and_homes() {
     ok(&lab.ctl(&["group", "add", "staff", "--kind", "share"]), "group add");
     ok(&lab.ctl(&["group", "mod", "staff", "--add-member", "alice", "--add-member", "bob"]), "members");
     ok(&lab.ctl(&["share", "create", "projects", "--smb", "--valid-group", "staff", "--group-rw", "staff"]), "create");
-    let mut smbd = lab.start_smbd();
+    let smbd = lab.start_smbd();
     let work = scratch(&lab, "client");
     std::fs::write(work.join("plan.txt"), "plan\n").unwrap();
     ok(&lab.smbclient("projects", Some(("alice", ALICE_PW)), "put plan.txt", &work), "alice writes");
@@ -128,7 +128,7 @@ fn group_shares_and_homes() {
     // carol is not in staff.
     let o = lab.smbclient("projects", Some(("carol", "Carol-Secret-42")), "ls", &work);
     assert!(format!("{}{}", stdout(&o), stderr(&o)).contains("NT_STATUS_ACCESS_DENIED"), "{}", stdout(&o));
-    stop(&mut smbd);
+    drop(smbd);
 }
 
 #[test]
@@ -345,10 +345,10 @@ fn btrfs_snapshots_are_previous_versions_over_smb() {
             .unwrap();
         ok(&snap, "btrfs snapshot");
         std::fs::write(mnt.join("report.txt"), "version 2\n").unwrap();
-        let mut smbd = lab.start_smbd();
+        let smbd = lab.start_smbd();
         let work = scratch(&lab, "client");
         let o = lab.smbclient("pv", Some(("alice", ALICE_PW)), "allinfo report.txt", &work);
-        stop(&mut smbd);
+        drop(smbd);
         ok(&o, "allinfo");
         let smbd_log = lab.log("smbd.log");
         assert!(

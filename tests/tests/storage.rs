@@ -16,20 +16,15 @@ fn ok(o: &std::process::Output, what: &str) {
     assert!(o.status.success(), "{what} failed:\n{}\n{}", stdout(o), stderr(o));
 }
 
-/// zfs-fuse is a userspace daemon: start it if it is not running (it stays for later tests).
+/// zfs-fuse is a userspace daemon: lab/zfs-fuse-up starts it if it does not answer (it stays for
+/// later tests), clearing the pid file a killed daemon leaves behind.
 fn zfs_fuse() -> bool {
     if !std::path::Path::new("/usr/sbin/zfs-fuse").exists() {
         eprintln!("SKIP: zfs-fuse is not installed");
         return false;
     }
-    let running = Command::new("zpool").arg("list").output().map(|o| o.status.success()).unwrap_or(false);
-    if !running {
-        let _ = Command::new("/usr/sbin/zfs-fuse").args(["--pidfile", "/run/zfs-fuse.pid"]).status();
-        wait_for(
-            || Command::new("zpool").arg("list").output().map(|o| o.status.success()).unwrap_or(false),
-            "zfs-fuse to answer",
-        );
-    }
+    let up = corenas_tests::run(&mut Command::new(corenas_tests::workspace().join("lab/zfs-fuse-up")));
+    ok(&up, "lab/zfs-fuse-up");
     true
 }
 
