@@ -605,6 +605,24 @@ pub enum BlockDeviceCommand {
         #[arg(long, value_name = "N", default_value = "20", requires = "history", allow_hyphen_values = true, value_parser = history_limit)]
         limit: u32,
     },
+    /// Hotplug events (devices added, removed, changed, media changed), debounced by corenasd.
+    ///
+    /// Prints the events after --after and the number to continue from; --follow keeps printing
+    /// them as they happen (one JSON document a line with --json) until --count events came.
+    Events {
+        /// Only events after this sequence number (0: every event corenasd still keeps).
+        #[arg(long, value_name = "SEQ", default_value = "0", allow_hyphen_values = true, value_parser = event_seq)]
+        after: u64,
+        /// Wait up to this long for an event when there is none yet (0-5000 ms).
+        #[arg(long, value_name = "MS", default_value = "0", allow_hyphen_values = true, value_parser = event_wait)]
+        wait_ms: u32,
+        /// Keep printing events as they happen.
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: stop after this many events (1-100000).
+        #[arg(long, value_name = "N", requires = "follow", allow_hyphen_values = true, value_parser = event_count)]
+        count: Option<u32>,
+    },
     /// Start a SMART self-test (short unless --long); prints the job id.
     Selftest {
         /// The device.
@@ -922,6 +940,20 @@ fn ashift(s: &str) -> Result<u8, ValidationError> {
 
 fn history_limit(s: &str) -> Result<u32, ValidationError> {
     whole_number(s, "limit", "limit", 1, 500)
+}
+
+fn event_seq(s: &str) -> Result<u64, ValidationError> {
+    s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u64>().ok()).flatten().filter(|_| !s.is_empty()).ok_or_else(
+        || ValidationError::new("after", format!("sequence number '{}' is invalid: use a whole number", shown(s))),
+    )
+}
+
+fn event_wait(s: &str) -> Result<u32, ValidationError> {
+    whole_number(s, "wait_ms", "wait", 0, 5000)
+}
+
+fn event_count(s: &str) -> Result<u32, ValidationError> {
+    whole_number(s, "count", "event count", 1, 100_000)
 }
 
 fn wipe_samples(s: &str) -> Result<u16, ValidationError> {

@@ -1354,6 +1354,25 @@ fn uses_text(uses: &[devices::DeviceUse]) -> String {
     if uses.is_empty() { "-".to_owned() } else { uses.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ") }
 }
 
+/// `device events`: one row per event, then the number to continue from.
+pub fn device_events_table(got: &devices::DeviceEvents) -> String {
+    let mut t = Table::new(&["SEQ", "TIME", "DEVICE", "EVENT"]);
+    for e in &got.events {
+        t.row([e.seq.to_string(), devices::shown(&e.at), devices::shown(&e.device), e.kind.to_string()]);
+    }
+    let mut out = if got.events.is_empty() { "no device events\n".to_owned() } else { t.render() };
+    if got.missed > 0 {
+        let _ = writeln!(out, "{} older events are no longer kept: read the inventory again", got.missed);
+    }
+    let _ = writeln!(out, "next: {} (continue with --after {})", got.next, got.next);
+    out
+}
+
+/// One event of `device events --follow`.
+pub fn device_event_line(e: &devices::DeviceEventEntry) -> String {
+    format!("{} {} {} {}", e.seq, devices::shown(&e.at), devices::shown(&e.device), e.kind)
+}
+
 /// `device list`: one row per device, its partitions indented below it.
 pub fn device_inventory_table(list: &[devices::DeviceInfo]) -> String {
     let mut t = Table::new(&["NAME", "SIZE", "MODEL", "SERIAL", "TYPE", "TRANSPORT", "FS", "USES"]);

@@ -111,6 +111,15 @@ pub async fn device(cmd: BlockDeviceCommand, socket: &Path, dry_run: bool, json:
             let reports = answer(d.client.device_smart_history(ctx(), device, limit).await)?;
             Ok(Report::ok(output::smart_history_table(&reports), output::to_json(&reports)?))
         }
+        BlockDeviceCommand::Events { after, wait_ms, follow: false, .. } => {
+            let d = Daemon::connect(socket).await?;
+            let got = answer(d.client.device_events(ctx(), after, wait_ms).await)?;
+            Ok(Report::ok(output::device_events_table(&got), output::to_json(&got)?))
+        }
+        BlockDeviceCommand::Events { after, follow: true, count, .. } => {
+            let d = Daemon::connect(socket).await?;
+            follow_device_events(&d, after, count, json).await
+        }
         BlockDeviceCommand::Selftest { device, long, wait } => {
             let d = Daemon::connect(socket).await?;
             let change = answer(d.client.device_selftest(ctx(), device, long, dry_run).await)?;
@@ -121,6 +130,30 @@ pub async fn device(cmd: BlockDeviceCommand, socket: &Path, dry_run: bool, json:
             needs_force(a.force, dry_run, format!("device wipe destroys all data on {}", a.device), "wipe it")?;
             let d = Daemon::connect(socket).await?;
             wipe(&d, a, dry_run, json).await
+        }
+    }
+}
+
+/// `device events --follow`: long polls corenasd and prints each event as it arrives (a JSON
+/// document a line with --json), until `count` events were printed or forever.
+async fn follow_device_events(d: &Daemon, mut after: u64, count: Option<u32>, json: bool) -> Result<Report, CtlError> {
+    let mut left = count.map(u64::from);
+    loop {
+        let got = answer(d.client.device_events(ctx(), after, corenas_proto::devices::MAX_EVENT_WAIT_MS).await)?;
+        after = got.next;
+        if got.missed > 0 {
+            // Said on stderr so that a script reading the events still gets one kind of line.
+            eprintln!("corenas-ctl: {} device events were missed: read the inventory again", got.missed);
+        }
+        for ev in &got.events {
+            let line = if json { output::to_json(ev)? } else { output::device_event_line(ev) };
+            output::print_stdout(&format!("{line}\n"));
+            if let Some(n) = left.as_mut() {
+                *n -= 1;
+                if *n == 0 {
+                    return Ok(Report::Written);
+                }
+            }
         }
     }
 }

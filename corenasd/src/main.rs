@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         shares_lock: tokio::sync::Mutex::new(()),
         mounts_lock: tokio::sync::Mutex::new(()),
         storage_jobs: corenasd::storage::jobs::Jobs::default(),
-        device_events: tokio::sync::broadcast::channel(256).0,
+        device_events: Arc::default(),
     });
     let interrupted = shared
         .with_state(|s| corenasd::storage::jobs::mark_interrupted(s.conn()))
@@ -84,7 +84,7 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(corenasd::imaging::media::watch(Arc::clone(&shared)));
         let interval = std::time::Duration::from_secs(args.mount_watch_secs);
         tokio::spawn(corenasd::mounts::watch(Arc::clone(&shared), interval));
-        tokio::spawn(corenasd::devices::hotplug::watch(shared.device_events.clone()));
+        tokio::spawn(corenasd::devices::hotplug::watch(Arc::clone(&shared.device_events)));
         let schedules = std::time::Duration::from_secs(args.schedule_secs);
         tokio::spawn(corenasd::storage::pools::schedule_loop(Arc::clone(&shared), schedules));
         corenasd::listen::serve(listener, shared).await

@@ -42,8 +42,9 @@ pub struct Shared {
     pub shares_lock: tokio::sync::Mutex<()>,
     pub mounts_lock: tokio::sync::Mutex<()>,
     pub storage_jobs: crate::storage::jobs::Jobs,
-    /// Debounced block-device events (added, removed, changed, media changed) for any module.
-    pub device_events: tokio::sync::broadcast::Sender<crate::devices::hotplug::DeviceEvent>,
+    /// Debounced block-device events (added, removed, changed, media changed), numbered, for
+    /// any module and for clients that follow the inventory.
+    pub device_events: Arc<crate::devices::events::DeviceEventLog>,
 }
 
 impl Shared {
@@ -727,6 +728,20 @@ impl Corenas for DaemonServer {
         device: DevicePath,
     ) -> Result<corenas_proto::devices::DeviceInfo, WireError> {
         self.read("device.show", devices::service::show(&self.shared, &device)).await
+    }
+
+    async fn device_events(
+        self,
+        _: Context,
+        after: u64,
+        wait_ms: u32,
+    ) -> Result<corenas_proto::devices::DeviceEvents, WireError> {
+        let log = Arc::clone(&self.shared.device_events);
+        let wait = std::time::Duration::from_millis(u64::from(wait_ms.min(devices::events::MAX_WAIT_MS)));
+        self.read("device.events", async move {
+            Ok(log.wait_since(after, devices::events::MAX_ANSWER, std::time::Instant::now() + wait).await)
+        })
+        .await
     }
 
     async fn device_smart(

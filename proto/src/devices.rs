@@ -139,6 +139,57 @@ impl DeviceInfo {
     }
 }
 
+/// What happened to a device, after corenasd coalesced the kernel's burst of uevents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceEventKind {
+    /// The device appeared (a loop device: a backing file was attached).
+    Added,
+    /// The device went away (a loop device: detached).
+    Removed,
+    /// Something about it changed (size, partition table, attributes).
+    Changed,
+    /// The kernel saw the medium change: a disc inserted or ejected.
+    MediaChanged,
+}
+
+impl fmt::Display for DeviceEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Added => "added",
+            Self::Removed => "removed",
+            Self::Changed => "changed",
+            Self::MediaChanged => "media changed",
+        })
+    }
+}
+
+/// One hotplug event as corenasd recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceEventEntry {
+    /// Increases by one per event for the life of the daemon; ask for events after it.
+    pub seq: u64,
+    /// When corenasd raised it (RFC 3339, UTC).
+    pub at: String,
+    /// Kernel name, e.g. "sdb", "loop3", "sr0".
+    pub device: String,
+    pub kind: DeviceEventKind,
+}
+
+/// Longest `device_events` waits for an event, in milliseconds.
+pub const MAX_EVENT_WAIT_MS: u32 = 5000;
+
+/// The events after a sequence number, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceEvents {
+    pub events: Vec<DeviceEventEntry>,
+    /// Pass this as `after` to get the next events.
+    pub next: u64,
+    /// Events after `after` that are no longer kept (the log holds the newest ones only): the
+    /// caller should read the inventory again rather than trust its own picture.
+    pub missed: u64,
+}
+
 /// A SMART self-test to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -20,18 +20,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Devices with events pending at once; past this, events for new devices are dropped.
 const MAX_PENDING: usize = 1024;
 
-/// What happened to a device, after coalescing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeviceEventKind {
-    /// The device appeared (a loop device: a backing file was attached).
-    Added,
-    /// The device went away (a loop device: detached).
-    Removed,
-    /// Something about it changed (size, partition table, attributes).
-    Changed,
-    /// The kernel saw the medium change: a disc inserted or ejected.
-    MediaChanged,
-}
+pub use corenas_proto::devices::DeviceEventKind;
 
 /// One coalesced notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,9 +249,6 @@ pub fn block_sizes(sys: &Path) -> HashMap<String, u64> {
         .collect()
 }
 
-/// Watches kernel uevents and publishes one [`DeviceEvent`] per device and burst on `tx`,
-/// forever, whatever arrives (send errors only mean nobody listens right now). Returns only
-/// when no uevent socket can be opened.
 /// One read of the uevent socket.
 pub enum Received {
     Event(uevent::Uevent),
@@ -294,11 +280,13 @@ pub fn receive(fd: &OwnedFd, buf: &mut [u8]) -> Received {
     }
 }
 
-pub async fn watch(tx: tokio::sync::broadcast::Sender<DeviceEvent>) {
-    watch_with(tx, Path::new("/sys"), QUIET).await;
+/// Watches kernel uevents and records one [`DeviceEvent`] per device and burst in `log`,
+/// forever, whatever arrives. Returns only when no uevent socket can be opened.
+pub async fn watch(log: std::sync::Arc<super::events::DeviceEventLog>) {
+    watch_with(&log, Path::new("/sys"), QUIET).await;
 }
 
-async fn watch_with(tx: tokio::sync::broadcast::Sender<DeviceEvent>, sys: &Path, quiet: Duration) {
+async fn watch_with(log: &super::events::DeviceEventLog, sys: &Path, quiet: Duration) {
     let fd = match uevent_socket() {
         Ok(fd) => fd,
         Err(e) => {
@@ -330,7 +318,7 @@ async fn watch_with(tx: tokio::sync::broadcast::Sender<DeviceEvent>, sys: &Path,
                             // Overrun: events were lost. Compare with the kernel's view instead.
                             tracing::warn!("uevents lost; rescanning block devices");
                             for ev in presence.resync(block_sizes(sys)) {
-                                let _ = tx.send(ev);
+                                log.record(ev);
                             }
                         }
                         Received::Empty => { guard.clear_ready(); break; }
@@ -342,8 +330,8 @@ async fn watch_with(tx: tokio::sync::broadcast::Sender<DeviceEvent>, sys: &Path,
                 for ev in debouncer.due(Instant::now()) {
                     let size = block_size(sys, &ev.device);
                     if let Some(ev) = presence.refine(ev, size) {
-                        tracing::debug!(device = %ev.device, kind = ?ev.kind, "device event");
-                        let _ = tx.send(ev);
+                        tracing::info!(device = %ev.device, kind = %ev.kind, "device event");
+                        log.record(ev);
                     }
                 }
             }
@@ -536,10 +524,12 @@ SUBSYSTEM=block\0DEVNAME={name}\0DEVTYPE={devtype}\0"
         let img = std::env::temp_dir().join(format!("corenasd-hotplug-{}-{nanos}.img", std::process::id()));
         std::fs::File::create(&img).unwrap().set_len(64 << 20).unwrap();
 
-        let (tx, mut rx) = tokio::sync::broadcast::channel(256);
-        let watcher = tokio::spawn(async move { watch_with(tx, Path::new("/sys"), QUIET).await });
+        let log = std::sync::Arc::new(super::super::events::DeviceEventLog::default());
+        let watching = std::sync::Arc::clone(&log);
+        let watcher = tokio::spawn(async move { watch_with(&watching, Path::new("/sys"), QUIET).await });
         // Let the watcher open its socket and take its first snapshot.
         tokio::time::sleep(ms(300)).await;
+        let mut after = log.since(0, 0).next;
 
         let out = std::process::Command::new("losetup").arg("-f").arg("--show").arg(&img).output().unwrap();
         assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
@@ -547,22 +537,23 @@ SUBSYSTEM=block\0DEVNAME={name}\0DEVTYPE={devtype}\0"
         let name = dev.strip_prefix("/dev/").unwrap().to_owned();
 
         async fn collect(
-            rx: &mut tokio::sync::broadcast::Receiver<DeviceEvent>,
+            log: &super::super::events::DeviceEventLog,
+            after: &mut u64,
             name: &str,
             wait: Duration,
         ) -> Vec<DeviceEventKind> {
             let mut kinds = Vec::new();
             let end = tokio::time::Instant::now() + wait;
-            while let Ok(Ok(ev)) = tokio::time::timeout_at(end, rx.recv()).await {
-                if ev.device == name {
-                    kinds.push(ev.kind);
-                }
+            while tokio::time::Instant::now() < end {
+                let got = log.wait_since(*after, 1000, end.into_std()).await;
+                *after = got.next;
+                kinds.extend(got.events.into_iter().filter(|e| e.device == name).map(|e| e.kind));
             }
             kinds
         }
-        let attached = collect(&mut rx, &name, ms(1500)).await;
+        let attached = collect(&log, &mut after, &name, ms(1500)).await;
         let status = std::process::Command::new("losetup").arg("-d").arg(&dev).status().unwrap();
-        let detached = collect(&mut rx, &name, ms(1500)).await;
+        let detached = collect(&log, &mut after, &name, ms(1500)).await;
         watcher.abort();
         let _ = std::fs::remove_file(&img);
 
