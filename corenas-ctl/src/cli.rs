@@ -605,6 +605,13 @@ pub enum BlockDeviceCommand {
         #[arg(long, value_name = "N", default_value = "20", requires = "history", allow_hyphen_values = true, value_parser = history_limit)]
         limit: u32,
     },
+    /// Which erases the device's firmware offers (NVMe sanitize/format, ATA security erase),
+    /// and which one `device wipe --method secure` would use.
+    EraseOptions {
+        /// The device.
+        #[arg(allow_hyphen_values = true)]
+        device: DevicePath,
+    },
     /// Hotplug events (devices added, removed, changed, media changed), debounced by corenasd.
     ///
     /// Prints the events after --after and the number to continue from; --follow keeps printing
@@ -638,7 +645,9 @@ pub enum BlockDeviceCommand {
     /// Erase a free device (as a job), then read sampled regions back; needs --force.
     ///
     /// quick removes signatures and partition tables; zero writes zeros over the whole device;
-    /// discard asks the device to zero itself; secure is a secure discard where supported.
+    /// discard asks the device to zero itself; secure uses the device's own erase (NVMe
+    /// sanitize or format, ATA security erase: see `device erase-options`), or a secure discard
+    /// where it offers none.
     /// corenas-ctl reads the device first and sends its serial number (or its kernel name when it
     /// has none) as the confirmation corenasd requires.
     Wipe(DeviceWipeArgs),

@@ -1354,6 +1354,23 @@ fn uses_text(uses: &[devices::DeviceUse]) -> String {
     if uses.is_empty() { "-".to_owned() } else { uses.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ") }
 }
 
+/// `device erase-options`: what the firmware offers, what `--method secure` uses, and why not.
+pub fn erase_support_block(e: &devices::EraseSupport) -> String {
+    let mut out = String::new();
+    let offered: Vec<&str> = e.offered.iter().map(|f| f.as_str()).collect();
+    let _ = writeln!(out, "device:    {}", devices::shown(&e.device));
+    let _ = writeln!(out, "offered:   {}", if offered.is_empty() { "none".to_owned() } else { offered.join(", ") });
+    let chosen = e.chosen.map_or("a secure discard (blkdiscard --secure)", |c| c.as_str());
+    let _ = writeln!(out, "--method secure uses: {chosen}");
+    if let Some(m) = e.estimate_minutes {
+        let _ = writeln!(out, "the device estimates: {m} min");
+    }
+    for n in &e.notes {
+        let _ = writeln!(out, "note: {}", devices::shown(n));
+    }
+    out
+}
+
 /// `device events`: one row per event, then the number to continue from.
 pub fn device_events_table(got: &devices::DeviceEvents) -> String {
     let mut t = Table::new(&["SEQ", "TIME", "DEVICE", "EVENT"]);

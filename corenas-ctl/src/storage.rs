@@ -111,6 +111,11 @@ pub async fn device(cmd: BlockDeviceCommand, socket: &Path, dry_run: bool, json:
             let reports = answer(d.client.device_smart_history(ctx(), device, limit).await)?;
             Ok(Report::ok(output::smart_history_table(&reports), output::to_json(&reports)?))
         }
+        BlockDeviceCommand::EraseOptions { device } => {
+            let d = Daemon::connect(socket).await?;
+            let support = answer(d.client.device_erase_support(ctx(), device).await)?;
+            Ok(Report::ok(output::erase_support_block(&support), output::to_json(&support)?))
+        }
         BlockDeviceCommand::Events { after, wait_ms, follow: false, .. } => {
             let d = Daemon::connect(socket).await?;
             let got = answer(d.client.device_events(ctx(), after, wait_ms).await)?;

@@ -43,6 +43,10 @@ pub enum Program {
     Smartctl,
     Mdadm,
     Lvm,
+    /// nvme-cli: NVMe identify, sanitize and format (firmware erases).
+    Nvme,
+    /// ATA security erase.
+    Hdparm,
     /// Test-only programs that exercise the runner itself (timeouts, output caps, stdin).
     #[cfg(test)]
     TestSleep,
@@ -66,7 +70,7 @@ impl Program {
 
     /// Tools of features a machine may not have (no NFS server, no systemd as PID 1): missing
     /// ones are reported at start-up, and each call that needs one fails naming its package.
-    pub const OPTIONAL: [Program; 19] = [
+    pub const OPTIONAL: [Program; 21] = [
         Program::TestParm,
         Program::SmbControl,
         Program::ExportFs,
@@ -86,6 +90,8 @@ impl Program {
         Program::Smartctl,
         Program::Mdadm,
         Program::Lvm,
+        Program::Nvme,
+        Program::Hdparm,
     ];
 
     pub fn package(self) -> &'static str {
@@ -105,6 +111,8 @@ impl Program {
             Self::Smartctl => "smartmontools",
             Self::Mdadm => "mdadm",
             Self::Lvm => "lvm2",
+            Self::Nvme => "nvme-cli",
+            Self::Hdparm => "hdparm",
             #[cfg(test)]
             _ => "coreutils",
         }
@@ -143,6 +151,8 @@ impl Program {
             Self::Smartctl => "/usr/sbin/smartctl",
             Self::Mdadm => "/usr/sbin/mdadm",
             Self::Lvm => "/usr/sbin/lvm",
+            Self::Nvme => "/usr/sbin/nvme",
+            Self::Hdparm => "/usr/sbin/hdparm",
             #[cfg(test)]
             Self::TestSleep => "/usr/bin/sleep",
             #[cfg(test)]

@@ -113,6 +113,17 @@ impl Helper for HelperServer {
             .map_err(|e| WireError::internal(format!("wipe check failed: {e}")))?
     }
 
+    async fn region_fingerprints(
+        self,
+        _: Context,
+        device: DevicePath,
+        regions: Vec<(u64, u32)>,
+    ) -> Result<Vec<u64>, WireError> {
+        tokio::task::spawn_blocking(move || ops::storage::wipe::fingerprints(&device, &regions))
+            .await
+            .map_err(|e| WireError::internal(format!("reading regions failed: {e}")))?
+    }
+
     async fn status(self, _: Context) -> HelperStatus {
         HelperStatus {
             pid: std::process::id(),

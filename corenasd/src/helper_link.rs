@@ -167,6 +167,20 @@ impl HelperConn {
     ) -> Result<Vec<bool>, WireError> {
         self.check(self.client.wipe_check(ctx(), device, regions).await)?
     }
+    pub async fn region_fingerprints(
+        &self,
+        device: corenas_proto::names::DevicePath,
+        regions: Vec<(u64, u32)>,
+    ) -> Result<Vec<u64>, WireError> {
+        self.check(self.client.region_fingerprints(ctx(), device, regions).await)?
+    }
+    /// `perform` for an operation that may take up to `limit` (a firmware erase): the call's
+    /// deadline is that long, not the usual one.
+    pub async fn perform_long(&self, op: HelperOp, limit: Duration) -> Result<OpReport, WireError> {
+        let mut c = tarpc::context::current();
+        c.deadline = Instant::now() + limit.max(CALL_DEADLINE);
+        self.check(self.client.perform(c, op, false).await)?
+    }
     pub async fn status(&self) -> Result<HelperStatus, WireError> {
         self.check(self.client.status(ctx()).await)
     }

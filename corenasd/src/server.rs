@@ -744,6 +744,14 @@ impl Corenas for DaemonServer {
         .await
     }
 
+    async fn device_erase_support(
+        self,
+        _: Context,
+        device: DevicePath,
+    ) -> Result<corenas_proto::devices::EraseSupport, WireError> {
+        self.read("device.erase_support", devices::service::erase_support(&self.shared, &device)).await
+    }
+
     async fn device_smart(
         self,
         _: Context,

@@ -270,6 +270,9 @@ pub trait Corenas {
     /// Hotplug events (debounced) after `after`; waits up to `wait_ms` (at most 5000) for one
     /// when there is none yet. `after` 0 with `wait_ms` 0 returns the newest sequence number.
     async fn device_events(after: u64, wait_ms: u32) -> Result<crate::devices::DeviceEvents, WireError>;
+    /// The firmware erases the device offers (NVMe sanitize/format, ATA security erase) and
+    /// which one `wipe --method secure` would use.
+    async fn device_erase_support(device: DevicePath) -> Result<crate::devices::EraseSupport, WireError>;
     /// Starts a SMART self-test; a job follows it to the end.
     async fn device_selftest(device: DevicePath, long: bool, dry_run: bool) -> Result<Change<StorageJob>, WireError>;
     /// Wipes a free device as a job, then verifies by reading sampled regions back.

@@ -176,6 +176,24 @@ pub struct DeviceEventEntry {
     pub kind: DeviceEventKind,
 }
 
+/// What a device's firmware offers to erase itself (`device_erase_support`), read by corenasd
+/// from `hdparm -I` or `nvme id-ctrl` through the helper.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EraseSupport {
+    /// "/dev/<name>".
+    pub device: String,
+    /// The firmware erases the device offers and CoreNAS would use, best first.
+    pub offered: Vec<crate::storage::FirmwareErase>,
+    /// What `wipe --method secure` does: the first offered; `None`: a secure discard
+    /// (`blkdiscard --secure`), which only some devices support.
+    pub chosen: Option<crate::storage::FirmwareErase>,
+    /// The device's own estimate for the chosen erase, in minutes (ATA reports one).
+    pub estimate_minutes: Option<u32>,
+    /// Why an erase is not offered (frozen, a shared NVMe controller, not ATA or NVMe, a tool
+    /// missing), in words for the admin.
+    pub notes: Vec<String>,
+}
+
 /// Longest `device_events` waits for an event, in milliseconds.
 pub const MAX_EVENT_WAIT_MS: u32 = 5000;
 

@@ -11,7 +11,7 @@ use crate::names::{
 };
 use crate::secret::Password;
 use crate::shares::{FileMode, ShareConfig, ShareSet};
-use crate::storage::{Backend, DatasetSpec, PoolSpec, WipeMethod, ZfsProperty};
+use crate::storage::{Backend, DatasetSpec, FirmwareErase, PoolSpec, WipeMethod, ZfsProperty};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +212,16 @@ pub enum HelperOp {
         device: DevicePath,
         long: bool,
     },
+    /// The device's own erase (corenasd chose it from what the device advertises). The helper
+    /// re-checks that the device is free, of the erase's kind (an NVMe namespace alone on its
+    /// controller, a disk on an ATA port) and, for ATA, not frozen. NVMe sanitize returns at
+    /// once (progress: `StorageQuery::NvmeSanitizeLog`); the others return when the device is
+    /// done, within `minutes` (the device's own estimate, plus margin; at most 24 h).
+    FirmwareErase {
+        device: DevicePath,
+        erase: FirmwareErase,
+        minutes: u32,
+    },
 }
 
 impl HelperOp {
@@ -256,6 +266,7 @@ impl HelperOp {
             Self::SnapshotRollback { .. } => "snapshot.rollback",
             Self::WipeSignatures { .. } => "device.wipe_signatures",
             Self::WipeRange { .. } => "device.wipe_range",
+            Self::FirmwareErase { .. } => "device.firmware_erase",
             Self::SmartSelfTest { .. } => "device.selftest",
         }
     }
@@ -475,6 +486,12 @@ pub enum StorageQuery {
     Smart { device: DevicePath },
     /// `blkid -p -o export <device>`
     Blkid { device: DevicePath },
+    /// `nvme id-ctrl -o json <controller>` of an NVMe namespace's controller
+    NvmeIdCtrl { device: DevicePath },
+    /// `nvme sanitize-log -o json <controller>`
+    NvmeSanitizeLog { device: DevicePath },
+    /// `hdparm -I <device>`: ATA IDENTIFY, with the security feature set
+    AtaIdentify { device: DevicePath },
 }
 
 /// A tool's raw answer.
@@ -503,5 +520,8 @@ pub trait Helper {
     /// For wipe verification: whether each region `(offset, length)` (length up to 1 MiB) of
     /// the device reads back as zeros.
     async fn wipe_check(device: DevicePath, regions: Vec<(u64, u32)>) -> Result<Vec<bool>, WireError>;
+    /// A fingerprint of each region (offset, length ≤ 1 MiB; at most 4096), to compare the
+    /// same regions before and after an erase that leaves no zeros.
+    async fn region_fingerprints(device: DevicePath, regions: Vec<(u64, u32)>) -> Result<Vec<u64>, WireError>;
     async fn status() -> HelperStatus;
 }

@@ -510,9 +510,56 @@ pub struct ScheduleInfo {
 spelled_enum!(
     /// How a device is wiped. `quick` removes signatures and partition tables; `zero` writes
     /// zeros over the whole device; `discard` asks the device to zero (`blkdiscard --zeroout`);
-    /// `secure` is a secure discard (`blkdiscard --secure`), where the device supports it.
+    /// `secure` is the device's own erase, the best it advertises (see [`FirmwareErase`]),
+    /// falling back to a secure discard (`blkdiscard --secure`) where it advertises none.
     WipeMethod, "method", "wipe method" { Quick = "quick", Zero = "zero", Discard = "discard", Secure = "secure" }
 );
+
+/// An erase the device's firmware performs, best first: NVMe sanitize (crypto erase, block
+/// erase) covers the whole controller and its caches; NVMe format with a secure erase setting;
+/// ATA SECURITY ERASE UNIT (enhanced also erases reallocated sectors). Crypto erases leave
+/// random data, not zeros: the verification compares sampled regions before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirmwareErase {
+    NvmeSanitizeCrypto,
+    NvmeSanitizeBlock,
+    NvmeFormatCrypto,
+    NvmeFormatUserData,
+    AtaEnhancedErase,
+    AtaErase,
+}
+
+impl FirmwareErase {
+    /// Whether the erase leaves zeros (block erases) or unreadable ciphertext (crypto erases,
+    /// and ATA enhanced erase, whose pattern the vendor chooses).
+    pub fn leaves_zeros(self) -> bool {
+        matches!(self, Self::NvmeSanitizeBlock | Self::NvmeFormatUserData | Self::AtaErase)
+    }
+
+    /// Whether the command returns at once and the device reports progress (NVMe sanitize),
+    /// rather than returning when the erase is done.
+    pub fn runs_in_background(self) -> bool {
+        matches!(self, Self::NvmeSanitizeCrypto | Self::NvmeSanitizeBlock)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NvmeSanitizeCrypto => "nvme-sanitize-crypto",
+            Self::NvmeSanitizeBlock => "nvme-sanitize-block",
+            Self::NvmeFormatCrypto => "nvme-format-crypto",
+            Self::NvmeFormatUserData => "nvme-format-user-data",
+            Self::AtaEnhancedErase => "ata-enhanced-erase",
+            Self::AtaErase => "ata-erase",
+        }
+    }
+}
+
+impl fmt::Display for FirmwareErase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A storage job (scrub, wipe, SMART self-test).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -318,7 +318,43 @@ fn loop_wipe_methods_verify_and_audit() {
         let all = std::fs::read(&dev).unwrap();
         assert!(all.iter().all(|b| *b == 0), "{method}: the whole device reads zeros");
     }
-    // A loop device has no secure discard: the job fails, saying why.
+    // A loop device has no firmware erase, and `erase-options` says so without asking a tool.
+    let opts = lab.ctl_json(&["device", "erase-options", &dev]);
+    assert_eq!(
+        (opts["offered"].as_array().map(Vec::len), &opts["chosen"]),
+        (Some(0), &serde_json::Value::Null),
+        "{opts}"
+    );
+    assert!(opts["notes"].to_string().contains("neither an NVMe namespace nor a disk on an ATA port"), "{opts}");
+    let human = stdout(&lab.ctl(&["device", "erase-options", &dev]));
+    assert!(human.contains("offered:   none") && human.contains("blkdiscard --secure"), "{human}");
+    // Directly at the helper: a firmware erase of a loop device is refused by kind, and an
+    // unbounded run time is refused before anything else.
+    use corenas_proto::helper::HelperOp;
+    use corenas_proto::storage::FirmwareErase;
+    corenas_tests::block_on(async {
+        let h = corenas_tests::helper_client(&lab.helper_sock).await.expect("connect as root");
+        for (erase, minutes, says) in [
+            (FirmwareErase::NvmeSanitizeCrypto, 5, "is not an NVMe namespace"),
+            (FirmwareErase::NvmeFormatUserData, 5, "is not an NVMe namespace"),
+            (FirmwareErase::AtaEnhancedErase, 30, "not a whole disk on an ATA port"),
+            (FirmwareErase::AtaErase, 0, "minutes"),
+            (FirmwareErase::AtaErase, 100_000, "minutes"),
+        ] {
+            let op = HelperOp::FirmwareErase { device: dev.parse().unwrap(), erase, minutes };
+            let e = h.perform(corenas_tests::ctx(), op, false).await.unwrap().expect_err("refused");
+            assert!(e.message.contains(says), "{erase} {minutes}: {}", e.message);
+        }
+        for q in [
+            corenas_proto::helper::StorageQuery::NvmeIdCtrl { device: dev.parse().unwrap() },
+            corenas_proto::helper::StorageQuery::AtaIdentify { device: dev.parse().unwrap() },
+        ] {
+            let e = h.storage_query(corenas_tests::ctx(), q).await.unwrap().expect_err("refused");
+            assert!(e.message.contains("is not an"), "{}", e.message);
+        }
+    });
+    // So --method secure falls back to a secure discard, which a loop device does not have:
+    // the job fails, saying why.
     let change = lab.ctl_json(&["device", "wipe", &dev, "--method", "secure", "--force"]);
     let job = job_done(&lab, &change);
     assert_eq!(job["state"], "failed", "{job}");

@@ -68,6 +68,11 @@ pub enum Action {
     /// Lab only: wait until ZFS reports no dataset of this pool or dataset mounted. zfs-fuse
     /// learns of a FUSE unmount asynchronously; until then `zpool destroy` says "pool is busy".
     LabWaitZfsUnmounted(String),
+    /// A command that may run long (a firmware erase), killed only after `timeout`.
+    ExecLong {
+        cmd: Invocation,
+        timeout: std::time::Duration,
+    },
     /// Write zeros over a byte range, through an exclusive open.
     ZeroRange {
         dev: device::Device,
@@ -88,7 +93,9 @@ impl Action {
             Action::ShareDir(p) => p.steps(),
             Action::Publish(p) => p.steps(ctx),
             Action::Mount(p) => p.steps(),
-            Action::ExecIfGroupExists { cmd, .. } | Action::ExecWhileBusy(cmd) => vec![cmd.step()],
+            Action::ExecIfGroupExists { cmd, .. } | Action::ExecWhileBusy(cmd) | Action::ExecLong { cmd, .. } => {
+                vec![cmd.step()]
+            }
             Action::CheckNotZfsMember(devs) | Action::CheckFree(devs) => {
                 let what = if matches!(self, Action::CheckFree(_)) { "in use" } else { "in an imported ZFS pool" };
                 let names: Vec<String> = devs.iter().map(|d| d.path.display().to_string()).collect();
@@ -138,9 +145,10 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         | HelperOp::SnapshotCreate { .. }
         | HelperOp::SnapshotDestroy { .. }
         | HelperOp::SnapshotRollback { .. } => storage::pool::plan(ctx, op),
-        HelperOp::WipeSignatures { .. } | HelperOp::WipeRange { .. } | HelperOp::SmartSelfTest { .. } => {
-            storage::wipe::plan(ctx, op)
-        }
+        HelperOp::WipeSignatures { .. }
+        | HelperOp::WipeRange { .. }
+        | HelperOp::SmartSelfTest { .. }
+        | HelperOp::FirmwareErase { .. } => storage::wipe::plan(ctx, op),
         HelperOp::SmbSetPassword { .. }
         | HelperOp::SmbEnable { .. }
         | HelperOp::SmbDisable { .. }
@@ -155,6 +163,7 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
     for action in actions {
         match action {
             Action::Exec(cmd) => last_stdout = exec::run(&cmd).await?.stdout,
+            Action::ExecLong { cmd, timeout } => last_stdout = exec::run_with_timeout(&cmd, timeout).await?.stdout,
             Action::ExecWhileBusy(cmd) => {
                 let mut attempt = 0;
                 loop {

@@ -7,6 +7,7 @@
 //! helper's job (`StorageQuery::Smart`, `StorageQuery::Blkid`); this module only reads files
 //! and parses what the helper hands back.
 
+pub mod erase;
 pub mod events;
 pub mod hotplug;
 pub mod inventory;

@@ -7,10 +7,10 @@ use crate::server::Shared;
 use crate::state::{StateError, now_rfc3339};
 use crate::storage::pools::{self, change};
 use corenas_proto::api::{Change, DeviceWipe};
-use corenas_proto::devices::{DeviceInfo, SmartReport};
+use corenas_proto::devices::{DeviceInfo, EraseSupport, SmartReport};
 use corenas_proto::helper::{HelperOp, StorageQuery};
 use corenas_proto::names::DevicePath;
-use corenas_proto::storage::{StorageJob, WipeMethod};
+use corenas_proto::storage::{FirmwareErase, StorageJob, WipeMethod};
 use corenas_proto::{ErrorCode, WireError};
 use rusqlite::params;
 use std::collections::HashMap;
@@ -209,6 +209,80 @@ pub fn sample_regions(size: u64, n: u16) -> Vec<(u64, u32)> {
     out.into_iter().map(|(o, l)| (o, l as u32)).collect()
 }
 
+/// What the device's firmware offers to erase itself, asked through the helper (`nvme id-ctrl`,
+/// `hdparm -I`) and parsed here. Devices that are neither NVMe namespaces nor ATA disks (loop,
+/// USB, SAS, virtio) are told so without asking anything.
+pub async fn erase_support(shared: &Shared, device: &DevicePath) -> Result<EraseSupport, WireError> {
+    let info = show(shared, device).await?;
+    let mut support = EraseSupport {
+        device: info.path.clone(),
+        offered: Vec::new(),
+        chosen: None,
+        estimate_minutes: None,
+        notes: Vec::new(),
+    };
+    let ask = |q: StorageQuery| async move {
+        let h = shared.helper.connect().await?;
+        h.storage_query(q).await
+    };
+    match info.transport.as_deref() {
+        Some("nvme") => match super::erase::nvme_sole_namespace(std::path::Path::new("/sys"), &info.name) {
+            None => support.notes.push(format!("{} is not a whole NVMe namespace", info.path)),
+            Some((controller, sole)) => match ask(StorageQuery::NvmeIdCtrl { device: device.clone() }).await {
+                Ok(out) => match super::erase::parse_nvme_caps(&out.stdout) {
+                    Some(caps) => {
+                        let (offered, notes) = super::erase::nvme_offers(&caps, sole);
+                        support.offered = offered;
+                        support.notes.extend(notes);
+                    }
+                    None => support.notes.push(format!(
+                        "nvme id-ctrl {controller} gave no answer CoreNAS understands (exit {:?}): {}",
+                        out.code,
+                        super::clean_text(&out.stderr, 200).unwrap_or_default()
+                    )),
+                },
+                Err(e) => support.notes.push(format!("cannot ask {controller}: {}", e.message)),
+            },
+        },
+        Some("sata") if info.kind == corenas_proto::devices::DeviceKind::Disk => {
+            match ask(StorageQuery::AtaIdentify { device: device.clone() }).await {
+                Ok(out) => match super::erase::parse_ata_security(&out.stdout) {
+                    Some(sec) => {
+                        let (offered, estimate, notes) = super::erase::ata_offers(&sec);
+                        support.offered = offered;
+                        support.estimate_minutes = estimate;
+                        support.notes.extend(notes);
+                    }
+                    None => support.notes.push("the drive reports no ATA security feature set".into()),
+                },
+                Err(e) => support.notes.push(format!("cannot ask the drive: {}", e.message)),
+            }
+        }
+        other => support.notes.push(format!(
+            "{} ({}) is neither an NVMe namespace nor a disk on an ATA port: it has no firmware erase CoreNAS can use",
+            info.path,
+            other.unwrap_or("unknown transport")
+        )),
+    }
+    support.chosen = support.offered.first().copied();
+    if support.chosen.is_none() {
+        support.notes.push(
+            "wipe --method secure falls back to a secure discard (blkdiscard --secure), which few devices support; zero works everywhere"
+                .into(),
+        );
+    }
+    Ok(support)
+}
+
+/// How long the helper may let a firmware erase run: twice the device's estimate plus ten
+/// minutes (an hour without one), within the helper's cap. A sanitize returns at once.
+fn erase_minutes(erase: FirmwareErase, estimate: Option<u32>) -> u32 {
+    if erase.runs_in_background() {
+        return 5;
+    }
+    estimate.map_or(60, |m| m.saturating_mul(2).saturating_add(10)).min(24 * 60)
+}
+
 pub async fn wipe(shared: &Arc<Shared>, req: DeviceWipe, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
     let info = show(shared, &req.device).await?;
     let expected = confirmation_for(&info);
@@ -226,6 +300,12 @@ pub async fn wipe(shared: &Arc<Shared>, req: DeviceWipe, dry_run: bool) -> Resul
         return Err(WireError::invalid("samples", "use at most 1024 sampled regions"));
     }
     let device = req.device.clone();
+    if req.method == WipeMethod::Secure {
+        let support = erase_support(shared, &device).await?;
+        if let Some(erase) = support.chosen {
+            return firmware_wipe(shared, info, req, erase, support.estimate_minutes, dry_run).await;
+        }
+    }
     let first_op = match req.method {
         WipeMethod::Quick => HelperOp::WipeSignatures { device: device.clone() },
         m => HelperOp::WipeRange {
@@ -264,26 +344,180 @@ pub async fn wipe(shared: &Arc<Shared>, req: DeviceWipe, dry_run: bool) -> Resul
             Err(e) if cancel.is_cancelled() => ("cancelled", format!("cancelled: {}", e.message), false),
             Err(e) => ("failed", e.message.clone(), false),
         };
-        // The wipe record: which disk (serial), how, and whether it verified.
-        let args = serde_json::json!({
-            "device": device, "serial": serial, "method": req.method, "job": id,
-            "verified": verified, "result": msg,
-        });
-        let rec = crate::audit::AuditRecord {
-            principal: "corenasd",
-            channel: "job",
-            peer_uid: rustix::process::getuid().as_raw(),
-            action: "device.wipe.record",
-            args: &args,
-            result: if state == "done" { "ok" } else { "failed" },
-            error_code: None,
-        };
-        if let Err(e) = s2.audit(&rec) {
-            tracing::error!(error = %e.message, "could not audit the wipe record");
-        }
+        record_wipe(&s2, &device, serial, req.method.as_str(), &id, verified, &msg, state == "done");
         pools::finish(&s2, &id, state, Some(msg));
     });
     Ok(change(false, Vec::new(), Vec::new(), shared.storage_jobs.get(&job.id)))
+}
+
+/// `wipe --method secure` with the device's own erase: one helper call (a sanitize returns at
+/// once and is followed in `nvme sanitize-log`), then the verification: zeros where the erase
+/// leaves zeros, otherwise every sampled region that was not zero must have changed.
+async fn firmware_wipe(
+    shared: &Arc<Shared>,
+    info: DeviceInfo,
+    req: DeviceWipe,
+    erase: FirmwareErase,
+    estimate: Option<u32>,
+    dry_run: bool,
+) -> Result<Change<StorageJob>, WireError> {
+    let minutes = erase_minutes(erase, estimate);
+    let op = HelperOp::FirmwareErase { device: req.device.clone(), erase, minutes };
+    let regions = sample_regions(info.size_bytes, req.samples);
+    if dry_run {
+        let h = shared.helper.connect().await?;
+        let check = |what: String| corenas_proto::helper::Step::Check { what };
+        let mut steps = vec![check(format!("read {} sampled regions before the erase", regions.len()))];
+        let (planned, w) = iam::run_ops_reporting(&h, vec![op], true).await?;
+        steps.extend(planned);
+        if erase.runs_in_background() {
+            steps.push(check("follow nvme sanitize-log until the controller reports the sanitize done".into()));
+        }
+        steps.push(check(if erase.leaves_zeros() {
+            format!("read back {} sampled regions; each must be zeros", regions.len())
+        } else {
+            format!("read back {} sampled regions; each must be zeros or differ from before", regions.len())
+        }));
+        return Ok(change(true, steps, w, None));
+    }
+    let (job, _cancel) = shared.storage_jobs.start("wipe", &info.path)?;
+    shared.storage_jobs.update(&job.id, |j| {
+        j.message = Some(format!("{erase}: a firmware erase cannot be stopped once the device has started it"));
+    });
+    let _ = shared.with_state(|s| crate::storage::jobs::save(s.conn(), &job));
+    let (s2, id, device, serial) = (Arc::clone(shared), job.id.clone(), req.device.clone(), info.serial.clone());
+    tokio::spawn(async move {
+        let r = run_firmware_erase(&s2, &id, op, erase, estimate, regions).await;
+        let (state, msg, verified) = match &r {
+            Ok(n) => {
+                ("done", format!("erased by the device ({erase}) and verified: {n} sampled regions checked"), true)
+            }
+            Err(e) => ("failed", e.message.clone(), false),
+        };
+        record_wipe(&s2, &device, serial, &format!("secure ({erase})"), &id, verified, &msg, state == "done");
+        pools::finish(&s2, &id, state, Some(msg));
+    });
+    Ok(change(false, Vec::new(), Vec::new(), shared.storage_jobs.get(&job.id)))
+}
+
+async fn run_firmware_erase(
+    shared: &Shared,
+    id: &str,
+    op: HelperOp,
+    erase: FirmwareErase,
+    estimate: Option<u32>,
+    regions: Vec<(u64, u32)>,
+) -> Result<usize, WireError> {
+    let HelperOp::FirmwareErase { device, minutes, .. } = &op else {
+        return Err(WireError::internal("not a firmware erase"));
+    };
+    let (device, limit) = (device.clone(), Duration::from_secs(u64::from(*minutes) * 60 + 60));
+    let h = shared.helper.connect().await?;
+    let before = h.region_fingerprints(device.clone(), regions.clone()).await?;
+    if erase.runs_in_background() {
+        h.perform(op, false).await?;
+        follow_sanitize(shared, id, &device).await?;
+    } else {
+        let started = std::time::Instant::now();
+        let run = h.perform_long(op, limit);
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                r = &mut run => { r?; break; }
+                () = tokio::time::sleep(Duration::from_secs(5)) => {
+                    // The drive reports no progress: the share of its own estimate gone by.
+                    if let Some(m) = estimate.filter(|m| *m > 0) {
+                        #[allow(clippy::cast_precision_loss)]
+                        let pct = started.elapsed().as_secs_f64() / (f64::from(m) * 60.0) * 100.0;
+                        shared.storage_jobs.update(id, |j| j.percent = Some(pct.min(99.0)));
+                    }
+                }
+            }
+        }
+    }
+    if erase.leaves_zeros() {
+        return verify(&h, &device, regions).await;
+    }
+    let zero = h.wipe_check(device.clone(), regions.clone()).await?;
+    let after = h.region_fingerprints(device.clone(), regions.clone()).await?;
+    let unchanged: Vec<String> = regions
+        .iter()
+        .zip(zero.iter().zip(before.iter().zip(&after)))
+        .filter(|(_, (z, (b, a)))| !**z && b == a)
+        .map(|((o, l), _)| format!("{o}+{l}"))
+        .collect();
+    if unchanged.is_empty() {
+        Ok(regions.len())
+    } else {
+        Err(WireError::new(
+            ErrorCode::ToolFailed,
+            format!("verification failed: unchanged after the erase at {}", unchanged.join(", ")),
+        ))
+    }
+}
+
+/// Follows an NVMe sanitize in the controller's log until it ends (every 2 s; a controller
+/// that still reports no sanitize after a minute did not start one).
+async fn follow_sanitize(shared: &Shared, id: &str, device: &DevicePath) -> Result<(), WireError> {
+    use super::erase::Sanitize;
+    let mut not_started = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let h = shared.helper.connect().await?;
+        let out = h.storage_query(StorageQuery::NvmeSanitizeLog { device: device.clone() }).await?;
+        match super::erase::parse_sanitize_log(&out.stdout) {
+            Some(Sanitize::Running(f)) => {
+                shared.storage_jobs.update(id, |j| j.percent = Some((f * 100.0).min(99.9)));
+            }
+            Some(Sanitize::Done) => return Ok(()),
+            Some(Sanitize::Failed) => {
+                return Err(WireError::new(ErrorCode::ToolFailed, "the controller reports the sanitize failed"));
+            }
+            Some(Sanitize::Never) if not_started < 30 => not_started += 1,
+            Some(Sanitize::Never) => {
+                return Err(WireError::new(
+                    ErrorCode::ToolFailed,
+                    "the controller never reported the sanitize as started",
+                ));
+            }
+            None => {
+                return Err(WireError::new(
+                    ErrorCode::ToolFailed,
+                    format!("nvme sanitize-log gave no answer CoreNAS understands (exit {:?})", out.code),
+                ));
+            }
+        }
+    }
+}
+
+/// The wipe record in the audit log: which disk (serial), how, and whether it verified.
+#[allow(clippy::too_many_arguments)]
+fn record_wipe(
+    shared: &Shared,
+    device: &DevicePath,
+    serial: Option<String>,
+    method: &str,
+    job: &str,
+    verified: bool,
+    result: &str,
+    ok: bool,
+) {
+    let args = serde_json::json!({
+        "device": device, "serial": serial, "method": method, "job": job,
+        "verified": verified, "result": result,
+    });
+    let rec = crate::audit::AuditRecord {
+        principal: "corenasd",
+        channel: "job",
+        peer_uid: rustix::process::getuid().as_raw(),
+        action: "device.wipe.record",
+        args: &args,
+        result: if ok { "ok" } else { "failed" },
+        error_code: None,
+    };
+    if let Err(e) = shared.audit(&rec) {
+        tracing::error!(error = %e.message, "could not audit the wipe record");
+    }
 }
 
 async fn run_wipe(

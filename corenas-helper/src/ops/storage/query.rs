@@ -43,7 +43,29 @@ fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
             let d = device::resolve(device)?;
             of(Program::Blkid).args(["-p", "-o", "export", "--"]).arg(d.path.display().to_string())
         }
+        StorageQuery::NvmeIdCtrl { device } => {
+            of(Program::Nvme).args(["id-ctrl", "--output-format=json", "--"]).arg(nvme_controller_node(device)?)
+        }
+        StorageQuery::NvmeSanitizeLog { device } => {
+            of(Program::Nvme).args(["sanitize-log", "--output-format=json", "--"]).arg(nvme_controller_node(device)?)
+        }
+        // hdparm takes no `--`; the node is a resolved /dev/sdX path.
+        StorageQuery::AtaIdentify { device } => {
+            let d = device::resolve(device)?;
+            if !d.name.starts_with("sd") {
+                return Err(WireError::invalid("device", format!("{} is not an ATA/SCSI disk", device.as_str())));
+            }
+            of(Program::Hdparm).arg("-I").arg(d.path.display().to_string())
+        }
     })
+}
+
+/// The controller node (`/dev/nvmeC`) of an NVMe namespace.
+fn nvme_controller_node(device: &corenas_proto::names::DevicePath) -> Result<String, WireError> {
+    let d = device::resolve(device)?;
+    super::wipe::nvme_controller(&d.name)
+        .map(|c| format!("/dev/{c}"))
+        .ok_or_else(|| WireError::invalid("device", format!("{} is not an NVMe namespace", device.as_str())))
 }
 
 pub async fn run(ctx: &Ctx, q: &StorageQuery) -> Result<ToolOutput, WireError> {

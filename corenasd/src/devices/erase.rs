@@ -1,0 +1,397 @@
+//! Firmware erases: what a device offers (parsed from `hdparm -I` and `nvme id-ctrl`, raw
+//! output the helper hands back), which one `wipe --method secure` uses, and the progress of an
+//! NVMe sanitize (`nvme sanitize-log`). Pure parsers, tested against captured outputs in
+//! `fixtures/erase/`; nothing here may panic on any input.
+
+use corenas_proto::storage::FirmwareErase;
+
+/// The ATA security feature set as `hdparm -I` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AtaSecurity {
+    pub supported: bool,
+    pub enabled: bool,
+    pub locked: bool,
+    /// Frozen by the BIOS at boot: no security command is accepted until a power cycle or a
+    /// suspend/resume.
+    pub frozen: bool,
+    /// Too many failed unlock attempts: no security command until a power cycle.
+    pub expired: bool,
+    pub enhanced: bool,
+    /// The drive's estimates in minutes (`None`: not reported).
+    pub erase_minutes: Option<u32>,
+    pub enhanced_minutes: Option<u32>,
+}
+
+/// Reads the "Security:" section of `hdparm -I` (the first, if several drives are in the text).
+/// `None`: there is no such section (the drive has no security feature set, or is not ATA).
+pub fn parse_ata_security(text: &str) -> Option<AtaSecurity> {
+    let mut lines = text.lines().skip_while(|l| l.trim() != "Security:").skip(1);
+    let mut sec = AtaSecurity::default();
+    let mut seen = false;
+    for raw in lines.by_ref() {
+        // The section's lines are indented; the next section starts at column 0.
+        if !raw.starts_with('\t') && !raw.starts_with(' ') {
+            break;
+        }
+        let line = raw.trim();
+        let (set, word) = match line.strip_prefix("not") {
+            Some(rest) if rest.starts_with(char::is_whitespace) => (false, rest.trim()),
+            _ => match line.strip_prefix("(?)") {
+                Some(rest) => (false, rest.trim()),
+                None => (true, line),
+            },
+        };
+        match word {
+            "supported" => sec.supported = set,
+            "enabled" => sec.enabled = set,
+            "locked" => sec.locked = set,
+            "frozen" => sec.frozen = set,
+            "expired: security count" => sec.expired = set,
+            "supported: enhanced erase" => sec.enhanced = set,
+            _ if word.contains("SECURITY ERASE UNIT") => {
+                for part in word.split('.').map(str::trim).filter(|p| !p.is_empty()) {
+                    let minutes = erase_minutes(part);
+                    if part.contains("ENHANCED SECURITY ERASE UNIT") {
+                        sec.enhanced_minutes = minutes;
+                    } else if part.contains("SECURITY ERASE UNIT") {
+                        sec.erase_minutes = minutes;
+                    }
+                }
+            }
+            _ => continue,
+        }
+        seen = true;
+    }
+    seen.then_some(sec)
+}
+
+/// "24min for SECURITY ERASE UNIT" -> 24; "more than 508min for ..." -> 508.
+fn erase_minutes(part: &str) -> Option<u32> {
+    let head = part.split("min for").next()?.trim();
+    let digits = head.rsplit(' ').next()?;
+    if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// What an NVMe controller advertises (`nvme id-ctrl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NvmeCaps {
+    /// OACS bit 1: the Format NVM command.
+    pub format: bool,
+    /// FNA bit 0: a format applies to every namespace of the controller.
+    pub format_all_namespaces: bool,
+    /// FNA bit 2: a format can do a cryptographic erase.
+    pub format_crypto: bool,
+    /// SANICAP bits 0 and 1: sanitize by crypto erase, by block erase.
+    pub sanitize_crypto: bool,
+    pub sanitize_block: bool,
+}
+
+/// Reads `nvme id-ctrl --output-format=json` (nvme-cli 1.x and 2.x print the same keys).
+pub fn parse_nvme_caps(json: &str) -> Option<NvmeCaps> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let field = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+    let (oacs, fna, sanicap) = (field("oacs")?, field("fna")?, field("sanicap").unwrap_or(0));
+    Some(NvmeCaps {
+        format: oacs & 0b10 != 0,
+        format_all_namespaces: fna & 0b1 != 0,
+        format_crypto: fna & 0b100 != 0,
+        sanitize_crypto: sanicap & 0b1 != 0,
+        sanitize_block: sanicap & 0b10 != 0,
+    })
+}
+
+/// The erases an NVMe namespace offers, best first, and notes on what is not offered.
+/// `sole_namespace`: the namespace is the only one of its controller (sanitize always, and a
+/// format often, erase every namespace).
+pub fn nvme_offers(caps: &NvmeCaps, sole_namespace: bool) -> (Vec<FirmwareErase>, Vec<String>) {
+    let mut offered = Vec::new();
+    let mut notes = Vec::new();
+    if !sole_namespace {
+        notes.push(
+            "the controller has more than one namespace: sanitize and format would erase the others too, so none is offered".into(),
+        );
+        return (offered, notes);
+    }
+    if caps.sanitize_crypto {
+        offered.push(FirmwareErase::NvmeSanitizeCrypto);
+    }
+    if caps.sanitize_block {
+        offered.push(FirmwareErase::NvmeSanitizeBlock);
+    }
+    if caps.format && caps.format_crypto {
+        offered.push(FirmwareErase::NvmeFormatCrypto);
+    }
+    if caps.format {
+        offered.push(FirmwareErase::NvmeFormatUserData);
+    }
+    if !caps.sanitize_crypto && !caps.sanitize_block {
+        notes.push("the controller does not support sanitize".into());
+    }
+    if !caps.format {
+        notes.push("the controller does not support Format NVM".into());
+    }
+    (offered, notes)
+}
+
+/// The erases an ATA disk offers, best first, its estimate for the best, and notes on why
+/// none is offered.
+pub fn ata_offers(sec: &AtaSecurity) -> (Vec<FirmwareErase>, Option<u32>, Vec<String>) {
+    let mut notes = Vec::new();
+    if !sec.supported {
+        notes.push("the drive does not support the ATA security feature set".into());
+    } else if sec.frozen {
+        notes.push("the drive's security is frozen (the firmware or BIOS froze it at power-on): suspend and resume the machine, or re-plug the drive's power, then ask again".into());
+    } else if sec.locked {
+        notes.push(format!(
+            "the drive is locked by a security password (an interrupted erase leaves CoreNAS's: unlock it with hdparm --user-master u --security-unlock {})",
+            ATA_PASSWORD_NOTE
+        ));
+    } else if sec.enabled {
+        notes.push("a security password is set on the drive (not by CoreNAS): disable it first".into());
+    } else if sec.expired {
+        notes.push("the drive's security count expired (too many failed attempts): power-cycle it".into());
+    }
+    if !notes.is_empty() {
+        return (Vec::new(), None, notes);
+    }
+    let mut offered = Vec::new();
+    if sec.enhanced {
+        offered.push(FirmwareErase::AtaEnhancedErase);
+    }
+    offered.push(FirmwareErase::AtaErase);
+    let estimate = if sec.enhanced { sec.enhanced_minutes } else { sec.erase_minutes };
+    (offered, estimate, notes)
+}
+
+/// The password the helper sets for an ATA erase (`corenas-helper`'s `ATA_ERASE_PASSWORD`).
+const ATA_PASSWORD_NOTE: &str = "CoreNAS";
+
+/// An NVMe sanitize's state (`nvme sanitize-log`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sanitize {
+    Never,
+    /// Progress 0.0-1.0.
+    Running(f64),
+    Done,
+    Failed,
+}
+
+/// Reads `nvme sanitize-log --output-format=json`: `{"<dev>": {"sprog": N, "sstat": {...}}}`.
+/// The status is `(N)` at the start of `sstat.status` (one nvme-cli version used the text as
+/// the key: any string of that shape in `sstat` counts).
+pub fn parse_sanitize_log(json: &str) -> Option<Sanitize> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let log = v.as_object()?.values().next()?;
+    let sstat = log.get("sstat")?;
+    let status_text = match sstat.get("status").and_then(serde_json::Value::as_str) {
+        Some(s) => s,
+        None => sstat.as_object()?.keys().find(|k| k.starts_with('('))?.as_str(),
+    };
+    let code = status_text.strip_prefix('(')?.split(')').next()?.trim().parse::<u8>().ok()?;
+    let sprog = log.get("sprog").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    Some(match code {
+        0 => Sanitize::Never,
+        1 | 4 => Sanitize::Done,
+        2 => {
+            #[allow(clippy::cast_precision_loss)]
+            let f = (sprog.min(65535) as f64) / 65536.0;
+            Sanitize::Running(f)
+        }
+        _ => Sanitize::Failed,
+    })
+}
+
+/// The kernel name of the controller of namespace `nvmeCnN` and whether it is the controller's
+/// only namespace (read unprivileged from sysfs; the helper checks again).
+pub fn nvme_sole_namespace(sys: &std::path::Path, name: &str) -> Option<(String, bool)> {
+    let rest = name.strip_prefix("nvme")?;
+    let (c, ns) = rest.split_once('n')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(c) || !digits(ns) {
+        return None;
+    }
+    let controller = format!("nvme{c}");
+    let count = std::fs::read_dir(sys.join("class/nvme").join(&controller))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    e.file_name().to_str().is_some_and(|n| {
+                        n.strip_prefix("nvme").and_then(|r| r.rsplit_once('n')).is_some_and(|(_, ns)| digits(ns))
+                    })
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    Some((controller, count == 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMSUNG_840EVO: &str = include_str!("fixtures/erase/hdparm-samsung-840evo-not-frozen.txt");
+    const SEAGATE_FROZEN: &str = include_str!("fixtures/erase/hdparm-seagate-st9320423as-frozen.txt");
+    const TOSHIBA_FROZEN: &str = include_str!("fixtures/erase/hdparm-toshiba-mk2023gas-frozen.txt");
+    const TWO_DRIVES: &str = include_str!("fixtures/erase/hdparm-two-drives-2004.txt");
+
+    #[test]
+    fn ata_not_frozen_with_enhanced_erase_and_estimates() {
+        let sec = parse_ata_security(SAMSUNG_840EVO).expect("a security section");
+        assert_eq!(
+            sec,
+            AtaSecurity {
+                supported: true,
+                enabled: false,
+                locked: false,
+                frozen: false,
+                expired: false,
+                enhanced: true,
+                erase_minutes: Some(2),
+                enhanced_minutes: Some(8),
+            }
+        );
+        let (offered, estimate, notes) = ata_offers(&sec);
+        assert_eq!(offered, [FirmwareErase::AtaEnhancedErase, FirmwareErase::AtaErase]);
+        assert_eq!((estimate, notes.len()), (Some(8), 0));
+    }
+
+    #[test]
+    fn ata_frozen_is_offered_nothing_and_says_how_to_unfreeze() {
+        let sec = parse_ata_security(SEAGATE_FROZEN).expect("a security section");
+        assert!(sec.supported && sec.frozen && sec.enhanced);
+        assert_eq!((sec.erase_minutes, sec.enhanced_minutes), (Some(70), Some(70)));
+        let (offered, _, notes) = ata_offers(&sec);
+        assert!(offered.is_empty());
+        assert!(notes[0].contains("frozen") && notes[0].contains("suspend"), "{notes:?}");
+
+        let toshiba = parse_ata_security(TOSHIBA_FROZEN).expect("a security section");
+        assert!(toshiba.frozen && !toshiba.enhanced);
+        assert_eq!((toshiba.erase_minutes, toshiba.enhanced_minutes), (Some(24), None));
+    }
+
+    #[test]
+    fn ata_without_enhanced_erase_and_without_estimates() {
+        // The file holds two drives' outputs: the first, then the second on its own.
+        let first = parse_ata_security(TWO_DRIVES).expect("first drive");
+        assert!(first.supported && !first.frozen && !first.enhanced);
+        assert_eq!(first.erase_minutes, Some(30));
+        assert_eq!(ata_offers(&first).0, [FirmwareErase::AtaErase]);
+        let second_start = TWO_DRIVES.match_indices("\n/dev/").next().map(|(i, _)| i).expect("a second drive");
+        let second = parse_ata_security(&TWO_DRIVES[second_start..]).expect("second drive");
+        assert!(second.supported && !second.frozen);
+        assert_eq!((second.erase_minutes, second.enhanced_minutes), (None, None));
+        assert_eq!(ata_offers(&second), (vec![FirmwareErase::AtaErase], None, vec![]));
+    }
+
+    #[test]
+    fn ata_states_that_refuse() {
+        let locked = AtaSecurity { supported: true, enabled: true, locked: true, ..AtaSecurity::default() };
+        assert!(ata_offers(&locked).2[0].contains("--security-unlock CoreNAS"));
+        let enabled = AtaSecurity { supported: true, enabled: true, ..AtaSecurity::default() };
+        assert!(ata_offers(&enabled).2[0].contains("password is set"));
+        assert!(ata_offers(&AtaSecurity::default()).2[0].contains("does not support"));
+        // A 9.x "(?)" line for an unset supported bit.
+        let odd = "Security: \n\t(?)\tsupported\n\tnot\tenabled\nNext:\n";
+        assert!(!parse_ata_security(odd).expect("section").supported);
+        assert_eq!(parse_ata_security("no such section\n"), None);
+        assert_eq!(erase_minutes("more than 508min for SECURITY ERASE UNIT"), Some(508));
+    }
+
+    #[test]
+    fn nvme_caps_from_nvme_cli_1x_and_2x() {
+        let solidigm = parse_nvme_caps(include_str!("fixtures/erase/nvme-id-ctrl-solidigm-2x.json")).expect("2.x");
+        let wdc = parse_nvme_caps(include_str!("fixtures/erase/nvme-id-ctrl-wdc-sn730-1x.json")).expect("1.x");
+        let samsung =
+            parse_nvme_caps(include_str!("fixtures/erase/nvme-id-ctrl-samsung-980pro-sorted.json")).expect("sorted");
+        let full = NvmeCaps {
+            format: true,
+            format_all_namespaces: false,
+            format_crypto: true,
+            sanitize_crypto: true,
+            sanitize_block: true,
+        };
+        assert_eq!(solidigm, full);
+        assert_eq!(wdc, full);
+        assert_eq!(samsung, NvmeCaps { sanitize_crypto: false, sanitize_block: false, ..full });
+
+        let (offered, notes) = nvme_offers(&solidigm, true);
+        assert_eq!(
+            offered,
+            [
+                FirmwareErase::NvmeSanitizeCrypto,
+                FirmwareErase::NvmeSanitizeBlock,
+                FirmwareErase::NvmeFormatCrypto,
+                FirmwareErase::NvmeFormatUserData
+            ]
+        );
+        assert!(notes.is_empty());
+        let (offered, notes) = nvme_offers(&samsung, true);
+        assert_eq!(offered, [FirmwareErase::NvmeFormatCrypto, FirmwareErase::NvmeFormatUserData]);
+        assert!(notes[0].contains("sanitize"));
+        let (offered, notes) = nvme_offers(&solidigm, false);
+        assert!(offered.is_empty() && notes[0].contains("more than one namespace"));
+        assert_eq!(parse_nvme_caps("{\"oacs\": 2}"), None, "fna is required");
+        assert_eq!(parse_nvme_caps("not json"), None);
+    }
+
+    #[test]
+    fn sanitize_progress_and_end_states() {
+        let running = parse_sanitize_log(include_str!("fixtures/erase/nvme-sanitize-log-in-progress-CONSTRUCTED.json"));
+        match running {
+            Some(Sanitize::Running(f)) => assert!((f - 655.0 / 65536.0).abs() < 1e-9, "{f}"),
+            other => panic!("{other:?}"),
+        }
+        let log = |status: &str| format!("{{\"nvme0\":{{\"sprog\":65535,\"sstat\":{{\"status\":\"{status}\"}}}}}}");
+        assert_eq!(
+            parse_sanitize_log(&log("(1) Most Recent Sanitize Command Completed Successfully.")),
+            Some(Sanitize::Done)
+        );
+        assert_eq!(
+            parse_sanitize_log(&log(
+                "(4) Most Recent Sanitize Command (No-Deallocate After Sanitize) Completed Successfully."
+            )),
+            Some(Sanitize::Done)
+        );
+        assert_eq!(parse_sanitize_log(&log("(3) Most Recent Sanitize Command Failed.")), Some(Sanitize::Failed));
+        assert_eq!(parse_sanitize_log(&log("(0) NVM Subsystem has never been sanitized.")), Some(Sanitize::Never));
+        // The nvme-cli version that used the status text as the key.
+        let keyed =
+            "{\"nvme0\":{\"sprog\":0,\"sstat\":{\"(1) Most Recent Sanitize Command Completed Successfully.\":\"x\"}}}";
+        assert_eq!(parse_sanitize_log(keyed), Some(Sanitize::Done));
+        assert_eq!(parse_sanitize_log("{}"), None);
+        assert_eq!(parse_sanitize_log("{\"nvme0\":{\"sstat\":{\"status\":\"no code\"}}}"), None);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let inputs =
+            ["", "Security:", "Security: \n\t", "Security: \n\tmin for SECURITY ERASE UNIT.", "{\"a\":[]}", "[1]"];
+        for s in inputs {
+            let _ = parse_ata_security(s);
+            let _ = parse_nvme_caps(s);
+            let _ = parse_sanitize_log(s);
+        }
+        for cut in 0..SAMSUNG_840EVO.len() {
+            if SAMSUNG_840EVO.is_char_boundary(cut) {
+                let _ = parse_ata_security(&SAMSUNG_840EVO[..cut]);
+            }
+        }
+    }
+
+    #[test]
+    fn sole_namespace_from_sysfs() {
+        let dir = std::env::temp_dir().join(format!("corenasd-nvme-sys-{}", std::process::id()));
+        let ctrl = dir.join("class/nvme/nvme0");
+        std::fs::create_dir_all(ctrl.join("nvme0n1")).unwrap();
+        std::fs::create_dir_all(ctrl.join("power")).unwrap();
+        assert_eq!(nvme_sole_namespace(&dir, "nvme0n1"), Some(("nvme0".into(), true)));
+        std::fs::create_dir_all(ctrl.join("nvme0n2")).unwrap();
+        assert_eq!(nvme_sole_namespace(&dir, "nvme0n1"), Some(("nvme0".into(), false)));
+        assert_eq!(nvme_sole_namespace(&dir, "nvme0n1p1"), None);
+        assert_eq!(nvme_sole_namespace(&dir, "sda"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
