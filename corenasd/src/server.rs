@@ -56,6 +56,51 @@ impl Shared {
         })
     }
 
+    /// Whether a change could be audited now: the state database's filesystem is writable and
+    /// has room. Checked before a change runs, so that a full or read-only disk refuses the
+    /// change instead of letting it happen unrecorded (the refusal itself cannot be audited
+    /// then; it goes to the journal).
+    pub fn state_writable(&self) -> Result<(), WireError> {
+        let dir = std::path::Path::new(&self.state_db).parent().unwrap_or(std::path::Path::new("/"));
+        let Ok(st) = rustix::fs::statvfs(dir) else { return Ok(()) };
+        let refuse = |why: String| {
+            tracing::error!(state = %dir.display(), "refusing a change: {why}");
+            Err(WireError::new(
+                corenas_proto::ErrorCode::NoSpace,
+                format!("corenasd refuses the change: {why}; nothing was changed"),
+            ))
+        };
+        if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+            return refuse(format!(
+                "the filesystem of its state database ({}) is read-only, so the change could not be audited",
+                dir.display()
+            ));
+        }
+        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        if free < MIN_STATE_FREE {
+            return refuse(format!(
+                "the filesystem of its state database ({}) has no space left ({} KiB free; the audit log needs at least {} KiB)",
+                dir.display(),
+                free / 1024,
+                MIN_STATE_FREE / 1024
+            ));
+        }
+        // A filesystem that failed under us (ext4 after an error, with errors=remount-ro) can
+        // still say it is writable: a small write finds out.
+        let probe = dir.join(".corenasd-write-probe");
+        match std::fs::write(&probe, b"x") {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&probe);
+                Ok(())
+            }
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error()) => refuse(format!(
+                "the filesystem of its state database ({}) has gone read-only, so the change could not be audited",
+                dir.display()
+            )),
+            Err(e) => refuse(format!("it cannot write to its state database's directory {} ({e})", dir.display())),
+        }
+    }
+
     pub fn with_state<T>(&self, f: impl FnOnce(&State) -> Result<T, crate::state::StateError>) -> Result<T, WireError> {
         let state = self.state.lock().map_err(|_| WireError::internal("state lock poisoned"))?;
         f(&state).map_err(WireError::from)
@@ -118,6 +163,9 @@ impl DaemonServer {
         F: std::future::Future<Output = Result<Change<T>, WireError>>,
     {
         self.guard(action, Access::Mutate)?;
+        if !dry_run {
+            self.shared.state_writable()?;
+        }
         // A bug that panics mid-request is still audited (as failed), never silently dropped.
         let r = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await.unwrap_or_else(|_| {
             Err(WireError::internal("the request failed unexpectedly (a bug); see the corenasd log"))
@@ -152,6 +200,10 @@ impl DaemonServer {
         run.await
     }
 }
+
+/// Room the audit log needs on the state filesystem before a change may run: an entry is a
+/// few KiB, and SQLite's WAL and journal need headroom beyond it.
+const MIN_STATE_FREE: u64 = 1 << 20;
 
 /// Mutating requests under way; corenasd waits for them before it exits.
 pub static IN_FLIGHT: std::sync::LazyLock<tokio_util::task::TaskTracker> =

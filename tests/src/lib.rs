@@ -93,6 +93,19 @@ pub struct LabOptions {
     pub private_systemd: bool,
     /// Pass `--lab-mounts`: the helper mounts pools through its lab-only servant.
     pub lab_mounts: bool,
+    /// Put corenasd's state directory (state.db) on a filesystem of its own, to fill it or
+    /// make it fail on purpose.
+    pub state_fs: Option<StateFs>,
+}
+
+/// The filesystem under corenasd's state directory (see [`LabOptions::state_fs`]).
+#[derive(Debug, Clone)]
+pub enum StateFs {
+    /// A tmpfs of this size ("16m").
+    Tmpfs(String),
+    /// This block device, formatted ext4 and mounted with `errors=remount-ro`, so that an error
+    /// (`/sys/fs/ext4/<dev>/trigger_fs_error`) turns it read-only under open files.
+    Ext4(PathBuf),
 }
 
 impl Default for LabOptions {
@@ -107,6 +120,7 @@ impl Default for LabOptions {
             nfs_namespace: false,
             private_systemd: false,
             lab_mounts: false,
+            state_fs: None,
         }
     }
 }
@@ -125,6 +139,7 @@ pub struct Lab {
     pub smb_port: u16,
     imaging_concurrency: usize,
     images_mounted: bool,
+    state_mounted: bool,
     opts: LabOptions,
     helper: Option<Child>,
     daemon: Option<Child>,
@@ -219,6 +234,7 @@ impl Lab {
             images: images.clone(),
             imaging_concurrency: opts.imaging_concurrency,
             images_mounted: false,
+            state_mounted: false,
             helper_sock: run_dir.join("helper.sock"),
             daemon_sock: run_dir.join("corenasd.sock"),
             dir,
@@ -238,6 +254,21 @@ impl Lab {
             lab.images_mounted = true;
         }
         std::os::unix::fs::chown(&images, Some(daemon_uid), Some(daemon_gid)).expect("chown images");
+        if let Some(fs) = &opts.state_fs {
+            match fs {
+                StateFs::Tmpfs(size) => must(
+                    Command::new("mount")
+                        .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0750"), "corenas-state"])
+                        .arg(&state),
+                ),
+                StateFs::Ext4(dev) => {
+                    must(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(dev));
+                    must(Command::new("mount").args(["-o", "errors=remount-ro"]).arg(dev).arg(&state));
+                }
+            }
+            lab.state_mounted = true;
+            std::os::unix::fs::chown(&state, Some(daemon_uid), Some(daemon_gid)).expect("chown state");
+        }
         lab.start_helper(&opts, daemon_uid, daemon_gid);
         lab.start_daemon();
         lab
@@ -440,6 +471,28 @@ impl Lab {
         self.start_daemon();
     }
 
+    /// Sends corenasd SIGTERM and waits (up to 30 s) for it to exit; returns its exit status.
+    pub fn terminate_daemon(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.daemon.take()?;
+        signal(c.id(), rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
+    /// Starts corenasd again on the same state (after [`Lab::terminate_daemon`]).
+    pub fn restart_daemon(&mut self) {
+        let _ = std::fs::remove_file(&self.daemon_sock);
+        self.start_daemon();
+    }
+
     pub fn stop_helper(&mut self) {
         if let Some(mut c) = self.helper.take() {
             stop(&mut c);
@@ -614,6 +667,9 @@ impl Drop for Lab {
         let _ = Command::new("umount").arg("-l").arg(&self.storage).status();
         if self.images_mounted {
             let _ = Command::new("umount").arg("-l").arg(&self.images).status();
+        }
+        if self.state_mounted {
+            let _ = Command::new("umount").arg("-l").arg(self.dir.join("state")).status();
         }
         if std::env::var_os("CORENAS_KEEP_TEST_DIRS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);

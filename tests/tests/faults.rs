@@ -1,0 +1,144 @@
+//! Faults around corenasd's own state, as root: its filesystem full, its filesystem read-only,
+//! and SIGTERM while changes are under way. Afterwards the database opens, the audit chain
+//! verifies, nothing acknowledged is lost, and no change happened that the audit log does not
+//! record.
+
+use corenas_tests::media::{LoopDisk, ScratchDir};
+use corenas_tests::{Lab, LabOptions, StateFs, process_alive, require_root, stderr, stdout, wait_for};
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+fn state_lab(name: &str) -> Lab {
+    Lab::start(name, LabOptions { state_fs: Some(StateFs::Tmpfs("16m".into())), ..LabOptions::default() })
+}
+
+fn groups(lab: &Lab) -> Vec<String> {
+    lab.read("etc/group").lines().filter_map(|l| l.split(':').next()).map(str::to_owned).collect()
+}
+
+/// Fills the filesystem holding `dir` with one file, until the kernel says no space is left.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).expect("filler");
+    let chunk = vec![0x5au8; 64 << 10];
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(28), "filling the state filesystem: {e}");
+                break;
+            }
+        }
+    }
+    path
+}
+
+fn verify_chain(lab: &Lab) {
+    let v = lab.ctl(&["log", "verify"]);
+    assert!(v.status.success(), "the audit chain verifies: {}{}", stdout(&v), stderr(&v));
+}
+
+#[test]
+fn state_disk_full_refuses_changes_before_anything_runs_and_recovers() {
+    if !require_root("state_disk_full") {
+        return;
+    }
+    let lab = state_lab("statefull");
+    let ok = lab.ctl(&["group", "add", "before", "--kind", "share"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    let filler = fill(&lab.dir.join("state"));
+    let o = lab.ctl(&["group", "add", "during", "--kind", "share"]);
+    assert!(!o.status.success(), "a change with no room for its audit entry is refused");
+    assert!(stderr(&o).contains("no space"), "the error says why: {}", stderr(&o));
+    assert!(!groups(&lab).contains(&"during".to_owned()), "nothing was changed: {:?}", groups(&lab));
+    assert!(lab.daemon_pid().is_some_and(process_alive), "corenasd survives");
+    // Reads still answer.
+    let list = lab.ctl(&["group", "list"]);
+    assert!(list.status.success() && stdout(&list).contains("before"), "{}", stderr(&list));
+    assert!(lab.ctl(&["log", "view", "--limit", "5"]).status.success());
+
+    std::fs::remove_file(&filler).expect("free the space");
+    let o = lab.ctl(&["group", "add", "after", "--kind", "share"]);
+    assert!(o.status.success(), "works again once there is room: {}", stderr(&o));
+    assert!(groups(&lab).contains(&"after".to_owned()));
+    verify_chain(&lab);
+}
+
+/// The state filesystem turns read-only under corenasd's open database, as ext4 does on an
+/// error with `errors=remount-ro` (the kernel's own trigger for that error).
+#[test]
+fn state_filesystem_gone_read_only_refuses_changes_before_anything_runs() {
+    if !require_root("state_read_only") {
+        return;
+    }
+    let scratch = ScratchDir::new("statero");
+    let disk = LoopDisk::sparse(&scratch.path, "state", 32 << 20);
+    let lab =
+        Lab::start("statero", LabOptions { state_fs: Some(StateFs::Ext4(disk.dev.clone())), ..LabOptions::default() });
+    let ok = lab.ctl(&["group", "add", "before", "--kind", "share"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    let name = disk.dev.file_name().and_then(|n| n.to_str()).expect("loop name").to_owned();
+    std::fs::write(format!("/sys/fs/ext4/{name}/trigger_fs_error"), "corenas fault test")
+        .expect("trigger an ext4 error");
+    let o = lab.ctl(&["group", "add", "during", "--kind", "share"]);
+    assert!(!o.status.success(), "a change that cannot be audited is refused");
+    assert!(stderr(&o).contains("read-only"), "the error says why: {}", stderr(&o));
+    assert!(!groups(&lab).contains(&"during".to_owned()), "nothing was changed: {:?}", groups(&lab));
+    assert!(lab.daemon_pid().is_some_and(process_alive), "corenasd survives");
+    let list = lab.ctl(&["group", "list"]);
+    assert!(list.status.success() && stdout(&list).contains("before"), "reads still answer: {}", stderr(&list));
+    drop(lab);
+    drop(disk);
+}
+
+#[test]
+fn sigterm_while_changes_are_under_way_loses_nothing_acknowledged() {
+    if !require_root("sigterm_during_changes") {
+        return;
+    }
+    let mut lab = Lab::start("sigterm", LabOptions::default());
+    let (ctl, sock) = (lab.bin.join("corenas-ctl"), lab.daemon_sock.clone());
+    let writer = std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        for i in 0..80 {
+            let name = format!("t{i}");
+            let out = Command::new(&ctl)
+                .arg("--socket")
+                .arg(&sock)
+                .args(["group", "add", &name, "--kind", "share"])
+                .output()
+                .expect("ctl");
+            if out.status.success() {
+                acknowledged.push(name);
+            }
+        }
+        acknowledged
+    });
+    wait_for(|| lab.read("etc/group").matches("\nt").count() >= 10, "some groups to be added");
+    let status = lab.terminate_daemon().expect("corenasd exits on SIGTERM within 30 s");
+    assert!(status.success(), "corenasd exits cleanly on SIGTERM: {status}");
+    let acknowledged = writer.join().expect("writer");
+    assert!(acknowledged.len() < 80, "the stop must have interrupted the writer");
+
+    lab.restart_daemon();
+    verify_chain(&lab);
+    let export = stdout(&lab.ctl(&["log", "export"]));
+    let audited_ok = |name: &str| {
+        export
+            .lines()
+            .any(|l| l.contains("\"group.add\"") && l.contains(&format!("\\\"{name}\\\"")) && l.contains("\"ok\""))
+    };
+    let present = groups(&lab);
+    for name in &acknowledged {
+        assert!(audited_ok(name), "acknowledged group {name} has an audit entry");
+        assert!(present.contains(name), "acknowledged group {name} exists");
+    }
+    // Nothing happened behind the log's back: every group that exists was audited.
+    for name in present.iter().filter(|g| g.starts_with('t') && g[1..].bytes().all(|b| b.is_ascii_digit())) {
+        assert!(audited_ok(name), "group {name} exists but its change was not audited");
+    }
+}
