@@ -22,6 +22,9 @@ const LINGER: Duration = Duration::from_secs(5);
 pub struct HelperLink {
     pub socket: PathBuf,
     cached: std::sync::Arc<std::sync::Mutex<Option<Cached>>>,
+    /// Account snapshots are costly (the helper runs pdbedit for the SMB states): concurrent
+    /// readers share one, never one older than their own request.
+    accounts: std::sync::Arc<FreshRead<Accounts>>,
     /// Whether the task that closes an unused connection is running (one at a time).
     closer: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -36,6 +39,42 @@ struct Cached {
 pub struct HelperConn {
     client: HelperClient,
     broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accounts: std::sync::Arc<FreshRead<Accounts>>,
+}
+
+/// One value read from somewhere slow, shared by concurrent callers without ever handing a
+/// caller a value read before it asked: a caller waits for the read under way, then takes its
+/// result only if that read began after the caller arrived, else reads again itself. A burst
+/// of N callers costs at most two reads, and a caller that changed something and then asks
+/// always sees its change.
+#[derive(Debug)]
+pub struct FreshRead<T> {
+    last: tokio::sync::Mutex<Option<(Instant, T)>>,
+}
+
+impl<T> Default for FreshRead<T> {
+    fn default() -> Self {
+        Self { last: tokio::sync::Mutex::new(None) }
+    }
+}
+
+impl<T: Clone> FreshRead<T> {
+    pub async fn get<F>(&self, read: F) -> Result<T, WireError>
+    where
+        F: std::future::Future<Output = Result<T, WireError>>,
+    {
+        let asked = Instant::now();
+        let mut last = self.last.lock().await;
+        if let Some((began, value)) = last.as_ref() {
+            if *began >= asked {
+                return Ok(value.clone());
+            }
+        }
+        let began = Instant::now();
+        let value = read.await?;
+        *last = Some((began, value.clone()));
+        Ok(value)
+    }
 }
 
 fn rpc_error(e: RpcError) -> WireError {
@@ -61,7 +100,12 @@ fn ctx() -> tarpc::context::Context {
 
 impl HelperLink {
     pub fn new(socket: PathBuf) -> Self {
-        Self { socket, cached: std::sync::Arc::default(), closer: std::sync::Arc::default() }
+        Self {
+            socket,
+            cached: std::sync::Arc::default(),
+            closer: std::sync::Arc::default(),
+            accounts: std::sync::Arc::default(),
+        }
     }
 
     /// A connection to the helper: the cached one if it is healthy and recently used, else new.
@@ -70,7 +114,11 @@ impl HelperLink {
             let fresh = c.last_used.elapsed() < LINGER;
             if fresh && !c.broken.load(std::sync::atomic::Ordering::SeqCst) {
                 c.last_used = Instant::now();
-                return Ok(HelperConn { client: c.client.clone(), broken: std::sync::Arc::clone(&c.broken) });
+                return Ok(HelperConn {
+                    client: c.client.clone(),
+                    broken: std::sync::Arc::clone(&c.broken),
+                    accounts: std::sync::Arc::clone(&self.accounts),
+                });
             }
         }
         let stream = wire::connect(&self.socket, Service::Helper).await?;
@@ -92,7 +140,7 @@ impl HelperLink {
             });
         }
         self.close_when_unused();
-        Ok(HelperConn { client, broken })
+        Ok(HelperConn { client, broken, accounts: std::sync::Arc::clone(&self.accounts) })
     }
 
     /// Drops the cached connection once it has been unused for `LINGER`, so the helper can
@@ -133,8 +181,9 @@ impl HelperConn {
     pub async fn perform(&self, op: HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
         self.check(self.client.perform(ctx(), op, dry_run).await)?
     }
+    /// The helper's account snapshot, shared with concurrent callers (see [`FreshRead`]).
     pub async fn accounts(&self) -> Result<Accounts, WireError> {
-        self.check(self.client.accounts(ctx()).await)?
+        self.accounts.get(async { self.check(self.client.accounts(ctx()).await)? }).await
     }
     pub async fn acl_get(&self, path: SharePath) -> Result<AclListing, WireError> {
         self.check(self.client.acl_get(ctx(), path).await)?
@@ -183,5 +232,40 @@ impl HelperConn {
     }
     pub async fn status(&self) -> Result<HelperStatus, WireError> {
         self.check(self.client.status(ctx()).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn concurrent_callers_share_a_read_but_never_an_older_one() {
+        let shared = Arc::new(FreshRead::<u32>::default());
+        let reads = Arc::new(AtomicU32::new(0));
+        let read = |reads: Arc<AtomicU32>| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(reads.fetch_add(1, Ordering::SeqCst) + 1)
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let (s, r) = (Arc::clone(&shared), Arc::clone(&reads));
+            tasks.push(tokio::spawn(async move { s.get(read(r)).await.unwrap() }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // The first read, then one that began after all the others had asked.
+        assert!(reads.load(Ordering::SeqCst) <= 2, "{} reads", reads.load(Ordering::SeqCst));
+        // A caller arriving after a read ended gets a new one.
+        let before = reads.load(Ordering::SeqCst);
+        let v = shared.get(read(Arc::clone(&reads))).await.unwrap();
+        assert_eq!(v, before + 1);
+        // A failed read is not kept.
+        let e = shared.get(async { Err::<u32, _>(WireError::internal("x")) }).await;
+        assert!(e.is_err());
+        assert_eq!(shared.get(read(Arc::clone(&reads))).await.unwrap(), before + 2);
     }
 }
