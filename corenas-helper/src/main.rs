@@ -6,9 +6,15 @@ mod lab_mounts;
 mod listen;
 mod ops;
 mod paths;
-mod render;
 mod sandbox;
 mod server;
+
+/// The renderers live in the library (see lib.rs); the property test over hostile input runs
+/// them through the helper's own runner, so it stays with the binary.
+use corenas_helper::render;
+#[cfg(test)]
+#[path = "render/property_tests.rs"]
+mod render_property_tests;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;

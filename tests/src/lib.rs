@@ -351,6 +351,14 @@ impl Lab {
     }
 
     fn start_daemon(&mut self) {
+        let mut cmd = self.daemon_command();
+        self.daemon = Some(cmd.spawn().expect("start corenasd"));
+        wait_for(|| self.daemon_sock.exists(), "corenasd socket");
+    }
+
+    /// How the lab starts corenasd: unprivileged (setpriv to `corenas`, no capabilities, no new
+    /// privileges) on the lab's state, sockets and prefix, logging to `corenasd.log`.
+    pub fn daemon_command(&self) -> Command {
         let mut cmd = Command::new("setpriv");
         cmd.args([
             "--reuid=corenas",
@@ -372,8 +380,7 @@ impl Lab {
         .stdout(self.log_file("corenasd.log"))
         .stderr(self.log_file("corenasd.log"))
         .stdin(Stdio::null());
-        self.daemon = Some(cmd.spawn().expect("start corenasd"));
-        wait_for(|| self.daemon_sock.exists(), "corenasd socket");
+        cmd
     }
 
     pub fn helper_pid(&self) -> Option<u32> {
