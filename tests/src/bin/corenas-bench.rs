@@ -168,7 +168,19 @@ fn other_tools(lab: &Lab, n: usize) -> Vec<Pair> {
                 .arg(format!("bareu{i}"));
             (c, None)
         },
-        |i| (ctl(vec!["user".into(), "add".into(), format!("ctlu{i}"), "--kind".into(), "share".into(), "--no-home".into()]), None),
+        |i| {
+            (
+                ctl(vec![
+                    "user".into(),
+                    "add".into(),
+                    format!("ctlu{i}"),
+                    "--kind".into(),
+                    "share".into(),
+                    "--no-home".into(),
+                ]),
+                None,
+            )
+        },
     ));
     // smbpasswd against the lab's passdb, the password on stdin both ways.
     let conf = lab.root.join("etc/samba/smb.conf").display().to_string();
@@ -187,7 +199,12 @@ fn other_tools(lab: &Lab, n: usize) -> Vec<Pair> {
         },
         |i| {
             (
-                ctl(vec!["user".into(), "set-smb-password".into(), format!("ctlu{}", i % n.max(1)), "--password-stdin".into()]),
+                ctl(vec![
+                    "user".into(),
+                    "set-smb-password".into(),
+                    format!("ctlu{}", i % n.max(1)),
+                    "--password-stdin".into(),
+                ]),
                 Some("Bench-Pass-1234\n".into()),
             )
         },
@@ -230,7 +247,14 @@ fn zfs_snapshots(lab: &Lab, n: usize) -> Option<Pair> {
         },
         |i| {
             let mut c = Command::new(lab.bin.join("corenas-ctl"));
-            c.arg("--socket").arg(&lab.daemon_sock).args(["storage", "snapshot", "create", &ds, "--name", &format!("ctl{i}")]);
+            c.arg("--socket").arg(&lab.daemon_sock).args([
+                "storage",
+                "snapshot",
+                "create",
+                &ds,
+                "--name",
+                &format!("ctl{i}"),
+            ]);
             (c, None)
         },
     );
