@@ -65,4 +65,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(s.starts_with('/') && !s[1..].split('/').any(|c| c.is_empty() || c == "." || c == ".."), "{s:?}");
     }
     let _ = corenas_proto::acl::AclEntry::from_str(s);
+    // Secrets go to stdin only; a newline in one would end it early (smbpasswd reads lines).
+    for ok in
+        [corenas_proto::secret::Password::from_str(s).is_ok(), corenas_proto::secret::RemoteSecret::from_str(s).is_ok()]
+    {
+        if ok {
+            assert!(!s.contains('\n') && !s.contains('\0'), "a secret with a line break or NUL accepted: {s:?}");
+        }
+    }
 });

@@ -96,6 +96,8 @@ pub struct LabOptions {
     /// Put corenasd's state directory (state.db) on a filesystem of its own, to fill it or
     /// make it fail on purpose.
     pub state_fs: Option<StateFs>,
+    /// Programs the helper must not find: see [`hide_programs`].
+    pub hide_programs: Vec<&'static str>,
 }
 
 /// The filesystem under corenasd's state directory (see [`LabOptions::state_fs`]).
@@ -121,6 +123,7 @@ impl Default for LabOptions {
             private_systemd: false,
             lab_mounts: false,
             state_fs: None,
+            hide_programs: Vec::new(),
         }
     }
 }
@@ -337,6 +340,9 @@ impl Lab {
         }
         if opts.nfs_namespace {
             with_nfs_paths(&mut cmd, &self.root);
+        }
+        if !opts.hide_programs.is_empty() {
+            hide_programs(&mut cmd, &opts.hide_programs);
         }
         if opts.private_systemd {
             cmd = systemd_ns::helper_command(&self.dir, &self.root, &cmd);
@@ -579,6 +585,27 @@ fn with_nfs_paths(cmd: &mut Command, root: &Path) {
             rustix::mount::mount_change(c"/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)?;
             rustix::mount::mount_bind(exports.as_c_str(), c"/etc/exports.d")?;
             rustix::mount::mount_bind(nfs.as_c_str(), c"/var/lib/nfs")?;
+            Ok(())
+        });
+    }
+}
+
+/// Makes programs look uninstalled to the child only: in a private mount namespace, each path
+/// is covered by /dev/null (a character device, not an executable file). The host is untouched.
+pub fn hide_programs(cmd: &mut Command, paths: &[&str]) {
+    use rustix::mount::MountPropagationFlags;
+    use std::os::unix::process::CommandExt;
+    // Built before fork: the closure below must not allocate.
+    let targets: Vec<std::ffi::CString> = paths.iter().map(|p| std::ffi::CString::new(*p).expect("path")).collect();
+    // SAFETY: the closure runs between fork and exec and only makes system calls with
+    // pre-built C strings (no allocation, no locks).
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+            rustix::mount::mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?;
+            for t in &targets {
+                rustix::mount::mount_bind(c"/dev/null", t.as_c_str())?;
+            }
             Ok(())
         });
     }

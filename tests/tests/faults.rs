@@ -1,7 +1,7 @@
-//! Faults around corenasd's own state, as root: its filesystem full, its filesystem read-only,
-//! and SIGTERM while changes are under way. Afterwards the database opens, the audit chain
-//! verifies, nothing acknowledged is lost, and no change happened that the audit log does not
-//! record.
+//! Faults, as root: corenasd's state filesystem full or gone read-only, SIGTERM while changes
+//! are under way, and tools that are not installed. Afterwards the database opens, the audit
+//! chain verifies, nothing acknowledged is lost, and no change happened that the audit log does
+//! not record.
 
 use corenas_tests::media::{LoopDisk, ScratchDir};
 use corenas_tests::{Lab, LabOptions, StateFs, process_alive, require_root, stderr, stdout, wait_for};
@@ -141,4 +141,37 @@ fn sigterm_while_changes_are_under_way_loses_nothing_acknowledged() {
     for name in present.iter().filter(|g| g.starts_with('t') && g[1..].bytes().all(|b| b.is_ascii_digit())) {
         assert!(audited_ok(name), "group {name} exists but its change was not audited");
     }
+}
+
+/// A program every operation may need (useradd) missing: the helper refuses to start, naming
+/// it and its package. An optional one (smartctl) missing: the helper starts and says so, and
+/// each call that needs it fails naming the package, while everything else works.
+#[test]
+fn a_missing_tool_is_named_at_start_and_per_call() {
+    if !require_root("a_missing_tool") {
+        return;
+    }
+    let lab = Lab::start("missing", LabOptions { hide_programs: vec!["/usr/sbin/smartctl"], ..LabOptions::default() });
+    let scratch = ScratchDir::new("missing");
+    let disk = LoopDisk::sparse(&scratch.path, "m", 16 << 20);
+    let o = lab.ctl(&["device", "smart", &disk.dev.display().to_string()]);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success() || all.contains("smartmontools"), "{all}");
+    assert!(all.contains("smartmontools"), "the call names the package to install: {all}");
+    assert!(
+        lab.log("helper.log").contains("smartctl"),
+        "the helper's start-up log names it: {}",
+        lab.log("helper.log")
+    );
+    let ok = lab.ctl(&["group", "add", "unaffected", "--kind", "share"]);
+    assert!(ok.status.success(), "other operations still work: {}", stderr(&ok));
+
+    let (uid, gid) = corenas_tests::daemon_account();
+    let mut cmd = Command::new(lab.bin.join("corenas-helper"));
+    cmd.args(lab.helper_args(uid, gid, 0)).arg("--listen").arg(lab.dir.join("run/missing.sock"));
+    corenas_tests::hide_programs(&mut cmd, &["/usr/sbin/useradd"]);
+    let out = cmd.output().expect("run the helper");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the helper must not start without useradd");
+    assert!(err.contains("/usr/sbin/useradd") && err.contains("missing"), "it names the tool: {err}");
 }

@@ -33,9 +33,24 @@ fn main() {
         std::process::exit(1);
     }
     let scratch = ScratchDir::new("bench-devices");
-    let disks: Vec<LoopDisk> =
-        (0..LOOPS).map(|i| LoopDisk::sparse(&scratch.path, &format!("d{i}"), 16 << 20)).collect();
+    // Growth: the same listing with a tenth of the devices first (1x), then all of them.
+    let mut disks: Vec<LoopDisk> =
+        (0..LOOPS / 10).map(|i| LoopDisk::sparse(&scratch.path, &format!("d{i}"), 16 << 20)).collect();
     let lab = Lab::start("bench-devices", LabOptions::default());
+    let small: Vec<Duration> = (0..iterations + 3)
+        .map(|_| {
+            timed(
+                Command::new(lab.bin.join("corenas-ctl"))
+                    .arg("--socket")
+                    .arg(&lab.daemon_sock)
+                    .args(["--json", "device", "list"]),
+            )
+            .0
+        })
+        .skip(3)
+        .collect();
+    let (small50, _, _) = stats(small);
+    disks.extend((LOOPS / 10..LOOPS).map(|i| LoopDisk::sparse(&scratch.path, &format!("d{i}"), 16 << 20)));
     let ctl = lab.bin.join("corenas-ctl");
     let ctl_cmd = |args: &[&str]| {
         let mut c = Command::new(&ctl);
@@ -69,6 +84,11 @@ fn main() {
     println!("{:<36} {:>7.2}ms {:>7.2}ms {:>7.2}ms", "corenas-ctl --json device list", d50, d10, d90);
     println!("{:<36} {:>7.2}ms {:>7.2}ms {:>7.2}ms", "corenas-ctl --json storage list", s50, s10, s90);
     println!("ratio device list / lsblk (median): {ratio:.2}x");
+    println!(
+        "growth: device list with {} loop devices {small50:.2}ms, with {LOOPS} {d50:.2}ms ({:.1}x)",
+        LOOPS / 10,
+        d50 / small50
+    );
     let json = serde_json::json!({
         "loops": LOOPS,
         "iterations": iterations,
@@ -76,6 +96,7 @@ fn main() {
         "ctl_device_list_ms": { "median": d50, "p10": d10, "p90": d90 },
         "ctl_storage_list_ms": { "median": s50, "p10": s10, "p90": s90 },
         "ratio_median": ratio,
+        "growth": { "loops_small": LOOPS / 10, "small_median_ms": small50, "large_median_ms": d50, "ratio": d50 / small50 },
     });
     let out = std::env::var("CORENAS_BENCH_OUT").unwrap_or_else(|_| "target/bench-devices.json".into());
     std::fs::write(&out, serde_json::to_string_pretty(&json).expect("json")).expect("write results");
