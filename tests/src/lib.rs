@@ -668,6 +668,55 @@ impl Drop for Smbd {
     }
 }
 
+/// The resident set size of a process in KiB (0 if it is gone), from /proc.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Median, p10 and p90 of timings in milliseconds (nearest rank: index = percent of len - 1),
+/// for the benchmarks' tables.
+pub fn timing_stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |percent: usize| ms(v[(v.len() - 1) * percent / 100]);
+    (at(50), at(10), at(90))
+}
+
+/// A client that adds share groups `<prefix>0`, `<prefix>1`, ... through corenas-ctl, one after
+/// another, as fast as it can; it returns the names whose addition was acknowledged. For tests
+/// that stop corenasd under it.
+pub fn spawn_group_writer(lab: &Lab, prefix: &str, count: usize) -> std::thread::JoinHandle<Vec<String>> {
+    let (ctl, sock, prefix) = (lab.bin.join("corenas-ctl"), lab.daemon_sock.clone(), prefix.to_owned());
+    std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        for i in 0..count {
+            let name = format!("{prefix}{i}");
+            let out = Command::new(&ctl)
+                .arg("--socket")
+                .arg(&sock)
+                .args(["group", "add", &name, "--kind", "share"])
+                .output()
+                .expect("ctl");
+            if out.status.success() {
+                acknowledged.push(name);
+            }
+        }
+        acknowledged
+    })
+}
+
+/// Whether an audit export (`log export`, JSON lines) records a successful `group.add` of `name`.
+pub fn group_add_audited(export: &str, name: &str) -> bool {
+    export
+        .lines()
+        .any(|l| l.contains("\"group.add\"") && l.contains(&format!("\\\"{name}\\\"")) && l.contains("\"ok\""))
+}
+
 /// Waits (up to 30 s) for a condition; a harness wait, not a timing assertion.
 pub fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);

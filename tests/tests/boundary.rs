@@ -282,24 +282,8 @@ fn corenasd_killed_mid_write_loses_nothing_acknowledged() {
         return;
     }
     let mut lab = Lab::start("kill9", LabOptions::default());
-    let (ctl, sock) = (lab.bin.join("corenas-ctl"), lab.daemon_sock.clone());
     // A client adds groups as fast as it can while corenasd is killed under it.
-    let writer = std::thread::spawn(move || {
-        let mut acknowledged = Vec::new();
-        for i in 0..60 {
-            let name = format!("k{i}");
-            let out = std::process::Command::new(&ctl)
-                .arg("--socket")
-                .arg(&sock)
-                .args(["group", "add", &name, "--kind", "share"])
-                .output()
-                .expect("ctl");
-            if out.status.success() {
-                acknowledged.push(name);
-            }
-        }
-        acknowledged
-    });
+    let writer = corenas_tests::spawn_group_writer(&lab, "k", 60);
     wait_for(|| lab.read("etc/group").matches("\nk").count() >= 10, "some groups to be added");
     lab.kill_and_restart_daemon();
     let acknowledged = writer.join().expect("writer");
@@ -308,12 +292,7 @@ fn corenasd_killed_mid_write_loses_nothing_acknowledged() {
     assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
     let export = stdout(&lab.ctl(&["log", "export"]));
     for name in &acknowledged {
-        assert!(
-            export
-                .lines()
-                .any(|l| l.contains("\"group.add\"") && l.contains(&format!("\\\"{name}\\\"")) && l.contains("\"ok\"")),
-            "acknowledged group {name} has no audit entry"
-        );
+        assert!(corenas_tests::group_add_audited(&export, name), "acknowledged group {name} has no audit entry");
         assert!(
             lab.read("etc/group").lines().any(|l| l.starts_with(&format!("{name}:"))),
             "acknowledged group {name} is missing"

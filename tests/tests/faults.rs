@@ -101,23 +101,7 @@ fn sigterm_while_changes_are_under_way_loses_nothing_acknowledged() {
         return;
     }
     let mut lab = Lab::start("sigterm", LabOptions::default());
-    let (ctl, sock) = (lab.bin.join("corenas-ctl"), lab.daemon_sock.clone());
-    let writer = std::thread::spawn(move || {
-        let mut acknowledged = Vec::new();
-        for i in 0..80 {
-            let name = format!("t{i}");
-            let out = Command::new(&ctl)
-                .arg("--socket")
-                .arg(&sock)
-                .args(["group", "add", &name, "--kind", "share"])
-                .output()
-                .expect("ctl");
-            if out.status.success() {
-                acknowledged.push(name);
-            }
-        }
-        acknowledged
-    });
+    let writer = corenas_tests::spawn_group_writer(&lab, "t", 80);
     wait_for(|| lab.read("etc/group").matches("\nt").count() >= 10, "some groups to be added");
     let status = lab.terminate_daemon().expect("corenasd exits on SIGTERM within 30 s");
     assert!(status.success(), "corenasd exits cleanly on SIGTERM: {status}");
@@ -127,11 +111,7 @@ fn sigterm_while_changes_are_under_way_loses_nothing_acknowledged() {
     lab.restart_daemon();
     verify_chain(&lab);
     let export = stdout(&lab.ctl(&["log", "export"]));
-    let audited_ok = |name: &str| {
-        export
-            .lines()
-            .any(|l| l.contains("\"group.add\"") && l.contains(&format!("\\\"{name}\\\"")) && l.contains("\"ok\""))
-    };
+    let audited_ok = |name: &str| corenas_tests::group_add_audited(&export, name);
     let present = groups(&lab);
     for name in &acknowledged {
         assert!(audited_ok(name), "acknowledged group {name} has an audit entry");

@@ -9,21 +9,12 @@
 use corenas_proto::acl::AclEntry;
 use corenas_proto::api::AclSet;
 use corenas_proto::names::{GroupName, SharePath};
-use corenas_tests::{Lab, LabOptions, block_on, ctx, daemon_client, require_root, stderr};
+use corenas_tests::{Lab, LabOptions, block_on, ctx, daemon_client, require_root, rss_kib, stderr};
 use std::time::Instant;
 
 const CLIENTS: usize = 64;
 /// One request in this many is a write (an audited ACL change through the helper).
 const WRITE_EVERY: usize = 50;
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 #[test]
 fn sixty_four_clients_mixed_requests_no_errors_bounded_memory() {

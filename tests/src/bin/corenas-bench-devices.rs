@@ -6,18 +6,11 @@
 //! Run as root: `cargo build --release --bins && cargo run --release -p corenas-tests --bin corenas-bench-devices [-- ITERATIONS]`
 
 use corenas_tests::media::{LoopDisk, ScratchDir};
-use corenas_tests::{Lab, LabOptions, run};
+use corenas_tests::{Lab, LabOptions, run, timing_stats};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LOOPS: usize = 64;
-
-fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |percent: usize| ms(v[(v.len() - 1) * percent / 100]);
-    (at(50), at(10), at(90))
-}
 
 fn timed(cmd: &mut Command) -> (Duration, Vec<u8>) {
     let t = Instant::now();
@@ -49,7 +42,7 @@ fn main() {
         })
         .skip(3)
         .collect();
-    let (small50, _, _) = stats(small);
+    let (small50, _, _) = timing_stats(small);
     disks.extend((LOOPS / 10..LOOPS).map(|i| LoopDisk::sparse(&scratch.path, &format!("d{i}"), 16 << 20)));
     let ctl = lab.bin.join("corenas-ctl");
     let ctl_cmd = |args: &[&str]| {
@@ -74,9 +67,9 @@ fn main() {
             pools.push(c);
         }
     }
-    let (l50, l10, l90) = stats(lsblk);
-    let (d50, d10, d90) = stats(list);
-    let (s50, s10, s90) = stats(pools);
+    let (l50, l10, l90) = timing_stats(lsblk);
+    let (d50, d10, d90) = timing_stats(list);
+    let (s50, s10, s90) = timing_stats(pools);
     let ratio = d50 / l50;
     println!("corenas device inventory benchmark ({LOOPS} loop devices, {iterations} alternating iterations)");
     println!("{:<36} {:>9} {:>9} {:>9}", "", "median", "p10", "p90");

@@ -10,27 +10,13 @@
 //! Run as root: `cargo build --release --bins && cargo run --release -p corenas-tests --bin corenas-bench-rpc`
 //! Writes target/bench-rpc.json.
 
-use corenas_tests::{Activation, Lab, LabOptions, block_on, ctx, daemon_account, daemon_client, workspace};
+use corenas_tests::{
+    Activation, Lab, LabOptions, block_on, ctx, daemon_account, daemon_client, rss_kib, timing_stats, workspace,
+};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |percent: usize| ms(v[(v.len() - 1) * percent / 100]);
-    (at(50), at(10), at(90))
-}
 
 /// Spawns `cmd` with NOTIFY_SOCKET on a socket of ours and returns the time until READY=1.
 fn until_ready(mut cmd: Command, dir: &std::path::Path) -> (Duration, std::process::Child) {
@@ -106,7 +92,7 @@ fn main() {
                 raw.push(d_raw);
             }
         }
-        (stats(rpc), stats(raw), size)
+        (timing_stats(rpc), timing_stats(raw), size)
     });
     println!("corenas RPC benchmark ({iterations} alternating iterations)");
     println!("{:<52} {:>9} {:>9} {:>9}", "", "median", "p10", "p90");
@@ -176,11 +162,11 @@ fn main() {
         let _ = std::fs::remove_file(&scratch_sock);
     }
     lab.restart_daemon();
-    row("corenasd: process start to READY", stats(daemon_ready.clone()));
-    row("corenas-helper: process start to READY (sandboxed)", stats(helper_ready.clone()));
+    row("corenasd: process start to READY", timing_stats(daemon_ready.clone()));
+    row("corenas-helper: process start to READY (sandboxed)", timing_stats(helper_ready.clone()));
     report.insert(
         "ready_ms".into(),
-        serde_json::json!({ "corenasd": stats(daemon_ready), "helper": stats(helper_ready) }),
+        serde_json::json!({ "corenasd": timing_stats(daemon_ready), "helper": timing_stats(helper_ready) }),
     );
     drop(lab);
 
@@ -204,9 +190,10 @@ fn main() {
         cold.push(acl(&lab));
         warm.push(acl(&lab));
     }
-    row("acl get, helper not running (socket activation)", stats(cold.clone()));
-    row("acl get, helper warm", stats(warm.clone()));
-    report.insert("cold_start_ms".into(), serde_json::json!({ "cold": stats(cold), "warm": stats(warm) }));
+    row("acl get, helper not running (socket activation)", timing_stats(cold.clone()));
+    row("acl get, helper warm", timing_stats(warm.clone()));
+    report
+        .insert("cold_start_ms".into(), serde_json::json!({ "cold": timing_stats(cold), "warm": timing_stats(warm) }));
 
     let out = workspace().join("target/bench-rpc.json");
     std::fs::write(&out, serde_json::to_string_pretty(&serde_json::Value::Object(report)).expect("json"))

@@ -8,27 +8,9 @@
 //! Run as root: `cargo build --release --bins && cargo run --release -p corenas-tests --bin corenas-bench [-- ITERATIONS]`
 //! (it uses the binaries of the profile it was built with).
 
-use corenas_tests::{Lab, LabOptions, run};
+use corenas_tests::{Lab, LabOptions, rss_kib, run, timing_stats};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    // Nearest-rank percentiles: index = percent of (len - 1), in integers.
-    let at = |percent: usize| ms(v[(v.len() - 1) * percent / 100]);
-    (at(50), at(10), at(90))
-}
 
 fn timed(cmd: &mut Command) -> Duration {
     let t = Instant::now();
@@ -71,8 +53,8 @@ fn main() {
     }
     let others = other_tools(&lab, (iterations / 4).max(10));
     let peak = (rss_kib(helper_pid), rss_kib(daemon_pid));
-    let (b50, b10, b90) = stats(bare);
-    let (c50, c10, c90) = stats(boundary);
+    let (b50, b10, b90) = timing_stats(bare);
+    let (c50, c10, c90) = timing_stats(boundary);
     let ratio = c50 / b50;
     println!("corenas boundary benchmark ({iterations} alternating iterations)");
     println!("{:<34} {:>9} {:>9} {:>9}", "", "median", "p10", "p90");
@@ -135,7 +117,7 @@ fn pair(
             c.push(tc);
         }
     }
-    Pair { bare, ctl, n, bare_ms: stats(b), ctl_ms: stats(c) }
+    Pair { bare, ctl, n, bare_ms: timing_stats(b), ctl_ms: timing_stats(c) }
 }
 
 fn timed_stdin(cmd: &mut Command, stdin: &str) -> Duration {
