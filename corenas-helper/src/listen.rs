@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::UnixListener;
 
-/// Longest a single helper call may run; a peer's larger deadline is cut to this.
-const MAX_DEADLINE: Duration = Duration::from_secs(600);
+/// Longest a single helper call may run; a peer's larger deadline is cut to this. A firmware
+/// erase is one call that lasts as long as the device needs (`MAX_ERASE_MINUTES`, plus a
+/// minute); every other call carries corenasd's usual 5-minute deadline.
+const MAX_DEADLINE: Duration = Duration::from_secs((crate::ops::storage::wipe::MAX_ERASE_MINUTES as u64 + 1) * 60);
 
 pub struct ListenConfig {
     pub daemon_uid: Option<u32>,

@@ -118,7 +118,7 @@ impl Helper for HelperServer {
         _: Context,
         device: DevicePath,
         regions: Vec<(u64, u32)>,
-    ) -> Result<Vec<u64>, WireError> {
+    ) -> Result<Vec<[u8; 32]>, WireError> {
         tokio::task::spawn_blocking(move || ops::storage::wipe::fingerprints(&device, &regions))
             .await
             .map_err(|e| WireError::internal(format!("reading regions failed: {e}")))?

@@ -43,13 +43,14 @@ pub struct HelperConn {
 }
 
 /// One value read from somewhere slow, shared by concurrent callers without ever handing a
-/// caller a value read before it asked: a caller waits for the read under way, then takes its
-/// result only if that read began after the caller arrived, else reads again itself. A burst
-/// of N callers costs at most two reads, and a caller that changed something and then asks
-/// always sees its change.
+/// caller a result read before it asked: a caller waits for the read under way, then takes its
+/// result (a failure too) only if that read began after the caller arrived, else reads again
+/// itself. A burst of N callers costs at most two reads, a failing source costs each burst one
+/// failure rather than N in a row, and a caller that changed something and then asks always
+/// sees its change.
 #[derive(Debug)]
 pub struct FreshRead<T> {
-    last: tokio::sync::Mutex<Option<(Instant, T)>>,
+    last: tokio::sync::Mutex<Option<(Instant, Result<T, WireError>)>>,
 }
 
 impl<T> Default for FreshRead<T> {
@@ -65,15 +66,15 @@ impl<T: Clone> FreshRead<T> {
     {
         let asked = Instant::now();
         let mut last = self.last.lock().await;
-        if let Some((began, value)) = last.as_ref() {
-            if *began >= asked {
-                return Ok(value.clone());
+        if let Some((began, result)) = last.as_ref() {
+            if *began > asked {
+                return result.clone();
             }
         }
         let began = Instant::now();
-        let value = read.await?;
-        *last = Some((began, value.clone()));
-        Ok(value)
+        let result = read.await;
+        *last = Some((began, result.clone()));
+        result
     }
 }
 
@@ -220,7 +221,7 @@ impl HelperConn {
         &self,
         device: corenas_proto::names::DevicePath,
         regions: Vec<(u64, u32)>,
-    ) -> Result<Vec<u64>, WireError> {
+    ) -> Result<Vec<[u8; 32]>, WireError> {
         self.check(self.client.region_fingerprints(ctx(), device, regions).await)?
     }
     /// `perform` for an operation that may take up to `limit` (a firmware erase): the call's
@@ -263,7 +264,8 @@ mod tests {
         let before = reads.load(Ordering::SeqCst);
         let v = shared.get(read(Arc::clone(&reads))).await.unwrap();
         assert_eq!(v, before + 1);
-        // A failed read is not kept.
+        // A failure is shared like a value, but only with those who asked before it began:
+        // the next caller reads again.
         let e = shared.get(async { Err::<u32, _>(WireError::internal("x")) }).await;
         assert!(e.is_err());
         assert_eq!(shared.get(read(Arc::clone(&reads))).await.unwrap(), before + 2);

@@ -56,7 +56,8 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", p.display()))?,
         None => corenas_proto::socket::from_systemd().context("no --listen and no socket from systemd (LISTEN_FDS)")?,
     };
-    let db = args.state_dir.join("state.db");
+    // Absolute, so that the state filesystem checks (server.rs, state_writable) look at the right place.
+    let db = std::path::absolute(args.state_dir.join("state.db")).context("the state directory")?;
     let state = State::open(&db).with_context(|| format!("opening {}", db.display()))?;
     let shared = Arc::new(Shared {
         state: Mutex::new(state),

@@ -61,29 +61,38 @@ impl Shared {
     /// change instead of letting it happen unrecorded (the refusal itself cannot be audited
     /// then; it goes to the journal).
     pub fn state_writable(&self) -> Result<(), WireError> {
-        let dir = std::path::Path::new(&self.state_db).parent().unwrap_or(std::path::Path::new("/"));
-        let Ok(st) = rustix::fs::statvfs(dir) else { return Ok(()) };
-        let refuse = |why: String| {
-            tracing::error!(state = %dir.display(), "refusing a change: {why}");
-            Err(WireError::new(
-                corenas_proto::ErrorCode::NoSpace,
-                format!("corenasd refuses the change: {why}; nothing was changed"),
-            ))
+        use corenas_proto::ErrorCode;
+        let db = std::path::Path::new(&self.state_db);
+        let dir = match db.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
         };
-        if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
-            return refuse(format!(
-                "the filesystem of its state database ({}) is read-only, so the change could not be audited",
-                dir.display()
-            ));
+        let refuse = |code: ErrorCode, why: String| {
+            tracing::error!(state = %dir.display(), "refusing a change: {why}");
+            Err(WireError::new(code, format!("corenasd refuses the change: {why}; nothing was changed")))
+        };
+        // statvfs may fail on a failing filesystem: then only the probe write below decides.
+        let st = rustix::fs::statvfs(dir).ok();
+        if st.as_ref().is_some_and(|st| st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY)) {
+            return refuse(
+                ErrorCode::InvalidState,
+                format!(
+                    "the filesystem of its state database ({}) is read-only, so the change could not be audited",
+                    dir.display()
+                ),
+            );
         }
-        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        let free = st.as_ref().map_or(u64::MAX, |st| st.f_bavail.saturating_mul(st.f_frsize));
         if free < MIN_STATE_FREE {
-            return refuse(format!(
-                "the filesystem of its state database ({}) has no space left ({} KiB free; the audit log needs at least {} KiB)",
-                dir.display(),
-                free / 1024,
-                MIN_STATE_FREE / 1024
-            ));
+            return refuse(
+                ErrorCode::NoSpace,
+                format!(
+                    "the filesystem of its state database ({}) has no space left ({} KiB free; the audit log needs at least {} KiB)",
+                    dir.display(),
+                    free / 1024,
+                    MIN_STATE_FREE / 1024
+                ),
+            );
         }
         // A filesystem that failed under us (ext4 after an error, with errors=remount-ro) can
         // still say it is writable: a small write finds out.
@@ -93,11 +102,27 @@ impl Shared {
                 let _ = std::fs::remove_file(&probe);
                 Ok(())
             }
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error()) => refuse(format!(
-                "the filesystem of its state database ({}) has gone read-only, so the change could not be audited",
-                dir.display()
-            )),
-            Err(e) => refuse(format!("it cannot write to its state database's directory {} ({e})", dir.display())),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error()) => refuse(
+                ErrorCode::InvalidState,
+                format!(
+                    "the filesystem of its state database ({}) has gone read-only, so the change could not be audited",
+                    dir.display()
+                ),
+            ),
+            Err(e)
+                if [rustix::io::Errno::NOSPC, rustix::io::Errno::DQUOT]
+                    .iter()
+                    .any(|n| e.raw_os_error() == Some(n.raw_os_error())) =>
+            {
+                refuse(
+                    ErrorCode::NoSpace,
+                    format!("the filesystem of its state database ({}) is full ({e})", dir.display()),
+                )
+            }
+            Err(e) => refuse(
+                ErrorCode::InvalidState,
+                format!("it cannot write to its state database's directory {} ({e})", dir.display()),
+            ),
         }
     }
 

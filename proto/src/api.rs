@@ -267,8 +267,9 @@ pub trait Corenas {
         device: DevicePath,
         limit: u32,
     ) -> Result<Vec<crate::devices::SmartReport>, WireError>;
-    /// Hotplug events (debounced) after `after`; waits up to `wait_ms` (at most 5000) for one
-    /// when there is none yet. `after` 0 with `wait_ms` 0 returns the newest sequence number.
+    /// Hotplug events (debounced) after `after` (0: every event kept since corenasd started);
+    /// waits up to `wait_ms` (at most 5000) for one when there is none yet. `next` is the
+    /// number to ask after next time; `missed` counts events no longer kept.
     async fn device_events(after: u64, wait_ms: u32) -> Result<crate::devices::DeviceEvents, WireError>;
     /// The firmware erases the device offers (NVMe sanitize/format, ATA security erase) and
     /// which one `wipe --method secure` would use.

@@ -194,6 +194,135 @@ pub struct EraseSupport {
     pub notes: Vec<String>,
 }
 
+/// The ATA security feature set as `hdparm -I` prints it. Parsed by corenasd to offer an erase,
+/// and by the helper to re-check right before one (a pure parser of a few fixed words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AtaSecurity {
+    pub supported: bool,
+    pub enabled: bool,
+    pub locked: bool,
+    /// Frozen by the BIOS at boot: no security command is accepted until a power cycle or a
+    /// suspend/resume.
+    pub frozen: bool,
+    /// Too many failed unlock attempts: no security command until a power cycle.
+    pub expired: bool,
+    pub enhanced: bool,
+    /// The drive's estimates in minutes (`None`: not reported).
+    pub erase_minutes: Option<u32>,
+    pub enhanced_minutes: Option<u32>,
+}
+
+/// Reads the "Security:" section of `hdparm -I` (the first, if several drives are in the text).
+/// `None`: there is no such section (the drive has no security feature set, or is not ATA).
+pub fn parse_ata_security(text: &str) -> Option<AtaSecurity> {
+    let mut lines = text.lines().skip_while(|l| l.trim() != "Security:").skip(1);
+    let mut sec = AtaSecurity::default();
+    let mut seen = false;
+    for raw in lines.by_ref() {
+        // The section's lines are indented; the next section starts at column 0.
+        if !raw.starts_with('\t') && !raw.starts_with(' ') {
+            break;
+        }
+        let line = raw.trim();
+        let (set, word) = match line.strip_prefix("not") {
+            Some(rest) if rest.starts_with(char::is_whitespace) => (false, rest.trim()),
+            _ => match line.strip_prefix("(?)") {
+                Some(rest) => (false, rest.trim()),
+                None => (true, line),
+            },
+        };
+        match word {
+            "supported" => sec.supported = set,
+            "enabled" => sec.enabled = set,
+            "locked" => sec.locked = set,
+            "frozen" => sec.frozen = set,
+            "expired: security count" => sec.expired = set,
+            "supported: enhanced erase" => sec.enhanced = set,
+            _ if word.contains("SECURITY ERASE UNIT") => {
+                for part in word.split('.').map(str::trim).filter(|p| !p.is_empty()) {
+                    let minutes = erase_minutes(part);
+                    if part.contains("ENHANCED SECURITY ERASE UNIT") {
+                        sec.enhanced_minutes = minutes;
+                    } else if part.contains("SECURITY ERASE UNIT") {
+                        sec.erase_minutes = minutes;
+                    }
+                }
+            }
+            _ => continue,
+        }
+        seen = true;
+    }
+    seen.then_some(sec)
+}
+
+/// "24min for SECURITY ERASE UNIT" -> 24; "more than 508min for ..." -> 508.
+pub fn erase_minutes(part: &str) -> Option<u32> {
+    let head = part.split("min for").next()?.trim();
+    let digits = head.rsplit(' ').next()?;
+    if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Where an NVMe namespace's erases would go, read from sysfs (`sys` is `/sys`, or a test tree).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NvmeTopology {
+    /// The one controller the namespace is reached through, e.g. "nvme2".
+    pub controller: String,
+    /// Namespaces attached to that controller (sanitize, and often format, erase them all).
+    pub namespaces: usize,
+    /// Controllers in the controller's NVM subsystem (a sanitize acts on the whole subsystem).
+    pub subsystem_controllers: usize,
+}
+
+/// The controller behind namespace `ns` ("nvme1n1"), from `/sys/block/<ns>/device`, never from
+/// the name: with native multipath the number in "nvmeXnY" is the subsystem's, not a
+/// controller's. A namespace reached through several paths (multipath) is refused: an erase
+/// would have to pick one, and its siblings see the same media.
+pub fn nvme_topology(sys: &std::path::Path, ns: &str) -> Result<NvmeTopology, String> {
+    let plain = |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !plain(ns) || !ns.starts_with("nvme") {
+        return Err(format!("{ns} is not an NVMe namespace"));
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let block = sys.join("block").join(ns);
+    if std::fs::metadata(block.join("multipath")).is_ok() {
+        return Err(format!("{ns} is a multipath NVMe namespace: CoreNAS offers no firmware erase for it"));
+    }
+    let target = std::fs::read_link(block.join("device")).map_err(|e| format!("{ns}: no controller in sysfs ({e})"))?;
+    let controller = target.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    if !controller.strip_prefix("nvme").is_some_and(digits) {
+        return Err(format!("{ns} is not reached through a single NVMe controller ({})", target.display()));
+    }
+    let ctrl = sys.join("class/nvme").join(&controller);
+    let is_ns = |n: &str| {
+        n.strip_prefix("nvme").and_then(|r| r.rsplit_once('n')).is_some_and(|(head, num)| {
+            digits(num) && (digits(head) || head.split_once('c').is_some_and(|(a, b)| digits(a) && digits(b)))
+        })
+    };
+    let namespaces = std::fs::read_dir(&ctrl)
+        .map(|rd| rd.flatten().filter(|e| e.file_name().to_str().is_some_and(is_ns)).count())
+        .map_err(|e| format!("{controller}: {e}"))?;
+    // The controller's NVM subsystem is the nvme-subsystem entry with the same NQN; it lists
+    // its controllers as nvmeN links. (A device's own "subsystem" link is its sysfs class.)
+    let nqn = std::fs::read_to_string(ctrl.join("subsysnqn")).map(|s| s.trim().to_owned()).unwrap_or_default();
+    let subsystem_controllers = std::fs::read_dir(sys.join("class/nvme-subsystem"))
+        .ok()
+        .and_then(|rd| {
+            rd.flatten().map(|e| e.path()).find(|p| {
+                !nqn.is_empty() && std::fs::read_to_string(p.join("subsysnqn")).is_ok_and(|s| s.trim() == nqn)
+            })
+        })
+        .and_then(|p| std::fs::read_dir(p).ok())
+        .map_or(1, |rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_str().is_some_and(|n| n.strip_prefix("nvme").is_some_and(digits)))
+                .count()
+        });
+    Ok(NvmeTopology { controller, namespaces, subsystem_controllers })
+}
+
 /// Longest `device_events` waits for an event, in milliseconds.
 pub const MAX_EVENT_WAIT_MS: u32 = 5000;
 
@@ -400,6 +529,50 @@ mod tests {
         for (u, want) in cases {
             assert_eq!(u.to_string(), want);
         }
+    }
+
+    #[test]
+    fn nvme_topology_follows_sysfs_not_the_name() {
+        use std::os::unix::fs::symlink;
+        let sys = std::env::temp_dir().join(format!("corenas-nvme-sys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&sys);
+        let mk = |p: &str| std::fs::create_dir_all(sys.join(p)).unwrap();
+        // Drive A: subsystem 0 with two controllers (nvme0, nvme1), namespace nvme0n1 via nvme0.
+        // Drive B: subsystem 1 with controller nvme2, its namespace named nvme1n1.
+        for c in ["nvme0", "nvme1", "nvme2"] {
+            mk(&format!("devices/{c}"));
+            mk(&format!("class/nvme/{c}"));
+        }
+        mk("class/nvme/nvme0/nvme0n1");
+        mk("class/nvme/nvme2/nvme1n1");
+        std::fs::write(sys.join("class/nvme/nvme0/subsysnqn"), "nqn.a\n").unwrap();
+        std::fs::write(sys.join("class/nvme/nvme1/subsysnqn"), "nqn.a\n").unwrap();
+        std::fs::write(sys.join("class/nvme/nvme2/subsysnqn"), "nqn.b\n").unwrap();
+        for (subsys, nqn, ctrls) in
+            [("nvme-subsys0", "nqn.a", &["nvme0", "nvme1"][..]), ("nvme-subsys1", "nqn.b", &["nvme2"][..])]
+        {
+            mk(&format!("class/nvme-subsystem/{subsys}"));
+            std::fs::write(sys.join(format!("class/nvme-subsystem/{subsys}/subsysnqn")), nqn).unwrap();
+            for c in ctrls {
+                symlink(sys.join(format!("devices/{c}")), sys.join(format!("class/nvme-subsystem/{subsys}/{c}")))
+                    .unwrap();
+            }
+        }
+        for (ns, ctrl) in [("nvme0n1", "nvme0"), ("nvme1n1", "nvme2")] {
+            mk(&format!("block/{ns}"));
+            symlink(sys.join(format!("devices/{ctrl}")), sys.join(format!("block/{ns}/device"))).unwrap();
+        }
+        // B's namespace is named nvme1n1 but lives on nvme2, alone in its subsystem.
+        let b = nvme_topology(&sys, "nvme1n1").unwrap();
+        assert_eq!(b, NvmeTopology { controller: "nvme2".into(), namespaces: 1, subsystem_controllers: 1 });
+        // A's subsystem has two controllers: an erase would reach through both.
+        assert_eq!(nvme_topology(&sys, "nvme0n1").unwrap().subsystem_controllers, 2);
+        // Multipath namespaces and other names are refused.
+        mk("block/nvme0n1/multipath");
+        assert!(nvme_topology(&sys, "nvme0n1").unwrap_err().contains("multipath"));
+        assert!(nvme_topology(&sys, "sda").is_err());
+        assert!(nvme_topology(&sys, "nvme1n1/../x").is_err());
+        let _ = std::fs::remove_dir_all(&sys);
     }
 
     #[test]

@@ -520,8 +520,8 @@ pub trait Helper {
     /// For wipe verification: whether each region `(offset, length)` (length up to 1 MiB) of
     /// the device reads back as zeros.
     async fn wipe_check(device: DevicePath, regions: Vec<(u64, u32)>) -> Result<Vec<bool>, WireError>;
-    /// A fingerprint of each region (offset, length ≤ 1 MiB; at most 4096), to compare the
-    /// same regions before and after an erase that leaves no zeros.
-    async fn region_fingerprints(device: DevicePath, regions: Vec<(u64, u32)>) -> Result<Vec<u64>, WireError>;
+    /// The SHA-256 of each region of a free device (4 KiB aligned, 64 KiB to 1 MiB; at most
+    /// 4096), to compare the same regions before and after an erase that leaves no zeros.
+    async fn region_fingerprints(device: DevicePath, regions: Vec<(u64, u32)>) -> Result<Vec<[u8; 32]>, WireError>;
     async fn status() -> HelperStatus;
 }

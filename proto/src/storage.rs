@@ -531,10 +531,12 @@ pub enum FirmwareErase {
 }
 
 impl FirmwareErase {
-    /// Whether the erase leaves zeros (block erases) or unreadable ciphertext (crypto erases,
-    /// and ATA enhanced erase, whose pattern the vendor chooses).
+    /// Whether the erase is specified to leave zeros: only ATA's normal SECURITY ERASE UNIT.
+    /// Crypto erases leave ciphertext; ATA enhanced erase a vendor pattern; NVMe user-data
+    /// format and block sanitize leave what the drive reads for deallocated blocks (zeros,
+    /// 0xFF, or unspecified). Those are verified by sampled regions having changed instead.
     pub fn leaves_zeros(self) -> bool {
-        matches!(self, Self::NvmeSanitizeBlock | Self::NvmeFormatUserData | Self::AtaErase)
+        matches!(self, Self::AtaErase)
     }
 
     /// Whether the command returns at once and the device reports progress (NVMe sanitize),

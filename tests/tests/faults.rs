@@ -148,7 +148,9 @@ fn a_missing_tool_is_named_at_start_and_per_call() {
 
     let (uid, gid) = corenas_tests::daemon_account();
     let mut cmd = Command::new(lab.bin.join("corenas-helper"));
-    cmd.args(lab.helper_args(uid, gid, 0)).arg("--listen").arg(lab.dir.join("run/missing.sock"));
+    // An idle timeout of 1 s: should a regression let it start, it exits and the test fails
+    // rather than waiting for a helper that never ends.
+    cmd.args(lab.helper_args(uid, gid, 1)).arg("--listen").arg(lab.dir.join("run/missing.sock"));
     corenas_tests::hide_programs(&mut cmd, &["/usr/sbin/useradd"]);
     let out = cmd.output().expect("run the helper");
     let err = String::from_utf8_lossy(&out.stderr);

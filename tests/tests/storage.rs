@@ -353,6 +353,16 @@ fn loop_wipe_methods_verify_and_audit() {
             assert!(e.message.contains("is not an"), "{}", e.message);
         }
     });
+    // Regions must be whole: 1-byte reads would tell what a disk holds, byte by byte.
+    corenas_tests::block_on(async {
+        let h = corenas_tests::helper_client(&lab.helper_sock).await.expect("connect as root");
+        for regions in [vec![(0u64, 1u32)], vec![(1, 65536)]] {
+            let e = h.region_fingerprints(corenas_tests::ctx(), dev.parse().unwrap(), regions.clone()).await.unwrap();
+            assert!(e.expect_err("refused").message.contains("4096-aligned"), "{regions:?}");
+        }
+        let ok = h.region_fingerprints(corenas_tests::ctx(), dev.parse().unwrap(), vec![(0, 65536)]).await.unwrap();
+        assert_eq!(ok.expect("a whole region").len(), 1);
+    });
     // So --method secure falls back to a secure discard, which a loop device does not have:
     // the job fails, saying why.
     let change = lab.ctl_json(&["device", "wipe", &dev, "--method", "secure", "--force"]);
@@ -418,6 +428,12 @@ fn loop_helper_refuses_devices_in_use() {
             let e = r.expect_err("the helper refuses a mounted device");
             assert!(e.message.contains("in use") && e.message.contains("mounted"), "{}", e.message);
         }
+        // Reading regions back (wipe verification) is for free devices only, in whole 64 KiB
+        // pieces: never a way to read a disk in use byte by byte.
+        let e = h.wipe_check(corenas_tests::ctx(), dev.parse().unwrap(), vec![(0, 65536)]).await.unwrap();
+        assert!(e.expect_err("refused").message.contains("in use"));
+        let e = h.region_fingerprints(corenas_tests::ctx(), dev.parse().unwrap(), vec![(0, 65536)]).await.unwrap();
+        assert!(e.expect_err("refused").message.contains("in use"));
     });
     // The filesystem on it is untouched.
     assert!(Command::new("blkid").args(["-p", &dev]).output().unwrap().status.success());

@@ -68,6 +68,8 @@ pub enum Action {
     /// Lab only: wait until ZFS reports no dataset of this pool or dataset mounted. zfs-fuse
     /// learns of a FUSE unmount asynchronously; until then `zpool destroy` says "pool is busy".
     LabWaitZfsUnmounted(String),
+    /// An ATA security erase: re-check, set the temporary password, erase, clean up on failure.
+    AtaSecurityErase(storage::wipe::AtaErasePlan),
     /// A command that may run long (a firmware erase), killed only after `timeout`.
     ExecLong {
         cmd: Invocation,
@@ -93,6 +95,7 @@ impl Action {
             Action::ShareDir(p) => p.steps(),
             Action::Publish(p) => p.steps(ctx),
             Action::Mount(p) => p.steps(),
+            Action::AtaSecurityErase(plan) => plan.steps(),
             Action::ExecIfGroupExists { cmd, .. } | Action::ExecWhileBusy(cmd) | Action::ExecLong { cmd, .. } => {
                 vec![cmd.step()]
             }
@@ -164,6 +167,7 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
         match action {
             Action::Exec(cmd) => last_stdout = exec::run(&cmd).await?.stdout,
             Action::ExecLong { cmd, timeout } => last_stdout = exec::run_with_timeout(&cmd, timeout).await?.stdout,
+            Action::AtaSecurityErase(plan) => plan.run().await?,
             Action::ExecWhileBusy(cmd) => {
                 let mut attempt = 0;
                 loop {

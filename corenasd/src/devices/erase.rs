@@ -5,75 +5,9 @@
 
 use corenas_proto::storage::FirmwareErase;
 
-/// The ATA security feature set as `hdparm -I` prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AtaSecurity {
-    pub supported: bool,
-    pub enabled: bool,
-    pub locked: bool,
-    /// Frozen by the BIOS at boot: no security command is accepted until a power cycle or a
-    /// suspend/resume.
-    pub frozen: bool,
-    /// Too many failed unlock attempts: no security command until a power cycle.
-    pub expired: bool,
-    pub enhanced: bool,
-    /// The drive's estimates in minutes (`None`: not reported).
-    pub erase_minutes: Option<u32>,
-    pub enhanced_minutes: Option<u32>,
-}
-
-/// Reads the "Security:" section of `hdparm -I` (the first, if several drives are in the text).
-/// `None`: there is no such section (the drive has no security feature set, or is not ATA).
-pub fn parse_ata_security(text: &str) -> Option<AtaSecurity> {
-    let mut lines = text.lines().skip_while(|l| l.trim() != "Security:").skip(1);
-    let mut sec = AtaSecurity::default();
-    let mut seen = false;
-    for raw in lines.by_ref() {
-        // The section's lines are indented; the next section starts at column 0.
-        if !raw.starts_with('\t') && !raw.starts_with(' ') {
-            break;
-        }
-        let line = raw.trim();
-        let (set, word) = match line.strip_prefix("not") {
-            Some(rest) if rest.starts_with(char::is_whitespace) => (false, rest.trim()),
-            _ => match line.strip_prefix("(?)") {
-                Some(rest) => (false, rest.trim()),
-                None => (true, line),
-            },
-        };
-        match word {
-            "supported" => sec.supported = set,
-            "enabled" => sec.enabled = set,
-            "locked" => sec.locked = set,
-            "frozen" => sec.frozen = set,
-            "expired: security count" => sec.expired = set,
-            "supported: enhanced erase" => sec.enhanced = set,
-            _ if word.contains("SECURITY ERASE UNIT") => {
-                for part in word.split('.').map(str::trim).filter(|p| !p.is_empty()) {
-                    let minutes = erase_minutes(part);
-                    if part.contains("ENHANCED SECURITY ERASE UNIT") {
-                        sec.enhanced_minutes = minutes;
-                    } else if part.contains("SECURITY ERASE UNIT") {
-                        sec.erase_minutes = minutes;
-                    }
-                }
-            }
-            _ => continue,
-        }
-        seen = true;
-    }
-    seen.then_some(sec)
-}
-
-/// "24min for SECURITY ERASE UNIT" -> 24; "more than 508min for ..." -> 508.
-fn erase_minutes(part: &str) -> Option<u32> {
-    let head = part.split("min for").next()?.trim();
-    let digits = head.rsplit(' ').next()?;
-    if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
+#[cfg(test)]
+use corenas_proto::devices::erase_minutes;
+pub use corenas_proto::devices::{AtaSecurity, parse_ata_security};
 
 /// What an NVMe controller advertises (`nvme id-ctrl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -202,30 +136,6 @@ pub fn parse_sanitize_log(json: &str) -> Option<Sanitize> {
         }
         _ => Sanitize::Failed,
     })
-}
-
-/// The kernel name of the controller of namespace `nvmeCnN` and whether it is the controller's
-/// only namespace (read unprivileged from sysfs; the helper checks again).
-pub fn nvme_sole_namespace(sys: &std::path::Path, name: &str) -> Option<(String, bool)> {
-    let rest = name.strip_prefix("nvme")?;
-    let (c, ns) = rest.split_once('n')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(c) || !digits(ns) {
-        return None;
-    }
-    let controller = format!("nvme{c}");
-    let count = std::fs::read_dir(sys.join("class/nvme").join(&controller))
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| {
-                    e.file_name().to_str().is_some_and(|n| {
-                        n.strip_prefix("nvme").and_then(|r| r.rsplit_once('n')).is_some_and(|(_, ns)| digits(ns))
-                    })
-                })
-                .count()
-        })
-        .unwrap_or(0);
-    Some((controller, count == 1))
 }
 
 #[cfg(test)]
@@ -379,19 +289,5 @@ mod tests {
                 let _ = parse_ata_security(&SAMSUNG_840EVO[..cut]);
             }
         }
-    }
-
-    #[test]
-    fn sole_namespace_from_sysfs() {
-        let dir = std::env::temp_dir().join(format!("corenasd-nvme-sys-{}", std::process::id()));
-        let ctrl = dir.join("class/nvme/nvme0");
-        std::fs::create_dir_all(ctrl.join("nvme0n1")).unwrap();
-        std::fs::create_dir_all(ctrl.join("power")).unwrap();
-        assert_eq!(nvme_sole_namespace(&dir, "nvme0n1"), Some(("nvme0".into(), true)));
-        std::fs::create_dir_all(ctrl.join("nvme0n2")).unwrap();
-        assert_eq!(nvme_sole_namespace(&dir, "nvme0n1"), Some(("nvme0".into(), false)));
-        assert_eq!(nvme_sole_namespace(&dir, "nvme0n1p1"), None);
-        assert_eq!(nvme_sole_namespace(&dir, "sda"), None);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -18,18 +18,30 @@ pub const MAX_WAIT_MS: u32 = corenas_proto::devices::MAX_EVENT_WAIT_MS;
 
 #[derive(Debug)]
 pub struct DeviceEventLog {
+    /// The number before this log's first event.
+    base: u64,
     kept: Mutex<VecDeque<DeviceEventEntry>>,
     /// The newest sequence number; waiters wake when it moves.
     newest: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for DeviceEventLog {
+    /// Numbers start at this start's time in microseconds, so a follower holding a number from
+    /// before a restart is below every number kept now and is told it missed events.
     fn default() -> Self {
-        Self { kept: Mutex::new(VecDeque::with_capacity(KEPT)), newest: tokio::sync::watch::Sender::new(0) }
+        let base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2));
+        Self::starting_at(base)
     }
 }
 
 impl DeviceEventLog {
+    /// A log whose first event is numbered `base + 1`.
+    pub fn starting_at(base: u64) -> Self {
+        Self { base, kept: Mutex::new(VecDeque::with_capacity(KEPT)), newest: tokio::sync::watch::Sender::new(base) }
+    }
+
     /// Numbers the event, keeps it (dropping the oldest past [`KEPT`]) and wakes the waiters.
     pub fn record(&self, ev: DeviceEvent) {
         let at = crate::state::now_rfc3339().unwrap_or_default();
@@ -43,13 +55,15 @@ impl DeviceEventLog {
         self.newest.send_replace(seq);
     }
 
-    /// The kept events after `after`, at most `limit` (capped at [`MAX_ANSWER`]).
+    /// The kept events after `after` (0: from this log's start), at most `limit` (capped at
+    /// [`MAX_ANSWER`]).
     pub fn since(&self, after: u64, limit: usize) -> DeviceEvents {
+        let after = if after == 0 { self.base } else { after };
         let newest = *self.newest.borrow();
         let Ok(kept) = self.kept.lock() else { return DeviceEvents { events: Vec::new(), next: newest, missed: 0 } };
         let oldest_kept = kept.front().map_or(newest + 1, |e| e.seq);
-        // A follower from before a restart may hold a number ahead of ours: it missed nothing it
-        // can get, and starts again from now.
+        // A number ahead of ours cannot come from this log (numbers only grow across restarts):
+        // start the follower from now.
         let after = if after > newest { newest } else { after };
         let missed = oldest_kept.saturating_sub(after + 1).min(newest - after);
         let events: Vec<DeviceEventEntry> =
@@ -85,7 +99,7 @@ mod tests {
 
     #[test]
     fn numbered_in_order_and_read_after_a_sequence_number() {
-        let log = DeviceEventLog::default();
+        let log = DeviceEventLog::starting_at(0);
         assert_eq!(log.since(0, 10), DeviceEvents { events: vec![], next: 0, missed: 0 });
         log.record(ev("loop3", DeviceEventKind::Added));
         log.record(ev("sr0", DeviceEventKind::MediaChanged));
@@ -105,7 +119,7 @@ mod tests {
 
     #[test]
     fn overrun_is_counted_as_missed() {
-        let log = DeviceEventLog::default();
+        let log = DeviceEventLog::starting_at(0);
         for i in 0..KEPT + 10 {
             log.record(ev(&format!("loop{}", i % 8), DeviceEventKind::Changed));
         }
@@ -121,15 +135,23 @@ mod tests {
     }
 
     #[test]
-    fn a_number_from_before_a_restart_starts_again_from_now() {
-        let log = DeviceEventLog::default();
-        log.record(ev("loop1", DeviceEventKind::Added));
-        assert_eq!(log.since(900, 10), DeviceEvents { events: vec![], next: 1, missed: 0 });
+    fn a_number_from_before_a_restart_is_told_it_missed_events() {
+        let before = DeviceEventLog::starting_at(1_000);
+        before.record(ev("loop1", DeviceEventKind::Added));
+        let held = before.since(0, 10).next;
+        // The next start numbers from a later time: what the follower held is below it.
+        let after = DeviceEventLog::starting_at(5_000);
+        after.record(ev("loop2", DeviceEventKind::Added));
+        let got = after.since(held, 10);
+        assert!(got.missed > 0, "{got:?}");
+        assert_eq!(got.events.len(), 1);
+        // A number from nowhere (ahead of the log) starts from now.
+        assert_eq!(after.since(9_999, 10), DeviceEvents { events: vec![], next: 5_001, missed: 0 });
     }
 
     #[tokio::test]
     async fn a_waiter_wakes_on_the_next_event_and_gives_up_at_its_deadline() {
-        let log = std::sync::Arc::new(DeviceEventLog::default());
+        let log = std::sync::Arc::new(DeviceEventLog::starting_at(0));
         let none = log.wait_since(0, 10, Instant::now() + std::time::Duration::from_millis(50)).await;
         assert!(none.events.is_empty());
         let recorder = std::sync::Arc::clone(&log);

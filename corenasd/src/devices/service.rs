@@ -226,22 +226,27 @@ pub async fn erase_support(shared: &Shared, device: &DevicePath) -> Result<Erase
         h.storage_query(q).await
     };
     match info.transport.as_deref() {
-        Some("nvme") => match super::erase::nvme_sole_namespace(std::path::Path::new("/sys"), &info.name) {
-            None => support.notes.push(format!("{} is not a whole NVMe namespace", info.path)),
-            Some((controller, sole)) => match ask(StorageQuery::NvmeIdCtrl { device: device.clone() }).await {
+        Some("nvme") => match corenas_proto::devices::nvme_topology(std::path::Path::new("/sys"), &info.name) {
+            Err(e) => support.notes.push(e),
+            Ok(t) if t.namespaces != 1 || t.subsystem_controllers != 1 => support.notes.push(format!(
+                "controller {} has {} namespace(s) and its subsystem {} controller(s): sanitize and format would reach beyond this disk, so none is offered",
+                t.controller, t.namespaces, t.subsystem_controllers
+            )),
+            Ok(t) => match ask(StorageQuery::NvmeIdCtrl { device: device.clone() }).await {
                 Ok(out) => match super::erase::parse_nvme_caps(&out.stdout) {
                     Some(caps) => {
-                        let (offered, notes) = super::erase::nvme_offers(&caps, sole);
+                        let (offered, notes) = super::erase::nvme_offers(&caps, true);
                         support.offered = offered;
                         support.notes.extend(notes);
                     }
                     None => support.notes.push(format!(
-                        "nvme id-ctrl {controller} gave no answer CoreNAS understands (exit {:?}): {}",
+                        "nvme id-ctrl {} gave no answer CoreNAS understands (exit {:?}): {}",
+                        t.controller,
                         out.code,
                         super::clean_text(&out.stderr, 200).unwrap_or_default()
                     )),
                 },
-                Err(e) => support.notes.push(format!("cannot ask {controller}: {}", e.message)),
+                Err(e) => support.notes.push(format!("cannot ask {}: {}", t.controller, e.message)),
             },
         },
         Some("sata") if info.kind == corenas_proto::devices::DeviceKind::Disk => {
@@ -457,11 +462,19 @@ async fn run_firmware_erase(
 }
 
 /// Follows an NVMe sanitize in the controller's log until it ends (every 2 s; a controller
-/// that still reports no sanitize after a minute did not start one).
+/// that still reports no sanitize after a minute did not start one; one still running after
+/// 24 h is reported as stuck: the job ends, the controller may go on).
 async fn follow_sanitize(shared: &Shared, id: &str, device: &DevicePath) -> Result<(), WireError> {
     use super::erase::Sanitize;
     let mut not_started = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(24 * 3600);
     loop {
+        if std::time::Instant::now() > deadline {
+            return Err(WireError::new(
+                ErrorCode::ToolTimeout,
+                "the controller still reports the sanitize running after 24 h: see nvme sanitize-log",
+            ));
+        }
         tokio::time::sleep(Duration::from_secs(2)).await;
         let h = shared.helper.connect().await?;
         let out = h.storage_query(StorageQuery::NvmeSanitizeLog { device: device.clone() }).await?;

@@ -149,6 +149,11 @@ pub fn parse(buf: &[u8]) -> Option<Uevent> {
         if key.is_empty() {
             continue;
         }
+        // The kernel never puts control characters in these; a message that does is forged,
+        // and its names would otherwise reach logs and events (found by fuzz/uevent).
+        if matches!(key, "SUBSYSTEM" | "DEVNAME" | "DEVTYPE") && value.chars().any(char::is_control) {
+            return None;
+        }
         // The header and the variables must tell the same story, and each well-known key
         // appears once: otherwise two consumers could read different events from one message.
         match key {
@@ -202,6 +207,17 @@ fn is_clean_devpath(p: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// fuzz/uevent found names with control characters accepted (here DEVTYPE "disk\u{1}").
+    #[test]
+    fn control_characters_in_names_are_refused() {
+        for (key, value) in [("DEVTYPE", "disk\u{1}SEQNUM=4711"), ("DEVNAME", "loop0\n"), ("SUBSYSTEM", "block\u{1b}[2J")] {
+            let msg = format!("change@/devices/virtual/block/loop0\0ACTION=change\0{key}={value}\0");
+            assert_eq!(parse(msg.as_bytes()), None, "{key}={value:?}");
+        }
+        let ok = "change@/devices/virtual/block/loop0\0ACTION=change\0DEVTYPE=disk\0";
+        assert!(parse(ok.as_bytes()).is_some());
+    }
 
     /// A kernel message from its parts: every part NUL-terminated, as the kernel sends them.
     fn kernel_msg(parts: &[&str]) -> Vec<u8> {

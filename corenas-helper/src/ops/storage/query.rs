@@ -60,12 +60,9 @@ fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
     })
 }
 
-/// The controller node (`/dev/nvmeC`) of an NVMe namespace.
+/// The controller node (`/dev/nvmeC`) of an NVMe namespace, checked as for an erase.
 fn nvme_controller_node(device: &corenas_proto::names::DevicePath) -> Result<String, WireError> {
-    let d = device::resolve(device)?;
-    super::wipe::nvme_controller(&d.name)
-        .map(|c| format!("/dev/{c}"))
-        .ok_or_else(|| WireError::invalid("device", format!("{} is not an NVMe namespace", device.as_str())))
+    super::wipe::nvme_sole_namespace(&device::resolve(device)?)
 }
 
 pub async fn run(ctx: &Ctx, q: &StorageQuery) -> Result<ToolOutput, WireError> {

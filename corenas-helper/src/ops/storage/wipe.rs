@@ -21,6 +21,8 @@ const ALIGN: u64 = 4096;
 const EDGE: u64 = 1 << 20;
 /// The largest region `wipe_check` reads at once.
 pub const MAX_CHECK: u32 = 1 << 20;
+/// The smallest (corenasd samples 64 KiB regions).
+pub const MIN_CHECK: u64 = 64 << 10;
 
 pub fn size_of(d: &Device) -> u64 {
     std::fs::read_to_string(format!("/sys/class/block/{}/size", d.name))
@@ -126,13 +128,76 @@ fn firmware_erase(device: &DevicePath, erase: FirmwareErase, minutes: u32) -> Re
         _ => nvme_sole_namespace(&d)?,
     };
     let timeout = std::time::Duration::from_secs(u64::from(minutes) * 60);
-    let mut cmds = erase_commands(erase, &d.path.display().to_string(), &controller, minutes);
-    // The last command is the erase itself; any before it (ATA: set the password) is short.
-    let last = cmds.pop().map(|cmd| Action::ExecLong { cmd, timeout });
-    let mut actions = vec![Action::CheckNotZfsMember(vec![d.clone()])];
-    actions.extend(cmds.into_iter().map(Action::Exec));
-    actions.extend(last);
+    let node = d.path.display().to_string();
+    let mut cmds = erase_commands(erase, &node, &controller, minutes);
+    let check = Action::CheckNotZfsMember(vec![d.clone()]);
+    if matches!(erase, FirmwareErase::AtaEnhancedErase | FirmwareErase::AtaErase) {
+        let erase = cmds.pop().ok_or_else(|| WireError::internal("no ATA erase command"))?;
+        let set_password = cmds.pop().ok_or_else(|| WireError::internal("no ATA password command"))?;
+        return Ok(vec![check, Action::AtaSecurityErase(AtaErasePlan { node, set_password, erase, timeout })]);
+    }
+    let mut actions = vec![check];
+    actions.extend(cmds.into_iter().map(|cmd| Action::ExecLong { cmd, timeout }));
     Ok(actions)
+}
+
+/// An ATA security erase as one step: the drive's security state is read again right before
+/// (`hdparm -I`: supported, no password set, not locked, not frozen, not expired), then the
+/// temporary password is set and the erase runs. If the erase fails or times out, the password
+/// is taken off again, so that the drive is not left locked at its next power-on.
+pub struct AtaErasePlan {
+    pub node: String,
+    pub set_password: Invocation,
+    pub erase: Invocation,
+    pub timeout: std::time::Duration,
+}
+
+impl AtaErasePlan {
+    pub fn steps(&self) -> Vec<corenas_proto::helper::Step> {
+        let identify = Invocation::of(Program::Hdparm).arg("-I").arg(self.node.clone());
+        vec![identify.step(), self.set_password.step(), self.erase.step()]
+    }
+
+    pub async fn run(self) -> Result<(), WireError> {
+        let identify = Invocation::of(Program::Hdparm).arg("-I").arg(self.node.clone());
+        let out = crate::exec::run(&identify).await?;
+        let sec = corenas_proto::devices::parse_ata_security(&String::from_utf8_lossy(&out.stdout));
+        let why = match sec {
+            None => Some("it reports no ATA security feature set"),
+            Some(s) if !s.supported => Some("it does not support the ATA security feature set"),
+            Some(s) if s.frozen => {
+                Some("its security is frozen (suspend and resume the machine, or re-plug its power)")
+            }
+            Some(s) if s.locked => Some("it is locked by a security password"),
+            Some(s) if s.enabled => Some("a security password is set on it"),
+            Some(s) if s.expired => Some("its security count expired (power-cycle it)"),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            return Err(WireError::new(ErrorCode::InvalidState, format!("no ATA erase of {}: {why}", self.node)));
+        }
+        crate::exec::run(&self.set_password).await?;
+        match crate::exec::run_with_timeout(&self.erase, self.timeout).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let disable = Invocation::of(Program::Hdparm).args([
+                    "--user-master",
+                    "u",
+                    "--security-disable",
+                    ATA_ERASE_PASSWORD,
+                    &self.node,
+                ]);
+                let cleanup = match crate::exec::run(&disable).await {
+                    Ok(_) => "the temporary password was removed again".to_owned(),
+                    Err(c) => format!(
+                        "removing the temporary password failed too ({}): unlock it with hdparm --user-master u --security-disable {ATA_ERASE_PASSWORD} {}",
+                        c.message, self.node
+                    ),
+                };
+                Err(WireError::new(e.code, format!("{}; {cleanup}", e.message)))
+            }
+        }
+    }
 }
 
 /// The commands of a firmware erase of namespace or disk `node` (`controller`: the NVMe
@@ -159,43 +224,30 @@ fn erase_commands(erase: FirmwareErase, node: &str, controller: &str, minutes: u
     }
 }
 
-/// `/dev/nvmeC` for a whole namespace `nvmeCnN` that is the only namespace of its controller:
-/// sanitize always, and format often, erase every namespace of the controller, and another
-/// namespace may hold anything (the system, another pool).
-fn nvme_sole_namespace(d: &Device) -> Result<String, WireError> {
-    let controller = nvme_controller(&d.name).ok_or_else(|| {
-        WireError::invalid("device", format!("{} is not an NVMe namespace: NVMe erases need one", d.path.display()))
-    })?;
-    let namespaces = std::fs::read_dir(format!("/sys/class/nvme/{controller}"))
-        .map(|rd| rd.flatten().filter(|e| e.file_name().to_str().is_some_and(is_nvme_namespace)).count())
-        .unwrap_or(0);
-    if namespaces != 1 {
-        return Err(WireError::invalid(
-            "device",
-            format!(
-                "{} shares its controller {controller} with {} other namespace(s) (or the kernel lists none): an NVMe erase would erase them too; use the zero method",
-                d.path.display(),
-                namespaces.saturating_sub(1)
-            ),
-        ));
+/// `/dev/nvmeC` for a whole namespace that is the only namespace of its controller, the only
+/// controller of its subsystem, and reached through that one controller (sysfs says which; the
+/// name does not): sanitize erases the whole subsystem and format often every namespace, and
+/// another namespace may hold anything (the system, another pool). The node must be the
+/// controller's character device, by its numbers.
+pub fn nvme_sole_namespace(d: &Device) -> Result<String, WireError> {
+    let refuse = |why: String| WireError::invalid("device", format!("{}: {why}", d.path.display()));
+    let t = corenas_proto::devices::nvme_topology(std::path::Path::new("/sys"), &d.name)
+        .map_err(|e| refuse(format!("{e}; NVMe erases need a plain NVMe namespace")))?;
+    if t.namespaces != 1 || t.subsystem_controllers != 1 {
+        return Err(refuse(format!(
+            "its controller {} has {} namespace(s) and its subsystem {} controller(s): an NVMe erase would reach beyond this disk; use the zero method",
+            t.controller, t.namespaces, t.subsystem_controllers
+        )));
     }
-    Ok(format!("/dev/{controller}"))
-}
-
-/// "nvme0n1" -> "nvme0"; None for partitions ("nvme0n1p1") and anything else.
-pub fn nvme_controller(name: &str) -> Option<String> {
-    let rest = name.strip_prefix("nvme")?;
-    let (c, ns) = rest.split_once('n')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    (digits(c) && digits(ns)).then(|| format!("nvme{c}"))
-}
-
-/// A namespace entry in /sys/class/nvme/nvmeC: "nvmeCnN", or "nvmeScCnN" with native multipath.
-fn is_nvme_namespace(entry: &str) -> bool {
-    let Some(rest) = entry.strip_prefix("nvme") else { return false };
-    let Some((head, ns)) = rest.rsplit_once('n') else { return false };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    digits(ns) && (digits(head) || head.split_once('c').is_some_and(|(a, b)| digits(a) && digits(b)))
+    let node = format!("/dev/{}", t.controller);
+    let numbers = std::fs::read_to_string(format!("/sys/class/nvme/{}/dev", t.controller)).unwrap_or_default();
+    let st = rustix::fs::lstat(node.as_str()).map_err(|e| refuse(format!("{node}: {e}")))?;
+    let is_char = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice;
+    let same = numbers.trim() == format!("{}:{}", rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+    if !is_char || !same {
+        return Err(refuse(format!("{node} is not the character device of controller {}", t.controller)));
+    }
+    Ok(node)
 }
 
 /// Refuses anything but a whole disk on a libata port (its sysfs path runs through "ataN"):
@@ -255,33 +307,40 @@ pub fn check(dev: &DevicePath, regions: &[(u64, u32)]) -> Result<Vec<bool>, Wire
     read_regions(dev, regions, |bytes| bytes.is_some_and(|b| b.iter().all(|b| *b == 0)))
 }
 
-/// A fingerprint of each region (SipHash with fixed keys: the same bytes give the same number in
-/// every run of this binary), so that corenasd can tell whether an erase that leaves no zeros
-/// (a crypto erase) changed what was there. A region that reads short fingerprints as 0.
-pub fn fingerprints(dev: &DevicePath, regions: &[(u64, u32)]) -> Result<Vec<u64>, WireError> {
-    use std::hash::Hasher;
-    read_regions(dev, regions, |bytes| {
-        bytes.map_or(0, |b| {
-            let mut h = std::hash::DefaultHasher::new();
-            h.write(b);
-            h.finish()
-        })
-    })
+/// The SHA-256 of each region, so that corenasd can tell whether an erase that leaves no zeros
+/// (a crypto erase) changed what was there. A region that reads short digests as all zeros.
+pub fn fingerprints(dev: &DevicePath, regions: &[(u64, u32)]) -> Result<Vec<[u8; 32]>, WireError> {
+    use sha2::Digest;
+    read_regions(dev, regions, |bytes| bytes.map_or([0u8; 32], |b| sha2::Sha256::digest(b).into()))
 }
 
-/// Reads each region (at most 4096, each at most [`MAX_CHECK`] bytes, inside the device) and
-/// maps it with `f` (`None`: the device ended before the region did).
+/// Reads each region of a free device and maps it with `f` (`None`: the device ended before the
+/// region did). Regions are 4 KiB aligned and [`MIN_CHECK`] to [`MAX_CHECK`] bytes (shorter only
+/// to reach the device's end), at most 4096 of them: the answers say something about a wipe,
+/// never byte by byte what a disk holds, and a disk in use (the system disk) is refused.
+/// The device's cached pages are dropped first: a firmware erase goes around the page cache,
+/// and an earlier read (the "before" sample) would otherwise be read back.
 fn read_regions<T>(
     dev: &DevicePath,
     regions: &[(u64, u32)],
     mut f: impl FnMut(Option<&[u8]>) -> T,
 ) -> Result<Vec<T>, WireError> {
-    let d = device::resolve(dev)?;
+    let d = one_free(dev)?;
     if regions.len() > 4096 {
         return Err(WireError::invalid("regions", "at most 4096 regions"));
     }
     let size = size_of(&d);
+    for &(offset, len) in regions {
+        let end = offset.saturating_add(u64::from(len));
+        if offset % ALIGN != 0 || (u64::from(len) < MIN_CHECK.min(size) && end != size) {
+            return Err(WireError::invalid(
+                "regions",
+                format!("region {offset}+{len}: regions are 4096-aligned and at least {MIN_CHECK} bytes"),
+            ));
+        }
+    }
     let fd = rustix::fs::open(&d.path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| fail(&d, e))?;
+    rustix::fs::fadvise(&fd, 0, None, rustix::fs::Advice::DontNeed).map_err(|e| fail(&d, e))?;
     let mut buf = vec![0u8; MAX_CHECK as usize];
     regions
         .iter()
@@ -344,20 +403,5 @@ mod tests {
             ]
         );
         assert_eq!(argv(FirmwareErase::AtaErase)[1][3], "--security-erase");
-    }
-
-    #[test]
-    fn nvme_names() {
-        assert_eq!(nvme_controller("nvme0n1").as_deref(), Some("nvme0"));
-        assert_eq!(nvme_controller("nvme12n3").as_deref(), Some("nvme12"));
-        for bad in ["nvme0n1p1", "nvme0", "nvmen1", "nvme0nx", "sda", "nvme0c0n1"] {
-            assert_eq!(nvme_controller(bad), None, "{bad}");
-        }
-        for ns in ["nvme0n1", "nvme1n12", "nvme0c0n1"] {
-            assert!(is_nvme_namespace(ns), "{ns}");
-        }
-        for other in ["nvme0", "power", "device", "nvme0n1p1", "nvmen", "ng0n1"] {
-            assert!(!is_nvme_namespace(other), "{other}");
-        }
     }
 }
