@@ -211,7 +211,9 @@ mod tests {
     /// fuzz/uevent found names with control characters accepted (here DEVTYPE "disk\u{1}").
     #[test]
     fn control_characters_in_names_are_refused() {
-        for (key, value) in [("DEVTYPE", "disk\u{1}SEQNUM=4711"), ("DEVNAME", "loop0\n"), ("SUBSYSTEM", "block\u{1b}[2J")] {
+        for (key, value) in
+            [("DEVTYPE", "disk\u{1}SEQNUM=4711"), ("DEVNAME", "loop0\n"), ("SUBSYSTEM", "block\u{1b}[2J")]
+        {
             let msg = format!("change@/devices/virtual/block/loop0\0ACTION=change\0{key}={value}\0");
             assert_eq!(parse(msg.as_bytes()), None, "{key}={value:?}");
         }
