@@ -212,6 +212,32 @@ pub struct AtaSecurity {
     pub enhanced_minutes: Option<u32>,
 }
 
+/// The password CoreNAS sets for the seconds of an ATA security erase. It protects nothing and
+/// is documented, so that a drive an interrupted erase left locked can be unlocked.
+pub const ATA_ERASE_PASSWORD: &str = "CoreNAS";
+
+impl AtaSecurity {
+    /// Why the drive cannot take a security erase now, in words for the admin; `None`: it can.
+    /// corenasd offers no ATA erase then, and the helper refuses one.
+    pub fn refusal(&self) -> Option<String> {
+        Some(if !self.supported {
+            "the drive does not support the ATA security feature set".to_owned()
+        } else if self.frozen {
+            "the drive's security is frozen (the firmware or BIOS froze it at power-on): suspend and resume the machine, or re-plug the drive's power, then ask again".to_owned()
+        } else if self.locked {
+            format!(
+                "the drive is locked by a security password (an interrupted erase leaves CoreNAS's: unlock it with hdparm --user-master u --security-unlock {ATA_ERASE_PASSWORD})"
+            )
+        } else if self.enabled {
+            "a security password is set on the drive (not by CoreNAS): disable it first".to_owned()
+        } else if self.expired {
+            "the drive's security count expired (too many failed attempts): power-cycle it".to_owned()
+        } else {
+            return None;
+        })
+    }
+}
+
 /// Reads the "Security:" section of `hdparm -I` (the first, if several drives are in the text).
 /// `None`: there is no such section (the drive has no security feature set, or is not ATA).
 pub fn parse_ata_security(text: &str) -> Option<AtaSecurity> {

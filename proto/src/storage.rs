@@ -530,6 +530,10 @@ pub enum FirmwareErase {
     AtaErase,
 }
 
+/// Longest a firmware erase may run before the helper gives up on it (the helper's cap; corenasd
+/// asks for the device's estimate, twice, within it).
+pub const MAX_FIRMWARE_ERASE_MINUTES: u32 = 24 * 60;
+
 impl FirmwareErase {
     /// Whether the erase is specified to leave zeros: only ATA's normal SECURITY ERASE UNIT.
     /// Crypto erases leave ciphertext; ATA enhanced erase a vendor pattern; NVMe user-data

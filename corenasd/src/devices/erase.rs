@@ -73,23 +73,8 @@ pub fn nvme_offers(caps: &NvmeCaps, sole_namespace: bool) -> (Vec<FirmwareErase>
 /// The erases an ATA disk offers, best first, its estimate for the best, and notes on why
 /// none is offered.
 pub fn ata_offers(sec: &AtaSecurity) -> (Vec<FirmwareErase>, Option<u32>, Vec<String>) {
-    let mut notes = Vec::new();
-    if !sec.supported {
-        notes.push("the drive does not support the ATA security feature set".into());
-    } else if sec.frozen {
-        notes.push("the drive's security is frozen (the firmware or BIOS froze it at power-on): suspend and resume the machine, or re-plug the drive's power, then ask again".into());
-    } else if sec.locked {
-        notes.push(format!(
-            "the drive is locked by a security password (an interrupted erase leaves CoreNAS's: unlock it with hdparm --user-master u --security-unlock {})",
-            ATA_PASSWORD_NOTE
-        ));
-    } else if sec.enabled {
-        notes.push("a security password is set on the drive (not by CoreNAS): disable it first".into());
-    } else if sec.expired {
-        notes.push("the drive's security count expired (too many failed attempts): power-cycle it".into());
-    }
-    if !notes.is_empty() {
-        return (Vec::new(), None, notes);
+    if let Some(why) = sec.refusal() {
+        return (Vec::new(), None, vec![why]);
     }
     let mut offered = Vec::new();
     if sec.enhanced {
@@ -97,11 +82,8 @@ pub fn ata_offers(sec: &AtaSecurity) -> (Vec<FirmwareErase>, Option<u32>, Vec<St
     }
     offered.push(FirmwareErase::AtaErase);
     let estimate = if sec.enhanced { sec.enhanced_minutes } else { sec.erase_minutes };
-    (offered, estimate, notes)
+    (offered, estimate, Vec::new())
 }
-
-/// The password the helper sets for an ATA erase (`corenas-helper`'s `ATA_ERASE_PASSWORD`).
-const ATA_PASSWORD_NOTE: &str = "CoreNAS";
 
 /// An NVMe sanitize's state (`nvme sanitize-log`).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -281,11 +281,13 @@ pub async fn erase_support(shared: &Shared, device: &DevicePath) -> Result<Erase
 
 /// How long the helper may let a firmware erase run: twice the device's estimate plus ten
 /// minutes (an hour without one), within the helper's cap. A sanitize returns at once.
-fn erase_minutes(erase: FirmwareErase, estimate: Option<u32>) -> u32 {
+fn erase_time_limit(erase: FirmwareErase, estimate: Option<u32>) -> u32 {
     if erase.runs_in_background() {
         return 5;
     }
-    estimate.map_or(60, |m| m.saturating_mul(2).saturating_add(10)).min(24 * 60)
+    estimate
+        .map_or(60, |m| m.saturating_mul(2).saturating_add(10))
+        .min(corenas_proto::storage::MAX_FIRMWARE_ERASE_MINUTES)
 }
 
 pub async fn wipe(shared: &Arc<Shared>, req: DeviceWipe, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
@@ -366,7 +368,7 @@ async fn firmware_wipe(
     estimate: Option<u32>,
     dry_run: bool,
 ) -> Result<Change<StorageJob>, WireError> {
-    let minutes = erase_minutes(erase, estimate);
+    let minutes = erase_time_limit(erase, estimate);
     let op = HelperOp::FirmwareErase { device: req.device.clone(), erase, minutes };
     let regions = sample_regions(info.size_bytes, req.samples);
     if dry_run {

@@ -48,10 +48,6 @@ fn until_ready(mut cmd: Command, dir: &std::path::Path) -> (Duration, std::proce
     }
 }
 
-fn stop(mut child: std::process::Child) {
-    corenas_tests::stop(&mut child);
-}
-
 fn main() {
     let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
     if !corenas_tests::require_root("corenas-bench-rpc") {
@@ -141,9 +137,9 @@ fn main() {
     let _ = std::fs::remove_file(&lab.daemon_sock);
     let mut daemon_ready = Vec::new();
     for _ in 0..10 {
-        let (d, child) = until_ready(lab.daemon_command(), &lab.dir);
+        let (d, mut child) = until_ready(lab.daemon_command(), &lab.dir);
         daemon_ready.push(d);
-        stop(child);
+        corenas_tests::stop(&mut child);
         let _ = std::fs::remove_file(&lab.daemon_sock);
     }
     let (uid, gid) = daemon_account();
@@ -156,9 +152,9 @@ fn main() {
             .arg(&scratch_sock)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let (d, child) = until_ready(cmd, &lab.dir);
+        let (d, mut child) = until_ready(cmd, &lab.dir);
         helper_ready.push(d);
-        stop(child);
+        corenas_tests::stop(&mut child);
         let _ = std::fs::remove_file(&scratch_sock);
     }
     lab.restart_daemon();

@@ -107,13 +107,11 @@ pub fn plan(_ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     }
 }
 
-/// The password an ATA security erase needs set first. It protects nothing: it exists for the
-/// seconds between SECURITY SET PASSWORD and SECURITY ERASE UNIT (which clears it), and it is
-/// fixed and documented so that a drive left locked by an interrupted erase can be unlocked
-/// (`hdparm --user-master u --security-unlock CoreNAS`). That is why it may be on argv.
-pub const ATA_ERASE_PASSWORD: &str = "CoreNAS";
+// The password an ATA security erase needs set first: fixed and documented (see proto), so it
+// may be on argv.
+use corenas_proto::devices::ATA_ERASE_PASSWORD;
 /// Longest a firmware erase may take before the helper gives up on it.
-pub const MAX_ERASE_MINUTES: u32 = 24 * 60;
+pub const MAX_ERASE_MINUTES: u32 = corenas_proto::storage::MAX_FIRMWARE_ERASE_MINUTES;
 
 fn firmware_erase(device: &DevicePath, erase: FirmwareErase, minutes: u32) -> Result<Vec<Action>, WireError> {
     if minutes == 0 || minutes > MAX_ERASE_MINUTES {
@@ -163,15 +161,8 @@ impl AtaErasePlan {
         let out = crate::exec::run(&identify).await?;
         let sec = corenas_proto::devices::parse_ata_security(&String::from_utf8_lossy(&out.stdout));
         let why = match sec {
-            None => Some("it reports no ATA security feature set"),
-            Some(s) if !s.supported => Some("it does not support the ATA security feature set"),
-            Some(s) if s.frozen => {
-                Some("its security is frozen (suspend and resume the machine, or re-plug its power)")
-            }
-            Some(s) if s.locked => Some("it is locked by a security password"),
-            Some(s) if s.enabled => Some("a security password is set on it"),
-            Some(s) if s.expired => Some("its security count expired (power-cycle it)"),
-            Some(_) => None,
+            None => Some("it reports no ATA security feature set".to_owned()),
+            Some(s) => s.refusal(),
         };
         if let Some(why) = why {
             return Err(WireError::new(ErrorCode::InvalidState, format!("no ATA erase of {}: {why}", self.node)));
