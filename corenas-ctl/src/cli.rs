@@ -79,6 +79,9 @@ pub enum Command {
     /// Filesystems mounted by systemd units: local disks, bind mounts, NFS and CIFS.
     #[command(subcommand)]
     Mount(MountCommand),
+    /// Web UI access: roles, second factors, API keys.
+    #[command(subcommand)]
+    Web(WebCommand),
     /// Print a shell completion script on stdout (needs no daemon).
     Completions {
         #[arg(value_enum)]
@@ -337,6 +340,46 @@ pub enum LogCommand {
 pub enum SystemCommand {
     /// Versions, paths, audit head and the helper's state.
     Status,
+    /// The one-time token the web UI's first-run setup asks for (until an administrator with a
+    /// second factor exists).
+    SetupToken,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebCommand {
+    /// Accounts that may log in to the web UI, their roles and second factors.
+    List,
+    /// Let an admin account (ids 10000-20000) log in with a role: viewer, operator, admin; or
+    /// `none` to take web access away (its sessions end at once).
+    Role {
+        user: corenas_proto::names::UserName,
+        #[arg(value_parser = ["viewer", "operator", "admin", "none"])]
+        role: String,
+    },
+    /// Forget an account's authenticator and recovery codes (a lost phone); it enrolls again at
+    /// its next login.
+    TotpReset { user: corenas_proto::names::UserName },
+    /// API keys for automation (`X-API-Key` header).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make a key; it is printed once and never again.
+    Create {
+        /// What the key is for (shown in lists and the audit log).
+        #[arg(long)]
+        label: corenas_proto::names::FullName,
+        /// viewer, operator or admin (at most your own role).
+        #[arg(long, default_value = "viewer")]
+        role: corenas_proto::web::Role,
+        /// Days until it expires (1-366).
+        #[arg(long, default_value_t = 90)]
+        days: u16,
+    },
+    List,
+    Revoke { id: String },
 }
 
 /// Job states as `--status` accepts them (`JobState::as_str`).

@@ -136,6 +136,8 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
             let status = answer(d.client.system_status(ctx()).await)?;
             Ok(Report::ok(output::status_block(&status), output::to_json(&status)?))
         }
+        Command::System(SystemCommand::SetupToken) => crate::web::setup_token(socket).await,
+        Command::Web(cmd) => crate::web::web(cmd, socket, dry_run).await,
         Command::Image(cmd) => imaging::image(cmd, socket, dry_run, json).await,
         Command::Archive(cmd) => imaging::archive(cmd, socket, dry_run, json).await,
         Command::Device(cmd) => storage::device(cmd, socket, dry_run, json).await,

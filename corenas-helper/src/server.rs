@@ -10,7 +10,9 @@ use corenas_proto::helper::{
     Accounts, DeviceProbe, Helper, HelperOp, HelperStatus, OpReport, StorageQuery, ToolOutput,
 };
 use corenas_proto::mounts::UnitState;
-use corenas_proto::names::{DevicePath, MountTarget, SharePath};
+use corenas_proto::helper::PasswordCheck;
+use corenas_proto::names::{DevicePath, MountTarget, SharePath, UserName};
+use corenas_proto::web::LoginPassword;
 use corenas_proto::shares::ShareConfig;
 use std::sync::Arc;
 use std::time::Instant;
@@ -122,6 +124,24 @@ impl Helper for HelperServer {
         tokio::task::spawn_blocking(move || ops::storage::wipe::fingerprints(&device, &regions))
             .await
             .map_err(|e| WireError::internal(format!("reading regions failed: {e}")))?
+    }
+
+    async fn password_check(
+        self,
+        _: Context,
+        user: UserName,
+        password: LoginPassword,
+    ) -> Result<PasswordCheck, WireError> {
+        let started = Instant::now();
+        let shared = Arc::clone(&self.shared);
+        let name = user.clone();
+        // yescrypt takes tens of milliseconds and 16 MiB: off the async threads.
+        let r = tokio::task::spawn_blocking(move || ops::login::check(&shared.ops, &name, &password))
+            .await
+            .map_err(|e| WireError::internal(format!("password check failed: {e}")))?;
+        let outcome = r.as_ref().map(|c| format!("{c:?}")).unwrap_or_default();
+        self.log("password.check", &serde_json::json!({ "user": user, "outcome": outcome }), &r.as_ref().map(|_| ()), started);
+        r
     }
 
     async fn status(self, _: Context) -> HelperStatus {

@@ -1,15 +1,11 @@
 //! Who is calling, decided from the identity the kernel vouches for (SO_PEERCRED), never from
 //! anything the peer says; and what each role may do, checked at one choke point for every
-//! method. The web path (session tokens for corenas-web's uid) arrives with the web issue.
+//! method. corenas-web's uid is served the web gate (`web/`), where each call carries a session
+//! token or API key that resolves to a principal with the account's role.
 
 use corenas_proto::WireError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
-}
+pub use corenas_proto::web::Role;
 
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -19,13 +15,23 @@ pub struct Principal {
     pub role: Role,
 }
 
-/// Admits a connection: uid 0 is the local administrator at the CLI; every other uid is
-/// refused until the web session path exists.
-pub fn admit(peer_uid: u32) -> Result<Principal, String> {
+/// Who a connection is, before any request.
+#[derive(Debug, Clone)]
+pub enum Admission {
+    /// uid 0: the local administrator at the CLI, served the daemon API directly.
+    Ctl(Principal),
+    /// corenas-web's uid: served the web gate only; it acts with its users' credentials.
+    Web,
+}
+
+/// Admits a connection by the uid the kernel reported; every other uid is refused.
+pub fn admit(peer_uid: u32, web_uid: Option<u32>) -> Result<Admission, String> {
     if peer_uid == 0 {
-        Ok(Principal { name: "root@ctl".into(), channel: "ctl", peer_uid, role: Role::Admin })
+        Ok(Admission::Ctl(Principal { name: "root@ctl".into(), channel: "ctl", peer_uid, role: Role::Admin }))
+    } else if Some(peer_uid) == web_uid {
+        Ok(Admission::Web)
     } else {
-        Err(format!("corenasd refuses uid {peer_uid}: only root (corenas-ctl) may connect"))
+        Err(format!("corenasd refuses uid {peer_uid}: only root (corenas-ctl) and corenas-web may connect"))
     }
 }
 
@@ -36,21 +42,26 @@ pub enum Access {
     Mutate,
 }
 
-/// The role each kind of method needs. Reads are open to viewers; account, SMB and ACL
-/// changes are for admins only.
-pub fn required_role(access: Access) -> Role {
+/// The role each method needs. Reads are open to viewers; operators run imaging jobs, look
+/// after the archive and eject media; every other change (accounts, SMB, ACLs, storage, shares,
+/// mounts, wipes, the imaging policy, web access) is for admins only.
+pub fn required_role(method: &str, access: Access) -> Role {
+    let operator_work = (method.starts_with("image.") && method != "image.policy")
+        || method.starts_with("archive.")
+        || method == "device.eject";
     match access {
         Access::Read => Role::Viewer,
+        Access::Mutate if operator_work => Role::Operator,
         Access::Mutate => Role::Admin,
     }
 }
 
 pub fn check(principal: &Principal, method: &str, access: Access) -> Result<(), WireError> {
-    let needed = required_role(access);
+    let needed = required_role(method, access);
     if principal.role >= needed {
         Ok(())
     } else {
-        Err(WireError::not_allowed(format!("{} may not call {method}: it needs the {needed:?} role", principal.name)))
+        Err(WireError::not_allowed(format!("{} may not call {method}: it needs the {} role", principal.name, needed.as_str())))
     }
 }
 
@@ -59,10 +70,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_root_is_admitted_for_now() {
-        assert_eq!(admit(0).unwrap().role, Role::Admin);
-        assert!(admit(1000).is_err());
-        assert!(admit(65534).is_err());
+    fn only_root_and_the_web_tier_are_admitted() {
+        assert!(matches!(admit(0, Some(990)), Ok(Admission::Ctl(p)) if p.role == Role::Admin));
+        assert!(matches!(admit(990, Some(990)), Ok(Admission::Web)));
+        assert!(admit(1000, Some(990)).is_err());
+        assert!(admit(990, None).is_err());
+        assert!(admit(65534, None).is_err());
+    }
+
+    #[test]
+    fn operators_run_imaging_but_change_nothing_else() {
+        let p = Principal { name: "o".into(), channel: "web", peer_uid: 5, role: Role::Operator };
+        for m in ["image.create", "image.cancel", "archive.verify", "archive.edit", "device.eject"] {
+            assert!(check(&p, m, Access::Mutate).is_ok(), "{m}");
+        }
+        for m in ["image.policy", "user.add", "share.create", "pool.destroy", "device.wipe", "web.role_set"] {
+            assert!(check(&p, m, Access::Mutate).is_err(), "{m}");
+        }
     }
 
     #[test]

@@ -231,6 +231,13 @@ impl HelperConn {
         c.deadline = Instant::now() + limit.max(CALL_DEADLINE);
         self.check(self.client.perform(c, op, false).await)?
     }
+    pub async fn password_check(
+        &self,
+        user: corenas_proto::names::UserName,
+        password: corenas_proto::web::LoginPassword,
+    ) -> Result<corenas_proto::helper::PasswordCheck, WireError> {
+        self.check(self.client.password_check(ctx(), user, password).await)?
+    }
     pub async fn status(&self) -> Result<HelperStatus, WireError> {
         self.check(self.client.status(ctx()).await)
     }

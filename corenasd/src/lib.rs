@@ -13,3 +13,4 @@ pub mod server;
 pub mod shares;
 pub mod state;
 pub mod storage;
+pub mod web;

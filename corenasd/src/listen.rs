@@ -5,6 +5,7 @@ use crate::audit::AuditRecord;
 use crate::authz;
 use crate::server::{DaemonServer, Shared};
 use corenas_proto::api::Corenas;
+use corenas_proto::web::WebGate;
 use corenas_proto::wire::{self, Service, Verdict};
 use std::os::unix::net::UnixListener as StdListener;
 use std::sync::Arc;
@@ -44,8 +45,8 @@ async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>) {
         return;
     };
     let (uid, pid) = (cred.uid(), cred.pid().unwrap_or(-1));
-    let principal = match authz::admit(uid) {
-        Ok(p) => p,
+    let admission = match authz::admit(uid, shared.web.web_uid) {
+        Ok(a) => a,
         Err(why) => {
             tracing::warn!(peer_uid = uid, peer_pid = pid, result = "refused", "{why}");
             let args = serde_json::json!({ "peer_pid": pid });
@@ -63,10 +64,22 @@ async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>) {
             return;
         }
     };
-    if let Err(e) = wire::server_hello(&mut stream, Service::Daemon, &Verdict::Accepted).await {
+    let service = match admission {
+        authz::Admission::Ctl(_) => Service::Daemon,
+        authz::Admission::Web => Service::WebGate,
+    };
+    if let Err(e) = wire::server_hello(&mut stream, service, &Verdict::Accepted).await {
         tracing::warn!(peer_uid = uid, peer_pid = pid, error = %e.message, "handshake failed");
         return;
     }
-    let server = DaemonServer { shared, principal };
-    wire::serve_connection(stream, MAX_DEADLINE, server.serve()).await;
+    match admission {
+        authz::Admission::Ctl(principal) => {
+            let server = DaemonServer { shared, principal };
+            wire::serve_connection(stream, MAX_DEADLINE, server.serve()).await;
+        }
+        authz::Admission::Web => {
+            let server = crate::web::WebGateServer { shared, peer_uid: uid };
+            wire::serve_connection(stream, MAX_DEADLINE, server.serve()).await;
+        }
+    }
 }

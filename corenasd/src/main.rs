@@ -32,6 +32,10 @@ struct Args {
     /// Imaging and verify jobs that may run at the same time (one per device in any case).
     #[arg(long, default_value_t = 1)]
     imaging_concurrency: usize,
+    /// The user corenas-web runs as: connections from its uid get the web gate (logins, and
+    /// calls made with a user's session). Empty: no web tier.
+    #[arg(long, default_value = "corenas-web")]
+    web_user: Option<String>,
     /// Tests only: seconds between two looks at the mounts (the retry policy's backoff scales
     /// with it; 30 is the policy).
     #[arg(long, hide = true, env = "CORENAS_MOUNT_WATCH_SECS", default_value_t = 30,
@@ -58,6 +62,10 @@ fn main() -> anyhow::Result<()> {
     };
     // Absolute, so that the state filesystem checks (server.rs, state_writable) look at the right place.
     let db = std::path::absolute(args.state_dir.join("state.db")).context("the state directory")?;
+    let web_uid = match &args.web_user {
+        Some(name) => corenasd::web::uid_of(name).with_context(|| format!("looking up the web tier's user '{name}'"))?,
+        None => None,
+    };
     let state = State::open(&db).with_context(|| format!("opening {}", db.display()))?;
     let shared = Arc::new(Shared {
         state: Mutex::new(state),
@@ -69,7 +77,19 @@ fn main() -> anyhow::Result<()> {
         mounts_lock: tokio::sync::Mutex::new(()),
         storage_jobs: corenasd::storage::jobs::Jobs::default(),
         device_events: Arc::default(),
+        web: corenasd::web::WebState::new(web_uid),
     });
+    if let Some(token) = corenasd::web::setup_needed(&shared)
+        .map(|needed| shared.web.ensure_setup_token(needed))
+        .map_err(|e| anyhow::anyhow!("reading web accounts: {}", e.message))?
+    {
+        // The journal is where an admin without a browser session finds it (and `corenas-ctl
+        // system setup-token`).
+        tracing::warn!(
+            "CoreNAS has no administrator yet: open the web UI and enter the setup token {}",
+            token.expose()
+        );
+    }
     let interrupted = shared
         .with_state(|s| corenasd::storage::jobs::mark_interrupted(s.conn()))
         .map_err(|e| anyhow::anyhow!("closing interrupted storage jobs: {}", e.message))?;

@@ -45,6 +45,8 @@ pub struct Shared {
     /// Debounced block-device events (added, removed, changed, media changed), numbered, for
     /// any module and for clients that follow the inventory.
     pub device_events: Arc<crate::devices::events::DeviceEventLog>,
+    /// Web sessions, login tickets, failed-login counts and the first-run token.
+    pub web: crate::web::WebState,
 }
 
 impl Shared {
@@ -148,7 +150,7 @@ fn result_word(r: &Result<(), &WireError>, dry_run: bool) -> &'static str {
 }
 
 impl DaemonServer {
-    fn guard(&self, method: &str, access: Access) -> Result<(), WireError> {
+    pub(crate) fn guard(&self, method: &str, access: Access) -> Result<(), WireError> {
         let r = authz::check(&self.principal, method, access);
         if let Err(e) = &r {
             let args = serde_json::json!({});
@@ -177,7 +179,7 @@ impl DaemonServer {
 
     /// Every mutating method goes through here: role check, run, audit (dry runs and failures
     /// too). If the audit entry cannot be written after a real change, the caller is told.
-    async fn mutate<T, F>(
+    pub(crate) async fn mutate<T, F>(
         &self,
         action: &str,
         args: serde_json::Value,
@@ -217,7 +219,7 @@ impl DaemonServer {
         .await
     }
 
-    async fn read<T, F>(&self, method: &str, run: F) -> Result<T, WireError>
+    pub(crate) async fn read<T, F>(&self, method: &str, run: F) -> Result<T, WireError>
     where
         F: std::future::Future<Output = Result<T, WireError>>,
     {
@@ -1149,5 +1151,40 @@ impl Corenas for DaemonServer {
             .await
         })
         .await
+    }
+
+    async fn setup_token(self, _: Context) -> Result<Option<corenas_proto::web::SetupToken>, WireError> {
+        crate::web::admin::setup_token(&self).await
+    }
+    async fn web_account_list(self, _: Context) -> Result<Vec<corenas_proto::web::WebAccount>, WireError> {
+        crate::web::admin::account_list(&self).await
+    }
+    async fn web_role_set(
+        self,
+        _: Context,
+        user: UserName,
+        role: Option<corenas_proto::web::Role>,
+        dry_run: bool,
+    ) -> Result<Change<Option<corenas_proto::web::WebAccount>>, WireError> {
+        detach(async move { crate::web::admin::role_set(&self, user, role, dry_run).await }).await
+    }
+    async fn web_totp_reset(self, _: Context, user: UserName, dry_run: bool) -> Result<Change<()>, WireError> {
+        detach(async move { crate::web::admin::totp_reset(&self, user, dry_run).await }).await
+    }
+    async fn api_key_create(
+        self,
+        _: Context,
+        label: corenas_proto::names::FullName,
+        role: corenas_proto::web::Role,
+        days: u16,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::web::ApiKeyGrant>, WireError> {
+        detach(async move { crate::web::admin::api_key_create(&self, label, role, days, dry_run).await }).await
+    }
+    async fn api_key_list(self, _: Context) -> Result<Vec<corenas_proto::web::ApiKeyInfo>, WireError> {
+        crate::web::admin::api_key_list(&self).await
+    }
+    async fn api_key_revoke(self, _: Context, id: String, dry_run: bool) -> Result<Change<()>, WireError> {
+        detach(async move { crate::web::admin::api_key_revoke(&self, id, dry_run).await }).await
     }
 }

@@ -25,6 +25,7 @@ const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
     crate::imaging::store::migrate_3,
     crate::shares::migrate_4,
     crate::storage::pools::migrate_5,
+    crate::web::store::migrate_6,
 ];
 
 /// Deleted accounts stay as tombstones so their ids are never handed out again: files and ACL

@@ -330,4 +330,28 @@ pub trait Corenas {
     /// Returns when the job's version passes `after_version` or after `wait_ms` (at most 30 s).
     async fn storage_job_wait(id: String, after_version: u64, wait_ms: u32) -> Result<StorageJob, WireError>;
     async fn storage_job_cancel(id: String, dry_run: bool) -> Result<Change<StorageJob>, WireError>;
+
+    /// First-run setup's one-time token (root at the CLI only); None once an administrator
+    /// with a second factor exists.
+    async fn setup_token() -> Result<Option<crate::web::SetupToken>, WireError>;
+    async fn web_account_list() -> Result<Vec<crate::web::WebAccount>, WireError>;
+    /// Lets an account of the admin range log in to the web UI with `role`, or (None) takes web
+    /// access away; open sessions follow at once.
+    async fn web_role_set(
+        user: UserName,
+        role: Option<crate::web::Role>,
+        dry_run: bool,
+    ) -> Result<Change<Option<crate::web::WebAccount>>, WireError>;
+    /// Forgets an account's authenticator and recovery codes (a lost phone): it enrolls again at
+    /// its next login; its sessions end.
+    async fn web_totp_reset(user: UserName, dry_run: bool) -> Result<Change<()>, WireError>;
+    /// A key for automation with at most the caller's role, valid for `days` (1-366).
+    async fn api_key_create(
+        label: FullName,
+        role: crate::web::Role,
+        days: u16,
+        dry_run: bool,
+    ) -> Result<Change<crate::web::ApiKeyGrant>, WireError>;
+    async fn api_key_list() -> Result<Vec<crate::web::ApiKeyInfo>, WireError>;
+    async fn api_key_revoke(id: String, dry_run: bool) -> Result<Change<()>, WireError>;
 }

@@ -44,6 +44,10 @@ pub enum ErrorCode {
     /// A filesystem CoreNAS writes to is full.
     NoSpace,
     Internal,
+    /// No valid session or API key, or a wrong password or code (the web answers 401).
+    Unauthenticated,
+    /// Too many failed logins for this account or from this address; try again later.
+    LockedOut,
 }
 
 impl ErrorCode {
@@ -64,6 +68,8 @@ impl ErrorCode {
             Self::InvalidState => "E_INVALID_STATE",
             Self::NoSpace => "E_NO_SPACE",
             Self::Internal => "E_INTERNAL",
+            Self::Unauthenticated => "E_UNAUTHENTICATED",
+            Self::LockedOut => "E_LOCKED_OUT",
         }
     }
 }

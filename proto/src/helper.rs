@@ -523,5 +523,21 @@ pub trait Helper {
     /// The SHA-256 of each region of a free device (4 KiB aligned, 64 KiB to 1 MiB; at most
     /// 4096), to compare the same regions before and after an erase that leaves no zeros.
     async fn region_fingerprints(device: DevicePath, regions: Vec<(u64, u32)>) -> Result<Vec<[u8; 32]>, WireError>;
+    /// Checks a login password against the shadow file, for accounts in the admin range only.
+    async fn password_check(user: UserName, password: crate::web::LoginPassword) -> Result<PasswordCheck, WireError>;
     async fn status() -> HelperStatus;
+}
+
+/// What the system says about a login password. Only `Valid` admits; the others are told apart
+/// for the audit log (the web user sees one message for all of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PasswordCheck {
+    Valid,
+    Wrong,
+    /// The account is locked (`!` in the shadow file) or has no password.
+    Locked,
+    /// The account's expiry date has passed.
+    Expired,
+    /// No such account in the admin range (10000-20000): only administrators log in.
+    NotAdmin,
 }

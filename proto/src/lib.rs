@@ -19,9 +19,10 @@ pub mod secret;
 pub mod shares;
 pub mod socket;
 pub mod storage;
+pub mod web;
 pub mod wire;
 
 pub use error::{ErrorCode, ValidationError, WireError};
 
 /// Bumped whenever a request or response type changes shape. Checked in the connect handshake.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;

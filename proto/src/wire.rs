@@ -31,6 +31,8 @@ const MAX_REFUSAL_MESSAGE: usize = 512;
 pub enum Service {
     Helper = 1,
     Daemon = 2,
+    /// corenasd's web gate, for corenas-web's uid only (`web::WebGate`).
+    WebGate = 3,
 }
 
 impl Service {
@@ -38,6 +40,7 @@ impl Service {
         match b {
             1 => Some(Self::Helper),
             2 => Some(Self::Daemon),
+            3 => Some(Self::WebGate),
             _ => None,
         }
     }
@@ -45,6 +48,7 @@ impl Service {
         match self {
             Self::Helper => "corenas-helper",
             Self::Daemon => "corenasd",
+            Self::WebGate => "corenasd's web gate",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod acl;
 pub mod device;
 pub mod files;
+pub mod login;
 pub mod mounts;
 pub mod shares;
 pub mod smb;

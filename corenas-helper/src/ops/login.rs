@@ -1,0 +1,103 @@
+//! Login passwords, checked against the shadow file (the root prefix's in the lab) with the
+//! system's own crypt(3) from libxcrypt, so every hash the account tools write (yescrypt, SHA-512
+//! crypt, ...) is understood. Only accounts in the admin range may log in at all; a locked or
+//! expired account never matches. The password stays in this process: no program is run, so it
+//! reaches no argv and no pipe.
+//!
+//! Production should go through PAM (pam_unix plus whatever the admin stacks on it); that needs
+//! the VM tier to be tested and is left for the system-integration issue.
+
+use super::Ctx;
+use super::accounts::Accounts;
+use corenas_proto::WireError;
+use corenas_proto::helper::PasswordCheck;
+use corenas_proto::names::{AccountKind, UserName};
+use corenas_proto::web::LoginPassword;
+
+pub fn check(ctx: &Ctx, user: &UserName, password: &LoginPassword) -> Result<PasswordCheck, WireError> {
+    let accounts = Accounts::load(ctx)?;
+    let Some(entry) = accounts.user(user.as_str()) else {
+        return Ok(PasswordCheck::NotAdmin);
+    };
+    if AccountKind::of_id(entry.uid) != Some(AccountKind::Admin) {
+        return Ok(PasswordCheck::NotAdmin);
+    }
+    let shadow = std::fs::read_to_string(ctx.paths.shadow())
+        .map_err(|e| WireError::internal(format!("cannot read {}: {e}", ctx.paths.shadow().display())))?;
+    let Some(line) = shadow.lines().find(|l| l.split(':').next() == Some(user.as_str())) else {
+        return Ok(PasswordCheck::Locked);
+    };
+    let fields: Vec<&str> = line.split(':').collect();
+    let hash = fields.get(1).copied().unwrap_or("");
+    if !hash.starts_with('$') {
+        // "!...", "*", "" : locked, no password, or a DES hash CoreNAS never writes.
+        return Ok(PasswordCheck::Locked);
+    }
+    if let Some(expire) = fields.get(7).and_then(|f| f.parse::<u64>().ok()) {
+        let today = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() / 86_400)
+            .unwrap_or(0);
+        if expire <= today {
+            return Ok(PasswordCheck::Expired);
+        }
+    }
+    match crypt(password.expose(), hash) {
+        Some(computed) if constant_time_eq(computed.as_bytes(), hash.as_bytes()) => Ok(PasswordCheck::Valid),
+        Some(_) => Ok(PasswordCheck::Wrong),
+        None => Err(WireError::internal(format!("the system's crypt cannot check the password hash of '{user}'"))),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[link(name = "crypt")]
+unsafe extern "C" {
+    /// libxcrypt: hashes `phrase` with `setting` (a whole stored hash works as the setting)
+    /// into `data`, which must hold a `struct crypt_data`; NULL on failure.
+    fn crypt_rn(
+        phrase: *const std::ffi::c_char,
+        setting: *const std::ffi::c_char,
+        data: *mut std::ffi::c_void,
+        size: std::ffi::c_int,
+    ) -> *mut std::ffi::c_char;
+}
+
+/// `struct crypt_data` is 34,432 bytes in libxcrypt 4.4; crypt_rn checks the size we pass.
+const CRYPT_DATA_SIZE: usize = 64 * 1024;
+
+fn crypt(phrase: &str, setting: &str) -> Option<String> {
+    let phrase = std::ffi::CString::new(phrase).ok()?;
+    let setting = std::ffi::CString::new(setting).ok()?;
+    let mut data = vec![0u8; CRYPT_DATA_SIZE];
+    let size = std::ffi::c_int::try_from(data.len()).ok()?;
+    // SAFETY: both strings are NUL-terminated and live across the call; `data` is a writable
+    // buffer of `size` bytes, zeroed as crypt_rn requires, and outlives the returned pointer's use.
+    let out = unsafe { crypt_rn(phrase.as_ptr(), setting.as_ptr(), data.as_mut_ptr().cast(), size) };
+    if out.is_null() {
+        return None;
+    }
+    // SAFETY: on success crypt_rn returns a NUL-terminated string inside `data`.
+    let hashed = unsafe { std::ffi::CStr::from_ptr(out) }.to_str().ok()?.to_owned();
+    // libxcrypt signals some failures with a "*0"/"*1" string instead of NULL.
+    (!hashed.starts_with('*')).then_some(hashed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crypt_reproduces_system_hashes() {
+        // A yescrypt hash made by Debian's mkpasswd for "Secret-pass1", and SHA-512 crypt.
+        let y = "$y$j9T$OVbO30LwdODz8G9Kiq436/$gNBhZRbuOP8w04rNepw8ISoknoVAOskU/O/xOOPzXK9";
+        assert_eq!(crypt("Secret-pass1", y).as_deref(), Some(y));
+        assert_ne!(crypt("Secret-pass2", y).as_deref(), Some(y));
+        let six = crypt("Secret-pass1", "$6$saltsalt$").unwrap();
+        assert!(six.starts_with("$6$saltsalt$"));
+        assert_eq!(crypt("Secret-pass1", &six).as_deref(), Some(six.as_str()));
+        assert_eq!(crypt("x", "$zz$unknown$"), None, "an unknown method is a failure, not a hash");
+    }
+}

@@ -1,0 +1,421 @@
+//! The web gate: logins, sessions and API keys for corenas-web's connection, and `call`, which
+//! runs an ordinary daemon request as the credential's principal through the same choke point
+//! (`DaemonServer::guard`) the CLI goes through. corenas-web itself is trusted with nothing: a
+//! connection from its uid can do no more than log someone in or act with their credential.
+
+pub mod admin;
+pub mod sessions;
+pub mod store;
+pub mod totp;
+
+use crate::audit::AuditRecord;
+use crate::authz::Principal;
+use crate::server::{DaemonServer, Shared};
+use corenas_proto::api::{Corenas, CorenasRequest, CorenasResponse, UserAdd};
+use corenas_proto::helper::PasswordCheck;
+use corenas_proto::names::{AccountKind, UserName};
+use corenas_proto::web::{
+    Credential, LoginPassword, PasswordAccepted, Role, SecondFactor, SessionGrant, SessionInfo, SetupRequest,
+    SetupToken, Source, TotpEnrollment, WebGate, WebToken,
+};
+use corenas_proto::{ErrorCode, WireError};
+use sessions::{WebSessions, now};
+use std::sync::{Arc, Mutex};
+use tarpc::context::Context;
+
+/// What corenasd holds for the web path besides state.db.
+#[derive(Debug, Default)]
+pub struct WebState {
+    /// corenas-web's uid; connections from it are served the web gate. None: no web tier.
+    pub web_uid: Option<u32>,
+    pub sessions: Mutex<WebSessions>,
+    /// The first-run token while setup is needed (made at start, shown by `system setup-token`).
+    pub setup_token: Mutex<Option<String>>,
+}
+
+impl WebState {
+    pub fn new(web_uid: Option<u32>) -> Self {
+        Self { web_uid, ..Self::default() }
+    }
+
+    pub fn sessions(&self) -> std::sync::MutexGuard<'_, WebSessions> {
+        // The session table holds no invariant a panic could break halfway.
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The setup token, made now if setup is needed and none exists yet.
+    pub fn ensure_setup_token(&self, needed: bool) -> Option<SetupToken> {
+        let mut slot = self.setup_token.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !needed {
+            *slot = None;
+            return None;
+        }
+        let token = slot.get_or_insert_with(new_setup_token);
+        SetupToken::new(token.clone()).ok()
+    }
+
+    fn setup_token_matches(&self, offered: &SetupToken) -> bool {
+        let slot = self.setup_token.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.as_deref().is_some_and(|t| constant_time_eq::constant_time_eq(t.as_bytes(), offered.expose().as_bytes()))
+    }
+
+    fn end_setup(&self) {
+        *self.setup_token.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+/// 80 random bits in base32, grouped for reading off a console: `ABCD-EF23-GH45-JK67`.
+fn new_setup_token() -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut raw = [0u8; 16];
+    getrandom::getrandom(&mut raw).expect("the kernel's random source");
+    let mut s = String::with_capacity(19);
+    for (i, b) in raw.iter().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            s.push('-');
+        }
+        s.push(char::from(ALPHABET[usize::from(b & 31)]));
+    }
+    s
+}
+
+pub fn setup_needed(shared: &Shared) -> Result<bool, WireError> {
+    shared.with_state(|s| store::has_enrolled_admin(s.conn())).map(|has| !has)
+}
+
+/// One message for every way a password login can fail, so the answer does not tell which
+/// accounts exist or may log in (the audit log records the real reason).
+const WRONG_LOGIN: &str = "user name or password is wrong";
+
+#[derive(Clone)]
+pub struct WebGateServer {
+    pub shared: Arc<Shared>,
+    pub peer_uid: u32,
+}
+
+impl WebGateServer {
+    fn audit(&self, principal: &str, action: &str, args: serde_json::Value, result: &str, code: Option<ErrorCode>) {
+        let rec = AuditRecord {
+            principal,
+            channel: "web",
+            peer_uid: self.peer_uid,
+            action,
+            args: &args,
+            result,
+            error_code: code.map(ErrorCode::as_str),
+        };
+        if let Err(e) = self.shared.audit(&rec) {
+            tracing::error!(action, error = %e.message, "cannot audit a web login event");
+        }
+    }
+
+    fn principal(&self, user: &str, role: Role, channel: &'static str) -> Principal {
+        Principal { name: format!("{user}@{channel}"), channel, peer_uid: self.peer_uid, role }
+    }
+
+    /// The principal behind a credential, or Unauthenticated. Touching a session restarts its
+    /// idle timer.
+    fn resolve(&self, cred: &Credential) -> Result<(Principal, SessionInfo), WireError> {
+        let t = now();
+        match cred {
+            Credential::Session(token) => {
+                let s = self.shared.web.sessions().touch(token, t).ok_or_else(expired)?;
+                Ok((self.principal(&s.user, s.role, "web"), s.info(true)))
+            }
+            Credential::ApiKey(key) => {
+                let hash = totp::hash(key.expose());
+                let k = self.shared.with_state(|s| store::api_key_by_hash(s.conn(), &hash, t))?.ok_or_else(|| {
+                    WireError::new(ErrorCode::Unauthenticated, "the API key is unknown, revoked or expired")
+                })?;
+                let p = Principal {
+                    name: format!("{}@api:{}", k.owner.split('@').next().unwrap_or(&k.owner), k.id),
+                    channel: "api",
+                    peer_uid: self.peer_uid,
+                    role: k.role,
+                };
+                let info = SessionInfo {
+                    id: k.id.clone(),
+                    user: k.owner.clone(),
+                    role: k.role,
+                    source: String::new(),
+                    created: k.created.clone(),
+                    last_seen: sessions::rfc3339(t),
+                    idle_expires: k.expires.clone(),
+                    expires: k.expires,
+                    current: true,
+                    via: "api-key".into(),
+                };
+                Ok((p, info))
+            }
+        }
+    }
+
+    /// A refused login: counted per account and per address, audited with the real reason.
+    fn login_failed(&self, action: &str, user: &str, source: Source, reason: &str, message: &str) -> WireError {
+        let t = now();
+        let started_lockout = self.shared.web.sessions().failed(user, source.0, t);
+        let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "reason": reason });
+        self.audit(&format!("{user}@web"), action, args, "refused", Some(ErrorCode::Unauthenticated));
+        if started_lockout {
+            tracing::warn!(user, source = %source.0, "too many failed logins: locked for a while");
+        }
+        WireError::new(ErrorCode::Unauthenticated, message)
+    }
+
+    fn check_lockout(&self, action: &str, user: &str, source: Source) -> Result<(), WireError> {
+        let t = now();
+        let Some(until) = self.shared.web.sessions().locked_until(user, source.0, t) else {
+            return Ok(());
+        };
+        let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "reason": "locked out" });
+        self.audit(&format!("{user}@web"), action, args, "refused", Some(ErrorCode::LockedOut));
+        Err(WireError::new(
+            ErrorCode::LockedOut,
+            format!(
+                "too many failed logins for this account or from this address: try again in {} s (after {})",
+                until - t,
+                sessions::rfc3339(until)
+            ),
+        ))
+    }
+
+    fn enroll(&self, user: &str) -> Result<TotpEnrollment, WireError> {
+        let secret = totp::new_secret();
+        self.shared.with_state(|s| store::begin_enrollment(s.conn(), user, &secret))?;
+        Ok(TotpEnrollment { secret: totp::base32(&secret), uri: totp::uri(&secret, user) })
+    }
+}
+
+fn expired() -> WireError {
+    WireError::new(ErrorCode::Unauthenticated, "not logged in, or the session has ended: log in again")
+}
+
+impl WebGate for WebGateServer {
+    async fn setup_needed(self, _: Context) -> bool {
+        setup_needed(&self.shared).unwrap_or(false)
+    }
+
+    async fn setup(self, _: Context, req: SetupRequest) -> Result<PasswordAccepted, WireError> {
+        let user = req.user.to_string();
+        self.check_lockout("web.setup", "setup", req.source)?;
+        if !setup_needed(&self.shared)? {
+            let e = WireError::not_allowed("CoreNAS is set up already: log in instead");
+            self.audit("setup@web", "web.setup", serde_json::json!({ "user": user }), "refused", Some(e.code));
+            return Err(e);
+        }
+        if !self.shared.web.setup_token_matches(&req.token) {
+            return Err(self.login_failed(
+                "web.setup",
+                "setup",
+                req.source,
+                "wrong setup token",
+                "the setup token is wrong: print the current one with `corenas-ctl system setup-token` on the server",
+            ));
+        }
+        // The first administrator is created through the ordinary user path (policy, helper,
+        // audit), as the setup principal.
+        let setup = DaemonServer {
+            shared: Arc::clone(&self.shared),
+            principal: Principal { name: "setup@web".into(), channel: "web", peer_uid: self.peer_uid, role: Role::Admin },
+        };
+        let add = UserAdd {
+            name: req.user.clone(),
+            kind: AccountKind::Admin,
+            uid: None,
+            full_name: req.full_name.clone(),
+            shell: None,
+            create_home: true,
+            groups: vec![],
+            password: Some(req.password.clone()),
+            generate_password: false,
+        };
+        setup.clone().user_add(tarpc::context::current(), add, false).await?;
+        self.shared.with_state(|s| store::set_role(s.conn(), &user, Role::Admin))?;
+        let enrollment = self.enroll(&user)?;
+        let ticket = self.shared.web.sessions().issue_ticket(&user, Role::Admin, true, now());
+        self.audit("setup@web", "web.setup", serde_json::json!({ "user": user }), "ok", None);
+        Ok(PasswordAccepted::Enroll { ticket, enrollment })
+    }
+
+    async fn login(
+        self,
+        _: Context,
+        user: UserName,
+        password: LoginPassword,
+        source: Source,
+    ) -> Result<PasswordAccepted, WireError> {
+        let name = user.to_string();
+        self.check_lockout("web.login", &name, source)?;
+        // The password is checked even when the account has no web role, so that the answer
+        // takes as long either way.
+        let checked = self.shared.helper.connect().await?.password_check(user, password).await?;
+        let row = self.shared.with_state(|s| store::account(s.conn(), &name))?;
+        let reason = match (checked, &row) {
+            (PasswordCheck::Valid, Some(_)) => None,
+            (PasswordCheck::Valid, None) => Some("no web role"),
+            (PasswordCheck::Wrong, _) => Some("wrong password"),
+            (PasswordCheck::Locked, _) => Some("account locked"),
+            (PasswordCheck::Expired, _) => Some("account expired"),
+            (PasswordCheck::NotAdmin, _) => Some("not an administrator account"),
+        };
+        let (Some(row), None) = (row, reason) else {
+            return Err(self.login_failed("web.login", &name, source, reason.unwrap_or("?"), WRONG_LOGIN));
+        };
+        if row.totp_confirmed {
+            let ticket = self.shared.web.sessions().issue_ticket(&name, row.role, false, now());
+            Ok(PasswordAccepted::NeedCode { ticket })
+        } else {
+            let enrollment = self.enroll(&name)?;
+            let ticket = self.shared.web.sessions().issue_ticket(&name, row.role, false, now());
+            self.audit(&format!("{name}@web"), "web.totp_enroll", serde_json::json!({ "user": name }), "ok", None);
+            Ok(PasswordAccepted::Enroll { ticket, enrollment })
+        }
+    }
+
+    async fn login_code(
+        self,
+        _: Context,
+        ticket: WebToken,
+        code: SecondFactor,
+        source: Source,
+    ) -> Result<SessionGrant, WireError> {
+        let t = now();
+        let Some(tk) = self.shared.web.sessions().ticket(&ticket, t) else {
+            return Err(WireError::new(
+                ErrorCode::Unauthenticated,
+                "this login has expired (5 minutes) or had too many wrong codes: enter the password again",
+            ));
+        };
+        let user = tk.user.clone();
+        if let Some(until) = self.shared.web.sessions().user_locked_until(&user, t) {
+            return Err(WireError::new(
+                ErrorCode::LockedOut,
+                format!("too many failed logins for this account: try again after {}", sessions::rfc3339(until)),
+            ));
+        }
+        let row = self.shared.with_state(|s| store::account(s.conn(), &user))?.ok_or_else(expired)?;
+        let secret = row.totp_secret.clone().unwrap_or_default();
+        let offered = code.expose();
+        let mut recovery_codes = Vec::new();
+        let accepted = if offered.len() == 6 {
+            match totp::matching_step(&secret, offered, t, row.totp_last_step) {
+                Some(step) if row.totp_confirmed => {
+                    self.shared.with_state(|s| store::record_step(s.conn(), &user, step))?;
+                    true
+                }
+                Some(step) => {
+                    let (codes, hashes) = totp::recovery_codes();
+                    self.shared.with_state(|s| store::confirm_enrollment(s.conn(), &user, step, &hashes))?;
+                    recovery_codes = codes;
+                    if tk.from_setup || tk.role == Role::Admin {
+                        self.shared.web.end_setup();
+                    }
+                    true
+                }
+                None => false,
+            }
+        } else if row.totp_confirmed {
+            let h = totp::hash(offered);
+            match row.recovery.iter().position(|r| constant_time_eq::constant_time_eq(r.as_bytes(), h.as_bytes())) {
+                Some(i) => {
+                    let mut left = row.recovery.clone();
+                    left.remove(i);
+                    self.shared.with_state(|s| store::set_recovery(s.conn(), &user, &left))?;
+                    true
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
+        if !accepted {
+            self.shared.web.sessions().ticket_failed(&ticket);
+            return Err(self.login_failed(
+                "web.login",
+                &user,
+                source,
+                "wrong code",
+                "the code is wrong or was used already: enter the current code from your authenticator app",
+            ));
+        }
+        let (token, session) = {
+            let mut s = self.shared.web.sessions();
+            s.take_ticket(&ticket);
+            s.succeeded(&user);
+            s.create(&user, row.role, source, t).map_err(|why| WireError::new(ErrorCode::Busy, why))?
+        };
+        let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "session": session.id,
+            "enrolled": !recovery_codes.is_empty() });
+        self.audit(&format!("{user}@web"), "web.login", args, "ok", None);
+        Ok(SessionGrant { token, session: session.info(true), recovery_codes })
+    }
+
+    async fn logout(self, _: Context, session: WebToken) -> Result<(), WireError> {
+        let ended = self.shared.web.sessions().end(&session).ok_or_else(expired)?;
+        let args = serde_json::json!({ "session": ended.id });
+        self.audit(&format!("{}@web", ended.user), "web.logout", args, "ok", None);
+        Ok(())
+    }
+
+    async fn whoami(self, _: Context, cred: Credential) -> Result<SessionInfo, WireError> {
+        self.resolve(&cred).map(|(_, info)| info)
+    }
+
+    async fn session_list(self, _: Context, cred: Credential) -> Result<Vec<SessionInfo>, WireError> {
+        let (p, me) = self.resolve(&cred)?;
+        let all = self.shared.web.sessions().list(now());
+        Ok(all
+            .into_iter()
+            .filter(|s| p.role == Role::Admin || s.user == me.user)
+            .map(|s| {
+                let current = me.via == "session" && s.id == me.id;
+                s.info(current)
+            })
+            .collect())
+    }
+
+    async fn session_revoke(self, _: Context, cred: Credential, id: String) -> Result<(), WireError> {
+        let (p, me) = self.resolve(&cred)?;
+        let args = serde_json::json!({ "session": id });
+        let mut sessions = self.shared.web.sessions();
+        let target = sessions.list(now()).into_iter().find(|s| s.id == id);
+        let r = match target {
+            None => Err(WireError::not_found(format!("no open session with id '{}'", corenas_proto::names::shown(&id)))),
+            Some(s) if p.role != Role::Admin && s.user != me.user => {
+                Err(WireError::not_allowed("only administrators may end other people's sessions"))
+            }
+            Some(_) => {
+                sessions.revoke_id(&id);
+                Ok(())
+            }
+        };
+        drop(sessions);
+        let word = if r.is_ok() { "ok" } else { "refused" };
+        self.audit(&p.name, "web.session_revoke", args, word, r.as_ref().err().map(|e| e.code));
+        r
+    }
+
+    async fn call(self, ctx: Context, cred: Credential, request: CorenasRequest) -> Result<CorenasResponse, WireError> {
+        use tarpc::server::Serve;
+        let (principal, _) = self.resolve(&cred)?;
+        let server = DaemonServer { shared: Arc::clone(&self.shared), principal };
+        server.serve().serve(ctx, request).await.map_err(|e| WireError::internal(format!("request failed: {e}")))
+    }
+}
+
+/// The uid of the web tier's user from the host's /etc/passwd (CoreNAS binaries are static and
+/// use no NSS). A missing user means there is no web tier: nothing is served to it.
+pub fn uid_of(name: &str) -> std::io::Result<Option<u32>> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd")?;
+    let uid = passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next() == Some(name)).then(|| f.nth(1).and_then(|u| u.parse().ok())).flatten()
+    });
+    if uid.is_none() {
+        tracing::info!(user = name, "no such user: the web gate is off");
+    }
+    Ok(uid)
+}
