@@ -662,6 +662,16 @@ impl Corenas for DaemonServer {
         self.read("archive.show", async { imaging::api::archive_show(&self.shared, &id) }).await
     }
 
+    async fn archive_read(self, _: Context, id: String, offset: u64, length: u32) -> Result<Vec<u8>, WireError> {
+        self.read("archive.read", async {
+            let info = imaging::api::archive_show(&self.shared, &id)?;
+            tokio::task::spawn_blocking(move || imaging::api::read_image(&info, offset, length))
+                .await
+                .map_err(|e| WireError::internal(format!("reading the image failed: {e}")))?
+        })
+        .await
+    }
+
     async fn archive_verify(self, _: Context, id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
         let args = serde_json::json!({ "archive": id });
         self.mutate("archive.verify", args, dry_run, async { imaging::api::archive_verify(&self.shared, &id, dry_run) })

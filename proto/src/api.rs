@@ -167,6 +167,9 @@ fn default_samples() -> u16 {
     64
 }
 
+/// Largest piece of an image one `archive_read` answers (well under the frame cap).
+pub const ARCHIVE_READ_MAX: u32 = 512 * 1024;
+
 /// Pages of the audit log; a page stays well under the frame cap.
 pub const AUDIT_PAGE_MAX: u32 = 500;
 
@@ -229,6 +232,9 @@ pub trait Corenas {
     async fn archive_list(query: ArchiveQuery) -> Result<ArchiveList, WireError>;
     async fn archive_show(id: String) -> Result<ArchiveInfo, WireError>;
     /// Starts a verify job (re-hash against the stored checksums).
+    /// Bytes of an archived image from `offset` (at most [`ARCHIVE_READ_MAX`]), for downloads;
+    /// fewer (or none) at the end of the file.
+    async fn archive_read(id: String, offset: u64, length: u32) -> Result<Vec<u8>, WireError>;
     async fn archive_verify(id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError>;
     async fn archive_delete(id: String, dry_run: bool) -> Result<Change<()>, WireError>;
     async fn archive_edit(id: String, edit: ArchiveEdit, dry_run: bool) -> Result<Change<ArchiveInfo>, WireError>;

@@ -14,12 +14,15 @@ use corenas_proto::helper::PasswordCheck;
 use corenas_proto::names::{AccountKind, UserName};
 use corenas_proto::web::LoginPassword;
 
+/// Hashed when there is nothing to compare with, so that an unknown account takes as long to
+/// refuse as a wrong password (no telling which accounts exist by the time an answer takes).
+const DUMMY_HASH: &str = "$y$j9T$OVbO30LwdODz8G9Kiq436/$gNBhZRbuOP8w04rNepw8ISoknoVAOskU/O/xOOPzXK9";
+
 pub fn check(ctx: &Ctx, user: &UserName, password: &LoginPassword) -> Result<PasswordCheck, WireError> {
     let accounts = Accounts::load(ctx)?;
-    let Some(entry) = accounts.user(user.as_str()) else {
-        return Ok(PasswordCheck::NotAdmin);
-    };
-    if AccountKind::of_id(entry.uid) != Some(AccountKind::Admin) {
+    let admin = accounts.user(user.as_str()).filter(|e| AccountKind::of_id(e.uid) == Some(AccountKind::Admin));
+    if admin.is_none() {
+        let _ = crypt(password.expose(), DUMMY_HASH);
         return Ok(PasswordCheck::NotAdmin);
     }
     let shadow = std::fs::read_to_string(ctx.paths.shadow())

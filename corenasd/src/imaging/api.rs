@@ -284,6 +284,35 @@ pub fn archive_show(shared: &Shared, id: &str) -> Result<ArchiveInfo, WireError>
     load_archive(shared, id)
 }
 
+/// A piece of an archived image for a download. The path comes from corenasd's own archive
+/// record (under the image directory), never from the caller.
+pub fn read_image(info: &ArchiveInfo, offset: u64, length: u32) -> Result<Vec<u8>, WireError> {
+    use std::os::unix::fs::FileExt;
+    if length > corenas_proto::api::ARCHIVE_READ_MAX {
+        return Err(WireError::invalid(
+            "length",
+            format!("read at most {} bytes at a time", corenas_proto::api::ARCHIVE_READ_MAX),
+        ));
+    }
+    let file = std::fs::File::open(&info.path)
+        .map_err(|e| WireError::not_found(format!("the image of archive {} cannot be opened: {e}", info.id)))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let want = usize::try_from(u64::from(length).min(size.saturating_sub(offset))).unwrap_or(0);
+    let mut buf = vec![0u8; want];
+    let mut done = 0;
+    while done < want {
+        let n = file
+            .read_at(&mut buf[done..], offset + done as u64)
+            .map_err(|e| WireError::internal(format!("reading the image of archive {}: {e}", info.id)))?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    buf.truncate(done);
+    Ok(buf)
+}
+
 pub fn archive_list(shared: &Shared, q: &ArchiveQuery) -> Result<ArchiveList, WireError> {
     let limit = q.limit.clamp(1, LIST_MAX);
     let q = ArchiveQuery { limit, ..q.clone() };

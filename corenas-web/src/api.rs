@@ -1,0 +1,575 @@
+//! The REST API (`/api/v1/...`): JSON for what the UI shows, errors as
+//! `{"error": {"code", "message", "field"}}` with the stable codes, the event stream, image
+//! downloads with HTTP Range, and the OpenAPI document built from the route table.
+
+use crate::AppState;
+use crate::http::{self, Caller, api_error};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use corenas_proto::api::{ARCHIVE_READ_MAX, UserAdd};
+use corenas_proto::imaging::{ArchiveQuery, ArchiveSort, ImageCreate, JobOptions, JobQuery, JobSort, JobState, LIST_MAX};
+use corenas_proto::names::AccountKind;
+use corenas_proto::web::Role;
+use corenas_proto::{ErrorCode, WireError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+fn reply<T: Serialize>(r: Result<T, WireError>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => api_error(&e),
+    }
+}
+
+fn created<T: Serialize>(r: Result<T, WireError>) -> Response {
+    match r {
+        Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
+        Err(e) => api_error(&e),
+    }
+}
+
+/// A JSON body, or a 4xx naming what was wrong with it (axum's own rejection is plain text).
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    serde_json::from_slice(bytes).map_err(|e| WireError::invalid("body", format!("the request body is not valid: {e}")))
+}
+
+/// The UI's own scripts send the CSRF token in a header; API keys need none.
+fn csrf(caller: &Caller, headers: &HeaderMap) -> Result<(), WireError> {
+    http::require_csrf(caller, headers.get(http::CSRF_HEADER).and_then(|v| v.to_str().ok()))
+}
+
+pub async fn system_status(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+    reply(crate::daemon!(app.gate, &caller.cred, SystemStatus {}))
+}
+
+#[derive(Debug, Serialize)]
+struct Dashboard {
+    user: String,
+    role: Role,
+    active_jobs: Vec<corenas_proto::imaging::JobInfo>,
+    queued_jobs: u64,
+    drives: Vec<corenas_proto::imaging::DeviceInfo>,
+    pools: Vec<corenas_proto::storage::PoolInfo>,
+}
+
+pub async fn dashboard(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+    let run = async {
+        let jobs = crate::daemon!(app.gate, &caller.cred, ImageList { query: crate::pages::dashboard::active_query() })?;
+        let drives = crate::daemon!(app.gate, &caller.cred, DeviceList {})?;
+        let pools = crate::daemon!(app.gate, &caller.cred, PoolList {})?;
+        let queued = jobs.jobs.iter().filter(|j| j.status == JobState::Queued).count() as u64;
+        Ok(Dashboard {
+            user: caller.session.user.clone(),
+            role: caller.session.role,
+            active_jobs: jobs.jobs.into_iter().filter(|j| crate::pages::dashboard::is_active(j.status)).collect(),
+            queued_jobs: queued,
+            drives,
+            pools,
+        })
+    };
+    reply(run.await)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JobsQuery {
+    status: Option<String>,
+    sort: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+fn job_query(q: &JobsQuery) -> Result<JobQuery, WireError> {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(JobState::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+            WireError::invalid("status", format!("status is invalid: use one of {}", names.join(", ")))
+        })?),
+    };
+    let sort = match q.sort.as_deref() {
+        None | Some("") | Some("created") => JobSort::Created,
+        Some("updated") => JobSort::Updated,
+        Some("name") => JobSort::Name,
+        Some(_) => return Err(WireError::invalid("sort", "sort is invalid: use created, updated or name")),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > LIST_MAX {
+        return Err(WireError::invalid("limit", format!("limit is invalid: use 1-{LIST_MAX}")));
+    }
+    Ok(JobQuery { status, sort, limit, offset: q.offset.unwrap_or(0) })
+}
+
+pub async fn jobs(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Query<JobsQuery>) -> Response {
+    match job_query(&q) {
+        Ok(query) => reply(crate::daemon!(app.gate, &caller.cred, ImageList { query })),
+        Err(e) => api_error(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewJob {
+    name: String,
+    device: String,
+    #[serde(default)]
+    verify: bool,
+    #[serde(default)]
+    md5: bool,
+}
+
+pub async fn job_create(State(app): State<Arc<AppState>>, caller: Caller, headers: HeaderMap, raw: axum::body::Bytes) -> Response {
+    let req = csrf(&caller, &headers).and_then(|()| body::<NewJob>(&raw)).and_then(|j| {
+        Ok(ImageCreate {
+            name: j.name.parse()?,
+            device: j.device.parse()?,
+            options: JobOptions { verify: j.verify, md5: j.md5, ..JobOptions::default() },
+        })
+    });
+    match req {
+        Ok(req) => created(crate::daemon!(app.gate, &caller.cred, ImageCreate { req, dry_run: false }).map(|c| c.result)),
+        Err(e) => api_error(&e),
+    }
+}
+
+pub async fn job(State(app): State<Arc<AppState>>, caller: Caller, Path(id): Path<String>) -> Response {
+    reply(crate::daemon!(app.gate, &caller.cred, ImageShow { id }))
+}
+
+pub async fn job_cancel(State(app): State<Arc<AppState>>, caller: Caller, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match csrf(&caller, &headers) {
+        Ok(()) => reply(
+            crate::daemon!(app.gate, &caller.cred, ImageCancel { id, delete_partial: None, dry_run: false }).map(|c| c.result),
+        ),
+        Err(e) => api_error(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ArchivesQuery {
+    search: Option<String>,
+    tag: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+pub fn archive_query(q: &ArchivesQuery) -> Result<ArchiveQuery, WireError> {
+    let opt = |s: &Option<String>| s.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > LIST_MAX {
+        return Err(WireError::invalid("limit", format!("limit is invalid: use 1-{LIST_MAX}")));
+    }
+    Ok(ArchiveQuery {
+        search: opt(&q.search).map(|s| s.parse()).transpose()?,
+        tag: opt(&q.tag).map(|s| s.parse()).transpose()?,
+        sort: opt(&q.sort).map(|s| s.parse::<ArchiveSort>()).transpose()?.unwrap_or_default(),
+        descending: match q.order.as_deref() {
+            None | Some("") | Some("desc") => true,
+            Some("asc") => false,
+            Some(_) => return Err(WireError::invalid("order", "order is invalid: use asc or desc")),
+        },
+        limit,
+        offset: q.offset.unwrap_or(0),
+    })
+}
+
+pub async fn archives(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Query<ArchivesQuery>) -> Response {
+    match archive_query(&q) {
+        Ok(query) => reply(crate::daemon!(app.gate, &caller.cred, ArchiveList { query })),
+        Err(e) => api_error(&e),
+    }
+}
+
+pub async fn archive(State(app): State<Arc<AppState>>, caller: Caller, Path(id): Path<String>) -> Response {
+    reply(crate::daemon!(app.gate, &caller.cred, ArchiveShow { id }))
+}
+
+/// `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX` (one range), within `size`.
+fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = value.strip_prefix("bytes=")?;
+    if spec.contains(',') || size == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().ok()?;
+            (size.saturating_sub(n), size - 1)
+        }
+        (s, "") => (s.parse().ok()?, size - 1),
+        (s, e) => (s.parse().ok()?, e.parse::<u64>().ok()?.min(size - 1)),
+    };
+    (start <= end && start < size).then_some((start, end))
+}
+
+/// The image file, streamed from corenasd in pieces, with Range support and a file name made
+/// by CoreNAS (never the disc's label).
+pub async fn archive_download(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let info = match crate::daemon!(app.gate, &caller.cred, ArchiveShow { id: id.clone() }) {
+        Ok(i) => i,
+        Err(e) => return api_error(&e),
+    };
+    let size = info.size_bytes;
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (start, end, status) = match range {
+        None => (0, size.saturating_sub(1), StatusCode::OK),
+        Some(r) => match parse_range(r, size) {
+            Some((s, e)) => (s, e, StatusCode::PARTIAL_CONTENT),
+            None => {
+                let mut res = api_error(&WireError::invalid("range", format!("the range is not satisfiable (size {size})")));
+                *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+                res.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).unwrap_or(HeaderValue::from_static("bytes */0")));
+                return res;
+            }
+        },
+    };
+    let length = if size == 0 { 0 } else { end - start + 1 };
+    let cred = caller.cred.clone();
+    let stream = futures::stream::unfold((start, length), move |(offset, left)| {
+        let (app, cred, id) = (Arc::clone(&app), cred.clone(), id.clone());
+        async move {
+            if left == 0 {
+                return None;
+            }
+            let want = u32::try_from(left.min(u64::from(ARCHIVE_READ_MAX))).unwrap_or(ARCHIVE_READ_MAX);
+            match crate::daemon!(app.gate, &cred, ArchiveRead { id, offset, length: want }) {
+                Ok(bytes) if !bytes.is_empty() => {
+                    let n = bytes.len() as u64;
+                    Some((Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)), (offset + n, left.saturating_sub(n))))
+                }
+                // The file got shorter, or corenasd failed mid-way: end the body short, so the
+                // client sees an incomplete download rather than wrong bytes.
+                Ok(_) => None,
+                Err(e) => Some((Err(std::io::Error::other(e.message)), (offset, 0))),
+            }
+        }
+    });
+    let safe_name: String =
+        info.filename.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    let mut res = Response::new(Body::from_stream(stream));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe_name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", info.checksums.sha256)) {
+        h.insert(header::ETAG, v);
+    }
+    res
+}
+
+pub async fn devices(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+    reply(crate::daemon!(app.gate, &caller.cred, DeviceList {}))
+}
+
+pub async fn users(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+    reply(crate::daemon!(app.gate, &caller.cred, UserList {}))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    full_name: Option<String>,
+    /// Absent: CoreNAS generates one and answers it once.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+pub async fn user_create(State(app): State<Arc<AppState>>, caller: Caller, headers: HeaderMap, raw: axum::body::Bytes) -> Response {
+    let req = csrf(&caller, &headers).and_then(|()| body::<NewUser>(&raw)).and_then(|u| {
+        let kind = match u.kind.as_deref() {
+            None | Some("share") => AccountKind::ShareUser,
+            Some("admin") => AccountKind::Admin,
+            Some(_) => return Err(WireError::invalid("kind", "kind is invalid: use share or admin")),
+        };
+        let password = u.password.map(|p| p.parse()).transpose()?;
+        Ok(UserAdd {
+            name: u.name.parse()?,
+            kind,
+            uid: None,
+            full_name: u.full_name.filter(|f| !f.is_empty()).map(|f| f.parse()).transpose()?,
+            shell: None,
+            create_home: kind == AccountKind::Admin,
+            groups: vec![],
+            generate_password: password.is_none(),
+            password,
+        })
+    });
+    let r = match req {
+        Ok(req) => crate::daemon!(app.gate, &caller.cred, UserAdd { req, dry_run: false }),
+        Err(e) => Err(e),
+    };
+    // The generated password is redacted in every JSON rendering of its type; this answer is
+    // the one place it is shown.
+    created(r.map(|c| {
+        serde_json::json!({ "user": c.result, "generated_password": c.generated_password.as_ref().map(|p| p.expose()) })
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    before: Option<i64>,
+    limit: Option<u32>,
+    action: Option<String>,
+    principal: Option<String>,
+    result: Option<String>,
+}
+
+/// The audit log, newest first, filtered by action prefix, principal and result.
+pub async fn logs(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Query<LogsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > corenas_proto::api::AUDIT_PAGE_MAX {
+        return api_error(&WireError::invalid(
+            "limit",
+            format!("limit is invalid: use 1-{}", corenas_proto::api::AUDIT_PAGE_MAX),
+        ));
+    }
+    let r = crate::daemon!(app.gate, &caller.cred, LogView { before: q.before, limit }).map(|entries| {
+        entries
+            .into_iter()
+            .filter(|e| q.action.as_deref().is_none_or(|a| e.action.starts_with(a)))
+            .filter(|e| q.principal.as_deref().is_none_or(|p| e.principal == p))
+            .filter(|e| q.result.as_deref().is_none_or(|r| e.result == r))
+            .collect::<Vec<_>>()
+    });
+    reply(r)
+}
+
+pub async fn sessions(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+    let cred = caller.cred.clone();
+    reply(app.gate.with(|g| async move { g.session_list(crate::gate::ctx(), cred).await }).await)
+}
+
+/// Server-sent events: `job` (progress of active jobs, whenever a job's version changes) and
+/// `device` (hotplug events, id = corenasd's event number, so `Last-Event-ID` resumes after it).
+pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: HeaderMap) -> Response {
+    let after: u64 =
+        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // Resuming or not, the client learns where device events stand; 0 means "from now".
+    let start = if after == 0 {
+        match crate::daemon!(app.gate, &caller.cred, DeviceEvents { after: u64::MAX, wait_ms: 0 }) {
+            Ok(ev) => ev.next,
+            Err(e) => return api_error(&e),
+        }
+    } else {
+        after
+    };
+    struct Follow {
+        app: Arc<AppState>,
+        cred: corenas_proto::web::Credential,
+        after: u64,
+        seen: std::collections::HashMap<String, u64>,
+        queue: std::collections::VecDeque<Event>,
+    }
+    let follow =
+        Follow { app, cred: caller.cred, after: start, seen: Default::default(), queue: Default::default() };
+    let stream = futures::stream::unfold(follow, |mut f| async move {
+        loop {
+            if let Some(ev) = f.queue.pop_front() {
+                return Some((Ok::<_, std::convert::Infallible>(ev), f));
+            }
+            // The device long poll (up to 1 s) is also the stream's clock for job progress.
+            match crate::daemon!(f.app.gate, &f.cred, DeviceEvents { after: f.after, wait_ms: 1000 }) {
+                Ok(d) => {
+                    for e in d.events {
+                        let data = serde_json::to_string(&e).unwrap_or_default();
+                        f.queue.push_back(Event::default().event("device").id(e.seq.to_string()).data(data));
+                    }
+                    f.after = d.next;
+                }
+                // The session ended (logout, expiry, revoke): the stream ends with it.
+                Err(e) if matches!(e.code, ErrorCode::Unauthenticated | ErrorCode::NotAllowed) => {
+                    let data = serde_json::json!({ "code": e.code.as_str(), "message": e.message }).to_string();
+                    f.queue.push_back(Event::default().event("end").data(data));
+                    let ev = f.queue.pop_front()?;
+                    f.after = u64::MAX;
+                    return Some((Ok(ev), f));
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
+            if f.after == u64::MAX {
+                return None;
+            }
+            if let Ok(list) =
+                crate::daemon!(f.app.gate, &f.cred, ImageList { query: crate::pages::dashboard::active_query() })
+            {
+                for j in list.jobs {
+                    if f.seen.get(&j.id) != Some(&j.version) {
+                        f.seen.insert(j.id.clone(), j.version);
+                        let data = serde_json::json!({
+                            "id": j.id, "status": j.status, "percent": j.progress.percent,
+                            "rate_bps": j.progress.rate_bps, "eta_seconds": j.progress.eta_seconds,
+                            "rescued_bytes": j.progress.rescued_bytes, "domain_bytes": j.progress.domain_bytes,
+                            "archive_id": j.archive_id,
+                        });
+                        f.queue.push_back(Event::default().event("job").id(f.after.to_string()).data(data.to_string()));
+                    }
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// What the OpenAPI document says about each API route (the paths come from the route table).
+fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Option<serde_json::Value>) {
+    use serde_json::json;
+    let q = |name: &str, schema: serde_json::Value| json!({ "name": name, "in": "query", "required": false, "schema": schema });
+    let int = |min: u64, max: u64| json!({ "type": "integer", "minimum": min, "maximum": max });
+    match (method, path) {
+        ("GET", "/api/v1/jobs") => (
+            "List imaging jobs",
+            json!([
+                q("status", json!({ "type": "string", "enum": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() })),
+                q("sort", json!({ "type": "string", "enum": ["created", "updated", "name"] })),
+                q("limit", int(1, u64::from(LIST_MAX))),
+                q("offset", int(0, 1_000_000)),
+            ]),
+            None,
+        ),
+        ("POST", "/api/v1/jobs") => (
+            "Queue an imaging job",
+            json!([]),
+            Some(json!({ "type": "object", "required": ["name", "device"], "additionalProperties": false, "properties": {
+                "name": { "type": "string", "minLength": 1, "maxLength": 64 },
+                "device": { "type": "string", "pattern": "^/dev/" },
+                "verify": { "type": "boolean" }, "md5": { "type": "boolean" } } })),
+        ),
+        ("GET", "/api/v1/archives") => (
+            "Search the archive",
+            json!([
+                q("search", json!({ "type": "string", "maxLength": 100 })),
+                q("tag", json!({ "type": "string", "maxLength": 32 })),
+                q("sort", json!({ "type": "string", "enum": ["created", "name", "size"] })),
+                q("order", json!({ "type": "string", "enum": ["asc", "desc"] })),
+                q("limit", int(1, u64::from(LIST_MAX))),
+                q("offset", int(0, 1_000_000)),
+            ]),
+            None,
+        ),
+        ("POST", "/api/v1/users") => (
+            "Create a user",
+            json!([]),
+            Some(json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                "name": { "type": "string", "minLength": 1, "maxLength": 32 },
+                "kind": { "type": "string", "enum": ["share", "admin"] },
+                "full_name": { "type": "string", "maxLength": 64 },
+                "password": { "type": "string", "minLength": 12, "maxLength": 128 } } })),
+        ),
+        ("GET", "/api/v1/logs") => (
+            "The audit log, newest first",
+            json!([
+                q("before", int(0, i64::MAX as u64)),
+                q("limit", int(1, u64::from(corenas_proto::api::AUDIT_PAGE_MAX))),
+                q("action", json!({ "type": "string" })),
+                q("principal", json!({ "type": "string" })),
+                q("result", json!({ "type": "string", "enum": ["ok", "refused", "failed", "dry-run"] })),
+            ]),
+            None,
+        ),
+        ("GET", "/api/v1/system/status") => ("Versions, audit head, helper state", json!([]), None),
+        ("GET", "/api/v1/dashboard") => ("Active jobs, drives and pools", json!([]), None),
+        ("GET", "/api/v1/jobs/{id}") => ("One imaging job", json!([]), None),
+        ("POST", "/api/v1/jobs/{id}/cancel") => ("Cancel a job", json!([]), None),
+        ("GET", "/api/v1/archives/{id}") => ("One archived image", json!([]), None),
+        ("GET", "/api/v1/archives/{id}/download") => ("Download an image (HTTP Range)", json!([]), None),
+        ("GET", "/api/v1/devices") => ("Drives for imaging, with media", json!([]), None),
+        ("GET", "/api/v1/users") => ("Users in the managed ranges", json!([]), None),
+        ("GET", "/api/v1/sessions") => ("Open sessions (own; administrators: all)", json!([]), None),
+        ("GET", "/api/v1/events") => ("Server-sent events: job progress, device changes", json!([]), None),
+        ("GET", "/api/v1/openapi.json") => ("This document", json!([]), None),
+        _ => ("", json!([]), None),
+    }
+}
+
+pub fn openapi_document() -> serde_json::Value {
+    use serde_json::json;
+    let mut paths = serde_json::Map::new();
+    for r in crate::routes::table().into_iter().filter(|r| r.path.starts_with("/api/")) {
+        let (summary, mut params, body) = describe(r.method, r.path);
+        if r.path.contains("{id}") {
+            if let Some(list) = params.as_array_mut() {
+                list.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "maxLength": 64 } }));
+            }
+        }
+        let mut op = json!({
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": { "description": "the answer, as JSON" },
+                "201": { "description": "created" },
+                "4XX": { "description": "refused: {\"error\": {\"code\", \"message\", \"field\"}}" },
+            },
+        });
+        if let Some(schema) = body {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+        }
+        let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
+        entry[r.method.to_ascii_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": { "title": "CoreNAS API", "version": env!("CARGO_PKG_VERSION") },
+        "components": { "securitySchemes": {
+            "apiKey": { "type": "apiKey", "in": "header", "name": "X-API-Key" },
+            "session": { "type": "apiKey", "in": "cookie", "name": http::SESSION_COOKIE } } },
+        "security": [{ "apiKey": [] }, { "session": [] }],
+        "paths": paths,
+    })
+}
+
+pub async fn openapi(_caller: Caller) -> Response {
+    Json(openapi_document()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Some((0, 99)));
+        assert_eq!(parse_range("bytes=900-", 1000), Some((900, 999)));
+        assert_eq!(parse_range("bytes=-100", 1000), Some((900, 999)));
+        assert_eq!(parse_range("bytes=0-5000", 1000), Some((0, 999)));
+        assert_eq!(parse_range("bytes=1000-", 1000), None);
+        assert_eq!(parse_range("bytes=5-1", 1000), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
+        assert_eq!(parse_range("items=0-1", 1000), None);
+    }
+
+    #[test]
+    fn every_api_route_is_in_the_openapi_document() {
+        let doc = openapi_document();
+        for r in crate::routes::table().into_iter().filter(|r| r.path.starts_with("/api/")) {
+            let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {}", r.method, r.path);
+            assert!(!op["summary"].as_str().unwrap_or("").is_empty(), "{} {} has no summary", r.method, r.path);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! corenas-web: the web UI and REST API. It runs as its own unprivileged user, listens on a unix
+//! socket for nginx (and on loopback TCP in the lab), and has no authority: every call to
+//! corenasd carries the end user's session token or API key (see `gate.rs`, `http.rs`).
+
+mod api;
+mod gate;
+mod http;
+mod i18n;
+mod pages;
+mod routes;
+
+use anyhow::Context as _;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "CoreNAS web UI and REST API (unprivileged; acts only with its users' sessions)")]
+struct Args {
+    /// corenasd's socket.
+    #[arg(long, default_value = "/run/corenas/corenasd.sock", env = "CORENAS_SOCKET")]
+    daemon_socket: PathBuf,
+    /// The unix socket nginx proxies to (created with mode 0660; nginx's group needs access).
+    #[arg(long)]
+    listen_unix: Option<PathBuf>,
+    /// Also listen on this TCP address (loopback only; the lab and tests).
+    #[arg(long)]
+    listen_tcp: Option<SocketAddr>,
+    /// Print the routes (method, path, public or not) as JSON and exit; tests enumerate them.
+    #[arg(long)]
+    list_routes: bool,
+}
+
+pub struct AppState {
+    pub gate: gate::Gate,
+    /// Listener kind when a request carries none (never in practice; the safe one).
+    pub default_listener: http::Listener,
+}
+
+impl AppState {
+    pub async fn setup_needed(&self) -> bool {
+        self.gate.with(|g| async move { g.setup_needed(gate::ctx()).await.map(Ok) }).await.unwrap_or(false)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.list_routes {
+        println!("{}", serde_json::to_string_pretty(&routes::table())?);
+        return Ok(());
+    }
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    if rustix::process::geteuid().is_root() {
+        anyhow::bail!("corenas-web must not run as root: run it as the unprivileged user 'corenas-web'");
+    }
+    if args.listen_unix.is_none() && args.listen_tcp.is_none() {
+        anyhow::bail!("nothing to listen on: give --listen-unix PATH (for nginx) and/or --listen-tcp 127.0.0.1:PORT");
+    }
+    if let Some(addr) = args.listen_tcp.filter(|a| !a.ip().is_loopback()) {
+        anyhow::bail!("--listen-tcp {addr}: only loopback addresses; the network side is nginx's (TLS, limits)");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let app = Arc::new(AppState {
+        gate: gate::Gate::new(args.daemon_socket.clone()),
+        default_listener: http::Listener::Proxy,
+    });
+    let router = routes::router(Arc::clone(&app));
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(path) = &args.listen_unix {
+        let _ = std::fs::remove_file(path);
+        let listener = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o660))?;
+        let r = router.clone().layer(axum::Extension(http::Listener::Proxy));
+        tracing::info!(socket = %path.display(), "listening for nginx");
+        tasks.spawn(async move { axum::serve(listener, r).await });
+    }
+    if let Some(addr) = args.listen_tcp {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let r = router.clone().layer(axum::Extension(http::Listener::Direct(addr.ip())));
+        tracing::info!(%addr, "listening on loopback");
+        tasks.spawn(async move { axum::serve(listener, r).await });
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        Some(done) = tasks.join_next() => { done??; }
+        _ = term.recv() => tracing::info!("stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Server-rendered pages. Every page and form works without JavaScript; `live.js` only adds live
+//! updates. maud escapes every interpolated value, so disc labels, user names and error messages
+//! from anywhere are shown as text, never as markup.
+
+pub mod accounts;
+pub mod assets;
+pub mod audit;
+pub mod dashboard;
+pub mod devices;
+pub mod imaging;
+pub mod login;
+pub mod settings;
+
+use crate::http::{CSRF_FIELD, Caller, status_of};
+use crate::i18n::Lang;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use corenas_proto::WireError;
+use maud::{DOCTYPE, Markup, html};
+
+/// Which navigation entry is current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Dashboard,
+    Accounts,
+    Imaging,
+    Devices,
+    Audit,
+    Settings,
+}
+
+fn nav_items(l: Lang) -> [(Nav, &'static str, &'static str); 6] {
+    [
+        (Nav::Dashboard, "/", l.t("Dashboard", "Übersicht")),
+        (Nav::Accounts, "/accounts", l.t("Accounts", "Konten")),
+        (Nav::Imaging, "/imaging", l.t("Imaging", "Abbilder")),
+        (Nav::Devices, "/devices", l.t("Devices", "Geräte")),
+        (Nav::Audit, "/audit", l.t("Audit log", "Prüfprotokoll")),
+        (Nav::Settings, "/settings", l.t("Settings", "Einstellungen")),
+    ]
+}
+
+pub fn csrf_input(caller: &Caller) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(caller.csrf()); }
+}
+
+fn lang_switch(l: Lang) -> Markup {
+    let (other, label) = match l {
+        Lang::En => ("de", "Deutsch"),
+        Lang::De => ("en", "English"),
+    };
+    html! {
+        form.inline method="post" action="/lang" {
+            input type="hidden" name="lang" value=(other);
+            button.link type="submit" lang=(other) { (label) }
+        }
+    }
+}
+
+/// The frame of every logged-in page.
+pub fn layout(caller: &Caller, nav: Nav, title: &str, body: Markup) -> Response {
+    layout_with(caller, nav, title, body, None)
+}
+
+/// With `refresh`, a page that changes by itself (a running job) reloads every so many seconds
+/// when no script runs; `live.js` removes the refresh and updates in place instead.
+pub fn layout_with(caller: &Caller, nav: Nav, title: &str, body: Markup, refresh: Option<u32>) -> Response {
+    let l = caller.lang;
+    let page = html! {
+        (DOCTYPE)
+        html lang=(l.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · CoreNAS" }
+                @if let Some(secs) = refresh { noscript { meta http-equiv="refresh" content=(secs); } }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/live.js" defer {}
+            }
+            body {
+                a.skip href="#main" { (l.t("Skip to content", "Zum Inhalt springen")) }
+                header.top {
+                    a.brand href="/" { "CoreNAS" }
+                    nav aria-label=(l.t("Main", "Hauptmenü")) {
+                        ul {
+                            @for (item, href, label) in nav_items(l) {
+                                li { a href=(href) aria-current=[(item == nav).then_some("page")] { (label) } }
+                            }
+                        }
+                    }
+                    div.who {
+                        span.user { (caller.session.user) " · " (role_name(l, caller.session.role)) }
+                        (lang_switch(l))
+                        form.inline method="post" action="/logout" {
+                            (csrf_input(caller))
+                            button.secondary type="submit" { (l.t("Log out", "Abmelden")) }
+                        }
+                    }
+                }
+                main id="main" { h1 { (title) } (body) }
+            }
+        }
+    };
+    Html(page.into_string()).into_response()
+}
+
+/// Pages shown before login (setup, login, the second factor).
+pub fn bare(l: Lang, title: &str, body: Markup) -> Response {
+    let page = html! {
+        (DOCTYPE)
+        html lang=(l.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · CoreNAS" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body.bare {
+                main id="main" .card.narrow {
+                    div.brand-row { span.brand { "CoreNAS" } (lang_switch(l)) }
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    };
+    Html(page.into_string()).into_response()
+}
+
+pub fn role_name(l: Lang, r: corenas_proto::web::Role) -> &'static str {
+    use corenas_proto::web::Role;
+    match r {
+        Role::Admin => l.t("administrator", "Administrator"),
+        Role::Operator => l.t("operator", "Operator"),
+        Role::Viewer => l.t("viewer", "Betrachter"),
+    }
+}
+
+pub fn error_box(l: Lang, e: &WireError) -> Markup {
+    html! {
+        div.alert.error role="alert" {
+            strong { (l.t("Not done:", "Nicht ausgeführt:")) } " " (e.message)
+            @if let Some(f) = &e.field { " " span.code { "(" (l.t("field", "Feld")) " " (f) ")" } }
+            " " span.code { (e.code.as_str()) }
+        }
+    }
+}
+
+pub fn ok_box(message: &str) -> Markup {
+    html! { div.alert.ok role="status" { (message) } }
+}
+
+/// An error on its own page (the request could not be handled at all).
+pub fn error_page(l: Lang, e: &WireError) -> Response {
+    let mut res = bare(
+        l,
+        l.t("Something went wrong", "Etwas ist schiefgegangen"),
+        html! { (error_box(l, e)) p { a href="/" { (l.t("Back to the dashboard", "Zurück zur Übersicht")) } } },
+    );
+    *res.status_mut() = status_of(e.code);
+    res
+}
+
+pub async fn not_found(headers: axum::http::HeaderMap, uri: axum::http::Uri) -> Response {
+    let l = Lang::from_headers(&headers);
+    let e = WireError::not_found(format!("{} {}", l.t("no such page:", "keine solche Seite:"), uri.path()));
+    if uri.path().starts_with("/api/") {
+        return crate::http::api_error(&e);
+    }
+    let mut r = error_page(l, &e);
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
+/// A progress bar that works without JavaScript (a `<progress>` element) and that `live.js`
+/// updates in place (`data-job`).
+pub fn progress_bar(l: Lang, job: &corenas_proto::imaging::JobInfo) -> Markup {
+    let p = &job.progress;
+    html! {
+        div.progress data-job=(job.id) {
+            progress max="100" value=(format!("{:.1}", p.percent)) aria-label=(l.t("Progress", "Fortschritt")) {}
+            span.pct { (l.percent(p.percent)) }
+            span.rate { @if let Some(r) = p.rate_bps { (l.rate(r)) } }
+            span.eta { @if let Some(e) = p.eta_seconds { (l.t("ETA", "Rest")) " " (l.duration(e)) } }
+        }
+    }
+}
+
+pub fn job_state_name(l: Lang, s: corenas_proto::imaging::JobState) -> &'static str {
+    use corenas_proto::imaging::JobState as S;
+    match s {
+        S::Queued => l.t("queued", "wartend"),
+        S::Running => l.t("running", "läuft"),
+        S::Paused => l.t("paused", "pausiert"),
+        S::Hashing => l.t("hashing", "Prüfsumme"),
+        S::Completed => l.t("completed", "fertig"),
+        S::CompletedWithErrors => l.t("completed with errors", "fertig mit Fehlern"),
+        S::Failed => l.t("failed", "fehlgeschlagen"),
+        S::Cancelled => l.t("cancelled", "abgebrochen"),
+    }
+}

@@ -1,0 +1,96 @@
+//! Every route, in one table. A route is public only if it is marked so here; everything else
+//! needs a session or an API key (its handler takes a `Caller`, which answers 401 or sends the
+//! browser to the login before the handler runs). The system tests read this table from
+//! `corenas-web --list-routes` and try every non-public route without a credential, so a new
+//! route cannot skip the check unnoticed.
+
+use crate::AppState;
+use crate::{api, pages};
+use axum::Router;
+use axum::routing::{MethodRouter, get, post};
+use serde::Serialize;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub public: bool,
+}
+
+type Handler = MethodRouter<Arc<AppState>>;
+
+fn all() -> Vec<(Route, Handler)> {
+    let r = |method, path, public, h: Handler| (Route { method, path, public }, h);
+    vec![
+        // Before a session exists.
+        r("GET", "/setup", true, get(pages::login::setup_form)),
+        r("POST", "/setup", true, post(pages::login::setup_submit)),
+        r("GET", "/login", true, get(pages::login::login_form)),
+        r("POST", "/login", true, post(pages::login::login_submit)),
+        r("POST", "/login/code", true, post(pages::login::code_submit)),
+        r("GET", "/static/app.css", true, get(pages::assets::css)),
+        r("GET", "/static/live.js", true, get(pages::assets::js)),
+        r("POST", "/lang", true, post(pages::settings::lang_submit)),
+        // Pages.
+        r("POST", "/logout", false, post(pages::login::logout)),
+        r("GET", "/", false, get(pages::dashboard::page)),
+        r("GET", "/accounts", false, get(pages::accounts::page)),
+        r("POST", "/accounts/users", false, post(pages::accounts::user_create)),
+        r("POST", "/accounts/users/{name}/smb-password", false, post(pages::accounts::smb_password)),
+        r("POST", "/accounts/users/{name}/delete", false, post(pages::accounts::user_delete)),
+        r("GET", "/imaging", false, get(pages::imaging::page)),
+        r("POST", "/imaging/jobs", false, post(pages::imaging::job_create)),
+        r("GET", "/imaging/jobs/{id}", false, get(pages::imaging::job_page)),
+        r("POST", "/imaging/jobs/{id}/cancel", false, post(pages::imaging::job_cancel)),
+        r("GET", "/archive/{id}/download", false, get(api::archive_download)),
+        r("GET", "/devices", false, get(pages::devices::page)),
+        r("GET", "/audit", false, get(pages::audit::page)),
+        r("GET", "/settings", false, get(pages::settings::page)),
+        r("POST", "/settings/sessions/{id}/revoke", false, post(pages::settings::session_revoke)),
+        // The REST API.
+        r("GET", "/api/v1/openapi.json", false, get(api::openapi)),
+        r("GET", "/api/v1/system/status", false, get(api::system_status)),
+        r("GET", "/api/v1/dashboard", false, get(api::dashboard)),
+        r("GET", "/api/v1/jobs", false, get(api::jobs)),
+        r("POST", "/api/v1/jobs", false, post(api::job_create)),
+        r("GET", "/api/v1/jobs/{id}", false, get(api::job)),
+        r("POST", "/api/v1/jobs/{id}/cancel", false, post(api::job_cancel)),
+        r("GET", "/api/v1/archives", false, get(api::archives)),
+        r("GET", "/api/v1/archives/{id}", false, get(api::archive)),
+        r("GET", "/api/v1/archives/{id}/download", false, get(api::archive_download)),
+        r("GET", "/api/v1/devices", false, get(api::devices)),
+        r("GET", "/api/v1/users", false, get(api::users)),
+        r("POST", "/api/v1/users", false, post(api::user_create)),
+        r("GET", "/api/v1/logs", false, get(api::logs)),
+        r("GET", "/api/v1/sessions", false, get(api::sessions)),
+        r("GET", "/api/v1/events", false, get(api::events)),
+    ]
+}
+
+pub fn table() -> Vec<Route> {
+    all().into_iter().map(|(r, _)| r).collect()
+}
+
+pub fn router(app: Arc<AppState>) -> Router {
+    let mut router: Router<Arc<AppState>> = Router::new();
+    // Routes that share a path (GET and POST /login) are merged by axum's `route` only once
+    // per path, so same-path handlers are combined first.
+    let mut by_path: Vec<(&'static str, Handler)> = Vec::new();
+    for (route, handler) in all() {
+        match by_path.iter_mut().find(|(p, _)| *p == route.path) {
+            Some((_, h)) => *h = std::mem::take(h).merge(handler),
+            None => by_path.push((route.path, handler)),
+        }
+    }
+    for (path, handler) in by_path {
+        router = router.route(path, handler);
+    }
+    router
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::http::check_origin))
+        .layer(axum::middleware::from_fn(crate::http::security_headers))
+        // Forms and API bodies are small; nginx limits too.
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(app)
+}
