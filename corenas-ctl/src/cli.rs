@@ -379,7 +379,9 @@ pub enum ApiKeyCommand {
         days: u16,
     },
     List,
-    Revoke { id: String },
+    Revoke {
+        id: String,
+    },
 }
 
 /// Job states as `--status` accepts them (`JobState::as_str`).

@@ -13,7 +13,10 @@ pub async fn setup_token(socket: &Path) -> Result<Report, CtlError> {
     let token = answer(d.client.setup_token(ctx()).await)?;
     let (human, json) = match &token {
         Some(t) => (
-            format!("{}\n(enter it on the web UI's setup page; it stops working once the first administrator has enrolled a second factor)\n", t.expose()),
+            format!(
+                "{}\n(enter it on the web UI's setup page; it stops working once the first administrator has enrolled a second factor)\n",
+                t.expose()
+            ),
             serde_json::json!({ "setup_needed": true, "token": t.expose() }),
         ),
         None => (
@@ -40,7 +43,8 @@ fn accounts_table(accounts: &[WebAccount]) -> String {
 }
 
 fn keys_table(keys: &[ApiKeyInfo]) -> String {
-    let mut out = format!("{:<13} {:<20} {:<9} {:<21} {:<8} {}\n", "ID", "OWNER", "ROLE", "EXPIRES", "REVOKED", "LABEL");
+    let mut out =
+        format!("{:<13} {:<20} {:<9} {:<21} {:<8} {}\n", "ID", "OWNER", "ROLE", "EXPIRES", "REVOKED", "LABEL");
     for k in keys {
         out.push_str(&format!(
             "{:<13} {:<20} {:<9} {:<21} {:<8} {}\n",

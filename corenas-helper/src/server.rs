@@ -6,14 +6,14 @@ use crate::ops::{self, Ctx};
 use crate::sandbox::SandboxReport;
 use corenas_proto::WireError;
 use corenas_proto::acl::AclListing;
+use corenas_proto::helper::PasswordCheck;
 use corenas_proto::helper::{
     Accounts, DeviceProbe, Helper, HelperOp, HelperStatus, OpReport, StorageQuery, ToolOutput,
 };
 use corenas_proto::mounts::UnitState;
-use corenas_proto::helper::PasswordCheck;
 use corenas_proto::names::{DevicePath, MountTarget, SharePath, UserName};
-use corenas_proto::web::LoginPassword;
 use corenas_proto::shares::ShareConfig;
+use corenas_proto::web::LoginPassword;
 use std::sync::Arc;
 use std::time::Instant;
 use tarpc::context::Context;
@@ -140,7 +140,12 @@ impl Helper for HelperServer {
             .await
             .map_err(|e| WireError::internal(format!("password check failed: {e}")))?;
         let outcome = r.as_ref().map(|c| format!("{c:?}")).unwrap_or_default();
-        self.log("password.check", &serde_json::json!({ "user": user, "outcome": outcome }), &r.as_ref().map(|_| ()), started);
+        self.log(
+            "password.check",
+            &serde_json::json!({ "user": user, "outcome": outcome }),
+            &r.as_ref().map(|_| ()),
+            started,
+        );
         r
     }
 

@@ -7,12 +7,14 @@ use crate::http::{self, Caller, api_error};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use corenas_proto::api::{ARCHIVE_READ_MAX, UserAdd};
-use corenas_proto::imaging::{ArchiveQuery, ArchiveSort, ImageCreate, JobOptions, JobQuery, JobSort, JobState, LIST_MAX};
+use corenas_proto::imaging::{
+    ArchiveQuery, ArchiveSort, ImageCreate, JobOptions, JobQuery, JobSort, JobState, LIST_MAX,
+};
 use corenas_proto::names::AccountKind;
 use corenas_proto::web::Role;
 use corenas_proto::{ErrorCode, WireError};
@@ -59,7 +61,8 @@ struct Dashboard {
 
 pub async fn dashboard(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
     let run = async {
-        let jobs = crate::daemon!(app.gate, &caller.cred, ImageList { query: crate::pages::dashboard::active_query() })?;
+        let jobs =
+            crate::daemon!(app.gate, &caller.cred, ImageList { query: crate::pages::dashboard::active_query() })?;
         let drives = crate::daemon!(app.gate, &caller.cred, DeviceList {})?;
         let pools = crate::daemon!(app.gate, &caller.cred, PoolList {})?;
         let queued = jobs.jobs.iter().filter(|j| j.status == JobState::Queued).count() as u64;
@@ -122,7 +125,12 @@ struct NewJob {
     md5: bool,
 }
 
-pub async fn job_create(State(app): State<Arc<AppState>>, caller: Caller, headers: HeaderMap, raw: axum::body::Bytes) -> Response {
+pub async fn job_create(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Response {
     let req = csrf(&caller, &headers).and_then(|()| body::<NewJob>(&raw)).and_then(|j| {
         Ok(ImageCreate {
             name: j.name.parse()?,
@@ -131,7 +139,9 @@ pub async fn job_create(State(app): State<Arc<AppState>>, caller: Caller, header
         })
     });
     match req {
-        Ok(req) => created(crate::daemon!(app.gate, &caller.cred, ImageCreate { req, dry_run: false }).map(|c| c.result)),
+        Ok(req) => {
+            created(crate::daemon!(app.gate, &caller.cred, ImageCreate { req, dry_run: false }).map(|c| c.result))
+        }
         Err(e) => api_error(&e),
     }
 }
@@ -140,10 +150,16 @@ pub async fn job(State(app): State<Arc<AppState>>, caller: Caller, Path(id): Pat
     reply(crate::daemon!(app.gate, &caller.cred, ImageShow { id }))
 }
 
-pub async fn job_cancel(State(app): State<Arc<AppState>>, caller: Caller, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn job_cancel(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     match csrf(&caller, &headers) {
         Ok(()) => reply(
-            crate::daemon!(app.gate, &caller.cred, ImageCancel { id, delete_partial: None, dry_run: false }).map(|c| c.result),
+            crate::daemon!(app.gate, &caller.cred, ImageCancel { id, delete_partial: None, dry_run: false })
+                .map(|c| c.result),
         ),
         Err(e) => api_error(&e),
     }
@@ -227,9 +243,13 @@ pub async fn archive_download(
         Some(r) => match parse_range(r, size) {
             Some((s, e)) => (s, e, StatusCode::PARTIAL_CONTENT),
             None => {
-                let mut res = api_error(&WireError::invalid("range", format!("the range is not satisfiable (size {size})")));
+                let mut res =
+                    api_error(&WireError::invalid("range", format!("the range is not satisfiable (size {size})")));
                 *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-                res.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).unwrap_or(HeaderValue::from_static("bytes */0")));
+                res.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{size}")).unwrap_or(HeaderValue::from_static("bytes */0")),
+                );
                 return res;
             }
         },
@@ -300,7 +320,12 @@ struct NewUser {
     password: Option<String>,
 }
 
-pub async fn user_create(State(app): State<Arc<AppState>>, caller: Caller, headers: HeaderMap, raw: axum::body::Bytes) -> Response {
+pub async fn user_create(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Response {
     let req = csrf(&caller, &headers).and_then(|()| body::<NewUser>(&raw)).and_then(|u| {
         let kind = match u.kind.as_deref() {
             None | Some("share") => AccountKind::ShareUser,
@@ -386,8 +411,7 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
         seen: std::collections::HashMap<String, u64>,
         queue: std::collections::VecDeque<Event>,
     }
-    let follow =
-        Follow { app, cred: caller.cred, after: start, seen: Default::default(), queue: Default::default() };
+    let follow = Follow { app, cred: caller.cred, after: start, seen: Default::default(), queue: Default::default() };
     let stream = futures::stream::unfold(follow, |mut f| async move {
         loop {
             if let Some(ev) = f.queue.pop_front() {
@@ -445,7 +469,10 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
         ("GET", "/api/v1/jobs") => (
             "List imaging jobs",
             json!([
-                q("status", json!({ "type": "string", "enum": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() })),
+                q(
+                    "status",
+                    json!({ "type": "string", "enum": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() })
+                ),
                 q("sort", json!({ "type": "string", "enum": ["created", "updated", "name"] })),
                 q("limit", int(1, u64::from(LIST_MAX))),
                 q("offset", int(0, 1_000_000)),
@@ -455,10 +482,12 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
         ("POST", "/api/v1/jobs") => (
             "Queue an imaging job",
             json!([]),
-            Some(json!({ "type": "object", "required": ["name", "device"], "additionalProperties": false, "properties": {
+            Some(
+                json!({ "type": "object", "required": ["name", "device"], "additionalProperties": false, "properties": {
                 "name": { "type": "string", "minLength": 1, "maxLength": 64 },
                 "device": { "type": "string", "pattern": "^/dev/" },
-                "verify": { "type": "boolean" }, "md5": { "type": "boolean" } } })),
+                "verify": { "type": "boolean" }, "md5": { "type": "boolean" } } }),
+            ),
         ),
         ("GET", "/api/v1/archives") => (
             "Search the archive",

@@ -149,11 +149,7 @@ pub async fn check_origin(State(app): State<Arc<AppState>>, req: Request, next: 
             "refused: the request did not come from this site's own pages (Origin check)",
             "abgelehnt: die Anfrage kam nicht von den Seiten dieser Website (Origin-Prüfung)",
         ));
-        return if req.uri().path().starts_with("/api/") {
-            api_error(&e)
-        } else {
-            crate::pages::error_page(lang, &e)
-        };
+        return if req.uri().path().starts_with("/api/") { api_error(&e) } else { crate::pages::error_page(lang, &e) };
     }
     next.run(req).await
 }

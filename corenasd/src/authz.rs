@@ -61,7 +61,11 @@ pub fn check(principal: &Principal, method: &str, access: Access) -> Result<(), 
     if principal.role >= needed {
         Ok(())
     } else {
-        Err(WireError::not_allowed(format!("{} may not call {method}: it needs the {} role", principal.name, needed.as_str())))
+        Err(WireError::not_allowed(format!(
+            "{} may not call {method}: it needs the {} role",
+            principal.name,
+            needed.as_str()
+        )))
     }
 }
 

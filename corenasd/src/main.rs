@@ -63,7 +63,9 @@ fn main() -> anyhow::Result<()> {
     // Absolute, so that the state filesystem checks (server.rs, state_writable) look at the right place.
     let db = std::path::absolute(args.state_dir.join("state.db")).context("the state directory")?;
     let web_uid = match &args.web_user {
-        Some(name) => corenasd::web::uid_of(name).with_context(|| format!("looking up the web tier's user '{name}'"))?,
+        Some(name) => {
+            corenasd::web::uid_of(name).with_context(|| format!("looking up the web tier's user '{name}'"))?
+        }
         None => None,
     };
     let state = State::open(&db).with_context(|| format!("opening {}", db.display()))?;

@@ -5,6 +5,7 @@
 
 pub mod media;
 pub mod systemd_ns;
+pub mod web;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -44,8 +45,16 @@ fn must(cmd: &mut Command) {
 }
 
 /// The unprivileged account corenasd runs as; created once, under a lock (tests run in
-/// parallel processes).
+/// parallel processes). corenas-web's account is made too, before any corenasd starts: corenasd
+/// looks its uid up when it starts.
 pub fn daemon_account() -> (u32, u32) {
+    let ids = account_ids("corenas");
+    account_ids(web::WEB_USER);
+    ids
+}
+
+/// The uid and gid of a host system account, created (no home, no shell) if missing.
+pub fn account_ids(name: &str) -> (u32, u32) {
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -53,12 +62,21 @@ pub fn daemon_account() -> (u32, u32) {
         .open("/var/tmp/corenas-tests.lock")
         .expect("lock file");
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
-    let id = |flag: &str| run(Command::new("id").args([flag, "corenas"]));
+    let id = |flag: &str| run(Command::new("id").args([flag, name]));
     if !id("-u").status.success() {
-        must(Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "corenas"]));
+        must(Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]));
     }
     let num = |flag: &str| String::from_utf8_lossy(&id(flag).stdout).trim().parse::<u32>().expect("numeric id");
     (num("-u"), num("-g"))
+}
+
+pub fn group_id(name: &str) -> u32 {
+    let out = run(Command::new("getent").args(["group", name]));
+    crate::stdout(&out)
+        .split(':')
+        .nth(2)
+        .and_then(|g| g.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no group {name}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

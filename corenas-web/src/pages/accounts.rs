@@ -8,12 +8,12 @@ use crate::http::{self, Caller};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use corenas_proto::WireError;
 use corenas_proto::api::UserAdd;
 use corenas_proto::helper::SmbAccountState;
 use corenas_proto::names::{AccountKind, UserName};
 use corenas_proto::secret::Password;
 use corenas_proto::web::Role;
-use corenas_proto::WireError;
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -168,7 +168,9 @@ pub async fn smb_password(
     let parsed = http::require_csrf(&caller, f.csrf.as_deref())
         .and_then(|()| Ok((name.parse::<UserName>()?, f.password.parse::<Password>()?)));
     let r = match parsed {
-        Ok((name, password)) => crate::daemon!(app.gate, &caller.cred, UserSetSmbPassword { name, password, dry_run: false }),
+        Ok((name, password)) => {
+            crate::daemon!(app.gate, &caller.cred, UserSetSmbPassword { name, password, dry_run: false })
+        }
         Err(e) => Err(e),
     };
     let notice = match r {
@@ -194,7 +196,13 @@ pub async fn user_delete(
     let l = caller.lang;
     let parsed = http::require_csrf(&caller, f.csrf.as_deref()).and_then(|()| {
         if f.confirm.trim() != name {
-            return Err(WireError::invalid("confirm", l.t("type the user's name to confirm the deletion", "geben Sie zur Bestätigung den Namen des Benutzers ein")));
+            return Err(WireError::invalid(
+                "confirm",
+                l.t(
+                    "type the user's name to confirm the deletion",
+                    "geben Sie zur Bestätigung den Namen des Benutzers ein",
+                ),
+            ));
         }
         Ok(name.parse::<UserName>()?)
     });

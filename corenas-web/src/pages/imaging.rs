@@ -7,9 +7,9 @@ use crate::http::{self, Caller};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use corenas_proto::WireError;
 use corenas_proto::imaging::{ArchiveQuery, ArchiveSort, ImageCreate, JobOptions};
 use corenas_proto::web::Role;
-use corenas_proto::WireError;
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -18,7 +18,8 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
     let l = caller.lang;
     let jobs = crate::daemon!(app.gate, &caller.cred, ImageList { query: super::dashboard::active_query() });
     let drives = crate::daemon!(app.gate, &caller.cred, DeviceList {});
-    let query = ArchiveQuery { search: None, tag: None, sort: ArchiveSort::Created, descending: true, limit: 50, offset: 0 };
+    let query =
+        ArchiveQuery { search: None, tag: None, sort: ArchiveSort::Created, descending: true, limit: 50, offset: 0 };
     let archive = crate::daemon!(app.gate, &caller.cred, ArchiveList { query });
     let operator = caller.is(Role::Operator);
     let body = html! {
@@ -42,7 +43,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                         }
                         label for="job-name" { (l.t("Job name", "Auftragsname")) }
                         input #job-name name="name" type="text" required autocomplete="off";
-                        p.hint { (l.t("1-64 letters, digits, spaces and . _ - ( )", "1-64 Buchstaben, Ziffern, Leerzeichen und . _ - ( )")) }
+                        p.hint { (l.t("1-64 of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit", "1-64 Zeichen aus A-Z, a-z, 0-9, '.', '_' und '-', beginnend mit einem Buchstaben oder einer Ziffer")) }
                         label.choice { input type="checkbox" name="verify" value="1"; " " (l.t("Verify: read the source again and compare", "Prüfen: Quelle erneut lesen und vergleichen")) }
                         label.choice { input type="checkbox" name="md5" value="1"; " " (l.t("Also compute MD5", "Zusätzlich MD5 berechnen")) }
                         button type="submit" { (l.t("Start imaging", "Abbild starten")) }

@@ -8,8 +8,8 @@ use crate::http::{self, Listener, SESSION_COOKIE, TICKET_COOKIE, clear_cookie, s
 use crate::i18n::Lang;
 use axum::Form;
 use axum::extract::State;
-use axum::http::header::SET_COOKIE;
 use axum::http::HeaderMap;
+use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use corenas_proto::web::{PasswordAccepted, SessionGrant, SetupRequest, TotpEnrollment, WebToken};
 use corenas_proto::{ErrorCode, WireError};
@@ -75,7 +75,9 @@ pub async fn login_submit(
     let source = http::source(&headers, listener);
     let parsed = f.user.parse().map_err(WireError::from).and_then(|u| Ok((u, f.password.parse()?)));
     let answer = match parsed {
-        Ok((user, password)) => app.gate.with(|g| async move { g.login(crate::gate::ctx(), user, password, source).await }).await,
+        Ok((user, password)) => {
+            app.gate.with(|g| async move { g.login(crate::gate::ctx(), user, password, source).await }).await
+        }
         Err(e) => Err(e),
     };
     match answer {
@@ -195,7 +197,13 @@ pub async fn code_submit(
     let source = http::source(&headers, listener);
     let ticket: Option<WebToken> = http::cookie(&headers, TICKET_COOKIE).and_then(|t| t.parse().ok());
     let Some(ticket) = ticket else {
-        let e = WireError::new(ErrorCode::Unauthenticated, l.t("the login has expired: enter the password again", "die Anmeldung ist abgelaufen: geben Sie das Passwort erneut ein"));
+        let e = WireError::new(
+            ErrorCode::Unauthenticated,
+            l.t(
+                "the login has expired: enter the password again",
+                "die Anmeldung ist abgelaufen: geben Sie das Passwort erneut ein",
+            ),
+        );
         return with_status(login_page(l, Some(&e)), &e);
     };
     let code = f.code.trim().to_ascii_lowercase().replace(' ', "");
@@ -311,7 +319,11 @@ pub async fn setup_submit(
     }
 }
 
-pub async fn logout(State(app): State<Arc<AppState>>, caller: http::Caller, Form(f): Form<super::settings::CsrfForm>) -> Response {
+pub async fn logout(
+    State(app): State<Arc<AppState>>,
+    caller: http::Caller,
+    Form(f): Form<super::settings::CsrfForm>,
+) -> Response {
     if let Err(e) = http::require_csrf(&caller, f.csrf.as_deref()) {
         return super::error_page(caller.lang, &e);
     }

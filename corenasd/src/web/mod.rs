@@ -216,7 +216,12 @@ impl WebGate for WebGateServer {
         // audit), as the setup principal.
         let setup = DaemonServer {
             shared: Arc::clone(&self.shared),
-            principal: Principal { name: "setup@web".into(), channel: "web", peer_uid: self.peer_uid, role: Role::Admin },
+            principal: Principal {
+                name: "setup@web".into(),
+                channel: "web",
+                peer_uid: self.peer_uid,
+                role: Role::Admin,
+            },
         };
         let add = UserAdd {
             name: req.user.clone(),
@@ -380,7 +385,9 @@ impl WebGate for WebGateServer {
         let mut sessions = self.shared.web.sessions();
         let target = sessions.list(now()).into_iter().find(|s| s.id == id);
         let r = match target {
-            None => Err(WireError::not_found(format!("no open session with id '{}'", corenas_proto::names::shown(&id)))),
+            None => {
+                Err(WireError::not_found(format!("no open session with id '{}'", corenas_proto::names::shown(&id))))
+            }
             Some(s) if p.role != Role::Admin && s.user != me.user => {
                 Err(WireError::not_allowed("only administrators may end other people's sessions"))
             }

@@ -82,7 +82,8 @@ pub fn account(conn: &Connection, user: &str) -> Result<Option<AccountRow>, Stat
 }
 
 pub fn accounts(conn: &Connection) -> Result<Vec<AccountRow>, StateError> {
-    let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM web_accounts ORDER BY user")).map_err(sql("web accounts"))?;
+    let mut st =
+        conn.prepare(&format!("SELECT {COLUMNS} FROM web_accounts ORDER BY user")).map_err(sql("web accounts"))?;
     st.query_map([], row).map_err(sql("web accounts"))?.collect::<Result<_, _>>().map_err(sql("web accounts"))
 }
 
@@ -167,7 +168,15 @@ pub struct NewApiKey<'a> {
 pub fn insert_api_key(conn: &Connection, k: &NewApiKey<'_>) -> Result<(), StateError> {
     conn.execute(
         "INSERT INTO api_keys(id, hash, owner, role, label, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![k.id, k.hash, k.owner, k.role.as_str(), k.label, k.created, i64::try_from(k.expires).unwrap_or(i64::MAX)],
+        params![
+            k.id,
+            k.hash,
+            k.owner,
+            k.role.as_str(),
+            k.label,
+            k.created,
+            i64::try_from(k.expires).unwrap_or(i64::MAX)
+        ],
     )
     .map(drop)
     .map_err(sql("storing an API key"))
@@ -190,7 +199,8 @@ fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
 const KEY_COLUMNS: &str = "id, owner, role, label, created, expires, revoked";
 
 pub fn api_keys(conn: &Connection) -> Result<Vec<ApiKeyInfo>, StateError> {
-    let mut st = conn.prepare(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created")).map_err(sql("API keys"))?;
+    let mut st =
+        conn.prepare(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created")).map_err(sql("API keys"))?;
     st.query_map([], key_row).map_err(sql("API keys"))?.collect::<Result<_, _>>().map_err(sql("API keys"))
 }
 

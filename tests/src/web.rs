@@ -1,0 +1,213 @@
+//! The web tier for system tests: the real corenas-web (as its own unprivileged user) in front
+//! of a lab's real corenasd, behind a real nginx started from the repository's site file
+//! (`lab/nginx-up`), and a small HTTP client that is curl with a cookie jar, as a browser
+//! without script would behave.
+
+use crate::{Lab, run, target_dir, wait_for};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The account corenas-web runs as; corenasd (started by `Lab`) recognizes its uid.
+pub const WEB_USER: &str = "corenas-web";
+
+pub struct WebStack {
+    pub base: String,
+    /// corenas-web directly, without nginx (plain HTTP on loopback).
+    pub direct: String,
+    pub dir: PathBuf,
+    web: Option<Child>,
+    nginx_pid: Option<u32>,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("addr").port()
+}
+
+impl WebStack {
+    pub fn start(lab: &Lab) -> WebStack {
+        let dir = lab.dir.join("web");
+        std::fs::create_dir_all(&dir).expect("web dir");
+        let bin = lab.bin.join("corenas-web");
+        std::fs::copy(target_dir().join("corenas-web"), &bin).expect("copy corenas-web (build the workspace first)");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let (uid, _) = crate::account_ids(WEB_USER);
+        // nginx's workers (www-data) connect to the socket; the setgid bit gives it that group.
+        let sock_dir = dir.join("sock");
+        std::fs::create_dir_all(&sock_dir).expect("socket dir");
+        let group = if run(Command::new("getent").args(["group", "www-data"])).status.success() {
+            "www-data"
+        } else {
+            WEB_USER
+        };
+        let gid = crate::group_id(group);
+        std::os::unix::fs::chown(&sock_dir, Some(uid), Some(gid)).expect("chown socket dir");
+        std::fs::set_permissions(&sock_dir, std::fs::Permissions::from_mode(0o2750)).expect("chmod socket dir");
+        let socket = sock_dir.join("web.sock");
+        let port = free_port();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("web.log")).expect("web log");
+        let web = Command::new("setpriv")
+            .args([&format!("--reuid={WEB_USER}"), &format!("--regid={WEB_USER}"), "--init-groups", "--inh-caps=-all"])
+            .args(["--bounding-set=-all", "--no-new-privs", "--"])
+            .arg(&bin)
+            .arg("--daemon-socket")
+            .arg(&lab.daemon_sock)
+            .arg("--listen-unix")
+            .arg(&socket)
+            .args(["--listen-tcp", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start corenas-web");
+        let mut stack = WebStack {
+            base: String::new(),
+            direct: format!("http://127.0.0.1:{port}"),
+            dir: dir.clone(),
+            web: Some(web),
+            nginx_pid: None,
+        };
+        wait_for(|| socket.exists(), "corenas-web's socket");
+        let tls = free_port();
+        let up = run(Command::new(crate::workspace().join("lab/nginx-up")).arg(&dir).arg(tls.to_string()).arg(&socket));
+        assert!(up.status.success(), "lab/nginx-up: {}{}", crate::stdout(&up), crate::stderr(&up));
+        stack.nginx_pid = std::fs::read_to_string(dir.join("run/nginx.pid")).ok().and_then(|p| p.trim().parse().ok());
+        stack.base = format!("https://127.0.0.1:{tls}");
+        stack
+    }
+
+    pub fn log(&self) -> String {
+        let mut s = std::fs::read_to_string(self.dir.join("web.log")).unwrap_or_default();
+        s.push_str(&std::fs::read_to_string(self.dir.join("log/nginx-error.log")).unwrap_or_default());
+        s
+    }
+
+    pub fn web_pid(&self) -> Option<u32> {
+        self.web.as_ref().map(Child::id)
+    }
+
+    pub fn browser(&self, name: &str) -> Browser {
+        Browser { base: self.base.clone(), jar: self.dir.join(format!("{name}.cookies")), extra: Vec::new() }
+    }
+
+    pub fn routes(lab: &Lab) -> Vec<serde_json::Value> {
+        let out = run(Command::new(lab.bin.join("corenas-web")).arg("--list-routes"));
+        assert!(out.status.success(), "corenas-web --list-routes: {}", crate::stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("route table JSON")
+    }
+}
+
+impl Drop for WebStack {
+    fn drop(&mut self) {
+        if let Some(pid) = self.nginx_pid.take() {
+            let _ = Command::new("kill").arg("-QUIT").arg(pid.to_string()).status();
+            for _ in 0..50 {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        if let Some(mut c) = self.web.take() {
+            crate::stop(&mut c);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let want = format!("{}:", name.to_ascii_lowercase());
+        self.headers
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&want))
+            .map(|l| l[want.len()..].trim().to_owned())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    /// The value of `<... name="csrf" value="...">` on a page.
+    pub fn csrf(&self) -> String {
+        attr_after(&self.body, "name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field on the page: {}", self.body))
+    }
+}
+
+pub fn attr_after(body: &str, marker: &str) -> Option<String> {
+    let i = body.find(marker)? + marker.len();
+    let j = body[i..].find('"')?;
+    Some(body[i..i + j].to_owned())
+}
+
+/// curl with a cookie jar: what a browser without JavaScript does, over real TLS to nginx.
+pub struct Browser {
+    pub base: String,
+    pub jar: PathBuf,
+    /// Headers added to every request (e.g. `X-API-Key: ...`).
+    pub extra: Vec<String>,
+}
+
+impl Browser {
+    pub fn request(&self, method: &str, path: &str, headers: &[&str], data: &[(&str, &str)]) -> Response {
+        let out_body = self.jar.with_extension(format!("body{}", std::process::id()));
+        let out_head = self.jar.with_extension(format!("head{}", std::process::id()));
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sk", "--max-time", "60", "-X", method, "-o"])
+            .arg(&out_body)
+            .arg("-D")
+            .arg(&out_head)
+            .args(["-w", "%{http_code}", "-b"])
+            .arg(&self.jar)
+            .arg("-c")
+            .arg(&self.jar);
+        for h in headers.iter().copied().chain(self.extra.iter().map(String::as_str)) {
+            cmd.args(["-H", h]);
+        }
+        for (k, v) in data {
+            cmd.arg("--data-urlencode").arg(format!("{k}={v}"));
+        }
+        cmd.arg(format!("{}{path}", self.base));
+        let out = run(&mut cmd);
+        let status = crate::stdout(&out).trim().parse().unwrap_or(0);
+        let r = Response {
+            status,
+            headers: std::fs::read_to_string(&out_head).unwrap_or_default(),
+            body: String::from_utf8_lossy(&std::fs::read(&out_body).unwrap_or_default()).into_owned(),
+        };
+        let _ = std::fs::remove_file(&out_body);
+        let _ = std::fs::remove_file(&out_head);
+        r
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path, &[], &[])
+    }
+
+    /// A form post from this site's own page (the Origin a browser sends).
+    pub fn post(&self, path: &str, data: &[(&str, &str)]) -> Response {
+        let origin = format!("Origin: {}", self.base);
+        self.request("POST", path, &[&origin], data)
+    }
+
+    /// The whole body of a download, as bytes, with extra request headers (Range).
+    pub fn download(&self, path: &str, headers: &[&str]) -> (u16, Vec<u8>) {
+        let out_body = self.jar.with_extension("download");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sk", "--max-time", "120", "-o"]).arg(&out_body).args(["-w", "%{http_code}", "-b"]).arg(&self.jar);
+        for h in headers {
+            cmd.args(["-H", h]);
+        }
+        cmd.arg(format!("{}{path}", self.base));
+        let out = run(&mut cmd);
+        let bytes = std::fs::read(&out_body).unwrap_or_default();
+        let _ = std::fs::remove_file(&out_body);
+        (crate::stdout(&out).trim().parse().unwrap_or(0), bytes)
+    }
+}

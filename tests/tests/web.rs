@@ -1,0 +1,371 @@
+//! The web UI and REST API end to end, as root: the real corenas-web (its own unprivileged user)
+//! behind a real nginx (TLS, the repository's site file) in front of the lab's real corenasd and
+//! helper. The client is curl with a cookie jar, as a browser without JavaScript behaves.
+
+use corenas_tests::media::{self, LoopDisk, ScratchDir};
+use corenas_tests::web::{Browser, WebStack, attr_after};
+use corenas_tests::{Lab, LabOptions, require_root};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const ADMIN_PASSWORD: &str = "Correct-Horse-9x";
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        bits = (bits << 5) | u32::from(v);
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push(((bits >> n) & 0xff) as u8);
+        }
+    }
+    out
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The authenticator app: the current code for the secret shown at enrollment. Waits for the
+/// next 30 s step when `after` (a step already used) is the current one.
+fn totp(secret_b32: &str, used: &mut u64) -> String {
+    loop {
+        let t = now();
+        if t / 30 > *used {
+            *used = t / 30;
+            return corenasd::web::totp::code_at(&base32_decode(secret_b32), t);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn setup_token(lab: &Lab) -> String {
+    let v = lab.ctl_json(&["system", "setup-token"]);
+    v["token"].as_str().unwrap_or_else(|| panic!("no setup token: {v}")).to_owned()
+}
+
+/// First-run setup through the UI: the first administrator, enrolled; answers the logged-in
+/// browser and the authenticator secret.
+fn set_up_admin(lab: &Lab, web: &WebStack, user: &str) -> (Browser, String, u64) {
+    let b = web.browser(user);
+    let token = setup_token(lab);
+    let r = b.post(
+        "/setup",
+        &[("token", &token), ("user", user), ("full_name", "Alice Admin"), ("password", ADMIN_PASSWORD)],
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.body, web.log());
+    let secret = attr_after(&r.body, "data-secret=\"").unwrap_or_else(|| panic!("no enrollment: {}", r.body));
+    assert!(r.body.contains("data:image/svg+xml;base64,"), "the QR code is inline");
+    let mut used = 0;
+    let r = b.post("/login/code", &[("code", &totp(&secret, &mut used))]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.matches("<li><code>").count(), 10, "ten recovery codes: {}", r.body);
+    (b, secret, used)
+}
+
+#[test]
+fn web_first_run_login_sessions_and_refusals() {
+    if !require_root("web_first_run_login_sessions_and_refusals") {
+        return;
+    }
+    let lab = Lab::start("web-auth", LabOptions::default());
+    let web = WebStack::start(&lab);
+    let anon = web.browser("anon");
+
+    // Before the first administrator: only setup.
+    let r = anon.get("/");
+    assert_eq!((r.status, r.header("location").as_deref()), (303, Some("/setup")), "{}", r.headers);
+
+    // Every route that is not public refuses without a session: 401 for the API, a redirect
+    // for pages. The table comes from the binary, so a new route is covered by itself.
+    for route in WebStack::routes(&lab) {
+        if route["public"] == true {
+            continue;
+        }
+        let (method, path) = (route["method"].as_str().unwrap(), route["path"].as_str().unwrap());
+        let path = path.replace("{name}", "alice").replace("{id}", "x");
+        let origin = format!("Origin: {}", anon.base);
+        let r = anon.request(method, &path, &[&origin], &[]);
+        if path.starts_with("/api/") {
+            assert_eq!(r.status, 401, "{method} {path}: {}", r.body);
+            assert_eq!(r.json()["error"]["code"], "E_UNAUTHENTICATED", "{method} {path}");
+        } else {
+            assert_eq!(r.status, 303, "{method} {path}: {}", r.body);
+            assert_eq!(r.header("location").as_deref(), Some("/setup"), "{method} {path}");
+        }
+    }
+    // BI-071: a cookie that names a user is not a session; a made-up API key is not a key.
+    let r = anon.request("GET", "/api/v1/users", &["Cookie: corenas_session=username=admin"], &[]);
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = anon.request("GET", "/api/v1/users", &[&format!("X-API-Key: cnk_{}", "0".repeat(64))], &[]);
+    assert_eq!(r.status, 401, "{}", r.body);
+
+    // Setup needs the token from the console.
+    let r = anon.post("/setup", &[("token", "AAAA-BBBB-CCCC-DDDD"), ("user", "alice"), ("password", ADMIN_PASSWORD)]);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("setup token is wrong"), "{}", r.body);
+    assert!(!lab.read("etc/passwd").contains("alice:"), "a refused setup created nobody");
+    // BI-075: a post from another site is refused before anything runs.
+    let token = setup_token(&lab);
+    let r = anon.request(
+        "POST",
+        "/setup",
+        &["Origin: https://evil.example"],
+        &[("token", &token), ("user", "alice"), ("password", ADMIN_PASSWORD)],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!lab.read("etc/passwd").contains("alice:"));
+
+    let (alice, secret, mut used) = set_up_admin(&lab, &web, "alice");
+    assert!(lab.read("etc/passwd").contains("alice:x:1"), "the first admin is a real account in the admin range");
+    assert_eq!(lab.ctl_json(&["system", "setup-token"])["setup_needed"], false, "the token died");
+    assert_eq!(anon.get("/setup").header("location").as_deref(), Some("/login"));
+
+    // Logged in: pages with the headers that keep them safe.
+    let r = alice.get("/");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert!(r.header("strict-transport-security").is_some(), "nginx adds HSTS");
+    let cookie_line = std::fs::read_to_string(&alice.jar).unwrap_or_default();
+    assert!(cookie_line.contains("#HttpOnly_127.0.0.1") && cookie_line.contains("corenas_session"), "{cookie_line}");
+
+    // A share user through the accounts page: without the form's CSRF token, refused.
+    let page = alice.get("/accounts");
+    let csrf = page.csrf();
+    let r = alice.post("/accounts/users", &[("name", "bob"), ("kind", "share")]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("security token is missing"), "{}", r.body);
+    assert!(!lab.read("etc/passwd").contains("bob:"));
+    let r =
+        alice.post("/accounts/users", &[("csrf", &csrf), ("name", "bob"), ("kind", "share"), ("full_name", "Bob B")]);
+    assert!(r.body.contains("id=\"generated-password\""), "{}", r.body);
+    assert!(lab.read("etc/passwd").contains("bob:x:5"), "bob is a share user");
+    let r = alice.post("/accounts/users/bob/smb-password", &[("csrf", &csrf), ("password", "Smb-Passw0rd!x")]);
+    assert!(r.body.contains("SMB password set for bob"), "{}", r.body);
+    assert!(lab.pdbedit().contains("Unix username:        bob"), "bob is in samba's passdb: {}", lab.pdbedit());
+    // Bad input from the form is refused with the field named, nothing created.
+    let r = alice.post("/accounts/users", &[("csrf", &csrf), ("name", "Max!;id"), ("kind", "share")]);
+    assert!(r.body.contains("user name") && r.body.contains("E_INVALID_INPUT"), "{}", r.body);
+
+    // The API with the session (the UI's scripts send the CSRF token as a header).
+    let users = alice.get("/api/v1/users").json();
+    assert!(users.as_array().unwrap().iter().any(|u| u["name"] == "bob"), "{users}");
+    let hdr = format!("X-CSRF-Token: {csrf}");
+    let json = "Content-Type: application/json";
+    let origin = format!("Origin: {}", alice.base);
+    let post_json = |body: &str, csrf: bool| {
+        let mut h = vec![json, origin.as_str()];
+        if csrf {
+            h.push(&hdr);
+        }
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "-o", "-", "-w", "\n%{http_code}", "-b"])
+            .arg(&alice.jar)
+            .args(h.iter().flat_map(|x| ["-H", x]))
+            .args(["--data-binary", body])
+            .arg(format!("{}/api/v1/users", alice.base))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (b, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.parse::<u16>().unwrap_or(0), b.to_owned())
+    };
+    assert_eq!(post_json(r#"{"name":"carl"}"#, false).0, 403, "no CSRF header");
+    // BI-080 and BI-078: unknown fields and wrong types are refused by the types.
+    let (code, body) = post_json(r#"{"name":"carl","run_as":"root"}"#, true);
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("run_as"), "{body}");
+    let (code, body) = post_json(r#"{"name":["a","b"],"kind":"3; id"}"#, true);
+    assert_eq!(code, 422, "{body}");
+    let (code, body) = post_json(r#"{"name":"carl","kind":"share"}"#, true);
+    assert_eq!(code, 201, "{body}");
+    assert!(body.contains("\"generated_password\":\""), "the generated password is shown once: {body}");
+    // BI-076: sort keys are an enum.
+    let r = alice.get("/api/v1/jobs?sort=name);%20DROP%20TABLE%20jobs;--");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["error"]["field"], "sort");
+    let doc = alice.get("/api/v1/openapi.json").json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/api/v1/jobs"]["post"].is_object());
+
+    // An API key for automation: a viewer reads, and cannot change anything.
+    let key = lab.ctl_json(&["web", "api-key", "create", "--label", "monitoring", "--role", "viewer", "--days", "7"]);
+    let key = key["key"].as_str().expect("the key, shown once").to_owned();
+    let mut bot = web.browser("bot");
+    bot.extra.push(format!("X-API-Key: {key}"));
+    assert_eq!(bot.get("/api/v1/system/status").status, 200);
+    let r = bot.request("POST", "/api/v1/users", &[json], &[]);
+    assert!(r.status == 403 || r.status == 422, "{} {}", r.status, r.body);
+    let r = std::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H", json, "-H", &format!("X-API-Key: {key}")])
+        .args(["--data-binary", r#"{"name":"dave"}"#, &format!("{}/api/v1/users", bot.base)])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "403", "a viewer key cannot create users");
+    assert!(!lab.read("etc/passwd").contains("dave:"));
+    let keys = lab.ctl_json(&["web", "api-key", "list"]);
+    let id = keys[0]["id"].as_str().unwrap().to_owned();
+    lab.ctl_json(&["web", "api-key", "revoke", &id]);
+    assert_eq!(bot.get("/api/v1/system/status").status, 401, "a revoked key is dead");
+
+    // Roles: an operator may queue imaging jobs but not change accounts.
+    assert!(
+        lab.ctl_stdin(&["user", "add", "olga", "--kind", "admin", "--password-stdin"], Some("Operat0r-pass!x\n"))
+            .status
+            .success()
+    );
+    lab.ctl_json(&["web", "role", "olga", "operator"]);
+    let olga = web.browser("olga");
+    let r = olga.post("/login", &[("user", "olga"), ("password", "Operat0r-pass!x")]);
+    let osecret =
+        attr_after(&r.body, "data-secret=\"").unwrap_or_else(|| panic!("olga enrolls at first login: {}", r.body));
+    let mut oused = 0;
+    let r = olga.post("/login/code", &[("code", &totp(&osecret, &mut oused))]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ocsrf = olga.get("/accounts").csrf();
+    let r = olga.post("/accounts/users", &[("csrf", &ocsrf), ("name", "eve"), ("kind", "share")]);
+    assert!(r.body.contains("needs the admin role"), "{}", r.body);
+    assert!(!lab.read("etc/passwd").contains("eve:"));
+    // Taking web access away ends her session at once.
+    lab.ctl_json(&["web", "role", "olga", "none"]);
+    assert_eq!(olga.get("/api/v1/sessions").status, 401);
+
+    // Sessions: listed, and a logged-out cookie is useless.
+    let sessions = alice.get("/api/v1/sessions").json();
+    assert!(sessions.as_array().unwrap().iter().any(|s| s["user"] == "alice" && s["current"] == true), "{sessions}");
+    let copy = web.browser("alice-copy");
+    std::fs::copy(&alice.jar, &copy.jar).expect("copy the cookie jar");
+    let r = alice.post("/logout", &[("csrf", &alice.get("/settings").csrf())]);
+    assert_eq!((r.status, r.header("location").as_deref()), (303, Some("/login")));
+    assert_eq!(copy.get("/").status, 303, "the session ended with the logout");
+    assert_eq!(copy.get("/api/v1/users").status, 401);
+
+    // Login again with the second factor; the same code twice is refused (no replay).
+    let again = web.browser("alice-again");
+    let r = again.post("/login", &[("user", "alice"), ("password", ADMIN_PASSWORD)]);
+    assert!(r.body.contains("name=\"code\""), "{}", r.body);
+    let code = totp(&secret, &mut used);
+    assert_eq!(again.post("/login/code", &[("code", &code)]).status, 303);
+    let replay = web.browser("replay");
+    replay.post("/login", &[("user", "alice"), ("password", ADMIN_PASSWORD)]);
+    let r = replay.post("/login/code", &[("code", &code)]);
+    assert_eq!(r.status, 401, "a used code is refused: {}", r.body);
+
+    // Lockout: failures are counted per account and per address (127.0.0.1 has two already:
+    // the wrong setup token and the replayed code); at five, even the right password is refused.
+    let mallory = web.browser("mallory");
+    let mut refused = 0;
+    for _ in 0..5 {
+        let r = mallory.post("/login", &[("user", "alice"), ("password", "Wrong-Passw0rd!")]);
+        if r.status == 429 {
+            break;
+        }
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.body.contains("user name or password is wrong"), "{}", r.body);
+        refused += 1;
+    }
+    assert_eq!(refused, 3, "the address reached five failures");
+    let r = mallory.post("/login", &[("user", "alice"), ("password", ADMIN_PASSWORD)]);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("too many failed logins"), "{}", r.body);
+    // An unknown account gets the same answer as a wrong password.
+    let r = web.browser("x").post("/login", &[("user", "nosuchuser"), ("password", "Wrong-Passw0rd!")]);
+    assert!(r.status == 401 || r.status == 429, "{}", r.body);
+
+    // Every login event is in the audit chain, and the chain holds.
+    let log = lab.ctl_json(&["log", "view", "--limit", "200"]).to_string();
+    for action in ["web.setup", "web.login", "web.logout", "user.add", "web.role_set", "web.api_key_create"] {
+        assert!(log.contains(action), "{action} is audited: {log}");
+    }
+    assert!(log.contains("wrong password") && log.contains("alice@web"), "{log}");
+    assert!(lab.ctl(&["log", "verify"]).status.success());
+}
+
+#[test]
+fn web_imaging_job_progress_download_and_events() {
+    if !require_root("web_imaging_job_progress_download_and_events") {
+        return;
+    }
+    let scratch = ScratchDir::new("web-iso");
+    // G6: a hostile label is shown as text, never markup or a file name.
+    let label = "X<script>\"'-rf";
+    let iso = media::make_iso(&scratch.path, "WEBDISC", 4 << 20, 11);
+    let volume = media::iso_volume_bytes(&iso);
+    let want = media::sha256_hex(&iso, Some(volume));
+    let disc = LoopDisk::attach_read_only(&iso);
+    let lab = Lab::start("web-img", LabOptions::default());
+    let web = WebStack::start(&lab);
+    let (b, _, _) = set_up_admin(&lab, &web, "alice");
+
+    // The event stream, open while the job runs (curl stops it after a while).
+    let events_out = scratch.path.join("events.txt");
+    let mut sse = std::process::Command::new("curl")
+        .args(["-sk", "-N", "--max-time", "40", "-b"])
+        .arg(&b.jar)
+        .arg("-o")
+        .arg(&events_out)
+        .arg(format!("{}/api/v1/events", b.base))
+        .spawn()
+        .expect("curl events");
+
+    let csrf = b.get("/imaging").csrf();
+    let dev = disc.dev.display().to_string();
+    let r = b.post("/imaging/jobs", &[("csrf", &csrf), ("device", &dev), ("name", label)]);
+    assert_eq!(r.status, 200, "the hostile name is refused by JobName: {}", r.body);
+    assert!(r.body.contains("E_INVALID_INPUT") && !r.body.contains("<script>"), "escaped: {}", r.body);
+    let r = b.post("/imaging/jobs", &[("csrf", &csrf), ("device", &dev), ("name", "web-disc-1"), ("md5", "1")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let job_path = r.header("location").expect("job page");
+    let id = job_path.rsplit('/').next().unwrap().to_owned();
+    let page = b.get(&job_path);
+    assert!(page.body.contains("<progress"), "progress without script: {}", page.body);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let job = loop {
+        let j = b.get(&format!("/api/v1/jobs/{id}")).json();
+        if ["completed", "completed_with_errors", "failed", "cancelled"].contains(&j["status"].as_str().unwrap_or("")) {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "job never ended: {j}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["progress"]["percent"].as_f64(), Some(100.0), "{job}");
+    let archive = job["archive_id"].as_str().expect("archived").to_owned();
+    let page = b.get(&job_path);
+    assert!(page.body.contains(&want), "the job page shows the checksum");
+
+    // Download: the whole image, byte for byte, and a range of it.
+    let (code, bytes) = b.download(&format!("/archive/{archive}/download"), &[]);
+    assert_eq!(code, 200);
+    assert_eq!(bytes.len() as u64, volume);
+    let file = scratch.path.join("downloaded.iso");
+    std::fs::write(&file, &bytes).expect("write download");
+    assert_eq!(media::sha256_hex(&file, None), want, "the download is the image");
+    let (code, part) = b.download(&format!("/api/v1/archives/{archive}/download"), &["Range: bytes=32768-36863"]);
+    assert_eq!(code, 206);
+    assert_eq!(part, bytes[32768..36864].to_vec());
+    let r = b.request("GET", &format!("/api/v1/archives/{archive}/download"), &["Range: bytes=0-0"], &[]);
+    let disposition = r.header("content-disposition").unwrap_or_default();
+    assert_eq!(disposition, format!("attachment; filename=\"{id}.iso\""), "a server-made name");
+
+    // Give the stream a moment to carry the final state, then end it.
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = sse.kill();
+    let _ = sse.wait();
+    let events = std::fs::read_to_string(&events_out).unwrap_or_default();
+    assert!(events.contains("event: job") && events.contains(&id), "job progress was streamed: {events}");
+    assert!(events.contains("\"status\":\"completed\""), "{events}");
+}
