@@ -28,9 +28,10 @@
       if (eta) eta.textContent = j.eta_seconds != null ? (lang === "de" ? "Rest " : "ETA ") + duration(j.eta_seconds) : "";
     });
     var page = document.querySelector('[data-job-page="' + j.id + '"]');
-    // A job page reloads once when the job ends, to show the image and its checksums.
-    if (page && active.indexOf(j.status) < 0 && !page.dataset.reloaded) {
-      page.dataset.reloaded = "1";
+    // A job page that was rendered while the job ran reloads once it has ended, to show the
+    // image and its checksums.
+    if (page && page.dataset.active === "1" && active.indexOf(j.status) < 0) {
+      page.dataset.active = "0";
       window.location.reload();
       return;
     }

@@ -138,7 +138,7 @@ pub async fn job_page(State(app): State<Arc<AppState>>, caller: Caller, Path(id)
         None => None,
     };
     let body = html! {
-        section.card #job data-job-page=(job.id) {
+        section.card #job data-job-page=(job.id) data-active=(if active { "1" } else { "0" }) {
             dl.facts {
                 dt { (l.t("State", "Status")) } dd { span.state data-job-state=(job.id) { (job_state_name(l, job.status)) } }
                 dt { (l.t("Device", "Gerät")) } dd { (job.device.as_deref().unwrap_or("-")) }

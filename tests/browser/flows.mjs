@@ -1,0 +1,203 @@
+// The CoreNAS web UI in a real browser: Debian's Chromium driven by playwright-core, against the
+// real corenas-web behind the real nginx that tests/tests/browser.rs started. Run by that test;
+// it passes everything in the environment:
+//   CORENAS_URL          https://127.0.0.1:PORT (nginx)
+//   CORENAS_SETUP_TOKEN  the first-run token from `corenas-ctl system setup-token`
+//   CORENAS_DISC         a loop device with an ISO on it; CORENAS_DISC_SHA256 its checksum
+//   CORENAS_SHOTS        where screenshots go (kept as CI artifacts)
+// Every step names itself; the first failure ends the run with a non-zero exit.
+
+import { chromium } from "playwright-core";
+import { createHmac, createHash } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.CORENAS_URL;
+const shots = process.env.CORENAS_SHOTS;
+const disc = process.env.CORENAS_DISC;
+const discSha = process.env.CORENAS_DISC_SHA256;
+const password = "Correct-Horse-9x";
+mkdirSync(shots, { recursive: true });
+
+function step(name) {
+  console.log(`step: ${name}`);
+}
+
+function base32(s) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0, value = 0;
+  const out = [];
+  for (const c of s.replace(/[^A-Z2-7]/g, "")) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) { bits -= 8; out.push((value >>> bits) & 0xff); }
+  }
+  return Buffer.from(out);
+}
+
+// RFC 6238 (SHA-1, 6 digits, 30 s): the authenticator app.
+function totpAt(secret, step) {
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const h = createHmac("sha1", base32(secret)).update(msg).digest();
+  const o = h[h.length - 1] & 0xf;
+  const n = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  return String(n % 1000000).padStart(6, "0");
+}
+
+const usedSteps = new Map();
+// A code for a step this secret has not used yet (CoreNAS refuses a code twice).
+async function freshCode(secret) {
+  for (;;) {
+    const s = Math.floor(Date.now() / 1000 / 30);
+    if (s > (usedSteps.get(secret) ?? 0)) { usedSteps.set(secret, s); return totpAt(secret, s); }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function shoot(page, name) {
+  for (const width of [390, 1440]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+}
+
+function expect(cond, what) {
+  if (!cond) throw new Error(`expected: ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+
+let failed = false;
+try {
+  // ---- With JavaScript: setup, enrollment, a share user, an imaging job watched live, download.
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, locale: "en-US" });
+  const page = await ctx.newPage();
+  const csp = [];
+  page.on("console", (m) => { if (/Content Security Policy|Refused to/.test(m.text())) csp.push(m.text()); });
+
+  step("the first visit goes to setup");
+  await page.goto(base + "/");
+  expect(page.url().endsWith("/setup"), `redirected to /setup, got ${page.url()}`);
+  await shoot(page, "setup");
+
+  step("setup creates the first administrator");
+  await page.getByLabel("Setup token").fill(process.env.CORENAS_SETUP_TOKEN);
+  await page.getByLabel("Administrator's user name").fill("alice");
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Create administrator" }).click();
+  await page.waitForSelector("#totp-secret");
+  await shoot(page, "enroll");
+  const secret = await page.locator("#totp-secret").getAttribute("data-secret");
+  expect(await page.locator("figure.qr img").evaluate((img) => img.naturalWidth > 0), "the QR code renders");
+
+  step("the first code confirms the authenticator; recovery codes are shown once");
+  await page.getByLabel(/Code \(6 digits\)/).fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForSelector("#recovery-codes");
+  expect((await page.locator("#recovery-codes li").count()) === 10, "ten recovery codes");
+  await shoot(page, "recovery-codes");
+  await page.getByRole("link", { name: "Continue to the dashboard" }).click();
+  await page.waitForSelector("#jobs");
+  await shoot(page, "dashboard");
+
+  step("a share user with a generated password, then an SMB password");
+  await page.getByRole("link", { name: "Accounts" }).click();
+  await page.locator("#new-user").getByLabel("User name").fill("bob");
+  await page.getByRole("button", { name: "Create user" }).click();
+  await page.waitForSelector("#generated-password");
+  expect(await page.locator('tr[data-user="bob"]').count() === 1, "bob is listed");
+  const bob = page.locator('tr[data-user="bob"]');
+  await bob.locator("summary").click();
+  await bob.getByLabel("New SMB password").fill("Smb-Passw0rd!x");
+  await bob.getByRole("button", { name: "Set" }).click();
+  await page.getByText("SMB password set for bob").waitFor();
+  expect((await page.locator('tr[data-user="bob"] td.smb').innerText()).includes("enabled"), "bob's SMB account is enabled");
+  await shoot(page, "accounts");
+
+  step("an imaging job on the disc; the progress reaches 100 % live");
+  await page.getByRole("link", { name: "Imaging" }).click();
+  await page.getByLabel("Drive").selectOption(disc);
+  await page.getByLabel("Job name").fill("browser-disc-1");
+  await page.getByRole("button", { name: "Start imaging" }).click();
+  await page.waitForSelector("[data-job-page]");
+  await shoot(page, "job-running");
+  // live.js reloads the page once the job has ended; the download link appears then.
+  await page.waitForSelector("#download", { timeout: 120000 });
+  expect((await page.locator(".progress .pct").first().innerText()).startsWith("100"), "100 %");
+  await shoot(page, "job-done");
+  const sha = (await page.locator("#sha256").innerText()).trim();
+  expect(sha === discSha, `the job's checksum ${sha} is the disc's ${discSha}`);
+
+  step("the download is the image");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#download").click()]);
+  const file = join(shots, "download.iso");
+  await download.saveAs(file);
+  const got = createHash("sha256").update(readFileSync(file)).digest("hex");
+  expect(got === discSha, `downloaded ${got}, disc ${discSha}`);
+
+  for (const [link, name] of [["Devices", "devices"], ["Audit log", "audit"], ["Settings", "settings"]]) {
+    step(`the ${name} page`);
+    await page.getByRole("link", { name: link, exact: true }).click();
+    await page.waitForSelector("main h1");
+    await shoot(page, name);
+  }
+
+  step("German");
+  await page.getByRole("button", { name: "Deutsch" }).click();
+  await page.getByRole("link", { name: "Übersicht" }).waitFor();
+  await shoot(page, "settings-de");
+  await page.getByRole("button", { name: "English" }).click();
+
+  step("logout ends the session");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.waitForURL(/\/login$/);
+  await shoot(page, "login");
+  await page.goto(base + "/accounts");
+  expect(page.url().endsWith("/login"), "after logout, pages send to the login");
+  expect(csp.length === 0, `no CSP violations: ${csp.join("; ")}`);
+  await ctx.close();
+
+  // ---- Without JavaScript: login with a code, a share user, an imaging job to the end, logout.
+  const nojs = await browser.newContext({ ignoreHTTPSErrors: true, javaScriptEnabled: false, locale: "de-DE" });
+  const p2 = await nojs.newPage();
+  step("without JavaScript: login (German, from Accept-Language)");
+  await p2.goto(base + "/login");
+  await p2.getByLabel("Benutzername").fill("alice");
+  await p2.getByLabel("Passwort").fill(password);
+  await p2.getByRole("button", { name: "Weiter" }).click();
+  await p2.getByLabel(/Code \(6 Ziffern\)/).fill(await freshCode(secret));
+  await p2.getByRole("button", { name: "Anmelden" }).click();
+  await p2.waitForSelector("#jobs");
+
+  step("without JavaScript: a share user");
+  await p2.goto(base + "/accounts");
+  await p2.locator("#new-user").getByLabel("Benutzername").fill("carol");
+  await p2.getByRole("button", { name: "Benutzer anlegen" }).click();
+  await p2.waitForSelector("#generated-password");
+
+  step("without JavaScript: an imaging job, followed by the page's own refresh");
+  await p2.goto(base + "/imaging");
+  await p2.getByLabel("Laufwerk").selectOption(disc);
+  await p2.getByLabel("Auftragsname").fill("nojs-disc-1");
+  await p2.getByRole("button", { name: "Abbild starten" }).click();
+  await p2.waitForSelector("#download", { timeout: 120000 });
+  expect((await p2.locator("#sha256").innerText()).trim() === discSha, "the same checksum");
+  await shoot(p2, "job-done-nojs-de");
+
+  step("without JavaScript: logout");
+  await p2.getByRole("button", { name: "Abmelden" }).click();
+  await p2.waitForURL(/\/login$/);
+  await nojs.close();
+} catch (e) {
+  failed = true;
+  console.error(`FAILED: ${e.stack || e}`);
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,52 @@
+//! The web UI in a real browser: Debian's Chromium, driven by playwright-core
+//! (tests/browser/flows.mjs), against the real corenas-web behind the real nginx in front of a
+//! real lab. First-run setup with the token, TOTP enrollment, login with generated codes, a
+//! share user with an SMB password, an imaging job on a loop-device disc watched to 100 %, the
+//! download compared by checksum, logout; the same flows again with JavaScript off. Screenshots
+//! of every page at 390 and 1440 px land in target/screenshots (CI keeps them).
+
+use corenas_tests::media::{self, LoopDisk, ScratchDir};
+use corenas_tests::web::WebStack;
+use corenas_tests::{Lab, LabOptions, require_root, workspace};
+use std::process::Command;
+
+#[test]
+fn browser_flows_with_and_without_javascript() {
+    if !require_root("browser_flows_with_and_without_javascript") {
+        return;
+    }
+    let flows = workspace().join("tests/browser");
+    assert!(
+        flows.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `npm ci --prefix tests/browser` (.ci/run does)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is not installed (apt-get install chromium)"
+    );
+    let scratch = ScratchDir::new("browser-iso");
+    let iso = media::make_iso(&scratch.path, "BROWSERDISC", 3 << 20, 5);
+    let sha = media::sha256_hex(&iso, Some(media::iso_volume_bytes(&iso)));
+    let disc = LoopDisk::attach_read_only(&iso);
+    let lab = Lab::start("web-browser", LabOptions::default());
+    let web = WebStack::start(&lab);
+    let token = lab.ctl_json(&["system", "setup-token"])["token"].as_str().expect("setup token").to_owned();
+    let shots = corenas_tests::target_dir().join("../../screenshots");
+    let out = Command::new("node")
+        .arg(flows.join("flows.mjs"))
+        .env("CORENAS_URL", &web.base)
+        .env("CORENAS_SETUP_TOKEN", &token)
+        .env("CORENAS_DISC", &disc.dev)
+        .env("CORENAS_DISC_SHA256", &sha)
+        .env("CORENAS_SHOTS", &shots)
+        .output()
+        .expect("node");
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "browser flows failed:\n{log}\n--- corenas-web / nginx ---\n{}", web.log());
+    // What the browser did is what the system recorded.
+    assert!(lab.read("etc/passwd").contains("bob:") && lab.read("etc/passwd").contains("carol:"));
+    let jobs = lab.ctl_json(&["image", "list"]);
+    assert_eq!(jobs["total"], 2, "{jobs}");
+    assert!(lab.ctl(&["log", "verify"]).status.success());
+    eprintln!("{log}screenshots in {}", shots.display());
+}
