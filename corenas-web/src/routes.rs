@@ -7,7 +7,7 @@
 use crate::AppState;
 use crate::{api, pages};
 use axum::Router;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -50,19 +50,26 @@ fn all() -> Vec<(Route, Handler)> {
         r("POST", "/settings/sessions/{id}/revoke", false, post(pages::settings::session_revoke)),
         // The REST API.
         r("GET", "/api/v1/openapi.json", false, get(api::openapi)),
-        r("GET", "/api/v1/system/status", false, get(api::system_status)),
+        r("GET", "/api/v1/system/status", false, get(api::imaging::system_status)),
+        r("GET", "/api/v1/system/config", false, get(api::imaging::system_config)),
+        r("PATCH", "/api/v1/system/config", false, patch(api::imaging::system_config_patch)),
         r("GET", "/api/v1/dashboard", false, get(api::dashboard)),
-        r("GET", "/api/v1/jobs", false, get(api::jobs)),
-        r("POST", "/api/v1/jobs", false, post(api::job_create)),
-        r("GET", "/api/v1/jobs/{id}", false, get(api::job)),
-        r("POST", "/api/v1/jobs/{id}/cancel", false, post(api::job_cancel)),
-        r("GET", "/api/v1/archives", false, get(api::archives)),
-        r("GET", "/api/v1/archives/{id}", false, get(api::archive)),
+        r("GET", "/api/v1/jobs", false, get(api::imaging::jobs)),
+        r("POST", "/api/v1/jobs", false, post(api::imaging::job_create)),
+        r("GET", "/api/v1/jobs/{id}", false, get(api::imaging::job)),
+        r("PATCH", "/api/v1/jobs/{id}", false, patch(api::imaging::job_patch)),
+        r("DELETE", "/api/v1/jobs/{id}", false, delete(api::imaging::job_delete)),
+        r("GET", "/api/v1/archives", false, get(api::imaging::archives)),
+        r("GET", "/api/v1/archives/{id}", false, get(api::imaging::archive)),
+        r("PATCH", "/api/v1/archives/{id}", false, patch(api::imaging::archive_patch)),
+        r("DELETE", "/api/v1/archives/{id}", false, delete(api::imaging::archive_delete)),
+        r("POST", "/api/v1/archives/{id}/verify", false, post(api::imaging::archive_verify)),
         r("GET", "/api/v1/archives/{id}/download", false, get(api::archive_download)),
-        r("GET", "/api/v1/devices", false, get(api::devices)),
+        r("GET", "/api/v1/devices", false, get(api::imaging::devices)),
+        r("POST", "/api/v1/devices/{device}/eject", false, post(api::imaging::device_eject)),
         r("GET", "/api/v1/users", false, get(api::users)),
         r("POST", "/api/v1/users", false, post(api::user_create)),
-        r("GET", "/api/v1/logs", false, get(api::logs)),
+        r("GET", "/api/v1/logs", false, get(api::imaging::logs)),
         r("GET", "/api/v1/sessions", false, get(api::sessions)),
         r("GET", "/api/v1/events", false, get(api::events)),
     ]

@@ -196,6 +196,36 @@ impl Browser {
         self.request("POST", path, &[&origin], data)
     }
 
+    /// A JSON request as the UI's own scripts make it: Origin, and the CSRF header when given.
+    pub fn json(&self, method: &str, path: &str, csrf: Option<&str>, body: &str) -> Response {
+        let out_body = self.jar.with_extension(format!("jbody{}", std::process::id()));
+        let out_head = self.jar.with_extension(format!("jhead{}", std::process::id()));
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sk", "--max-time", "60", "-X", method, "-o"])
+            .arg(&out_body)
+            .arg("-D")
+            .arg(&out_head)
+            .args(["-w", "%{http_code}", "-b"])
+            .arg(&self.jar)
+            .args(["-H", "Content-Type: application/json", "-H", &format!("Origin: {}", self.base)]);
+        if let Some(c) = csrf {
+            cmd.args(["-H", &format!("X-CSRF-Token: {c}")]);
+        }
+        for h in &self.extra {
+            cmd.args(["-H", h]);
+        }
+        cmd.args(["--data-binary", body]).arg(format!("{}{path}", self.base));
+        let out = run(&mut cmd);
+        let r = Response {
+            status: crate::stdout(&out).trim().parse().unwrap_or(0),
+            headers: std::fs::read_to_string(&out_head).unwrap_or_default(),
+            body: String::from_utf8_lossy(&std::fs::read(&out_body).unwrap_or_default()).into_owned(),
+        };
+        let _ = std::fs::remove_file(&out_body);
+        let _ = std::fs::remove_file(&out_head);
+        r
+    }
+
     /// The whole body of a download, as bytes, with extra request headers (Range).
     pub fn download(&self, path: &str, headers: &[&str]) -> (u16, Vec<u8>) {
         let out_body = self.jar.with_extension("download");

@@ -162,25 +162,9 @@ fn web_first_run_login_sessions_and_refusals() {
     // The API with the session (the UI's scripts send the CSRF token as a header).
     let users = alice.get("/api/v1/users").json();
     assert!(users.as_array().unwrap().iter().any(|u| u["name"] == "bob"), "{users}");
-    let hdr = format!("X-CSRF-Token: {csrf}");
-    let json = "Content-Type: application/json";
-    let origin = format!("Origin: {}", alice.base);
-    let post_json = |body: &str, csrf: bool| {
-        let mut h = vec![json, origin.as_str()];
-        if csrf {
-            h.push(&hdr);
-        }
-        let out = std::process::Command::new("curl")
-            .args(["-sk", "-o", "-", "-w", "\n%{http_code}", "-b"])
-            .arg(&alice.jar)
-            .args(h.iter().flat_map(|x| ["-H", x]))
-            .args(["--data-binary", body])
-            .arg(format!("{}/api/v1/users", alice.base))
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (b, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.parse::<u16>().unwrap_or(0), b.to_owned())
+    let post_json = |body: &str, with_csrf: bool| {
+        let r = alice.json("POST", "/api/v1/users", with_csrf.then_some(csrf.as_str()), body);
+        (r.status, r.body)
     };
     assert_eq!(post_json(r#"{"name":"carl"}"#, false).0, 403, "no CSRF header");
     // BI-080 and BI-078: unknown fields and wrong types are refused by the types.
@@ -206,14 +190,8 @@ fn web_first_run_login_sessions_and_refusals() {
     let mut bot = web.browser("bot");
     bot.extra.push(format!("X-API-Key: {key}"));
     assert_eq!(bot.get("/api/v1/system/status").status, 200);
-    let r = bot.request("POST", "/api/v1/users", &[json], &[]);
-    assert!(r.status == 403 || r.status == 422, "{} {}", r.status, r.body);
-    let r = std::process::Command::new("curl")
-        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H", json, "-H", &format!("X-API-Key: {key}")])
-        .args(["--data-binary", r#"{"name":"dave"}"#, &format!("{}/api/v1/users", bot.base)])
-        .output()
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&r.stdout), "403", "a viewer key cannot create users");
+    let r = bot.json("POST", "/api/v1/users", None, r#"{"name":"dave"}"#);
+    assert_eq!(r.status, 403, "a viewer key cannot create users: {}", r.body);
     assert!(!lab.read("etc/passwd").contains("dave:"));
     let keys = lab.ctl_json(&["web", "api-key", "list"]);
     let id = keys[0]["id"].as_str().unwrap().to_owned();
@@ -342,7 +320,8 @@ fn web_imaging_job_progress_download_and_events() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(job["status"], "completed", "{job}");
-    assert_eq!(job["progress"]["percent"].as_f64(), Some(100.0), "{job}");
+    assert_eq!(job["progress"].as_f64(), Some(100.0), "the specification's percentage: {job}");
+    assert_eq!(job["size_bytes"], volume, "{job}");
     let archive = job["archive_id"].as_str().expect("archived").to_owned();
     let page = b.get(&job_path);
     assert!(page.body.contains(&want), "the job page shows the checksum");
@@ -360,6 +339,53 @@ fn web_imaging_job_progress_download_and_events() {
     let r = b.request("GET", &format!("/api/v1/archives/{archive}/download"), &["Range: bytes=0-0"], &[]);
     let disposition = r.header("content-disposition").unwrap_or_default();
     assert_eq!(disposition, format!("attachment; filename=\"{id}.iso\""), "a server-made name");
+
+    // The specification's shapes: archives with metadata, tags and notes set by PATCH.
+    let csrf = b.get("/imaging").csrf();
+    let list = b.get("/api/v1/archives?search=webdisc").json();
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["archives"][0]["metadata"]["label"], "WEBDISC");
+    let r = b.json(
+        "PATCH",
+        &format!("/api/v1/archives/{archive}"),
+        Some(&csrf),
+        r#"{"metadata":{"tags":["backup","2026"],"notes":"first disc"}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["metadata"]["tags"], serde_json::json!(["backup", "2026"]), "{}", r.body);
+    let r = b.json("PATCH", &format!("/api/v1/archives/{archive}"), Some(&csrf), r#"{"metadata":{"label":"renamed"}}"#);
+    assert_eq!((r.status, r.json()["error"]["field"].as_str()), (422, Some("metadata.label")), "{}", r.body);
+    assert_eq!(b.get("/api/v1/archives?tag=backup").json()["total"], 1);
+    let devices = b.get("/api/v1/devices").json();
+    let d = devices["devices"].as_array().unwrap().iter().find(|d| d["path"] == dev.as_str()).expect("the disc drive");
+    assert_eq!((d["status"].as_str(), d["has_media"].as_bool()), (Some("idle"), Some(true)), "{d}");
+    let status = b.get("/api/v1/system/status").json();
+    assert_eq!(status["services"]["corenasd"], "running", "{status}");
+    assert!(status["resources"]["memory_total_bytes"].as_u64().unwrap_or(0) > 0, "{status}");
+    let logs = b.get("/api/v1/logs?level=warning").json();
+    assert!(
+        logs["logs"].as_array().unwrap().iter().all(|e| e["level"] == "warning" || e["level"] == "error"),
+        "{logs}"
+    );
+    // A job in the specification's request shape, then paused/cancelled by PATCH.
+    let r = b.json("POST", "/api/v1/jobs", Some(&csrf), &format!(r#"{{"name":"api-disc","device":"{dev}","options":{{"read_attempts":2,"verify":false,"checksums":["md5","sha256"],"priority":"high"}}}}"#));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let api_job = r.json()["id"].as_str().expect("job id").to_owned();
+    let r = b.json("PATCH", &format!("/api/v1/jobs/{api_job}"), Some(&csrf), r#"{"action":"launch"}"#);
+    assert_eq!((r.status, r.json()["error"]["field"].as_str()), (422, Some("action")), "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !["completed", "failed"]
+        .contains(&b.get(&format!("/api/v1/jobs/{api_job}")).json()["status"].as_str().unwrap_or(""))
+    {
+        assert!(Instant::now() < deadline, "the API job never ended");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let j = b.get(&format!("/api/v1/jobs/{api_job}")).json();
+    assert_eq!(
+        (j["status"].as_str(), j["options"]["md5"].as_bool(), j["priority"].as_str()),
+        (Some("completed"), Some(true), Some("high")),
+        "{j}"
+    );
 
     // Give the stream a moment to carry the final state, then end it.
     std::thread::sleep(Duration::from_secs(3));

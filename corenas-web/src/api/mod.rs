@@ -1,34 +1,35 @@
 //! The REST API (`/api/v1/...`): JSON for what the UI shows, errors as
 //! `{"error": {"code", "message", "field"}}` with the stable codes, the event stream, image
-//! downloads with HTTP Range, and the OpenAPI document built from the route table.
+//! downloads with HTTP Range, and the OpenAPI document built from the route table. The imaging
+//! and system resources follow the shapes of the specification (`imaging.rs`).
+
+pub mod imaging;
 
 use crate::AppState;
 use crate::http::{self, Caller, api_error};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use corenas_proto::api::{ARCHIVE_READ_MAX, UserAdd};
-use corenas_proto::imaging::{
-    ArchiveQuery, ArchiveSort, ImageCreate, JobOptions, JobQuery, JobSort, JobState, LIST_MAX,
-};
+use corenas_proto::imaging::{JobState, LIST_MAX};
 use corenas_proto::names::AccountKind;
 use corenas_proto::web::Role;
 use corenas_proto::{ErrorCode, WireError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-fn reply<T: Serialize>(r: Result<T, WireError>) -> Response {
+pub fn reply<T: Serialize>(r: Result<T, WireError>) -> Response {
     match r {
         Ok(v) => Json(v).into_response(),
         Err(e) => api_error(&e),
     }
 }
 
-fn created<T: Serialize>(r: Result<T, WireError>) -> Response {
+pub fn created<T: Serialize>(r: Result<T, WireError>) -> Response {
     match r {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Err(e) => api_error(&e),
@@ -36,17 +37,13 @@ fn created<T: Serialize>(r: Result<T, WireError>) -> Response {
 }
 
 /// A JSON body, or a 4xx naming what was wrong with it (axum's own rejection is plain text).
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+pub fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
     serde_json::from_slice(bytes).map_err(|e| WireError::invalid("body", format!("the request body is not valid: {e}")))
 }
 
 /// The UI's own scripts send the CSRF token in a header; API keys need none.
-fn csrf(caller: &Caller, headers: &HeaderMap) -> Result<(), WireError> {
+pub fn csrf(caller: &Caller, headers: &HeaderMap) -> Result<(), WireError> {
     http::require_csrf(caller, headers.get(http::CSRF_HEADER).and_then(|v| v.to_str().ok()))
-}
-
-pub async fn system_status(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
-    reply(crate::daemon!(app.gate, &caller.cred, SystemStatus {}))
 }
 
 #[derive(Debug, Serialize)]
@@ -76,134 +73,6 @@ pub async fn dashboard(State(app): State<Arc<AppState>>, caller: Caller) -> Resp
         })
     };
     reply(run.await)
-}
-
-#[derive(Debug, Deserialize)]
-pub struct JobsQuery {
-    status: Option<String>,
-    sort: Option<String>,
-    limit: Option<u32>,
-    offset: Option<u32>,
-}
-
-fn job_query(q: &JobsQuery) -> Result<JobQuery, WireError> {
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(JobState::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-            WireError::invalid("status", format!("status is invalid: use one of {}", names.join(", ")))
-        })?),
-    };
-    let sort = match q.sort.as_deref() {
-        None | Some("") | Some("created") => JobSort::Created,
-        Some("updated") => JobSort::Updated,
-        Some("name") => JobSort::Name,
-        Some(_) => return Err(WireError::invalid("sort", "sort is invalid: use created, updated or name")),
-    };
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > LIST_MAX {
-        return Err(WireError::invalid("limit", format!("limit is invalid: use 1-{LIST_MAX}")));
-    }
-    Ok(JobQuery { status, sort, limit, offset: q.offset.unwrap_or(0) })
-}
-
-pub async fn jobs(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Query<JobsQuery>) -> Response {
-    match job_query(&q) {
-        Ok(query) => reply(crate::daemon!(app.gate, &caller.cred, ImageList { query })),
-        Err(e) => api_error(&e),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewJob {
-    name: String,
-    device: String,
-    #[serde(default)]
-    verify: bool,
-    #[serde(default)]
-    md5: bool,
-}
-
-pub async fn job_create(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    headers: HeaderMap,
-    raw: axum::body::Bytes,
-) -> Response {
-    let req = csrf(&caller, &headers).and_then(|()| body::<NewJob>(&raw)).and_then(|j| {
-        Ok(ImageCreate {
-            name: j.name.parse()?,
-            device: j.device.parse()?,
-            options: JobOptions { verify: j.verify, md5: j.md5, ..JobOptions::default() },
-        })
-    });
-    match req {
-        Ok(req) => {
-            created(crate::daemon!(app.gate, &caller.cred, ImageCreate { req, dry_run: false }).map(|c| c.result))
-        }
-        Err(e) => api_error(&e),
-    }
-}
-
-pub async fn job(State(app): State<Arc<AppState>>, caller: Caller, Path(id): Path<String>) -> Response {
-    reply(crate::daemon!(app.gate, &caller.cred, ImageShow { id }))
-}
-
-pub async fn job_cancel(
-    State(app): State<Arc<AppState>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    match csrf(&caller, &headers) {
-        Ok(()) => reply(
-            crate::daemon!(app.gate, &caller.cred, ImageCancel { id, delete_partial: None, dry_run: false })
-                .map(|c| c.result),
-        ),
-        Err(e) => api_error(&e),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ArchivesQuery {
-    search: Option<String>,
-    tag: Option<String>,
-    sort: Option<String>,
-    order: Option<String>,
-    limit: Option<u32>,
-    offset: Option<u32>,
-}
-
-pub fn archive_query(q: &ArchivesQuery) -> Result<ArchiveQuery, WireError> {
-    let opt = |s: &Option<String>| s.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > LIST_MAX {
-        return Err(WireError::invalid("limit", format!("limit is invalid: use 1-{LIST_MAX}")));
-    }
-    Ok(ArchiveQuery {
-        search: opt(&q.search).map(|s| s.parse()).transpose()?,
-        tag: opt(&q.tag).map(|s| s.parse()).transpose()?,
-        sort: opt(&q.sort).map(|s| s.parse::<ArchiveSort>()).transpose()?.unwrap_or_default(),
-        descending: match q.order.as_deref() {
-            None | Some("") | Some("desc") => true,
-            Some("asc") => false,
-            Some(_) => return Err(WireError::invalid("order", "order is invalid: use asc or desc")),
-        },
-        limit,
-        offset: q.offset.unwrap_or(0),
-    })
-}
-
-pub async fn archives(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Query<ArchivesQuery>) -> Response {
-    match archive_query(&q) {
-        Ok(query) => reply(crate::daemon!(app.gate, &caller.cred, ArchiveList { query })),
-        Err(e) => api_error(&e),
-    }
-}
-
-pub async fn archive(State(app): State<Arc<AppState>>, caller: Caller, Path(id): Path<String>) -> Response {
-    reply(crate::daemon!(app.gate, &caller.cred, ArchiveShow { id }))
 }
 
 /// `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX` (one range), within `size`.
@@ -299,10 +168,6 @@ pub async fn archive_download(
     res
 }
 
-pub async fn devices(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
-    reply(crate::daemon!(app.gate, &caller.cred, DeviceList {}))
-}
-
 pub async fn users(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
     reply(crate::daemon!(app.gate, &caller.cred, UserList {}))
 }
@@ -354,35 +219,6 @@ pub async fn user_create(
     created(r.map(|c| {
         serde_json::json!({ "user": c.result, "generated_password": c.generated_password.as_ref().map(|p| p.expose()) })
     }))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct LogsQuery {
-    before: Option<i64>,
-    limit: Option<u32>,
-    action: Option<String>,
-    principal: Option<String>,
-    result: Option<String>,
-}
-
-/// The audit log, newest first, filtered by action prefix, principal and result.
-pub async fn logs(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Query<LogsQuery>) -> Response {
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > corenas_proto::api::AUDIT_PAGE_MAX {
-        return api_error(&WireError::invalid(
-            "limit",
-            format!("limit is invalid: use 1-{}", corenas_proto::api::AUDIT_PAGE_MAX),
-        ));
-    }
-    let r = crate::daemon!(app.gate, &caller.cred, LogView { before: q.before, limit }).map(|entries| {
-        entries
-            .into_iter()
-            .filter(|e| q.action.as_deref().is_none_or(|a| e.action.starts_with(a)))
-            .filter(|e| q.principal.as_deref().is_none_or(|p| e.principal == p))
-            .filter(|e| q.result.as_deref().is_none_or(|r| e.result == r))
-            .collect::<Vec<_>>()
-    });
-    reply(r)
 }
 
 pub async fn sessions(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
@@ -460,50 +296,75 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
-/// What the OpenAPI document says about each API route (the paths come from the route table).
+/// What the OpenAPI document says about each API route (the paths come from the route table):
+/// a summary, query parameters and the request body's schema.
 fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Option<serde_json::Value>) {
     use serde_json::json;
     let q = |name: &str, schema: serde_json::Value| json!({ "name": name, "in": "query", "required": false, "schema": schema });
     let int = |min: u64, max: u64| json!({ "type": "integer", "minimum": min, "maximum": max });
+    let page = || vec![q("limit", int(1, u64::from(LIST_MAX))), q("offset", int(0, 1_000_000))];
+    let none = json!([]);
     match (method, path) {
-        ("GET", "/api/v1/jobs") => (
-            "List imaging jobs",
-            json!([
+        ("GET", "/api/v1/jobs") => {
+            let mut p = vec![
                 q(
                     "status",
-                    json!({ "type": "string", "enum": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() })
+                    json!({ "type": "string", "enum": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() }),
                 ),
                 q("sort", json!({ "type": "string", "enum": ["created", "updated", "name"] })),
-                q("limit", int(1, u64::from(LIST_MAX))),
-                q("offset", int(0, 1_000_000)),
-            ]),
-            None,
-        ),
+            ];
+            p.extend(page());
+            ("List imaging jobs", json!(p), None)
+        }
         ("POST", "/api/v1/jobs") => (
             "Queue an imaging job",
-            json!([]),
+            none,
             Some(
                 json!({ "type": "object", "required": ["name", "device"], "additionalProperties": false, "properties": {
                 "name": { "type": "string", "minLength": 1, "maxLength": 64 },
                 "device": { "type": "string", "pattern": "^/dev/" },
-                "verify": { "type": "boolean" }, "md5": { "type": "boolean" } } }),
+                "options": { "type": "object", "additionalProperties": false, "properties": {
+                    "read_attempts": { "type": "integer", "minimum": 0, "maximum": 5 },
+                    "verify": { "type": "boolean" },
+                    "checksums": { "type": "array", "items": { "type": "string", "enum": ["md5", "sha256"] } },
+                    "priority": { "type": "string", "enum": ["low", "normal", "high"] } } } } }),
             ),
         ),
-        ("GET", "/api/v1/archives") => (
-            "Search the archive",
-            json!([
+        ("PATCH", "/api/v1/jobs/{id}") => (
+            "Pause, resume, cancel or retry a job, or change its priority",
+            none,
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": {
+                "action": { "type": "string", "enum": ["pause", "resume", "cancel", "retry"] },
+                "priority": { "type": "string", "enum": ["low", "normal", "high"] } } })),
+        ),
+        ("GET", "/api/v1/archives") => {
+            let mut p = vec![
                 q("search", json!({ "type": "string", "maxLength": 100 })),
                 q("tag", json!({ "type": "string", "maxLength": 32 })),
                 q("sort", json!({ "type": "string", "enum": ["created", "name", "size"] })),
                 q("order", json!({ "type": "string", "enum": ["asc", "desc"] })),
-                q("limit", int(1, u64::from(LIST_MAX))),
-                q("offset", int(0, 1_000_000)),
-            ]),
-            None,
+            ];
+            p.extend(page());
+            ("Search the archive", json!(p), None)
+        }
+        ("PATCH", "/api/v1/archives/{id}") => (
+            "Set an archive's tags and notes",
+            none,
+            Some(json!({ "type": "object", "required": ["metadata"], "additionalProperties": false, "properties": {
+                "metadata": { "type": "object", "additionalProperties": false, "properties": {
+                    "tags": { "type": "array", "items": { "type": "string", "maxLength": 32 } },
+                    "notes": { "type": "string", "maxLength": 2000 } } } } })),
+        ),
+        ("PATCH", "/api/v1/system/config") => (
+            "Set the imaging policy",
+            none,
+            Some(json!({ "type": "object", "required": ["auto_start"], "additionalProperties": false, "properties": {
+                "auto_start": { "type": "boolean" },
+                "watch": { "type": "array", "items": { "type": "string", "pattern": "^/dev/" } } } })),
         ),
         ("POST", "/api/v1/users") => (
             "Create a user",
-            json!([]),
+            none,
             Some(json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
                 "name": { "type": "string", "minLength": 1, "maxLength": 32 },
                 "kind": { "type": "string", "enum": ["share", "admin"] },
@@ -513,26 +374,32 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
         ("GET", "/api/v1/logs") => (
             "The audit log, newest first",
             json!([
+                q("level", json!({ "type": "string", "enum": ["debug", "info", "warning", "error"] })),
+                q("since", json!({ "type": "string", "format": "date-time" })),
                 q("before", int(0, i64::MAX as u64)),
                 q("limit", int(1, u64::from(corenas_proto::api::AUDIT_PAGE_MAX))),
-                q("action", json!({ "type": "string" })),
-                q("principal", json!({ "type": "string" })),
+                q("action", json!({ "type": "string", "maxLength": 64 })),
+                q("principal", json!({ "type": "string", "maxLength": 64 })),
                 q("result", json!({ "type": "string", "enum": ["ok", "refused", "failed", "dry-run"] })),
             ]),
             None,
         ),
-        ("GET", "/api/v1/system/status") => ("Versions, audit head, helper state", json!([]), None),
-        ("GET", "/api/v1/dashboard") => ("Active jobs, drives and pools", json!([]), None),
-        ("GET", "/api/v1/jobs/{id}") => ("One imaging job", json!([]), None),
-        ("POST", "/api/v1/jobs/{id}/cancel") => ("Cancel a job", json!([]), None),
-        ("GET", "/api/v1/archives/{id}") => ("One archived image", json!([]), None),
-        ("GET", "/api/v1/archives/{id}/download") => ("Download an image (HTTP Range)", json!([]), None),
-        ("GET", "/api/v1/devices") => ("Drives for imaging, with media", json!([]), None),
-        ("GET", "/api/v1/users") => ("Users in the managed ranges", json!([]), None),
-        ("GET", "/api/v1/sessions") => ("Open sessions (own; administrators: all)", json!([]), None),
-        ("GET", "/api/v1/events") => ("Server-sent events: job progress, device changes", json!([]), None),
-        ("GET", "/api/v1/openapi.json") => ("This document", json!([]), None),
-        _ => ("", json!([]), None),
+        ("GET", "/api/v1/system/status") => ("Health, versions, resources and services", none, None),
+        ("GET", "/api/v1/system/config") => ("The imaging policy", none, None),
+        ("GET", "/api/v1/dashboard") => ("Active jobs, drives and pools", none, None),
+        ("GET", "/api/v1/jobs/{id}") => ("One imaging job", none, None),
+        ("DELETE", "/api/v1/jobs/{id}") => ("Cancel a job and remove what it wrote", none, None),
+        ("GET", "/api/v1/archives/{id}") => ("One archived image", none, None),
+        ("DELETE", "/api/v1/archives/{id}") => ("Delete an archived image", none, None),
+        ("POST", "/api/v1/archives/{id}/verify") => ("Verify an image against its checksums (a job)", none, None),
+        ("GET", "/api/v1/archives/{id}/download") => ("Download an image (HTTP Range)", none, None),
+        ("GET", "/api/v1/devices") => ("Drives for imaging, with media", none, None),
+        ("POST", "/api/v1/devices/{device}/eject") => ("Eject the medium", none, None),
+        ("GET", "/api/v1/users") => ("Users in the managed ranges", none, None),
+        ("GET", "/api/v1/sessions") => ("Open sessions (own; administrators: all)", none, None),
+        ("GET", "/api/v1/events") => ("Server-sent events: job progress, device changes", none, None),
+        ("GET", "/api/v1/openapi.json") => ("This document", none, None),
+        _ => ("", none, None),
     }
 }
 
@@ -541,9 +408,11 @@ pub fn openapi_document() -> serde_json::Value {
     let mut paths = serde_json::Map::new();
     for r in crate::routes::table().into_iter().filter(|r| r.path.starts_with("/api/")) {
         let (summary, mut params, body) = describe(r.method, r.path);
-        if r.path.contains("{id}") {
-            if let Some(list) = params.as_array_mut() {
-                list.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "maxLength": 64 } }));
+        for name in ["id", "device"] {
+            if r.path.contains(&format!("{{{name}}}")) {
+                if let Some(list) = params.as_array_mut() {
+                    list.push(json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "maxLength": 64 } }));
+                }
             }
         }
         let mut op = json!({
