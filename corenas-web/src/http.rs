@@ -140,6 +140,25 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// Largest request body corenas-web reads (nginx's client_max_body_size is the same).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads the whole request body before routing. A handler or extractor that answers early (a
+/// refused credential, a bad path) would otherwise leave body bytes unread; hyper then closes
+/// the connection while nginx is still sending, and nginx turns that into a 502.
+pub async fn buffer_body(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(_) => {
+            let e = WireError::invalid("body", format!("the request body is larger than {} KiB", BODY_LIMIT / 1024));
+            let mut r = api_error(&e);
+            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            r
+        }
+    }
+}
+
 /// The Origin check for every route, before any handler runs.
 pub async fn check_origin(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let listener = listener_of(&req, &app);

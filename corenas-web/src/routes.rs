@@ -96,8 +96,9 @@ pub fn router(app: Arc<AppState>) -> Router {
     router
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::http::check_origin))
+        .layer(axum::middleware::from_fn(crate::http::buffer_body))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         // Forms and API bodies are small; nginx limits too.
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::http::BODY_LIMIT))
         .with_state(app)
 }

@@ -164,7 +164,10 @@ fn image_create(j: NewJob) -> Result<ImageCreate, WireError> {
                 "sha256" => {}
                 "md5" => options.md5 = true,
                 _ => {
-                    return Err(WireError::invalid("options.checksums", "checksums are invalid: use md5 and/or sha256"));
+                    return Err(WireError::invalid(
+                        "options.checksums",
+                        "checksums are invalid: use md5 and/or sha256",
+                    ));
                 }
             }
         }
