@@ -80,6 +80,8 @@ fn main() -> anyhow::Result<()> {
         storage_jobs: corenasd::storage::jobs::Jobs::default(),
         device_events: Arc::default(),
         web: corenasd::web::WebState::new(web_uid),
+        pool_reads: Default::default(),
+        drive_reads: Default::default(),
     });
     if let Some(token) = corenasd::web::setup_needed(&shared)
         .map(|needed| shared.web.ensure_setup_token(needed))

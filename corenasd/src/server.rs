@@ -47,6 +47,10 @@ pub struct Shared {
     pub device_events: Arc<crate::devices::events::DeviceEventLog>,
     /// Web sessions, login tickets, failed-login counts and the first-run token.
     pub web: crate::web::WebState,
+    /// Pool and drive listings run tools through the helper; a burst of callers (dashboards
+    /// polled by many browsers) shares one fresh read instead of queueing N (see FreshRead).
+    pub pool_reads: crate::helper_link::FreshRead<Vec<PoolInfo>>,
+    pub drive_reads: crate::helper_link::FreshRead<Vec<DeviceInfo>>,
 }
 
 impl Shared {
@@ -704,7 +708,7 @@ impl Corenas for DaemonServer {
     }
 
     async fn device_list(self, _: Context) -> Result<Vec<DeviceInfo>, WireError> {
-        self.read("device.list", imaging::media::list(&self.shared)).await
+        self.read("device.list", self.shared.drive_reads.get(imaging::media::list(&self.shared))).await
     }
 
     async fn device_eject(self, _: Context, device: DevicePath, dry_run: bool) -> Result<Change<()>, WireError> {
@@ -895,7 +899,7 @@ impl Corenas for DaemonServer {
     }
 
     async fn pool_list(self, _: Context) -> Result<Vec<PoolInfo>, WireError> {
-        self.read("pool.list", pools::list(&self.shared)).await
+        self.read("pool.list", self.shared.pool_reads.get(pools::list(&self.shared))).await
     }
 
     async fn pool_show(self, _: Context, name: PoolName) -> Result<PoolInfo, WireError> {

@@ -3,72 +3,9 @@
 //! helper. The client is curl with a cookie jar, as a browser without JavaScript behaves.
 
 use corenas_tests::media::{self, LoopDisk, ScratchDir};
-use corenas_tests::web::{Browser, WebStack, attr_after};
+use corenas_tests::web::{ADMIN_PASSWORD, WebStack, attr_after, set_up_admin, setup_token, totp};
 use corenas_tests::{Lab, LabOptions, require_root};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const ADMIN_PASSWORD: &str = "Correct-Horse-9x";
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => continue,
-        };
-        bits = (bits << 5) | u32::from(v);
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push(((bits >> n) & 0xff) as u8);
-        }
-    }
-    out
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// The authenticator app: the current code for the secret shown at enrollment. Waits for the
-/// next 30 s step when `after` (a step already used) is the current one.
-fn totp(secret_b32: &str, used: &mut u64) -> String {
-    loop {
-        let t = now();
-        if t / 30 > *used {
-            *used = t / 30;
-            return corenasd::web::totp::code_at(&base32_decode(secret_b32), t);
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn setup_token(lab: &Lab) -> String {
-    let v = lab.ctl_json(&["system", "setup-token"]);
-    v["token"].as_str().unwrap_or_else(|| panic!("no setup token: {v}")).to_owned()
-}
-
-/// First-run setup through the UI: the first administrator, enrolled; answers the logged-in
-/// browser and the authenticator secret.
-fn set_up_admin(lab: &Lab, web: &WebStack, user: &str) -> (Browser, String, u64) {
-    let b = web.browser(user);
-    let token = setup_token(lab);
-    let r = b.post(
-        "/setup",
-        &[("token", &token), ("user", user), ("full_name", "Alice Admin"), ("password", ADMIN_PASSWORD)],
-    );
-    assert_eq!(r.status, 200, "{}\n{}", r.body, web.log());
-    let secret = attr_after(&r.body, "data-secret=\"").unwrap_or_else(|| panic!("no enrollment: {}", r.body));
-    assert!(r.body.contains("data:image/svg+xml;base64,"), "the QR code is inline");
-    let mut used = 0;
-    let r = b.post("/login/code", &[("code", &totp(&secret, &mut used))]);
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body.matches("<li><code>").count(), 10, "ten recovery codes: {}", r.body);
-    (b, secret, used)
-}
+use std::time::{Duration, Instant};
 
 #[test]
 fn web_first_run_login_sessions_and_refusals() {
