@@ -286,6 +286,9 @@ pub trait WebGate {
     /// The caller's own sessions (admins: every session).
     async fn session_list(cred: Credential) -> Result<Vec<SessionInfo>, WireError>;
     async fn session_revoke(cred: Credential, id: String) -> Result<(), WireError>;
+    /// Changes the caller's own login password (a session only, not an API key); the current
+    /// one must be given again.
+    async fn password_change(session: WebToken, current: LoginPassword, new: Password) -> Result<(), WireError>;
     /// An ordinary daemon request, made as the credential's principal.
     async fn call(cred: Credential, request: CorenasRequest) -> Result<CorenasResponse, WireError>;
 }

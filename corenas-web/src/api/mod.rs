@@ -22,6 +22,14 @@ use corenas_proto::{ErrorCode, WireError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// Unix seconds as RFC 3339 (UTC).
+pub fn rfc3339_of(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
 pub fn reply<T: Serialize>(r: Result<T, WireError>) -> Response {
     match r {
         Ok(v) => Json(v).into_response(),

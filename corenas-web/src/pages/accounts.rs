@@ -23,6 +23,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
     let users = crate::daemon!(app.gate, &caller.cred, UserList {});
     let groups = crate::daemon!(app.gate, &caller.cred, GroupList {});
     let admin = caller.is(Role::Admin);
+    let web = crate::daemon!(app.gate, &caller.cred, WebAccountList {});
     let body = html! {
         @if let Some(n) = notice { (n) }
         section.card {
@@ -78,6 +79,46 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                     p.hint { (l.t("12-128 characters with upper- and lower-case letters, a digit and a special character", "12-128 Zeichen mit Groß- und Kleinbuchstaben, einer Ziffer und einem Sonderzeichen")) }
                     button type="submit" { (l.t("Create user", "Benutzer anlegen")) }
                 }
+            }
+        }
+        section.card #web-access {
+            h2 { (l.t("Web access", "Web-Zugang")) }
+            p.hint { (l.t("Administrator accounts (ids 10000-20000) log in to this interface with a role: viewer (reads), operator (imaging and archive), administrator (everything).",
+                          "Administratorkonten (IDs 10000-20000) melden sich mit einer Rolle an: Betrachter (liest), Operator (Abbilder und Archiv), Administrator (alles).")) }
+            @match (&users, &web) {
+                (Ok(list), Ok(web)) => table {
+                    thead { tr { th { (l.t("Account", "Konto")) } th { (l.t("Role", "Rolle")) } th { (l.t("Second factor", "Zweiter Faktor")) } @if admin { th {} } } }
+                    tbody { @for u in list.iter().filter(|u| u.kind == Some(AccountKind::Admin)) {
+                        @let w = web.iter().find(|w| w.user == u.name);
+                        tr data-web-user=(u.name) {
+                            td { (u.name) }
+                            td { @match w { Some(w) => (super::role_name(l, w.role)), None => span.hint { (l.t("no web access", "kein Web-Zugang")) } } }
+                            td { @if let Some(w) = w { @if w.totp_enrolled { (l.t("enrolled", "eingerichtet")) " · " (w.recovery_codes_left) " " (l.t("recovery codes", "Wiederherstellungscodes")) } @else { (l.t("enrolls at next login", "wird bei der nächsten Anmeldung eingerichtet")) } @if let Some(t) = &w.locked_until { " " span.badge { (l.t("locked until", "gesperrt bis")) " " (l.datetime(t)) } } } }
+                            @if admin { td {
+                                form.inline method="post" action="/accounts/web-access" {
+                                    (csrf_input(caller))
+                                    input type="hidden" name="user" value=(u.name);
+                                    label for=(format!("role-{}", u.name)) { (l.t("Role", "Rolle")) }
+                                    select id=(format!("role-{}", u.name)) name="role" {
+                                        option value="none" { (l.t("no web access", "kein Web-Zugang")) }
+                                        @for r in Role::ALL { option value=(r.as_str()) selected[w.is_some_and(|w| w.role == r)] { (super::role_name(l, r)) } }
+                                    }
+                                    button.secondary type="submit" { (l.t("Set", "Setzen")) }
+                                }
+                                @if w.is_some() {
+                                    " "
+                                    form.inline method="post" action="/accounts/web-access" {
+                                        (csrf_input(caller))
+                                        input type="hidden" name="user" value=(u.name);
+                                        input type="hidden" name="role" value="totp-reset";
+                                        button.secondary type="submit" { (l.t("Reset second factor", "Zweiten Faktor zurücksetzen")) }
+                                    }
+                                }
+                            } }
+                        }
+                    } }
+                },
+                (Err(e), _) | (_, Err(e)) => (error_box(l, e)),
             }
         }
         section.card {
@@ -212,6 +253,37 @@ pub async fn user_delete(
     };
     let notice = match r {
         Ok(_) => ok_box(&format!("{} {name}", l.t("Deleted user", "Benutzer gelöscht:"))),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebAccessForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    user: String,
+    /// viewer, operator, admin, none, or totp-reset.
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn web_access(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<WebAccessForm>) -> Response {
+    let l = caller.lang;
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let user: UserName = f.user.parse()?;
+        match f.role.as_str() {
+            "totp-reset" => crate::daemon!(app.gate, &caller.cred, WebTotpReset { user, dry_run: false }).map(drop),
+            "none" => crate::daemon!(app.gate, &caller.cred, WebRoleSet { user, role: None, dry_run: false }).map(drop),
+            r => {
+                let role: Role = r.parse()?;
+                crate::daemon!(app.gate, &caller.cred, WebRoleSet { user, role: Some(role), dry_run: false }).map(drop)
+            }
+        }
+    };
+    let notice = match run.await {
+        Ok(()) => ok_box(&format!("{} {}", l.t("Web access changed for", "Web-Zugang geändert für"), f.user)),
         Err(e) => error_box(l, &e),
     };
     render(&app, &caller, Some(notice)).await

@@ -39,7 +39,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                                 td { a href=(format!("/imaging/jobs/{}", j.id)) { (j.name) } br; span.hint { (j.device.as_deref().unwrap_or("")) } }
                                 td { span.state data-job-state=(j.id) { (job_state_name(l, j.status)) }
                                      @if let Some(p) = j.position { " #" (p) } }
-                                td { (progress_bar(l, j)) }
+                                td { (progress_bar(l, j)) (super::imaging::job_actions(&caller, j, "/")) }
                             } } }
                         } }
                         p { a href="/imaging" { (l.t("All jobs and a new job", "Alle Aufträge und neuer Auftrag")) } }
@@ -57,6 +57,15 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                             (l.t("Medium:", "Medium:")) " " (m.label.as_deref().unwrap_or("-")) " (" (m.format) ", " (l.size(m.size_bytes)) ")"
                         } @else if d.has_media { (l.size(d.size_bytes)) } @else { span.hint { (l.t("no medium", "kein Medium")) } }
                     } } },
+                }
+            }
+            @if let Ok(list) = &pools {
+                @let bad: Vec<_> = list.iter().filter(|p| p.health != "online").collect();
+                @if !bad.is_empty() {
+                    section.card.wide #alerts role="alert" {
+                        h2 { (l.t("Alerts", "Warnungen")) }
+                        @for p in bad { div.alert.error { (l.t("Pool", "Pool")) " " strong { (p.name) } ": " (p.health) } }
+                    }
                 }
             }
             section.card #storage {

@@ -69,7 +69,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
             }
         }
         section.card #archive {
-            h2 { (l.t("Archive", "Archiv")) }
+            h2 { (l.t("Archive", "Archiv")) " " a href="/archive" { (l.t("search, tags, notes, verify", "Suche, Schlagwörter, Notizen, Prüfen")) } }
             @match &archive {
                 Err(e) => (error_box(l, e)),
                 Ok(list) if list.archives.is_empty() => p.empty { (l.t("No images archived yet.", "Noch keine Abbilder archiviert.")) },
@@ -150,12 +150,7 @@ pub async fn job_page(State(app): State<Arc<AppState>>, caller: Caller, Path(id)
                 @if let Some(e) = &job.error { dt { (l.t("Error", "Fehler")) } dd.error { (e) } }
             }
             (progress_bar(l, &job))
-            @if active && caller.is(Role::Operator) {
-                form method="post" action=(format!("/imaging/jobs/{}/cancel", job.id)) {
-                    (csrf_input(&caller))
-                    button.danger type="submit" { (l.t("Cancel job", "Auftrag abbrechen")) }
-                }
-            }
+            (job_actions(&caller, &job, "job"))
             @if let Some(a) = &archive {
                 h2 { (l.t("Image", "Abbild")) }
                 dl.facts {
@@ -172,21 +167,64 @@ pub async fn job_page(State(app): State<Arc<AppState>>, caller: Caller, Path(id)
 }
 
 #[derive(Debug, Deserialize)]
-pub struct CancelForm {
+pub struct ActionForm {
     csrf: Option<String>,
+    #[serde(default)]
+    action: String,
+    /// Where to go afterwards: the dashboard or the job's page (nothing else).
+    #[serde(default)]
+    back: String,
 }
 
-pub async fn job_cancel(
+/// The buttons for a job that is still going: pause or resume, and cancel.
+pub fn job_actions(caller: &Caller, job: &corenas_proto::imaging::JobInfo, back: &str) -> Markup {
+    use corenas_proto::imaging::JobState;
+    let l = caller.lang;
+    let button = |action: &'static str, label: &'static str, class: &'static str| {
+        html! {
+            form.inline method="post" action=(format!("/imaging/jobs/{}/action", job.id)) {
+                (csrf_input(caller))
+                input type="hidden" name="action" value=(action);
+                input type="hidden" name="back" value=(back);
+                button class=(class) type="submit" { (label) }
+            }
+        }
+    };
+    html! {
+        @if caller.is(Role::Operator) {
+            @match job.status {
+                JobState::Running | JobState::Queued => (button("pause", l.t("Pause", "Pausieren"), "secondary")),
+                JobState::Paused => (button("resume", l.t("Resume", "Fortsetzen"), "secondary")),
+                _ => {},
+            }
+            " "
+            @if super::dashboard::is_active(job.status) { (button("cancel", l.t("Cancel", "Abbrechen"), "danger")) }
+        }
+    }
+}
+
+pub async fn job_action(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    Form(f): Form<CancelForm>,
+    Form(f): Form<ActionForm>,
 ) -> Response {
     if let Err(e) = http::require_csrf(&caller, f.csrf.as_deref()) {
         return super::error_page(caller.lang, &e);
     }
-    match crate::daemon!(app.gate, &caller.cred, ImageCancel { id: id.clone(), delete_partial: None, dry_run: false }) {
-        Ok(_) => Redirect::to(&format!("/imaging/jobs/{id}")).into_response(),
+    let cred = &caller.cred;
+    let r = match f.action.as_str() {
+        "pause" => crate::daemon!(app.gate, cred, ImagePause { id: id.clone(), dry_run: false }).map(drop),
+        "resume" => crate::daemon!(app.gate, cred, ImageResume { id: id.clone(), dry_run: false }).map(drop),
+        "cancel" => {
+            crate::daemon!(app.gate, cred, ImageCancel { id: id.clone(), delete_partial: None, dry_run: false })
+                .map(drop)
+        }
+        _ => Err(WireError::invalid("action", "action is invalid: use pause, resume or cancel")),
+    };
+    match r {
+        Ok(()) if f.back == "/" => Redirect::to("/").into_response(),
+        Ok(()) => Redirect::to(&format!("/imaging/jobs/{id}")).into_response(),
         Err(e) => super::error_page(caller.lang, &e),
     }
 }

@@ -3,6 +3,7 @@
 //! from anywhere are shown as text, never as markup.
 
 pub mod accounts;
+pub mod archive;
 pub mod assets;
 pub mod audit;
 pub mod dashboard;
@@ -10,6 +11,8 @@ pub mod devices;
 pub mod imaging;
 pub mod login;
 pub mod settings;
+pub mod shares;
+pub mod storage;
 
 use crate::http::{CSRF_FIELD, Caller, status_of};
 use crate::i18n::Lang;
@@ -23,16 +26,20 @@ use maud::{DOCTYPE, Markup, html};
 pub enum Nav {
     Dashboard,
     Accounts,
+    Storage,
+    Shares,
     Imaging,
     Devices,
     Audit,
     Settings,
 }
 
-fn nav_items(l: Lang) -> [(Nav, &'static str, &'static str); 6] {
+fn nav_items(l: Lang) -> [(Nav, &'static str, &'static str); 8] {
     [
         (Nav::Dashboard, "/", l.t("Dashboard", "Übersicht")),
         (Nav::Accounts, "/accounts", l.t("Accounts", "Konten")),
+        (Nav::Storage, "/storage", l.t("Storage", "Speicher")),
+        (Nav::Shares, "/shares", l.t("Shares", "Freigaben")),
         (Nav::Imaging, "/imaging", l.t("Imaging", "Abbilder")),
         (Nav::Devices, "/devices", l.t("Devices", "Geräte")),
         (Nav::Audit, "/audit", l.t("Audit log", "Prüfprotokoll")),

@@ -43,11 +43,18 @@ pub async fn lang_submit(headers: HeaderMap, Form(f): Form<LangForm>) -> Respons
 }
 
 pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+    render(&app, &caller, None).await
+}
+
+async fn render(app: &AppState, caller: &Caller, notice: Option<maud::Markup>) -> Response {
     let l = caller.lang;
+    let admin = caller.is(corenas_proto::web::Role::Admin);
+    let keys = if admin { Some(crate::daemon!(app.gate, &caller.cred, ApiKeyList {})) } else { None };
     let cred = caller.cred.clone();
     let sessions = app.gate.with(|g| async move { g.session_list(crate::gate::ctx(), cred).await }).await;
     let status = crate::daemon!(app.gate, &caller.cred, SystemStatus {});
     let body = html! {
+        @if let Some(n) = notice { (n) }
         section.card {
             h2 { (l.t("Your account", "Ihr Konto")) }
             dl.facts {
@@ -55,9 +62,51 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                 dt { (l.t("Role", "Rolle")) } dd { (super::role_name(l, caller.session.role)) }
                 dt { (l.t("Session ends", "Sitzung endet")) } dd { (l.datetime(&caller.session.idle_expires)) " " (l.t("if idle, at the latest", "bei Untätigkeit, spätestens")) " " (l.datetime(&caller.session.expires)) }
             }
-            p.hint { (l.t("Your password, second factor and API keys are managed by an administrator at the console:",
-                          "Passwort, zweiter Faktor und API-Schlüssel verwaltet ein Administrator an der Konsole:")) " "
-                     code { "corenas-ctl user set-password, corenas-ctl web totp-reset, corenas-ctl web api-key" } }
+            p.hint { (l.t("A lost authenticator is reset by an administrator (Accounts, web access); you enroll again at the next login.",
+                          "Einen verlorenen Authenticator setzt ein Administrator zurück (Konten, Web-Zugang); Sie richten ihn bei der nächsten Anmeldung neu ein.")) }
+        }
+        section.card #password {
+            h2 { (l.t("Change your password", "Passwort ändern")) }
+            form method="post" action="/settings/password" {
+                (csrf_input(caller))
+                label for="current" { (l.t("Current password", "Aktuelles Passwort")) }
+                input #current name="current" type="password" autocomplete="current-password" required;
+                label for="new" { (l.t("New password", "Neues Passwort")) }
+                input #new name="new" type="password" autocomplete="new-password" required;
+                p.hint { (l.t("12-128 characters with upper- and lower-case letters, a digit and a special character", "12-128 Zeichen mit Groß- und Kleinbuchstaben, einer Ziffer und einem Sonderzeichen")) }
+                button type="submit" { (l.t("Change password", "Passwort ändern")) }
+            }
+        }
+        @if let Some(keys) = &keys {
+            section.card #api-keys {
+                h2 { (l.t("API keys", "API-Schlüssel")) }
+                @match keys {
+                    Err(e) => (error_box(l, e)),
+                    Ok(list) => table {
+                        thead { tr { th { "ID" } th { (l.t("Label", "Bezeichnung")) } th { (l.t("Owner", "Besitzer")) } th { (l.t("Role", "Rolle")) } th { (l.t("Expires", "Läuft ab")) } th {} } }
+                        tbody { @for k in list { tr {
+                            td { code { (k.id) } } td { (k.label) } td { (k.owner) } td { (super::role_name(l, k.role)) } td { (l.datetime(&k.expires)) }
+                            td { @if k.revoked { span.badge { (l.t("revoked", "widerrufen")) } } @else {
+                                form.inline method="post" action=(format!("/settings/api-keys/{}/revoke", k.id)) {
+                                    (csrf_input(caller)) button.secondary type="submit" { (l.t("Revoke", "Widerrufen")) }
+                                }
+                            } }
+                        } } }
+                    },
+                }
+                form method="post" action="/settings/api-keys" {
+                    (csrf_input(caller))
+                    label for="key-label" { (l.t("What the key is for", "Wofür der Schlüssel ist")) }
+                    input #key-label name="label" type="text" required autocomplete="off";
+                    label for="key-role" { (l.t("Role", "Rolle")) }
+                    select #key-role name="role" {
+                        @for r in corenas_proto::web::Role::ALL { option value=(r.as_str()) { (super::role_name(l, r)) } }
+                    }
+                    label for="key-days" { (l.t("Valid for days (1-366)", "Gültig für Tage (1-366)")) }
+                    input #key-days name="days" type="number" min="1" max="366" value="90";
+                    button type="submit" { (l.t("Create key", "Schlüssel erzeugen")) }
+                }
+            }
         }
         section.card {
             h2 { (l.t("Open sessions", "Offene Sitzungen")) }
@@ -69,7 +118,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                         td { (s.user) @if s.current { " " span.badge { (l.t("this one", "diese")) } } }
                         td { (s.source) } td { (l.datetime(&s.created)) } td { (l.datetime(&s.last_seen)) }
                         td { form.inline method="post" action=(format!("/settings/sessions/{}/revoke", s.id)) {
-                            (csrf_input(&caller))
+                            (csrf_input(caller))
                             button.secondary type="submit" { (l.t("End", "Beenden")) }
                         } }
                     } } }
@@ -89,7 +138,87 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
             }
         }
     };
-    layout(&caller, super::Nav::Settings, l.t("Settings", "Einstellungen"), body)
+    layout(caller, super::Nav::Settings, l.t("Settings", "Einstellungen"), body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+}
+
+pub async fn password(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<PasswordForm>) -> Response {
+    let l = caller.lang;
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let session = caller
+            .token
+            .clone()
+            .ok_or_else(|| corenas_proto::WireError::not_allowed("only a logged-in browser changes its password"))?;
+        let (current, new) = (f.current.parse()?, f.new.parse()?);
+        app.gate.with(|g| async move { g.password_change(crate::gate::ctx(), session, current, new).await }).await
+    };
+    let notice = match run.await {
+        Ok(()) => super::ok_box(l.t("Your password is changed.", "Ihr Passwort ist geändert.")),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KeyForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    days: String,
+}
+
+pub async fn api_key_create(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<KeyForm>) -> Response {
+    let l = caller.lang;
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let days: u16 = f
+            .days
+            .trim()
+            .parse()
+            .map_err(|_| corenas_proto::WireError::invalid("days", "days is invalid: use 1-366"))?;
+        let (label, role) = (f.label.trim().parse()?, f.role.parse()?);
+        crate::daemon!(app.gate, &caller.cred, ApiKeyCreate { label, role, days, dry_run: false })
+    };
+    let notice = match run.await {
+        Ok(c) => match c.result {
+            Some(g) => html! {
+                div.alert.ok #new-api-key { (l.t("The new key (shown once; CoreNAS keeps only its hash):", "Der neue Schlüssel (einmalig angezeigt; CoreNAS speichert nur seinen Hash):")) " " code { (g.key.expose()) } }
+            },
+            None => html! {},
+        },
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+pub async fn api_key_revoke(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let l = caller.lang;
+    let r = match http::require_csrf(&caller, f.csrf.as_deref()) {
+        Ok(()) => crate::daemon!(app.gate, &caller.cred, ApiKeyRevoke { id, dry_run: false }),
+        Err(e) => Err(e),
+    };
+    let notice = match r {
+        Ok(_) => super::ok_box(l.t("The key is revoked.", "Der Schlüssel ist widerrufen.")),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
 }
 
 pub async fn session_revoke(

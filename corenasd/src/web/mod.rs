@@ -402,6 +402,30 @@ impl WebGate for WebGateServer {
         r
     }
 
+    async fn password_change(
+        self,
+        _: Context,
+        session: WebToken,
+        current: LoginPassword,
+        new: corenas_proto::secret::Password,
+    ) -> Result<(), WireError> {
+        let (p, me) = self.resolve(&Credential::Session(session))?;
+        let user: UserName = me.user.parse()?;
+        let args = serde_json::json!({ "user": me.user });
+        let h = self.shared.helper.connect().await?;
+        if h.password_check(user.clone(), current).await? != PasswordCheck::Valid {
+            let e = WireError::new(ErrorCode::Unauthenticated, "the current password is wrong");
+            self.audit(&p.name, "web.password_change", args, "refused", Some(e.code));
+            return Err(e);
+        }
+        self.shared.state_writable()?;
+        let op = corenas_proto::helper::HelperOp::UserSetPassword { name: user, password: new };
+        let r = crate::iam::run_ops(&h, vec![op], false).await.map(drop);
+        let word = if r.is_ok() { "ok" } else { "failed" };
+        self.audit(&p.name, "web.password_change", args, word, r.as_ref().err().map(|e| e.code));
+        r
+    }
+
     async fn call(self, ctx: Context, cred: Credential, request: CorenasRequest) -> Result<CorenasResponse, WireError> {
         use tarpc::server::Serve;
         let (principal, _) = self.resolve(&cred)?;

@@ -1,0 +1,184 @@
+//! Shares: the list with protocols and access, creating a share (SMB and/or NFS, an access
+//! template), stopping one, and the rendered configuration as the helper wrote it.
+
+use super::{csrf_input, error_box, layout, ok_box};
+use crate::AppState;
+use crate::http::{self, Caller};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use corenas_proto::WireError;
+use corenas_proto::shares::{AccessTemplate, NfsOptions, NfsRule, ShareCreate, SmbOptions};
+use corenas_proto::web::Role;
+use maud::{Markup, html};
+use serde::Deserialize;
+use std::sync::Arc;
+
+fn access_text(l: crate::i18n::Lang, a: &Option<AccessTemplate>) -> String {
+    match a {
+        None => l.t("as it is on disk", "wie auf der Platte").to_owned(),
+        Some(a) => a.describe(),
+    }
+}
+
+async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Response {
+    let l = caller.lang;
+    let shares = crate::daemon!(app.gate, &caller.cred, ShareList {});
+    let config = crate::daemon!(app.gate, &caller.cred, ShareConfig {});
+    let admin = caller.is(Role::Admin);
+    let body = html! {
+        @if let Some(n) = notice { (n) }
+        section.card {
+            @match &shares {
+                Err(e) => (error_box(l, e)),
+                Ok(list) if list.is_empty() => p.empty { (l.t("No share yet.", "Noch keine Freigabe.")) },
+                Ok(list) => table #shares {
+                    thead { tr { th { (l.t("Share", "Freigabe")) } th { (l.t("Path", "Pfad")) } th { (l.t("Protocols", "Protokolle")) } th { (l.t("Access", "Zugriff")) } @if admin { th {} } } }
+                    tbody { @for s in list { tr data-share=(s.def.name) {
+                        td { strong { (s.def.name) } }
+                        td { code { (s.def.path) } }
+                        td {
+                            @if let Some(smb) = &s.def.smb { "SMB" @if smb.read_only { " (" (l.t("read-only", "nur lesen")) ")" } @if smb.guest_ok { " " span.badge { (l.t("guest", "Gast")) } } br; }
+                            @if let Some(nfs) = &s.def.nfs { "NFS: " (nfs.rules.iter().map(|r| r.client.to_string()).collect::<Vec<_>>().join(", ")) }
+                        }
+                        td { (access_text(l, &s.access)) }
+                        @if admin { td {
+                            form.inline method="post" action=(format!("/shares/{}/delete", s.def.name)) {
+                                (csrf_input(caller))
+                                label for=(format!("del-{}", s.def.name)) { (l.t("Type the name to stop sharing (the data stays)", "Zum Beenden den Namen eingeben (die Daten bleiben)")) }
+                                input id=(format!("del-{}", s.def.name)) name="confirm" type="text" autocomplete="off";
+                                button.danger type="submit" { (l.t("Stop sharing", "Freigabe beenden")) }
+                            }
+                        } }
+                    } } }
+                },
+            }
+        }
+        @if admin {
+            section.card #new-share {
+                h2 { (l.t("New share", "Neue Freigabe")) }
+                form method="post" action="/shares" {
+                    (csrf_input(caller))
+                    label for="share-name" { (l.t("Name", "Name")) }
+                    input #share-name name="name" type="text" required autocomplete="off";
+                    p.hint { (l.t("The directory is /storage/<name>; it is created if missing.", "Das Verzeichnis ist /storage/<Name>; es wird angelegt, wenn es fehlt.")) }
+                    fieldset {
+                        legend { (l.t("Protocols", "Protokolle")) }
+                        label.choice { input type="checkbox" name="smb" value="1" checked; " SMB" }
+                        label.choice { input type="checkbox" name="smb_read_only" value="1"; " " (l.t("SMB read-only", "SMB nur lesen")) }
+                        label.choice { input type="checkbox" name="recycle" value="1"; " " (l.t("Recycle bin for deleted files", "Papierkorb für gelöschte Dateien")) }
+                        label for="nfs-client" { (l.t("NFS clients (optional: a host, an address or a network such as 192.168.1.0/24)", "NFS-Clients (optional: ein Rechner, eine Adresse oder ein Netz wie 192.168.1.0/24)")) }
+                        input #nfs-client name="nfs_client" type="text" autocomplete="off";
+                    }
+                    fieldset {
+                        legend { (l.t("Access", "Zugriff")) }
+                        label for="access-group" { (l.t("Group that reads and writes (optional)", "Gruppe mit Lese- und Schreibrecht (optional)")) }
+                        input #access-group name="group" type="text" autocomplete="off";
+                    }
+                    button type="submit" { (l.t("Create share", "Freigabe anlegen")) }
+                }
+            }
+        }
+        section.card #config {
+            h2 { (l.t("Rendered configuration", "Erzeugte Konfiguration")) }
+            @match &config {
+                Err(e) => (error_box(l, e)),
+                Ok(c) => {
+                    h3 { code { (c.smb_file) } }
+                    pre.config { (c.smb_text) }
+                    h3 { code { (c.nfs_file) } }
+                    pre.config { (c.nfs_text) }
+                },
+            }
+        }
+    };
+    layout(caller, super::Nav::Shares, l.t("Shares", "Freigaben"), body)
+}
+
+pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+    render(&app, &caller, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ShareForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    name: String,
+    smb: Option<String>,
+    smb_read_only: Option<String>,
+    recycle: Option<String>,
+    #[serde(default)]
+    nfs_client: String,
+    #[serde(default)]
+    group: String,
+}
+
+fn share_create(f: &ShareForm) -> Result<ShareCreate, WireError> {
+    let smb = f.smb.is_some().then(|| SmbOptions {
+        read_only: f.smb_read_only.is_some(),
+        recycle: f.recycle.is_some(),
+        ..SmbOptions::default()
+    });
+    let nfs = match f.nfs_client.trim() {
+        "" => None,
+        c => Some(NfsOptions { rules: vec![NfsRule { client: c.parse()?, read_only: false, no_root_squash: false }] }),
+    };
+    if smb.is_none() && nfs.is_none() {
+        return Err(WireError::invalid("smb", "choose SMB, NFS clients or both"));
+    }
+    let access = match f.group.trim() {
+        "" => None,
+        g => Some(AccessTemplate::GroupReadWrite { group: g.parse()? }),
+    };
+    Ok(ShareCreate { name: f.name.trim().parse()?, path: None, smb, nfs, access, force: false })
+}
+
+pub async fn create(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<ShareForm>) -> Response {
+    let l = caller.lang;
+    let r = match http::require_csrf(&caller, f.csrf.as_deref()).and_then(|()| share_create(&f)) {
+        Ok(req) => crate::daemon!(app.gate, &caller.cred, ShareCreate { req, dry_run: false }),
+        Err(e) => Err(e),
+    };
+    let notice = match r {
+        Ok(c) => html! {
+            (ok_box(&format!("{} {}", l.t("Share created:", "Freigabe angelegt:"), f.name.trim())))
+            @for w in &c.warnings { div.alert.error { (w) } }
+        },
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn delete(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Form(f): Form<DeleteForm>,
+) -> Response {
+    let l = caller.lang;
+    let parsed = http::require_csrf(&caller, f.csrf.as_deref()).and_then(|()| {
+        if f.confirm.trim() != name {
+            return Err(WireError::invalid(
+                "confirm",
+                l.t("type the share's name to confirm", "geben Sie zur Bestätigung den Namen der Freigabe ein"),
+            ));
+        }
+        Ok(name.parse()?)
+    });
+    let r = match parsed {
+        Ok(n) => crate::daemon!(app.gate, &caller.cred, ShareDelete { name: n, dry_run: false }),
+        Err(e) => Err(e),
+    };
+    let notice = match r {
+        Ok(_) => ok_box(&format!("{} {name}", l.t("No longer shared:", "Nicht mehr freigegeben:"))),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}

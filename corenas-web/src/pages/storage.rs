@@ -1,0 +1,404 @@
+//! Storage: pools with health, capacity and members; datasets and snapshots (create, rollback);
+//! scrub; and the wizard, a multi-step form (backend and devices, then layout and name, then the
+//! dry-run plan) whose last step shows exactly what would run before anything does.
+
+use super::{csrf_input, error_box, layout, ok_box};
+use crate::AppState;
+use crate::http::{self, Caller};
+use axum::Form;
+use axum::extract::State;
+use axum::response::Response;
+use corenas_proto::WireError;
+use corenas_proto::api::Change;
+use corenas_proto::names::DevicePath;
+use corenas_proto::storage::{BtrfsProfile, Compression, DiskFs, PoolLayout, PoolSpec, ZfsLayout, ZfsProperty};
+use corenas_proto::web::Role;
+use maud::{Markup, html};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub fn plan_list<T>(l: crate::i18n::Lang, change: &Change<T>) -> Markup {
+    html! {
+        h3 { (if change.dry_run { l.t("What would run", "Was ausgeführt würde") } else { l.t("What ran", "Was ausgeführt wurde") }) }
+        ol.plan { @for s in &change.steps { li { code { (s.to_string()) } } } }
+        @for w in &change.warnings { div.alert.error { (w) } }
+    }
+}
+
+async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Response {
+    let l = caller.lang;
+    let pools = crate::daemon!(app.gate, &caller.cred, PoolList {});
+    let jobs = crate::daemon!(app.gate, &caller.cred, StorageJobList {});
+    let admin = caller.is(Role::Admin);
+    let mut datasets = HashMap::new();
+    if let Ok(list) = &pools {
+        for p in list {
+            if let Ok(name) = p.name.parse() {
+                let ds = crate::daemon!(app.gate, &caller.cred, DatasetList { pool: name });
+                let mut with_snaps = Vec::new();
+                for d in ds.unwrap_or_default() {
+                    let snaps = match d.name.parse() {
+                        Ok(n) => {
+                            crate::daemon!(app.gate, &caller.cred, SnapshotList { dataset: n }).unwrap_or_default()
+                        }
+                        Err(_) => vec![],
+                    };
+                    with_snaps.push((d, snaps));
+                }
+                datasets.insert(p.name.clone(), with_snaps);
+            }
+        }
+    }
+    let body = html! {
+        @if let Some(n) = notice { (n) }
+        @if admin { p { a.button href="/storage/new" { (l.t("New pool (wizard)", "Neuer Pool (Assistent)")) } } }
+        @match &pools {
+            Err(e) => (error_box(l, e)),
+            Ok(list) if list.is_empty() => section.card { p.empty { (l.t("No storage pool yet.", "Noch kein Speicherpool.")) } },
+            Ok(list) => @for p in list {
+                section.card.pool data-pool=(p.name) {
+                    h2 { (p.name) " " span.badge.health data-health=(p.health) { (p.health) } " " span.hint { (p.backend.as_str()) } }
+                    @if let (Some(size), Some(used)) = (p.size_bytes, p.used_bytes) {
+                        @let pct = if size > 0 { used as f64 * 100.0 / size as f64 } else { 0.0 };
+                        div.capacity { meter min="0" max="100" value=(format!("{pct:.1}")) {} " " (l.size(used)) " / " (l.size(size)) " (" (l.percent(pct)) ")" }
+                    }
+                    dl.facts {
+                        dt { (l.t("Mounted at", "Eingehängt unter")) } dd { (p.mountpoint) @if !p.mounted { " " span.badge { (l.t("not mounted", "nicht eingehängt")) } } }
+                        dt { (l.t("Members", "Mitglieder")) } dd { @for m in &p.members { (m.device) " (" (m.state) ") " } }
+                        @if let Some(s) = &p.scrub {
+                            dt { (l.t("Scrub", "Prüflauf")) } dd { @if s.running { (l.t("running", "läuft")) @if let Some(pc) = s.percent { " " (l.percent(pc)) } } @else { (s.summary.as_deref().unwrap_or("-")) } }
+                        }
+                        @for n in &p.notes { dt { } dd.hint { (n) } }
+                    }
+                    @if admin {
+                        form.inline method="post" action="/storage/scrub" {
+                            (csrf_input(caller)) input type="hidden" name="pool" value=(p.name);
+                            button.secondary type="submit" { (l.t("Start scrub", "Prüflauf starten")) }
+                        }
+                    }
+                    @if let Some(ds) = datasets.get(&p.name) {
+                        h3 { (l.t("Datasets and snapshots", "Datasets und Snapshots")) }
+                        table {
+                            thead { tr { th { (l.t("Dataset", "Dataset")) } th.num { (l.t("Used", "Belegt")) } th { (l.t("Snapshots", "Snapshots")) } } }
+                            tbody { @for (d, snaps) in ds { tr {
+                                td { (d.name) br; span.hint { (d.mountpoint) } }
+                                td.num { @if let Some(u) = d.used_bytes { (l.size(u)) } }
+                                td {
+                                    ul.plain { @for s in snaps { li {
+                                        code { (s.name) }
+                                        @if admin {
+                                            " "
+                                            form.inline method="post" action="/storage/rollback" {
+                                                (csrf_input(caller))
+                                                input type="hidden" name="dataset" value=(d.name);
+                                                input type="hidden" name="snapshot" value=(s.name);
+                                                label { input type="checkbox" name="confirm" value="1" required; " " (l.t("later snapshots are destroyed", "spätere Snapshots werden gelöscht")) }
+                                                button.danger type="submit" { (l.t("Roll back", "Zurücksetzen")) }
+                                            }
+                                        }
+                                    } } }
+                                    @if admin {
+                                        form.inline method="post" action="/storage/snapshot" {
+                                            (csrf_input(caller)) input type="hidden" name="dataset" value=(d.name);
+                                            button.secondary type="submit" { (l.t("Take snapshot", "Snapshot anlegen")) }
+                                        }
+                                    }
+                                }
+                            } } }
+                        }
+                    }
+                }
+            },
+        }
+        section.card {
+            h2 { (l.t("Storage jobs", "Speicher-Aufträge")) }
+            @match &jobs {
+                Err(e) => (error_box(l, e)),
+                Ok(list) if list.is_empty() => p.empty { (l.t("No scrub, wipe or self-test has run.", "Noch kein Prüflauf, Löschen oder Selbsttest.")) },
+                Ok(list) => table { thead { tr { th { (l.t("Kind", "Art")) } th { (l.t("Target", "Ziel")) } th { (l.t("State", "Status")) } th { (l.t("Progress", "Fortschritt")) } th { (l.t("Message", "Meldung")) } } }
+                    tbody { @for j in list { tr { td { (j.kind) } td { (j.target) } td { (j.state) } td { @if let Some(p) = j.percent { (l.percent(p)) } } td { (j.message.as_deref().unwrap_or("")) } } } } },
+            }
+        }
+    };
+    layout(caller, super::Nav::Storage, l.t("Storage", "Speicher"), body)
+}
+
+pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+    render(&app, &caller, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PoolForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    pool: String,
+}
+
+pub async fn scrub(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<PoolForm>) -> Response {
+    let l = caller.lang;
+    let r = match http::require_csrf(&caller, f.csrf.as_deref()).and_then(|()| Ok(f.pool.parse()?)) {
+        Ok(name) => crate::daemon!(app.gate, &caller.cred, PoolScrub { name, dry_run: false }).map(drop),
+        Err(e) => Err(e),
+    };
+    let notice = match r {
+        Ok(()) => ok_box(&format!("{} {}", l.t("Scrub started on", "Prüflauf gestartet auf"), f.pool)),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SnapshotForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    dataset: String,
+    #[serde(default)]
+    snapshot: String,
+    confirm: Option<String>,
+}
+
+pub async fn snapshot(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<SnapshotForm>) -> Response {
+    let l = caller.lang;
+    let r = match http::require_csrf(&caller, f.csrf.as_deref()).and_then(|()| Ok(f.dataset.parse()?)) {
+        Ok(dataset) => crate::daemon!(app.gate, &caller.cred, SnapshotCreate { dataset, name: None, dry_run: false }),
+        Err(e) => Err(e),
+    };
+    let notice = match r {
+        Ok(c) => ok_box(&format!(
+            "{} {}",
+            l.t("Snapshot taken:", "Snapshot angelegt:"),
+            c.result.map(|s| format!("{}@{}", s.dataset, s.name)).unwrap_or_default()
+        )),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+pub async fn rollback(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<SnapshotForm>) -> Response {
+    let l = caller.lang;
+    let parsed = http::require_csrf(&caller, f.csrf.as_deref()).and_then(|()| {
+        if f.confirm.is_none() {
+            return Err(WireError::invalid(
+                "confirm",
+                l.t(
+                    "confirm that later snapshots are destroyed",
+                    "bestätigen Sie, dass spätere Snapshots gelöscht werden",
+                ),
+            ));
+        }
+        Ok((f.dataset.parse()?, f.snapshot.parse()?))
+    });
+    let r = match parsed {
+        Ok((dataset, name)) => {
+            crate::daemon!(app.gate, &caller.cred, SnapshotRollback { dataset, name, dry_run: false })
+        }
+        Err(e) => Err(e),
+    };
+    let notice = match r {
+        Ok(_) => ok_box(&format!("{} {}@{}", l.t("Rolled back to", "Zurückgesetzt auf"), f.dataset, f.snapshot)),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+/// The wizard's answers so far; every step posts all of them (hidden fields), so the form works
+/// without script and without server-side state.
+#[derive(Debug, Default, Deserialize)]
+pub struct WizardForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    step: u8,
+    #[serde(default)]
+    backend: String,
+    /// Device paths, comma-separated (checkboxes arrive as one field each; see `devices`).
+    #[serde(default)]
+    devices: String,
+    #[serde(default)]
+    layout: String,
+    #[serde(default)]
+    compression: String,
+    #[serde(default)]
+    name: String,
+    /// "plan" shows the dry run; "apply" creates.
+    #[serde(default)]
+    go: String,
+}
+
+fn hidden(f: &WizardForm) -> Markup {
+    html! {
+        input type="hidden" name="backend" value=(f.backend);
+        input type="hidden" name="devices" value=(f.devices);
+        input type="hidden" name="layout" value=(f.layout);
+        input type="hidden" name="compression" value=(f.compression);
+        input type="hidden" name="name" value=(f.name);
+    }
+}
+
+fn spec(f: &WizardForm) -> Result<PoolSpec, WireError> {
+    let devices: Vec<DevicePath> =
+        f.devices.split(',').filter(|d| !d.is_empty()).map(|d| d.parse()).collect::<Result<_, _>>()?;
+    let compression = match f.compression.as_str() {
+        "" | "off" => None,
+        c => Some(c.parse::<Compression>()?),
+    };
+    let layout = match f.backend.as_str() {
+        "zfs" => PoolLayout::Zfs {
+            layout: f.layout.parse::<ZfsLayout>()?,
+            ashift: None,
+            properties: compression.map(ZfsProperty::Compression).into_iter().collect(),
+        },
+        "btrfs" => {
+            let p: BtrfsProfile = f.layout.parse()?;
+            PoolLayout::Btrfs { data: p, metadata: p, compression }
+        }
+        "single" => PoolLayout::Single { fs: f.layout.parse::<DiskFs>()? },
+        _ => return Err(WireError::invalid("backend", "backend is invalid: use zfs, btrfs or single")),
+    };
+    let spec = PoolSpec { name: f.name.trim().parse()?, layout, devices, force: false };
+    spec.validate()?;
+    Ok(spec)
+}
+
+pub async fn wizard_start(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+    wizard_page(&app, &caller, &WizardForm { step: 1, ..WizardForm::default() }, None).await
+}
+
+pub async fn wizard_submit(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    axum::extract::RawForm(raw): axum::extract::RawForm,
+) -> Response {
+    // Checkboxes repeat `device=`; gather them into the comma list the later steps carry.
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&raw).into_owned().collect();
+    let get = |k: &str| pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let picked: Vec<String> = pairs.iter().filter(|(k, _)| k == "device").map(|(_, v)| v.clone()).collect();
+    let mut f = WizardForm {
+        csrf: Some(get("csrf")),
+        step: get("step").parse().unwrap_or(1),
+        backend: get("backend"),
+        devices: if picked.is_empty() { get("devices") } else { picked.join(",") },
+        layout: get("layout"),
+        compression: get("compression"),
+        name: get("name"),
+        go: get("go"),
+    };
+    if let Err(e) = http::require_csrf(&caller, f.csrf.as_deref()) {
+        return super::error_page(caller.lang, &e);
+    }
+    let notice = match f.step {
+        // Step 1 answered: backend and devices.
+        1 if f.backend.is_empty() || f.devices.is_empty() => Some(WireError::invalid(
+            "devices",
+            caller.lang.t(
+                "choose a kind of pool and at least one device",
+                "wählen Sie eine Pool-Art und mindestens ein Gerät",
+            ),
+        )),
+        1 => {
+            f.step = 2;
+            None
+        }
+        // Step 2 answered: layout, compression, name: show the plan (a dry run).
+        2 | 3 => match spec(&f) {
+            Err(e) => Some(e),
+            Ok(spec) => {
+                let apply = f.step == 3 && f.go == "apply";
+                let r = crate::daemon!(app.gate, &caller.cred, PoolCreate { spec, dry_run: !apply });
+                return match r {
+                    Ok(change) if apply => {
+                        render(&app, &caller, Some(html! { (ok_box(&format!("{} {}", caller.lang.t("Pool created:", "Pool angelegt:"), f.name))) (plan_list(caller.lang, &change)) })).await
+                    }
+                    Ok(change) => {
+                        f.step = 3;
+                        plan_page(&caller, &f, &change)
+                    }
+                    Err(e) => wizard_page(&app, &caller, &WizardForm { step: 2, ..f }, Some(e)).await,
+                };
+            }
+        },
+        _ => None,
+    };
+    wizard_page(&app, &caller, &f, notice).await
+}
+
+fn plan_page<T>(caller: &Caller, f: &WizardForm, change: &Change<T>) -> Response {
+    let l = caller.lang;
+    let body = html! {
+        section.card #wizard {
+            p.steps { (l.t("Step 3 of 3: the plan", "Schritt 3 von 3: der Plan")) }
+            dl.facts {
+                dt { (l.t("Name", "Name")) } dd { (f.name) }
+                dt { (l.t("Kind", "Art")) } dd { (f.backend) " · " (f.layout) @if !f.compression.is_empty() { " · " (f.compression) } }
+                dt { (l.t("Devices", "Geräte")) } dd { (f.devices.replace(',', ", ")) }
+            }
+            div.alert.error { (l.t("Everything on these devices will be lost.", "Alles auf diesen Geräten geht verloren.")) }
+            (plan_list(l, change))
+            form method="post" action="/storage/wizard" {
+                (csrf_input(caller)) (hidden(f))
+                input type="hidden" name="step" value="3";
+                button.danger type="submit" name="go" value="apply" { (l.t("Create the pool", "Pool anlegen")) }
+            }
+            p { a href="/storage/new" { (l.t("Start again", "Neu beginnen")) } }
+        }
+    };
+    layout(caller, super::Nav::Storage, l.t("New pool", "Neuer Pool"), body)
+}
+
+async fn wizard_page(app: &AppState, caller: &Caller, f: &WizardForm, error: Option<WireError>) -> Response {
+    let l = caller.lang;
+    let inventory = crate::daemon!(app.gate, &caller.cred, DeviceInventory {});
+    let layouts: Vec<&str> = match f.backend.as_str() {
+        "zfs" => ZfsLayout::ALL.iter().map(|x| x.as_str()).collect(),
+        "btrfs" => BtrfsProfile::ALL.iter().map(|x| x.as_str()).collect(),
+        _ => DiskFs::ALL.iter().map(|x| x.as_str()).collect(),
+    };
+    let body = html! {
+        @if let Some(e) = &error { (error_box(l, e)) }
+        section.card #wizard {
+            @if f.step <= 1 {
+                p.steps { (l.t("Step 1 of 3: kind and devices", "Schritt 1 von 3: Art und Geräte")) }
+                form method="post" action="/storage/wizard" {
+                    (csrf_input(caller)) input type="hidden" name="step" value="1";
+                    fieldset {
+                        legend { (l.t("Kind of pool", "Art des Pools")) }
+                        label.choice { input type="radio" name="backend" value="zfs" checked[f.backend == "zfs"]; " ZFS" }
+                        label.choice { input type="radio" name="backend" value="btrfs" checked[f.backend == "btrfs"]; " btrfs" }
+                        label.choice { input type="radio" name="backend" value="single" checked[f.backend == "single" || f.backend.is_empty()]; " " (l.t("One disk (ext4 or xfs)", "Eine Platte (ext4 oder xfs)")) }
+                    }
+                    fieldset {
+                        legend { (l.t("Devices (free ones only)", "Geräte (nur freie)")) }
+                        @match &inventory {
+                            Err(e) => (error_box(l, e)),
+                            Ok(list) => @for d in list.iter().filter(|d| !d.in_use() && !d.read_only && d.kind != corenas_proto::devices::DeviceKind::Partition) {
+                                label.choice { input type="checkbox" name="device" value=(d.path) checked[f.devices.split(',').any(|x| x == d.path)];
+                                    " " (d.path) " · " (l.size(d.size_bytes)) @if let Some(m) = &d.model { " · " (m) } }
+                            },
+                        }
+                    }
+                    button type="submit" { (l.t("Next", "Weiter")) }
+                }
+            } @else {
+                p.steps { (l.t("Step 2 of 3: layout and name", "Schritt 2 von 3: Aufbau und Name")) }
+                form method="post" action="/storage/wizard" {
+                    (csrf_input(caller)) input type="hidden" name="step" value="2";
+                    input type="hidden" name="backend" value=(f.backend);
+                    input type="hidden" name="devices" value=(f.devices);
+                    p { (l.t("Devices:", "Geräte:")) " " (f.devices.replace(',', ", ")) }
+                    label for="layout" { @if f.backend == "single" { (l.t("Filesystem", "Dateisystem")) } @else { (l.t("Layout", "Aufbau")) } }
+                    select #layout name="layout" { @for x in &layouts { option value=(x) selected[f.layout == *x] { (x) } } }
+                    @if f.backend != "single" {
+                        label for="compression" { (l.t("Compression", "Kompression")) }
+                        select #compression name="compression" {
+                            @for c in ["off", "lz4", "zstd"] { option value=(c) selected[f.compression == c] { (c) } }
+                        }
+                    }
+                    label for="pool-name" { (l.t("Pool name", "Poolname")) }
+                    input #pool-name name="name" type="text" value=(f.name) required autocomplete="off";
+                    button type="submit" { (l.t("Show the plan", "Plan anzeigen")) }
+                }
+            }
+        }
+    };
+    layout(caller, super::Nav::Storage, l.t("New pool", "Neuer Pool"), body)
+}
