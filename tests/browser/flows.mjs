@@ -16,7 +16,9 @@ const base = process.env.CORENAS_URL;
 const shots = process.env.CORENAS_SHOTS;
 const disc = process.env.CORENAS_DISC;
 const discSha = process.env.CORENAS_DISC_SHA256;
+const spare = process.env.CORENAS_SPARE_DISK;
 const password = "Correct-Horse-9x";
+const newPassword = "Battery-Staple-7y";
 mkdirSync(shots, { recursive: true });
 
 function step(name) {
@@ -141,12 +143,73 @@ try {
   const got = createHash("sha256").update(readFileSync(file)).digest("hex");
   expect(got === discSha, `downloaded ${got}, disc ${discSha}`);
 
-  for (const [link, name] of [["Devices", "devices"], ["Audit log", "audit"], ["Settings", "settings"]]) {
-    step(`the ${name} page`);
-    await page.getByRole("link", { name: link, exact: true }).click();
-    await page.waitForSelector("main h1");
-    await shoot(page, name);
-  }
+  step("storage wizard: a single-disk pool, the dry-run plan shown before anything runs");
+  await page.getByRole("link", { name: "Storage", exact: true }).click();
+  await shoot(page, "storage-empty");
+  await page.getByRole("link", { name: "New pool (wizard)" }).click();
+  await page.getByLabel("One disk (ext4 or xfs)").check();
+  await page.getByLabel(new RegExp(`^ ?${spare} `)).check();
+  await shoot(page, "wizard-1");
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByLabel("Filesystem").selectOption("ext4");
+  await page.getByLabel("Pool name").fill("webpool");
+  await page.getByRole("button", { name: "Show the plan" }).click();
+  await page.waitForSelector("ol.plan li");
+  const plan = await page.locator("ol.plan").innerText();
+  expect(plan.includes("mkfs.ext4") && plan.includes(spare), `the plan names mkfs.ext4 on ${spare}: ${plan}`);
+  await shoot(page, "wizard-plan");
+  await page.getByRole("button", { name: "Create the pool" }).click();
+  await page.getByText("Pool created: webpool").waitFor({ timeout: 60000 });
+  expect(await page.locator('[data-pool="webpool"]').count() === 1, "the pool is listed");
+  await shoot(page, "storage");
+
+  step("a share with SMB; the rendered configuration is shown");
+  await page.getByRole("link", { name: "Shares", exact: true }).click();
+  await page.locator("#new-share").getByLabel("Name", { exact: true }).fill("media");
+  await page.getByRole("button", { name: "Create share" }).click();
+  await page.getByText("Share created: media").waitFor();
+  expect((await page.locator("#config pre").first().innerText()).includes("[media]"), "smb.conf has [media]");
+  await shoot(page, "shares");
+
+  step("the disc's device page: SMART (none on a loop device) and the wipe form");
+  await page.goto(base + "/devices/" + disc.replace("/dev/", ""));
+  await page.waitForSelector("#smart");
+  expect(await page.locator("#wipe form").count() === 1, "a wipe form with typed confirmation");
+  await shoot(page, "device");
+  await page.getByRole("link", { name: "Devices", exact: true }).click();
+  await shoot(page, "devices");
+
+  step("archive: tags and notes");
+  await page.goto(base + "/archive");
+  await page.locator("details summary").first().click();
+  await page.getByLabel("Tags (comma-separated)").first().fill("backup, family");
+  await page.getByLabel("Notes").first().fill("first disc from the browser");
+  await page.getByRole("button", { name: "Save" }).first().click();
+  await page.getByText("Saved.").waitFor();
+  expect((await page.locator(".archive .badge").allInnerTexts()).join(",").includes("family"), "the tag is shown");
+  await page.goto(base + "/archive?tag=family");
+  expect((await page.locator(".archive").count()) === 1, "filtered by tag");
+  await shoot(page, "archive");
+
+  step("audit log filtered to web logins");
+  await page.getByRole("link", { name: "Audit log", exact: true }).click();
+  await page.locator("#chain").waitFor();
+  await page.getByLabel("Action starts with").fill("web.");
+  await page.getByRole("button", { name: "Filter" }).click();
+  const actions = await page.locator("#audit tbody td:nth-child(4)").allInnerTexts();
+  expect(actions.length > 0 && actions.every((a) => a.startsWith("web.")), `only web.* entries: ${actions}`);
+  await shoot(page, "audit");
+
+  step("settings: an API key shown once, and a new password");
+  await page.getByRole("link", { name: "Settings", exact: true }).click();
+  await page.getByLabel("What the key is for").fill("backup script");
+  await page.getByRole("button", { name: "Create key" }).click();
+  expect((await page.locator("#new-api-key code").innerText()).startsWith("cnk_"), "the key is shown");
+  await page.getByLabel("Current password").fill(password);
+  await page.getByLabel("New password", { exact: true }).fill(newPassword);
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByText("Your password is changed.").waitFor();
+  await shoot(page, "settings");
 
   step("German");
   await page.getByRole("button", { name: "Deutsch" }).click();
@@ -169,7 +232,7 @@ try {
   step("without JavaScript: login (German, from Accept-Language)");
   await p2.goto(base + "/login");
   await p2.getByLabel("Benutzername").fill("alice");
-  await p2.getByLabel("Passwort").fill(password);
+  await p2.getByLabel("Passwort").fill(newPassword);
   await p2.getByRole("button", { name: "Weiter" }).click();
   await p2.getByLabel(/Code \(6 Ziffern\)/).fill(await freshCode(secret));
   await p2.getByRole("button", { name: "Anmelden" }).click();

@@ -28,7 +28,9 @@ fn browser_flows_with_and_without_javascript() {
     let iso = media::make_iso(&scratch.path, "BROWSERDISC", 3 << 20, 5);
     let sha = media::sha256_hex(&iso, Some(media::iso_volume_bytes(&iso)));
     let disc = LoopDisk::attach_read_only(&iso);
-    let lab = Lab::start("web-browser", LabOptions::default());
+    // A free disk for the storage wizard (a single-disk pool, mounted by the lab's mounter).
+    let spare = LoopDisk::sparse_partscan(&scratch.path, "spare", 320 << 20);
+    let lab = Lab::start("web-browser", LabOptions { lab_mounts: true, ..LabOptions::default() });
     let web = WebStack::start(&lab);
     let token = lab.ctl_json(&["system", "setup-token"])["token"].as_str().expect("setup token").to_owned();
     let shots = corenas_tests::target_dir().join("../../screenshots");
@@ -38,6 +40,7 @@ fn browser_flows_with_and_without_javascript() {
         .env("CORENAS_SETUP_TOKEN", &token)
         .env("CORENAS_DISC", &disc.dev)
         .env("CORENAS_DISC_SHA256", &sha)
+        .env("CORENAS_SPARE_DISK", &spare.dev)
         .env("CORENAS_SHOTS", &shots)
         .output()
         .expect("node");
@@ -48,5 +51,8 @@ fn browser_flows_with_and_without_javascript() {
     let jobs = lab.ctl_json(&["image", "list"]);
     assert_eq!(jobs["total"], 2, "{jobs}");
     assert!(lab.ctl(&["log", "verify"]).status.success());
+    // The pool the wizard made is real, and goes again (the test's disk is detached after).
+    assert_eq!(lab.ctl_json(&["storage", "show", "webpool"])["health"], "online");
+    assert!(lab.ctl(&["storage", "destroy", "webpool", "--force"]).status.success());
     eprintln!("{log}screenshots in {}", shots.display());
 }

@@ -34,7 +34,7 @@ pub enum Nav {
     Settings,
 }
 
-fn nav_items(l: Lang) -> [(Nav, &'static str, &'static str); 8] {
+pub fn nav_items(l: Lang) -> [(Nav, &'static str, &'static str); 8] {
     [
         (Nav::Dashboard, "/", l.t("Dashboard", "Übersicht")),
         (Nav::Accounts, "/accounts", l.t("Accounts", "Konten")),
@@ -51,7 +51,9 @@ pub fn csrf_input(caller: &Caller) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(caller.csrf()); }
 }
 
-fn lang_switch(l: Lang) -> Markup {
+/// The language switch. `back` is the page to return to: the section's own page, since the
+/// current URL may be the answer to a form post.
+fn lang_switch(l: Lang, back: Option<&str>) -> Markup {
     let (other, label) = match l {
         Lang::En => ("de", "Deutsch"),
         Lang::De => ("en", "English"),
@@ -59,6 +61,7 @@ fn lang_switch(l: Lang) -> Markup {
     html! {
         form.inline method="post" action="/lang" {
             input type="hidden" name="lang" value=(other);
+            @if let Some(b) = back { input type="hidden" name="back" value=(b); }
             button.link type="submit" lang=(other) { (label) }
         }
     }
@@ -97,7 +100,7 @@ pub fn layout_with(caller: &Caller, nav: Nav, title: &str, body: Markup, refresh
                     }
                     div.who {
                         span.user { (caller.session.user) " · " (role_name(l, caller.session.role)) }
-                        (lang_switch(l))
+                        (lang_switch(l, nav_items(l).iter().find(|(n, _, _)| *n == nav).map(|(_, href, _)| *href)))
                         form.inline method="post" action="/logout" {
                             (csrf_input(caller))
                             button.secondary type="submit" { (l.t("Log out", "Abmelden")) }
@@ -124,7 +127,7 @@ pub fn bare(l: Lang, title: &str, body: Markup) -> Response {
             }
             body.bare {
                 main id="main" .card.narrow {
-                    div.brand-row { span.brand { "CoreNAS" } (lang_switch(l)) }
+                    div.brand-row { span.brand { "CoreNAS" } (lang_switch(l, None)) }
                     h1 { (title) }
                     (body)
                 }

@@ -21,19 +21,25 @@ pub struct CsrfForm {
 #[derive(Debug, Deserialize)]
 pub struct LangForm {
     lang: String,
+    back: Option<String>,
 }
 
 /// Sets the language cookie (a year) and goes back where the user was (same-site only).
 pub async fn lang_submit(headers: HeaderMap, Form(f): Form<LangForm>) -> Response {
     let lang = Lang::parse(&f.lang).unwrap_or(Lang::En);
-    let back = headers
-        .get(REFERER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
-        .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
-        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
-        .unwrap_or("/")
-        .to_owned();
+    // Only our own pages: a section's page, or where the browser came from (path only).
+    let sections: Vec<&str> = super::nav_items(lang).iter().map(|(_, href, _)| *href).collect();
+    let chosen = f.back.as_deref().filter(|b| sections.contains(b)).map(str::to_owned);
+    let back = chosen.unwrap_or_else(|| {
+        headers
+            .get(REFERER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+            .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+            .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+            .unwrap_or("/")
+            .to_owned()
+    });
     let mut r = Redirect::to(&back).into_response();
     let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict", lang.code());
     if let Ok(v) = cookie.parse() {
