@@ -220,9 +220,23 @@ fn web_imaging_job_progress_download_and_events() {
     let volume = media::iso_volume_bytes(&iso);
     let want = media::sha256_hex(&iso, Some(volume));
     let disc = LoopDisk::attach_read_only(&iso);
+    // G6 (BI-062/BI-067): a disc whose label is markup; every page shows it as text.
+    let hostile = media::make_iso(&scratch.path, "<img src=x onerror=alert(1)>", 64 << 10, 12);
+    let hostile_disc = LoopDisk::attach_read_only(&hostile);
     let lab = Lab::start("web-img", LabOptions::default());
     let web = WebStack::start(&lab);
     let (b, _, _) = set_up_admin(&lab, &web, "alice");
+    for page in ["/", "/imaging"] {
+        let r = b.get(page);
+        assert_eq!(r.status, 200, "{page}: {}", r.body);
+        assert!(!r.body.contains("<img src=x"), "{page} shows the label as markup: {}", r.body);
+    }
+    // The API carries the label as data: JSON, never sniffed as HTML.
+    let r = b.get("/api/v1/devices");
+    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert!(b.get("/").body.contains("&lt;img src=x onerror=alert(1)&gt;"), "the dashboard shows the label, escaped");
+    drop(hostile_disc);
 
     // The event stream, open while the job runs (curl stops it after a while).
     let events_out = scratch.path.join("events.txt");
