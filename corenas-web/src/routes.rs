@@ -68,6 +68,13 @@ fn all() -> Vec<(Route, Handler)> {
         r("POST", "/settings/api-keys", false, post(pages::settings::api_key_create)),
         r("POST", "/settings/api-keys/{id}/revoke", false, post(pages::settings::api_key_revoke)),
         r("POST", "/accounts/web-access", false, post(pages::accounts::web_access)),
+        r("GET", "/accounts/acl", false, get(pages::acl::page)),
+        r("POST", "/accounts/acl/set", false, post(pages::acl::set)),
+        r("POST", "/accounts/acl/remove", false, post(pages::acl::remove)),
+        r("POST", "/accounts/groups", false, post(pages::accounts::group_create)),
+        r("POST", "/accounts/groups/{name}/members", false, post(pages::accounts::group_members)),
+        r("POST", "/storage/schedule", false, post(pages::storage::schedule)),
+        r("POST", "/shares/{name}/edit", false, post(pages::shares::edit)),
         // The REST API.
         r("GET", "/api/v1/openapi.json", false, get(api::openapi)),
         r("GET", "/api/v1/system/status", false, get(api::imaging::system_status)),

@@ -92,6 +92,47 @@ fn web_first_run_login_sessions_and_refusals() {
     let r = alice.post("/accounts/users/bob/smb-password", &[("csrf", &csrf), ("password", "Smb-Passw0rd!x")]);
     assert!(r.body.contains("SMB password set for bob"), "{}", r.body);
     assert!(lab.pdbedit().contains("Unix username:        bob"), "bob is in samba's passdb: {}", lab.pdbedit());
+    // Groups and memberships, an ACL on a share path, a share and its SMB switches: each form
+    // changes the real files.
+    let r = alice.post("/accounts/groups", &[("csrf", &csrf), ("name", "staff")]);
+    assert!(r.body.contains("Created group"), "{}", r.body);
+    let r = alice.post("/accounts/groups/staff/members", &[("csrf", &csrf), ("user", "bob"), ("op", "add")]);
+    assert!(r.body.contains("Members changed"), "{}", r.body);
+    assert!(
+        lab.read("etc/group").lines().any(|l| l.starts_with("staff:") && l.ends_with(":bob")),
+        "{}",
+        lab.read("etc/group")
+    );
+    std::fs::create_dir_all(lab.storage.join("team")).expect("mkdir");
+    let r = alice.post("/accounts/acl/set", &[("csrf", &csrf), ("path", "/storage/team"), ("entry", "u:bob:rwx")]);
+    assert!(r.body.contains("Applied"), "{}", r.body);
+    let facl =
+        std::process::Command::new("getfacl").arg("-cp").arg(lab.storage.join("team")).output().expect("getfacl");
+    let bob_uid = lab
+        .read("etc/passwd")
+        .lines()
+        .find(|l| l.starts_with("bob:"))
+        .and_then(|l| l.split(':').nth(2))
+        .unwrap_or("?")
+        .to_owned();
+    // getfacl resolves names from the host's files, so the prefix's bob shows as his uid.
+    assert!(
+        String::from_utf8_lossy(&facl.stdout).contains(&format!("user:{bob_uid}:rwx")),
+        "{}",
+        String::from_utf8_lossy(&facl.stdout)
+    );
+    let r = alice.post("/accounts/acl/set", &[("csrf", &csrf), ("path", "/storage/../etc"), ("entry", "u:bob:rwx")]);
+    assert!(r.body.contains("E_INVALID_INPUT"), "a path outside the share roots: {}", r.body);
+    let r = alice.post("/accounts/acl/remove", &[("csrf", &csrf), ("path", "/storage/team"), ("entry", "u:bob")]);
+    assert!(r.body.contains("Removed"), "{}", r.body);
+    let r = alice.post("/shares", &[("csrf", &csrf), ("name", "team"), ("smb", "1"), ("group", "staff")]);
+    assert!(r.body.contains("Share created: team"), "{}", r.body);
+    assert!(r.body.contains("[team]"), "the rendered configuration is shown: {}", r.body);
+    let r = alice.post("/shares/team/edit", &[("csrf", &csrf), ("read_only", "1"), ("browseable", "1")]);
+    assert!(r.body.contains("Share changed: team"), "{}", r.body);
+    let smb = lab.read("etc/samba/corenas.conf");
+    assert!(smb.contains("[team]") && smb.contains("read only = yes"), "{smb}");
+
     // Bad input from the form is refused with the field named, nothing created.
     let r = alice.post("/accounts/users", &[("csrf", &csrf), ("name", "Max!;id"), ("kind", "share")]);
     assert!(r.body.contains("user name") && r.body.contains("E_INVALID_INPUT"), "{}", r.body);

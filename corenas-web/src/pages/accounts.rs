@@ -121,13 +121,33 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                 (Err(e), _) | (_, Err(e)) => (error_box(l, e)),
             }
         }
-        section.card {
+        section.card #groups {
             h2 { (l.t("Groups", "Gruppen")) }
             @match &groups {
                 Err(e) => (error_box(l, e)),
-                Ok(list) => table { thead { tr { th { (l.t("Name", "Name")) } th.num { "GID" } th { (l.t("Members", "Mitglieder")) } } }
-                    tbody { @for g in list { tr { td { (g.name) } td.num { (g.gid) } td { (g.members.join(", ")) } } } } },
+                Ok(list) => table { thead { tr { th { (l.t("Name", "Name")) } th.num { "GID" } th { (l.t("Members", "Mitglieder")) } @if admin { th {} } } }
+                    tbody { @for g in list { tr data-group=(g.name) {
+                        td { (g.name) } td.num { (g.gid) } td { (g.members.join(", ")) }
+                        @if admin { td {
+                            form.inline method="post" action=(format!("/accounts/groups/{}/members", g.name)) {
+                                (csrf_input(caller))
+                                label for=(format!("member-{}", g.name)) { (l.t("User", "Benutzer")) }
+                                input id=(format!("member-{}", g.name)) name="user" type="text" autocomplete="off" required;
+                                button.secondary type="submit" name="op" value="add" { (l.t("Add", "Hinzufügen")) }
+                                button.secondary type="submit" name="op" value="remove" { (l.t("Remove", "Entfernen")) }
+                            }
+                        } }
+                    } } } },
             }
+            @if admin {
+                form method="post" action="/accounts/groups" {
+                    (csrf_input(caller))
+                    label for="group-name" { (l.t("New share group", "Neue Freigabe-Gruppe")) }
+                    input #group-name name="name" type="text" required autocomplete="off";
+                    button type="submit" { (l.t("Create group", "Gruppe anlegen")) }
+                }
+            }
+            p { a href="/accounts/acl" { (l.t("Access control lists of share paths", "Zugriffslisten der Freigabe-Pfade")) } }
         }
     };
     layout(caller, super::Nav::Accounts, l.t("Accounts", "Konten"), body)
@@ -284,6 +304,53 @@ pub async fn web_access(State(app): State<Arc<AppState>>, caller: Caller, Form(f
     };
     let notice = match run.await {
         Ok(()) => ok_box(&format!("{} {}", l.t("Web access changed for", "Web-Zugang geändert für"), f.user)),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    op: String,
+}
+
+pub async fn group_create(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<GroupForm>) -> Response {
+    let l = caller.lang;
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let req =
+            corenas_proto::api::GroupAdd { name: f.name.trim().parse()?, kind: AccountKind::ShareUser, gid: None };
+        crate::daemon!(app.gate, &caller.cred, GroupAdd { req, dry_run: false })
+    };
+    let notice = match run.await {
+        Ok(_) => ok_box(&format!("{} {}", l.t("Created group", "Gruppe angelegt:"), f.name.trim())),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+pub async fn group_members(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(group): Path<String>,
+    Form(f): Form<GroupForm>,
+) -> Response {
+    let l = caller.lang;
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let name = group.parse()?;
+        let user: UserName = f.user.trim().parse()?;
+        let (add, remove) = if f.op == "remove" { (vec![], vec![user]) } else { (vec![user], vec![]) };
+        crate::daemon!(app.gate, &caller.cred, GroupMod { name, add, remove, dry_run: false })
+    };
+    let notice = match run.await {
+        Ok(_) => ok_box(&format!("{} {group}", l.t("Members changed:", "Mitglieder geändert:"))),
         Err(e) => error_box(l, &e),
     };
     render(&app, &caller, Some(notice)).await

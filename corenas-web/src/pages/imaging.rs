@@ -133,6 +133,11 @@ pub async fn job_page(State(app): State<Arc<AppState>>, caller: Caller, Path(id)
         Err(e) => return super::error_page(l, &e),
     };
     let active = super::dashboard::is_active(job.status);
+    // The job's history: its entries in the audit log (the newest 500 are searched).
+    let history: Vec<corenas_proto::api::AuditEntry> =
+        crate::daemon!(app.gate, &caller.cred, LogView { before: None, limit: corenas_proto::api::AUDIT_PAGE_MAX })
+            .map(|list| list.into_iter().filter(|e| e.args.contains(&format!("\"{}\"", job.id))).collect())
+            .unwrap_or_default();
     let archive = match &job.archive_id {
         Some(a) => crate::daemon!(app.gate, &caller.cred, ArchiveShow { id: a.clone() }).ok(),
         None => None,
@@ -160,6 +165,11 @@ pub async fn job_page(State(app): State<Arc<AppState>>, caller: Caller, Path(id)
                 }
                 p { a.button #download href=(format!("/archive/{}/download", a.id)) download { (l.t("Download image", "Abbild herunterladen")) } }
             }
+        }
+        section.card #job-log {
+            h2 { (l.t("Log", "Protokoll")) }
+            @if history.is_empty() { p.empty { "-" } }
+            ol.plain { @for e in history.iter().rev() { li { (l.datetime(&e.time)) " · " code { (e.action) } " · " (e.result) " · " (e.principal) } } }
         }
     };
     let title = format!("{} {}", l.t("Job", "Auftrag"), job.name);

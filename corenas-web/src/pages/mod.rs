@@ -3,6 +3,7 @@
 //! from anywhere are shown as text, never as markup.
 
 pub mod accounts;
+pub mod acl;
 pub mod archive;
 pub mod assets;
 pub mod audit;

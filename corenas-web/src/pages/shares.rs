@@ -43,6 +43,19 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                         }
                         td { (access_text(l, &s.access)) }
                         @if admin { td {
+                            @if let Some(smb) = &s.def.smb {
+                                details {
+                                    summary { (l.t("Edit SMB", "SMB bearbeiten")) }
+                                    form method="post" action=(format!("/shares/{}/edit", s.def.name)) {
+                                        (csrf_input(caller))
+                                        label.choice { input type="checkbox" name="read_only" value="1" checked[smb.read_only]; " " (l.t("read-only", "nur lesen")) }
+                                        label.choice { input type="checkbox" name="browseable" value="1" checked[smb.browseable]; " " (l.t("visible in the network browser", "in der Netzwerkumgebung sichtbar")) }
+                                        label.choice { input type="checkbox" name="recycle" value="1" checked[smb.recycle]; " " (l.t("recycle bin", "Papierkorb")) }
+                                        label.choice { input type="checkbox" name="audit" value="1" checked[smb.audit]; " " (l.t("log every change", "jede Änderung protokollieren")) }
+                                        button type="submit" { (l.t("Save", "Speichern")) }
+                                    }
+                                }
+                            }
                             form.inline method="post" action=(format!("/shares/{}/delete", s.def.name)) {
                                 (csrf_input(caller))
                                 label for=(format!("del-{}", s.def.name)) { (l.t("Type the name to stop sharing (the data stays)", "Zum Beenden den Namen eingeben (die Daten bleiben)")) }
@@ -178,6 +191,42 @@ pub async fn delete(
     };
     let notice = match r {
         Ok(_) => ok_box(&format!("{} {name}", l.t("No longer shared:", "Nicht mehr freigegeben:"))),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EditForm {
+    csrf: Option<String>,
+    read_only: Option<String>,
+    browseable: Option<String>,
+    recycle: Option<String>,
+    audit: Option<String>,
+}
+
+/// Changes the SMB switches of a share, keeping everything else it has (users, masks, versions).
+pub async fn edit(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Form(f): Form<EditForm>,
+) -> Response {
+    let l = caller.lang;
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let share: corenas_proto::names::ShareName = name.parse()?;
+        let current = crate::daemon!(app.gate, &caller.cred, ShareShow { name: share.clone() })?;
+        let mut smb = current.def.smb.ok_or_else(|| WireError::invalid("smb", "this share is not served over SMB"))?;
+        smb.read_only = f.read_only.is_some();
+        smb.browseable = f.browseable.is_some();
+        smb.recycle = f.recycle.is_some();
+        smb.audit = f.audit.is_some();
+        let change = corenas_proto::shares::ShareModify { smb: Some(Some(smb)), ..Default::default() };
+        crate::daemon!(app.gate, &caller.cred, ShareModify { name: share, change, dry_run: false })
+    };
+    let notice = match run.await {
+        Ok(_) => ok_box(&format!("{} {name}", l.t("Share changed:", "Freigabe geändert:"))),
         Err(e) => error_box(l, &e),
     };
     render(&app, &caller, Some(notice)).await

@@ -30,6 +30,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
     let l = caller.lang;
     let pools = crate::daemon!(app.gate, &caller.cred, PoolList {});
     let jobs = crate::daemon!(app.gate, &caller.cred, StorageJobList {});
+    let schedules = crate::daemon!(app.gate, &caller.cred, ScheduleList {}).unwrap_or_default();
     let admin = caller.is(Role::Admin);
     let mut datasets = HashMap::new();
     if let Ok(list) = &pools {
@@ -102,6 +103,19 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                                         form.inline method="post" action="/storage/snapshot" {
                                             (csrf_input(caller)) input type="hidden" name="dataset" value=(d.name);
                                             button.secondary type="submit" { (l.t("Take snapshot", "Snapshot anlegen")) }
+                                        }
+                                        @let keep = schedules.iter().find(|s| s.dataset == d.name).map(|s| s.keep).unwrap_or_default();
+                                        details {
+                                            summary { (l.t("Schedule", "Zeitplan")) @if !keep.is_empty() { ": " (keep.hourly) "h " (keep.daily) "d " (keep.weekly) "w " (keep.monthly) "m" } }
+                                            form method="post" action="/storage/schedule" {
+                                                (csrf_input(caller)) input type="hidden" name="dataset" value=(d.name);
+                                                p.hint { (l.t("How many snapshots to keep per period (0: none; all 0 removes the schedule)", "Wie viele Snapshots je Zeitraum behalten werden (0: keine; alle 0 entfernt den Zeitplan)")) }
+                                                @for (field, label, v) in [("hourly", l.t("hourly", "stündlich"), keep.hourly), ("daily", l.t("daily", "täglich"), keep.daily), ("weekly", l.t("weekly", "wöchentlich"), keep.weekly), ("monthly", l.t("monthly", "monatlich"), keep.monthly)] {
+                                                    label for=(format!("{field}-{}", d.name)) { (label) }
+                                                    input id=(format!("{field}-{}", d.name)) name=(field) type="number" min="0" max="1000" value=(v);
+                                                }
+                                                button type="submit" { (l.t("Save schedule", "Zeitplan speichern")) }
+                                            }
                                         }
                                     }
                                 }
@@ -197,6 +211,50 @@ pub async fn rollback(State(app): State<Arc<AppState>>, caller: Caller, Form(f):
     };
     let notice = match r {
         Ok(_) => ok_box(&format!("{} {}@{}", l.t("Rolled back to", "Zurückgesetzt auf"), f.dataset, f.snapshot)),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScheduleForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    dataset: String,
+    #[serde(default)]
+    hourly: String,
+    #[serde(default)]
+    daily: String,
+    #[serde(default)]
+    weekly: String,
+    #[serde(default)]
+    monthly: String,
+}
+
+pub async fn schedule(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<ScheduleForm>) -> Response {
+    let l = caller.lang;
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let n = |field: &'static str, v: &str| -> Result<u16, WireError> {
+            match v.trim() {
+                "" => Ok(0),
+                v => v
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|n| *n <= 1000)
+                    .ok_or_else(|| WireError::invalid(field, format!("{field} is invalid: use 0-1000"))),
+            }
+        };
+        let keep = corenas_proto::storage::Retention {
+            hourly: n("hourly", &f.hourly)?,
+            daily: n("daily", &f.daily)?,
+            weekly: n("weekly", &f.weekly)?,
+            monthly: n("monthly", &f.monthly)?,
+        };
+        crate::daemon!(app.gate, &caller.cred, ScheduleSet { dataset: f.dataset.parse()?, keep, dry_run: false })
+    };
+    let notice = match run.await {
+        Ok(_) => ok_box(&format!("{} {}", l.t("Schedule saved for", "Zeitplan gespeichert für"), f.dataset)),
         Err(e) => error_box(l, &e),
     };
     render(&app, &caller, Some(notice)).await
