@@ -147,10 +147,35 @@ pub fn role_name(l: Lang, r: corenas_proto::web::Role) -> &'static str {
     }
 }
 
+/// What an error code means, in the page's language (corenasd's own message, in English, follows
+/// as the detail).
+fn code_meaning(l: Lang, code: corenas_proto::ErrorCode) -> Option<&'static str> {
+    use corenas_proto::ErrorCode as C;
+    (l == Lang::De).then(|| match code {
+        C::InvalidInput => "Ungültige Eingabe.",
+        C::NotAllowed => "Nicht erlaubt.",
+        C::NotFound => "Nicht gefunden.",
+        C::AlreadyExists => "Existiert bereits.",
+        C::OutOfRange => "Außerhalb des erlaubten Bereichs.",
+        C::ToolFailed => "Ein Systemprogramm ist fehlgeschlagen.",
+        C::ToolTimeout => "Ein Systemprogramm hat zu lange gebraucht.",
+        C::HelperUnavailable => "Ein CoreNAS-Dienst ist nicht erreichbar.",
+        C::Protocol => "Protokollfehler zwischen CoreNAS-Diensten.",
+        C::StateCorrupt => "Der gespeicherte Zustand ist beschädigt.",
+        C::Busy => "Belegt.",
+        C::InvalidState => "Im jetzigen Zustand nicht möglich.",
+        C::NoSpace => "Kein Platz mehr.",
+        C::Internal => "Interner Fehler.",
+        C::Unauthenticated => "Nicht angemeldet oder Anmeldung fehlgeschlagen.",
+        C::LockedOut => "Vorübergehend gesperrt.",
+    })
+}
+
 pub fn error_box(l: Lang, e: &WireError) -> Markup {
     html! {
         div.alert.error role="alert" {
-            strong { (l.t("Not done:", "Nicht ausgeführt:")) } " " (e.message)
+            strong { (l.t("Not done:", "Nicht ausgeführt:")) } " "
+            @if let Some(m) = code_meaning(l, e.code) { (m) " " span.detail lang="en" { (e.message) } } @else { (e.message) }
             @if let Some(f) = &e.field { " " span.code { "(" (l.t("field", "Feld")) " " (f) ")" } }
             " " span.code { (e.code.as_str()) }
         }
@@ -208,5 +233,26 @@ pub fn job_state_name(l: Lang, s: corenas_proto::imaging::JobState) -> &'static 
         S::CompletedWithErrors => l.t("completed with errors", "fertig mit Fehlern"),
         S::Failed => l.t("failed", "fehlgeschlagen"),
         S::Cancelled => l.t("cancelled", "abgebrochen"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_explained_in_german_with_the_detail_kept() {
+        let e = WireError::invalid("name", "name 'x!' is invalid");
+        let de = error_box(Lang::De, &e).into_string();
+        assert!(
+            de.contains("Nicht ausgeführt:")
+                && de.contains("Ungültige Eingabe.")
+                && de.contains("name &#39;x!&#39; is invalid")
+                || de.contains("name 'x!' is invalid"),
+            "{de}"
+        );
+        assert!(de.contains("E_INVALID_INPUT") && de.contains("Feld"), "{de}");
+        let en = error_box(Lang::En, &e).into_string();
+        assert!(!en.contains("Ungültige") && en.contains("Not done:"), "{en}");
     }
 }
