@@ -99,6 +99,7 @@ fn all() -> Vec<(Route, Handler)> {
         r("GET", "/api/v1/logs", false, get(api::imaging::logs)),
         r("GET", "/api/v1/sessions", false, get(api::sessions)),
         r("GET", "/api/v1/events", false, get(api::events)),
+        r("POST", "/api/v1/call", false, post(api::call)),
     ]
 }
 

@@ -73,4 +73,19 @@ fuzz_target!(|data: &[u8]| {
             assert!(!s.contains('\n') && !s.contains('\0'), "a secret with a line break or NUL accepted: {s:?}");
         }
     }
+    // The web's secrets and codes: plain printable ASCII (they reach crypt(3) as C strings and
+    // HTTP headers), and never printed: Debug and JSON show only "<redacted>".
+    use corenas_proto::web::{ApiKey, LoginPassword, SecondFactor, SetupToken, WebToken};
+    fn secret<T: FromStr + std::fmt::Debug + serde::Serialize>(s: &str) {
+        if let Ok(v) = T::from_str(s) {
+            assert!(s.bytes().all(|b| (0x20..0x7f).contains(&b)), "a web secret with a control character: {s:?}");
+            assert_eq!(format!("{v:?}"), "<redacted>");
+            assert_eq!(serde_json::to_string(&v).expect("encodes"), "\"<redacted>\"");
+        }
+    }
+    secret::<WebToken>(s);
+    secret::<ApiKey>(s);
+    secret::<SetupToken>(s);
+    secret::<LoginPassword>(s);
+    secret::<SecondFactor>(s);
 });

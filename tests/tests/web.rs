@@ -154,6 +154,27 @@ fn web_first_run_login_sessions_and_refusals() {
     let (code, body) = post_json(r#"{"name":"carl","kind":"share"}"#, true);
     assert_eq!(code, 201, "{body}");
     assert!(body.contains("\"generated_password\":\""), "the generated password is shown once: {body}");
+    // Every daemon method as JSON: a dry run of a group, a read, and a refusal by the types.
+    let r = alice.json(
+        "POST",
+        "/api/v1/call",
+        Some(&csrf),
+        r#"{"GroupAdd":{"req":{"name":"ops","kind":"ShareUser","gid":null},"dry_run":true}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["dry_run"], true, "{}", r.body);
+    assert!(!lab.read("etc/group").contains("ops:"), "a dry run changes nothing");
+    let r = alice.json("POST", "/api/v1/call", Some(&csrf), r#"{"GroupList":{}}"#);
+    assert!(r.json().as_array().is_some_and(|g| g.iter().any(|g| g["name"] == "staff")), "{}", r.body);
+    let r = alice.json(
+        "POST",
+        "/api/v1/call",
+        Some(&csrf),
+        r#"{"GroupAdd":{"req":{"name":"x;id","kind":"ShareUser","gid":null},"dry_run":false}}"#,
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = alice.json("POST", "/api/v1/call", Some(&csrf), r#"{"SetupToken":{}}"#);
+    assert_eq!(r.status, 403, "the setup token is for the console only: {}", r.body);
     // BI-076: sort keys are an enum.
     let r = alice.get("/api/v1/jobs?sort=name);%20DROP%20TABLE%20jobs;--");
     assert_eq!(r.status, 422, "{}", r.body);

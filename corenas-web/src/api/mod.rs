@@ -229,6 +229,41 @@ pub async fn user_create(
     }))
 }
 
+/// Every daemon method by name, as JSON: the body is `{"Method": {arguments}}` exactly as the
+/// daemon API (`proto/src/api.rs`) declares it, e.g. `{"UserList": {}}` or
+/// `{"PoolCreate": {"spec": {...}, "dry_run": true}}`; the answer is the method's result, or the
+/// error with its stable code. The same role check and audit as every other path apply; the
+/// typed arguments validate while they are decoded.
+pub async fn call(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Response {
+    let run = async {
+        csrf(&caller, &headers)?;
+        let request: corenas_proto::api::CorenasRequest = serde_json::from_slice(&raw).map_err(|e| {
+            WireError::invalid("body", format!("the request is not a daemon method with valid arguments: {e}"))
+        })?;
+        app.gate.call(&caller.cred, request).await
+    };
+    let response = match run.await {
+        Ok(r) => r,
+        Err(e) => return api_error(&e),
+    };
+    // {"Method": {"Ok": value}} or {"Method": {"Err": error}}
+    let value = serde_json::to_value(&response).unwrap_or_default();
+    let inner = value.as_object().and_then(|m| m.values().next()).cloned().unwrap_or_default();
+    match (inner.get("Ok"), inner.get("Err")) {
+        (Some(ok), _) => Json(ok.clone()).into_response(),
+        (_, Some(err)) => match serde_json::from_value::<WireError>(err.clone()) {
+            Ok(e) => api_error(&e),
+            Err(_) => api_error(&WireError::internal("an answer that is not an error")),
+        },
+        _ => Json(inner).into_response(),
+    }
+}
+
 pub async fn sessions(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
     let cred = caller.cred.clone();
     reply(app.gate.with(|g| async move { g.session_list(crate::gate::ctx(), cred).await }).await)
@@ -407,6 +442,11 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
         ("GET", "/api/v1/sessions") => ("Open sessions (own; administrators: all)", none, None),
         ("GET", "/api/v1/events") => ("Server-sent events: job progress, device changes", none, None),
         ("GET", "/api/v1/openapi.json") => ("This document", none, None),
+        ("POST", "/api/v1/call") => (
+            "Any daemon method by name (`{\"Method\": {arguments}}`, as proto/src/api.rs declares it)",
+            none,
+            Some(json!({ "type": "object", "minProperties": 1, "maxProperties": 1 })),
+        ),
         _ => ("", none, None),
     }
 }
