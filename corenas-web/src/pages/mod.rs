@@ -151,7 +151,7 @@ pub fn role_name(l: Lang, r: corenas_proto::web::Role) -> &'static str {
 /// as the detail).
 fn code_meaning(l: Lang, code: corenas_proto::ErrorCode) -> Option<&'static str> {
     use corenas_proto::ErrorCode as C;
-    (l == Lang::De).then(|| match code {
+    (l == Lang::De).then_some(match code {
         C::InvalidInput => "Ungültige Eingabe.",
         C::NotAllowed => "Nicht erlaubt.",
         C::NotFound => "Nicht gefunden.",
