@@ -72,6 +72,12 @@ impl Gate {
         }
     }
 
+    /// A read the page makes by itself (the event stream): it does not keep the session alive.
+    pub async fn watch(&self, cred: &Credential, req: CorenasRequest) -> Result<CorenasResponse, WireError> {
+        let cred = cred.clone();
+        self.with(|c| async move { c.watch(ctx(), cred, req).await }).await
+    }
+
     /// An ordinary daemon request made as the credential's principal.
     pub async fn call(&self, cred: &Credential, req: CorenasRequest) -> Result<CorenasResponse, WireError> {
         let cred = cred.clone();
@@ -83,6 +89,14 @@ impl Gate {
 /// `daemon!(gate, cred, UserList {})` gives `Result<Vec<UserInfo>, WireError>`.
 #[macro_export]
 macro_rules! daemon {
+    (watch $gate:expr, $cred:expr, $method:ident { $($field:ident $(: $value:expr)?),* $(,)? }) => {{
+        use corenas_proto::api::{CorenasRequest, CorenasResponse};
+        match $gate.watch($cred, CorenasRequest::$method { $($field $(: $value)?),* }).await {
+            Ok(CorenasResponse::$method(answer)) => answer,
+            Ok(_) => Err(corenas_proto::WireError::internal("corenasd answered a different request")),
+            Err(e) => Err(e),
+        }
+    }};
     ($gate:expr, $cred:expr, $method:ident { $($field:ident $(: $value:expr)?),* $(,)? }) => {{
         use corenas_proto::api::{CorenasRequest, CorenasResponse};
         match $gate.call($cred, CorenasRequest::$method { $($field $(: $value)?),* }).await {

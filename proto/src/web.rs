@@ -289,6 +289,9 @@ pub trait WebGate {
     /// Changes the caller's own login password (a session only, not an API key); the current
     /// one must be given again.
     async fn password_change(session: WebToken, current: LoginPassword, new: Password) -> Result<(), WireError>;
+    /// A read a page makes by itself (its event stream): like `call`, but it does not restart
+    /// the session's idle timer, so an open tab nobody uses still logs out.
+    async fn watch(cred: Credential, request: CorenasRequest) -> Result<CorenasResponse, WireError>;
     /// An ordinary daemon request, made as the credential's principal.
     async fn call(cred: Credential, request: CorenasRequest) -> Result<CorenasResponse, WireError>;
 }

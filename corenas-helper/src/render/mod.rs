@@ -30,7 +30,9 @@ pub fn share_outputs_problem(set: &corenas_proto::shares::ShareSet) -> Option<St
         return Some(format!("an unexpected line in the exports:\n{nfs_text}"));
     }
     let lines = nfs_text.lines().filter(|l| l.starts_with('/')).count();
-    let wanted = set.shares.iter().filter(|s| s.nfs.is_some()).count();
+    // A share whose NFS part names no client exports nothing (corenasd refuses to store one;
+    // the renderer still must not write a line without a client).
+    let wanted = set.shares.iter().filter(|s| s.nfs.as_ref().is_some_and(|n| !n.rules.is_empty())).count();
     (lines != wanted).then(|| format!("{lines} export lines for {wanted} NFS shares:\n{nfs_text}"))
 }
 

@@ -297,7 +297,8 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
                 return Some((Ok::<_, std::convert::Infallible>(ev), f));
             }
             // The device long poll (up to 1 s) is also the stream's clock for job progress.
-            match crate::daemon!(f.app.gate, &f.cred, DeviceEvents { after: f.after, wait_ms: 1000 }) {
+            // `watch`: the stream's own reads do not count as the user being active.
+            match crate::daemon!(watch f.app.gate, &f.cred, DeviceEvents { after: f.after, wait_ms: 1000 }) {
                 Ok(d) => {
                     for e in d.events {
                         let data = serde_json::to_string(&e).unwrap_or_default();
@@ -319,7 +320,7 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
                 return None;
             }
             if let Ok(list) =
-                crate::daemon!(f.app.gate, &f.cred, ImageList { query: crate::pages::dashboard::active_query() })
+                crate::daemon!(watch f.app.gate, &f.cred, ImageList { query: crate::pages::dashboard::active_query() })
             {
                 for j in list.jobs {
                     if f.seen.get(&j.id) != Some(&j.version) {

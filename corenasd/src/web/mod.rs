@@ -116,10 +116,18 @@ impl WebGateServer {
     /// The principal behind a credential, or Unauthenticated. Touching a session restarts its
     /// idle timer.
     fn resolve(&self, cred: &Credential) -> Result<(Principal, SessionInfo), WireError> {
+        self.resolve_as(cred, true)
+    }
+
+    /// `used`: whether this call is the user's doing (it restarts the idle timer) or the page's
+    /// own (the event stream; it does not).
+    fn resolve_as(&self, cred: &Credential, used: bool) -> Result<(Principal, SessionInfo), WireError> {
         let t = now();
         match cred {
             Credential::Session(token) => {
-                let s = self.shared.web.sessions().touch(token, t).ok_or_else(expired)?;
+                let mut sessions = self.shared.web.sessions();
+                let s = if used { sessions.touch(token, t) } else { sessions.peek(token, t) };
+                let s = s.ok_or_else(expired)?;
                 Ok((self.principal(&s.user, s.role, "web"), s.info(true)))
             }
             Credential::ApiKey(key) => {
@@ -304,9 +312,9 @@ impl WebGate for WebGateServer {
         let mut recovery_codes = Vec::new();
         let accepted = if offered.len() == 6 {
             match totp::matching_step(&secret, offered, t, row.totp_last_step) {
+                // Two logins racing with the same code: only the one that records the step wins.
                 Some(step) if row.totp_confirmed => {
-                    self.shared.with_state(|s| store::record_step(s.conn(), &user, step))?;
-                    true
+                    self.shared.with_state(|s| store::record_step(s.conn(), &user, step))?
                 }
                 Some(step) => {
                     let (codes, hashes) = totp::recovery_codes();
@@ -426,12 +434,35 @@ impl WebGate for WebGateServer {
         r
     }
 
+    async fn watch(
+        self,
+        ctx: Context,
+        cred: Credential,
+        request: CorenasRequest,
+    ) -> Result<CorenasResponse, WireError> {
+        use tarpc::server::Serve;
+        let (principal, _) = self.resolve_as(&cred, false)?;
+        if !request_is_read(&request) {
+            return Err(WireError::not_allowed("watch is for reads; changes go through call"));
+        }
+        let server = DaemonServer { shared: Arc::clone(&self.shared), principal };
+        server.serve().serve(ctx, request).await.map_err(|e| WireError::internal(format!("request failed: {e}")))
+    }
+
     async fn call(self, ctx: Context, cred: Credential, request: CorenasRequest) -> Result<CorenasResponse, WireError> {
         use tarpc::server::Serve;
         let (principal, _) = self.resolve(&cred)?;
         let server = DaemonServer { shared: Arc::clone(&self.shared), principal };
         server.serve().serve(ctx, request).await.map_err(|e| WireError::internal(format!("request failed: {e}")))
     }
+}
+
+/// The reads an open page makes by itself (its event stream), allowed through `watch`.
+fn request_is_read(r: &CorenasRequest) -> bool {
+    matches!(
+        r,
+        CorenasRequest::DeviceEvents { .. } | CorenasRequest::ImageList { .. } | CorenasRequest::ImageShow { .. }
+    )
 }
 
 /// The uid of the web tier's user from the host's /etc/passwd (CoreNAS binaries are static and

@@ -120,13 +120,25 @@ impl WebSessions {
 
     /// The live session for this token; touching it restarts the idle timer.
     pub fn touch(&mut self, token: &WebToken, now: u64) -> Option<Session> {
+        self.lookup(token, now, true)
+    }
+
+    /// The live session without restarting its idle timer: for what a page does by itself
+    /// (the event stream), so an open tab nobody uses still times out.
+    pub fn peek(&mut self, token: &WebToken, now: u64) -> Option<Session> {
+        self.lookup(token, now, false)
+    }
+
+    fn lookup(&mut self, token: &WebToken, now: u64, touch: bool) -> Option<Session> {
         let key = token_hash(token.expose());
         let s = self.sessions.get_mut(&key)?;
         if s.expired(now) {
             self.sessions.remove(&key);
             return None;
         }
-        s.last_seen = now;
+        if touch {
+            s.last_seen = now;
+        }
         Some(s.clone())
     }
 
@@ -271,6 +283,16 @@ mod tests {
         assert!(s.touch(&tok, 1000 + SESSION_MAX_SECS).is_none(), "absolute limit");
         let (tok2, _) = s.create("alice", Role::Admin, SRC, 5000).unwrap();
         assert!(s.touch(&tok2, 5000 + SESSION_IDLE_SECS).is_none(), "idle limit");
+    }
+
+    #[test]
+    fn what_a_page_does_by_itself_does_not_keep_a_session_alive() {
+        let mut s = WebSessions::default();
+        let (tok, _) = s.create("alice", Role::Admin, SRC, 1000).unwrap();
+        for t in (1000..1000 + SESSION_IDLE_SECS).step_by(60) {
+            assert!(s.peek(&tok, t).is_some());
+        }
+        assert!(s.peek(&tok, 1000 + SESSION_IDLE_SECS).is_none(), "the stream's calls did not count as use");
     }
 
     #[test]

@@ -130,12 +130,13 @@ pub fn confirm_enrollment(conn: &Connection, user: &str, step: u64, recovery: &[
     .map_err(sql("confirming TOTP enrollment"))
 }
 
-pub fn record_step(conn: &Connection, user: &str, step: u64) -> Result<(), StateError> {
+/// Records the step a code matched; false when that step (or a later one) was used already.
+pub fn record_step(conn: &Connection, user: &str, step: u64) -> Result<bool, StateError> {
     conn.execute(
         "UPDATE web_accounts SET totp_last_step = ?2 WHERE user = ?1 AND totp_last_step < ?2",
         params![user, i64::try_from(step).unwrap_or(i64::MAX)],
     )
-    .map(drop)
+    .map(|n| n == 1)
     .map_err(sql("recording a TOTP step"))
 }
 
