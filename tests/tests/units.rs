@@ -41,3 +41,18 @@ fn units_meet_their_exposure_targets_and_verify() {
         assert!(problems.is_empty(), "systemd-analyze verify {unit}:\n{}", problems.join("\n"));
     }
 }
+
+/// Every shipped AppArmor profile parses (`apparmor_parser -Q -K`: compile only, no kernel).
+/// Loading and enforcing them needs a kernel with AppArmor: the VM tier (issue 7).
+#[test]
+fn apparmor_profiles_parse() {
+    let dir = workspace().join("apparmor");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("apparmor/") {
+        let path = entry.expect("entry").path();
+        let out = run(Command::new("apparmor_parser").args(["-Q", "-K"]).arg(&path));
+        assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+        seen += 1;
+    }
+    assert_eq!(seen, 4, "one profile per binary: helper, corenasd, corenas-ctl, corenas-web");
+}

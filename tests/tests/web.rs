@@ -125,7 +125,8 @@ fn web_first_run_login_sessions_and_refusals() {
     assert!(r.body.contains("E_INVALID_INPUT"), "a path outside the share roots: {}", r.body);
     let r = alice.post("/accounts/acl/remove", &[("csrf", &csrf), ("path", "/storage/team"), ("entry", "u:bob")]);
     assert!(r.body.contains("Removed"), "{}", r.body);
-    let r = alice.post("/shares", &[("csrf", &csrf), ("name", "team"), ("smb", "1"), ("group", "staff")]);
+    let r = alice
+        .post("/shares", &[("csrf", &csrf), ("name", "team"), ("smb", "1"), ("access", "group"), ("group", "staff")]);
     assert!(r.body.contains("Share created: team"), "{}", r.body);
     assert!(r.body.contains("[team]"), "the rendered configuration is shown: {}", r.body);
     let r = alice.post("/shares/team/edit", &[("csrf", &csrf), ("read_only", "1"), ("browseable", "1")]);

@@ -84,9 +84,13 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                         input #nfs-client name="nfs_client" type="text" autocomplete="off";
                     }
                     fieldset {
-                        legend { (l.t("Access", "Zugriff")) }
-                        label for="access-group" { (l.t("Group that reads and writes (optional)", "Gruppe mit Lese- und Schreibrecht (optional)")) }
-                        input #access-group name="group" type="text" autocomplete="off";
+                        legend { (l.t("Access (sets owner, mode and ACLs of the directory)", "Zugriff (setzt Besitzer, Modus und ACLs des Verzeichnisses)")) }
+                        label.choice { input type="radio" name="access" value="keep" checked; " " (l.t("leave the directory as it is", "Verzeichnis lassen, wie es ist")) }
+                        label.choice { input type="radio" name="access" value="private"; " " (l.t("private to one user", "privat für einen Benutzer")) }
+                        label.choice { input type="radio" name="access" value="group"; " " (l.t("read and write for a group", "Lesen und Schreiben für eine Gruppe")) }
+                        label.choice { input type="radio" name="access" value="public"; " " (l.t("everyone reads; a group writes (optional)", "alle lesen; eine Gruppe schreibt (optional)")) }
+                        label for="access-who" { (l.t("User or group for the choice above", "Benutzer oder Gruppe für die Auswahl oben")) }
+                        input #access-who name="group" type="text" autocomplete="off";
                     }
                     button type="submit" { (l.t("Create share", "Freigabe anlegen")) }
                 }
@@ -124,6 +128,8 @@ pub struct ShareForm {
     nfs_client: String,
     #[serde(default)]
     group: String,
+    #[serde(default)]
+    access: String,
 }
 
 fn share_create(f: &ShareForm) -> Result<ShareCreate, WireError> {
@@ -139,9 +145,17 @@ fn share_create(f: &ShareForm) -> Result<ShareCreate, WireError> {
     if smb.is_none() && nfs.is_none() {
         return Err(WireError::invalid("smb", "choose SMB, NFS clients or both"));
     }
-    let access = match f.group.trim() {
-        "" => None,
-        g => Some(AccessTemplate::GroupReadWrite { group: g.parse()? }),
+    let who = f.group.trim();
+    let access = match (f.access.as_str(), who) {
+        // An older form (or a script) that names only a group means read-write for it.
+        ("" | "keep", "") => None,
+        ("", g) => Some(AccessTemplate::GroupReadWrite { group: g.parse()? }),
+        ("keep", _) => None,
+        ("private", u) => Some(AccessTemplate::Private { user: u.parse()? }),
+        ("group", g) => Some(AccessTemplate::GroupReadWrite { group: g.parse()? }),
+        ("public", "") => Some(AccessTemplate::PublicRead { writers: None }),
+        ("public", g) => Some(AccessTemplate::PublicRead { writers: Some(g.parse()?) }),
+        _ => return Err(WireError::invalid("access", "access is invalid: use keep, private, group or public")),
     };
     Ok(ShareCreate { name: f.name.trim().parse()?, path: None, smb, nfs, access, force: false })
 }
