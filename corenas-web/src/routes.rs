@@ -65,6 +65,8 @@ fn all() -> Vec<(Route, Handler)> {
         r("GET", "/settings", false, get(pages::settings::page)),
         r("POST", "/settings/sessions/{id}/revoke", false, post(pages::settings::session_revoke)),
         r("POST", "/settings/password", false, post(pages::settings::password)),
+        r("POST", "/settings/totp", false, post(pages::settings::totp_renew)),
+        r("POST", "/settings/totp/confirm", false, post(pages::settings::totp_confirm)),
         r("POST", "/settings/api-keys", false, post(pages::settings::api_key_create)),
         r("POST", "/settings/api-keys/{id}/revoke", false, post(pages::settings::api_key_revoke)),
         r("POST", "/accounts/web-access", false, post(pages::accounts::web_access)),

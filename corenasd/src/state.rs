@@ -26,6 +26,7 @@ const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
     crate::shares::migrate_4,
     crate::storage::pools::migrate_5,
     crate::web::store::migrate_6,
+    crate::web::store::migrate_7,
 ];
 
 /// Deleted accounts stay as tombstones so their ids are never handed out again: files and ACL

@@ -289,6 +289,13 @@ pub trait WebGate {
     /// Changes the caller's own login password (a session only, not an API key); the current
     /// one must be given again.
     async fn password_change(session: WebToken, current: LoginPassword, new: Password) -> Result<(), WireError>;
+    /// Renewing one's own authenticator (a new phone) or recovery codes: the current code (or a
+    /// recovery code) proves the old one; the answer is a new secret to add to the app. The old
+    /// secret keeps working until `totp_renew_finish` confirms the new one.
+    async fn totp_renew_begin(session: WebToken, code: SecondFactor) -> Result<TotpEnrollment, WireError>;
+    /// The first code of the new secret: it replaces the old one; the answer is ten new
+    /// recovery codes (the old ones are void).
+    async fn totp_renew_finish(session: WebToken, code: SecondFactor) -> Result<Vec<String>, WireError>;
     /// A read a page makes by itself (its event stream): like `call`, but it does not restart
     /// the session's idle timer, so an open tab nobody uses still logs out.
     async fn watch(cred: Credential, request: CorenasRequest) -> Result<CorenasResponse, WireError>;

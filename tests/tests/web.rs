@@ -220,6 +220,31 @@ fn web_first_run_login_sessions_and_refusals() {
     lab.ctl_json(&["web", "role", "olga", "none"]);
     assert_eq!(olga.get("/api/v1/sessions").status, 401);
 
+    // A new phone: the current code proves the old authenticator, the new secret's first code
+    // replaces it (with new recovery codes); until then the old one still works.
+    let page = alice.get("/settings");
+    let scsrf = page.csrf();
+    let r = alice.post("/settings/totp", &[("csrf", &scsrf), ("code", "000000")]);
+    assert!(
+        r.body.contains("E_UNAUTHENTICATED") && !r.body.contains("renew-secret"),
+        "a wrong code starts nothing: {}",
+        r.body
+    );
+    let r = alice.post("/settings/totp", &[("csrf", &scsrf), ("code", &totp(&secret, &mut used))]);
+    let new_secret = attr_after(&r.body, "id=\"renew-secret\" data-secret=\"")
+        .unwrap_or_else(|| panic!("no new secret: {}", r.body));
+    let mut new_used = 0;
+    let r = alice.post("/settings/totp/confirm", &[("csrf", &scsrf), ("code", &totp(&new_secret, &mut new_used))]);
+    assert_eq!(r.body.matches("<li><code>").count(), 10, "ten new recovery codes: {}", r.body);
+    let old_secret = secret.clone();
+    let secret = new_secret;
+    let mut used = new_used;
+    let stale = web.browser("stale-phone");
+    stale.post("/login", &[("user", "alice"), ("password", ADMIN_PASSWORD)]);
+    let mut old_used = 0;
+    let r = stale.post("/login/code", &[("code", &totp(&old_secret, &mut old_used))]);
+    assert_eq!(r.status, 401, "the old authenticator no longer works: {}", r.body);
+
     // Sessions: listed, and a logged-out cookie is useless.
     let sessions = alice.get("/api/v1/sessions").json();
     assert!(sessions.as_array().unwrap().iter().any(|s| s["user"] == "alice" && s["current"] == true), "{sessions}");
@@ -241,8 +266,9 @@ fn web_first_run_login_sessions_and_refusals() {
     let r = replay.post("/login/code", &[("code", &code)]);
     assert_eq!(r.status, 401, "a used code is refused: {}", r.body);
 
-    // Lockout: failures are counted per account and per address (127.0.0.1 has two already:
-    // the wrong setup token and the replayed code); at five, even the right password is refused.
+    // Lockout: failures are counted per account and per address (127.0.0.1 has three already:
+    // the wrong setup token, the old phone's code and the replayed code); at five, even the
+    // right password is refused.
     let mallory = web.browser("mallory");
     let mut refused = 0;
     for _ in 0..5 {
@@ -254,7 +280,7 @@ fn web_first_run_login_sessions_and_refusals() {
         assert!(r.body.contains("user name or password is wrong"), "{}", r.body);
         refused += 1;
     }
-    assert_eq!(refused, 3, "the address reached five failures");
+    assert_eq!(refused, 2, "the address reached five failures");
     let r = mallory.post("/login", &[("user", "alice"), ("password", ADMIN_PASSWORD)]);
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.body.contains("too many failed logins"), "{}", r.body);

@@ -128,13 +128,13 @@ fn code_page(l: Lang, enrollment: Option<&TotpEnrollment>, error: Option<&WireEr
     bare(l, title, body)
 }
 
-fn grouped(secret: &str) -> String {
+pub fn grouped(secret: &str) -> String {
     secret.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
 }
 
 /// The provisioning URI as a QR code, inline (an SVG data URI): the secret never appears in a
 /// URL that could land in a log.
-fn qr_data_uri(uri: &str) -> String {
+pub fn qr_data_uri(uri: &str) -> String {
     use qrcodegen::{QrCode, QrCodeEcc};
     let Ok(qr) = QrCode::encode_text(uri, QrCodeEcc::Medium) else {
         return String::new();

@@ -71,6 +71,17 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<maud::Markup>) -
             p.hint { (l.t("A lost authenticator is reset by an administrator (Accounts, web access); you enroll again at the next login.",
                           "Einen verlorenen Authenticator setzt ein Administrator zurück (Konten, Web-Zugang); Sie richten ihn bei der nächsten Anmeldung neu ein.")) }
         }
+        section.card #second-factor {
+            h2 { (l.t("Second factor", "Zweiter Faktor")) }
+            p.hint { (l.t("A new phone, or recovery codes used up: prove the current authenticator with its code (or a recovery code), then add the new secret. The old one works until the new one is confirmed.",
+                          "Neues Telefon oder Wiederherstellungscodes aufgebraucht: bestätigen Sie den jetzigen Authenticator mit seinem Code (oder einem Wiederherstellungscode), dann fügen Sie das neue Geheimnis hinzu. Das alte gilt, bis das neue bestätigt ist.")) }
+            form method="post" action="/settings/totp" {
+                (csrf_input(caller))
+                label for="renew-code" { (l.t("Current code", "Aktueller Code")) }
+                input #renew-code name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required;
+                button type="submit" { (l.t("Renew authenticator and recovery codes", "Authenticator und Wiederherstellungscodes erneuern")) }
+            }
+        }
         section.card #password {
             h2 { (l.t("Change your password", "Passwort ändern")) }
             form method="post" action="/settings/password" {
@@ -169,6 +180,71 @@ pub async fn password(State(app): State<Arc<AppState>>, caller: Caller, Form(f):
     };
     let notice = match run.await {
         Ok(()) => super::ok_box(l.t("Your password is changed.", "Ihr Passwort ist geändert.")),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    code: String,
+}
+
+fn offered_code(f: &CodeForm) -> Result<corenas_proto::web::SecondFactor, corenas_proto::WireError> {
+    Ok(f.code.trim().to_ascii_lowercase().replace(' ', "").parse()?)
+}
+
+/// Step one of a renewal: the current code; the answer shows the new secret to add.
+pub async fn totp_renew(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<CodeForm>) -> Response {
+    let l = caller.lang;
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let session = caller.token.clone().ok_or_else(|| {
+            corenas_proto::WireError::not_allowed("only a logged-in browser renews its authenticator")
+        })?;
+        let code = offered_code(&f)?;
+        app.gate.with(|g| async move { g.totp_renew_begin(crate::gate::ctx(), session, code).await }).await
+    };
+    let notice = match run.await {
+        Ok(en) => html! {
+            section.card #renew {
+                h2 { (l.t("Add the new secret to your app", "Neues Geheimnis in der App hinzufügen")) }
+                figure.qr {
+                    img src=(super::login::qr_data_uri(&en.uri)) alt=(l.t("QR code for the authenticator app", "QR-Code für die Authenticator-App")) width="220" height="220";
+                    figcaption { (l.t("Key:", "Schlüssel:")) " " code #renew-secret data-secret=(en.secret) { (super::login::grouped(&en.secret)) } }
+                }
+                form method="post" action="/settings/totp/confirm" {
+                    (csrf_input(&caller))
+                    label for="confirm-code" { (l.t("The first code of the new secret", "Der erste Code des neuen Geheimnisses")) }
+                    input #confirm-code name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required;
+                    button type="submit" { (l.t("Confirm", "Bestätigen")) }
+                }
+            }
+        },
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
+}
+
+/// Step two: the new secret's first code; the answer shows the new recovery codes once.
+pub async fn totp_confirm(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<CodeForm>) -> Response {
+    let l = caller.lang;
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let session = caller.token.clone().ok_or_else(|| {
+            corenas_proto::WireError::not_allowed("only a logged-in browser renews its authenticator")
+        })?;
+        let code = offered_code(&f)?;
+        app.gate.with(|g| async move { g.totp_renew_finish(crate::gate::ctx(), session, code).await }).await
+    };
+    let notice = match run.await {
+        Ok(codes) => html! {
+            (super::ok_box(l.t("The new authenticator is set up; the old one no longer works.", "Der neue Authenticator ist eingerichtet; der alte gilt nicht mehr.")))
+            p { (l.t("New recovery codes (each works once; store them now, they are not shown again):", "Neue Wiederherstellungscodes (jeder gilt einmal; jetzt aufbewahren, sie werden nicht wieder angezeigt):")) }
+            ul.codes #new-recovery-codes { @for c in &codes { li { code { (c) } } } }
+        },
         Err(e) => error_box(l, &e),
     };
     render(&app, &caller, Some(notice)).await

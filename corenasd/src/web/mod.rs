@@ -434,6 +434,75 @@ impl WebGate for WebGateServer {
         r
     }
 
+    async fn totp_renew_begin(
+        self,
+        _: Context,
+        session: WebToken,
+        code: SecondFactor,
+    ) -> Result<TotpEnrollment, WireError> {
+        let (p, me) = self.resolve(&Credential::Session(session))?;
+        let user = me.user.clone();
+        let row = self.shared.with_state(|s| store::account(s.conn(), &user))?.ok_or_else(expired)?;
+        let secret = row.totp_secret.clone().unwrap_or_default();
+        let offered = code.expose();
+        let proven = if offered.len() == 6 {
+            match totp::matching_step(&secret, offered, now(), row.totp_last_step) {
+                Some(step) => self.shared.with_state(|s| store::record_step(s.conn(), &user, step))?,
+                None => false,
+            }
+        } else {
+            let h = totp::hash(offered);
+            match row.recovery.iter().position(|r| constant_time_eq::constant_time_eq(r.as_bytes(), h.as_bytes())) {
+                Some(i) => {
+                    let mut left = row.recovery.clone();
+                    left.remove(i);
+                    self.shared.with_state(|s| store::set_recovery(s.conn(), &user, &left))?;
+                    true
+                }
+                None => false,
+            }
+        };
+        let args = serde_json::json!({ "user": user });
+        if !proven || !row.totp_confirmed {
+            let e = WireError::new(
+                ErrorCode::Unauthenticated,
+                "the code is wrong or was used already: enter the current code from your authenticator app",
+            );
+            self.audit(&p.name, "web.totp_renew", args, "refused", Some(e.code));
+            return Err(e);
+        }
+        let fresh = totp::new_secret();
+        self.shared.with_state(|s| store::set_pending(s.conn(), &user, &fresh))?;
+        self.audit(&p.name, "web.totp_renew", args, "ok", None);
+        Ok(TotpEnrollment { secret: totp::base32(&fresh), uri: totp::uri(&fresh, &user) })
+    }
+
+    async fn totp_renew_finish(
+        self,
+        _: Context,
+        session: WebToken,
+        code: SecondFactor,
+    ) -> Result<Vec<String>, WireError> {
+        let (p, me) = self.resolve(&Credential::Session(session))?;
+        let user = me.user.clone();
+        let args = serde_json::json!({ "user": user });
+        let pending = self.shared.with_state(|s| store::pending(s.conn(), &user))?.ok_or_else(|| {
+            WireError::new(ErrorCode::InvalidState, "no renewal is under way: start it with the current code")
+        })?;
+        let Some(step) = totp::matching_step(&pending, code.expose(), now(), 0) else {
+            let e = WireError::new(
+                ErrorCode::Unauthenticated,
+                "the code does not match the new secret: enter the code the app shows for it",
+            );
+            self.audit(&p.name, "web.totp_renew_finish", args, "refused", Some(e.code));
+            return Err(e);
+        };
+        let (codes, hashes) = totp::recovery_codes();
+        self.shared.with_state(|s| store::finish_renewal(s.conn(), &user, step, &hashes))?;
+        self.audit(&p.name, "web.totp_renew_finish", args, "ok", None);
+        Ok(codes)
+    }
+
     async fn watch(
         self,
         ctx: Context,

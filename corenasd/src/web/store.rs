@@ -28,6 +28,37 @@ pub fn migrate_6(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
+/// A second secret while an enrolled account renews its authenticator: the old one keeps working
+/// until the new one is confirmed, so an abandoned renewal locks nobody out.
+pub fn migrate_7(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE web_accounts ADD COLUMN totp_pending BLOB;")
+}
+
+pub fn set_pending(conn: &Connection, user: &str, secret: &[u8]) -> Result<(), StateError> {
+    conn.execute("UPDATE web_accounts SET totp_pending = ?2 WHERE user = ?1", params![user, secret])
+        .map(drop)
+        .map_err(sql("starting a TOTP renewal"))
+}
+
+pub fn pending(conn: &Connection, user: &str) -> Result<Option<Vec<u8>>, StateError> {
+    conn.query_row("SELECT totp_pending FROM web_accounts WHERE user = ?1", [user], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+        .map_err(sql("reading a TOTP renewal"))
+}
+
+/// The pending secret becomes the account's, with fresh recovery codes.
+pub fn finish_renewal(conn: &Connection, user: &str, step: u64, recovery: &[String]) -> Result<(), StateError> {
+    let recovery = serde_json::to_string(recovery).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "UPDATE web_accounts SET totp_secret = totp_pending, totp_pending = NULL, totp_confirmed = 1,
+             totp_last_step = ?2, recovery = ?3 WHERE user = ?1 AND totp_pending IS NOT NULL",
+        params![user, i64::try_from(step).unwrap_or(i64::MAX), recovery],
+    )
+    .map(drop)
+    .map_err(sql("finishing a TOTP renewal"))
+}
+
 fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
     StateError::sqlite(context)
 }
@@ -149,7 +180,7 @@ pub fn set_recovery(conn: &Connection, user: &str, recovery: &[String]) -> Resul
 
 pub fn reset_totp(conn: &Connection, user: &str) -> Result<bool, StateError> {
     conn.execute(
-        "UPDATE web_accounts SET totp_secret = NULL, totp_confirmed = 0, totp_last_step = 0, recovery = '[]' WHERE user = ?1",
+        "UPDATE web_accounts SET totp_secret = NULL, totp_pending = NULL, totp_confirmed = 0, totp_last_step = 0, recovery = '[]' WHERE user = ?1",
         [user],
     )
     .map(|n| n > 0)
