@@ -159,7 +159,10 @@ fn systemd_starts_corenas_mount_units_and_reports_their_state() {
     // back is mounted again.
     let t = Instant::now();
     ok(&sd.run(&["umount", DATA]), "umount inside");
-    let st = wait_status(&lab, &sd, 20, "the retry policy to remount", |s| active(s).1 == "mounted");
+    // systemd reports the mount before corenasd has recorded its own success (the state is read
+    // live): wait for both, or the reset below races the watcher.
+    let settled = |s: &serde_json::Value| active(s).1 == "mounted" && s["retries"].as_u64() == Some(0);
+    let st = wait_status(&lab, &sd, 20, "the retry policy to remount", settled);
     eprintln!("remounted by the retry policy after {} ms", t.elapsed().as_millis());
     assert_eq!((st["retries"].as_u64(), st["last_error"].as_str()), (Some(0), None), "{st}");
     assert_eq!(sd.findmnt(DATA).as_deref(), Some(format!("{dev} ext4").as_str()));
@@ -175,7 +178,7 @@ fn systemd_starts_corenas_mount_units_and_reports_their_state() {
     assert!(err.contains(DATA_UNIT) && err.contains("systemctl"), "last_error must name the unit: {st}");
     mkfs(&dev);
     let t = Instant::now();
-    let st = wait_status(&lab, &sd, 30, "the healed disk to be remounted", |s| active(s).1 == "mounted");
+    let st = wait_status(&lab, &sd, 30, "the healed disk to be remounted and the retries reset", settled);
     eprintln!("healed disk remounted after {} ms", t.elapsed().as_millis());
     assert_eq!((st["retries"].as_u64(), st["last_error"].as_str()), (Some(0), None), "a success resets: {st}");
     let log = lab.ctl_json(&["log", "view", "--limit", "100"]);
