@@ -159,6 +159,13 @@ pub struct Browser {
 
 impl Browser {
     pub fn request(&self, method: &str, path: &str, headers: &[&str], data: &[(&str, &str)]) -> Response {
+        let body: Vec<String> =
+            data.iter().flat_map(|(k, v)| ["--data-urlencode".to_owned(), format!("{k}={v}")]).collect();
+        self.exchange(method, path, headers, &body)
+    }
+
+    /// One curl exchange with the cookie jar: status, headers and body of the answer.
+    fn exchange(&self, method: &str, path: &str, headers: &[&str], body_args: &[String]) -> Response {
         let out_body = self.jar.with_extension(format!("body{}", std::process::id()));
         let out_head = self.jar.with_extension(format!("head{}", std::process::id()));
         let mut cmd = Command::new("curl");
@@ -173,14 +180,10 @@ impl Browser {
         for h in headers.iter().copied().chain(self.extra.iter().map(String::as_str)) {
             cmd.args(["-H", h]);
         }
-        for (k, v) in data {
-            cmd.arg("--data-urlencode").arg(format!("{k}={v}"));
-        }
-        cmd.arg(format!("{}{path}", self.base));
+        cmd.args(body_args).arg(format!("{}{path}", self.base));
         let out = run(&mut cmd);
-        let status = crate::stdout(&out).trim().parse().unwrap_or(0);
         let r = Response {
-            status,
+            status: crate::stdout(&out).trim().parse().unwrap_or(0),
             headers: std::fs::read_to_string(&out_head).unwrap_or_default(),
             body: String::from_utf8_lossy(&std::fs::read(&out_body).unwrap_or_default()).into_owned(),
         };
@@ -201,32 +204,11 @@ impl Browser {
 
     /// A JSON request as the UI's own scripts make it: Origin, and the CSRF header when given.
     pub fn json(&self, method: &str, path: &str, csrf: Option<&str>, body: &str) -> Response {
-        let out_body = self.jar.with_extension(format!("jbody{}", std::process::id()));
-        let out_head = self.jar.with_extension(format!("jhead{}", std::process::id()));
-        let mut cmd = Command::new("curl");
-        cmd.args(["-sk", "--max-time", "60", "-X", method, "-o"])
-            .arg(&out_body)
-            .arg("-D")
-            .arg(&out_head)
-            .args(["-w", "%{http_code}", "-b"])
-            .arg(&self.jar)
-            .args(["-H", "Content-Type: application/json", "-H", &format!("Origin: {}", self.base)]);
-        if let Some(c) = csrf {
-            cmd.args(["-H", &format!("X-CSRF-Token: {c}")]);
-        }
-        for h in &self.extra {
-            cmd.args(["-H", h]);
-        }
-        cmd.args(["--data-binary", body]).arg(format!("{}{path}", self.base));
-        let out = run(&mut cmd);
-        let r = Response {
-            status: crate::stdout(&out).trim().parse().unwrap_or(0),
-            headers: std::fs::read_to_string(&out_head).unwrap_or_default(),
-            body: String::from_utf8_lossy(&std::fs::read(&out_body).unwrap_or_default()).into_owned(),
-        };
-        let _ = std::fs::remove_file(&out_body);
-        let _ = std::fs::remove_file(&out_head);
-        r
+        let origin = format!("Origin: {}", self.base);
+        let token = csrf.map(|c| format!("X-CSRF-Token: {c}"));
+        let mut headers = vec!["Content-Type: application/json", origin.as_str()];
+        headers.extend(token.as_deref());
+        self.exchange(method, path, &headers, &["--data-binary".to_owned(), body.to_owned()])
     }
 
     /// The whole body of a download, as bytes, with extra request headers (Range).

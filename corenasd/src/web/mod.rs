@@ -187,6 +187,29 @@ impl WebGateServer {
         ))
     }
 
+    /// A second factor for an enrolled account: a TOTP code for a step not used yet (recorded
+    /// atomically, so two logins racing with one code cannot both pass), or a recovery code,
+    /// which is used up.
+    fn use_code(&self, row: &store::AccountRow, offered: &str) -> Result<bool, WireError> {
+        let user = row.user.as_str();
+        if offered.len() == 6 {
+            let secret = row.totp_secret.as_deref().unwrap_or_default();
+            return match totp::matching_step(secret, offered, now(), row.totp_last_step) {
+                Some(step) => self.shared.with_state(|s| store::record_step(s.conn(), user, step)),
+                None => Ok(false),
+            };
+        }
+        let h = totp::hash(offered);
+        let Some(i) = row.recovery.iter().position(|r| constant_time_eq::constant_time_eq(r.as_bytes(), h.as_bytes()))
+        else {
+            return Ok(false);
+        };
+        let mut left = row.recovery.clone();
+        left.remove(i);
+        self.shared.with_state(|s| store::set_recovery(s.conn(), user, &left))?;
+        Ok(true)
+    }
+
     fn enroll(&self, user: &str) -> Result<TotpEnrollment, WireError> {
         let secret = totp::new_secret();
         self.shared.with_state(|s| store::begin_enrollment(s.conn(), user, &secret))?;
@@ -310,12 +333,11 @@ impl WebGate for WebGateServer {
         let secret = row.totp_secret.clone().unwrap_or_default();
         let offered = code.expose();
         let mut recovery_codes = Vec::new();
-        let accepted = if offered.len() == 6 {
-            match totp::matching_step(&secret, offered, t, row.totp_last_step) {
-                // Two logins racing with the same code: only the one that records the step wins.
-                Some(step) if row.totp_confirmed => {
-                    self.shared.with_state(|s| store::record_step(s.conn(), &user, step))?
-                }
+        let accepted = if row.totp_confirmed {
+            self.use_code(&row, offered)?
+        } else {
+            // Enrollment: the first code of the new secret confirms it.
+            match totp::matching_step(&secret, offered, t, row.totp_last_step).filter(|_| offered.len() == 6) {
                 Some(step) => {
                     let (codes, hashes) = totp::recovery_codes();
                     self.shared.with_state(|s| store::confirm_enrollment(s.conn(), &user, step, &hashes))?;
@@ -327,19 +349,6 @@ impl WebGate for WebGateServer {
                 }
                 None => false,
             }
-        } else if row.totp_confirmed {
-            let h = totp::hash(offered);
-            match row.recovery.iter().position(|r| constant_time_eq::constant_time_eq(r.as_bytes(), h.as_bytes())) {
-                Some(i) => {
-                    let mut left = row.recovery.clone();
-                    left.remove(i);
-                    self.shared.with_state(|s| store::set_recovery(s.conn(), &user, &left))?;
-                    true
-                }
-                None => false,
-            }
-        } else {
-            false
         };
         if !accepted {
             self.shared.web.sessions().ticket_failed(&ticket);
@@ -443,25 +452,7 @@ impl WebGate for WebGateServer {
         let (p, me) = self.resolve(&Credential::Session(session))?;
         let user = me.user.clone();
         let row = self.shared.with_state(|s| store::account(s.conn(), &user))?.ok_or_else(expired)?;
-        let secret = row.totp_secret.clone().unwrap_or_default();
-        let offered = code.expose();
-        let proven = if offered.len() == 6 {
-            match totp::matching_step(&secret, offered, now(), row.totp_last_step) {
-                Some(step) => self.shared.with_state(|s| store::record_step(s.conn(), &user, step))?,
-                None => false,
-            }
-        } else {
-            let h = totp::hash(offered);
-            match row.recovery.iter().position(|r| constant_time_eq::constant_time_eq(r.as_bytes(), h.as_bytes())) {
-                Some(i) => {
-                    let mut left = row.recovery.clone();
-                    left.remove(i);
-                    self.shared.with_state(|s| store::set_recovery(s.conn(), &user, &left))?;
-                    true
-                }
-                None => false,
-            }
-        };
+        let proven = row.totp_confirmed && self.use_code(&row, code.expose())?;
         let args = serde_json::json!({ "user": user });
         if !proven || !row.totp_confirmed {
             let e = WireError::new(
