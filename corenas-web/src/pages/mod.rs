@@ -73,6 +73,20 @@ pub fn layout(caller: &Caller, nav: Nav, title: &str, body: Markup) -> Response 
     layout_with(caller, nav, title, body, None)
 }
 
+/// The `<head>` of every page; `live` adds the live-update script (logged-in pages only).
+fn head(title: &str, refresh: Option<u32>, live: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · CoreNAS" }
+            @if let Some(secs) = refresh { noscript { meta http-equiv="refresh" content=(secs); } }
+            link rel="stylesheet" href="/static/app.css";
+            @if live { script src="/static/live.js" defer {} }
+        }
+    }
+}
+
 /// With `refresh`, a page that changes by itself (a running job) reloads every so many seconds
 /// when no script runs; `live.js` removes the refresh and updates in place instead.
 pub fn layout_with(caller: &Caller, nav: Nav, title: &str, body: Markup, refresh: Option<u32>) -> Response {
@@ -80,14 +94,7 @@ pub fn layout_with(caller: &Caller, nav: Nav, title: &str, body: Markup, refresh
     let page = html! {
         (DOCTYPE)
         html lang=(l.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · CoreNAS" }
-                @if let Some(secs) = refresh { noscript { meta http-equiv="refresh" content=(secs); } }
-                link rel="stylesheet" href="/static/app.css";
-                script src="/static/live.js" defer {}
-            }
+            (head(title, refresh, true))
             body {
                 a.skip href="#main" { (l.t("Skip to content", "Zum Inhalt springen")) }
                 header.top {
@@ -120,12 +127,7 @@ pub fn bare(l: Lang, title: &str, body: Markup) -> Response {
     let page = html! {
         (DOCTYPE)
         html lang=(l.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · CoreNAS" }
-                link rel="stylesheet" href="/static/app.css";
-            }
+            (head(title, None, false))
             body.bare {
                 main id="main" .card.narrow {
                     div.brand-row { span.brand { "CoreNAS" } (lang_switch(l, None)) }

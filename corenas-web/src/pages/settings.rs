@@ -171,10 +171,7 @@ pub async fn password(State(app): State<Arc<AppState>>, caller: Caller, Form(f):
     let l = caller.lang;
     let run = async {
         http::require_csrf(&caller, f.csrf.as_deref())?;
-        let session = caller
-            .token
-            .clone()
-            .ok_or_else(|| corenas_proto::WireError::not_allowed("only a logged-in browser changes its password"))?;
+        let session = own_session(&caller)?;
         let (current, new) = (f.current.parse()?, f.new.parse()?);
         app.gate.with(|g| async move { g.password_change(crate::gate::ctx(), session, current, new).await }).await
     };
@@ -192,6 +189,15 @@ pub struct CodeForm {
     code: String,
 }
 
+/// What changes one's own account (password, authenticator) needs a browser session: an API key
+/// acts for automation, not for a person.
+fn own_session(caller: &Caller) -> Result<corenas_proto::web::WebToken, corenas_proto::WireError> {
+    caller
+        .token
+        .clone()
+        .ok_or_else(|| corenas_proto::WireError::not_allowed("only a logged-in browser changes its own account"))
+}
+
 fn offered_code(f: &CodeForm) -> Result<corenas_proto::web::SecondFactor, corenas_proto::WireError> {
     Ok(f.code.trim().to_ascii_lowercase().replace(' ', "").parse()?)
 }
@@ -201,9 +207,7 @@ pub async fn totp_renew(State(app): State<Arc<AppState>>, caller: Caller, Form(f
     let l = caller.lang;
     let run = async {
         http::require_csrf(&caller, f.csrf.as_deref())?;
-        let session = caller.token.clone().ok_or_else(|| {
-            corenas_proto::WireError::not_allowed("only a logged-in browser renews its authenticator")
-        })?;
+        let session = own_session(&caller)?;
         let code = offered_code(&f)?;
         app.gate.with(|g| async move { g.totp_renew_begin(crate::gate::ctx(), session, code).await }).await
     };
@@ -233,9 +237,7 @@ pub async fn totp_confirm(State(app): State<Arc<AppState>>, caller: Caller, Form
     let l = caller.lang;
     let run = async {
         http::require_csrf(&caller, f.csrf.as_deref())?;
-        let session = caller.token.clone().ok_or_else(|| {
-            corenas_proto::WireError::not_allowed("only a logged-in browser renews its authenticator")
-        })?;
+        let session = own_session(&caller)?;
         let code = offered_code(&f)?;
         app.gate.with(|g| async move { g.totp_renew_finish(crate::gate::ctx(), session, code).await }).await
     };
