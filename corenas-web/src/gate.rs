@@ -10,6 +10,18 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+tokio::task_local! {
+    /// Set while serving a request the page made by itself (live.js refreshing a section, marked
+    /// with the `X-CoreNAS-Live` header): its reads go through `watch` and `peek`, so an open
+    /// tab nobody uses still logs out after the idle time.
+    pub static PAGE_OWN_READ: bool;
+}
+
+/// Whether the request being served is one the page made by itself.
+pub fn page_own_read() -> bool {
+    PAGE_OWN_READ.try_with(|w| *w).unwrap_or(false)
+}
+
 /// Longest a page waits for corenasd (long polls ask for less).
 const CALL_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -78,8 +90,12 @@ impl Gate {
         self.with(|c| async move { c.watch(ctx(), cred, req).await }).await
     }
 
-    /// An ordinary daemon request made as the credential's principal.
+    /// An ordinary daemon request made as the credential's principal (a `watch` when the page
+    /// made the request by itself: corenasd then serves reads only).
     pub async fn call(&self, cred: &Credential, req: CorenasRequest) -> Result<CorenasResponse, WireError> {
+        if page_own_read() {
+            return self.watch(cred, req).await;
+        }
         let cred = cred.clone();
         self.with(|c| async move { c.call(ctx(), cred, req).await }).await
     }

@@ -159,6 +159,17 @@ pub async fn buffer_body(req: Request, next: Next) -> Response {
     }
 }
 
+/// The header live.js puts on the reads it makes by itself (refreshing a page's live sections).
+pub const LIVE_HEADER: &str = "x-corenas-live";
+
+/// A GET marked with [`LIVE_HEADER`] is served as the page's own read: through `watch` and
+/// `peek`, which do not restart the session's idle timer (and allow reads only). Only GET: a
+/// change is always the user's doing.
+pub async fn page_own_reads(req: Request, next: Next) -> Response {
+    let own = req.method() == Method::GET && req.headers().contains_key(LIVE_HEADER);
+    crate::gate::PAGE_OWN_READ.scope(own, next.run(req)).await
+}
+
 /// The Origin check for every route, before any handler runs.
 pub async fn check_origin(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let listener = listener_of(&req, &app);
@@ -236,7 +247,11 @@ pub async fn resolve(app: &AppState, headers: &HeaderMap) -> Result<Caller, Wire
         (Credential::Session(token.clone()), Some(token))
     };
     let c = cred.clone();
-    let session = app.gate.with(|g| async move { g.whoami(crate::gate::ctx(), c).await }).await?;
+    let session = if crate::gate::page_own_read() {
+        app.gate.with(|g| async move { g.peek(crate::gate::ctx(), c).await }).await?
+    } else {
+        app.gate.with(|g| async move { g.whoami(crate::gate::ctx(), c).await }).await?
+    };
     Ok(Caller { cred, session, token, lang })
 }
 

@@ -72,9 +72,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let router = routes::router(Arc::clone(&app));
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(path) = &args.listen_unix {
-        let _ = std::fs::remove_file(path);
-        let listener = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o660))?;
+        let listener = corenas_proto::socket::bind(path, 0o660, None)
+            .and_then(tokio::net::UnixListener::from_std)
+            .with_context(|| format!("binding {}", path.display()))?;
         let r = router.clone().layer(axum::Extension(http::Listener::Proxy));
         tracing::info!(socket = %path.display(), "listening for nginx");
         tasks.spawn(async move { axum::serve(listener, r).await });

@@ -35,17 +35,48 @@
       window.location.reload();
       return;
     }
-    document.querySelectorAll('[data-job-state="' + j.id + '"]').forEach(function (el) {
-      el.dataset.status = j.status;
-    });
   }
-  if (!document.querySelector("[data-job], #drives") || !window.EventSource) return;
+  // Sections marked data-live are fetched again and swapped in when what they show changed
+  // shape (a drive came or went, a job started or ended, an alert): the server renders them, so
+  // the script holds no second copy of the page. The fetch is marked as the page's own read, so
+  // it does not keep the session alive.
+  var busy = false, again = false;
+  function refresh() {
+    if (!document.querySelector("[data-live]")) return;
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "X-CoreNAS-Live": "1" } })
+      .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        document.querySelectorAll("[data-live]").forEach(function (el) {
+          var next = el.id && fresh.getElementById(el.id);
+          if (next) el.replaceWith(document.importNode(next, true));
+        });
+      })
+      .catch(function () {})
+      .then(function () { busy = false; if (again) { again = false; refresh(); } });
+  }
+  var known = {};
+  document.querySelectorAll("[data-job-state]").forEach(function (el) { known[el.dataset.jobState] = el.dataset.status || ""; });
+  function onJobEvent(j) {
+    var shown = Object.prototype.hasOwnProperty.call(known, j.id);
+    var ended = active.indexOf(j.status) < 0;
+    onJob(j);
+    // A new job, or a listed one whose state changed (paused, ended): the server renders the
+    // row again (state names, actions, the queue).
+    if ((!shown && !ended) || (shown && known[j.id] !== j.status)) {
+      known[j.id] = j.status;
+      refresh();
+    }
+  }
+  if (!document.querySelector("[data-job], [data-live], [data-job-page]") || !window.EventSource) return;
   var es = new EventSource("/api/v1/events");
-  es.addEventListener("job", function (e) { onJob(JSON.parse(e.data)); });
-  es.addEventListener("device", function () {
-    var drives = document.getElementById("drives");
-    if (drives) fetch("/api/v1/devices", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (list) { if (list) drives.dataset.count = String(list.length); });
-  });
+  es.addEventListener("job", function (e) { onJobEvent(JSON.parse(e.data)); });
+  es.addEventListener("device", refresh);
+  es.addEventListener("alert", refresh);
+  // Events were missed (the server keeps the newest only): show the current state.
+  es.addEventListener("resync", refresh);
   es.addEventListener("end", function () { es.close(); });
 })();

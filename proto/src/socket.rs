@@ -29,18 +29,31 @@ pub fn from_systemd() -> Option<UnixListener> {
     Some(listener)
 }
 
-/// Binds `path` (a stale socket file is replaced), then sets its mode and, if given, its group.
+/// Binds `path` (a stale socket file is replaced) with its mode and, if given, its group.
+///
+/// The socket is bound and listening under a temporary name in the same directory, given its
+/// mode and group there, and only then renamed to `path`: whoever finds the path can connect
+/// (no `ECONNREFUSED` between bind and listen) and never finds it with the umask's mode.
 pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-    if let Some(gid) = gid {
-        std::os::unix::fs::chown(path, None, Some(gid))?;
+    let name = path.file_name().ok_or_else(|| std::io::Error::other(format!("{}: not a file path", path.display())))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.new", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let _ = std::fs::remove_file(&temp);
+    let listener = UnixListener::bind(&temp)?;
+    let placed = (|| {
+        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode))?;
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(&temp, None, Some(gid))?;
+        }
+        // rename(2) replaces a stale socket file atomically.
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
     }
     listener.set_nonblocking(true)?;
     Ok(listener)
@@ -49,4 +62,28 @@ pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> std::io::Result<UnixLis
 /// Parses an octal socket mode such as `660`.
 pub fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s, 8).ok().filter(|m| *m <= 0o777).ok_or_else(|| format!("'{s}' is not an octal mode like 660"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+    #[test]
+    fn a_bound_socket_appears_listening_with_its_mode_and_replaces_a_stale_one() {
+        let dir = std::env::temp_dir().join(format!("corenas-socket-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        std::fs::write(&path, b"stale").unwrap();
+        let listener = bind(&path, 0o640, None).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket(), "the stale file was replaced by the socket");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        std::os::unix::net::UnixStream::connect(&path).expect("connects as soon as the path exists");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("s.sock")], "no temporary name is left");
+        drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -283,6 +283,9 @@ pub trait WebGate {
     async fn logout(session: WebToken) -> Result<(), WireError>;
     /// Who this credential is; refreshes the idle timer like any call.
     async fn whoami(cred: Credential) -> Result<SessionInfo, WireError>;
+    /// Who this credential is, for a read the page makes by itself (see `watch`): it does not
+    /// restart the idle timer.
+    async fn peek(cred: Credential) -> Result<SessionInfo, WireError>;
     /// The caller's own sessions (admins: every session).
     async fn session_list(cred: Credential) -> Result<Vec<SessionInfo>, WireError>;
     async fn session_revoke(cred: Credential, id: String) -> Result<(), WireError>;

@@ -65,6 +65,68 @@ async function shoot(page, name) {
   await page.setViewportSize({ width: 1280, height: 900 });
 }
 
+// Accessibility on the page as shown, in light and in dark: every form control has a label, every
+// text meets WCAG AA contrast against what is behind it (4.5:1, 3:1 for large text), the focus
+// ring has 3:1 against the page. Dark screenshots too.
+async function a11y(page, name) {
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const problems = await page.evaluate(() => {
+      const rgb = (c) => { const m = c.match(/[\d.]+/g) || []; return m.map(Number); };
+      const lum = ([r, g, b]) => {
+        const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+      const behind = (el) => {
+        for (let e = el; e; e = e.parentElement) {
+          const c = rgb(getComputedStyle(e).backgroundColor);
+          if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+        }
+        return rgb(getComputedStyle(document.documentElement).backgroundColor).slice(0, 3);
+      };
+      const out = [];
+      for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+        const named = el.labels?.length || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+        if (!named) out.push(`unlabelled ${el.tagName.toLowerCase()} name=${el.name}`);
+      }
+      for (const el of document.querySelectorAll("body *")) {
+        const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+        const st = getComputedStyle(el);
+        if (!own || st.visibility === "hidden" || st.display === "none" || el.closest(".skip,[hidden],details:not([open]) > :not(summary)")) continue;
+        const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+        const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+        const r = ratio(rgb(st.color).slice(0, 3), behind(el));
+        if (r < need) out.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${r.toFixed(2)}:1`);
+      }
+      const focus = rgb(getComputedStyle(document.documentElement).getPropertyValue("--focus").trim().replace(/^#(..)(..)(..)$/, (_, a, b, c) => `${parseInt(a, 16)},${parseInt(b, 16)},${parseInt(c, 16)}`));
+      const bg = rgb(getComputedStyle(document.body).backgroundColor).slice(0, 3);
+      if (ratio(focus, bg) < 3) out.push(`focus ring ${ratio(focus, bg).toFixed(2)}:1 against the page`);
+      return out;
+    });
+    expect(problems.length === 0, `${name} (${scheme}): ${problems.join("; ")}`);
+    if (scheme === "dark") {
+      for (const width of [390, 1440]) {
+        await page.setViewportSize({ width, height: 900 });
+        await page.screenshot({ path: join(shots, `${name}-dark-${width}.png`), fullPage: true });
+      }
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+}
+
+// Keyboard: on a freshly loaded page the first Tab reaches the skip link, with a visible ring.
+async function firstTab(page, path) {
+  await page.goto(base + path);
+  await page.keyboard.press("Tab");
+  const first = await page.evaluate(() => {
+    const a = document.activeElement;
+    return { cls: a.className, outline: getComputedStyle(a).outlineStyle };
+  });
+  expect(first.cls.includes("skip") && first.outline !== "none", `${path}: the first Tab shows the skip link with a focus ring: ${JSON.stringify(first)}`);
+}
+
 function expect(cond, what) {
   if (!cond) throw new Error(`expected: ${what}`);
 }
@@ -107,6 +169,8 @@ try {
   await page.getByRole("link", { name: "Continue to the dashboard" }).click();
   await page.waitForSelector("#jobs");
   await shoot(page, "dashboard");
+  await a11y(page, "dashboard");
+  await firstTab(page, "/");
 
   step("a share user with a generated password, then an SMB password");
   await page.getByRole("link", { name: "Accounts" }).click();
@@ -121,6 +185,7 @@ try {
   await page.getByText("SMB password set for bob").waitFor();
   expect((await page.locator('tr[data-user="bob"] td.smb').innerText()).includes("enabled"), "bob's SMB account is enabled");
   await shoot(page, "accounts");
+  await a11y(page, "accounts");
 
   step("an imaging job on the disc; the progress reaches 100 % live");
   await page.getByRole("link", { name: "Imaging" }).click();
@@ -210,6 +275,7 @@ try {
   await page.getByRole("button", { name: "Change password" }).click();
   await page.getByText("Your password is changed.").waitFor();
   await shoot(page, "settings");
+  await a11y(page, "settings");
 
   step("German");
   await page.getByRole("button", { name: "Deutsch" }).click();

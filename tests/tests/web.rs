@@ -204,7 +204,7 @@ fn web_first_run_login_sessions_and_refusals() {
             .status
             .success()
     );
-    lab.ctl_json(&["web", "role", "olga", "operator"]);
+    lab.ctl_json(&["web", "role", "olga", "admin"]);
     let olga = web.browser("olga");
     let r = olga.post("/login", &[("user", "olga"), ("password", "Operat0r-pass!x")]);
     let osecret =
@@ -212,13 +212,35 @@ fn web_first_run_login_sessions_and_refusals() {
     let mut oused = 0;
     let r = olga.post("/login/code", &[("code", &totp(&osecret, &mut oused))]);
     assert_eq!(r.status, 200, "{}", r.body);
+    // While an admin, she makes a key for a script: an operator key, which may list jobs.
+    let r = olga.post(
+        "/settings/api-keys",
+        &[("csrf", &olga.get("/settings").csrf()), ("label", "olga script"), ("role", "operator"), ("days", "7")],
+    );
+    let okey = r
+        .body
+        .split_once("id=\"new-api-key\"")
+        .and_then(|(_, rest)| rest.split_once("<code>"))
+        .and_then(|(_, rest)| rest.split_once("</code>"))
+        .map(|(key, _)| key.to_owned())
+        .unwrap_or_else(|| panic!("olga's key is shown once: {}", r.body));
+    let mut script = web.browser("olga-script");
+    script.extra.push(format!("X-API-Key: {okey}"));
+    assert_eq!(script.get("/api/v1/jobs").status, 200, "her key works");
+    // Now an operator (her session goes on with the lower role).
+    lab.ctl_json(&["web", "role", "olga", "operator"]);
     let ocsrf = olga.get("/accounts").csrf();
     let r = olga.post("/accounts/users", &[("csrf", &ocsrf), ("name", "eve"), ("kind", "share")]);
     assert!(r.body.contains("needs the admin role"), "{}", r.body);
     assert!(!lab.read("etc/passwd").contains("eve:"));
-    // Taking web access away ends her session at once.
+    // Lowered to viewer, her operator key is a viewer key: it reads, and queues nothing.
+    lab.ctl_json(&["web", "role", "olga", "viewer"]);
+    let r = script.json("POST", "/api/v1/jobs", None, r#"{"device":"/dev/loop0","name":"x"}"#);
+    assert_eq!(r.status, 403, "a key never has more rights than its owner now: {}", r.body);
+    // Taking web access away ends her session at once, and her key with it.
     lab.ctl_json(&["web", "role", "olga", "none"]);
     assert_eq!(olga.get("/api/v1/sessions").status, 401);
+    assert_eq!(script.get("/api/v1/jobs").status, 401, "a key dies with its owner's web access");
 
     // A new phone: the current code proves the old authenticator, the new secret's first code
     // replaces it (with new recovery codes); until then the old one still works.
@@ -327,6 +349,24 @@ fn web_imaging_job_progress_download_and_events() {
     assert!(b.get("/").body.contains("&lt;img src=x onerror=alert(1)&gt;"), "the dashboard shows the label, escaped");
     drop(hostile_disc);
 
+    // The event stream resumes from Last-Event-ID: a number from before this daemon's start is
+    // told it missed events (resync) and gets the device events kept; resuming from one of them
+    // gives exactly the later ones.
+    let mut kept = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while kept.len() < 2 {
+        assert!(Instant::now() < deadline, "the hostile disc's attach and detach never reached the stream");
+        let all = sse_events(&b, Some("1"), 2);
+        assert!(all.iter().any(|(ev, _)| ev == "resync"), "a stale number is told to resync: {all:?}");
+        kept = all.into_iter().filter(|(ev, _)| ev == "device").map(|(_, id)| id).collect();
+    }
+    let resumed = sse_events(&b, Some(&kept[0].to_string()), 2);
+    let later: Vec<u64> = resumed.iter().filter(|(ev, _)| ev == "device").map(|(_, id)| *id).collect();
+    assert_eq!(later, kept[1..].to_vec(), "resumed after {}: {resumed:?}", kept[0]);
+    assert!(!resumed.iter().any(|(ev, _)| ev == "resync"), "nothing was missed: {resumed:?}");
+    let fresh = sse_events(&b, None, 2);
+    assert!(!fresh.iter().any(|(ev, _)| ev == "device"), "without Last-Event-ID the stream starts now: {fresh:?}");
+
     // The event stream, open while the job runs (curl stops it after a while).
     let events_out = scratch.path.join("events.txt");
     let mut sse = std::process::Command::new("curl")
@@ -402,6 +442,8 @@ fn web_imaging_job_progress_download_and_events() {
     let status = b.get("/api/v1/system/status").json();
     assert_eq!(status["services"]["corenasd"], "running", "{status}");
     assert!(status["resources"]["memory_total_bytes"].as_u64().unwrap_or(0) > 0, "{status}");
+    assert!(status["uptime_seconds"].as_i64().unwrap_or(0) > 0, "{status}");
+    assert_eq!(status["resources"]["load_average"].as_array().map(Vec::len), Some(3), "{status}");
     let logs = b.get("/api/v1/logs?level=warning").json();
     assert!(
         logs["logs"].as_array().unwrap().iter().all(|e| e["level"] == "warning" || e["level"] == "error"),
@@ -434,4 +476,22 @@ fn web_imaging_job_progress_download_and_events() {
     let events = std::fs::read_to_string(&events_out).unwrap_or_default();
     assert!(events.contains("event: job") && events.contains(&id), "job progress was streamed: {events}");
     assert!(events.contains("\"status\":\"completed\""), "{events}");
+}
+
+/// The events (name, id) one stream of `/api/v1/events` carries in `secs` seconds, resuming
+/// after `last_id` when given.
+fn sse_events(b: &corenas_tests::web::Browser, last_id: Option<&str>, secs: u32) -> Vec<(String, u64)> {
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-sk", "-N", "--max-time", &secs.to_string(), "-b"]).arg(&b.jar);
+    if let Some(id) = last_id {
+        curl.args(["-H", &format!("Last-Event-ID: {id}")]);
+    }
+    let out = curl.arg(format!("{}/api/v1/events", b.base)).output().expect("curl events");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split("\n\n")
+        .filter_map(|block| {
+            let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+            Some((field("event:")?.to_owned(), field("id:").and_then(|i| i.parse().ok()).unwrap_or(0)))
+        })
+        .collect()
 }

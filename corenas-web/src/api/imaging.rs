@@ -483,7 +483,10 @@ pub async fn device_eject(
     reply(run.await.map(|_| serde_json::json!({ "ejected": true })))
 }
 
-fn meminfo() -> (Option<u64>, Option<u64>) {
+/// Memory used and total, in bytes: `/proc/meminfo` where it is readable (MemAvailable counts
+/// reclaimable cache as free), else sysinfo(2), which needs no /proc: the shipped unit's
+/// `ProcSubset=pid` hides /proc/meminfo.
+fn memory() -> (u64, u64) {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let kib = |key: &str| {
         text.lines()
@@ -492,12 +495,13 @@ fn meminfo() -> (Option<u64>, Option<u64>) {
             .and_then(|v| v.parse::<u64>().ok())
             .map(|v| v * 1024)
     };
-    let total = kib("MemTotal:");
-    (total.zip(kib("MemAvailable:")).map(|(t, a)| t.saturating_sub(a)), total)
-}
-
-fn uptime() -> Option<u64> {
-    std::fs::read_to_string("/proc/uptime").ok()?.split('.').next()?.parse().ok()
+    if let (Some(total), Some(available)) = (kib("MemTotal:"), kib("MemAvailable:")) {
+        return (total.saturating_sub(available), total);
+    }
+    let info = rustix::system::sysinfo();
+    let unit = u64::from(info.mem_unit.max(1));
+    let total = info.totalram * unit;
+    (total.saturating_sub((info.freeram + info.bufferram) * unit), total)
 }
 
 pub async fn system_status(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
@@ -511,16 +515,20 @@ pub async fn system_status(State(app): State<Arc<AppState>>, caller: Caller) -> 
             Err(e) if e.code == corenas_proto::ErrorCode::HelperUnavailable => "unavailable",
             Err(_) => "error",
         };
-        let (used, total) = meminfo();
+        let (used, total) = memory();
+        let info = rustix::system::sysinfo();
+        // The kernel's load averages are fixed point with 16 fractional bits.
+        let load = |i: usize| (info.loads[i] as f64 / 65536.0 * 100.0).round() / 100.0;
         let storage_total: u64 = pools.iter().filter_map(|p| p.size_bytes).sum();
         let storage_used: u64 = pools.iter().filter_map(|p| p.used_bytes).sum();
         Ok(serde_json::json!({
             "status": if helper == "error" || degraded { "degraded" } else { "healthy" },
             "version": s.version,
-            "uptime_seconds": uptime(),
+            "uptime_seconds": info.uptime.max(0),
             "resources": {
                 "memory_used_bytes": used, "memory_total_bytes": total,
                 "storage_used_bytes": storage_used, "storage_total_bytes": storage_total,
+                "load_average": [load(0), load(1), load(2)], "cpus": std::thread::available_parallelism().map_or(1, usize::from),
             },
             "services": { "corenasd": "running", "corenas-helper": helper, "corenas-web": "running" },
             "audit": { "entries": s.audit_entries, "head": s.audit_head },

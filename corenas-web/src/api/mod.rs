@@ -289,8 +289,19 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
         after: u64,
         seen: std::collections::HashMap<String, u64>,
         queue: std::collections::VecDeque<Event>,
+        /// Pools that are not online, as last told; `None` until the first look.
+        unhealthy: Option<Vec<(String, String)>>,
+        ticks: u64,
     }
-    let follow = Follow { app, cred: caller.cred, after: start, seen: Default::default(), queue: Default::default() };
+    let follow = Follow {
+        app,
+        cred: caller.cred,
+        after: start,
+        seen: Default::default(),
+        queue: Default::default(),
+        unhealthy: None,
+        ticks: 0,
+    };
     let stream = futures::stream::unfold(follow, |mut f| async move {
         loop {
             if let Some(ev) = f.queue.pop_front() {
@@ -300,6 +311,12 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
             // `watch`: the stream's own reads do not count as the user being active.
             match crate::daemon!(watch f.app.gate, &f.cred, DeviceEvents { after: f.after, wait_ms: 1000 }) {
                 Ok(d) => {
+                    // The daemon keeps the newest events only: a client that resumed too late
+                    // is told to read the current state rather than trust its picture.
+                    if d.missed > 0 {
+                        let data = serde_json::json!({ "missed": d.missed }).to_string();
+                        f.queue.push_back(Event::default().event("resync").id(d.next.to_string()).data(data));
+                    }
                     for e in d.events {
                         let data = serde_json::to_string(&e).unwrap_or_default();
                         f.queue.push_back(Event::default().event("device").id(e.seq.to_string()).data(data));
@@ -319,6 +336,23 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
             if f.after == u64::MAX {
                 return None;
             }
+            // Alerts: pools that are not online, looked at every 10 s (the pool list is shared
+            // by concurrent callers in corenasd) and told when the set changes; the first look
+            // tells only what is wrong already.
+            if f.ticks % 10 == 0
+                && let Ok(pools) = crate::daemon!(watch f.app.gate, &f.cred, PoolList {})
+            {
+                let bad: Vec<(String, String)> =
+                    pools.into_iter().filter(|p| p.health != "online").map(|p| (p.name, p.health)).collect();
+                if f.unhealthy.as_ref() != Some(&bad) && (f.unhealthy.is_some() || !bad.is_empty()) {
+                    let list: Vec<_> =
+                        bad.iter().map(|(name, health)| serde_json::json!({ "pool": name, "health": health })).collect();
+                    let data = serde_json::json!({ "alerts": list }).to_string();
+                    f.queue.push_back(Event::default().event("alert").id(f.after.to_string()).data(data));
+                }
+                f.unhealthy = Some(bad);
+            }
+            f.ticks += 1;
             if let Ok(list) =
                 crate::daemon!(watch f.app.gate, &f.cred, ImageList { query: crate::pages::dashboard::active_query() })
             {
@@ -441,7 +475,11 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
         ("POST", "/api/v1/devices/{device}/eject") => ("Eject the medium", none, None),
         ("GET", "/api/v1/users") => ("Users in the managed ranges", none, None),
         ("GET", "/api/v1/sessions") => ("Open sessions (own; administrators: all)", none, None),
-        ("GET", "/api/v1/events") => ("Server-sent events: job progress, device changes", none, None),
+        ("GET", "/api/v1/events") => (
+            "Server-sent events: job (the state of each active job; all of them again on every connection), device (hotplug; resumable with Last-Event-ID), resync (events were missed: read the current state), alert (pools that are not online, when that set changes)",
+            none,
+            None,
+        ),
         ("GET", "/api/v1/openapi.json") => ("This document", none, None),
         ("POST", "/api/v1/call") => (
             "Any daemon method by name (`{\"Method\": {arguments}}`, as proto/src/api.rs declares it)",

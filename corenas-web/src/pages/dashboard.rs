@@ -26,7 +26,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
     let pools = crate::daemon!(app.gate, &caller.cred, PoolList {});
     let body = html! {
         div.grid {
-            section.card.wide #jobs aria-live="polite" {
+            section.card.wide #jobs data-live aria-live="polite" {
                 h2 { (l.t("Imaging jobs", "Abbild-Aufträge")) }
                 @match &jobs {
                     Err(e) => (error_box(l, e)),
@@ -37,7 +37,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                             thead { tr { th { (l.t("Job", "Auftrag")) } th { (l.t("State", "Status")) } th { (l.t("Progress", "Fortschritt")) } } }
                             tbody { @for j in active { tr {
                                 td { a href=(format!("/imaging/jobs/{}", j.id)) { (j.name) } br; span.hint { (j.device.as_deref().unwrap_or("")) } }
-                                td { span.state data-job-state=(j.id) { (job_state_name(l, j.status)) }
+                                td { span.state data-job-state=(j.id) data-status=(j.status.as_str()) { (job_state_name(l, j.status)) }
                                      @if let Some(p) = j.position { " #" (p) } }
                                 td { (progress_bar(l, j)) (super::imaging::job_actions(&caller, j, "/")) }
                             } } }
@@ -46,7 +46,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                     },
                 }
             }
-            section.card #drives {
+            section.card #drives data-live {
                 h2 { (l.t("Drives and media", "Laufwerke und Medien")) }
                 @match &drives {
                     Err(e) => (error_box(l, e)),
@@ -59,16 +59,19 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                     } } },
                 }
             }
-            @if let Ok(list) = &pools {
-                @let bad: Vec<_> = list.iter().filter(|p| p.health != "online").collect();
-                @if !bad.is_empty() {
-                    section.card.wide #alerts role="alert" {
-                        h2 { (l.t("Alerts", "Warnungen")) }
-                        @for p in bad { div.alert.error { (l.t("Pool", "Pool")) " " strong { (p.name) } ": " (p.health) } }
+            // Always present (empty when all is well), so a live refresh can fill it.
+            div.wide #alerts data-live role="alert" {
+                @if let Ok(list) = &pools {
+                    @let bad: Vec<_> = list.iter().filter(|p| p.health != "online").collect();
+                    @if !bad.is_empty() {
+                        section.card {
+                            h2 { (l.t("Alerts", "Warnungen")) }
+                            @for p in bad { div.alert.error { (l.t("Pool", "Pool")) " " strong { (p.name) } ": " (p.health) } }
+                        }
                     }
                 }
             }
-            section.card #storage {
+            section.card #storage data-live {
                 h2 { (l.t("Storage", "Speicher")) }
                 @match &pools {
                     Err(e) => (error_box(l, e)),

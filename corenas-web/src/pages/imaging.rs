@@ -61,7 +61,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                     tbody { @for j in &list.jobs { tr {
                         td { a href=(format!("/imaging/jobs/{}", j.id)) { (j.name) } }
                         td { (j.device.as_deref().unwrap_or("-")) }
-                        td { span.state data-job-state=(j.id) { (job_state_name(l, j.status)) } }
+                        td { span.state data-job-state=(j.id) data-status=(j.status.as_str()) { (job_state_name(l, j.status)) } }
                         td { (progress_bar(l, j)) }
                         td { (l.datetime(&j.created_at)) }
                     } } }
@@ -145,7 +145,7 @@ pub async fn job_page(State(app): State<Arc<AppState>>, caller: Caller, Path(id)
     let body = html! {
         section.card #job data-job-page=(job.id) data-active=(if active { "1" } else { "0" }) {
             dl.facts {
-                dt { (l.t("State", "Status")) } dd { span.state data-job-state=(job.id) { (job_state_name(l, job.status)) } }
+                dt { (l.t("State", "Status")) } dd { span.state data-job-state=(job.id) data-status=(job.status.as_str()) { (job_state_name(l, job.status)) } }
                 dt { (l.t("Device", "Gerät")) } dd { (job.device.as_deref().unwrap_or("-")) }
                 @if let Some(m) = &job.medium {
                     dt { (l.t("Medium", "Medium")) } dd { (m.label.as_deref().unwrap_or("-")) " (" (m.format) ", " (l.size(m.size_bytes)) ")" }

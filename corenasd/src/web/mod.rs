@@ -15,7 +15,7 @@ use corenas_proto::api::{Corenas, CorenasRequest, CorenasResponse, UserAdd};
 use corenas_proto::helper::PasswordCheck;
 use corenas_proto::names::{AccountKind, UserName};
 use corenas_proto::web::{
-    Credential, LoginPassword, PasswordAccepted, Role, SecondFactor, SessionGrant, SessionInfo, SetupRequest,
+    ApiKeyInfo, Credential, LoginPassword, PasswordAccepted, Role, SecondFactor, SessionGrant, SessionInfo, SetupRequest,
     SetupToken, Source, TotpEnrollment, WebGate, WebToken,
 };
 use corenas_proto::{ErrorCode, WireError};
@@ -135,16 +135,17 @@ impl WebGateServer {
                 let k = self.shared.with_state(|s| store::api_key_by_hash(s.conn(), &hash, t))?.ok_or_else(|| {
                     WireError::new(ErrorCode::Unauthenticated, "the API key is unknown, revoked or expired")
                 })?;
+                let role = self.api_key_role(&k)?;
                 let p = Principal {
                     name: format!("{}@api:{}", k.owner.split('@').next().unwrap_or(&k.owner), k.id),
                     channel: "api",
                     peer_uid: self.peer_uid,
-                    role: k.role,
+                    role,
                 };
                 let info = SessionInfo {
                     id: k.id.clone(),
                     user: k.owner.clone(),
-                    role: k.role,
+                    role,
                     source: String::new(),
                     created: k.created.clone(),
                     last_seen: sessions::rfc3339(t),
@@ -155,6 +156,24 @@ impl WebGateServer {
                 };
                 Ok((p, info))
             }
+        }
+    }
+
+    /// What a key may do now: never more than its owner may do now. A key made by an account
+    /// whose web access was lowered or removed since is lowered or refused with it; a key made
+    /// by root at the shell (`corenas-ctl web api-key create`) keeps the role it was given.
+    fn api_key_role(&self, k: &ApiKeyInfo) -> Result<Role, WireError> {
+        let (user, channel) = k.owner.split_once('@').unwrap_or((k.owner.as_str(), ""));
+        if channel == "ctl" {
+            return Ok(k.role);
+        }
+        let owner = self.shared.with_state(|s| store::account(s.conn(), user))?;
+        match owner {
+            Some(row) => Ok(k.role.min(row.role)),
+            None => Err(WireError::new(
+                ErrorCode::Unauthenticated,
+                "the API key's owner no longer has web access, so the key no longer works",
+            )),
         }
     }
 
@@ -383,6 +402,10 @@ impl WebGate for WebGateServer {
         self.resolve(&cred).map(|(_, info)| info)
     }
 
+    async fn peek(self, _: Context, cred: Credential) -> Result<SessionInfo, WireError> {
+        self.resolve_as(&cred, false).map(|(_, info)| info)
+    }
+
     async fn session_list(self, _: Context, cred: Credential) -> Result<Vec<SessionInfo>, WireError> {
         let (p, me) = self.resolve(&cred)?;
         let all = self.shared.web.sessions().list(now());
@@ -517,11 +540,16 @@ impl WebGate for WebGateServer {
     }
 }
 
-/// The reads an open page makes by itself (its event stream), allowed through `watch`.
+/// The reads an open page makes by itself (its event stream, and the dashboard's live refresh
+/// of its sections), allowed through `watch`.
 fn request_is_read(r: &CorenasRequest) -> bool {
     matches!(
         r,
-        CorenasRequest::DeviceEvents { .. } | CorenasRequest::ImageList { .. } | CorenasRequest::ImageShow { .. }
+        CorenasRequest::DeviceEvents { .. }
+            | CorenasRequest::ImageList { .. }
+            | CorenasRequest::ImageShow { .. }
+            | CorenasRequest::DeviceList { .. }
+            | CorenasRequest::PoolList { .. }
     )
 }
 
