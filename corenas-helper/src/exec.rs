@@ -47,6 +47,8 @@ pub enum Program {
     Nvme,
     /// ATA security erase.
     Hdparm,
+    /// Login passwords through PAM (the `corenas` service in /etc/pam.d).
+    PamTester,
     /// Test-only programs that exercise the runner itself (timeouts, output caps, stdin).
     #[cfg(test)]
     TestSleep,
@@ -70,7 +72,7 @@ impl Program {
 
     /// Tools of features a machine may not have (no NFS server, no systemd as PID 1): missing
     /// ones are reported at start-up, and each call that needs one fails naming its package.
-    pub const OPTIONAL: [Program; 21] = [
+    pub const OPTIONAL: [Program; 22] = [
         Program::TestParm,
         Program::SmbControl,
         Program::ExportFs,
@@ -92,6 +94,7 @@ impl Program {
         Program::Lvm,
         Program::Nvme,
         Program::Hdparm,
+        Program::PamTester,
     ];
 
     pub fn package(self) -> &'static str {
@@ -113,6 +116,7 @@ impl Program {
             Self::Lvm => "lvm2",
             Self::Nvme => "nvme-cli",
             Self::Hdparm => "hdparm",
+            Self::PamTester => "pamtester",
             #[cfg(test)]
             _ => "coreutils",
         }
@@ -153,6 +157,7 @@ impl Program {
             Self::Lvm => "/usr/sbin/lvm",
             Self::Nvme => "/usr/sbin/nvme",
             Self::Hdparm => "/usr/sbin/hdparm",
+            Self::PamTester => "/usr/bin/pamtester",
             #[cfg(test)]
             Self::TestSleep => "/usr/bin/sleep",
             #[cfg(test)]

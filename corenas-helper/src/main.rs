@@ -61,6 +61,11 @@ struct Args {
     lab_mounts: bool,
     #[arg(long, hide = true)]
     lab_mount_servant: bool,
+    /// How login passwords are checked: `pam` (the `corenas` PAM service, as in production) or
+    /// `shadow` (the root prefix's shadow file with the system's crypt, for the lab). Default:
+    /// pam with --root /, shadow with any other root.
+    #[arg(long, value_parser = ["pam", "shadow"])]
+    login_check: Option<String>,
 }
 
 fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
@@ -125,6 +130,12 @@ fn main() -> anyhow::Result<()> {
             share_roots: args.share_roots.clone(),
             daemon_uid: args.daemon_uid,
             systemd_reads_prefix: args.systemd_reads_prefix,
+            login_check: match args.login_check.as_deref() {
+                Some("pam") => ops::login::LoginCheck::Pam,
+                Some(_) => ops::login::LoginCheck::Shadow,
+                None if args.root == std::path::Path::new("/") => ops::login::LoginCheck::Pam,
+                None => ops::login::LoginCheck::Shadow,
+            },
             lab_mounter,
             write_lock: tokio::sync::Mutex::new(()),
         },

@@ -135,10 +135,15 @@ impl Helper for HelperServer {
         let started = Instant::now();
         let shared = Arc::clone(&self.shared);
         let name = user.clone();
-        // yescrypt takes tens of milliseconds and 16 MiB: off the async threads.
-        let r = tokio::task::spawn_blocking(move || ops::login::check(&shared.ops, &name, &password))
-            .await
-            .map_err(|e| WireError::internal(format!("password check failed: {e}")))?;
+        let r = match shared.ops.login_check {
+            ops::login::LoginCheck::Pam => ops::login::check_pam(&shared.ops, &name, &password).await,
+            // yescrypt takes tens of milliseconds and 16 MiB: off the async threads.
+            ops::login::LoginCheck::Shadow => {
+                tokio::task::spawn_blocking(move || ops::login::check(&shared.ops, &name, &password))
+                    .await
+                    .map_err(|e| WireError::internal(format!("password check failed: {e}")))?
+            }
+        };
         let outcome = r.as_ref().map(|c| format!("{c:?}")).unwrap_or_default();
         self.log(
             "password.check",

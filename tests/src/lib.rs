@@ -116,6 +116,10 @@ pub struct LabOptions {
     pub state_fs: Option<StateFs>,
     /// Programs the helper must not find: see [`hide_programs`].
     pub hide_programs: Vec<&'static str>,
+    /// Check login passwords through PAM (`--login-check pam`), as in production: the helper
+    /// runs in a mount namespace whose /etc is a copy of the host's with the shipped
+    /// `/etc/pam.d/corenas` and the prefix's account files (see [`with_pam_etc`]).
+    pub pam: bool,
 }
 
 /// The filesystem under corenasd's state directory (see [`LabOptions::state_fs`]).
@@ -142,6 +146,7 @@ impl Default for LabOptions {
             lab_mounts: false,
             state_fs: None,
             hide_programs: Vec::new(),
+            pam: false,
         }
     }
 }
@@ -361,6 +366,10 @@ impl Lab {
         }
         if !opts.hide_programs.is_empty() {
             hide_programs(&mut cmd, &opts.hide_programs);
+        }
+        if opts.pam {
+            cmd.args(["--login-check", "pam"]);
+            with_pam_etc(&mut cmd, &self.dir, &self.root);
         }
         if opts.private_systemd {
             cmd = systemd_ns::helper_command(&self.dir, &self.root, &cmd);
@@ -603,6 +612,34 @@ fn with_nfs_paths(cmd: &mut Command, root: &Path) {
             rustix::mount::mount_change(c"/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)?;
             rustix::mount::mount_bind(exports.as_c_str(), c"/etc/exports.d")?;
             rustix::mount::mount_bind(nfs.as_c_str(), c"/var/lib/nfs")?;
+            Ok(())
+        });
+    }
+}
+
+/// PAM as in production, on the lab's accounts: the child's /etc (in a private mount namespace)
+/// is a copy of the host's where passwd, group, shadow and gshadow are symbolic links to the
+/// prefix's files (so they follow the renames the account tools make) and pam.d/corenas is the
+/// file the package ships. pam_unix then reads the lab's shadow file; the host is untouched.
+fn with_pam_etc(cmd: &mut Command, lab_dir: &Path, root: &Path) {
+    use rustix::mount::MountPropagationFlags;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let etc = lab_dir.join("pam-etc");
+    must(Command::new("cp").args(["-a", "/etc"]).arg(&etc));
+    for f in ["passwd", "group", "shadow", "gshadow"] {
+        let _ = std::fs::remove_file(etc.join(f));
+        std::os::unix::fs::symlink(root.join("etc").join(f), etc.join(f)).expect("account file link");
+    }
+    std::fs::copy(workspace().join("packaging/pam/corenas"), etc.join("pam.d/corenas")).expect("pam.d/corenas");
+    let source = std::ffi::CString::new(etc.as_os_str().as_bytes()).expect("path");
+    // SAFETY: the closure runs between fork and exec and only makes system calls with
+    // pre-built C strings (no allocation, no locks).
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+            rustix::mount::mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?;
+            rustix::mount::mount_bind(source.as_c_str(), c"/etc")?;
             Ok(())
         });
     }

@@ -1,14 +1,16 @@
-//! Login passwords, checked against the shadow file (the root prefix's in the lab) with the
-//! system's own crypt(3) from libxcrypt, so every hash the account tools write (yescrypt, SHA-512
-//! crypt, ...) is understood. Only accounts in the admin range may log in at all; a locked or
-//! expired account never matches. The password stays in this process: no program is run, so it
-//! reaches no argv and no pipe.
+//! Login passwords. Only accounts in the admin range may log in at all, however checked.
 //!
-//! Production should go through PAM (pam_unix plus whatever the admin stacks on it); that needs
-//! the VM tier to be tested and is left for the system-integration issue.
+//! - Production (`--root /`): PAM, the `corenas` service (`/etc/pam.d/corenas`, shipped by the
+//!   package: common-auth and common-account), so whatever the admin stacks there (pam_unix,
+//!   sssd, faillock) applies. The helper's binary is static and cannot load PAM modules itself,
+//!   so it runs Debian's `pamtester` with the password on stdin (never argv).
+//! - The lab (a root prefix): the prefix's shadow file with the system's own crypt(3) from
+//!   libxcrypt, so every hash the account tools write (yescrypt, SHA-512 crypt, ...) is
+//!   understood; a locked or expired account never matches. No program is run.
 
 use super::Ctx;
 use super::accounts::Accounts;
+use crate::exec::{self, Invocation, Program};
 use corenas_proto::WireError;
 use corenas_proto::helper::PasswordCheck;
 use corenas_proto::names::{AccountKind, UserName};
@@ -18,10 +20,56 @@ use corenas_proto::web::LoginPassword;
 /// refuse as a wrong password (no telling which accounts exist by the time an answer takes).
 const DUMMY_HASH: &str = "$y$j9T$OVbO30LwdODz8G9Kiq436/$gNBhZRbuOP8w04rNepw8ISoknoVAOskU/O/xOOPzXK9";
 
-pub fn check(ctx: &Ctx, user: &UserName, password: &LoginPassword) -> Result<PasswordCheck, WireError> {
+/// How passwords are checked: see the module's comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCheck {
+    Pam,
+    Shadow,
+}
+
+/// The PAM service CoreNAS logins use.
+pub const PAM_SERVICE: &str = "corenas";
+
+fn is_admin(ctx: &Ctx, user: &UserName) -> Result<bool, WireError> {
     let accounts = Accounts::load(ctx)?;
-    let admin = accounts.user(user.as_str()).filter(|e| AccountKind::of_id(e.uid) == Some(AccountKind::Admin));
-    if admin.is_none() {
+    Ok(accounts.user(user.as_str()).is_some_and(|e| AccountKind::of_id(e.uid) == Some(AccountKind::Admin)))
+}
+
+/// Through PAM: `auth` (the password) then `account` (expired, locked by policy). pamtester
+/// reads the password from stdin and says which step failed on stderr.
+pub async fn check_pam(ctx: &Ctx, user: &UserName, password: &LoginPassword) -> Result<PasswordCheck, WireError> {
+    if !is_admin(ctx, user)? {
+        return Ok(PasswordCheck::NotAdmin);
+    }
+    let mut line = password.expose().as_bytes().to_vec();
+    line.push(b'\n');
+    let cmd = Invocation::of(Program::PamTester)
+        .args([PAM_SERVICE, user.as_str(), "authenticate", "acct_mgmt"])
+        .secret("the login password", line);
+    let (status, out) = exec::run_raw(&cmd, PAM_TIMEOUT).await?;
+    Ok(pam_outcome(status, &String::from_utf8_lossy(&out.stdout), &String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A PAM conversation may wait (pam_faildelay, a slow directory server), but not for ever.
+const PAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// pamtester's verdict: exit 0 when both steps passed. Otherwise, when stdout says the password
+/// was accepted, the account step refused (the modules' own message, such as pam_unix's "Your
+/// account has expired", comes on stderr); else the password was wrong, or the account is
+/// locked, which PAM does not tell apart from a wrong password, and neither does CoreNAS.
+fn pam_outcome(status: Option<i32>, stdout: &str, stderr: &str) -> PasswordCheck {
+    if status == Some(0) {
+        return PasswordCheck::Valid;
+    }
+    if stdout.contains("successfully authenticated") {
+        let text = stderr.to_ascii_lowercase();
+        return if text.contains("expired") { PasswordCheck::Expired } else { PasswordCheck::Locked };
+    }
+    PasswordCheck::Wrong
+}
+
+pub fn check(ctx: &Ctx, user: &UserName, password: &LoginPassword) -> Result<PasswordCheck, WireError> {
+    if !is_admin(ctx, user)? {
         let _ = crypt(password.expose(), DUMMY_HASH);
         return Ok(PasswordCheck::NotAdmin);
     }
@@ -49,6 +97,25 @@ pub fn check(ctx: &Ctx, user: &UserName, password: &LoginPassword) -> Result<Pas
         Some(computed) if constant_time_eq(computed.as_bytes(), hash.as_bytes()) => Ok(PasswordCheck::Valid),
         Some(_) => Ok(PasswordCheck::Wrong),
         None => Err(WireError::internal(format!("the system's crypt cannot check the password hash of '{user}'"))),
+    }
+}
+
+#[cfg(test)]
+mod pam_tests {
+    use super::*;
+
+    /// pamtester 0.1.2 (Debian 12) with common-auth/common-account, as captured on this
+    /// machine: a good password, a wrong one, an expired account with the right password.
+    #[test]
+    fn pamtester_verdicts() {
+        let ok = "pamtester: successfully authenticated\npamtester: account management done.\n";
+        assert_eq!(pam_outcome(Some(0), ok, "Password: "), PasswordCheck::Valid);
+        assert_eq!(pam_outcome(Some(1), "", "Password: pamtester: Authentication failure\n"), PasswordCheck::Wrong);
+        let expired = "Password: Your account has expired; please contact your system administrator.\npamtester: Authentication failure\n";
+        let authed = "pamtester: successfully authenticated\n";
+        assert_eq!(pam_outcome(Some(1), authed, expired), PasswordCheck::Expired);
+        assert_eq!(pam_outcome(Some(1), authed, "pamtester: Permission denied\n"), PasswordCheck::Locked);
+        assert_eq!(pam_outcome(None, "", ""), PasswordCheck::Wrong, "killed at the timeout");
     }
 }
 

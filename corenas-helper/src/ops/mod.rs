@@ -26,6 +26,8 @@ pub struct Ctx {
     /// Lab/test only (`--systemd-reads-prefix`): the systemd in the helper's mount namespace reads
     /// the unit directories under the root prefix, so it manages the units written there.
     pub systemd_reads_prefix: bool,
+    /// PAM in production, the prefix's shadow file in the lab.
+    pub login_check: login::LoginCheck,
     /// Lab/CI only: mounts pools where no systemd runs (`--lab-mounts`).
     pub lab_mounter: Option<crate::lab_mounts::LabMounter>,
     /// One mutating operation at a time: the account files and samba's passdb are shared.
