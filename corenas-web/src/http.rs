@@ -159,6 +159,19 @@ pub async fn buffer_body(req: Request, next: Next) -> Response {
     }
 }
 
+/// Percent-encodes a query-string value (everything but RFC 3986's unreserved characters).
+pub fn url_encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The header live.js puts on the reads it makes by itself (refreshing a page's live sections).
 pub const LIVE_HEADER: &str = "x-corenas-live";
 

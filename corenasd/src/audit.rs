@@ -10,7 +10,7 @@
 //! (`Password` serializes as "<redacted>" in JSON). It never decides whether an action is allowed.
 
 use crate::state::{StateError, now_rfc3339};
-use corenas_proto::api::{AUDIT_PAGE_MAX, AuditEntry, AuditVerify};
+use corenas_proto::api::{AUDIT_PAGE_MAX, AuditEntry, AuditFilter, AuditVerify};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
@@ -135,6 +135,42 @@ pub fn view(conn: &Connection, before: Option<i64>, limit: u32) -> Result<Vec<Au
 pub fn page(conn: &Connection, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StateError> {
     let sql = format!("SELECT {COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq ASC LIMIT ?2");
     query_entries(conn, &sql, after, limit)
+}
+
+/// The entries matching `filter` over the whole log: oldest first after `after` when given, else
+/// newest first before `before`. Times compare as stored (RFC 3339 in UTC): `since` against the
+/// whole time, `until` against the time cut to its own length, so a day includes all of it.
+pub fn search(
+    conn: &Connection,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, StateError> {
+    let (condition, order, bound) = match after {
+        Some(a) => ("seq > ?1", "ASC", a),
+        None => ("seq < ?1", "DESC", before.unwrap_or(i64::MAX)),
+    };
+    let results = if filter.results.is_empty() { None } else { Some(filter.results.join(",")) };
+    // LIKE with an escape character, so '_' in an action prefix matches only '_'.
+    let action = filter.action.as_ref().map(|a| format!("{}%", a.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%")));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit WHERE {condition} \
+         AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\') \
+         AND (?3 IS NULL OR principal = ?3) \
+         AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || result || ',') > 0) \
+         AND (?5 IS NULL OR time >= ?5) \
+         AND (?6 IS NULL OR substr(time, 1, length(?6)) <= ?6) \
+         ORDER BY seq {order} LIMIT ?7"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(StateError::sqlite("searching the audit log"))?;
+    let rows = stmt
+        .query_map(
+            params![bound, action, filter.principal, results, filter.since, filter.until, limit.min(AUDIT_PAGE_MAX)],
+            read_entry,
+        )
+        .map_err(StateError::sqlite("searching the audit log"))?;
+    rows.collect::<Result<_, _>>().map_err(StateError::sqlite("reading an audit entry"))
 }
 
 fn query_entries(conn: &Connection, sql: &str, bound: i64, limit: u32) -> Result<Vec<AuditEntry>, StateError> {
@@ -673,6 +709,51 @@ mod tests {
         let v = verify(state.conn()).unwrap();
         assert!(v.problems.is_empty(), "{:?}", v.problems);
         assert_eq!((v.entries, v.head), (6, sixth.hash));
+    }
+
+    #[test]
+    fn search_filters_the_whole_log_in_both_directions() {
+        let (_tmp, mut state) = log_with("audit-search", 30);
+        // Entry 31: another action whose name has a '_' where the prefix below has a '.'.
+        let args = json!({});
+        let mut rec = record(&args);
+        rec.action = "userxadd";
+        rec.principal = "alice@web";
+        append(state.conn_mut(), &rec).unwrap();
+        let seqs = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.seq).collect::<Vec<_>>();
+        let f = |results: &[&str]| AuditFilter { results: results.iter().map(|r| (*r).to_owned()).collect(), ..Default::default() };
+        // Failures are entries 7, 14, 21, 28: found across the log, not within one page.
+        assert_eq!(seqs(search(state.conn(), &f(&["failed"]), None, None, 2).unwrap()), [28, 21]);
+        assert_eq!(seqs(search(state.conn(), &f(&["failed"]), Some(21), None, 10).unwrap()), [14, 7]);
+        assert_eq!(seqs(search(state.conn(), &f(&["failed"]), None, Some(7), 10).unwrap()), [14, 21, 28]);
+        assert_eq!(search(state.conn(), &f(&["failed", "ok"]), None, None, 500).unwrap().len(), 31);
+        let prefix = AuditFilter { action: Some("user_".into()), ..Default::default() };
+        assert_eq!(search(state.conn(), &prefix, None, None, 500).unwrap().len(), 30, "'_' is literal");
+        let who = AuditFilter { principal: Some("alice@web".into()), ..Default::default() };
+        assert_eq!(seqs(search(state.conn(), &who, None, None, 10).unwrap()), [31]);
+        let today = now_rfc3339().unwrap()[..10].to_owned();
+        let day = AuditFilter { since: Some(today.clone()), until: Some(today), ..Default::default() };
+        assert_eq!(search(state.conn(), &day, None, None, 500).unwrap().len(), 31, "a day includes all of it");
+        let past = AuditFilter { until: Some("2000-01-01T00:00:00".into()), ..Default::default() };
+        assert!(search(state.conn(), &past, None, None, 500).unwrap().is_empty());
+        let future = AuditFilter { since: Some("2999-01-01".into()), ..Default::default() };
+        assert!(search(state.conn(), &future, None, None, 500).unwrap().is_empty());
+    }
+
+    #[test]
+    fn filters_name_the_bad_field() {
+        let bad = [
+            (AuditFilter { action: Some("user%".into()), ..Default::default() }, "action"),
+            (AuditFilter { principal: Some("a b".into()), ..Default::default() }, "principal"),
+            (AuditFilter { results: vec!["ok' OR 1=1".into()], ..Default::default() }, "result"),
+            (AuditFilter { since: Some("2026-13-01".into()), ..Default::default() }, "since"),
+            (AuditFilter { since: Some("2026-12-07T24:00:00".into()), ..Default::default() }, "since"),
+            (AuditFilter { until: Some("2026-12-07 10:00:00".into()), ..Default::default() }, "until"),
+        ];
+        for (f, field) in bad {
+            assert_eq!(f.validate().unwrap_err().field.as_deref(), Some(field), "{f:?}");
+        }
+        assert!(AuditFilter::default().validate().is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::storage::pools;
 use crate::{devices, mounts, shares, storage};
 use corenas_proto::acl::AclListing;
 use corenas_proto::api::{
-    AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditVerify, Change, Corenas, DeviceWipe, GroupAdd, GroupInfo,
+    AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditFilter, AuditVerify, Change, Corenas, DeviceWipe, GroupAdd, GroupInfo,
     SmbAction, SystemStatus, UserAdd, UserInfo, UserMod,
 };
 use corenas_proto::helper::{HelperOp, Step};
@@ -553,6 +553,21 @@ impl Corenas for DaemonServer {
     async fn log_page(self, _: Context, after: i64, limit: u32) -> Result<Vec<AuditEntry>, WireError> {
         self.read("log.export", async {
             self.shared.with_state(|s| audit::page(s.conn(), after, limit.min(AUDIT_PAGE_MAX)))
+        })
+        .await
+    }
+
+    async fn log_search(
+        self,
+        _: Context,
+        filter: AuditFilter,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, WireError> {
+        self.read("log.view", async {
+            filter.validate()?;
+            self.shared.with_state(|s| audit::search(s.conn(), &filter, before, after, limit.min(AUDIT_PAGE_MAX)))
         })
         .await
     }

@@ -173,6 +173,74 @@ pub const ARCHIVE_READ_MAX: u32 = 512 * 1024;
 /// Pages of the audit log; a page stays well under the frame cap.
 pub const AUDIT_PAGE_MAX: u32 = 500;
 
+/// The results an audit entry can have.
+pub const AUDIT_RESULTS: [&str; 4] = ["ok", "refused", "failed", "dry-run"];
+
+/// Which audit entries to show; every field left empty matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    /// Actions starting with this, such as `user.` or `web.login`.
+    pub action: Option<String>,
+    /// Exactly this principal, such as `alice@web` or `root@ctl`.
+    pub principal: Option<String>,
+    /// Any of these results (empty: any).
+    pub results: Vec<String>,
+    /// Entries at or after this UTC time: `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`.
+    pub since: Option<String>,
+    /// Entries at or before this UTC time, same forms (a day includes the whole day).
+    pub until: Option<String>,
+}
+
+impl AuditFilter {
+    /// Refuses what cannot match a stored entry, naming the field.
+    pub fn validate(&self) -> Result<(), WireError> {
+        if let Some(a) = &self.action
+            && (a.len() > 64 || !a.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)))
+        {
+            return Err(WireError::invalid("action", "action is invalid: up to 64 of a-z, 0-9, '.', '_' and '-'"));
+        }
+        if let Some(p) = &self.principal
+            && (p.len() > 160 || !p.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(WireError::invalid("principal", "principal is invalid: up to 160 printable characters, no spaces"));
+        }
+        if let Some(r) = self.results.iter().find(|r| !AUDIT_RESULTS.contains(&r.as_str())) {
+            return Err(WireError::invalid(
+                "result",
+                format!("result '{}' is invalid: use {}", crate::names::shown(r), AUDIT_RESULTS.join(", ")),
+            ));
+        }
+        for (field, value) in [("since", &self.since), ("until", &self.until)] {
+            if let Some(v) = value
+                && !is_utc_bound(v)
+            {
+                return Err(WireError::invalid(
+                    field,
+                    format!("{field} is invalid: use a UTC date YYYY-MM-DD or time YYYY-MM-DDTHH:MM:SS"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`: digits where digits belong, the separators in place.
+fn is_utc_bound(v: &str) -> bool {
+    const DATE: &[u8] = b"0000-00-00";
+    const TIME: &[u8] = b"0000-00-00T00:00:00";
+    let shape = match v.len() {
+        10 => DATE,
+        19 => TIME,
+        _ => return false,
+    };
+    if !v.bytes().zip(shape).all(|(b, s)| if *s == b'0' { b.is_ascii_digit() } else { b == *s }) {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| v.get(r).and_then(|d| d.parse::<u32>().ok()).unwrap_or(99);
+    let date_ok = (1..=12).contains(&num(5..7)) && (1..=31).contains(&num(8..10));
+    date_ok && (v.len() == 10 || (num(11..13) < 24 && num(14..16) < 60 && num(17..19) < 60))
+}
+
 #[tarpc::service]
 pub trait Corenas {
     async fn system_status() -> Result<SystemStatus, WireError>;
@@ -205,6 +273,15 @@ pub trait Corenas {
     async fn log_view(before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, WireError>;
     /// Oldest first from `after`, for export in pages.
     async fn log_page(after: i64, limit: u32) -> Result<Vec<AuditEntry>, WireError>;
+    /// The entries matching `filter` over the whole log: oldest first after `after` when it is
+    /// given, else newest first before `before` (None: from the newest). `limit` is capped at
+    /// AUDIT_PAGE_MAX.
+    async fn log_search(
+        filter: AuditFilter,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, WireError>;
     async fn log_verify() -> Result<AuditVerify, WireError>;
 
     /// Queues an imaging job; the answer carries the job (status `queued`).

@@ -310,6 +310,30 @@ fn web_first_run_login_sessions_and_refusals() {
     let r = web.browser("x").post("/login", &[("user", "nosuchuser"), ("password", "Wrong-Passw0rd!")]);
     assert!(r.status == 401 || r.status == 429, "{}", r.body);
 
+    // The audit log is filtered by corenasd over the whole log: on the page, in the API and in
+    // the export; the filters stay on the export link.
+    let page = again.get("/audit?result=refused&action=web.");
+    assert!(page.body.contains("data-result=\"refused\"") && !page.body.contains("data-result=\"ok\""), "{}", page.body);
+    assert!(page.body.contains("href=\"/audit/export?action=web.&amp;result=refused\""), "{}", page.body);
+    let r = again.get("/audit?since=2026-13-01");
+    assert!(r.body.contains("E_INVALID_INPUT") && r.body.contains("since"), "{}", r.body);
+    let logs = again.get("/api/v1/logs?result=refused&limit=2").json();
+    let logs = logs["logs"].as_array().expect("logs").clone();
+    assert!(logs.len() == 2 && logs.iter().all(|e| e["result"] == "refused"), "{logs:?}");
+    let none = again.get("/api/v1/logs?until=2000-01-01T00:00:00%2B02:00").json();
+    assert_eq!(none["logs"].as_array().map(Vec::len), Some(0), "{none}");
+    let r = again.get("/api/v1/logs?action=USER%25");
+    assert_eq!((r.status, r.json()["error"]["field"].as_str()), (422, Some("action")), "{}", r.body);
+    let export = again.get("/audit/export?action=web.login&result=refused");
+    let lines: Vec<&str> = export.body.lines().collect();
+    assert!(!lines.is_empty(), "refused logins were exported");
+    for line in &lines {
+        let e: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(e["action"].as_str().is_some_and(|a| a.starts_with("web.login")) && e["result"] == "refused", "{line}");
+    }
+    let seqs: Vec<i64> = lines.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first: {seqs:?}");
+
     // Every login event is in the audit chain, and the chain holds.
     let log = lab.ctl_json(&["log", "view", "--limit", "200"]).to_string();
     for action in ["web.setup", "web.login", "web.logout", "user.add", "web.role_set", "web.api_key_create"] {

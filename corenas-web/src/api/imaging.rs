@@ -575,6 +575,7 @@ pub async fn system_config_patch(
 pub struct LogsQuery {
     level: Option<String>,
     since: Option<String>,
+    until: Option<String>,
     before: Option<i64>,
     limit: Option<u32>,
     action: Option<String>,
@@ -594,6 +595,24 @@ fn level_of(result: &str) -> &'static str {
 
 const LEVELS: [&str; 4] = ["debug", "info", "warning", "error"];
 
+/// An RFC 3339 time with any offset as the audit filter's UTC bound (`YYYY-MM-DDTHH:MM:SS`).
+fn utc_bound(field: &'static str, v: Option<&str>) -> Result<Option<String>, WireError> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else { return Ok(None) };
+    let t = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        WireError::invalid(field, format!("{field} is invalid: use an RFC 3339 time such as 2026-12-04T10:00:00Z"))
+    })?;
+    let t = t.to_offset(time::UtcOffset::UTC);
+    Ok(Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )))
+}
+
 /// The audit log, newest first, filtered by level (at least), time, action prefix, principal
 /// and result.
 pub async fn logs(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Query<LogsQuery>) -> Response {
@@ -612,27 +631,34 @@ pub async fn logs(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
                 .position(|x| *x == l)
                 .ok_or_else(|| WireError::invalid("level", "level is invalid: use debug, info, warning or error"))?,
         };
-        let since = match q.since.as_deref() {
-            None | Some("") => None,
-            Some(s) => {
-                Some(time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
-                    WireError::invalid("since", "since is invalid: use an RFC 3339 time such as 2026-12-04T10:00:00Z")
-                })?)
-            }
+        let since = utc_bound("since", q.since.as_deref())?;
+        let until = utc_bound("until", q.until.as_deref())?;
+        // A level means "at least": the results whose level is that or higher.
+        let by_level: Vec<String> = corenas_proto::api::AUDIT_RESULTS
+            .iter()
+            .filter(|r| LEVELS.iter().position(|x| *x == level_of(r)).unwrap_or(0) >= min_level)
+            .map(|r| (*r).to_owned())
+            .collect();
+        let results = match q.result.as_deref().filter(|r| !r.is_empty()) {
+            Some(r) if by_level.iter().any(|x| x == r) => vec![r.to_owned()],
+            // Not one of the results (refused below, naming the field) or below the level.
+            Some(r) if !corenas_proto::api::AUDIT_RESULTS.contains(&r) => vec![r.to_owned()],
+            Some(_) => return Ok(serde_json::json!({ "logs": [] })),
+            None if min_level == 0 => Vec::new(),
+            None => by_level,
         };
-        let entries = crate::daemon!(app.gate, &caller.cred, LogView { before: q.before, limit })?;
+        let filter = corenas_proto::api::AuditFilter {
+            action: q.action.clone().filter(|a| !a.is_empty()),
+            principal: q.principal.clone().filter(|p| !p.is_empty()),
+            results,
+            since,
+            until,
+        };
+        filter.validate()?;
+        let entries =
+            crate::daemon!(app.gate, &caller.cred, LogSearch { filter, before: q.before, after: None, limit })?;
         let out: Vec<serde_json::Value> = entries
             .into_iter()
-            .filter(|e| LEVELS.iter().position(|x| *x == level_of(&e.result)).unwrap_or(0) >= min_level)
-            .filter(|e| {
-                since.is_none_or(|s| {
-                    time::OffsetDateTime::parse(&e.time, &time::format_description::well_known::Rfc3339)
-                        .is_ok_and(|t| t >= s)
-                })
-            })
-            .filter(|e| q.action.as_deref().is_none_or(|a| e.action.starts_with(a)))
-            .filter(|e| q.principal.as_deref().is_none_or(|p| e.principal == p))
-            .filter(|e| q.result.as_deref().is_none_or(|r| e.result == r))
             .map(|e| {
                 let mut v = serde_json::to_value(&e).unwrap_or_default();
                 v["level"] = serde_json::Value::from(level_of(&e.result));

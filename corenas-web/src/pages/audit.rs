@@ -9,29 +9,58 @@ use maud::html;
 use serde::Deserialize;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct AuditQuery {
     before: Option<i64>,
-    /// Filters: action prefix, exact principal, result, not before this day (YYYY-MM-DD).
+    /// Filters: action prefix, exact principal, result, from and to (UTC dates, inclusive).
     action: Option<String>,
     principal: Option<String>,
     result: Option<String>,
     since: Option<String>,
+    until: Option<String>,
 }
 
-fn keep(q: &AuditQuery, e: &corenas_proto::api::AuditEntry) -> bool {
-    let set = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
-    set(&q.action).is_none_or(|a| e.action.starts_with(&a))
-        && set(&q.principal).is_none_or(|p| e.principal == p)
-        && set(&q.result).is_none_or(|r| e.result == r)
-        && set(&q.since).is_none_or(|d| e.time.as_str() >= d.as_str())
+impl AuditQuery {
+    /// The filter corenasd applies to the whole log (empty fields match everything).
+    fn filter(&self) -> corenas_proto::api::AuditFilter {
+        let set = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        corenas_proto::api::AuditFilter {
+            action: set(&self.action),
+            principal: set(&self.principal),
+            results: set(&self.result).into_iter().collect(),
+            since: set(&self.since),
+            until: set(&self.until),
+        }
+    }
+
+    /// The filters as a query string, kept by the paging and export links.
+    fn query_string(&self) -> String {
+        let f = self.filter();
+        let pairs = [
+            ("action", f.action),
+            ("principal", f.principal),
+            ("result", f.results.into_iter().next()),
+            ("since", f.since),
+            ("until", f.until),
+        ];
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::http::url_encode(&v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
 }
 
 const PAGE: u32 = 100;
 
 pub async fn page(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Query<AuditQuery>) -> Response {
     let l = caller.lang;
-    let entries = crate::daemon!(app.gate, &caller.cred, LogView { before: q.before, limit: PAGE });
+    let filter = q.filter();
+    let entries = match filter.validate() {
+        Ok(()) => crate::daemon!(app.gate, &caller.cred, LogSearch { filter, before: q.before, after: None, limit: PAGE }),
+        Err(e) => Err(e),
+    };
+    let kept = q.query_string();
     let verify = crate::daemon!(app.gate, &caller.cred, LogVerify {});
     let body = html! {
         section.card {
@@ -52,10 +81,15 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
                     option value="" { (l.t("any", "alle")) }
                     @for r in ["ok", "refused", "failed", "dry-run"] { option value=(r) selected[q.result.as_deref() == Some(r)] { (r) } }
                 }
-                label for="f-since" { (l.t("From (date)", "Ab (Datum)")) }
+                label for="f-since" { (l.t("From (date, UTC)", "Von (Datum, UTC)")) }
                 input #f-since name="since" type="date" value=(q.since.as_deref().unwrap_or(""));
+                label for="f-until" { (l.t("To (date, UTC)", "Bis (Datum, UTC)")) }
+                input #f-until name="until" type="date" value=(q.until.as_deref().unwrap_or(""));
                 button type="submit" { (l.t("Filter", "Filtern")) }
-                " " a.button href="/audit/export" download { (l.t("Export (JSON lines)", "Exportieren (JSON-Zeilen)")) }
+                " " a.button #export href=(if kept.is_empty() { "/audit/export".to_owned() } else { format!("/audit/export?{kept}") }) download {
+                    @if kept.is_empty() { (l.t("Export (JSON lines)", "Exportieren (JSON-Zeilen)")) }
+                    @else { (l.t("Export these (JSON lines)", "Diese exportieren (JSON-Zeilen)")) }
+                }
             }
         }
         section.card {
@@ -64,14 +98,14 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
                 Ok(list) => {
                     table #audit {
                         thead { tr { th { "#" } th { (l.t("Time", "Zeit")) } th { (l.t("Who", "Wer")) } th { (l.t("Action", "Aktion")) } th { (l.t("Result", "Ergebnis")) } th { (l.t("Arguments", "Argumente")) } } }
-                        tbody { @for e in list.iter().filter(|e| keep(&q, e)) { tr {
+                        tbody { @for e in list { tr {
                             td.num { (e.seq) } td { (l.datetime(&e.time)) } td { (e.principal) } td { code { (e.action) } }
                             td { span.badge data-result=(e.result) { (e.result) } @if let Some(c) = &e.error_code { " " span.hint { (c) } } }
                             td { code.args { (e.args) } }
                         } } }
                     }
                     @if let Some(last) = list.last().filter(|_| list.len() == PAGE as usize) {
-                        p { a href=(format!("/audit?before={}", last.seq)) { (l.t("Older entries", "Ältere Einträge")) } }
+                        p { a #older href=(if kept.is_empty() { format!("/audit?before={}", last.seq) } else { format!("/audit?before={}&{kept}", last.seq) }) { (l.t("Older entries", "Ältere Einträge")) } }
                     }
                 },
             }
@@ -80,34 +114,61 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
     layout(&caller, super::Nav::Audit, l.t("Audit log", "Prüfprotokoll"), body)
 }
 
-/// The whole chain as JSON lines, oldest first, read in pages (each entry keeps its hashes, so
-/// the export can be checked elsewhere).
-pub async fn export(State(app): State<Arc<AppState>>, caller: Caller) -> axum::response::Response {
+/// The log as JSON lines, oldest first: all of it, or what the filters match. Streamed page by
+/// page, so a long log is never held whole in memory; each entry keeps its hashes, so an
+/// unfiltered export can be checked elsewhere.
+pub async fn export(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let mut out = String::new();
-    let mut after = 0;
-    loop {
-        let page = match crate::daemon!(
-            app.gate,
-            &caller.cred,
-            LogPage { after, limit: corenas_proto::api::AUDIT_PAGE_MAX }
-        ) {
-            Ok(p) => p,
-            Err(e) => return super::error_page(caller.lang, &e),
-        };
-        let Some(last) = page.last().map(|e| e.seq) else { break };
-        for e in &page {
-            out.push_str(&serde_json::to_string(e).unwrap_or_default());
-            out.push('\n');
-        }
-        after = last;
+    let filter = q.filter();
+    if let Err(e) = filter.validate() {
+        return super::error_page(caller.lang, &e);
     }
+    struct Cursor {
+        app: Arc<AppState>,
+        cred: corenas_proto::web::Credential,
+        filter: corenas_proto::api::AuditFilter,
+        after: i64,
+        done: bool,
+    }
+    let start = Cursor { app, cred: caller.cred, filter, after: 0, done: false };
+    let pages = futures::stream::unfold(start, |mut c| async move {
+        if c.done {
+            return None;
+        }
+        let limit = corenas_proto::api::AUDIT_PAGE_MAX;
+        let r = crate::daemon!(
+            c.app.gate,
+            &c.cred,
+            LogSearch { filter: c.filter.clone(), before: None, after: Some(c.after), limit }
+        );
+        match r {
+            Ok(page) if page.is_empty() => None,
+            Ok(page) => {
+                c.after = page.last().map_or(c.after, |e| e.seq);
+                let mut out = String::new();
+                for e in &page {
+                    out.push_str(&serde_json::to_string(e).unwrap_or_default());
+                    out.push('\n');
+                }
+                Some((Ok::<_, std::io::Error>(out), c))
+            }
+            // The status line is sent already: end the body early, so the file is visibly cut.
+            Err(e) => {
+                c.done = true;
+                Some((Err(std::io::Error::other(e.message)), c))
+            }
+        }
+    });
     (
         [
             (axum::http::header::CONTENT_TYPE, "application/x-ndjson"),
             (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"corenas-audit.jsonl\""),
         ],
-        out,
+        axum::body::Body::from_stream(pages),
     )
         .into_response()
 }
