@@ -183,6 +183,50 @@ pub async fn page_own_reads(req: Request, next: Next) -> Response {
     crate::gate::PAGE_OWN_READ.scope(own, next.run(req)).await
 }
 
+/// The CSRF check for every change a browser session makes, before routing: the token derived
+/// from the session must come in the `X-CSRF-Token` header (the API) or the form's `csrf`
+/// field (pages). Handlers check again; this is the one place a new route cannot forget.
+/// Public routes (login, setup, the language switch) have no session to protect; calls with an
+/// API key and no cookie carry nothing a foreign page could forge.
+pub async fn check_csrf(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let public = crate::routes::table().iter().any(|r| r.public && r.method == req.method().as_str() && r.path == req.uri().path());
+    let Some(session) = cookie(req.headers(), SESSION_COOKIE).and_then(|v| v.parse::<WebToken>().ok()) else {
+        return next.run(req).await;
+    };
+    if public {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    // The body is in memory already (buffer_body runs first).
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    let offered = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| {
+        let form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        form.then(|| {
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                .ok()?
+                .into_iter()
+                .find_map(|(k, v)| (k == "csrf").then_some(v))
+        })
+        .flatten()
+    });
+    if offered.as_deref().is_some_and(|o| csrf_ok(&session, o)) {
+        return next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
+    }
+    let lang = Lang::from_headers(&parts.headers);
+    let e = WireError::not_allowed(lang.t(
+        "refused: the form's security token is missing or stale; reload the page and try again",
+        "abgelehnt: das Sicherheits-Token des Formulars fehlt oder ist veraltet; laden Sie die Seite neu",
+    ));
+    if parts.uri.path().starts_with("/api/") { api_error(&e) } else { crate::pages::error_page(lang, &e) }
+}
+
 /// The Origin check for every route, before any handler runs.
 pub async fn check_origin(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let listener = listener_of(&req, &app);

@@ -126,6 +126,7 @@ pub fn router(app: Arc<AppState>) -> Router {
     router
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(crate::http::page_own_reads))
+        .layer(axum::middleware::from_fn(crate::http::check_csrf))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::http::check_origin))
         .layer(axum::middleware::from_fn(crate::http::buffer_body))
         .layer(axum::middleware::from_fn(crate::http::security_headers))

@@ -342,12 +342,8 @@ impl WebGate for WebGateServer {
             ));
         };
         let user = tk.user.clone();
-        if let Some(until) = self.shared.web.sessions().user_locked_until(&user, t) {
-            return Err(WireError::new(
-                ErrorCode::LockedOut,
-                format!("too many failed logins for this account: try again after {}", sessions::rfc3339(until)),
-            ));
-        }
+        // Locked per account and per address, as at the password step.
+        self.check_lockout("web.login", &user, source)?;
         let row = self.shared.with_state(|s| store::account(s.conn(), &user))?.ok_or_else(expired)?;
         let secret = row.totp_secret.clone().unwrap_or_default();
         let offered = code.expose();
@@ -474,16 +470,21 @@ impl WebGate for WebGateServer {
     ) -> Result<TotpEnrollment, WireError> {
         let (p, me) = self.resolve(&Credential::Session(session))?;
         let user = me.user.clone();
+        // A stolen session must not be a way to guess codes: renewal codes count towards the
+        // same lockout as login codes, per account and per address of the session.
+        let source = Source(me.source.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])));
+        self.check_lockout("web.totp_renew", &user, source)?;
         let row = self.shared.with_state(|s| store::account(s.conn(), &user))?.ok_or_else(expired)?;
         let proven = row.totp_confirmed && self.use_code(&row, code.expose())?;
         let args = serde_json::json!({ "user": user });
         if !proven || !row.totp_confirmed {
-            let e = WireError::new(
-                ErrorCode::Unauthenticated,
+            return Err(self.login_failed(
+                "web.totp_renew",
+                &user,
+                source,
+                "wrong code",
                 "the code is wrong or was used already: enter the current code from your authenticator app",
-            );
-            self.audit(&p.name, "web.totp_renew", args, "refused", Some(e.code));
-            return Err(e);
+            ));
         }
         let fresh = totp::new_secret();
         self.shared.with_state(|s| store::set_pending(s.conn(), &user, &fresh))?;
