@@ -100,6 +100,7 @@ fn all() -> Vec<(Route, Handler)> {
         r("POST", "/api/v1/users", false, post(api::user_create)),
         r("GET", "/api/v1/logs", false, get(api::imaging::logs)),
         r("GET", "/api/v1/sessions", false, get(api::sessions)),
+        r("DELETE", "/api/v1/sessions/{id}", false, delete(api::session_delete)),
         r("GET", "/api/v1/events", false, get(api::events)),
         r("POST", "/api/v1/call", false, post(api::call)),
     ]

@@ -75,8 +75,13 @@ fn web_first_run_login_sessions_and_refusals() {
     );
     assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
     assert!(r.header("strict-transport-security").is_some(), "nginx adds HSTS");
-    let cookie_line = std::fs::read_to_string(&alice.jar).unwrap_or_default();
-    assert!(cookie_line.contains("#HttpOnly_127.0.0.1") && cookie_line.contains("corenas_session"), "{cookie_line}");
+    let jar = std::fs::read_to_string(&alice.jar).unwrap_or_default();
+    let cookie: Vec<&str> =
+        jar.lines().find(|l| l.contains("\tcorenas_session\t")).map(|l| l.split('\t').collect()).unwrap_or_default();
+    // curl's jar: domain (#HttpOnly_ prefix), subdomains, path, secure, expiry, name, value.
+    assert_eq!(cookie.first().copied(), Some("#HttpOnly_127.0.0.1"), "HttpOnly: {jar}");
+    assert_eq!(cookie.get(3).copied(), Some("TRUE"), "Secure behind TLS: {jar}");
+    assert_eq!(cookie.get(4).copied(), Some("0"), "a session cookie, gone with the browser: {jar}");
 
     // A share user through the accounts page: without the form's CSRF token, refused.
     let page = alice.get("/accounts");
@@ -349,6 +354,26 @@ fn web_first_run_login_sessions_and_refusals() {
     let seqs: Vec<i64> = lines.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first: {seqs:?}");
 
+    // A logged-in browser on another site's page: its post and its event stream are refused by
+    // the Origin check, even with a valid CSRF token.
+    let csrf = again.get("/accounts").csrf();
+    let evil = "Origin: https://evil.example";
+    let r = again.request("POST", "/accounts/users", &[evil], &[("csrf", &csrf), ("name", "mal"), ("kind", "share")]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!lab.read("etc/passwd").contains("mal:"));
+    let r = again.request("GET", "/api/v1/events", &[evil], &[]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Sessions end on request through the API too, and the ended one is useless at once.
+    let list = again.get("/api/v1/sessions").json();
+    let mine = list.as_array().and_then(|l| l.iter().find(|s| s["current"] == true)).expect("the current session");
+    let id = mine["id"].as_str().expect("id").to_owned();
+    let own = format!("Origin: {}", again.base);
+    let r = again.request("DELETE", &format!("/api/v1/sessions/{id}"), &[&own], &[]);
+    assert_eq!(r.status, 403, "without the CSRF token: {}", r.body);
+    let r = again.request("DELETE", &format!("/api/v1/sessions/{id}"), &[&own, &format!("X-CSRF-Token: {csrf}")], &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(again.get("/api/v1/users").status, 401, "the ended session is dead");
+
     // Every login event is in the audit chain, and the chain holds.
     let log = lab.ctl_json(&["log", "view", "--limit", "200"]).to_string();
     for action in ["web.setup", "web.login", "web.logout", "user.add", "web.role_set", "web.api_key_create"] {
@@ -536,4 +561,28 @@ fn sse_events(b: &corenas_tests::web::Browser, last_id: Option<&str>, secs: u32)
             Some((field("event:")?.to_owned(), field("id:").and_then(|i| i.parse().ok()).unwrap_or(0)))
         })
         .collect()
+}
+
+/// nginx's own limits in front of corenas-web (the shipped site file): request bodies over
+/// 64 KiB are refused with 413 before they reach corenas-web, and the login pages are rate
+/// limited per address (30 a minute, bursts of 20) with 429.
+#[test]
+fn web_nginx_limits() {
+    if !require_root("web_nginx_limits") {
+        return;
+    }
+    let lab = Lab::start("web-limits", LabOptions::default());
+    let web = WebStack::start(&lab);
+    let anon = web.browser("anon");
+    let big = "x".repeat(70 * 1024);
+    let r = anon.request("POST", "/login", &[&format!("Origin: {}", anon.base)], &[("user", "alice"), ("password", &big)]);
+    assert_eq!(r.status, 413, "{}", r.body);
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(anon.get("/login").status);
+    }
+    assert!(statuses.iter().take(19).all(|s| *s != 429 && *s < 500), "the burst is served: {statuses:?}");
+    assert!(statuses.contains(&429), "then the rate limit answers: {statuses:?}");
+    // Other pages are not limited.
+    assert_eq!(anon.get("/static/app.css").status, 200);
 }

@@ -269,6 +269,25 @@ pub async fn sessions(State(app): State<Arc<AppState>>, caller: Caller) -> Respo
     reply(app.gate.with(|g| async move { g.session_list(crate::gate::ctx(), cred).await }).await)
 }
 
+/// Ends one session (own; administrators: anyone's), as the settings page does.
+pub async fn session_delete(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(e) = csrf(&caller, &headers) {
+        return api_error(&e);
+    }
+    let cred = caller.cred.clone();
+    reply(
+        app.gate
+            .with(|g| async move { g.session_revoke(crate::gate::ctx(), cred, id).await })
+            .await
+            .map(|()| serde_json::json!({ "revoked": true })),
+    )
+}
+
 /// Server-sent events: `job` (progress of active jobs, whenever a job's version changes) and
 /// `device` (hotplug events, id = corenasd's event number, so `Last-Event-ID` resumes after it).
 pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: HeaderMap) -> Response {
@@ -476,6 +495,7 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
         ("POST", "/api/v1/devices/{device}/eject") => ("Eject the medium", none, None),
         ("GET", "/api/v1/users") => ("Users in the managed ranges", none, None),
         ("GET", "/api/v1/sessions") => ("Open sessions (own; administrators: all)", none, None),
+        ("DELETE", "/api/v1/sessions/{id}") => ("End a session (own; administrators: any)", none, None),
         ("GET", "/api/v1/events") => (
             "Server-sent events: job (the state of each active job; all of them again on every connection), device (hotplug; resumable with Last-Event-ID), resync (events were missed: read the current state), alert (pools that are not online, when that set changes)",
             none,
