@@ -36,6 +36,29 @@
       return;
     }
   }
+  // The password policy checklist under new-password fields: each rule is ticked off while one
+  // types. The same rules as corenas_proto's PasswordRule; the server decides in the end.
+  var rules = {
+    length: function (p) { return p.length >= 12 && p.length <= 128; },
+    printable: function (p) { return /^[\x20-\x7e]*$/.test(p); },
+    upper: function (p) { return /[A-Z]/.test(p); },
+    lower: function (p) { return /[a-z]/.test(p); },
+    digit: function (p) { return /[0-9]/.test(p); },
+    special: function (p) { return /[^A-Za-z0-9]/.test(p); }
+  };
+  document.querySelectorAll("ul.policy[data-policy-for]").forEach(function (list) {
+    var input = document.getElementById(list.dataset.policyFor);
+    if (!input) return;
+    function check() {
+      list.querySelectorAll("li[data-rule]").forEach(function (li) {
+        var ok = input.value !== "" && rules[li.dataset.rule] && rules[li.dataset.rule](input.value);
+        li.classList.toggle("met", !!ok);
+      });
+    }
+    input.addEventListener("input", check);
+    check();
+  });
+
   // Sections marked data-live are fetched again and swapped in when what they show changed
   // shape (a drive came or went, a job started or ended, an alert): the server renders them, so
   // the script holds no second copy of the page. The fetch is marked as the page's own read, so

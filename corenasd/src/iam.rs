@@ -5,7 +5,7 @@ use crate::helper_link::HelperConn;
 use corenas_proto::api::{GroupInfo, UserAdd, UserInfo, UserMod};
 use corenas_proto::helper::{Accounts, HelperOp, NewUser, SmbAccountState, UserChange};
 use corenas_proto::names::{AccountKind, GroupName, ManagedUid, Shell, UserName};
-use corenas_proto::secret::{Password, SPECIALS};
+use corenas_proto::secret::Password;
 use corenas_proto::{ErrorCode, WireError};
 use std::collections::HashSet;
 
@@ -102,30 +102,9 @@ pub fn choose_id(
     }
 }
 
-/// A password that satisfies the policy: 20 characters from an unambiguous alphabet, at least
-/// one of each class, from the OS's random source.
+/// A password that satisfies the policy (see [`Password::generate`]).
 pub fn generate_password() -> Result<Password, WireError> {
-    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
-    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
-    const DIGIT: &[u8] = b"23456789";
-    let special = SPECIALS.as_bytes();
-    let classes: [&[u8]; 4] = [UPPER, LOWER, DIGIT, special];
-    loop {
-        let mut random = [0u8; 40];
-        getrandom::getrandom(&mut random).map_err(|e| WireError::internal(format!("no randomness: {e}")))?;
-        let all: Vec<u8> = classes.concat();
-        // Rejection sampling keeps every character equally likely.
-        let limit = 256 - (256 % all.len());
-        let chosen: String = random
-            .iter()
-            .filter(|b| usize::from(**b) < limit)
-            .take(20)
-            .map(|b| char::from(all[usize::from(*b) % all.len()]))
-            .collect();
-        if chosen.len() == 20 && classes.iter().all(|c| chosen.bytes().any(|b| c.contains(&b))) {
-            return Password::new(chosen).map_err(|e| WireError::internal(e.message));
-        }
-    }
+    Password::generate().map_err(WireError::internal)
 }
 
 /// The helper operations `user add` performs (one: the helper creates the user's own group,

@@ -174,6 +174,13 @@ try {
 
   step("a share user with a generated password, then an SMB password");
   await page.getByRole("link", { name: "Accounts" }).click();
+  // The policy checklist follows the typing: "abc" meets only two rules, a good password all.
+  const met = async () => (await page.locator('ul.policy[data-policy-for="password"] li.met').evaluateAll((l) => l.map((e) => e.dataset.rule))).join(",");
+  await page.locator("#new-user").getByLabel(/^Password/).fill("abc");
+  expect((await met()) === "printable,lower", `"abc" meets printable and lower only: ${await met()}`);
+  await page.locator("#new-user").getByLabel(/^Password/).fill("Correct-Horse-9x");
+  expect((await met()) === "length,printable,upper,lower,digit,special", `all rules met: ${await met()}`);
+  await page.locator("#new-user").getByLabel(/^Password/).fill("");
   await page.locator("#new-user").getByLabel("User name").fill("bob");
   await page.getByRole("button", { name: "Create user" }).click();
   await page.waitForSelector("#generated-password");

@@ -112,6 +112,22 @@ fn web_first_run_login_sessions_and_refusals() {
     let r = alice.post("/accounts/users/bob/smb-password", &[("csrf", &csrf), ("password", "Smb-Passw0rd!x")]);
     assert!(r.body.contains("SMB password set for bob"), "{}", r.body);
     assert!(lab.pdbedit().contains("Unix username:        bob"), "bob is in samba's passdb: {}", lab.pdbedit());
+    // Policy feedback names every rule a password breaks; an empty field generates one.
+    let r = alice.post("/accounts/users/bob/smb-password", &[("csrf", &csrf), ("password", "abc")]);
+    assert!(
+        r.body.contains("not 12-128 characters long, no upper-case letter, no digit, no special character"),
+        "{}",
+        r.body
+    );
+    let r = alice.post("/accounts/users/bob/smb-password", &[("csrf", &csrf), ("password", "")]);
+    let generated = r
+        .body
+        .split_once("id=\"generated-password\"")
+        .and_then(|(_, rest)| rest.split_once("<code>"))
+        .and_then(|(_, rest)| rest.split_once("</code>"))
+        .map(|(p, _)| p.to_owned())
+        .unwrap_or_else(|| panic!("a generated SMB password, shown once: {}", r.body));
+    assert!(generated.len() == 20 && corenas_proto::secret::Password::unmet(&generated).is_empty(), "{generated}");
     // Groups and memberships, an ACL on a share path, a share and its SMB switches: each form
     // changes the real files.
     let r = alice.post("/accounts/groups", &[("csrf", &csrf), ("name", "staff")]);

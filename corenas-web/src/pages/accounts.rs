@@ -43,8 +43,9 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                                 summary { (l.t("SMB password", "SMB-Passwort")) }
                                 form method="post" action=(format!("/accounts/users/{}/smb-password", u.name)) {
                                     (csrf_input(caller))
-                                    label for=(format!("smb-{}", u.name)) { (l.t("New SMB password", "Neues SMB-Passwort")) }
-                                    input id=(format!("smb-{}", u.name)) name="password" type="password" autocomplete="new-password" required;
+                                    label for=(format!("smb-{}", u.name)) { (l.t("New SMB password (leave empty to generate one)", "Neues SMB-Passwort (leer lassen, um eines zu erzeugen)")) }
+                                    input id=(format!("smb-{}", u.name)) name="password" type="password" autocomplete="new-password";
+                                    (super::password_rules(l, &format!("smb-{}", u.name)))
                                     button type="submit" { (l.t("Set", "Setzen")) }
                                 }
                             }
@@ -76,7 +77,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                     }
                     label for="password" { (l.t("Password (leave empty to generate one)", "Passwort (leer lassen, um eines zu erzeugen)")) }
                     input #password name="password" type="password" autocomplete="new-password";
-                    p.hint { (l.t("12-128 characters with upper- and lower-case letters, a digit and a special character", "12-128 Zeichen mit Groß- und Kleinbuchstaben, einer Ziffer und einem Sonderzeichen")) }
+                    (super::password_rules(l, "password"))
                     button type="submit" { (l.t("Create user", "Benutzer anlegen")) }
                 }
             }
@@ -226,15 +227,30 @@ pub async fn smb_password(
     Form(f): Form<SmbForm>,
 ) -> Response {
     let l = caller.lang;
-    let parsed = http::require_csrf(&caller, f.csrf.as_deref())
-        .and_then(|()| Ok((name.parse::<UserName>()?, f.password.parse::<Password>()?)));
+    // Left empty: a generated password, shown once (the admin passes it on).
+    let generated = f.password.is_empty();
+    let parsed = http::require_csrf(&caller, f.csrf.as_deref()).and_then(|()| {
+        let password = if generated {
+            Password::generate().map_err(corenas_proto::WireError::internal)?
+        } else {
+            f.password.parse::<Password>()?
+        };
+        Ok((name.parse::<UserName>()?, password))
+    });
     let r = match parsed {
         Ok((name, password)) => {
-            crate::daemon!(app.gate, &caller.cred, UserSetSmbPassword { name, password, dry_run: false })
+            crate::daemon!(app.gate, &caller.cred, UserSetSmbPassword { name, password: password.clone(), dry_run: false })
+                .map(|_| password)
         }
         Err(e) => Err(e),
     };
     let notice = match r {
+        Ok(password) if generated => html! {
+            div.alert.ok role="status" #generated-password {
+                (l.t("SMB password set for", "SMB-Passwort gesetzt für")) " " (name) ". "
+                (l.t("Generated password (shown once):", "Erzeugtes Passwort (einmalig angezeigt):")) " " code { (password.expose()) }
+            }
+        },
         Ok(_) => ok_box(&format!("{} {name}", l.t("SMB password set for", "SMB-Passwort gesetzt für"))),
         Err(e) => error_box(l, &e),
     };

@@ -258,9 +258,8 @@ fn setup_page(l: Lang, error: Option<&WireError>) -> Response {
                 Some(l.t("1-32 of a-z, 0-9, '_' and '-', starting with a letter", "1-32 Zeichen aus a-z, 0-9, '_' und '-', beginnend mit einem Buchstaben"))))
             label for="full_name" { (l.t("Full name (optional)", "Vollständiger Name (optional)")) }
             input #full_name name="full_name" type="text" autocomplete="name";
-            (field(l, "password", l.t("Password", "Passwort"), "password", "new-password",
-                Some(l.t("12-128 characters with upper- and lower-case letters, a digit and a special character",
-                         "12-128 Zeichen mit Groß- und Kleinbuchstaben, einer Ziffer und einem Sonderzeichen"))))
+            (field(l, "password", l.t("Password", "Passwort"), "password", "new-password", None))
+            (super::password_rules(l, "password"))
             button type="submit" { (l.t("Create administrator", "Administrator anlegen")) }
         }
     };

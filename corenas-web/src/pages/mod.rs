@@ -184,6 +184,29 @@ pub fn error_box(l: Lang, e: &WireError) -> Markup {
     }
 }
 
+/// The password policy as a checklist under a new-password field (`for_input`: its id). It is
+/// the policy's text without script; live.js ticks each rule off while one types (the rules are
+/// corenas_proto's `PasswordRule`, which the server applies whatever the page says).
+pub fn password_rules(l: Lang, for_input: &str) -> Markup {
+    use corenas_proto::secret::PasswordRule as R;
+    html! {
+        ul.policy data-policy-for=(for_input) aria-live="polite" {
+            @for rule in R::ALL {
+                li data-rule=(rule.key()) {
+                    (match rule {
+                        R::Length => l.t("12-128 characters", "12-128 Zeichen"),
+                        R::Printable => l.t("only printable ASCII characters", "nur druckbare ASCII-Zeichen"),
+                        R::Upper => l.t("an upper-case letter", "ein Großbuchstabe"),
+                        R::Lower => l.t("a lower-case letter", "ein Kleinbuchstabe"),
+                        R::Digit => l.t("a digit", "eine Ziffer"),
+                        R::Special => l.t("a special character", "ein Sonderzeichen"),
+                    })
+                }
+            }
+        }
+    }
+}
+
 pub fn ok_box(message: &str) -> Markup {
     html! { div.alert.ok role="status" { (message) } }
 }

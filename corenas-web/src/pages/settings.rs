@@ -90,7 +90,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<maud::Markup>) -
                 input #current name="current" type="password" autocomplete="current-password" required;
                 label for="new" { (l.t("New password", "Neues Passwort")) }
                 input #new name="new" type="password" autocomplete="new-password" required;
-                p.hint { (l.t("12-128 characters with upper- and lower-case letters, a digit and a special character", "12-128 Zeichen mit Groß- und Kleinbuchstaben, einer Ziffer und einem Sonderzeichen")) }
+                (super::password_rules(l, "new"))
                 button type="submit" { (l.t("Change password", "Passwort ändern")) }
             }
         }
