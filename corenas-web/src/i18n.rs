@@ -98,6 +98,63 @@ impl Lang {
         }
     }
 
+    /// A whole number with the language's thousands separator: `1,234,567` / `1.234.567`.
+    pub fn int(self, n: u64) -> String {
+        let digits = n.to_string();
+        let sep = self.t(",", ".");
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push_str(sep);
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// A word the daemons answer with (a pool's health, an audit result, a device kind, a
+    /// storage job's state) in the page's language; one not in the table is shown as it is.
+    pub fn term(self, word: &str) -> String {
+        const DE: &[(&str, &str)] = &[
+            // Pool and device health (ZFS, btrfs, mdadm words).
+            ("online", "in Betrieb"),
+            ("degraded", "beeinträchtigt"),
+            ("faulted", "ausgefallen"),
+            ("offline", "offline"),
+            ("unavail", "nicht verfügbar"),
+            ("removed", "entfernt"),
+            ("suspended", "angehalten"),
+            ("unknown", "unbekannt"),
+            ("mounted", "eingehängt"),
+            ("not mounted", "nicht eingehängt"),
+            // Audit results.
+            ("ok", "ok"),
+            ("refused", "abgelehnt"),
+            ("failed", "fehlgeschlagen"),
+            ("dry-run", "Probelauf"),
+            // Device kinds.
+            ("disk", "Festplatte"),
+            ("optical", "optisches Laufwerk"),
+            ("rom", "optisches Laufwerk"),
+            ("loop", "Loop-Gerät"),
+            ("part", "Partition"),
+            ("nvme", "NVMe-SSD"),
+            // Storage jobs.
+            ("scrub", "Prüflauf"),
+            ("wipe", "Löschen"),
+            ("resilver", "Wiederherstellung"),
+            ("queued", "wartet"),
+            ("running", "läuft"),
+            ("done", "fertig"),
+            ("completed", "abgeschlossen"),
+            ("cancelled", "abgebrochen"),
+        ];
+        match self {
+            Self::En => word.to_owned(),
+            Self::De => DE.iter().find(|(en, _)| *en == word).map_or_else(|| word.to_owned(), |(_, de)| (*de).to_owned()),
+        }
+    }
+
     /// Seconds as `1 h 05 min` / `3 min 20 s`.
     pub fn duration(self, secs: u64) -> String {
         let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
@@ -124,6 +181,12 @@ mod tests {
         assert_eq!(Lang::En.datetime("2026-12-04T21:48:26Z"), "2026-12-04 21:48 UTC");
         assert_eq!(Lang::De.datetime("2026-12-04T21:48:26Z"), "04.12.2026 21:48 UTC");
         assert_eq!(Lang::En.duration(3900), "1 h 05 min");
+        assert_eq!(Lang::En.int(1_234_567), "1,234,567");
+        assert_eq!(Lang::De.int(1_234_567), "1.234.567");
+        assert_eq!(Lang::De.int(999), "999");
+        assert_eq!(Lang::De.term("degraded"), "beeinträchtigt");
+        assert_eq!(Lang::En.term("degraded"), "degraded");
+        assert_eq!(Lang::De.term("something new"), "something new", "unknown words pass through");
     }
 
     #[test]

@@ -59,7 +59,7 @@ async fn render(app: &AppState, caller: &Caller, q: ArchivesQuery, notice: Optio
         @match &list {
             Err(e) => (error_box(l, e)),
             Ok(list) => {
-                p.hint { (list.total) " " (l.t("images", "Abbilder")) }
+                p.hint { (l.int(list.total)) " " (l.t("images", "Abbilder")) }
                 @for a in &list.archives {
                     section.card.archive data-archive=(a.id) {
                         h2 { (a.name) " " span.hint { (a.label.as_deref().unwrap_or("")) } }

@@ -66,7 +66,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
         section.card {
             @match &verify {
                 Err(e) => (error_box(l, e)),
-                Ok(v) if v.problems.is_empty() => div.alert.ok #chain { (l.t("Chain intact:", "Kette unversehrt:")) " " (v.entries) " " (l.t("entries, head", "Einträge, Kopf")) " " code { (v.head.get(..16).unwrap_or(&v.head)) } },
+                Ok(v) if v.problems.is_empty() => div.alert.ok #chain { (l.t("Chain intact:", "Kette unversehrt:")) " " (l.int(v.entries)) " " (l.t("entries, head", "Einträge, Kopf")) " " code { (v.head.get(..16).unwrap_or(&v.head)) } },
                 Ok(v) => div.alert.error #chain { (l.t("The chain is broken:", "Die Kette ist gebrochen:")) ul { @for p in &v.problems { li { (p) } } } },
             }
         }
@@ -79,7 +79,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
                 label for="f-result" { (l.t("Result", "Ergebnis")) }
                 select #f-result name="result" {
                     option value="" { (l.t("any", "alle")) }
-                    @for r in ["ok", "refused", "failed", "dry-run"] { option value=(r) selected[q.result.as_deref() == Some(r)] { (r) } }
+                    @for r in corenas_proto::api::AUDIT_RESULTS { option value=(r) selected[q.result.as_deref() == Some(r)] { (l.term(r)) } }
                 }
                 label for="f-since" { (l.t("From (date, UTC)", "Von (Datum, UTC)")) }
                 input #f-since name="since" type="date" value=(q.since.as_deref().unwrap_or(""));
@@ -100,7 +100,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
                         thead { tr { th { "#" } th { (l.t("Time", "Zeit")) } th { (l.t("Who", "Wer")) } th { (l.t("Action", "Aktion")) } th { (l.t("Result", "Ergebnis")) } th { (l.t("Arguments", "Argumente")) } } }
                         tbody { @for e in list { tr {
                             td.num { (e.seq) } td { (l.datetime(&e.time)) } td { (e.principal) } td { code { (e.action) } }
-                            td { span.badge data-result=(e.result) { (e.result) } @if let Some(c) = &e.error_code { " " span.hint { (c) } } }
+                            td { span.badge data-result=(e.result) { (l.term(&e.result)) } @if let Some(c) = &e.error_code { " " span.hint { (c) } } }
                             td { code.args { (e.args) } }
                         } } }
                     }

@@ -51,7 +51,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                 @match &drives {
                     Err(e) => (error_box(l, e)),
                     Ok(list) => ul.plain { @for d in list { li {
-                        strong { (d.path) } " " span.hint { (d.kind) @if let Some(m) = &d.model { " · " (m) } }
+                        strong { (d.path) } " " span.hint { (l.term(&d.kind)) @if let Some(m) = &d.model { " · " (m) } }
                         br;
                         @if let Some(m) = &d.medium {
                             (l.t("Medium:", "Medium:")) " " (m.label.as_deref().unwrap_or("-")) " (" (m.format) ", " (l.size(m.size_bytes)) ")"
@@ -66,7 +66,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                     @if !bad.is_empty() {
                         section.card {
                             h2 { (l.t("Alerts", "Warnungen")) }
-                            @for p in bad { div.alert.error { (l.t("Pool", "Pool")) " " strong { (p.name) } ": " (p.health) } }
+                            @for p in bad { div.alert.error { (l.t("Pool", "Pool")) " " strong { (p.name) } ": " (l.term(&p.health)) } }
                         }
                     }
                 }
@@ -77,7 +77,7 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                     Err(e) => (error_box(l, e)),
                     Ok(list) if list.is_empty() => p.empty { (l.t("No storage pool yet.", "Noch kein Speicherpool.")) },
                     Ok(list) => ul.plain { @for p in list { li {
-                        strong { (p.name) } " " span.badge.health data-health=(p.health) { (p.health) }
+                        strong { (p.name) } " " span.badge.health data-health=(p.health) { (l.term(&p.health)) }
                         @if let (Some(size), Some(used)) = (p.size_bytes, p.used_bytes) {
                             @let pct = if size > 0 { used as f64 * 100.0 / size as f64 } else { 0.0 };
                             div.capacity { meter min="0" max="100" value=(format!("{pct:.1}")) {} " " (l.size(used)) " / " (l.size(size)) }

@@ -35,7 +35,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                         select #device name="device" required {
                             @for d in list {
                                 option value=(d.path) disabled[!d.in_use.is_empty() || d.job.is_some()] {
-                                    (d.path) " · " (d.kind) " · " (l.size(d.size_bytes))
+                                    (d.path) " · " (l.term(&d.kind)) " · " (l.size(d.size_bytes))
                                     @if let Some(m) = &d.medium { @if let Some(label) = &m.label { " · " (label) } }
                                     @if !d.in_use.is_empty() { " (" (d.in_use.join(", ")) ")" }
                                 }
@@ -169,7 +169,7 @@ pub async fn job_page(State(app): State<Arc<AppState>>, caller: Caller, Path(id)
         section.card #job-log {
             h2 { (l.t("Log", "Protokoll")) }
             @if history.is_empty() { p.empty { "-" } }
-            ol.plain { @for e in history.iter().rev() { li { (l.datetime(&e.time)) " · " code { (e.action) } " · " (e.result) " · " (e.principal) } } }
+            ol.plain { @for e in history.iter().rev() { li { (l.datetime(&e.time)) " · " code { (e.action) } " · " (l.term(&e.result)) " · " (e.principal) } } }
         }
     };
     let title = format!("{} {}", l.t("Job", "Auftrag"), job.name);

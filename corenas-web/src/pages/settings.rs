@@ -149,7 +149,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<maud::Markup>) -
                 Ok(s) => dl.facts {
                     dt { "CoreNAS" } dd { (s.version) " (" (l.t("protocol", "Protokoll")) " " (s.protocol) ")" }
                     dt { "corenas-web" } dd { (env!("CARGO_PKG_VERSION")) }
-                    dt { (l.t("Audit entries", "Protokolleinträge")) } dd { (s.audit_entries) }
+                    dt { (l.t("Audit entries", "Protokolleinträge")) } dd { (l.int(s.audit_entries)) }
                     dt { (l.t("Helper", "Helfer")) } dd { @match &s.helper { Ok(h) => { (l.t("running, pid", "läuft, PID")) " " (h.pid) }, Err(e) => { (e.message) } } }
                 },
             }

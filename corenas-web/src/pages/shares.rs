@@ -17,7 +17,15 @@ use std::sync::Arc;
 fn access_text(l: crate::i18n::Lang, a: &Option<AccessTemplate>) -> String {
     match a {
         None => l.t("as it is on disk", "wie auf der Platte").to_owned(),
-        Some(a) => a.describe(),
+        Some(a) => match (l, a) {
+            (crate::i18n::Lang::En, a) => a.describe(),
+            (_, AccessTemplate::Private { user }) => format!("privat für Benutzer {user}"),
+            (_, AccessTemplate::GroupReadWrite { group }) => format!("lesen und schreiben für Gruppe {group}"),
+            (_, AccessTemplate::PublicRead { writers: Some(g) }) => {
+                format!("für alle lesbar, schreibbar für Gruppe {g}")
+            }
+            (_, AccessTemplate::PublicRead { writers: None }) => "für alle lesbar".to_owned(),
+        },
     }
 }
 

@@ -59,7 +59,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
             Ok(list) if list.is_empty() => section.card { p.empty { (l.t("No storage pool yet.", "Noch kein Speicherpool.")) } },
             Ok(list) => @for p in list {
                 section.card.pool data-pool=(p.name) {
-                    h2 { (p.name) " " span.badge.health data-health=(p.health) { (p.health) } " " span.hint { (p.backend.as_str()) } }
+                    h2 { (p.name) " " span.badge.health data-health=(p.health) { (l.term(&p.health)) } " " span.hint { (p.backend.as_str()) } }
                     @if let (Some(size), Some(used)) = (p.size_bytes, p.used_bytes) {
                         @let pct = if size > 0 { used as f64 * 100.0 / size as f64 } else { 0.0 };
                         div.capacity { meter min="0" max="100" value=(format!("{pct:.1}")) {} " " (l.size(used)) " / " (l.size(size)) " (" (l.percent(pct)) ")" }
@@ -131,7 +131,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                 Err(e) => (error_box(l, e)),
                 Ok(list) if list.is_empty() => p.empty { (l.t("No scrub, wipe or self-test has run.", "Noch kein Prüflauf, Löschen oder Selbsttest.")) },
                 Ok(list) => table { thead { tr { th { (l.t("Kind", "Art")) } th { (l.t("Target", "Ziel")) } th { (l.t("State", "Status")) } th { (l.t("Progress", "Fortschritt")) } th { (l.t("Message", "Meldung")) } } }
-                    tbody { @for j in list { tr { td { (j.kind) } td { (j.target) } td { (j.state) } td { @if let Some(p) = j.percent { (l.percent(p)) } } td { (j.message.as_deref().unwrap_or("")) } } } } },
+                    tbody { @for j in list { tr { td { (l.term(&j.kind)) } td { (j.target) } td { (l.term(&j.state)) } td { @if let Some(p) = j.percent { (l.percent(p)) } } td { (j.message.as_deref().unwrap_or("")) } } } } },
             }
         }
     };
