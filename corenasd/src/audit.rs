@@ -161,12 +161,22 @@ pub fn search(
          AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || result || ',') > 0) \
          AND (?5 IS NULL OR time >= ?5) \
          AND (?6 IS NULL OR substr(time, 1, length(?6)) <= ?6) \
+         AND (?8 IS NULL OR instr(args, ?8) > 0) \
          ORDER BY seq {order} LIMIT ?7"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(StateError::sqlite("searching the audit log"))?;
     let rows = stmt
         .query_map(
-            params![bound, action, filter.principal, results, filter.since, filter.until, limit.min(AUDIT_PAGE_MAX)],
+            params![
+                bound,
+                action,
+                filter.principal,
+                results,
+                filter.since,
+                filter.until,
+                limit.min(AUDIT_PAGE_MAX),
+                filter.mentions
+            ],
             read_entry,
         )
         .map_err(StateError::sqlite("searching the audit log"))?;
@@ -729,6 +739,8 @@ mod tests {
         assert_eq!(search(state.conn(), &f(&["failed", "ok"]), None, None, 500).unwrap().len(), 31);
         let prefix = AuditFilter { action: Some("user_".into()), ..Default::default() };
         assert_eq!(search(state.conn(), &prefix, None, None, 500).unwrap().len(), 30, "'_' is literal");
+        let named = AuditFilter { mentions: Some("\"user12\"".into()), ..Default::default() };
+        assert_eq!(seqs(search(state.conn(), &named, None, None, 10).unwrap()), [12]);
         let who = AuditFilter { principal: Some("alice@web".into()), ..Default::default() };
         assert_eq!(seqs(search(state.conn(), &who, None, None, 10).unwrap()), [31]);
         let today = now_rfc3339().unwrap()[..10].to_owned();

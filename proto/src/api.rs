@@ -189,6 +189,9 @@ pub struct AuditFilter {
     pub since: Option<String>,
     /// Entries at or before this UTC time, same forms (a day includes the whole day).
     pub until: Option<String>,
+    /// Entries whose arguments contain this text, such as a job's id in quotes.
+    #[serde(default)]
+    pub mentions: Option<String>,
 }
 
 impl AuditFilter {
@@ -203,6 +206,11 @@ impl AuditFilter {
             && (p.len() > 160 || !p.bytes().all(|b| b.is_ascii_graphic()))
         {
             return Err(WireError::invalid("principal", "principal is invalid: up to 160 printable characters, no spaces"));
+        }
+        if let Some(m) = &self.mentions
+            && (m.is_empty() || m.len() > 64 || !m.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(WireError::invalid("mentions", "mentions is invalid: 1-64 printable characters, no spaces"));
         }
         if let Some(r) = self.results.iter().find(|r| !AUDIT_RESULTS.contains(&r.as_str())) {
             return Err(WireError::invalid(

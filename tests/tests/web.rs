@@ -466,7 +466,23 @@ fn web_imaging_job_progress_download_and_events() {
     let r = b.post("/imaging/jobs", &[("csrf", &csrf), ("device", &dev), ("name", label)]);
     assert_eq!(r.status, 200, "the hostile name is refused by JobName: {}", r.body);
     assert!(r.body.contains("E_INVALID_INPUT") && !r.body.contains("<script>"), "escaped: {}", r.body);
-    let r = b.post("/imaging/jobs", &[("csrf", &csrf), ("device", &dev), ("name", "web-disc-1"), ("md5", "1")]);
+    let r = b.post(
+        "/imaging/jobs",
+        &[("csrf", &csrf), ("device", &dev), ("name", "web-disc-x"), ("retries", "9"), ("priority", "high")],
+    );
+    assert!(r.body.contains("E_INVALID_INPUT") && r.body.contains("retries"), "read attempts are 0-5: {}", r.body);
+    let r = b.post(
+        "/imaging/jobs",
+        &[
+            ("csrf", &csrf),
+            ("device", &dev),
+            ("name", "web-disc-1"),
+            ("md5", "1"),
+            ("retries", "2"),
+            ("priority", "high"),
+            ("keep_partial", "1"),
+        ],
+    );
     assert_eq!(r.status, 303, "{}", r.body);
     let job_path = r.header("location").expect("job page");
     let id = job_path.rsplit('/').next().unwrap().to_owned();
@@ -488,6 +504,9 @@ fn web_imaging_job_progress_download_and_events() {
     let archive = job["archive_id"].as_str().expect("archived").to_owned();
     let page = b.get(&job_path);
     assert!(page.body.contains(&want), "the job page shows the checksum");
+    assert!(page.body.contains("image.job.finished"), "the job's history comes from the whole audit log: {}", page.body);
+    let j = b.get(&format!("/api/v1/jobs/{id}")).json();
+    assert_eq!(j["priority"], "high", "{j}");
 
     // Download: the whole image, byte for byte, and a range of it.
     let (code, bytes) = b.download(&format!("/archive/{archive}/download"), &[]);
@@ -501,7 +520,7 @@ fn web_imaging_job_progress_download_and_events() {
     assert_eq!(part, bytes[32768..36864].to_vec());
     let r = b.request("GET", &format!("/api/v1/archives/{archive}/download"), &["Range: bytes=0-0"], &[]);
     let disposition = r.header("content-disposition").unwrap_or_default();
-    assert_eq!(disposition, format!("attachment; filename=\"{id}.iso\""), "a server-made name");
+    assert_eq!(disposition, format!("attachment; filename=\"{id}.iso\"; filename*=UTF-8''{id}.iso"), "a server-made name");
 
     // The specification's shapes: archives with metadata, tags and notes set by PATCH.
     let csrf = b.get("/imaging").csrf();

@@ -653,6 +653,7 @@ pub async fn logs(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
             results,
             since,
             until,
+            mentions: None,
         };
         filter.validate()?;
         let entries =

@@ -162,7 +162,9 @@ pub async fn archive_download(
     if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe_name}\"")) {
+    // RFC 6266: an ASCII fallback for old clients, and the name itself percent-encoded.
+    let encoded = http::url_encode(&info.filename);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe_name}\"; filename*=UTF-8''{encoded}")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     if status == StatusCode::PARTIAL_CONTENT {

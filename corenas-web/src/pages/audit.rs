@@ -30,6 +30,7 @@ impl AuditQuery {
             results: set(&self.result).into_iter().collect(),
             since: set(&self.since),
             until: set(&self.until),
+            mentions: None,
         }
     }
 

@@ -46,6 +46,16 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                         p.hint { (l.t("1-64 of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit", "1-64 Zeichen aus A-Z, a-z, 0-9, '.', '_' und '-', beginnend mit einem Buchstaben oder einer Ziffer")) }
                         label.choice { input type="checkbox" name="verify" value="1"; " " (l.t("Verify: read the source again and compare", "Prüfen: Quelle erneut lesen und vergleichen")) }
                         label.choice { input type="checkbox" name="md5" value="1"; " " (l.t("Also compute MD5", "Zusätzlich MD5 berechnen")) }
+                        label.choice { input type="checkbox" name="eject" value="1"; " " (l.t("Eject the medium when the copy is done", "Medium nach dem Kopieren auswerfen")) }
+                        label.choice { input type="checkbox" name="keep_partial" value="1"; " " (l.t("Keep the partial image if the job is cancelled", "Teilabbild behalten, wenn der Auftrag abgebrochen wird")) }
+                        label for="job-retries" { (l.t("Extra read attempts on bad areas (0-5)", "Zusätzliche Leseversuche bei defekten Bereichen (0-5)")) }
+                        input #job-retries name="retries" type="number" min="0" max="5" value=(JobOptions::default().retries.get());
+                        label for="job-priority" { (l.t("Priority in the queue", "Priorität in der Warteschlange")) }
+                        select #job-priority name="priority" {
+                            option value="low" { (l.t("low", "niedrig")) }
+                            option value="normal" selected { (l.t("normal", "normal")) }
+                            option value="high" { (l.t("high", "hoch")) }
+                        }
                         button type="submit" { (l.t("Start imaging", "Abbild starten")) }
                     },
                 }
@@ -100,13 +110,30 @@ pub struct JobForm {
     name: String,
     verify: Option<String>,
     md5: Option<String>,
+    eject: Option<String>,
+    keep_partial: Option<String>,
+    /// Extra read attempts on bad areas (0-5); empty: the default.
+    #[serde(default)]
+    retries: String,
+    /// low, normal or high; empty: normal.
+    #[serde(default)]
+    priority: String,
 }
 
 fn image_create(f: &JobForm) -> Result<ImageCreate, WireError> {
+    let defaults = JobOptions::default();
     Ok(ImageCreate {
         name: f.name.trim().parse()?,
         device: f.device.parse()?,
-        options: JobOptions { verify: f.verify.is_some(), md5: f.md5.is_some(), ..JobOptions::default() },
+        options: JobOptions {
+            verify: f.verify.is_some(),
+            md5: f.md5.is_some(),
+            eject: f.eject.is_some(),
+            keep_partial_on_cancel: f.keep_partial.is_some(),
+            retries: if f.retries.trim().is_empty() { defaults.retries } else { f.retries.trim().parse()? },
+            priority: if f.priority.is_empty() { defaults.priority } else { f.priority.parse()? },
+            ..defaults
+        },
     })
 }
 
@@ -133,11 +160,15 @@ pub async fn job_page(State(app): State<Arc<AppState>>, caller: Caller, Path(id)
         Err(e) => return super::error_page(l, &e),
     };
     let active = super::dashboard::is_active(job.status);
-    // The job's history: its entries in the audit log (the newest 500 are searched).
-    let history: Vec<corenas_proto::api::AuditEntry> =
-        crate::daemon!(app.gate, &caller.cred, LogView { before: None, limit: corenas_proto::api::AUDIT_PAGE_MAX })
-            .map(|list| list.into_iter().filter(|e| e.args.contains(&format!("\"{}\"", job.id))).collect())
-            .unwrap_or_default();
+    // The job's history: every audit entry that names it (queued, paused, cancelled, by whom),
+    // found by corenasd over the whole log.
+    let filter = corenas_proto::api::AuditFilter { mentions: Some(format!("\"{}\"", job.id)), ..Default::default() };
+    let history: Vec<corenas_proto::api::AuditEntry> = crate::daemon!(
+        app.gate,
+        &caller.cred,
+        LogSearch { filter, before: None, after: None, limit: corenas_proto::api::AUDIT_PAGE_MAX }
+    )
+    .unwrap_or_default();
     let archive = match &job.archive_id {
         Some(a) => crate::daemon!(app.gate, &caller.cred, ArchiveShow { id: a.clone() }).ok(),
         None => None,
@@ -184,6 +215,9 @@ pub struct ActionForm {
     /// Where to go afterwards: the dashboard or the job's page (nothing else).
     #[serde(default)]
     back: String,
+    /// With action "priority": low, normal or high.
+    #[serde(default)]
+    priority: String,
 }
 
 /// The buttons for a job that is still going: pause or resume, and cancel.
@@ -209,6 +243,23 @@ pub fn job_actions(caller: &Caller, job: &corenas_proto::imaging::JobInfo, back:
             }
             " "
             @if super::dashboard::is_active(job.status) { (button("cancel", l.t("Cancel", "Abbrechen"), "danger")) }
+            // A queued job moves up or down the queue.
+            @if job.status == JobState::Queued {
+                form.inline method="post" action=(format!("/imaging/jobs/{}/action", job.id)) {
+                    (csrf_input(caller))
+                    input type="hidden" name="action" value="priority";
+                    input type="hidden" name="back" value=(back);
+                    label for=(format!("prio-{}", job.id)) { (l.t("Priority", "Priorität")) }
+                    " "
+                    select id=(format!("prio-{}", job.id)) name="priority" {
+                        @for (p, en, de) in [("low", "low", "niedrig"), ("normal", "normal", "normal"), ("high", "high", "hoch")] {
+                            option value=(p) selected[job.priority.as_str() == p] { (l.t(en, de)) }
+                        }
+                    }
+                    " "
+                    button.secondary type="submit" { (l.t("Set", "Setzen")) }
+                }
+            }
         }
     }
 }
@@ -230,7 +281,13 @@ pub async fn job_action(
             crate::daemon!(app.gate, cred, ImageCancel { id: id.clone(), delete_partial: None, dry_run: false })
                 .map(drop)
         }
-        _ => Err(WireError::invalid("action", "action is invalid: use pause, resume or cancel")),
+        "priority" => match f.priority.parse() {
+            Ok(priority) => {
+                crate::daemon!(app.gate, cred, ImagePriority { id: id.clone(), priority, dry_run: false }).map(drop)
+            }
+            Err(e) => Err(WireError::from(e)),
+        },
+        _ => Err(WireError::invalid("action", "action is invalid: use pause, resume, cancel or priority")),
     };
     match r {
         Ok(()) if f.back == "/" => Redirect::to("/").into_response(),
