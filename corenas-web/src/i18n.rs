@@ -151,7 +151,9 @@ impl Lang {
         ];
         match self {
             Self::En => word.to_owned(),
-            Self::De => DE.iter().find(|(en, _)| *en == word).map_or_else(|| word.to_owned(), |(_, de)| (*de).to_owned()),
+            Self::De => {
+                DE.iter().find(|(en, _)| *en == word).map_or_else(|| word.to_owned(), |(_, de)| (*de).to_owned())
+            }
         }
     }
 

@@ -76,6 +76,7 @@ fn all() -> Vec<(Route, Handler)> {
         r("POST", "/accounts/groups", false, post(pages::accounts::group_create)),
         r("POST", "/accounts/groups/{name}/members", false, post(pages::accounts::group_members)),
         r("POST", "/storage/schedule", false, post(pages::storage::schedule)),
+        r("POST", "/storage/action", false, post(pages::storage::action)),
         r("POST", "/shares/{name}/edit", false, post(pages::shares::edit)),
         // The REST API.
         r("GET", "/api/v1/openapi.json", false, get(api::openapi)),

@@ -153,7 +153,8 @@ pub fn search(
     };
     let results = if filter.results.is_empty() { None } else { Some(filter.results.join(",")) };
     // LIKE with an escape character, so '_' in an action prefix matches only '_'.
-    let action = filter.action.as_ref().map(|a| format!("{}%", a.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%")));
+    let action =
+        filter.action.as_ref().map(|a| format!("{}%", a.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%")));
     let sql = format!(
         "SELECT {COLUMNS} FROM audit WHERE {condition} \
          AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\') \
@@ -731,7 +732,10 @@ mod tests {
         rec.principal = "alice@web";
         append(state.conn_mut(), &rec).unwrap();
         let seqs = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.seq).collect::<Vec<_>>();
-        let f = |results: &[&str]| AuditFilter { results: results.iter().map(|r| (*r).to_owned()).collect(), ..Default::default() };
+        let f = |results: &[&str]| AuditFilter {
+            results: results.iter().map(|r| (*r).to_owned()).collect(),
+            ..Default::default()
+        };
         // Failures are entries 7, 14, 21, 28: found across the log, not within one page.
         assert_eq!(seqs(search(state.conn(), &f(&["failed"]), None, None, 2).unwrap()), [28, 21]);
         assert_eq!(seqs(search(state.conn(), &f(&["failed"]), Some(21), None, 10).unwrap()), [14, 7]);

@@ -11,8 +11,8 @@ use crate::storage::pools;
 use crate::{devices, mounts, shares, storage};
 use corenas_proto::acl::AclListing;
 use corenas_proto::api::{
-    AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditFilter, AuditVerify, Change, Corenas, DeviceWipe, GroupAdd, GroupInfo,
-    SmbAction, SystemStatus, UserAdd, UserInfo, UserMod,
+    AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, AuditFilter, AuditVerify, Change, Corenas, DeviceWipe, GroupAdd,
+    GroupInfo, SmbAction, SystemStatus, UserAdd, UserInfo, UserMod,
 };
 use corenas_proto::helper::{HelperOp, Step};
 use corenas_proto::imaging::{

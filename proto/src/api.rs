@@ -205,7 +205,10 @@ impl AuditFilter {
         if let Some(p) = &self.principal
             && (p.len() > 160 || !p.bytes().all(|b| b.is_ascii_graphic()))
         {
-            return Err(WireError::invalid("principal", "principal is invalid: up to 160 printable characters, no spaces"));
+            return Err(WireError::invalid(
+                "principal",
+                "principal is invalid: up to 160 printable characters, no spaces",
+            ));
         }
         if let Some(m) = &self.mentions
             && (m.is_empty() || m.len() > 64 || !m.bytes().all(|b| b.is_ascii_graphic()))

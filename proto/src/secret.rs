@@ -27,7 +27,8 @@ pub enum PasswordRule {
 }
 
 impl PasswordRule {
-    pub const ALL: [PasswordRule; 6] = [Self::Length, Self::Printable, Self::Upper, Self::Lower, Self::Digit, Self::Special];
+    pub const ALL: [PasswordRule; 6] =
+        [Self::Length, Self::Printable, Self::Upper, Self::Lower, Self::Digit, Self::Special];
 
     /// A stable name (pages mark each rule with it, for the live checklist).
     pub fn key(self) -> &'static str {
@@ -207,9 +208,16 @@ mod tests {
 
     #[test]
     fn every_unmet_rule_is_named_at_once() {
-        assert_eq!(Password::unmet("abc"), [PasswordRule::Length, PasswordRule::Upper, PasswordRule::Digit, PasswordRule::Special]);
+        assert_eq!(
+            Password::unmet("abc"),
+            [PasswordRule::Length, PasswordRule::Upper, PasswordRule::Digit, PasswordRule::Special]
+        );
         let e = Password::new("abc".into()).unwrap_err();
-        assert!(e.message.contains("not 12-128 characters long, no upper-case letter, no digit, no special character"), "{}", e.message);
+        assert!(
+            e.message.contains("not 12-128 characters long, no upper-case letter, no digit, no special character"),
+            "{}",
+            e.message
+        );
         for _ in 0..50 {
             let p = Password::generate().unwrap();
             assert_eq!(p.expose().len(), 20);

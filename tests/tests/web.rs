@@ -97,7 +97,8 @@ fn web_first_run_login_sessions_and_refusals() {
         if route["public"] == true || method == "GET" {
             continue;
         }
-        let path = route["path"].as_str().unwrap().replace("{name}", "bob").replace("{id}", "x").replace("{device}", "sr0");
+        let path =
+            route["path"].as_str().unwrap().replace("{name}", "bob").replace("{id}", "x").replace("{device}", "sr0");
         let origin = format!("Origin: {}", alice.base);
         let r = alice.request(method, &path, &[&origin], &[("csrf", "0000"), ("name", "eve")]);
         assert_eq!(r.status, 403, "{method} {path} without a valid CSRF token: {}", r.body);
@@ -349,7 +350,11 @@ fn web_first_run_login_sessions_and_refusals() {
     // The audit log is filtered by corenasd over the whole log: on the page, in the API and in
     // the export; the filters stay on the export link.
     let page = again.get("/audit?result=refused&action=web.");
-    assert!(page.body.contains("data-result=\"refused\"") && !page.body.contains("data-result=\"ok\""), "{}", page.body);
+    assert!(
+        page.body.contains("data-result=\"refused\"") && !page.body.contains("data-result=\"ok\""),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("href=\"/audit/export?action=web.&amp;result=refused\""), "{}", page.body);
     let r = again.get("/audit?since=2026-13-01");
     assert!(r.body.contains("E_INVALID_INPUT") && r.body.contains("since"), "{}", r.body);
@@ -367,7 +372,8 @@ fn web_first_run_login_sessions_and_refusals() {
         let e: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
         assert!(e["action"].as_str().is_some_and(|a| a.starts_with("web.login")) && e["result"] == "refused", "{line}");
     }
-    let seqs: Vec<i64> = lines.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> =
+        lines.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first: {seqs:?}");
 
     // A logged-in browser on another site's page: its post and its event stream are refused by
@@ -504,7 +510,11 @@ fn web_imaging_job_progress_download_and_events() {
     let archive = job["archive_id"].as_str().expect("archived").to_owned();
     let page = b.get(&job_path);
     assert!(page.body.contains(&want), "the job page shows the checksum");
-    assert!(page.body.contains("image.job.finished"), "the job's history comes from the whole audit log: {}", page.body);
+    assert!(
+        page.body.contains("image.job.finished"),
+        "the job's history comes from the whole audit log: {}",
+        page.body
+    );
     let j = b.get(&format!("/api/v1/jobs/{id}")).json();
     assert_eq!(j["priority"], "high", "{j}");
 
@@ -520,7 +530,11 @@ fn web_imaging_job_progress_download_and_events() {
     assert_eq!(part, bytes[32768..36864].to_vec());
     let r = b.request("GET", &format!("/api/v1/archives/{archive}/download"), &["Range: bytes=0-0"], &[]);
     let disposition = r.header("content-disposition").unwrap_or_default();
-    assert_eq!(disposition, format!("attachment; filename=\"{id}.iso\"; filename*=UTF-8''{id}.iso"), "a server-made name");
+    assert_eq!(
+        disposition,
+        format!("attachment; filename=\"{id}.iso\"; filename*=UTF-8''{id}.iso"),
+        "a server-made name"
+    );
 
     // The specification's shapes: archives with metadata, tags and notes set by PATCH.
     let csrf = b.get("/imaging").csrf();
@@ -610,7 +624,8 @@ fn web_nginx_limits() {
     let web = WebStack::start(&lab);
     let anon = web.browser("anon");
     let big = "x".repeat(70 * 1024);
-    let r = anon.request("POST", "/login", &[&format!("Origin: {}", anon.base)], &[("user", "alice"), ("password", &big)]);
+    let r =
+        anon.request("POST", "/login", &[&format!("Origin: {}", anon.base)], &[("user", "alice"), ("password", &big)]);
     assert_eq!(r.status, 413, "{}", r.body);
     let mut statuses = Vec::new();
     for _ in 0..30 {
@@ -620,4 +635,94 @@ fn web_nginx_limits() {
     assert!(statuses.contains(&429), "then the rate limit answers: {statuses:?}");
     // Other pages are not limited.
     assert_eq!(anon.get("/static/app.css").status, 200);
+}
+
+/// The storage page's actions on a real ZFS pool (zfs-fuse on loop devices): a dataset with
+/// properties, a snapshot deleted, the dataset and the pool destroyed only with their names
+/// typed, export and import. Each form changes what `zfs`/`zpool` report.
+#[test]
+fn web_storage_actions() {
+    if !require_root("web_storage_actions") {
+        return;
+    }
+    if !std::path::Path::new("/usr/sbin/zfs-fuse").exists() {
+        eprintln!("SKIP: zfs-fuse is not installed");
+        return;
+    }
+    let up = corenas_tests::run(&mut std::process::Command::new(corenas_tests::workspace().join("lab/zfs-fuse-up")));
+    assert!(up.status.success(), "lab/zfs-fuse-up: {}", corenas_tests::stderr(&up));
+    let scratch = ScratchDir::new("web-zfs");
+    let disk = LoopDisk::sparse(&scratch.path, "a", 128 << 20);
+    let pool = format!("wz{}", std::process::id() % 100_000);
+    struct Destroy(String);
+    impl Drop for Destroy {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("zpool").args(["destroy", "-f", &self.0]).output();
+        }
+    }
+    let _guard = Destroy(pool.clone());
+    let lab = Lab::start("web-zfs", LabOptions { lab_mounts: true, ..LabOptions::default() });
+    let dev = disk.dev.display().to_string();
+    let o = lab.ctl(&["storage", "create", &pool, "--type", "zfs", "--device", &dev]);
+    assert!(o.status.success(), "{}", corenas_tests::stderr(&o));
+    let web = WebStack::start(&lab);
+    let (b, _, _) = set_up_admin(&lab, &web, "alice");
+    let zfs = |args: &[&str]| {
+        String::from_utf8_lossy(&std::process::Command::new("zfs").args(args).output().expect("zfs").stdout)
+            .into_owned()
+    };
+    let post = |fields: &[(&str, &str)]| {
+        let csrf = b.get("/storage").csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        b.post("/storage/action", &all)
+    };
+    let ds = format!("{pool}/media");
+    let r = post(&[
+        ("action", "dataset-create"),
+        ("pool", &pool),
+        ("dataset", &ds),
+        ("properties", "compression=gzip, atime=off"),
+    ]);
+    assert!(r.body.contains("Dataset created"), "{}", r.body);
+    assert!(zfs(&["get", "-H", "-o", "value", "compression", &ds]).contains("gzip"));
+    let r =
+        post(&[("action", "dataset-create"), ("pool", &pool), ("dataset", &ds), ("properties", "compression=rm -rf")]);
+    assert!(r.body.contains("E_INVALID_INPUT"), "a bad property is refused by its type: {}", r.body);
+    let csrf = b.get("/storage").csrf();
+    let r = b.post("/storage/snapshot", &[("csrf", &csrf), ("dataset", &ds)]);
+    let snap = r
+        .body
+        .split_once(&format!("Snapshot taken: {ds}@"))
+        .map(|(_, rest)| rest.split('<').next().unwrap_or("").to_owned())
+        .expect("snapshot name");
+    assert!(zfs(&["list", "-H", "-t", "snapshot", "-o", "name"]).contains(&format!("{ds}@{snap}")));
+    let r = post(&[("action", "snapshot-destroy"), ("dataset", &ds), ("snapshot", &snap)]);
+    assert!(r.body.contains("Snapshot deleted"), "{}", r.body);
+    assert!(!zfs(&["list", "-H", "-t", "snapshot", "-o", "name"]).contains(&format!("{ds}@{snap}")));
+    let r = post(&[("action", "dataset-destroy"), ("dataset", &ds), ("confirm", "media")]);
+    assert!(r.body.contains("confirm"), "the whole name must be typed: {}", r.body);
+    assert!(zfs(&["list", "-H", "-o", "name"]).contains(&ds));
+    let r = post(&[("action", "dataset-destroy"), ("dataset", &ds), ("confirm", &ds)]);
+    assert!(r.body.contains("Dataset destroyed"), "{}", r.body);
+    assert!(!zfs(&["list", "-H", "-o", "name"]).contains(&ds));
+    let zpool_has = || {
+        std::process::Command::new("zpool")
+            .args(["list", "-H", "-o", "name", &pool])
+            .output()
+            .expect("zpool")
+            .status
+            .success()
+    };
+    let r = post(&[("action", "export"), ("pool", &pool)]);
+    assert!(r.body.contains("Pool exported"), "{}", r.body);
+    assert!(!zpool_has(), "exported");
+    let r = post(&[("action", "import"), ("pool", &pool)]);
+    assert!(r.body.contains("Pool imported"), "{}", r.body);
+    assert!(zpool_has(), "imported again");
+    let r = post(&[("action", "pool-destroy"), ("pool", &pool), ("confirm", "tank")]);
+    assert!(r.body.contains("confirm") && zpool_has(), "a wrong name destroys nothing: {}", r.body);
+    let r = post(&[("action", "pool-destroy"), ("pool", &pool), ("confirm", &pool)]);
+    assert!(r.body.contains("Pool destroyed"), "{}", r.body);
+    assert!(!zpool_has(), "destroyed");
 }

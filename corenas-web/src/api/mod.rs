@@ -366,8 +366,10 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
                 let bad: Vec<(String, String)> =
                     pools.into_iter().filter(|p| p.health != "online").map(|p| (p.name, p.health)).collect();
                 if f.unhealthy.as_ref() != Some(&bad) && (f.unhealthy.is_some() || !bad.is_empty()) {
-                    let list: Vec<_> =
-                        bad.iter().map(|(name, health)| serde_json::json!({ "pool": name, "health": health })).collect();
+                    let list: Vec<_> = bad
+                        .iter()
+                        .map(|(name, health)| serde_json::json!({ "pool": name, "health": health }))
+                        .collect();
                     let data = serde_json::json!({ "alerts": list }).to_string();
                     f.queue.push_back(Event::default().event("alert").id(f.after.to_string()).data(data));
                 }

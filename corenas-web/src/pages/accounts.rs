@@ -238,10 +238,12 @@ pub async fn smb_password(
         Ok((name.parse::<UserName>()?, password))
     });
     let r = match parsed {
-        Ok((name, password)) => {
-            crate::daemon!(app.gate, &caller.cred, UserSetSmbPassword { name, password: password.clone(), dry_run: false })
-                .map(|_| password)
-        }
+        Ok((name, password)) => crate::daemon!(
+            app.gate,
+            &caller.cred,
+            UserSetSmbPassword { name, password: password.clone(), dry_run: false }
+        )
+        .map(|_| password),
         Err(e) => Err(e),
     };
     let notice = match r {

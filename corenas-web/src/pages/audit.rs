@@ -58,7 +58,9 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
     let l = caller.lang;
     let filter = q.filter();
     let entries = match filter.validate() {
-        Ok(()) => crate::daemon!(app.gate, &caller.cred, LogSearch { filter, before: q.before, after: None, limit: PAGE }),
+        Ok(()) => {
+            crate::daemon!(app.gate, &caller.cred, LogSearch { filter, before: q.before, after: None, limit: PAGE })
+        }
         Err(e) => Err(e),
     };
     let kept = q.query_string();

@@ -53,7 +53,19 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
     }
     let body = html! {
         @if let Some(n) = notice { (n) }
-        @if admin { p { a.button href="/storage/new" { (l.t("New pool (wizard)", "Neuer Pool (Assistent)")) } } }
+        @if admin {
+            p { a.button href="/storage/new" { (l.t("New pool (wizard)", "Neuer Pool (Assistent)")) } }
+            details {
+                summary { (l.t("Import an exported pool", "Einen exportierten Pool importieren")) }
+                form method="post" action="/storage/action" {
+                    (csrf_input(caller))
+                    input type="hidden" name="action" value="import";
+                    label for="import-pool" { (l.t("Pool name", "Poolname")) }
+                    input #import-pool name="pool" type="text" required;
+                    button type="submit" { (l.t("Import", "Importieren")) }
+                }
+            }
+        }
         @match &pools {
             Err(e) => (error_box(l, e)),
             Ok(list) if list.is_empty() => section.card { p.empty { (l.t("No storage pool yet.", "Noch kein Speicherpool.")) } },
@@ -77,13 +89,53 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                             (csrf_input(caller)) input type="hidden" name="pool" value=(p.name);
                             button.secondary type="submit" { (l.t("Start scrub", "Prüflauf starten")) }
                         }
+                        @if p.scrub.as_ref().is_some_and(|s| s.running) { " " (action_button(caller, "scrub-stop", &[("pool", &p.name)], l.t("Stop scrub", "Prüflauf anhalten"), "secondary")) }
+                        " " (action_button(caller, "export", &[("pool", &p.name)], l.t("Export (detach)", "Exportieren (trennen)"), "secondary"))
+                        details.danger-zone {
+                            summary { (l.t("Destroy pool", "Pool zerstören")) }
+                            form method="post" action="/storage/action" {
+                                (csrf_input(caller))
+                                input type="hidden" name="action" value="pool-destroy";
+                                input type="hidden" name="pool" value=(p.name);
+                                label for=(format!("destroy-{}", p.name)) { (l.t("Type the pool's name to destroy it and all its data", "Geben Sie den Namen des Pools ein, um ihn mit allen Daten zu zerstören")) }
+                                input id=(format!("destroy-{}", p.name)) name="confirm" type="text" autocomplete="off" required;
+                                button.danger type="submit" { (l.t("Destroy", "Zerstören")) }
+                            }
+                        }
+                        details {
+                            summary { (l.t("New dataset", "Neues Dataset")) }
+                            form method="post" action="/storage/action" {
+                                (csrf_input(caller))
+                                input type="hidden" name="action" value="dataset-create";
+                                input type="hidden" name="pool" value=(p.name);
+                                label for=(format!("ds-{}", p.name)) { (l.t("Name (pool/name)", "Name (Pool/Name)")) }
+                                input id=(format!("ds-{}", p.name)) name="dataset" type="text" value=(format!("{}/", p.name)) required;
+                                label for=(format!("props-{}", p.name)) { (l.t("Properties (optional, e.g. compression=lz4, quota=10G)", "Eigenschaften (optional, z. B. compression=lz4, quota=10G)")) }
+                                input id=(format!("props-{}", p.name)) name="properties" type="text";
+                                button type="submit" { (l.t("Create dataset", "Dataset anlegen")) }
+                            }
+                        }
                     }
                     @if let Some(ds) = datasets.get(&p.name) {
                         h3 { (l.t("Datasets and snapshots", "Datasets und Snapshots")) }
                         table {
                             thead { tr { th { (l.t("Dataset", "Dataset")) } th.num { (l.t("Used", "Belegt")) } th { (l.t("Snapshots", "Snapshots")) } } }
                             tbody { @for (d, snaps) in ds { tr {
-                                td { (d.name) br; span.hint { (d.mountpoint) } }
+                                td { (d.name) br; span.hint { (d.mountpoint) }
+                                    @if admin && d.name.contains('/') {
+                                        details.danger-zone {
+                                            summary { (l.t("Destroy", "Zerstören")) }
+                                            form method="post" action="/storage/action" {
+                                                (csrf_input(caller))
+                                                input type="hidden" name="action" value="dataset-destroy";
+                                                input type="hidden" name="dataset" value=(d.name);
+                                                label for=(format!("dsd-{}", d.name)) { (l.t("Type the dataset's name (its snapshots go too)", "Geben Sie den Namen des Datasets ein (seine Snapshots werden mitgelöscht)")) }
+                                                input id=(format!("dsd-{}", d.name)) name="confirm" type="text" autocomplete="off" required;
+                                                button.danger type="submit" { (l.t("Destroy", "Zerstören")) }
+                                            }
+                                        }
+                                    }
+                                }
                                 td.num { @if let Some(u) = d.used_bytes { (l.size(u)) } }
                                 td {
                                     ul.plain { @for s in snaps { li {
@@ -97,6 +149,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                                                 label { input type="checkbox" name="confirm" value="1" required; " " (l.t("later snapshots are destroyed", "spätere Snapshots werden gelöscht")) }
                                                 button.danger type="submit" { (l.t("Roll back", "Zurücksetzen")) }
                                             }
+                                            " " (action_button(caller, "snapshot-destroy", &[("dataset", &d.name), ("snapshot", &s.name)], l.t("Delete", "Löschen"), "secondary"))
                                         }
                                     } } }
                                     @if admin {
@@ -140,6 +193,118 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
 
 pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
     render(&app, &caller, None).await
+}
+
+/// A one-button form for a storage action (the fields it needs as hidden inputs).
+fn action_button(caller: &Caller, action: &str, fields: &[(&str, &str)], label: &str, class: &str) -> Markup {
+    html! {
+        form.inline method="post" action="/storage/action" {
+            (csrf_input(caller))
+            input type="hidden" name="action" value=(action);
+            @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
+            button class=(class) type="submit" { (label) }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    pool: String,
+    #[serde(default)]
+    dataset: String,
+    #[serde(default)]
+    snapshot: String,
+    /// The typed confirmation (the pool's or dataset's name) for what destroys data.
+    #[serde(default)]
+    confirm: String,
+    /// `key=value, key=value` for a new dataset.
+    #[serde(default)]
+    properties: String,
+}
+
+/// The pool and dataset actions of the storage page: stop a scrub, export and import, destroy
+/// (typed confirmation), datasets and snapshots. corenasd checks everything again.
+pub async fn action(State(app): State<Arc<AppState>>, caller: Caller, Form(f): Form<ActionForm>) -> Response {
+    let l = caller.lang;
+    let typed = |name: &str| {
+        if f.confirm.trim() == name {
+            Ok(())
+        } else {
+            Err(WireError::invalid(
+                "confirm",
+                l.t("type the exact name to confirm", "geben Sie zur Bestätigung genau den Namen ein"),
+            ))
+        }
+    };
+    let run = async {
+        http::require_csrf(&caller, f.csrf.as_deref())?;
+        let cred = &caller.cred;
+        let done = match f.action.as_str() {
+            "scrub-stop" => {
+                crate::daemon!(app.gate, cred, PoolScrubStop { name: f.pool.parse()?, dry_run: false })?;
+                format!("{} {}", l.t("Scrub stopped on", "Prüflauf angehalten auf"), f.pool)
+            }
+            "export" => {
+                crate::daemon!(app.gate, cred, PoolExport { name: f.pool.parse()?, dry_run: false })?;
+                format!("{} {}", l.t("Pool exported:", "Pool exportiert:"), f.pool)
+            }
+            "import" => {
+                crate::daemon!(app.gate, cred, PoolImport { name: f.pool.trim().parse()?, dry_run: false })?;
+                format!("{} {}", l.t("Pool imported:", "Pool importiert:"), f.pool.trim())
+            }
+            "pool-destroy" => {
+                typed(&f.pool)?;
+                let name = f.pool.parse()?;
+                crate::daemon!(
+                    app.gate,
+                    cred,
+                    PoolDestroy { name, confirm: f.confirm.trim().to_owned(), dry_run: false }
+                )?;
+                format!("{} {}", l.t("Pool destroyed:", "Pool zerstört:"), f.pool)
+            }
+            "dataset-create" => {
+                let properties =
+                    f.properties.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::parse).collect::<Result<
+                        Vec<_>,
+                        _,
+                    >>(
+                    )?;
+                let spec = corenas_proto::storage::DatasetSpec { name: f.dataset.trim().parse()?, properties };
+                crate::daemon!(app.gate, cred, DatasetCreate { spec, dry_run: false })?;
+                format!("{} {}", l.t("Dataset created:", "Dataset angelegt:"), f.dataset.trim())
+            }
+            "dataset-destroy" => {
+                typed(&f.dataset)?;
+                crate::daemon!(
+                    app.gate,
+                    cred,
+                    DatasetDestroy { name: f.dataset.parse()?, recursive: true, dry_run: false }
+                )?;
+                format!("{} {}", l.t("Dataset destroyed:", "Dataset zerstört:"), f.dataset)
+            }
+            "snapshot-destroy" => {
+                let (dataset, name) = (f.dataset.parse()?, f.snapshot.parse()?);
+                crate::daemon!(app.gate, cred, SnapshotDestroy { dataset, name, dry_run: false })?;
+                format!("{} {}@{}", l.t("Snapshot deleted:", "Snapshot gelöscht:"), f.dataset, f.snapshot)
+            }
+            _ => {
+                return Err(WireError::invalid(
+                    "action",
+                    "action is invalid: use scrub-stop, export, import, pool-destroy, dataset-create, dataset-destroy or snapshot-destroy",
+                ));
+            }
+        };
+        Ok::<_, WireError>(done)
+    };
+    let notice = match run.await {
+        Ok(message) => ok_box(&message),
+        Err(e) => error_box(l, &e),
+    };
+    render(&app, &caller, Some(notice)).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,8 +15,8 @@ use corenas_proto::api::{Corenas, CorenasRequest, CorenasResponse, UserAdd};
 use corenas_proto::helper::PasswordCheck;
 use corenas_proto::names::{AccountKind, UserName};
 use corenas_proto::web::{
-    ApiKeyInfo, Credential, LoginPassword, PasswordAccepted, Role, SecondFactor, SessionGrant, SessionInfo, SetupRequest,
-    SetupToken, Source, TotpEnrollment, WebGate, WebToken,
+    ApiKeyInfo, Credential, LoginPassword, PasswordAccepted, Role, SecondFactor, SessionGrant, SessionInfo,
+    SetupRequest, SetupToken, Source, TotpEnrollment, WebGate, WebToken,
 };
 use corenas_proto::{ErrorCode, WireError};
 use sessions::{WebSessions, now};
