@@ -126,7 +126,7 @@ fn web_first_run_login_sessions_and_refusals() {
         .split_once("id=\"generated-password\"")
         .and_then(|(_, rest)| rest.split_once("<code>"))
         .and_then(|(_, rest)| rest.split_once("</code>"))
-        .map(|(p, _)| p.to_owned())
+        .map(|(p, _)| p.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&"))
         .unwrap_or_else(|| panic!("a generated SMB password, shown once: {}", r.body));
     assert!(generated.len() == 20 && corenas_proto::secret::Password::unmet(&generated).is_empty(), "{generated}");
     // Groups and memberships, an ACL on a share path, a share and its SMB switches: each form
@@ -166,10 +166,31 @@ fn web_first_run_login_sessions_and_refusals() {
         .post("/shares", &[("csrf", &csrf), ("name", "team"), ("smb", "1"), ("access", "group"), ("group", "staff")]);
     assert!(r.body.contains("Share created: team"), "{}", r.body);
     assert!(r.body.contains("[team]"), "the rendered configuration is shown: {}", r.body);
-    let r = alice.post("/shares/team/edit", &[("csrf", &csrf), ("read_only", "1"), ("browseable", "1")]);
+    // The whole share in one form. Preview: the diff and the commands, nothing changed.
+    let before = lab.read("etc/samba/corenas.conf");
+    let edit = [("csrf", csrf.as_str()), ("smb", "1"), ("read_only", "1"), ("browseable", "1"), ("access", "keep")];
+    let mut preview = edit.to_vec();
+    preview.push(("preview", "1"));
+    let r = alice.post("/shares/team/edit", &preview);
+    assert!(r.body.contains("id=\"preview\"") && r.body.contains("read only = yes"), "the diff is shown: {}", r.body);
+    assert_eq!(lab.read("etc/samba/corenas.conf"), before, "a preview changes nothing");
+    let r = alice.post("/shares/team/edit", &edit);
     assert!(r.body.contains("Share changed: team"), "{}", r.body);
     let smb = lab.read("etc/samba/corenas.conf");
     assert!(smb.contains("[team]") && smb.contains("read only = yes"), "{smb}");
+    // NFS clients and access from the same form; SMB switched off.
+    let r = alice.post(
+        "/shares/team/edit",
+        &[("csrf", &csrf), ("nfs_clients", "127.0.0.1, 192.168.7.0/24"), ("access", "public"), ("group", "staff")],
+    );
+    assert!(r.body.contains("Share changed: team"), "{}", r.body);
+    assert!(!lab.read("etc/samba/corenas.conf").contains("[team]"), "no longer served over SMB");
+    let exports = lab.read("etc/exports.d/corenas.exports");
+    assert!(exports.contains("127.0.0.1(") && exports.contains("192.168.7.0/24("), "{exports}");
+    let r = alice.post("/shares/team/edit", &[("csrf", &csrf), ("nfs_clients", "127.0.0.1; rm -rf /")]);
+    assert!(r.body.contains("E_INVALID_INPUT"), "a bad client is refused by its type: {}", r.body);
+    let r = alice.post("/shares/team/edit", &[("csrf", &csrf), ("smb", "1"), ("access", "group"), ("group", "staff")]);
+    assert!(r.body.contains("Share changed: team"), "back to SMB only: {}", r.body);
 
     // Bad input from the form is refused with the field named, nothing created.
     let r = alice.post("/accounts/users", &[("csrf", &csrf), ("name", "Max!;id"), ("kind", "share")]);

@@ -51,19 +51,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                         }
                         td { (access_text(l, &s.access)) }
                         @if admin { td {
-                            @if let Some(smb) = &s.def.smb {
-                                details {
-                                    summary { (l.t("Edit SMB", "SMB bearbeiten")) }
-                                    form method="post" action=(format!("/shares/{}/edit", s.def.name)) {
-                                        (csrf_input(caller))
-                                        label.choice { input type="checkbox" name="read_only" value="1" checked[smb.read_only]; " " (l.t("read-only", "nur lesen")) }
-                                        label.choice { input type="checkbox" name="browseable" value="1" checked[smb.browseable]; " " (l.t("visible in the network browser", "in der Netzwerkumgebung sichtbar")) }
-                                        label.choice { input type="checkbox" name="recycle" value="1" checked[smb.recycle]; " " (l.t("recycle bin", "Papierkorb")) }
-                                        label.choice { input type="checkbox" name="audit" value="1" checked[smb.audit]; " " (l.t("log every change", "jede Änderung protokollieren")) }
-                                        button type="submit" { (l.t("Save", "Speichern")) }
-                                    }
-                                }
-                            }
+                            (edit_form(caller, s))
                             form.inline method="post" action=(format!("/shares/{}/delete", s.def.name)) {
                                 (csrf_input(caller))
                                 label for=(format!("del-{}", s.def.name)) { (l.t("Type the name to stop sharing (the data stays)", "Zum Beenden den Namen eingeben (die Daten bleiben)")) }
@@ -153,18 +141,7 @@ fn share_create(f: &ShareForm) -> Result<ShareCreate, WireError> {
     if smb.is_none() && nfs.is_none() {
         return Err(WireError::invalid("smb", "choose SMB, NFS clients or both"));
     }
-    let who = f.group.trim();
-    let access = match (f.access.as_str(), who) {
-        // An older form (or a script) that names only a group means read-write for it.
-        ("" | "keep", "") => None,
-        ("", g) => Some(AccessTemplate::GroupReadWrite { group: g.parse()? }),
-        ("keep", _) => None,
-        ("private", u) => Some(AccessTemplate::Private { user: u.parse()? }),
-        ("group", g) => Some(AccessTemplate::GroupReadWrite { group: g.parse()? }),
-        ("public", "") => Some(AccessTemplate::PublicRead { writers: None }),
-        ("public", g) => Some(AccessTemplate::PublicRead { writers: Some(g.parse()?) }),
-        _ => return Err(WireError::invalid("access", "access is invalid: use keep, private, group or public")),
-    };
+    let access = access_choice(&f.access, &f.group)?;
     Ok(ShareCreate { name: f.name.trim().parse()?, path: None, smb, nfs, access, force: false })
 }
 
@@ -218,16 +195,90 @@ pub async fn delete(
     render(&app, &caller, Some(notice)).await
 }
 
+/// The whole share in one form: protocols and their switches, NFS clients, access. "Preview"
+/// runs it as a dry run and shows the diff of the rendered files and the commands.
+fn edit_form(caller: &Caller, s: &corenas_proto::shares::ShareInfo) -> Markup {
+    let l = caller.lang;
+    let smb = s.def.smb.clone();
+    let on = smb.is_some();
+    let smb = smb.unwrap_or_default();
+    let clients = s
+        .def
+        .nfs
+        .as_ref()
+        .map(|n| n.rules.iter().map(|r| r.client.to_string()).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    let id = |f: &str| format!("{f}-{}", s.def.name);
+    html! {
+        details {
+            summary { (l.t("Edit", "Bearbeiten")) }
+            form method="post" action=(format!("/shares/{}/edit", s.def.name)) {
+                (csrf_input(caller))
+                fieldset {
+                    legend { "SMB" }
+                    label.choice { input type="checkbox" name="smb" value="1" checked[on]; " " (l.t("serve over SMB", "über SMB freigeben")) }
+                    label.choice { input type="checkbox" name="read_only" value="1" checked[smb.read_only]; " " (l.t("read-only", "nur lesen")) }
+                    label.choice { input type="checkbox" name="browseable" value="1" checked[!on || smb.browseable]; " " (l.t("visible in the network browser", "in der Netzwerkumgebung sichtbar")) }
+                    label.choice { input type="checkbox" name="recycle" value="1" checked[smb.recycle]; " " (l.t("recycle bin", "Papierkorb")) }
+                    label.choice { input type="checkbox" name="audit" value="1" checked[smb.audit]; " " (l.t("log every change", "jede Änderung protokollieren")) }
+                }
+                fieldset {
+                    legend { "NFS" }
+                    label for=(id("nfs")) { (l.t("Clients, comma-separated (empty: not served over NFS)", "Clients, durch Kommas getrennt (leer: nicht über NFS freigegeben)")) }
+                    input id=(id("nfs")) name="nfs_clients" type="text" value=(clients) autocomplete="off";
+                }
+                fieldset {
+                    legend { (l.t("Access", "Zugriff")) }
+                    label.choice { input type="radio" name="access" value="keep" checked; " " (l.t("unchanged", "unverändert")) " (" (access_text(l, &s.access)) ")" }
+                    label.choice { input type="radio" name="access" value="private"; " " (l.t("private to one user", "privat für einen Benutzer")) }
+                    label.choice { input type="radio" name="access" value="group"; " " (l.t("read and write for a group", "Lesen und Schreiben für eine Gruppe")) }
+                    label.choice { input type="radio" name="access" value="public"; " " (l.t("everyone reads; a group writes (optional)", "alle lesen; eine Gruppe schreibt (optional)")) }
+                    label for=(id("who")) { (l.t("User or group for the choice above", "Benutzer oder Gruppe für die Auswahl oben")) }
+                    input id=(id("who")) name="group" type="text" autocomplete="off";
+                }
+                button.secondary type="submit" name="preview" value="1" { (l.t("Preview", "Vorschau")) }
+                " "
+                button type="submit" { (l.t("Save", "Speichern")) }
+            }
+        }
+    }
+}
+
+/// The access template from the form's choice and the user or group named with it.
+fn access_choice(access: &str, who: &str) -> Result<Option<AccessTemplate>, WireError> {
+    Ok(match (access, who.trim()) {
+        // An older form (or a script) that names only a group means read-write for it.
+        ("" | "keep", "") => None,
+        ("", g) => Some(AccessTemplate::GroupReadWrite { group: g.parse()? }),
+        ("keep", _) => None,
+        ("private", u) => Some(AccessTemplate::Private { user: u.parse()? }),
+        ("group", g) => Some(AccessTemplate::GroupReadWrite { group: g.parse()? }),
+        ("public", "") => Some(AccessTemplate::PublicRead { writers: None }),
+        ("public", g) => Some(AccessTemplate::PublicRead { writers: Some(g.parse()?) }),
+        _ => return Err(WireError::invalid("access", "access is invalid: use keep, private, group or public")),
+    })
+}
+
 #[derive(Debug, Deserialize)]
 pub struct EditForm {
     csrf: Option<String>,
+    smb: Option<String>,
     read_only: Option<String>,
     browseable: Option<String>,
     recycle: Option<String>,
     audit: Option<String>,
+    #[serde(default)]
+    nfs_clients: String,
+    #[serde(default)]
+    access: String,
+    #[serde(default)]
+    group: String,
+    preview: Option<String>,
 }
 
-/// Changes the SMB switches of a share, keeping everything else it has (users, masks, versions).
+/// Changes a share as the form says, keeping what the form does not show (SMB users, masks,
+/// previous versions; each NFS client's options). With "Preview", a dry run: the diff and the
+/// commands, nothing changed.
 pub async fn edit(
     State(app): State<Arc<AppState>>,
     caller: Caller,
@@ -235,20 +286,46 @@ pub async fn edit(
     Form(f): Form<EditForm>,
 ) -> Response {
     let l = caller.lang;
+    let dry_run = f.preview.is_some();
     let run = async {
         http::require_csrf(&caller, f.csrf.as_deref())?;
         let share: corenas_proto::names::ShareName = name.parse()?;
         let current = crate::daemon!(app.gate, &caller.cred, ShareShow { name: share.clone() })?;
-        let mut smb = current.def.smb.ok_or_else(|| WireError::invalid("smb", "this share is not served over SMB"))?;
-        smb.read_only = f.read_only.is_some();
-        smb.browseable = f.browseable.is_some();
-        smb.recycle = f.recycle.is_some();
-        smb.audit = f.audit.is_some();
-        let change = corenas_proto::shares::ShareModify { smb: Some(Some(smb)), ..Default::default() };
-        crate::daemon!(app.gate, &caller.cred, ShareModify { name: share, change, dry_run: false })
+        let smb = f.smb.is_some().then(|| {
+            let mut smb = current.def.smb.clone().unwrap_or_default();
+            smb.read_only = f.read_only.is_some();
+            smb.browseable = f.browseable.is_some();
+            smb.recycle = f.recycle.is_some();
+            smb.audit = f.audit.is_some();
+            smb
+        });
+        let old_rules = current.def.nfs.map(|n| n.rules).unwrap_or_default();
+        let mut rules = Vec::new();
+        for c in f.nfs_clients.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let client: corenas_proto::names::NfsClient = c.parse()?;
+            let rule = old_rules.iter().find(|r| r.client == client).cloned();
+            rules.push(rule.unwrap_or(NfsRule { client, read_only: false, no_root_squash: false }));
+        }
+        let nfs = (!rules.is_empty()).then_some(NfsOptions { rules });
+        let change = corenas_proto::shares::ShareModify {
+            smb: Some(smb),
+            nfs: Some(nfs),
+            access: access_choice(&f.access, &f.group)?,
+            force: false,
+        };
+        crate::daemon!(app.gate, &caller.cred, ShareModify { name: share, change, dry_run })
     };
     let notice = match run.await {
-        Ok(_) => ok_box(&format!("{} {name}", l.t("Share changed:", "Freigabe geändert:"))),
+        Ok(c) if dry_run => html! {
+            div.card #preview {
+                h2 { (l.t("Preview of the change to", "Vorschau der Änderung an")) " " (name) }
+                (super::storage::plan_list(l, &c))
+            }
+        },
+        Ok(c) => html! {
+            (ok_box(&format!("{} {name}", l.t("Share changed:", "Freigabe geändert:"))))
+            @for w in &c.warnings { div.alert.error { (w) } }
+        },
         Err(e) => error_box(l, &e),
     };
     render(&app, &caller, Some(notice)).await
