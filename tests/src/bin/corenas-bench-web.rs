@@ -106,14 +106,13 @@ fn main() {
     std::thread::sleep(Duration::from_secs(2));
     let window = Duration::from_secs(10);
     let quiet = (cpu_percent(pid, window), cpu_percent(daemon, window));
+    let stream_out = |i: usize| scratch.path.join(format!("stream-{i}.txt"));
     let mut streams: Vec<std::process::Child> = (0..100)
-        .map(|_| {
+        .map(|i| {
             Command::new("curl")
+                .args(["-sk", "-N", "-o"])
+                .arg(stream_out(i))
                 .args([
-                    "-sk",
-                    "-N",
-                    "-o",
-                    "/dev/null",
                     "--max-time",
                     "120",
                     "-H",
@@ -129,10 +128,17 @@ fn main() {
     std::thread::sleep(Duration::from_secs(3));
     let streaming = (cpu_percent(pid, window), cpu_percent(daemon, window));
     let streams_kib = rss_kib(pid);
+    // Every stream must have been served (job events while the jobs run); a refused stream
+    // would make the CPU figure meaningless.
+    let open = streams.iter_mut().map(|s| s.try_wait()).filter(|w| matches!(w, Ok(None))).count();
     for s in &mut streams {
         let _ = s.kill();
         let _ = s.wait();
     }
+    let served = (0..100)
+        .filter(|i| std::fs::read_to_string(stream_out(*i)).unwrap_or_default().contains("event: job"))
+        .count();
+    assert!(open == 100 && served == 100, "streams open {open}/100, with job events {served}/100");
 
     println!("\ncorenas-web through nginx (TLS), wrk -t2 -c50, {secs} s each");
     println!("{:<34} {:>9} {:>9} {:>10}", "request", "p50 ms", "p99 ms", "req/s");
@@ -142,6 +148,7 @@ fn main() {
     println!("{:<22} {:>12} {:>12}", "", "corenas-web", "corenasd");
     println!("{:<22} {:>12.1} {:>12.1}", "no event stream", quiet.0, quiet.1);
     println!("{:<22} {:>12.1} {:>12.1}", "100 event streams", streaming.0, streaming.1);
+    println!("(all 100 streams stayed open and carried job events)");
     println!(
         "\ncorenas-web RSS: idle {:.1} MiB, after wrk {:.1} MiB, with 100 streams {:.1} MiB (goal idle <= 20 MiB)",
         idle_kib as f64 / 1024.0,
