@@ -19,11 +19,36 @@ pub fn is_active(s: JobState) -> bool {
     matches!(s, JobState::Queued | JobState::Running | JobState::Paused | JobState::Hashing)
 }
 
+/// Disks whose latest stored SMART report says they are failing (the drive's own overall
+/// assessment), with when that report was taken. Reads the history corenasd keeps; runs no
+/// smartctl.
+async fn failing_disks(app: &AppState, caller: &Caller) -> Vec<(String, Option<String>)> {
+    let Ok(disks) = crate::daemon!(app.gate, &caller.cred, DeviceInventory {}) else { return Vec::new() };
+    let mut failing = Vec::new();
+    for d in disks.into_iter().filter(|d| d.kind == corenas_proto::devices::DeviceKind::Disk) {
+        let Ok(device) = d.path.parse() else { continue };
+        if let Ok(history) = crate::daemon!(app.gate, &caller.cred, DeviceSmartHistory { device, limit: 1 })
+            && let Some(latest) = history.first()
+            && latest.health_passed == Some(false)
+        {
+            let when = latest.collected_at.and_then(|t| {
+                time::OffsetDateTime::from_unix_timestamp(t)
+                    .ok()
+                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .map(|s| caller.lang.datetime(&s))
+            });
+            failing.push((d.path, when));
+        }
+    }
+    failing
+}
+
 pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
     let l = caller.lang;
     let jobs = crate::daemon!(app.gate, &caller.cred, ImageList { query: active_query() });
     let drives = crate::daemon!(app.gate, &caller.cred, DeviceList {});
     let pools = crate::daemon!(app.gate, &caller.cred, PoolList {});
+    let failing = failing_disks(&app, &caller).await;
     let body = html! {
         div.grid {
             section.card.wide #jobs data-live aria-live="polite" {
@@ -61,12 +86,17 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
             }
             // Always present (empty when all is well), so a live refresh can fill it.
             div.wide #alerts data-live role="alert" {
-                @if let Ok(list) = &pools {
-                    @let bad: Vec<_> = list.iter().filter(|p| p.health != "online").collect();
-                    @if !bad.is_empty() {
-                        section.card {
-                            h2 { (l.t("Alerts", "Warnungen")) }
-                            @for p in bad { div.alert.error { (l.t("Pool", "Pool")) " " strong { (p.name) } ": " (l.term(&p.health)) } }
+                @let bad: Vec<_> = pools.iter().flatten().filter(|p| p.health != "online").collect();
+                @if !bad.is_empty() || !failing.is_empty() {
+                    section.card {
+                        h2 { (l.t("Alerts", "Warnungen")) }
+                        @for p in bad { div.alert.error { (l.t("Pool", "Pool")) " " strong { (p.name) } ": " (l.term(&p.health)) } }
+                        @for (disk, when) in &failing {
+                            div.alert.error {
+                                (l.t("Disk", "Festplatte")) " " a href=(format!("/devices/{}", disk.trim_start_matches("/dev/"))) { strong { (disk) } } ": "
+                                (l.t("its SMART self-assessment says it is failing", "ihre SMART-Selbsteinschätzung meldet einen Ausfall"))
+                                @if let Some(t) = when { " (" (t) ")" }
+                            }
                         }
                     }
                 }

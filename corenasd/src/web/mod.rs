@@ -551,6 +551,8 @@ fn request_is_read(r: &CorenasRequest) -> bool {
             | CorenasRequest::ImageShow { .. }
             | CorenasRequest::DeviceList { .. }
             | CorenasRequest::PoolList { .. }
+            | CorenasRequest::DeviceInventory { .. }
+            | CorenasRequest::DeviceSmartHistory { .. }
     )
 }
 
