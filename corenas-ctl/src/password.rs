@@ -266,7 +266,7 @@ mod tests {
 
         let (r, shown) = run(b"short\nCorrect-Horse-9\nOther-Horse-99\nCorrect-Horse-9\nCorrect-Horse-9\n", false);
         assert_eq!(r.unwrap().unwrap().expose(), "Correct-Horse-9");
-        assert!(shown.contains("too short") && shown.contains("do not match"), "{shown}");
+        assert!(shown.contains("not 12-128 characters long") && shown.contains("do not match"), "{shown}");
 
         let (r, _) = run(b"a\nb\nc\n", false);
         assert!(matches!(r, Err(CtlError::Failed(e)) if e.message.contains("after 3 attempts")));
