@@ -175,11 +175,14 @@ pub fn url_encode(v: &str) -> String {
 /// The header live.js puts on the reads it makes by itself (refreshing a page's live sections).
 pub const LIVE_HEADER: &str = "x-corenas-live";
 
-/// A GET marked with [`LIVE_HEADER`] is served as the page's own read: through `watch` and
-/// `peek`, which do not restart the session's idle timer (and allow reads only). Only GET: a
-/// change is always the user's doing.
+/// A GET marked with [`LIVE_HEADER`] (live.js) or `live=1` in its query (a page's no-script
+/// refresh) is served as the page's own read: through `watch` and `peek`, which do not restart
+/// the session's idle timer (and allow reads only). Only GET: a change is always the user's
+/// doing.
 pub async fn page_own_reads(req: Request, next: Next) -> Response {
-    let own = req.method() == Method::GET && req.headers().contains_key(LIVE_HEADER);
+    let marked = req.headers().contains_key(LIVE_HEADER)
+        || req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "live=1"));
+    let own = req.method() == Method::GET && marked;
     crate::gate::PAGE_OWN_READ.scope(own, next.run(req)).await
 }
 

@@ -204,7 +204,8 @@ pub async fn job_page(State(app): State<Arc<AppState>>, caller: Caller, Path(id)
         }
     };
     let title = format!("{} {}", l.t("Job", "Auftrag"), job.name);
-    layout_with(&caller, super::Nav::Imaging, &title, body, active.then_some(3))
+    let again = format!("/imaging/jobs/{}?live=1", job.id);
+    layout_with(&caller, super::Nav::Imaging, &title, body, active.then_some((3, again.as_str())))
 }
 
 #[derive(Debug, Deserialize)]

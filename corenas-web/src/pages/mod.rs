@@ -74,13 +74,13 @@ pub fn layout(caller: &Caller, nav: Nav, title: &str, body: Markup) -> Response 
 }
 
 /// The `<head>` of every page; `live` adds the live-update script (logged-in pages only).
-fn head(title: &str, refresh: Option<u32>, live: bool) -> Markup {
+fn head(title: &str, refresh: Option<(u32, &str)>, live: bool) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · CoreNAS" }
-            @if let Some(secs) = refresh { noscript { meta http-equiv="refresh" content=(secs); } }
+            @if let Some((secs, url)) = refresh { noscript { meta http-equiv="refresh" content=(format!("{secs}; url={url}")); } }
             link rel="stylesheet" href="/static/app.css";
             @if live { script src="/static/live.js" defer {} }
         }
@@ -88,8 +88,9 @@ fn head(title: &str, refresh: Option<u32>, live: bool) -> Markup {
 }
 
 /// With `refresh`, a page that changes by itself (a running job) reloads every so many seconds
-/// when no script runs; `live.js` removes the refresh and updates in place instead.
-pub fn layout_with(caller: &Caller, nav: Nav, title: &str, body: Markup, refresh: Option<u32>) -> Response {
+/// from the given URL when no script runs (a URL with `live=1`, so the reloads do not keep the
+/// session alive: see `http::page_own_reads`); `live.js` updates in place instead.
+pub fn layout_with(caller: &Caller, nav: Nav, title: &str, body: Markup, refresh: Option<(u32, &str)>) -> Response {
     let l = caller.lang;
     let page = html! {
         (DOCTYPE)

@@ -541,8 +541,8 @@ impl WebGate for WebGateServer {
     }
 }
 
-/// The reads an open page makes by itself (its event stream, and the dashboard's live refresh
-/// of its sections), allowed through `watch`.
+/// The reads an open page makes by itself (its event stream, the dashboard's live refresh of
+/// its sections, a running job's page reloading itself), allowed through `watch`.
 fn request_is_read(r: &CorenasRequest) -> bool {
     matches!(
         r,
@@ -553,6 +553,8 @@ fn request_is_read(r: &CorenasRequest) -> bool {
             | CorenasRequest::PoolList { .. }
             | CorenasRequest::DeviceInventory { .. }
             | CorenasRequest::DeviceSmartHistory { .. }
+            | CorenasRequest::ArchiveShow { .. }
+            | CorenasRequest::LogSearch { .. }
     )
 }
 

@@ -112,12 +112,7 @@ fn main() {
             Command::new("curl")
                 .args(["-sk", "-N", "-o"])
                 .arg(stream_out(i))
-                .args([
-                    "--max-time",
-                    "120",
-                    "-H",
-                    &format!("Cookie: corenas_session={cookie}"),
-                ])
+                .args(["--max-time", "120", "-H", &format!("Cookie: corenas_session={cookie}")])
                 .arg(format!("{}/api/v1/events", web.base))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -135,9 +130,8 @@ fn main() {
         let _ = s.kill();
         let _ = s.wait();
     }
-    let served = (0..100)
-        .filter(|i| std::fs::read_to_string(stream_out(*i)).unwrap_or_default().contains("event: job"))
-        .count();
+    let served =
+        (0..100).filter(|i| std::fs::read_to_string(stream_out(*i)).unwrap_or_default().contains("event: job")).count();
     assert!(open == 100 && served == 100, "streams open {open}/100, with job events {served}/100");
 
     println!("\ncorenas-web through nginx (TLS), wrk -t2 -c50, {secs} s each");
