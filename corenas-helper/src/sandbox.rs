@@ -54,7 +54,15 @@ fn last_cap() -> u32 {
 }
 
 fn reduce_capabilities() -> Result<(), SandboxError> {
-    let keep = keep_set();
+    // Keep what the helper's operations need *and* the process has: a unit whose
+    // CapabilityBoundingSet= grants less (the shipped one gives no SYS_ADMIN or SYS_RAWIO, and
+    // PrivateDevices= removes SYS_RAWIO) must still start the helper; asking capset(2) for a
+    // capability not in the permitted set fails with EPERM (found by the VM tier). The
+    // operations that need a missing one fail on their own, naming what the kernel refused.
+    let have = rustix::thread::capabilities(None)
+        .map_err(|e| SandboxError::Capabilities { step: "capget", source: e })?
+        .permitted;
+    let keep = keep_set() & have;
     for bit in 0..=last_cap().min(63) {
         let cap = CapabilitySet::from_bits_retain(1u64 << bit);
         // Under systemd the unit's CapabilityBoundingSet= already removed most capabilities,

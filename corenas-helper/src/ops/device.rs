@@ -333,10 +333,31 @@ fn set_user_read(dev: &Device, uid: u32, grant: bool) -> Result<(), WireError> {
 }
 
 const CDROMEJECT: rustix::ioctl::Opcode = 0x5309;
+const CDROM_LOCKDOOR: rustix::ioctl::Opcode = 0x5329;
 const LOOP_CLR_FD: rustix::ioctl::Opcode = 0x4C01;
 
+/// CDROMEJECT with its return value: the sr driver answers a positive value, not an error, when
+/// the tray did not open (a locked door).
+struct EjectTray;
+
+// SAFETY: CDROMEJECT takes no argument (the pointer is null and never read); the output is
+// the ioctl's own return value.
+unsafe impl rustix::ioctl::Ioctl for EjectTray {
+    type Output = i32;
+    const IS_MUTATING: bool = false;
+    fn opcode(&self) -> rustix::ioctl::Opcode {
+        CDROMEJECT
+    }
+    fn as_ptr(&mut self) -> *mut std::ffi::c_void {
+        std::ptr::null_mut()
+    }
+    unsafe fn output_from_ptr(out: rustix::ioctl::IoctlOutput, _: *mut std::ffi::c_void) -> rustix::io::Result<i32> {
+        Ok(out)
+    }
+}
+
 fn ioctl_no_arg<const OP: rustix::ioctl::Opcode>(fd: &OwnedFd) -> rustix::io::Result<()> {
-    // SAFETY: CDROMEJECT and LOOP_CLR_FD take no argument; the kernel reads no user memory.
+    // SAFETY: LOOP_CLR_FD takes no argument; the kernel reads no user memory.
     unsafe { rustix::ioctl::ioctl(fd, rustix::ioctl::NoArg::<OP>::new()) }
 }
 
@@ -345,6 +366,20 @@ fn eject(dev: &Device) -> Result<(), WireError> {
         |e: rustix::io::Errno| WireError::new(ErrorCode::ToolFailed, format!("eject {}: {e}", dev.path.display()));
     let fd = rustix::fs::open(&dev.path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
         .map_err(fail)?;
-    if dev.name.starts_with("loop") { ioctl_no_arg::<LOOP_CLR_FD>(&fd) } else { ioctl_no_arg::<CDROMEJECT>(&fd) }
-        .map_err(fail)
+    if dev.name.starts_with("loop") {
+        return ioctl_no_arg::<LOOP_CLR_FD>(&fd).map_err(fail);
+    }
+    // udev's cdrom_id locks the door of a drive with a disc in it; release it first, as
+    // util-linux's eject does (a drive that cannot lock answers an error we do not need).
+    // SAFETY: CDROM_LOCKDOOR takes an integer argument (0: unlock); no memory is passed.
+    let _ = unsafe { rustix::ioctl::ioctl(&fd, rustix::ioctl::IntegerSetter::<CDROM_LOCKDOOR>::new_usize(0)) };
+    // SAFETY: see EjectTray.
+    match unsafe { rustix::ioctl::ioctl(&fd, EjectTray) } {
+        Ok(0) => Ok(()),
+        Ok(n) => Err(WireError::new(
+            ErrorCode::ToolFailed,
+            format!("eject {}: the drive did not open its tray (it answered {n}; door locked?)", dev.path.display()),
+        )),
+        Err(e) => Err(fail(e)),
+    }
 }
