@@ -91,17 +91,8 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                         }
                         @if p.scrub.as_ref().is_some_and(|s| s.running) { " " (action_button(caller, "scrub-stop", &[("pool", &p.name)], l.t("Stop scrub", "Prüflauf anhalten"), "secondary")) }
                         " " (action_button(caller, "export", &[("pool", &p.name)], l.t("Export (detach)", "Exportieren (trennen)"), "secondary"))
-                        details.danger-zone {
-                            summary { (l.t("Destroy pool", "Pool zerstören")) }
-                            form method="post" action="/storage/action" {
-                                (csrf_input(caller))
-                                input type="hidden" name="action" value="pool-destroy";
-                                input type="hidden" name="pool" value=(p.name);
-                                label for=(format!("destroy-{}", p.name)) { (l.t("Type the pool's name to destroy it and all its data", "Geben Sie den Namen des Pools ein, um ihn mit allen Daten zu zerstören")) }
-                                input id=(format!("destroy-{}", p.name)) name="confirm" type="text" autocomplete="off" required;
-                                button.danger type="submit" { (l.t("Destroy", "Zerstören")) }
-                            }
-                        }
+                        (typed_destroy(caller, "pool-destroy", ("pool", &p.name), l.t("Destroy pool", "Pool zerstören"),
+                            l.t("Type the pool's name to destroy it and all its data", "Geben Sie den Namen des Pools ein, um ihn mit allen Daten zu zerstören")))
                         details {
                             summary { (l.t("New dataset", "Neues Dataset")) }
                             form method="post" action="/storage/action" {
@@ -123,17 +114,8 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                             tbody { @for (d, snaps) in ds { tr {
                                 td { (d.name) br; span.hint { (d.mountpoint) }
                                     @if admin && d.name.contains('/') {
-                                        details.danger-zone {
-                                            summary { (l.t("Destroy", "Zerstören")) }
-                                            form method="post" action="/storage/action" {
-                                                (csrf_input(caller))
-                                                input type="hidden" name="action" value="dataset-destroy";
-                                                input type="hidden" name="dataset" value=(d.name);
-                                                label for=(format!("dsd-{}", d.name)) { (l.t("Type the dataset's name (its snapshots go too)", "Geben Sie den Namen des Datasets ein (seine Snapshots werden mitgelöscht)")) }
-                                                input id=(format!("dsd-{}", d.name)) name="confirm" type="text" autocomplete="off" required;
-                                                button.danger type="submit" { (l.t("Destroy", "Zerstören")) }
-                                            }
-                                        }
+                                        (typed_destroy(caller, "dataset-destroy", ("dataset", &d.name), l.t("Destroy", "Zerstören"),
+                                            l.t("Type the dataset's name (its snapshots go too)", "Geben Sie den Namen des Datasets ein (seine Snapshots werden mitgelöscht)")))
                                     }
                                 }
                                 td.num { @if let Some(u) = d.used_bytes { (l.size(u)) } }
@@ -193,6 +175,25 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
 
 pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
     render(&app, &caller, None).await
+}
+
+/// A destroying action behind a disclosure, which runs only when the thing's name is typed.
+fn typed_destroy(caller: &Caller, action: &str, (field, name): (&str, &str), summary: &str, prompt: &str) -> Markup {
+    let l = caller.lang;
+    let id = format!("{action}-{name}");
+    html! {
+        details.danger-zone {
+            summary { (summary) }
+            form method="post" action="/storage/action" {
+                (csrf_input(caller))
+                input type="hidden" name="action" value=(action);
+                input type="hidden" name=(field) value=(name);
+                label for=(id) { (prompt) }
+                input id=(id) name="confirm" type="text" autocomplete="off" required;
+                button.danger type="submit" { (l.t("Destroy", "Zerstören")) }
+            }
+        }
+    }
 }
 
 /// A one-button form for a storage action (the fields it needs as hidden inputs).
