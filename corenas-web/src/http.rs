@@ -195,13 +195,10 @@ pub async fn check_csrf(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let public = crate::routes::table()
-        .iter()
-        .any(|r| r.public && r.method == req.method().as_str() && r.path == req.uri().path());
     let Some(session) = cookie(req.headers(), SESSION_COOKIE).and_then(|v| v.parse::<WebToken>().ok()) else {
         return next.run(req).await;
     };
-    if public {
+    if crate::routes::is_public(req.method().as_str(), req.uri().path()) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();

@@ -111,6 +111,14 @@ pub fn table() -> Vec<Route> {
     all().into_iter().map(|(r, _)| r).collect()
 }
 
+/// Whether a request's method and exact path name a public route (none of them has a path
+/// parameter). The table is read once, not per request.
+pub fn is_public(method: &str, path: &str) -> bool {
+    static PUBLIC: std::sync::LazyLock<Vec<Route>> =
+        std::sync::LazyLock::new(|| table().into_iter().filter(|r| r.public).collect());
+    PUBLIC.iter().any(|r| r.method == method && r.path == path)
+}
+
 pub fn router(app: Arc<AppState>) -> Router {
     let mut router: Router<Arc<AppState>> = Router::new();
     // Routes that share a path (GET and POST /login) are merged by axum's `route` only once

@@ -149,6 +149,14 @@ pub fn attr_after(body: &str, marker: &str) -> Option<String> {
     Some(body[i..i + j].to_owned())
 }
 
+/// The text of the first `<code>` after `marker` (the id of a secret shown once), unescaped.
+pub fn code_after(body: &str, marker: &str) -> Option<String> {
+    let (_, rest) = body.split_once(marker)?;
+    let (_, rest) = rest.split_once("<code>")?;
+    let (text, _) = rest.split_once("</code>")?;
+    Some(text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&"))
+}
+
 /// curl with a cookie jar: what a browser without JavaScript does, over real TLS to nginx.
 pub struct Browser {
     pub base: String,

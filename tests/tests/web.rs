@@ -3,7 +3,7 @@
 //! helper. The client is curl with a cookie jar, as a browser without JavaScript behaves.
 
 use corenas_tests::media::{self, LoopDisk, ScratchDir};
-use corenas_tests::web::{ADMIN_PASSWORD, WebStack, attr_after, set_up_admin, setup_token, totp};
+use corenas_tests::web::{ADMIN_PASSWORD, WebStack, attr_after, code_after, set_up_admin, setup_token, totp};
 use corenas_tests::{Lab, LabOptions, require_root};
 use std::time::{Duration, Instant};
 
@@ -121,12 +121,7 @@ fn web_first_run_login_sessions_and_refusals() {
         r.body
     );
     let r = alice.post("/accounts/users/bob/smb-password", &[("csrf", &csrf), ("password", "")]);
-    let generated = r
-        .body
-        .split_once("id=\"generated-password\"")
-        .and_then(|(_, rest)| rest.split_once("<code>"))
-        .and_then(|(_, rest)| rest.split_once("</code>"))
-        .map(|(p, _)| p.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&"))
+    let generated = code_after(&r.body, "id=\"generated-password\"")
         .unwrap_or_else(|| panic!("a generated SMB password, shown once: {}", r.body));
     assert!(generated.len() == 20 && corenas_proto::secret::Password::unmet(&generated).is_empty(), "{generated}");
     // Groups and memberships, an ACL on a share path, a share and its SMB switches: each form
@@ -275,13 +270,8 @@ fn web_first_run_login_sessions_and_refusals() {
         "/settings/api-keys",
         &[("csrf", &olga.get("/settings").csrf()), ("label", "olga script"), ("role", "operator"), ("days", "7")],
     );
-    let okey = r
-        .body
-        .split_once("id=\"new-api-key\"")
-        .and_then(|(_, rest)| rest.split_once("<code>"))
-        .and_then(|(_, rest)| rest.split_once("</code>"))
-        .map(|(key, _)| key.to_owned())
-        .unwrap_or_else(|| panic!("olga's key is shown once: {}", r.body));
+    let okey =
+        code_after(&r.body, "id=\"new-api-key\"").unwrap_or_else(|| panic!("olga's key is shown once: {}", r.body));
     let mut script = web.browser("olga-script");
     script.extra.push(format!("X-API-Key: {okey}"));
     assert_eq!(script.get("/api/v1/jobs").status, 200, "her key works");

@@ -633,29 +633,26 @@ pub async fn logs(State(app): State<Arc<AppState>>, caller: Caller, Query(q): Qu
         };
         let since = utc_bound("since", q.since.as_deref())?;
         let until = utc_bound("until", q.until.as_deref())?;
-        // A level means "at least": the results whose level is that or higher.
-        let by_level: Vec<String> = corenas_proto::api::AUDIT_RESULTS
-            .iter()
-            .filter(|r| LEVELS.iter().position(|x| *x == level_of(r)).unwrap_or(0) >= min_level)
-            .map(|r| (*r).to_owned())
-            .collect();
-        let results = match q.result.as_deref().filter(|r| !r.is_empty()) {
-            Some(r) if by_level.iter().any(|x| x == r) => vec![r.to_owned()],
-            // Not one of the results (refused below, naming the field) or below the level.
-            Some(r) if !corenas_proto::api::AUDIT_RESULTS.contains(&r) => vec![r.to_owned()],
-            Some(_) => return Ok(serde_json::json!({ "logs": [] })),
-            None if min_level == 0 => Vec::new(),
-            None => by_level,
-        };
-        let filter = corenas_proto::api::AuditFilter {
+        let mut filter = corenas_proto::api::AuditFilter {
             action: q.action.clone().filter(|a| !a.is_empty()),
             principal: q.principal.clone().filter(|p| !p.is_empty()),
-            results,
+            results: q.result.iter().filter(|r| !r.is_empty()).cloned().collect(),
             since,
             until,
             mentions: None,
         };
         filter.validate()?;
+        // A level means "at least": only results whose level is that or higher.
+        let at_level = |r: &str| LEVELS.iter().position(|x| *x == level_of(r)).unwrap_or(0) >= min_level;
+        if filter.results.is_empty() {
+            filter.results =
+                corenas_proto::api::AUDIT_RESULTS.iter().filter(|r| at_level(r)).map(|r| (*r).to_owned()).collect();
+        } else {
+            filter.results.retain(|r| at_level(r));
+            if filter.results.is_empty() {
+                return Ok(serde_json::json!({ "logs": [] }));
+            }
+        }
         let entries =
             crate::daemon!(app.gate, &caller.cred, LogSearch { filter, before: q.before, after: None, limit })?;
         let out: Vec<serde_json::Value> = entries
