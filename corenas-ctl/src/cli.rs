@@ -73,6 +73,12 @@ pub enum Command {
     /// Storage pools (ZFS, btrfs, one disk), datasets, snapshots and storage jobs.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// md software RAID arrays: create, add/fail/remove members, rebuild as a job, destroy.
+    #[command(subcommand)]
+    Raid(RaidCommand),
+    /// LVM: volume groups from devices, and volumes in them.
+    #[command(subcommand)]
+    Lvm(LvmCommand),
     /// SMB and NFS shares of directories beneath /storage.
     #[command(subcommand)]
     Share(ShareCommand),
@@ -952,6 +958,125 @@ pub enum SnapshotCommand {
     Schedules,
     /// Run every schedule now: take the snapshots that are due, prune by retention.
     RunSchedules,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RaidCommand {
+    /// List the arrays (those with a /dev/md/NAME) with their state and members.
+    List,
+    /// Show one array: state, members, sync progress.
+    Show {
+        /// The array name (/dev/md/NAME).
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::raid::MdName,
+    },
+    /// Create an array from free devices (metadata 1.2; redundant levels get a write-intent
+    /// bitmap). A job follows the initial resync; --wait prints its progress.
+    Create {
+        /// The array name: 1-32 of a-z, 0-9, '_', '-', starting with a letter (/dev/md/NAME).
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::raid::MdName,
+        /// raid0, raid1, raid5, raid6 or raid10.
+        #[arg(long)]
+        level: corenas_proto::raid::RaidLevel,
+        /// A data member (/dev/sdX or /dev/disk/by-id/...); repeat for each, in slot order.
+        #[arg(long = "device", required = true)]
+        devices: Vec<DevicePath>,
+        /// A hot spare; repeat for each.
+        #[arg(long = "spare")]
+        spares: Vec<DevicePath>,
+        /// Chunk size in KiB for raid0/5/6/10 (a power of two, 4-1024).
+        #[arg(long)]
+        chunk_kib: Option<u32>,
+        /// Follow the resync job until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Add a device: it becomes a spare, or is rebuilt into a missing slot at once (a job).
+    Add {
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::raid::MdName,
+        device: DevicePath,
+        /// Follow the rebuild job until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Mark a member faulty (the array runs degraded until it is replaced).
+    Fail {
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::raid::MdName,
+        device: DevicePath,
+    },
+    /// Remove a failed member or a spare from the array.
+    Remove {
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::raid::MdName,
+        device: DevicePath,
+    },
+    /// Stop an array nothing uses and erase its members' md superblocks; needs --force.
+    Destroy {
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::raid::MdName,
+        /// Really destroy.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LvmCommand {
+    /// List physical volumes, volume groups and volumes.
+    List,
+    /// Create a volume group from free devices (each becomes a physical volume).
+    VgCreate {
+        /// The group name (letters, digits, '+', '_', '.', '-').
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::lvm::VgName,
+        /// A device (/dev/sdX or /dev/disk/by-id/...); repeat for each.
+        #[arg(long = "device", required = true)]
+        devices: Vec<DevicePath>,
+        /// Overwrite existing filesystem signatures on the devices.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove an empty volume group; its devices lose their LVM labels.
+    VgRemove {
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::lvm::VgName,
+    },
+    /// Create a linear volume: --size 10G, 50%FREE or 100%VG.
+    LvCreate {
+        /// The group.
+        #[arg(allow_hyphen_values = true)]
+        vg: corenas_proto::lvm::VgName,
+        /// The volume name.
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::lvm::LvName,
+        #[arg(long)]
+        size: corenas_proto::lvm::LvSize,
+    },
+    /// Grow a volume: --size 20G (new size), +5G (increase) or +100%FREE.
+    LvExtend {
+        #[arg(allow_hyphen_values = true)]
+        vg: corenas_proto::lvm::VgName,
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::lvm::LvName,
+        #[arg(long, allow_hyphen_values = true)]
+        size: corenas_proto::lvm::LvGrow,
+        /// Grow the filesystem on it as well.
+        #[arg(long)]
+        resize_fs: bool,
+    },
+    /// Remove a volume nothing uses; its data is lost. Needs --force.
+    LvRemove {
+        #[arg(allow_hyphen_values = true)]
+        vg: corenas_proto::lvm::VgName,
+        #[arg(allow_hyphen_values = true)]
+        name: corenas_proto::lvm::LvName,
+        /// Really remove.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

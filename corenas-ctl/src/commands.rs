@@ -142,6 +142,8 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
         Command::Archive(cmd) => imaging::archive(cmd, socket, dry_run, json).await,
         Command::Device(cmd) => storage::device(cmd, socket, dry_run, json).await,
         Command::Storage(cmd) => storage::storage(cmd, socket, dry_run, json).await,
+        Command::Raid(cmd) => crate::volumes::raid(cmd, socket, dry_run, json).await,
+        Command::Lvm(cmd) => crate::volumes::lvm(cmd, socket, dry_run).await,
         Command::Share(cmd) => shares::share(cmd, socket, dry_run).await,
         Command::Mount(cmd) => shares::mount(cmd, socket, dry_run).await,
         Command::Completions { shell } => Ok(Report::Raw(completions(shell))),

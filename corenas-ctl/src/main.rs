@@ -9,6 +9,7 @@ mod output;
 mod password;
 mod shares;
 mod storage;
+mod volumes;
 mod web;
 
 use clap::Parser;

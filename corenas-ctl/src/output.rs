@@ -1034,7 +1034,7 @@ fn size_or_dash(bytes: Option<u64>) -> String {
     bytes.map_or_else(|| "-".to_owned(), size)
 }
 
-fn percent_or_dash(p: Option<f64>) -> String {
+pub fn percent_or_dash(p: Option<f64>) -> String {
     p.map_or_else(|| "-".to_owned(), percent)
 }
 

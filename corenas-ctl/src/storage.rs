@@ -180,7 +180,7 @@ fn wipe_confirmation(info: &DeviceInfo) -> String {
 
 /// Exit 2 before anything is sent when a destructive command lacks `--force` (a dry run needs
 /// none: it changes nothing and shows what would happen).
-fn needs_force(force: bool, dry_run: bool, what: String, verb: &str) -> Result<(), CtlError> {
+pub(crate) fn needs_force(force: bool, dry_run: bool, what: String, verb: &str) -> Result<(), CtlError> {
     if force || dry_run {
         return Ok(());
     }
@@ -219,7 +219,11 @@ fn is_running(job: &StorageJob) -> bool {
 
 /// Follows a job until it is no longer running, calling `on_change` once per new version (the
 /// first answer included). Returns the job as it was last seen.
-async fn follow(d: &Daemon, id: String, mut on_change: impl FnMut(&StorageJob)) -> Result<StorageJob, CtlError> {
+pub(crate) async fn follow(
+    d: &Daemon,
+    id: String,
+    mut on_change: impl FnMut(&StorageJob),
+) -> Result<StorageJob, CtlError> {
     // A job that already ended answers at once, without a long poll.
     let mut job = answer(d.client.storage_job_show(ctx(), id.clone()).await)?;
     on_change(&job);
@@ -234,7 +238,7 @@ async fn follow(d: &Daemon, id: String, mut on_change: impl FnMut(&StorageJob)) 
 }
 
 /// The end of a followed job: exit 0 only when it is done.
-fn job_end_report(job: &StorageJob) -> Result<Report, CtlError> {
+pub(crate) fn job_end_report(job: &StorageJob) -> Result<Report, CtlError> {
     let exit = if job.state == "done" { 0 } else { EXIT_FAILED };
     Ok(Report::Answer { human: output::storage_job_end(job), json: output::to_json(job)?, exit })
 }

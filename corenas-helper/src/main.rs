@@ -66,6 +66,11 @@ struct Args {
     /// pam with --root /, shadow with any other root.
     #[arg(long, value_parser = ["pam", "shadow"])]
     login_check: Option<String>,
+    /// Which operations this helper performs: `accounts` (accounts, SMB, ACLs, shares, mounts,
+    /// imaging grants), `storage` (pools, md, LVM, wipes, SMART; it alone keeps CAP_SYS_ADMIN and
+    /// CAP_SYS_RAWIO), or `all` (the lab: one helper). Production runs one unit of each.
+    #[arg(long, default_value = "all", value_parser = ["all", "accounts", "storage"])]
+    role: String,
 }
 
 fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
@@ -111,7 +116,7 @@ fn main() -> anyhow::Result<()> {
     // The storage tools keep their own state at fixed host paths: btrfs scrub progress, md's
     // runtime directory, LVM's locks and metadata backups, zfs-fuse/OpenZFS's pool cache.
     writable.extend(
-        ["/var/lib/btrfs", "/run/mdadm", "/run/lvm", "/etc/lvm", "/etc/mdadm", "/etc/zfs"]
+        ["/var/lib/btrfs", "/run/mdadm", "/run/lvm", "/run/lock/lvm", "/etc/lvm", "/etc/mdadm", "/etc/zfs"]
             .map(std::path::PathBuf::from),
     );
     if args.systemd_reads_prefix {
@@ -121,8 +126,13 @@ fn main() -> anyhow::Result<()> {
     }
     // Started before the sandbox: the servant must be able to mount.
     let lab_mounter = if args.lab_mounts { Some(lab_mounts::LabMounter::start(paths.root())?) } else { None };
-    let report = sandbox::apply(writable, args.allow_unsandboxed)?;
-    tracing::info!(landlock = %report.landlock, bounding_set = %report.bounding_set.join(","), root = %paths.root().display(), "sandboxed");
+    let area = match args.role.as_str() {
+        "accounts" => Some(corenas_proto::helper::HelperArea::Accounts),
+        "storage" => Some(corenas_proto::helper::HelperArea::Storage),
+        _ => None,
+    };
+    let report = sandbox::apply(writable, args.allow_unsandboxed, area)?;
+    tracing::info!(role = %args.role, landlock = %report.landlock, bounding_set = %report.bounding_set.join(","), root = %paths.root().display(), "sandboxed");
 
     let shared = Arc::new(server::Shared {
         ops: ops::Ctx {
@@ -140,6 +150,7 @@ fn main() -> anyhow::Result<()> {
             write_lock: tokio::sync::Mutex::new(()),
         },
         sandbox: report,
+        area,
         started: Instant::now(),
     });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build()?;

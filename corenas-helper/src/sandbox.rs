@@ -3,6 +3,7 @@
 //! landlock. The bounding set is what limits the programs the helper runs; landlock is inherited
 //! by them too. See docs/decisions/0002-helper-sandbox.md.
 
+use corenas_proto::helper::HelperArea;
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
     path_beneath_rules,
@@ -10,25 +11,51 @@ use landlock::{
 use rustix::thread::{CapabilitySet, CapabilitySets};
 use std::path::PathBuf;
 
-/// Exactly what the helper's operations need: create/chown homes and account files
+/// Exactly what the accounts helper's operations need: create/chown homes and account files
 /// (CHOWN, DAC_*, FOWNER, FSETID), write ACL xattrs on files it does not own (FOWNER), and let
-/// the shadow tools write their audit records (AUDIT_WRITE); and storage: partition-table
-/// re-reads, btrfs/ZFS/md/LVM ioctls (SYS_ADMIN), SMART pass-through commands (SYS_RAWIO).
-/// SYS_ADMIN is broad; landlock still forbids mount(2). docs/decisions/0011 says why it is here
-/// and how the VM tier's units may split storage into its own helper.
-pub const KEEP: &[(&str, CapabilitySet)] = &[
+/// the shadow tools write their audit records (AUDIT_WRITE).
+pub const ACCOUNTS: &[(&str, CapabilitySet)] = &[
     ("cap_chown", CapabilitySet::CHOWN),
     ("cap_dac_override", CapabilitySet::DAC_OVERRIDE),
     ("cap_dac_read_search", CapabilitySet::DAC_READ_SEARCH),
     ("cap_fowner", CapabilitySet::FOWNER),
     ("cap_fsetid", CapabilitySet::FSETID),
     ("cap_audit_write", CapabilitySet::AUDIT_WRITE),
-    ("cap_sys_admin", CapabilitySet::SYS_ADMIN),
-    ("cap_sys_rawio", CapabilitySet::SYS_RAWIO),
 ];
 
-pub fn keep_set() -> CapabilitySet {
-    KEEP.iter().fold(CapabilitySet::empty(), |acc, (_, c)| acc | *c)
+/// What the storage helper's tools need: partition-table re-reads, btrfs/ZFS/md/device-mapper
+/// ioctls (SYS_ADMIN), SMART pass-through commands (SYS_RAWIO), LVM's locked memory while a
+/// volume is suspended (IPC_LOCK), and root's usual reach over root-owned files of other modes
+/// (DAC_*, FOWNER). Not MKNOD: udev makes the md and device-mapper nodes.
+/// SYS_ADMIN is broad; landlock still forbids mount(2). docs/decisions/0014 says why storage is
+/// a helper of its own.
+pub const STORAGE: &[(&str, CapabilitySet)] = &[
+    ("cap_dac_override", CapabilitySet::DAC_OVERRIDE),
+    ("cap_dac_read_search", CapabilitySet::DAC_READ_SEARCH),
+    ("cap_fowner", CapabilitySet::FOWNER),
+    ("cap_sys_admin", CapabilitySet::SYS_ADMIN),
+    ("cap_sys_rawio", CapabilitySet::SYS_RAWIO),
+    ("cap_ipc_lock", CapabilitySet::IPC_LOCK),
+];
+
+/// The capabilities a helper serving `area` (None: both, as in the lab) keeps, by name.
+pub fn keep_list(area: Option<HelperArea>) -> Vec<(&'static str, CapabilitySet)> {
+    let mut out: Vec<(&'static str, CapabilitySet)> = Vec::new();
+    let lists: &[&[(&str, CapabilitySet)]] = match area {
+        Some(HelperArea::Accounts) => &[ACCOUNTS],
+        Some(HelperArea::Storage) => &[STORAGE],
+        None => &[ACCOUNTS, STORAGE],
+    };
+    for (name, cap) in lists.iter().flat_map(|l| l.iter()) {
+        if !out.iter().any(|(n, _)| n == name) {
+            out.push((name, *cap));
+        }
+    }
+    out
+}
+
+pub fn keep_set(area: Option<HelperArea>) -> CapabilitySet {
+    keep_list(area).iter().fold(CapabilitySet::empty(), |acc, (_, c)| acc | *c)
 }
 
 #[derive(Debug, Clone)]
@@ -53,7 +80,7 @@ fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
 }
 
-fn reduce_capabilities() -> Result<(), SandboxError> {
+fn reduce_capabilities(area: Option<HelperArea>) -> Result<(), SandboxError> {
     // Keep what the helper's operations need *and* the process has: a unit whose
     // CapabilityBoundingSet= grants less (the shipped one gives no SYS_ADMIN or SYS_RAWIO, and
     // PrivateDevices= removes SYS_RAWIO) must still start the helper; asking capset(2) for a
@@ -62,7 +89,7 @@ fn reduce_capabilities() -> Result<(), SandboxError> {
     let have = rustix::thread::capabilities(None)
         .map_err(|e| SandboxError::Capabilities { step: "capget", source: e })?
         .permitted;
-    let keep = keep_set() & have;
+    let keep = keep_set(area) & have;
     for bit in 0..=last_cap().min(63) {
         let cap = CapabilitySet::from_bits_retain(1u64 << bit);
         // Under systemd the unit's CapabilityBoundingSet= already removed most capabilities,
@@ -86,7 +113,8 @@ fn reduce_capabilities() -> Result<(), SandboxError> {
 
 /// The bounding set as read back from the kernel, by name.
 pub fn bounding_set_names() -> Vec<String> {
-    KEEP.iter()
+    keep_list(None)
+        .iter()
         .filter(|(_, c)| rustix::thread::capability_is_in_bounding_set(*c).unwrap_or(false))
         .map(|(n, _)| (*n).to_owned())
         .collect()
@@ -97,8 +125,12 @@ fn existing(paths: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
 }
 
 /// Applies the whole sandbox. `writable` are the directories operations may write beneath.
-pub fn apply(writable: Vec<PathBuf>, allow_unsandboxed: bool) -> Result<SandboxReport, SandboxError> {
-    reduce_capabilities()?;
+pub fn apply(
+    writable: Vec<PathBuf>,
+    allow_unsandboxed: bool,
+    area: Option<HelperArea>,
+) -> Result<SandboxReport, SandboxError> {
+    reduce_capabilities(area)?;
     rustix::thread::set_no_new_privs(true).map_err(SandboxError::NoNewPrivs)?;
 
     // Best effort up to ABI 5 (filesystem rights incl. truncate/ioctl, TCP bind/connect);

@@ -8,7 +8,7 @@ use corenas_proto::WireError;
 use corenas_proto::acl::AclListing;
 use corenas_proto::helper::PasswordCheck;
 use corenas_proto::helper::{
-    Accounts, DeviceProbe, Helper, HelperOp, HelperStatus, OpReport, StorageQuery, ToolOutput,
+    Accounts, DeviceProbe, Helper, HelperArea, HelperOp, HelperStatus, OpReport, StorageQuery, ToolOutput,
 };
 use corenas_proto::mounts::UnitState;
 use corenas_proto::names::{DevicePath, MountTarget, SharePath, UserName};
@@ -26,7 +26,25 @@ pub static IN_FLIGHT: std::sync::LazyLock<tokio_util::task::TaskTracker> =
 pub struct Shared {
     pub ops: Ctx,
     pub sandbox: SandboxReport,
+    /// The operations this helper performs (`--role`); None: all of them (the lab).
+    pub area: Option<HelperArea>,
     pub started: Instant,
+}
+
+impl Shared {
+    /// Refuses a request that belongs to the other helper: its capabilities and unit are not
+    /// this one's, so it would fail half-way or, worse, work with more than it should.
+    fn serves(&self, wanted: HelperArea, what: &str) -> Result<(), WireError> {
+        match self.area {
+            Some(a) if a != wanted => Err(WireError::not_allowed(format!(
+                "this is the {} helper; {what} belongs to the {} helper (corenasd sends it there: --{}-socket)",
+                a.as_str(),
+                wanted.as_str(),
+                if wanted == HelperArea::Storage { "storage" } else { "helper" }
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -52,6 +70,10 @@ impl HelperServer {
 
 impl Helper for HelperServer {
     async fn perform(self, _: Context, op: HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
+        if let Err(e) = self.shared.serves(op.area(), op.name()) {
+            self.log(op.name(), &op.canonical_args(), &Err(&e), Instant::now());
+            return Err(e);
+        }
         // Detached: an operation that has started finishes and is logged even if the caller
         // disconnects or its deadline passes (tarpc drops the handler's future then).
         let task = IN_FLIGHT.spawn(async move {
@@ -65,10 +87,12 @@ impl Helper for HelperServer {
     }
 
     async fn accounts(self, _: Context) -> Result<Accounts, WireError> {
+        self.shared.serves(HelperArea::Accounts, "the account list")?;
         ops::accounts::snapshot(&self.shared.ops).await
     }
 
     async fn acl_get(self, _: Context, path: SharePath) -> Result<AclListing, WireError> {
+        self.shared.serves(HelperArea::Accounts, "reading ACLs")?;
         let ctx = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || ops::acl::get(&ctx.ops, &path))
             .await
@@ -76,6 +100,7 @@ impl Helper for HelperServer {
     }
 
     async fn device_probe(self, _: Context, device: DevicePath) -> Result<DeviceProbe, WireError> {
+        self.shared.serves(HelperArea::Accounts, "probing a medium")?;
         let started = Instant::now();
         let r = tokio::task::spawn_blocking(move || ops::device::probe(&device))
             .await
@@ -86,6 +111,7 @@ impl Helper for HelperServer {
     }
 
     async fn share_config(self, _: Context) -> Result<ShareConfig, WireError> {
+        self.shared.serves(HelperArea::Accounts, "the share configuration")?;
         ops::shares::config(&self.shared.ops).await
     }
 
@@ -94,6 +120,7 @@ impl Helper for HelperServer {
         _: Context,
         targets: Vec<MountTarget>,
     ) -> Result<Vec<Result<UnitState, String>>, WireError> {
+        self.shared.serves(HelperArea::Accounts, "mount states")?;
         if targets.len() > 1000 {
             return Err(WireError::invalid("target", "ask for at most 1000 mounts at once"));
         }
@@ -101,6 +128,7 @@ impl Helper for HelperServer {
     }
 
     async fn storage_query(self, _: Context, query: StorageQuery) -> Result<ToolOutput, WireError> {
+        self.shared.serves(HelperArea::Storage, "a storage query")?;
         ops::storage::query::run(&self.shared.ops, &query).await
     }
 
@@ -110,6 +138,7 @@ impl Helper for HelperServer {
         device: DevicePath,
         regions: Vec<(u64, u32)>,
     ) -> Result<Vec<bool>, WireError> {
+        self.shared.serves(HelperArea::Storage, "a wipe check")?;
         tokio::task::spawn_blocking(move || ops::storage::wipe::check(&device, &regions))
             .await
             .map_err(|e| WireError::internal(format!("wipe check failed: {e}")))?
@@ -121,6 +150,7 @@ impl Helper for HelperServer {
         device: DevicePath,
         regions: Vec<(u64, u32)>,
     ) -> Result<Vec<[u8; 32]>, WireError> {
+        self.shared.serves(HelperArea::Storage, "reading regions")?;
         tokio::task::spawn_blocking(move || ops::storage::wipe::fingerprints(&device, &regions))
             .await
             .map_err(|e| WireError::internal(format!("reading regions failed: {e}")))?
@@ -132,6 +162,7 @@ impl Helper for HelperServer {
         user: UserName,
         password: LoginPassword,
     ) -> Result<PasswordCheck, WireError> {
+        self.shared.serves(HelperArea::Accounts, "a password check")?;
         let started = Instant::now();
         let shared = Arc::clone(&self.shared);
         let name = user.clone();

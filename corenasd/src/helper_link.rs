@@ -4,7 +4,7 @@
 //! connection that failed once is never reused.
 
 use corenas_proto::acl::AclListing;
-use corenas_proto::helper::{Accounts, HelperClient, HelperOp, HelperStatus, OpReport};
+use corenas_proto::helper::{Accounts, HelperArea, HelperClient, HelperOp, HelperStatus, OpReport};
 use corenas_proto::names::SharePath;
 use corenas_proto::wire::{self, Service};
 use corenas_proto::{ErrorCode, WireError};
@@ -18,13 +18,24 @@ const CALL_DEADLINE: Duration = Duration::from_secs(300);
 /// How long an unused helper connection stays open.
 const LINGER: Duration = Duration::from_secs(5);
 
-#[derive(Debug)]
+/// corenasd's link to the helpers: the accounts helper's socket and, in production, the storage
+/// helper's (docs/decisions/0014-two-helpers.md). A connection routes each request to the helper
+/// whose area it is, so a caller never has to know which one does what.
+#[derive(Debug, Clone)]
 pub struct HelperLink {
-    pub socket: PathBuf,
-    cached: std::sync::Arc<std::sync::Mutex<Option<Cached>>>,
+    accounts: std::sync::Arc<Channel>,
+    /// None: the accounts helper's socket serves storage too (the lab's single helper).
+    storage: Option<std::sync::Arc<Channel>>,
     /// Account snapshots are costly (the helper runs pdbedit for the SMB states): concurrent
     /// readers share one, never one older than their own request.
-    accounts: std::sync::Arc<FreshRead<Accounts>>,
+    accounts_read: std::sync::Arc<FreshRead<Accounts>>,
+}
+
+/// One helper socket and its cached connection.
+#[derive(Debug)]
+struct Channel {
+    socket: PathBuf,
+    cached: std::sync::Arc<std::sync::Mutex<Option<Cached>>>,
     /// Whether the task that closes an unused connection is running (one at a time).
     closer: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -36,10 +47,17 @@ struct Cached {
     last_used: Instant,
 }
 
-pub struct HelperConn {
+/// A connection to one helper, and the way to the other.
+#[derive(Clone)]
+struct Conn {
     client: HelperClient,
     broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    accounts: std::sync::Arc<FreshRead<Accounts>>,
+}
+
+pub struct HelperConn {
+    area: HelperArea,
+    conn: Conn,
+    link: HelperLink,
 }
 
 /// One value read from somewhere slow, shared by concurrent callers without ever handing a
@@ -101,25 +119,57 @@ fn ctx() -> tarpc::context::Context {
 
 impl HelperLink {
     pub fn new(socket: PathBuf) -> Self {
-        Self {
-            socket,
-            cached: std::sync::Arc::default(),
-            closer: std::sync::Arc::default(),
-            accounts: std::sync::Arc::default(),
+        Self::with_storage(socket, None)
+    }
+
+    /// `storage`: the storage helper's socket; None or the same path: one helper does both.
+    pub fn with_storage(socket: PathBuf, storage: Option<PathBuf>) -> Self {
+        let storage = storage.filter(|s| *s != socket).map(|s| std::sync::Arc::new(Channel::new(s)));
+        Self { accounts: std::sync::Arc::new(Channel::new(socket)), storage, accounts_read: std::sync::Arc::default() }
+    }
+
+    /// The accounts helper's socket (the only one in the lab).
+    pub fn socket(&self) -> &std::path::Path {
+        &self.accounts.socket
+    }
+
+    fn channel(&self, area: HelperArea) -> &Channel {
+        match (area, &self.storage) {
+            (HelperArea::Storage, Some(s)) => s,
+            _ => &self.accounts,
         }
     }
 
-    /// A connection to the helper: the cached one if it is healthy and recently used, else new.
+    /// A connection that starts at the accounts helper; storage requests made on it go to the
+    /// storage helper.
     pub async fn connect(&self) -> Result<HelperConn, WireError> {
+        self.open(HelperArea::Accounts).await
+    }
+
+    /// A connection that starts at the storage helper (pools, md, LVM, wipes, SMART), so that
+    /// storage work does not wake the accounts helper.
+    pub async fn storage(&self) -> Result<HelperConn, WireError> {
+        self.open(HelperArea::Storage).await
+    }
+
+    async fn open(&self, area: HelperArea) -> Result<HelperConn, WireError> {
+        let conn = self.channel(area).connect().await?;
+        Ok(HelperConn { area, conn, link: self.clone() })
+    }
+}
+
+impl Channel {
+    fn new(socket: PathBuf) -> Self {
+        Self { socket, cached: std::sync::Arc::default(), closer: std::sync::Arc::default() }
+    }
+
+    /// The cached connection if it is healthy and recently used, else a new one.
+    async fn connect(&self) -> Result<Conn, WireError> {
         if let Some(c) = self.cached.lock().ok().as_mut().and_then(|g| g.as_mut()) {
             let fresh = c.last_used.elapsed() < LINGER;
             if fresh && !c.broken.load(std::sync::atomic::Ordering::SeqCst) {
                 c.last_used = Instant::now();
-                return Ok(HelperConn {
-                    client: c.client.clone(),
-                    broken: std::sync::Arc::clone(&c.broken),
-                    accounts: std::sync::Arc::clone(&self.accounts),
-                });
+                return Ok(Conn { client: c.client.clone(), broken: std::sync::Arc::clone(&c.broken) });
             }
         }
         let stream = wire::connect(&self.socket, Service::Helper).await?;
@@ -141,7 +191,7 @@ impl HelperLink {
             });
         }
         self.close_when_unused();
-        Ok(HelperConn { client, broken, accounts: std::sync::Arc::clone(&self.accounts) })
+        Ok(Conn { client, broken })
     }
 
     /// Drops the cached connection once it has been unused for `LINGER`, so the helper can
@@ -170,7 +220,7 @@ impl HelperLink {
     }
 }
 
-impl HelperConn {
+impl Conn {
     /// A transport failure marks the connection broken so it is not reused.
     fn check<T>(&self, r: Result<T, RpcError>) -> Result<T, WireError> {
         r.map_err(|e| {
@@ -178,68 +228,91 @@ impl HelperConn {
             rpc_error(e)
         })
     }
+}
+
+impl HelperConn {
+    /// The connection to the helper of `area`: this one, or (made now) one to the other helper.
+    async fn to(&self, area: HelperArea) -> Result<Conn, WireError> {
+        if area == self.area || self.link.storage.is_none() {
+            Ok(self.conn.clone())
+        } else {
+            self.link.channel(area).connect().await
+        }
+    }
 
     pub async fn perform(&self, op: HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
-        self.check(self.client.perform(ctx(), op, dry_run).await)?
+        let c = self.to(op.area()).await?;
+        c.check(c.client.perform(ctx(), op, dry_run).await)?
     }
     /// The helper's account snapshot, shared with concurrent callers (see [`FreshRead`]).
     pub async fn accounts(&self) -> Result<Accounts, WireError> {
-        self.accounts.get(async { self.check(self.client.accounts(ctx()).await)? }).await
+        let c = self.to(HelperArea::Accounts).await?;
+        self.link.accounts_read.get(async { c.check(c.client.accounts(ctx()).await)? }).await
     }
     pub async fn acl_get(&self, path: SharePath) -> Result<AclListing, WireError> {
-        self.check(self.client.acl_get(ctx(), path).await)?
+        let c = self.to(HelperArea::Accounts).await?;
+        c.check(c.client.acl_get(ctx(), path).await)?
     }
     pub async fn device_probe(
         &self,
         device: corenas_proto::names::DevicePath,
     ) -> Result<corenas_proto::helper::DeviceProbe, WireError> {
-        self.check(self.client.device_probe(ctx(), device).await)?
+        let c = self.to(HelperArea::Accounts).await?;
+        c.check(c.client.device_probe(ctx(), device).await)?
     }
     pub async fn share_config(&self) -> Result<corenas_proto::shares::ShareConfig, WireError> {
-        self.check(self.client.share_config(ctx()).await)?
+        let c = self.to(HelperArea::Accounts).await?;
+        c.check(c.client.share_config(ctx()).await)?
     }
     pub async fn mount_states(
         &self,
         targets: Vec<corenas_proto::names::MountTarget>,
     ) -> Result<Vec<Result<corenas_proto::mounts::UnitState, String>>, WireError> {
-        self.check(self.client.mount_states(ctx(), targets).await)?
+        let c = self.to(HelperArea::Accounts).await?;
+        c.check(c.client.mount_states(ctx(), targets).await)?
     }
     pub async fn storage_query(
         &self,
         q: corenas_proto::helper::StorageQuery,
     ) -> Result<corenas_proto::helper::ToolOutput, WireError> {
-        self.check(self.client.storage_query(ctx(), q).await)?
+        let c = self.to(HelperArea::Storage).await?;
+        c.check(c.client.storage_query(ctx(), q).await)?
     }
     pub async fn wipe_check(
         &self,
         device: corenas_proto::names::DevicePath,
         regions: Vec<(u64, u32)>,
     ) -> Result<Vec<bool>, WireError> {
-        self.check(self.client.wipe_check(ctx(), device, regions).await)?
+        let c = self.to(HelperArea::Storage).await?;
+        c.check(c.client.wipe_check(ctx(), device, regions).await)?
     }
     pub async fn region_fingerprints(
         &self,
         device: corenas_proto::names::DevicePath,
         regions: Vec<(u64, u32)>,
     ) -> Result<Vec<[u8; 32]>, WireError> {
-        self.check(self.client.region_fingerprints(ctx(), device, regions).await)?
+        let c = self.to(HelperArea::Storage).await?;
+        c.check(c.client.region_fingerprints(ctx(), device, regions).await)?
     }
     /// `perform` for an operation that may take up to `limit` (a firmware erase): the call's
     /// deadline is that long, not the usual one.
     pub async fn perform_long(&self, op: HelperOp, limit: Duration) -> Result<OpReport, WireError> {
-        let mut c = tarpc::context::current();
-        c.deadline = Instant::now() + limit.max(CALL_DEADLINE);
-        self.check(self.client.perform(c, op, false).await)?
+        let mut cx = tarpc::context::current();
+        cx.deadline = Instant::now() + limit.max(CALL_DEADLINE);
+        let c = self.to(op.area()).await?;
+        c.check(c.client.perform(cx, op, false).await)?
     }
     pub async fn password_check(
         &self,
         user: corenas_proto::names::UserName,
         password: corenas_proto::web::LoginPassword,
     ) -> Result<corenas_proto::helper::PasswordCheck, WireError> {
-        self.check(self.client.password_check(ctx(), user, password).await)?
+        let c = self.to(HelperArea::Accounts).await?;
+        c.check(c.client.password_check(ctx(), user, password).await)?
     }
+    /// The status of the helper this connection started at.
     pub async fn status(&self) -> Result<HelperStatus, WireError> {
-        self.check(self.client.status(ctx()).await)
+        self.conn.check(self.conn.client.status(ctx()).await)
     }
 }
 

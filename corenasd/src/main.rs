@@ -26,6 +26,10 @@ struct Args {
     /// The root helper's socket.
     #[arg(long, default_value = "/run/corenas/helper.sock")]
     helper_socket: PathBuf,
+    /// The storage helper's socket (pools, md, LVM, wipes, SMART). Unset: the helper at
+    /// --helper-socket does storage too, as in the lab.
+    #[arg(long)]
+    storage_socket: Option<PathBuf>,
     /// Where imaging jobs write their images (one directory per job), owned by corenasd's user.
     #[arg(long, default_value = "/srv/corenas/images")]
     images: PathBuf,
@@ -71,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     let state = State::open(&db).with_context(|| format!("opening {}", db.display()))?;
     let shared = Arc::new(Shared {
         state: Mutex::new(state),
-        helper: HelperLink::new(args.helper_socket.clone()),
+        helper: HelperLink::with_storage(args.helper_socket.clone(), args.storage_socket.clone()),
         root: args.root.display().to_string(),
         state_db: db.display().to_string(),
         imaging: corenasd::imaging::engine::Imaging::new(args.images.clone(), args.imaging_concurrency),

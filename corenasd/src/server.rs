@@ -1115,6 +1115,134 @@ impl Corenas for DaemonServer {
         .await
     }
 
+    async fn raid_list(self, _: Context) -> Result<Vec<corenas_proto::raid::MdArrayInfo>, WireError> {
+        self.read("raid.list", storage::volumes::md_list(&self.shared)).await
+    }
+
+    async fn raid_show(
+        self,
+        _: Context,
+        name: corenas_proto::raid::MdName,
+    ) -> Result<corenas_proto::raid::MdArrayInfo, WireError> {
+        self.read("raid.show", storage::volumes::md_show(&self.shared, &name)).await
+    }
+
+    async fn raid_create(
+        self,
+        _: Context,
+        spec: corenas_proto::raid::MdCreateSpec,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::raid::MdChange>, WireError> {
+        detach(async move {
+            let args = json(&spec);
+            self.mutate("raid.create", args, dry_run, storage::volumes::md_create(&self.shared, &spec, dry_run)).await
+        })
+        .await
+    }
+
+    async fn raid_member(
+        self,
+        _: Context,
+        name: corenas_proto::raid::MdName,
+        device: DevicePath,
+        op: corenas_proto::raid::MdMemberOp,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::raid::MdChange>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name, "device": device, "op": op });
+            let run = storage::volumes::md_member(&self.shared, &name, &device, &op, dry_run);
+            self.mutate(&format!("raid.{}", op.verb()), args, dry_run, run).await
+        })
+        .await
+    }
+
+    async fn raid_destroy(
+        self,
+        _: Context,
+        name: corenas_proto::raid::MdName,
+        confirm: String,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "name": name });
+            let run = storage::volumes::md_destroy(&self.shared, &name, &confirm, dry_run);
+            self.mutate("raid.destroy", args, dry_run, run).await
+        })
+        .await
+    }
+
+    async fn lvm_list(self, _: Context) -> Result<corenas_proto::lvm::LvmListing, WireError> {
+        self.read("lvm.list", storage::volumes::lvm_list(&self.shared)).await
+    }
+
+    async fn vg_create(
+        self,
+        _: Context,
+        spec: corenas_proto::lvm::VgCreateSpec,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::lvm::VgInfo>, WireError> {
+        detach(async move {
+            let args = json(&spec);
+            self.mutate("lvm.vg_create", args, dry_run, storage::volumes::vg_create(&self.shared, &spec, dry_run)).await
+        })
+        .await
+    }
+
+    async fn vg_remove(
+        self,
+        _: Context,
+        vg: corenas_proto::lvm::VgName,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "vg": vg });
+            self.mutate("lvm.vg_remove", args, dry_run, storage::volumes::vg_remove(&self.shared, &vg, dry_run)).await
+        })
+        .await
+    }
+
+    async fn lv_create(
+        self,
+        _: Context,
+        spec: corenas_proto::lvm::LvCreateSpec,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::lvm::LvInfo>, WireError> {
+        detach(async move {
+            let args = json(&spec);
+            self.mutate("lvm.lv_create", args, dry_run, storage::volumes::lv_create(&self.shared, &spec, dry_run)).await
+        })
+        .await
+    }
+
+    async fn lv_extend(
+        self,
+        _: Context,
+        spec: corenas_proto::lvm::LvExtendSpec,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::lvm::LvInfo>, WireError> {
+        detach(async move {
+            let args = json(&spec);
+            self.mutate("lvm.lv_extend", args, dry_run, storage::volumes::lv_extend(&self.shared, &spec, dry_run)).await
+        })
+        .await
+    }
+
+    async fn lv_remove(
+        self,
+        _: Context,
+        vg: corenas_proto::lvm::VgName,
+        lv: corenas_proto::lvm::LvName,
+        confirm: String,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError> {
+        detach(async move {
+            let args = serde_json::json!({ "vg": vg, "lv": lv });
+            let run = storage::volumes::lv_remove(&self.shared, &vg, &lv, &confirm, dry_run);
+            self.mutate("lvm.lv_remove", args, dry_run, run).await
+        })
+        .await
+    }
+
     async fn storage_job_list(self, _: Context) -> Result<Vec<StorageJob>, WireError> {
         self.read("storage.job_list", async {
             let mut all = self.shared.storage_jobs.live();

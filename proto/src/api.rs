@@ -419,6 +419,38 @@ pub trait Corenas {
     /// Runs every schedule now (take a snapshot where one is due, prune by retention).
     async fn schedule_run(dry_run: bool) -> Result<Change<Vec<String>>, WireError>;
 
+    /// md arrays (those with a `/dev/md/<name>`), from `mdadm --detail`.
+    async fn raid_list() -> Result<Vec<crate::raid::MdArrayInfo>, WireError>;
+    async fn raid_show(name: crate::raid::MdName) -> Result<crate::raid::MdArrayInfo, WireError>;
+    /// Creates an array from free devices; a job follows the initial resync.
+    async fn raid_create(
+        spec: crate::raid::MdCreateSpec,
+        dry_run: bool,
+    ) -> Result<Change<crate::raid::MdChange>, WireError>;
+    /// Adds, fails, removes or replaces a member; a job follows the rebuild an add starts.
+    async fn raid_member(
+        name: crate::raid::MdName,
+        device: DevicePath,
+        op: crate::raid::MdMemberOp,
+        dry_run: bool,
+    ) -> Result<Change<crate::raid::MdChange>, WireError>;
+    /// `confirm` must repeat the array's name: its members' md superblocks are erased.
+    async fn raid_destroy(name: crate::raid::MdName, confirm: String, dry_run: bool) -> Result<Change<()>, WireError>;
+
+    async fn lvm_list() -> Result<crate::lvm::LvmListing, WireError>;
+    async fn vg_create(spec: crate::lvm::VgCreateSpec, dry_run: bool) -> Result<Change<crate::lvm::VgInfo>, WireError>;
+    /// Refused while the group holds volumes; its devices lose their PV labels.
+    async fn vg_remove(vg: crate::lvm::VgName, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn lv_create(spec: crate::lvm::LvCreateSpec, dry_run: bool) -> Result<Change<crate::lvm::LvInfo>, WireError>;
+    async fn lv_extend(spec: crate::lvm::LvExtendSpec, dry_run: bool) -> Result<Change<crate::lvm::LvInfo>, WireError>;
+    /// `confirm` must repeat `vg/lv`: the volume's data is gone.
+    async fn lv_remove(
+        vg: crate::lvm::VgName,
+        lv: crate::lvm::LvName,
+        confirm: String,
+        dry_run: bool,
+    ) -> Result<Change<()>, WireError>;
+
     async fn storage_job_list() -> Result<Vec<StorageJob>, WireError>;
     async fn storage_job_show(id: String) -> Result<StorageJob, WireError>;
     /// Returns when the job's version passes `after_version` or after `wait_ms` (at most 30 s).

@@ -4,11 +4,13 @@
 
 use crate::acl::{AclEntry, AclListing, AclTarget};
 use crate::error::WireError;
+use crate::lvm::{LvCreateSpec, LvExtendSpec, LvName, VgCreateSpec, VgName};
 use crate::mounts::{MountDef, UnitState};
 use crate::names::{
     DatasetName, DevicePath, FullName, GroupName, ManagedGid, ManagedUid, MountTarget, PoolName, SharePath, Shell,
     SnapshotName, StoragePath, UserName,
 };
+use crate::raid::{MdCreateSpec, MdMemberOp, MdName};
 use crate::secret::Password;
 use crate::shares::{FileMode, ShareConfig, ShareSet};
 use crate::storage::{Backend, DatasetSpec, FirmwareErase, PoolSpec, WipeMethod, ZfsProperty};
@@ -222,6 +224,62 @@ pub enum HelperOp {
         erase: FirmwareErase,
         minutes: u32,
     },
+    /// `mdadm --create /dev/md/<name>` from free devices (metadata 1.2, a write-intent bitmap for
+    /// redundant levels). The initial resync runs in the kernel; corenasd follows it as a job.
+    MdCreate {
+        spec: MdCreateSpec,
+    },
+    /// Add, fail, remove or replace one member. An added device must be free.
+    MdMember {
+        name: MdName,
+        device: DevicePath,
+        op: MdMemberOp,
+    },
+    /// Stops an array nothing holds or mounts, then erases its members' md superblocks (the helper
+    /// reads the members from sysfs itself) so it is not assembled again.
+    MdDestroy {
+        name: MdName,
+    },
+    /// `pvcreate` on each free device, then `vgcreate`.
+    VgCreate {
+        spec: VgCreateSpec,
+    },
+    /// `vgremove` (refused by LVM while it holds volumes), then `pvremove` on `devices`.
+    VgRemove {
+        vg: VgName,
+        devices: Vec<DevicePath>,
+    },
+    LvCreate {
+        spec: LvCreateSpec,
+    },
+    LvExtend {
+        spec: LvExtendSpec,
+    },
+    /// Refused while the volume is mounted or held.
+    LvRemove {
+        vg: VgName,
+        lv: LvName,
+    },
+}
+
+/// Which helper performs an operation. Production runs two units of the same binary: the
+/// accounts helper (accounts, SMB, ACLs, shares, mounts, imaging grants) and the storage helper
+/// (pools, md, LVM, wipes, SMART), which alone holds CAP_SYS_ADMIN and CAP_SYS_RAWIO
+/// (docs/decisions/0014-two-helpers.md). The lab runs one helper for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HelperArea {
+    Accounts,
+    Storage,
+}
+
+impl HelperArea {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accounts => "accounts",
+            Self::Storage => "storage",
+        }
+    }
 }
 
 impl HelperOp {
@@ -268,6 +326,68 @@ impl HelperOp {
             Self::WipeRange { .. } => "device.wipe_range",
             Self::FirmwareErase { .. } => "device.firmware_erase",
             Self::SmartSelfTest { .. } => "device.selftest",
+            Self::MdCreate { .. } => "raid.create",
+            Self::MdMember { .. } => "raid.member",
+            Self::MdDestroy { .. } => "raid.destroy",
+            Self::VgCreate { .. } => "lvm.vg_create",
+            Self::VgRemove { .. } => "lvm.vg_remove",
+            Self::LvCreate { .. } => "lvm.lv_create",
+            Self::LvExtend { .. } => "lvm.lv_extend",
+            Self::LvRemove { .. } => "lvm.lv_remove",
+        }
+    }
+
+    /// The helper that performs it (see [`HelperArea`]).
+    pub fn area(&self) -> HelperArea {
+        match self {
+            Self::PoolCreate { .. }
+            | Self::PoolDestroy { .. }
+            | Self::PoolImport { .. }
+            | Self::PoolExport { .. }
+            | Self::ScrubStart { .. }
+            | Self::ScrubStop { .. }
+            | Self::DatasetCreate { .. }
+            | Self::DatasetDestroy { .. }
+            | Self::DatasetSet { .. }
+            | Self::SnapshotCreate { .. }
+            | Self::SnapshotDestroy { .. }
+            | Self::SnapshotRollback { .. }
+            | Self::WipeSignatures { .. }
+            | Self::WipeRange { .. }
+            | Self::SmartSelfTest { .. }
+            | Self::FirmwareErase { .. }
+            | Self::MdCreate { .. }
+            | Self::MdMember { .. }
+            | Self::MdDestroy { .. }
+            | Self::VgCreate { .. }
+            | Self::VgRemove { .. }
+            | Self::LvCreate { .. }
+            | Self::LvExtend { .. }
+            | Self::LvRemove { .. } => HelperArea::Storage,
+            Self::GroupCreate { .. }
+            | Self::GroupDelete { .. }
+            | Self::GroupAddMember { .. }
+            | Self::GroupRemoveMember { .. }
+            | Self::UserCreate(_)
+            | Self::UserModify(_)
+            | Self::UserDelete { .. }
+            | Self::UserLock { .. }
+            | Self::UserUnlock { .. }
+            | Self::UserSetPassword { .. }
+            | Self::SmbSetPassword { .. }
+            | Self::SmbEnable { .. }
+            | Self::SmbDisable { .. }
+            | Self::SmbDelete { .. }
+            | Self::AclSet { .. }
+            | Self::AclRemove { .. }
+            | Self::DeviceGrantRead { .. }
+            | Self::DeviceRevokeRead { .. }
+            | Self::DeviceEject { .. }
+            | Self::ShareDirPrepare { .. }
+            | Self::SharesPublish { .. }
+            | Self::MountWrite { .. }
+            | Self::MountRemove { .. }
+            | Self::MountStart { .. } => HelperArea::Accounts,
         }
     }
 
@@ -492,6 +612,20 @@ pub enum StorageQuery {
     NvmeSanitizeLog { device: DevicePath },
     /// `hdparm -I <device>`: ATA IDENTIFY, with the security feature set
     AtaIdentify { device: DevicePath },
+    /// `mdadm --detail --scan`: one ARRAY line per running array.
+    MdScan,
+    /// `mdadm --detail /dev/md/<name>`
+    MdDetail { name: MdName },
+    /// `lvm pvs|vgs|lvs --reportformat json` with the fields corenasd parses.
+    LvmReport { report: LvmReport },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LvmReport {
+    Pvs,
+    Vgs,
+    Lvs,
 }
 
 /// A tool's raw answer.

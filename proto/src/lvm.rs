@@ -348,6 +348,14 @@ pub struct LvExtendSpec {
     pub resize_fs: bool,
 }
 
+/// Everything LVM reports, as `lvm list` and the web show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LvmListing {
+    pub pvs: Vec<PvInfo>,
+    pub vgs: Vec<VgInfo>,
+    pub lvs: Vec<LvInfo>,
+}
+
 /// pv_attr, decoded (pvs(8)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PvAttr {

@@ -423,6 +423,14 @@ impl MdArrayInfo {
     }
 }
 
+/// An array after a change, and the job that follows the sync the change started (a new
+/// redundant array's initial resync, a rebuild onto an added member), if one runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MdChange {
+    pub array: MdArrayInfo,
+    pub job: Option<crate::storage::StorageJob>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,9 @@ pub struct LabOptions {
     /// runs in a mount namespace whose /etc is a copy of the host's with the shipped
     /// `/etc/pam.d/corenas` and the prefix's account files (see [`with_pam_etc`]).
     pub pam: bool,
+    /// Run two helpers as production does: `--role accounts` on `helper_sock` and
+    /// `--role storage` on `storage_sock`, with corenasd's `--storage-socket` pointing there.
+    pub split_helpers: bool,
 }
 
 /// The filesystem under corenasd's state directory (see [`LabOptions::state_fs`]).
@@ -147,6 +150,7 @@ impl Default for LabOptions {
             state_fs: None,
             hide_programs: Vec::new(),
             pam: false,
+            split_helpers: false,
         }
     }
 }
@@ -156,6 +160,9 @@ pub struct Lab {
     pub root: PathBuf,
     pub storage: PathBuf,
     pub helper_sock: PathBuf,
+    /// The storage helper's socket when `split_helpers` (else the helper at `helper_sock` does
+    /// storage too).
+    pub storage_sock: PathBuf,
     pub daemon_sock: PathBuf,
     pub bin: PathBuf,
     pub daemon_uid: u32,
@@ -168,6 +175,7 @@ pub struct Lab {
     state_mounted: bool,
     opts: LabOptions,
     helper: Option<Child>,
+    storage_helper: Option<Child>,
     daemon: Option<Child>,
 }
 
@@ -262,6 +270,7 @@ impl Lab {
             images_mounted: false,
             state_mounted: false,
             helper_sock: run_dir.join("helper.sock"),
+            storage_sock: run_dir.join("storage.sock"),
             daemon_sock: run_dir.join("corenasd.sock"),
             dir,
             root,
@@ -269,6 +278,7 @@ impl Lab {
             bin,
             daemon_uid,
             helper: None,
+            storage_helper: None,
             daemon: None,
         };
         if let Some(size) = &opts.images_tmpfs {
@@ -324,6 +334,17 @@ impl Lab {
         let mut args = self.helper_args(uid, gid, opts.idle_timeout);
         if opts.lab_mounts {
             args.push("--lab-mounts".into());
+        }
+        if opts.split_helpers {
+            // The storage helper: its own process and socket, as corenas-storage.service.
+            let mut st = Command::new(&helper);
+            st.args(&args).args(["--role", "storage", "--socket-mode", "666", "--listen"]).arg(&self.storage_sock);
+            st.stdout(self.log_file("storage-helper.log"))
+                .stderr(self.log_file("storage-helper.log"))
+                .stdin(Stdio::null());
+            self.storage_helper = Some(st.spawn().expect("start the storage helper"));
+            wait_for(|| self.storage_sock.exists(), "storage helper socket");
+            args.extend(["--role".into(), "accounts".into()]);
         }
         let mut cmd = match opts.activation {
             Activation::Listen => {
@@ -408,6 +429,11 @@ impl Lab {
         .args(["--listen".as_ref(), self.daemon_sock.as_os_str()])
         .args(["--socket-mode", "666"])
         .args(["--helper-socket".as_ref(), self.helper_sock.as_os_str()])
+        .args(if self.opts.split_helpers {
+            vec!["--storage-socket".as_ref(), self.storage_sock.as_os_str()]
+        } else {
+            Vec::new()
+        })
         .args(["--images".as_ref(), self.images.as_os_str()])
         .args(["--imaging-concurrency", &self.imaging_concurrency.to_string()])
         .stdout(self.log_file("corenasd.log"))
@@ -535,6 +561,9 @@ impl Lab {
 
     pub fn stop_helper(&mut self) {
         if let Some(mut c) = self.helper.take() {
+            stop(&mut c);
+        }
+        if let Some(mut c) = self.storage_helper.take() {
             stop(&mut c);
         }
     }

@@ -463,3 +463,73 @@ fn loop_the_wizard_builds_a_pool_step_by_step_through_the_real_daemon() {
     assert_eq!(show["layout"]["btrfs"]["data"], "raid1", "{show}");
     ok(&lab.ctl(&["storage", "destroy", "wiz", "--force"]), "destroy");
 }
+
+/// Production's two helpers (corenas-helper --role accounts, corenas-storage --role storage):
+/// corenasd sends each request to its helper, each helper refuses the other's work and keeps
+/// only its own capabilities, and the md and LVM plans name the checked kernel nodes and refuse a
+/// device in use (md and device-mapper themselves run in the VM tier: vm/guest-test).
+#[test]
+fn two_helpers_split_the_work_and_refuse_each_others() {
+    if !require_root("two_helpers") {
+        return;
+    }
+    let scratch = ScratchDir::new("split");
+    let a = LoopDisk::sparse_partscan(&scratch.path, "a", 320 << 20);
+    let b = LoopDisk::sparse(&scratch.path, "b", 64 << 20);
+    let (da, db) = (a.dev.display().to_string(), b.dev.display().to_string());
+    let lab = Lab::start("split", LabOptions { lab_mounts: true, split_helpers: true, ..LabOptions::default() });
+
+    // Accounts work goes to the accounts helper, storage work to the storage helper.
+    ok(&lab.ctl(&["group", "add", "splitgrp", "--kind", "share"]), "group add");
+    ok(&lab.ctl(&["storage", "create", "splitpool", "--type", "single", "--fs", "ext4", "--device", &da]), "create");
+    assert!(lab.root.join("mnt/corenas/splitpool/lost+found").is_dir(), "the pool is not mounted");
+    ok(&lab.ctl(&["storage", "destroy", "splitpool", "--force"]), "destroy");
+    let accounts_log = lab.log("helper.log");
+    let storage_log = lab.log("storage-helper.log");
+    assert!(accounts_log.contains("group.create") && !accounts_log.contains("pool.create"), "{accounts_log}");
+    assert!(storage_log.contains("pool.create") && !storage_log.contains("group.create"), "{storage_log}");
+
+    // md and LVM plans: mdadm and lvm get the kernel nodes the helper checked.
+    let dry =
+        lab.ctl_json(&["--dry-run", "raid", "create", "sm", "--level", "raid1", "--device", &da, "--device", &db]);
+    let steps = dry["steps"].to_string();
+    assert!(
+        steps.contains("--create") && steps.contains("/dev/md/sm") && steps.contains(&da) && steps.contains(&db),
+        "{dry}"
+    );
+    assert!(steps.contains("--bitmap=internal"), "{dry}");
+    let dry = lab.ctl_json(&["--dry-run", "lvm", "vg-create", "svg", "--device", &da]);
+    let steps = dry["steps"].to_string();
+    assert!(steps.contains("pvcreate") && steps.contains("vgcreate") && steps.contains(&da), "{dry}");
+
+    // A mounted device is refused for an array, naming why.
+    ok(&Command::new("mkfs.ext4").args(["-q", &db]).output().unwrap(), "mkfs");
+    let m = ScratchDir::new("split-mnt");
+    ok(&Command::new("mount").arg(&db).arg(&m.path).output().unwrap(), "mount");
+    let out = lab.ctl(&["--dry-run", "raid", "create", "sm", "--level", "raid1", "--device", &da, "--device", &db]);
+    let _ = Command::new("umount").arg(&m.path).status();
+    assert!(!out.status.success(), "a mounted device was accepted");
+    assert!(stderr(&out).contains("in use") && stderr(&out).contains("mounted"), "{}", stderr(&out));
+
+    // Each helper refuses the other's requests and keeps only its own capabilities.
+    corenas_tests::block_on(async {
+        use corenas_proto::helper::{HelperOp, StorageQuery};
+        let acc = corenas_tests::helper_client(&lab.helper_sock).await.expect("accounts helper");
+        let st = corenas_tests::helper_client(&lab.storage_sock).await.expect("storage helper");
+        let op = HelperOp::WipeSignatures { device: da.parse().unwrap() };
+        let e = acc.perform(corenas_tests::ctx(), op, true).await.expect("rpc").expect_err("refused");
+        assert_eq!(e.code, corenas_proto::ErrorCode::NotAllowed, "{}", e.message);
+        assert!(e.message.contains("storage helper"), "{}", e.message);
+        let e = acc.storage_query(corenas_tests::ctx(), StorageQuery::MdScan).await.expect("rpc").expect_err("refused");
+        assert!(e.message.contains("storage helper"), "{}", e.message);
+        let op = HelperOp::GroupDelete { name: "splitgrp".parse().unwrap() };
+        let e = st.perform(corenas_tests::ctx(), op, true).await.expect("rpc").expect_err("refused");
+        assert!(e.message.contains("accounts helper"), "{}", e.message);
+        let e = st.accounts(corenas_tests::ctx()).await.expect("rpc").expect_err("refused");
+        assert!(e.message.contains("accounts helper"), "{}", e.message);
+        let caps = acc.status(corenas_tests::ctx()).await.expect("rpc").bounding_set;
+        assert!(caps.contains(&"cap_chown".to_owned()) && !caps.contains(&"cap_sys_admin".to_owned()), "{caps:?}");
+        let caps = st.status(corenas_tests::ctx()).await.expect("rpc").bounding_set;
+        assert!(caps.contains(&"cap_sys_admin".to_owned()) && !caps.contains(&"cap_chown".to_owned()), "{caps:?}");
+    });
+}

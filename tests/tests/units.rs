@@ -9,7 +9,12 @@ use std::process::Command;
 #[test]
 fn units_meet_their_exposure_targets_and_verify() {
     let dir = workspace().join("systemd");
-    for (unit, threshold) in [("corenasd.service", 15), ("corenas-web.service", 15), ("corenas-helper.service", 20)] {
+    for (unit, threshold) in [
+        ("corenasd.service", 15),
+        ("corenas-web.service", 15),
+        ("corenas-helper.service", 20),
+        ("corenas-storage.service", 20),
+    ] {
         let path = dir.join(unit);
         let out = run(Command::new("systemd-analyze")
             .args(["security", "--offline=true", &format!("--threshold={threshold}")])
@@ -30,6 +35,8 @@ fn units_meet_their_exposure_targets_and_verify() {
         "corenas-web.service",
         "corenas-helper.service",
         "corenas-helper.socket",
+        "corenas-storage.service",
+        "corenas-storage.socket",
     ] {
         let out = run(Command::new("systemd-analyze").arg("verify").arg(dir.join(unit)));
         let problems: Vec<String> = stderr(&out)
@@ -54,5 +61,5 @@ fn apparmor_profiles_parse() {
         assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
         seen += 1;
     }
-    assert_eq!(seen, 4, "one profile per binary: helper, corenasd, corenas-ctl, corenas-web");
+    assert_eq!(seen, 5, "one profile per binary (helper, corenasd, corenas-ctl, corenas-web) and the storage helper's");
 }

@@ -66,6 +66,47 @@ pub fn resolve(dev: &DevicePath) -> Result<Device, WireError> {
     Ok(Device { path, name, major, minor })
 }
 
+/// The md array or device-mapper volume behind a udev link (`/dev/md/<name>`,
+/// `/dev/<vg>/<lv>`): its kernel name must be `md<N>` or `dm-<N>` and its node must match.
+pub fn resolve_virtual(link: &Path) -> Result<Device, WireError> {
+    let shown = link.display().to_string();
+    let target = std::fs::read_link(link).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            WireError::not_found(format!("{shown} does not exist"))
+        } else {
+            refuse(&shown, format!("cannot be resolved: {e}"))
+        }
+    })?;
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    let numbered =
+        |p: &str| name.strip_prefix(p).is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    if !(numbered("md") || numbered("dm-")) {
+        return Err(refuse(&shown, "the link does not point at an md array or a device-mapper volume"));
+    }
+    let path = PathBuf::from(format!("/dev/{name}"));
+    let st = rustix::fs::stat(&path).map_err(|e| refuse(&shown, e))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::BlockDevice {
+        return Err(refuse(&shown, "not a block device"));
+    }
+    let (major, minor) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+    if dev_numbers(&name) != Some((major, minor)) {
+        return Err(refuse(&shown, "the device node does not match the kernel's device of that name"));
+    }
+    Ok(Device { path, name, major, minor })
+}
+
+/// The kernel names of the devices an md array or dm volume is built on (`slaves/`).
+pub fn lower_devices(dev: &Device) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(sys_block(&dev.name).join("slaves"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
 fn sys_block(name: &str) -> PathBuf {
     PathBuf::from(format!("/sys/class/block/{name}"))
 }

@@ -155,6 +155,12 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         | HelperOp::WipeRange { .. }
         | HelperOp::SmartSelfTest { .. }
         | HelperOp::FirmwareErase { .. } => storage::wipe::plan(ctx, op),
+        HelperOp::MdCreate { .. } | HelperOp::MdMember { .. } | HelperOp::MdDestroy { .. } => storage::mdadm::plan(op),
+        HelperOp::VgCreate { .. }
+        | HelperOp::VgRemove { .. }
+        | HelperOp::LvCreate { .. }
+        | HelperOp::LvExtend { .. }
+        | HelperOp::LvRemove { .. } => storage::lvm::plan(op),
         HelperOp::SmbSetPassword { .. }
         | HelperOp::SmbEnable { .. }
         | HelperOp::SmbDisable { .. }

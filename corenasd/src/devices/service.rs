@@ -39,7 +39,7 @@ async fn members(shared: &Shared) -> Result<HashMap<String, (String, String)>, W
         }
     }
     // ZFS pools imported outside CoreNAS: their members as zpool names them.
-    if let Ok(h) = shared.helper.connect().await {
+    if let Ok(h) = shared.helper.storage().await {
         if let Ok(out_status) = h.storage_query(StorageQuery::ZpoolStatus { pool: None }).await {
             for p in crate::storage::zfs::parse_status(&out_status.stdout) {
                 for m in p.members {
@@ -71,7 +71,7 @@ pub async fn show(shared: &Shared, device: &DevicePath) -> Result<DeviceInfo, Wi
             Some(&d.name) == name.as_ref() || d.path == device.as_str() || d.by_id.iter().any(|b| b == device.as_str())
         })
         .ok_or_else(|| WireError::not_found(format!("no device {device}")))?;
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let mut names = vec![d.name.clone()];
     names.extend(d.partitions.iter().map(|p| p.name.clone()));
     for n in names {
@@ -100,7 +100,7 @@ fn save_report(shared: &Shared, r: &SmartReport) -> Result<(), WireError> {
 }
 
 async fn read_smart(shared: &Shared, device: &DevicePath) -> Result<SmartReport, WireError> {
-    let out = shared.helper.connect().await?.storage_query(StorageQuery::Smart { device: device.clone() }).await?;
+    let out = shared.helper.storage().await?.storage_query(StorageQuery::Smart { device: device.clone() }).await?;
     Ok(super::smart::parse_smartctl(device.as_str(), out.stdout.as_bytes(), out.code))
 }
 
@@ -133,7 +133,7 @@ pub async fn selftest(
     long: bool,
     dry_run: bool,
 ) -> Result<Change<StorageJob>, WireError> {
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let op = HelperOp::SmartSelfTest { device: device.clone(), long };
     if dry_run {
         let (steps, w) = iam::run_ops_reporting(&h, vec![op], true).await?;
@@ -222,7 +222,7 @@ pub async fn erase_support(shared: &Shared, device: &DevicePath) -> Result<Erase
         notes: Vec::new(),
     };
     let ask = |q: StorageQuery| async move {
-        let h = shared.helper.connect().await?;
+        let h = shared.helper.storage().await?;
         h.storage_query(q).await
     };
     match info.transport.as_deref() {
@@ -322,7 +322,7 @@ pub async fn wipe(shared: &Arc<Shared>, req: DeviceWipe, dry_run: bool) -> Resul
             length: WIPE_CHUNK.min(info.size_bytes),
         },
     };
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     if dry_run {
         let (mut steps, w) = iam::run_ops_reporting(&h, vec![first_op], true).await?;
         if req.method != WipeMethod::Quick && info.size_bytes > WIPE_CHUNK {
@@ -372,7 +372,7 @@ async fn firmware_wipe(
     let op = HelperOp::FirmwareErase { device: req.device.clone(), erase, minutes };
     let regions = sample_regions(info.size_bytes, req.samples);
     if dry_run {
-        let h = shared.helper.connect().await?;
+        let h = shared.helper.storage().await?;
         let check = |what: String| corenas_proto::helper::Step::Check { what };
         let mut steps = vec![check(format!("read {} sampled regions before the erase", regions.len()))];
         let (planned, w) = iam::run_ops_reporting(&h, vec![op], true).await?;
@@ -419,7 +419,7 @@ async fn run_firmware_erase(
         return Err(WireError::internal("not a firmware erase"));
     };
     let (device, limit) = (device.clone(), Duration::from_secs(u64::from(*minutes) * 60 + 60));
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let before = h.region_fingerprints(device.clone(), regions.clone()).await?;
     if erase.runs_in_background() {
         h.perform(op, false).await?;
@@ -478,7 +478,7 @@ async fn follow_sanitize(shared: &Shared, id: &str, device: &DevicePath) -> Resu
             ));
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let h = shared.helper.connect().await?;
+        let h = shared.helper.storage().await?;
         let out = h.storage_query(StorageQuery::NvmeSanitizeLog { device: device.clone() }).await?;
         match super::erase::parse_sanitize_log(&out.stdout) {
             Some(Sanitize::Running(f)) => {
@@ -544,7 +544,7 @@ async fn run_wipe(
     samples: u16,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<usize, WireError> {
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     if method == WipeMethod::Quick {
         iam::run_ops(&h, vec![HelperOp::WipeSignatures { device: device.clone() }], false).await?;
         let blkid = h.storage_query(StorageQuery::Blkid { device: device.clone() }).await?;

@@ -8,4 +8,5 @@ pub mod lvm;
 pub mod mdadm;
 pub mod pools;
 pub mod retention;
+pub mod volumes;
 pub mod zfs;

@@ -89,7 +89,7 @@ fn pool_record(shared: &Shared, name: &PoolName) -> Result<PoolRecord, WireError
 }
 
 async fn query(shared: &Shared, q: StorageQuery) -> Result<ToolOutput, WireError> {
-    shared.helper.connect().await?.storage_query(q).await
+    shared.helper.storage().await?.storage_query(q).await
 }
 
 /// The pool's mount point as corenasd sees it (under the lab's root prefix).
@@ -282,7 +282,7 @@ pub async fn create(shared: &Shared, spec: &PoolSpec, dry_run: bool) -> Result<C
     if let PoolLayout::Zfs { layout: corenas_proto::storage::ZfsLayout::Stripe, .. } = &spec.layout {
         tracing::info!(pool = %spec.name, "striped ZFS pool: no redundancy");
     }
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let (steps, mut warnings) =
         iam::run_ops_reporting(&h, vec![HelperOp::PoolCreate { spec: spec.clone() }], dry_run).await?;
     if redundancy(&spec.layout) == 0 {
@@ -326,7 +326,7 @@ pub async fn destroy(shared: &Shared, name: &PoolName, confirm: &str, dry_run: b
     {
         return Err(WireError::new(ErrorCode::Busy, format!("pool {name} is busy with {} job {}", j.kind, j.id)));
     }
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let op = HelperOp::PoolDestroy {
         name: name.clone(),
         backend: rec.spec.layout.backend(),
@@ -349,7 +349,7 @@ pub async fn import(shared: &Shared, name: &PoolName, dry_run: bool) -> Result<C
     if backend_of(shared, name)? != Backend::Zfs {
         return Err(WireError::invalid("name", format!("{name} is not a ZFS pool: import and export are for ZFS")));
     }
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let (steps, w) = iam::run_ops_reporting(&h, vec![HelperOp::PoolImport { name: name.clone() }], dry_run).await?;
     let info = if dry_run { None } else { Some(show(shared, name).await?) };
     Ok(change(dry_run, steps, w, info))
@@ -363,7 +363,7 @@ pub async fn export(shared: &Shared, name: &PoolName, dry_run: bool) -> Result<C
     {
         return Err(WireError::new(ErrorCode::Busy, format!("pool {name} is busy with {} job {}", j.kind, j.id)));
     }
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let (steps, w) = iam::run_ops_reporting(&h, vec![HelperOp::PoolExport { name: name.clone() }], dry_run).await?;
     Ok(change(dry_run, steps, w, None))
 }
@@ -378,7 +378,7 @@ fn backend_of(shared: &Shared, pool: &PoolName) -> Result<Backend, WireError> {
 
 pub async fn scrub(shared: &Arc<Shared>, name: &PoolName, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
     let backend = backend_of(shared, name)?;
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let op = HelperOp::ScrubStart { name: name.clone(), backend };
     if dry_run {
         let (steps, w) = iam::run_ops_reporting(&h, vec![op], true).await?;
@@ -440,7 +440,7 @@ async fn follow_scrub(
     loop {
         tokio::select! {
             () = cancel.cancelled() => {
-                let h = shared.helper.connect().await;
+                let h = shared.helper.storage().await;
                 let r = match h {
                     Ok(h) => iam::run_ops_reporting(&h, vec![HelperOp::ScrubStop { name: pool.clone(), backend }], false).await.map(|_| ()),
                     Err(e) => Err(e),
@@ -491,7 +491,7 @@ pub async fn scrub_stop(shared: &Shared, name: &PoolName, dry_run: bool) -> Resu
         }
     }
     let backend = backend_of(shared, name)?;
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let (steps, w) =
         iam::run_ops_reporting(&h, vec![HelperOp::ScrubStop { name: name.clone(), backend }], dry_run).await?;
     Ok(change(dry_run, steps, w, None))
@@ -548,7 +548,7 @@ pub async fn dataset_create(
 ) -> Result<Change<DatasetInfo>, WireError> {
     let pool = spec.name.pool();
     let backend = backend_of(shared, &pool)?;
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let (steps, w) =
         iam::run_ops_reporting(&h, vec![HelperOp::DatasetCreate { spec: spec.clone(), backend }], dry_run).await?;
     let info = if dry_run { None } else { dataset_info(shared, &spec.name).await? };
@@ -567,7 +567,7 @@ pub async fn dataset_set(
     if props.is_empty() {
         return Err(WireError::invalid("property", format!("give at least one key=value ({})", ZfsProperty::KEYS)));
     }
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let op = HelperOp::DatasetSet { name: name.clone(), properties: props.to_vec() };
     let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
     let info = if dry_run { None } else { dataset_info(shared, name).await? };
@@ -581,7 +581,7 @@ pub async fn dataset_destroy(
     dry_run: bool,
 ) -> Result<Change<()>, WireError> {
     let backend = backend_of(shared, &name.pool())?;
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let op = HelperOp::DatasetDestroy { name: name.clone(), backend, recursive };
     let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
     if !dry_run {
@@ -641,7 +641,7 @@ pub async fn snapshot_create(
         Some(n) => n,
         None => retention::name_for(time::OffsetDateTime::now_utc()).parse().map_err(WireError::from)?,
     };
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let op = HelperOp::SnapshotCreate { dataset: dataset.clone(), snapshot: snapshot.clone(), backend };
     let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
     let info = if dry_run {
@@ -659,7 +659,7 @@ pub async fn snapshot_destroy(
     dry_run: bool,
 ) -> Result<Change<()>, WireError> {
     let backend = backend_of(shared, &dataset.pool())?;
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let op = HelperOp::SnapshotDestroy { dataset: dataset.clone(), snapshot: name.clone(), backend };
     let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
     Ok(change(dry_run, steps, w, None))
@@ -681,7 +681,7 @@ pub async fn snapshot_rollback(
             ),
         ));
     }
-    let h = shared.helper.connect().await?;
+    let h = shared.helper.storage().await?;
     let op = HelperOp::SnapshotRollback { dataset: dataset.clone(), snapshot: name.clone() };
     let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
     Ok(change(dry_run, steps, w, None))

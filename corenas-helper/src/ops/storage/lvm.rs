@@ -5,13 +5,80 @@
 //! `+x` or an LV called `.x` stays an operand. Reports always name their fields: the default
 //! columns change between LVM releases.
 
-#![allow(dead_code, reason = "pure argv builders; the helper operations that run them are wired next (remove then)")]
+#![allow(dead_code, reason = "vgextend/vgreduce are not offered yet")]
 
+use super::super::Action;
+use super::super::device;
+use super::mdadm::nodes;
+use super::pool::free_devices;
+use crate::exec::{Invocation, Program};
 use corenas_proto::ValidationError;
+use corenas_proto::helper::{HelperOp, LvmReport};
 use corenas_proto::lvm::{
     LvCreateSpec, LvExtendSpec, LvGrow, LvKind, LvName, LvSize, VgCreateSpec, VgName, check_pv_list,
 };
 use corenas_proto::names::DevicePath;
+use corenas_proto::{ErrorCode, WireError};
+
+fn exec(args: Vec<String>) -> Action {
+    Action::Exec(Invocation::of(Program::Lvm).args(args))
+}
+
+/// The helper's LVM operations. Devices are re-checked here; LVM itself refuses a group that
+/// still holds volumes and a PV that belongs to another group.
+pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
+    match op {
+        HelperOp::VgCreate { spec } => {
+            spec.validate()?;
+            let devs = free_devices(&spec.devices)?;
+            let checked = VgCreateSpec { devices: nodes(&devs)?, ..spec.clone() };
+            Ok(vec![
+                Action::CheckNotZfsMember(devs.clone()),
+                Action::CheckFree(devs),
+                exec(pvcreate_args(&checked.devices, spec.force)?),
+                exec(vgcreate_args(&checked)?),
+            ])
+        }
+        HelperOp::VgRemove { vg, devices } => {
+            let devs = devices.iter().map(device::resolve).collect::<Result<Vec<_>, _>>()?;
+            let mut actions = vec![exec(vgremove_args(vg))];
+            if !devs.is_empty() {
+                actions.push(exec(pvremove_args(&nodes(&devs)?)?));
+            }
+            Ok(actions)
+        }
+        HelperOp::LvCreate { spec } => Ok(vec![exec(lvcreate_args(spec)?)]),
+        HelperOp::LvExtend { spec } => Ok(vec![exec(lvextend_args(spec))]),
+        HelperOp::LvRemove { vg, lv } => {
+            let link = std::path::PathBuf::from(format!("/dev/{vg}/{lv}"));
+            let mut actions = Vec::new();
+            // An inactive volume has no node and nothing can hold it.
+            if link.symlink_metadata().is_ok() {
+                let dev = device::resolve_virtual(&link)?;
+                let reasons = device::in_use(&dev);
+                if !reasons.is_empty() {
+                    return Err(WireError::new(
+                        ErrorCode::Busy,
+                        format!("volume {vg}/{lv} is in use: {}", reasons.join("; ")),
+                    ));
+                }
+                actions.push(Action::CheckFree(vec![dev]));
+            }
+            actions.push(exec(lvremove_args(vg, lv)));
+            Ok(actions)
+        }
+        _ => Err(WireError::internal(format!("{} is not an LVM operation", op.name()))),
+    }
+}
+
+/// The report argv for a `StorageQuery::LvmReport`.
+pub fn report_args(report: LvmReport) -> Vec<String> {
+    match report {
+        LvmReport::Pvs => pvs_args(&[]),
+        LvmReport::Vgs => vgs_args(None),
+        LvmReport::Lvs => lvs_args(None),
+    }
+}
 
 /// `pvs` fields corenasd parses (corenasd/src/storage/lvm.rs); the fixture `pvs.json` was
 /// captured with exactly this list.

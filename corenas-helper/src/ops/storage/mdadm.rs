@@ -7,11 +7,102 @@
 //! devices start with `/dev/`, UUIDs are hex and ':'. The words mdadm gives a meaning in a device
 //! list (`failed`, `detached`, `faulty`, `set-A`) cannot be a `DevicePath`.
 
-#![allow(dead_code, reason = "pure argv builders; the helper operations that run them are wired next (remove then)")]
+#![allow(dead_code, reason = "assembly and mdadm.conf are not wired yet: Debian's udev rules assemble arrays at boot")]
 
+use super::super::Action;
+use super::super::device::{self, Device};
+use super::pool::free_devices;
+use crate::exec::{Invocation, Program};
 use corenas_proto::ValidationError;
+use corenas_proto::helper::HelperOp;
 use corenas_proto::names::DevicePath;
 use corenas_proto::raid::{MdCreateSpec, MdMemberOp, MdName, MdUuid, RaidLevel};
+use corenas_proto::{ErrorCode, WireError};
+use std::path::PathBuf;
+
+fn exec(args: Vec<String>) -> Action {
+    Action::Exec(Invocation::of(Program::Mdadm).args(args))
+}
+
+/// The checked kernel node of each device: mdadm gets `/dev/vdb`, not a link that could be
+/// pointed elsewhere between the check and the run.
+pub fn nodes(devs: &[Device]) -> Result<Vec<DevicePath>, WireError> {
+    devs.iter().map(|d| d.path.display().to_string().parse::<DevicePath>().map_err(WireError::from)).collect()
+}
+
+fn array_link(name: &MdName) -> PathBuf {
+    PathBuf::from(name.dev_path())
+}
+
+/// The helper's md operations: every device re-checked here, whatever corenasd believed.
+pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
+    match op {
+        HelperOp::MdCreate { spec } => {
+            spec.validate()?;
+            if array_link(&spec.name).symlink_metadata().is_ok() {
+                return Err(WireError::new(ErrorCode::AlreadyExists, format!("array {} exists", spec.name.dev_path())));
+            }
+            let data = free_devices(&spec.devices)?;
+            let spares = free_devices(&spec.spares)?;
+            let checked = MdCreateSpec { devices: nodes(&data)?, spares: nodes(&spares)?, ..spec.clone() };
+            let all: Vec<Device> = data.into_iter().chain(spares).collect();
+            Ok(vec![
+                Action::CheckNotZfsMember(all.clone()),
+                Action::CheckFree(all),
+                exec(create_args(&checked)?),
+                Action::WaitForNode(array_link(&spec.name)),
+            ])
+        }
+        HelperOp::MdMember { name, device, op } => {
+            op.validate(device).map_err(WireError::from)?;
+            let array = device::resolve_virtual(&array_link(name))?;
+            let members = device::lower_devices(&array);
+            let dev = device::resolve(device)?;
+            let mut actions = Vec::new();
+            let op = match op {
+                MdMemberOp::Add => {
+                    let free = free_devices(std::slice::from_ref(device))?;
+                    actions.push(Action::CheckFree(free));
+                    MdMemberOp::Add
+                }
+                MdMemberOp::Fail | MdMemberOp::Remove | MdMemberOp::Replace { .. } if !members.contains(&dev.name) => {
+                    return Err(WireError::invalid(
+                        "device",
+                        format!("{device} is not a member of {} (members: {})", name.dev_path(), members.join(", ")),
+                    ));
+                }
+                MdMemberOp::Replace { with: Some(w) } => {
+                    let spare = device::resolve(w)?;
+                    MdMemberOp::Replace { with: Some(nodes(&[spare])?.remove(0)) }
+                }
+                other => other.clone(),
+            };
+            let node = nodes(std::slice::from_ref(&dev))?.remove(0);
+            actions.push(exec(manage_args(name, &node, &op)?));
+            Ok(actions)
+        }
+        HelperOp::MdDestroy { name } => {
+            let array = device::resolve_virtual(&array_link(name))?;
+            let reasons = device::in_use(&array);
+            if !reasons.is_empty() {
+                return Err(WireError::new(
+                    ErrorCode::Busy,
+                    format!("array {} is in use: {}", name.dev_path(), reasons.join("; ")),
+                ));
+            }
+            let members: Vec<DevicePath> = device::lower_devices(&array)
+                .iter()
+                .map(|n| format!("/dev/{n}").parse::<DevicePath>().map_err(WireError::from))
+                .collect::<Result<_, _>>()?;
+            let mut actions = vec![Action::CheckFree(vec![array]), exec(stop_args(name))];
+            if !members.is_empty() {
+                actions.push(exec(zero_superblock_args(&members)));
+            }
+            Ok(actions)
+        }
+        _ => Err(WireError::internal(format!("{} is not an md operation", op.name()))),
+    }
+}
 
 /// `mdadm --create`: metadata 1.2 at the start of each member, started at once (`--run` also
 /// answers mdadm's "appears to contain a filesystem, continue?" so it never waits on stdin; the

@@ -57,6 +57,9 @@ fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
             }
             of(Program::Hdparm).arg("-I").arg(d.path.display().to_string())
         }
+        StorageQuery::MdScan => of(Program::Mdadm).args(super::mdadm::detail_scan_args()),
+        StorageQuery::MdDetail { name } => of(Program::Mdadm).args(super::mdadm::detail_args(name)),
+        StorageQuery::LvmReport { report } => of(Program::Lvm).args(super::lvm::report_args(*report)),
     })
 }
 
