@@ -93,8 +93,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
-    /// Print the manual page (roff) on stdout (needs no daemon).
-    Man,
+    /// Print the manual page (roff) on stdout, or with --dir write it and one page per command
+    /// (corenas-ctl-raid.1, ...) into a directory (needs no daemon).
+    Man {
+        /// Write corenas-ctl.1 and corenas-ctl-COMMAND.1 here instead of printing.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,7 +35,8 @@ pub fn run(cli: Cli) -> ExitCode {
 fn execute(cli: Cli) -> Result<Report, CtlError> {
     match cli.command {
         Command::Completions { shell } => return Ok(Report::Raw(completions(shell))),
-        Command::Man => return man().map(Report::Raw),
+        Command::Man { dir: None } => return man().map(Report::Raw),
+        Command::Man { dir: Some(dir) } => return man_pages(&dir),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -147,7 +148,7 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
         Command::Share(cmd) => shares::share(cmd, socket, dry_run).await,
         Command::Mount(cmd) => shares::mount(cmd, socket, dry_run).await,
         Command::Completions { shell } => Ok(Report::Raw(completions(shell))),
-        Command::Man => man().map(Report::Raw),
+        Command::Man { .. } => unreachable!("answered before connecting"),
     }
 }
 
@@ -384,6 +385,34 @@ fn man() -> Result<Vec<u8>, CtlError> {
         .render(&mut page)
         .map_err(|e| CtlError::failed(ErrorCode::Internal, format!("cannot render the manual page: {e}")))?;
     Ok(page)
+}
+
+/// The whole manual: corenas-ctl.1 and one page per command at every level
+/// (corenas-ctl-raid.1, corenas-ctl-raid-create.1, ...), as the pages' SEE ALSO name them.
+fn man_pages(dir: &Path) -> Result<Report, CtlError> {
+    let render_err =
+        |e: std::io::Error| CtlError::failed(ErrorCode::Internal, format!("cannot write a manual page: {e}"));
+    let mut pages = Vec::new();
+    collect_pages(Cli::command(), &mut pages);
+    let mut written = Vec::new();
+    for page in pages {
+        let name = page.get_name().to_owned();
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page).render(&mut out).map_err(render_err)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, out).map_err(render_err)?;
+        written.push(path.display().to_string());
+    }
+    Ok(Report::ok(format!("{}\n", written.join("\n")), serde_json::to_string(&written).unwrap_or_default()))
+}
+
+fn collect_pages(cmd: clap::Command, pages: &mut Vec<clap::Command>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        // clap names are &'static str (no "string" feature); a one-shot command may leak a few.
+        let name: &'static str = Box::leak(format!("{}-{}", cmd.get_name(), sub.get_name()).into_boxed_str());
+        collect_pages(sub.clone().name(name), pages);
+    }
+    pages.push(cmd);
 }
 
 #[cfg(test)]
@@ -735,6 +764,15 @@ mod tests {
         assert!(page.contains("share") && page.contains("mount"), "{page}");
         let cli = Cli::try_parse_from(["corenas-ctl", "--socket", "/nonexistent", "completions", "bash"]).unwrap();
         assert!(matches!(execute(cli), Ok(Report::Raw(_))));
+        let dir = std::env::temp_dir().join(format!("corenas-man-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        man_pages(&dir).unwrap();
+        let raid = std::fs::read_to_string(dir.join("corenas-ctl-raid.1")).unwrap();
+        assert!(raid.contains(".TH corenas-ctl-raid") && raid.contains("rebuil"), "{raid}");
+        let create = std::fs::read_to_string(dir.join("corenas-ctl-raid-create.1")).unwrap();
+        assert!(create.contains("\\-\\-level") && create.contains("\\-\\-spare"), "{create}");
+        assert!(dir.join("corenas-ctl-lvm-lv-extend.1").exists() && dir.join("corenas-ctl.1").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
     // ---- imaging -------------------------------------------------------------------------
 

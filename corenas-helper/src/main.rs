@@ -71,6 +71,9 @@ struct Args {
     /// CAP_SYS_RAWIO), or `all` (the lab: one helper). Production runs one unit of each.
     #[arg(long, default_value = "all", value_parser = ["all", "accounts", "storage"])]
     role: String,
+    /// Packaging: print the manual page (roff, section 8) and exit.
+    #[arg(long, hide = true)]
+    print_man_page: bool,
 }
 
 fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
@@ -84,6 +87,11 @@ fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.print_man_page {
+        use clap::CommandFactory as _;
+        clap_mangen::Man::new(Args::command()).section("8").render(&mut std::io::stdout())?;
+        return Ok(());
+    }
     corenas_proto::logging::init("corenas-helper");
     if !rustix::process::geteuid().is_root() {
         bail!("corenas-helper must run as root (it is the privileged half of CoreNAS)");

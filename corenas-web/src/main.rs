@@ -30,6 +30,9 @@ struct Args {
     /// Print the routes (method, path, public or not) as JSON and exit; tests enumerate them.
     #[arg(long)]
     list_routes: bool,
+    /// Packaging: print the manual page (roff, section 8) and exit.
+    #[arg(long, hide = true)]
+    print_man_page: bool,
 }
 
 pub struct AppState {
@@ -46,6 +49,11 @@ impl AppState {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.print_man_page {
+        use clap::CommandFactory as _;
+        clap_mangen::Man::new(Args::command()).section("8").render(&mut std::io::stdout())?;
+        return Ok(());
+    }
     if args.list_routes {
         println!("{}", serde_json::to_string_pretty(&routes::table())?);
         return Ok(());

@@ -49,10 +49,18 @@ struct Args {
     #[arg(long, hide = true, env = "CORENAS_SCHEDULE_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86400))]
     schedule_secs: u64,
+    /// Packaging: print the manual page (roff, section 8) and exit.
+    #[arg(long, hide = true)]
+    print_man_page: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.print_man_page {
+        use clap::CommandFactory as _;
+        clap_mangen::Man::new(Args::command()).section("8").render(&mut std::io::stdout())?;
+        return Ok(());
+    }
     corenas_proto::logging::init("corenasd");
     if rustix::process::geteuid().is_root() {
         bail!(

@@ -242,7 +242,11 @@ fn read_head(dev: &Device, size: u64) -> Vec<u8> {
 
 pub fn probe(dev: &DevicePath) -> Result<DeviceProbe, WireError> {
     let d = resolve(dev)?;
-    let (size_bytes, logical_sector) = size_of(&d);
+    let (mut size_bytes, logical_sector) = size_of(&d);
+    // sysfs keeps an ejected disc's size until something reads the drive again: ask the drive.
+    if d.name.starts_with("sr") && !disc_present(&d) {
+        size_bytes = 0;
+    }
     let in_use = in_use(&d);
     let head = if in_use.is_empty() { read_head(&d, size_bytes) } else { Vec::new() };
     Ok(DeviceProbe {
@@ -374,6 +378,43 @@ fn set_user_read(dev: &Device, uid: u32, grant: bool) -> Result<(), WireError> {
 }
 
 const CDROMEJECT: rustix::ioctl::Opcode = 0x5309;
+const CDROM_DRIVE_STATUS: rustix::ioctl::Opcode = 0x5326;
+/// CDROM_DRIVE_STATUS's argument for "the current slot" (linux/cdrom.h: CDSL_CURRENT, INT_MAX).
+const CDSL_CURRENT: usize = i32::MAX as usize;
+/// CDROM_DRIVE_STATUS's answer for a disc that can be read (CDS_DISC_OK).
+const CDS_DISC_OK: i32 = 4;
+
+/// CDROM_DRIVE_STATUS with its return value (no disc, tray open, not ready, disc ok).
+struct DriveStatus;
+
+// SAFETY: CDROM_DRIVE_STATUS takes an integer (the slot) in place of a pointer, which the kernel
+// never dereferences; the output is the ioctl's own return value.
+unsafe impl rustix::ioctl::Ioctl for DriveStatus {
+    type Output = i32;
+    const IS_MUTATING: bool = false;
+    fn opcode(&self) -> rustix::ioctl::Opcode {
+        CDROM_DRIVE_STATUS
+    }
+    fn as_ptr(&mut self) -> *mut std::ffi::c_void {
+        CDSL_CURRENT as *mut std::ffi::c_void
+    }
+    unsafe fn output_from_ptr(out: rustix::ioctl::IoctlOutput, _: *mut std::ffi::c_void) -> rustix::io::Result<i32> {
+        Ok(out)
+    }
+}
+
+/// Whether an optical drive holds a readable disc, by the drive's own answer. A drive that
+/// cannot be asked keeps what sysfs says.
+fn disc_present(d: &Device) -> bool {
+    let Ok(fd) = rustix::fs::open(&d.path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) else {
+        return true;
+    };
+    // SAFETY: see DriveStatus.
+    match unsafe { rustix::ioctl::ioctl(&fd, DriveStatus) } {
+        Ok(status) => status == CDS_DISC_OK,
+        Err(_) => true,
+    }
+}
 const CDROM_LOCKDOOR: rustix::ioctl::Opcode = 0x5329;
 const LOOP_CLR_FD: rustix::ioctl::Opcode = 0x4C01;
 

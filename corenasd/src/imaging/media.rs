@@ -78,6 +78,9 @@ pub async fn list(shared: &Shared) -> Result<Vec<DeviceInfo>, WireError> {
             match h.device_probe(dev).await {
                 Ok(p) => {
                     info.in_use = p.in_use.clone();
+                    // The helper asks an optical drive itself; sysfs keeps an ejected disc's size.
+                    info.has_media = p.size_bytes > 0;
+                    info.size_bytes = p.size_bytes;
                     if p.size_bytes > 0 && p.in_use.is_empty() {
                         info.medium = Some(medium_facts(&p).medium);
                     }
