@@ -89,8 +89,13 @@ fn change_text(c: &MdChange) -> String {
     out
 }
 
+/// An enum's wire word (`in-sync`, `spare`), as `--json` shows it.
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_owned)).unwrap_or_else(|| "?".to_owned())
+}
+
 fn state_text(a: &MdArrayInfo) -> String {
-    a.state_text.clone().unwrap_or_else(|| format!("{:?}", a.state).to_lowercase())
+    a.state_text.clone().unwrap_or_else(|| word(&a.state))
 }
 
 fn sync_text(a: &MdArrayInfo) -> String {
@@ -135,13 +140,7 @@ fn array_block(a: &MdArrayInfo) -> String {
     out.push_str("members:\n");
     for m in &a.members {
         let slot = m.slot.map_or_else(|| "-".to_owned(), |s| s.to_string());
-        let _ = writeln!(
-            out,
-            "  {}  slot {slot}  {}  {}",
-            printable(&m.device),
-            format!("{:?}", m.role).to_lowercase(),
-            format!("{:?}", m.state).to_lowercase()
-        );
+        let _ = writeln!(out, "  {}  slot {slot}  {}  {}", printable(&m.device), word(&m.role), word(&m.state));
     }
     out
 }

@@ -116,6 +116,11 @@ fn main() -> anyhow::Result<()> {
         None => corenas_proto::socket::from_systemd().context("no --listen and no socket from systemd (LISTEN_FDS)")?,
     };
 
+    let area = match args.role.as_str() {
+        "accounts" => Some(corenas_proto::helper::HelperArea::Accounts),
+        "storage" => Some(corenas_proto::helper::HelperArea::Storage),
+        _ => None,
+    };
     let mut writable = paths.writable();
     writable.extend(args.share_roots.iter().map(|r| paths.inside(r)));
     // `systemd-analyze verify` makes its scratch directory under /tmp, a fixed path
@@ -127,6 +132,11 @@ fn main() -> anyhow::Result<()> {
         ["/var/lib/btrfs", "/run/mdadm", "/run/lvm", "/run/lock/lvm", "/etc/lvm", "/etc/mdadm", "/etc/zfs"]
             .map(std::path::PathBuf::from),
     );
+    if area != Some(corenas_proto::helper::HelperArea::Accounts) {
+        // mdadm creates arrays and sets them up through sysfs: new_array names a new mdN, and
+        // each array's md/ directory (created later, beneath this one) takes its settings.
+        writable.extend(["/sys/devices/virtual/block", "/sys/module/md_mod/parameters"].map(std::path::PathBuf::from));
+    }
     if args.systemd_reads_prefix {
         // What production has through the prefix "/": `systemd-analyze verify` reads the
         // running systemd's /run/systemd/system, which a refused read turns into an error.
@@ -134,11 +144,6 @@ fn main() -> anyhow::Result<()> {
     }
     // Started before the sandbox: the servant must be able to mount.
     let lab_mounter = if args.lab_mounts { Some(lab_mounts::LabMounter::start(paths.root())?) } else { None };
-    let area = match args.role.as_str() {
-        "accounts" => Some(corenas_proto::helper::HelperArea::Accounts),
-        "storage" => Some(corenas_proto::helper::HelperArea::Storage),
-        _ => None,
-    };
     let report = sandbox::apply(writable, args.allow_unsandboxed, area)?;
     tracing::info!(role = %args.role, landlock = %report.landlock, bounding_set = %report.bounding_set.join(","), root = %paths.root().display(), "sandboxed");
 

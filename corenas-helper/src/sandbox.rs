@@ -25,8 +25,9 @@ pub const ACCOUNTS: &[(&str, CapabilitySet)] = &[
 
 /// What the storage helper's tools need: partition-table re-reads, btrfs/ZFS/md/device-mapper
 /// ioctls (SYS_ADMIN), SMART pass-through commands (SYS_RAWIO), LVM's locked memory while a
-/// volume is suspended (IPC_LOCK), and root's usual reach over root-owned files of other modes
-/// (DAC_*, FOWNER). Not MKNOD: udev makes the md and device-mapper nodes.
+/// volume is suspended (IPC_LOCK), the temporary node mdadm opens a new array through when udev
+/// has not made /dev/mdN yet (MKNOD), and root's usual reach over files of other owners (DAC_*,
+/// FOWNER).
 /// SYS_ADMIN is broad; landlock still forbids mount(2). docs/decisions/0014 says why storage is
 /// a helper of its own.
 pub const STORAGE: &[(&str, CapabilitySet)] = &[
@@ -36,6 +37,7 @@ pub const STORAGE: &[(&str, CapabilitySet)] = &[
     ("cap_sys_admin", CapabilitySet::SYS_ADMIN),
     ("cap_sys_rawio", CapabilitySet::SYS_RAWIO),
     ("cap_ipc_lock", CapabilitySet::IPC_LOCK),
+    ("cap_mknod", CapabilitySet::MKNOD),
 ];
 
 /// The capabilities a helper serving `area` (None: both, as in the lab) keeps, by name.
