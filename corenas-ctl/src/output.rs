@@ -946,6 +946,7 @@ pub fn mount_source(s: &MountSource) -> String {
         MountSource::Nfs { server, export, .. } if server.as_str().contains(':') => format!("[{server}]:{export}"),
         MountSource::Nfs { server, export, .. } => format!("{server}:{export}"),
         MountSource::Cifs { server, share, .. } => format!("//{server}/{share}"),
+        MountSource::Zfs { .. } => s.zfs_name().unwrap_or_default(),
     }
 }
 
@@ -1006,7 +1007,7 @@ pub fn mount_block(m: &MountInfo) -> String {
                 },
             },
         )),
-        MountSource::Local { .. } | MountSource::Bind { .. } => {}
+        MountSource::Local { .. } | MountSource::Bind { .. } | MountSource::Zfs { .. } => {}
     }
     pairs.extend([
         ("options", names(&d.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>())),

@@ -141,7 +141,10 @@ pub fn apply(
     let abi = ABI::V5;
     let read_exec = AccessFs::from_read(abi);
     let all = AccessFs::from_all(abi);
-    let system_ro = existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys"].map(PathBuf::from));
+    // /run/udev: udev's device database, read by libzfs and LVM to know a new partition or
+    // volume is ready (without it `zpool create` on a whole disk fails, found in the VM tier).
+    let system_ro =
+        existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys", "/run/udev"].map(PathBuf::from));
     // /dev/random too: getrandom polls it before falling back to /dev/urandom where the
     // getrandom(2) wrapper cannot be found (static builds).
     // drop_caches: zfs-fuse's `zfs rollback` writes it (and fails without it).

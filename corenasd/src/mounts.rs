@@ -205,6 +205,12 @@ pub async fn add(shared: &Shared, def: &MountDef, dry_run: bool) -> Result<Chang
                 ));
             }
         }
+        MountSource::Zfs { .. } => {
+            return Err(WireError::invalid(
+                "source",
+                "ZFS datasets are mounted with their pool: use `storage dataset create`, not a mount",
+            ));
+        }
         MountSource::Bind { source } if def.target.as_str() == source.as_str() => {
             return Err(WireError::invalid("source", "a bind mount's source and target must differ"));
         }

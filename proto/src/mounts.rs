@@ -80,10 +80,31 @@ pub fn check_timeout(secs: u16) -> Result<(), crate::ValidationError> {
 /// What is mounted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MountSource {
-    Local { device: DevicePath, fs: LocalFs },
-    Bind { source: BindSource },
-    Nfs { server: HostName, export: RemotePath, version: Option<NfsVersion> },
-    Cifs { server: HostName, share: RemoteShare, credentials: Option<CifsCredentials> },
+    Local {
+        device: DevicePath,
+        fs: LocalFs,
+    },
+    Bind {
+        source: BindSource,
+    },
+    Nfs {
+        server: HostName,
+        export: RemotePath,
+        version: Option<NfsVersion>,
+    },
+    Cifs {
+        server: HostName,
+        share: RemoteShare,
+        credentials: Option<CifsCredentials>,
+    },
+    /// An OpenZFS dataset (`Type=zfs`, `zfsutil`): CoreNAS's pools and datasets are created
+    /// `canmount=noauto` and mounted by systemd, as every other pool is, because the storage
+    /// helper may not mount (landlock) and a mount made in its namespace would not be the host's.
+    /// Written by the storage operations only; `mount add` refuses it.
+    Zfs {
+        pool: crate::names::PoolName,
+        dataset: Option<crate::names::DatasetName>,
+    },
 }
 
 impl MountSource {
@@ -93,6 +114,7 @@ impl MountSource {
             Self::Bind { .. } => "bind",
             Self::Nfs { .. } => "nfs",
             Self::Cifs { .. } => "cifs",
+            Self::Zfs { .. } => "zfs",
         }
     }
     pub fn is_remote(&self) -> bool {
@@ -166,6 +188,17 @@ pub struct MountDef {
 impl MountDef {
     pub fn unit_name(&self) -> String {
         format!("{}.mount", self.target.unit_stem())
+    }
+}
+
+impl MountSource {
+    /// The ZFS dataset a `Zfs` source mounts: the pool's root or a dataset in it.
+    pub fn zfs_name(&self) -> Option<String> {
+        match self {
+            Self::Zfs { dataset: Some(d), .. } => Some(d.to_string()),
+            Self::Zfs { pool, dataset: None } => Some(pool.to_string()),
+            _ => None,
+        }
     }
 }
 

@@ -926,6 +926,10 @@ impl DatasetName {
     pub fn pool(&self) -> PoolName {
         PoolName(self.0.split('/').next().unwrap_or_default().to_owned())
     }
+    /// Where it is mounted: `/mnt/corenas/<pool>/<name>...`.
+    pub fn mount_target(&self) -> MountTarget {
+        MountTarget(format!("/mnt/corenas/{}", self.0))
+    }
     /// The path below the pool's mount point (`a/b` for `pool/a/b`).
     pub fn relative(&self) -> &str {
         self.0.split_once('/').map(|(_, r)| r).unwrap_or_default()

@@ -39,6 +39,7 @@ fn what(def: &MountDef) -> (String, &'static str) {
             (format!("{host}:{export}"), "nfs")
         }
         MountSource::Cifs { server, share, .. } => (format!("//{server}/{share}"), "cifs"),
+        MountSource::Zfs { .. } => (def.source.zfs_name().unwrap_or_default(), "zfs"),
     }
 }
 
@@ -61,6 +62,9 @@ pub fn options(def: &MountDef) -> String {
                 o.push("guest".into());
             }
         }
+        // The dataset's mountpoint property is not "legacy": zfsutil tells mount.zfs it may
+        // mount it anyway (what `zfs mount` does).
+        MountSource::Zfs { .. } => o.push("zfsutil".into()),
         MountSource::Local { .. } => {}
     }
     // nofail: a missing disk or server never blocks the boot; the retry policy remounts later.
@@ -86,6 +90,11 @@ pub fn mount_unit(def: &MountDef) -> String {
     }
     // The whole start job, waiting for the device or network included.
     let _ = writeln!(out, "JobTimeoutSec={}", def.timeout_secs);
+    if matches!(def.source, MountSource::Zfs { .. }) {
+        // The pool is imported (zfs-import-cache.service) before its datasets are mounted.
+        let _ = writeln!(out, "Wants=zfs-import.target");
+        let _ = writeln!(out, "After=zfs-import.target");
+    }
     if let MountSource::Bind { source } = &def.source {
         // The source's own mount first (a pool under /mnt/corenas).
         let _ = writeln!(out, "RequiresMountsFor={source}");
@@ -176,6 +185,21 @@ mod tests {
         assert!(u.contains("What=/dev/sdb\nWhere=/mnt/corenas/data\nType=ext4\nOptions=nofail,noatime\n"), "{u}");
         assert!(u.ends_with("[Install]\nWantedBy=local-fs.target\n"));
         assert_eq!(local.unit_name(), "mnt-corenas-data.mount");
+
+        // An OpenZFS dataset: mounted with zfsutil, after the pools are imported.
+        let zfs = def(
+            MountSource::Zfs { pool: "tank".parse().unwrap(), dataset: Some("tank/media".parse().unwrap()) },
+            "/mnt/corenas/tank/media",
+        );
+        let u = mount_unit(&zfs);
+        assert!(u.contains("Wants=zfs-import.target\nAfter=zfs-import.target\n"), "{u}");
+        assert!(
+            u.contains("What=tank/media\nWhere=/mnt/corenas/tank/media\nType=zfs\nOptions=zfsutil,nofail,noatime\n"),
+            "{u}"
+        );
+        assert!(u.lines().all(line_is_expected), "{u}");
+        let root = def(MountSource::Zfs { pool: "tank".parse().unwrap(), dataset: None }, "/mnt/corenas/tank");
+        assert!(mount_unit(&root).contains("What=tank\n"));
 
         let nfs = def(
             MountSource::Nfs {

@@ -7,7 +7,7 @@ use super::super::{Action, Ctx, mounts};
 use crate::exec::{Invocation, Program};
 use corenas_proto::helper::HelperOp;
 use corenas_proto::mounts::{LocalFs, MountDef, MountSource};
-use corenas_proto::names::{DatasetName, DevicePath, PoolName, SnapshotName};
+use corenas_proto::names::{DatasetName, DevicePath, MountTarget, PoolName, SnapshotName};
 use corenas_proto::storage::{Backend, Compression, DiskFs, PoolLayout, PoolSpec, ZfsLayout};
 use corenas_proto::{ErrorCode, WireError};
 use std::path::{Path, PathBuf};
@@ -90,6 +90,59 @@ fn pool_mount_def(pool: &PoolName, device: &Path, fs: LocalFs) -> Result<MountDe
     })
 }
 
+/// OpenZFS (a kernel module), not zfs-fuse. OpenZFS datasets are created `canmount=noauto` and
+/// mounted by systemd units (`MountSource::Zfs`): the helper may not mount (landlock), and a
+/// mount made in its namespace would not be the host's. zfs-fuse's daemon mounts them itself.
+fn openzfs() -> bool {
+    Path::new("/sys/module/zfs").exists()
+}
+
+fn zfs_mount_def(pool: &PoolName, dataset: Option<&DatasetName>) -> MountDef {
+    MountDef {
+        source: MountSource::Zfs { pool: pool.clone(), dataset: dataset.cloned() },
+        target: dataset.map_or_else(|| pool.mount_target(), DatasetName::mount_target),
+        flags: Vec::new(),
+        automount: false,
+        temporary: false,
+        timeout_secs: MOUNT_TIMEOUT_SECS,
+    }
+}
+
+/// The ZFS mount units CoreNAS wrote for `base` (a pool's or dataset's mount point) and for
+/// everything beneath it, deepest first: what must be unmounted before a destroy or an export.
+fn zfs_units_beneath(ctx: &Ctx, base: &MountTarget) -> Vec<MountDef> {
+    let stem = base.unit_stem();
+    let mut defs = Vec::new();
+    for e in std::fs::read_dir(ctx.paths.inside("/etc/systemd/system")).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(s) = name.strip_suffix(".mount") else { continue };
+        if s != stem && !s.starts_with(&format!("{stem}-")) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(e.path()) else { continue };
+        let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).map(str::to_owned);
+        if field("Type=").as_deref() != Some("zfs") {
+            continue;
+        }
+        let Some(what) = field("What=") else { continue };
+        let parsed = match what.split_once('/') {
+            None => what.parse::<PoolName>().ok().map(|p| zfs_mount_def(&p, None)),
+            Some(_) => what.parse::<DatasetName>().ok().map(|d| zfs_mount_def(&d.pool(), Some(&d))),
+        };
+        defs.extend(parsed.filter(|d| field("Where=").as_deref() == Some(d.target.as_str())));
+    }
+    defs.sort_by_key(|d| std::cmp::Reverse(d.target.as_str().len()));
+    defs
+}
+
+/// Stop and remove those units (OpenZFS only; zfs-fuse has none).
+fn unmount_zfs_beneath(ctx: &Ctx, base: &MountTarget) -> Result<Vec<Action>, WireError> {
+    zfs_units_beneath(ctx, base)
+        .into_iter()
+        .map(|def| Ok(Action::Mount(mounts::plan(ctx, &HelperOp::MountRemove { def })?)))
+        .collect()
+}
+
 fn create(ctx: &Ctx, spec: &PoolSpec) -> Result<Vec<Action>, WireError> {
     spec.validate()?;
     let devs = free_devices(&spec.devices)?;
@@ -114,12 +167,26 @@ fn create(ctx: &Ctx, spec: &PoolSpec) -> Result<Vec<Action>, WireError> {
             for p in properties {
                 a.extend(["-O".into(), p.assignment()]);
             }
-            a.extend(["-m".into(), mnt.display().to_string(), "--".into(), spec.name.to_string()]);
+            let open = openzfs();
+            // OpenZFS: `zpool create` mounts the new root dataset itself even when it is
+            // canmount=noauto, unless it has no mount point yet; it gets one right after.
+            let m = if open { "none".to_owned() } else { mnt.display().to_string() };
+            if open {
+                a.extend(["-O".into(), "canmount=noauto".into()]);
+            }
+            a.extend(["-m".into(), m, "--".into(), spec.name.to_string()]);
             if *layout != ZfsLayout::Stripe {
                 a.push(layout.as_str().to_owned());
             }
             a.extend(nodes);
             actions.push(exec(Program::Zpool, a));
+            if open {
+                // Not mounted by this (noauto, and not mounted before); datasets inherit it.
+                let set = format!("mountpoint={}", mnt.display());
+                actions.push(exec(Program::Zfs, vec!["set".into(), set, spec.name.to_string()]));
+                let def = zfs_mount_def(&spec.name, None);
+                actions.push(Action::Mount(mounts::plan(ctx, &HelperOp::MountWrite { def })?));
+            }
         }
         PoolLayout::Btrfs { data, metadata, compression } => {
             let mut a = vec!["-L".to_owned(), spec.name.to_string(), "-d".into(), data.to_string()];
@@ -179,11 +246,18 @@ fn create(ctx: &Ctx, spec: &PoolSpec) -> Result<Vec<Action>, WireError> {
 
 fn destroy(ctx: &Ctx, name: &PoolName, backend: Backend, devices: &[DevicePath]) -> Result<Vec<Action>, WireError> {
     match backend {
-        Backend::Zfs => Ok(vec![
-            Action::LabUnmountBeneath(mount_point(ctx, name).1),
-            Action::LabWaitZfsUnmounted(name.to_string()),
-            Action::ExecWhileBusy(Invocation::of(Program::Zpool).args(["destroy", "--", name.as_str()])),
-        ]),
+        Backend::Zfs => {
+            let mut actions = unmount_zfs_beneath(ctx, &name.mount_target())?;
+            actions.extend([
+                Action::LabUnmountBeneath(mount_point(ctx, name).1),
+                Action::LabWaitZfsUnmounted(name.to_string()),
+                Action::ExecWhileBusy(Invocation::of(Program::Zpool).args(["destroy", "--", name.as_str()])),
+            ]);
+            if openzfs() {
+                actions.push(Action::RemoveEmptyDir(mount_point(ctx, name).1));
+            }
+            Ok(actions)
+        }
         Backend::Btrfs | Backend::Single => {
             let devs = devices.iter().map(device::resolve).collect::<Result<Vec<_>, _>>()?;
             let fs = if backend == Backend::Btrfs { LocalFs::Btrfs } else { LocalFs::Ext4 };
@@ -240,11 +314,15 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         HelperOp::PoolImport { name } => {
             Ok(vec![exec(Program::Zpool, vec!["import".into(), "--".into(), name.to_string()])])
         }
-        HelperOp::PoolExport { name } => Ok(vec![
-            Action::LabUnmountBeneath(mount_point(ctx, name).1),
-            Action::LabWaitZfsUnmounted(name.to_string()),
-            Action::ExecWhileBusy(Invocation::of(Program::Zpool).args(["export", "--", name.as_str()])),
-        ]),
+        HelperOp::PoolExport { name } => {
+            let mut actions = unmount_zfs_beneath(ctx, &name.mount_target())?;
+            actions.extend([
+                Action::LabUnmountBeneath(mount_point(ctx, name).1),
+                Action::LabWaitZfsUnmounted(name.to_string()),
+                Action::ExecWhileBusy(Invocation::of(Program::Zpool).args(["export", "--", name.as_str()])),
+            ]);
+            Ok(actions)
+        }
         HelperOp::ScrubStart { name, backend } => scrub(ctx, name, *backend, true),
         HelperOp::ScrubStop { name, backend } => scrub(ctx, name, *backend, false),
         HelperOp::DatasetCreate { spec, backend } => match backend {
@@ -253,8 +331,17 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
                 for p in &spec.properties {
                     a.extend(["-o".into(), p.assignment()]);
                 }
+                let open = openzfs();
+                if open {
+                    a.extend(["-o".into(), "canmount=noauto".into()]);
+                }
                 a.extend(["--".into(), spec.name.to_string()]);
-                zfs(a)
+                let mut actions = vec![exec(Program::Zfs, a)];
+                if open {
+                    let def = zfs_mount_def(&spec.name.pool(), Some(&spec.name));
+                    actions.push(Action::Mount(mounts::plan(ctx, &HelperOp::MountWrite { def })?));
+                }
+                Ok(actions)
             }
             Backend::Btrfs => {
                 if !spec.properties.is_empty() {
@@ -275,11 +362,13 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
                     a.push("-r".into());
                 }
                 a.extend(["--".into(), name.to_string()]);
-                Ok(vec![
+                let mut actions = unmount_zfs_beneath(ctx, &name.mount_target())?;
+                actions.extend([
                     Action::LabUnmountBeneath(dataset_path(ctx, name, &[])?),
                     Action::LabWaitZfsUnmounted(name.to_string()),
                     Action::ExecWhileBusy(Invocation::of(Program::Zfs).args(a)),
-                ])
+                ]);
+                Ok(actions)
             }
             Backend::Btrfs => {
                 let path = dataset_path(ctx, name, &[])?;
