@@ -125,9 +125,10 @@ fn helper_is_sandboxed_and_its_children_inherit_it() {
     let lab =
         Lab::start("sandbox", LabOptions { smb_private_dir: Some(outside.join("private")), ..LabOptions::default() });
     let pid = lab.helper_pid().expect("helper");
-    // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID (bits 0-4), SYS_RAWIO (17) and
-    // SYS_ADMIN (21) for storage (docs/decisions/0011-storage.md), AUDIT_WRITE (bit 29).
-    assert_eq!(cap_line(pid, "CapBnd:"), "000000002022001f");
+    // The lab's helper does both helpers' work (--role all, docs/decisions/0014): the accounts
+    // set CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID (bits 0-4), AUDIT_WRITE (29), and
+    // the storage set's IPC_LOCK (14), SYS_RAWIO (17), SYS_ADMIN (21), MKNOD (27).
+    assert_eq!(cap_line(pid, "CapBnd:"), "000000002822401f");
     assert_eq!(cap_line(pid, "CapInh:"), "0000000000000000");
     assert_eq!(cap_line(pid, "CapAmb:"), "0000000000000000");
     assert_eq!(cap_line(pid, "NoNewPrivs:"), "1");
