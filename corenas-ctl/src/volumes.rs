@@ -18,16 +18,13 @@ pub async fn raid(cmd: RaidCommand, socket: &Path, dry_run: bool, json: bool) ->
         let what = format!("raid destroy stops {} and erases its members' md superblocks", name.dev_path());
         needs_force(*force, dry_run, what, "destroy it")?;
     }
-    // Checked before connecting: a refused request costs no round trip.
-    if let RaidCommand::Create { name, level, devices, spares, chunk_kib, .. } = &cmd {
-        let spec = MdCreateSpec {
-            name: name.clone(),
-            level: *level,
-            devices: devices.clone(),
-            spares: spares.clone(),
-            chunk_kib: *chunk_kib,
-        };
-        spec.validate().map_err(|e| CtlError::usage(e.field, e.message))?;
+    // Every spec is checked before connecting: a refused request costs no round trip.
+    if let RaidCommand::Create { name, level, devices, spares, chunk_kib, wait } = cmd {
+        let spec = MdCreateSpec { name, level, devices, spares, chunk_kib };
+        spec.validate().map_err(usage)?;
+        let d = Daemon::connect(socket).await?;
+        let change = answer(d.client.raid_create(ctx(), spec, dry_run).await)?;
+        return synced(&d, change, wait, json).await;
     }
     let d = Daemon::connect(socket).await?;
     match cmd {
@@ -39,11 +36,7 @@ pub async fn raid(cmd: RaidCommand, socket: &Path, dry_run: bool, json: bool) ->
             let a = answer(d.client.raid_show(ctx(), name).await)?;
             Ok(Report::ok(array_block(&a), output::to_json(&a)?))
         }
-        RaidCommand::Create { name, level, devices, spares, chunk_kib, wait } => {
-            let spec = MdCreateSpec { name, level, devices, spares, chunk_kib };
-            let change = answer(d.client.raid_create(ctx(), spec, dry_run).await)?;
-            synced(&d, change, wait, json).await
-        }
+        RaidCommand::Create { .. } => unreachable!("answered above"),
         RaidCommand::Add { name, device, wait } => {
             let change = answer(d.client.raid_member(ctx(), name, device, MdMemberOp::Add, dry_run).await)?;
             synced(&d, change, wait, json).await
@@ -62,6 +55,10 @@ pub async fn raid(cmd: RaidCommand, socket: &Path, dry_run: bool, json: bool) ->
             output::change_report(&change, |()| String::new())
         }
     }
+}
+
+fn usage(e: corenas_proto::ValidationError) -> CtlError {
+    CtlError::usage(e.field, e.message)
 }
 
 /// An array change; with `--wait`, then the progress of the sync job it started until it ends.
@@ -149,14 +146,19 @@ pub async fn lvm(cmd: LvmCommand, socket: &Path, dry_run: bool) -> Result<Report
     if let LvmCommand::LvRemove { vg, name, force } = &cmd {
         needs_force(*force, dry_run, format!("lvm lv-remove deletes {vg}/{name} and its data"), "remove it")?;
     }
-    match &cmd {
+    // Specs are checked before connecting, as for raid create.
+    match cmd {
         LvmCommand::VgCreate { name, devices, force } => {
-            let spec = VgCreateSpec { name: name.clone(), devices: devices.clone(), force: *force };
-            spec.validate().map_err(|e| CtlError::usage(e.field, e.message))?;
+            let spec = VgCreateSpec { name, devices, force };
+            spec.validate().map_err(usage)?;
+            let d = Daemon::connect(socket).await?;
+            return output::change_report(&answer(d.client.vg_create(ctx(), spec, dry_run).await)?, vg_text);
         }
         LvmCommand::LvCreate { vg, name, size } => {
-            let spec = LvCreateSpec { vg: vg.clone(), name: name.clone(), size: *size, kind: LvKind::Linear };
-            spec.validate().map_err(|e| CtlError::usage(e.field, e.message))?;
+            let spec = LvCreateSpec { vg, name, size, kind: LvKind::Linear };
+            spec.validate().map_err(usage)?;
+            let d = Daemon::connect(socket).await?;
+            return output::change_report(&answer(d.client.lv_create(ctx(), spec, dry_run).await)?, lv_text);
         }
         _ => {}
     }
@@ -166,16 +168,9 @@ pub async fn lvm(cmd: LvmCommand, socket: &Path, dry_run: bool) -> Result<Report
             let l = answer(d.client.lvm_list(ctx()).await)?;
             Ok(Report::ok(listing_text(&l), output::to_json(&l)?))
         }
-        LvmCommand::VgCreate { name, devices, force } => {
-            let spec = VgCreateSpec { name, devices, force };
-            output::change_report(&answer(d.client.vg_create(ctx(), spec, dry_run).await)?, vg_text)
-        }
+        LvmCommand::VgCreate { .. } | LvmCommand::LvCreate { .. } => unreachable!("answered above"),
         LvmCommand::VgRemove { name } => {
             output::change_report(&answer(d.client.vg_remove(ctx(), name, dry_run).await)?, |()| String::new())
-        }
-        LvmCommand::LvCreate { vg, name, size } => {
-            let spec = LvCreateSpec { vg, name, size, kind: LvKind::Linear };
-            output::change_report(&answer(d.client.lv_create(ctx(), spec, dry_run).await)?, lv_text)
         }
         LvmCommand::LvExtend { vg, name, size, resize_fs } => {
             let spec = LvExtendSpec { vg, name, grow: size, resize_fs };

@@ -384,33 +384,14 @@ const CDSL_CURRENT: usize = i32::MAX as usize;
 /// CDROM_DRIVE_STATUS's answer for a disc that can be read (CDS_DISC_OK).
 const CDS_DISC_OK: i32 = 4;
 
-/// CDROM_DRIVE_STATUS with its return value (no disc, tray open, not ready, disc ok).
-struct DriveStatus;
-
-// SAFETY: CDROM_DRIVE_STATUS takes an integer (the slot) in place of a pointer, which the kernel
-// never dereferences; the output is the ioctl's own return value.
-unsafe impl rustix::ioctl::Ioctl for DriveStatus {
-    type Output = i32;
-    const IS_MUTATING: bool = false;
-    fn opcode(&self) -> rustix::ioctl::Opcode {
-        CDROM_DRIVE_STATUS
-    }
-    fn as_ptr(&mut self) -> *mut std::ffi::c_void {
-        CDSL_CURRENT as *mut std::ffi::c_void
-    }
-    unsafe fn output_from_ptr(out: rustix::ioctl::IoctlOutput, _: *mut std::ffi::c_void) -> rustix::io::Result<i32> {
-        Ok(out)
-    }
-}
-
 /// Whether an optical drive holds a readable disc, by the drive's own answer. A drive that
 /// cannot be asked keeps what sysfs says.
 fn disc_present(d: &Device) -> bool {
     let Ok(fd) = rustix::fs::open(&d.path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) else {
         return true;
     };
-    // SAFETY: see DriveStatus.
-    match unsafe { rustix::ioctl::ioctl(&fd, DriveStatus) } {
+    // SAFETY: see ReturnValue.
+    match unsafe { rustix::ioctl::ioctl(&fd, DriveStatus {}) } {
         Ok(status) => status == CDS_DISC_OK,
         Err(_) => true,
     }
@@ -418,20 +399,24 @@ fn disc_present(d: &Device) -> bool {
 const CDROM_LOCKDOOR: rustix::ioctl::Opcode = 0x5329;
 const LOOP_CLR_FD: rustix::ioctl::Opcode = 0x4C01;
 
-/// CDROMEJECT with its return value: the sr driver answers a positive value, not an error, when
-/// the tray did not open (a locked door).
-struct EjectTray;
+/// An ioctl whose answer is its return value, with an integer (or nothing) in place of the
+/// pointer. CDROMEJECT: the sr driver answers a positive value, not an error, when the tray did
+/// not open (a locked door). CDROM_DRIVE_STATUS: no disc, tray open, not ready, disc ok.
+struct ReturnValue<const OP: rustix::ioctl::Opcode, const ARG: usize>;
 
-// SAFETY: CDROMEJECT takes no argument (the pointer is null and never read); the output is
-// the ioctl's own return value.
-unsafe impl rustix::ioctl::Ioctl for EjectTray {
+type EjectTray = ReturnValue<CDROMEJECT, 0>;
+type DriveStatus = ReturnValue<CDROM_DRIVE_STATUS, CDSL_CURRENT>;
+
+// SAFETY: both requests take an integer argument (CDROMEJECT none, CDROM_DRIVE_STATUS the slot)
+// that the kernel never dereferences; the output is the ioctl's own return value.
+unsafe impl<const OP: rustix::ioctl::Opcode, const ARG: usize> rustix::ioctl::Ioctl for ReturnValue<OP, ARG> {
     type Output = i32;
     const IS_MUTATING: bool = false;
     fn opcode(&self) -> rustix::ioctl::Opcode {
-        CDROMEJECT
+        OP
     }
     fn as_ptr(&mut self) -> *mut std::ffi::c_void {
-        std::ptr::null_mut()
+        ARG as *mut std::ffi::c_void
     }
     unsafe fn output_from_ptr(out: rustix::ioctl::IoctlOutput, _: *mut std::ffi::c_void) -> rustix::io::Result<i32> {
         Ok(out)
@@ -455,8 +440,8 @@ fn eject(dev: &Device) -> Result<(), WireError> {
     // util-linux's eject does (a drive that cannot lock answers an error we do not need).
     // SAFETY: CDROM_LOCKDOOR takes an integer argument (0: unlock); no memory is passed.
     let _ = unsafe { rustix::ioctl::ioctl(&fd, rustix::ioctl::IntegerSetter::<CDROM_LOCKDOOR>::new_usize(0)) };
-    // SAFETY: see EjectTray.
-    match unsafe { rustix::ioctl::ioctl(&fd, EjectTray) } {
+    // SAFETY: see ReturnValue.
+    match unsafe { rustix::ioctl::ioctl(&fd, EjectTray {}) } {
         Ok(0) => Ok(()),
         Ok(n) => Err(WireError::new(
             ErrorCode::ToolFailed,

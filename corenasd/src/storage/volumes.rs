@@ -24,6 +24,16 @@ async fn query(shared: &Shared, q: StorageQuery) -> Result<ToolOutput, WireError
     shared.helper.storage().await?.storage_query(q).await
 }
 
+/// One storage operation (or its dry run) through the storage helper: its steps and warnings.
+async fn run_one(
+    shared: &Shared,
+    op: HelperOp,
+    dry_run: bool,
+) -> Result<(Vec<corenas_proto::helper::Step>, Vec<String>), WireError> {
+    let h = shared.helper.storage().await?;
+    iam::run_ops_reporting(&h, vec![op], dry_run).await
+}
+
 fn failed(what: &str, out: &ToolOutput) -> WireError {
     let why = out.stderr.trim();
     WireError::new(ErrorCode::ToolFailed, format!("{what} failed: {}", if why.is_empty() { "no message" } else { why }))
@@ -161,9 +171,7 @@ pub async fn md_create(
     dry_run: bool,
 ) -> Result<Change<MdChange>, WireError> {
     spec.validate()?;
-    let h = shared.helper.storage().await?;
-    let (steps, mut warnings) =
-        iam::run_ops_reporting(&h, vec![HelperOp::MdCreate { spec: spec.clone() }], dry_run).await?;
+    let (steps, mut warnings) = run_one(shared, HelperOp::MdCreate { spec: spec.clone() }, dry_run).await?;
     if spec.level.redundancy() == 0 {
         warnings.push(format!("{} has no redundancy: one failed disk loses the array", spec.level));
     }
@@ -183,9 +191,8 @@ pub async fn md_member(
     dry_run: bool,
 ) -> Result<Change<MdChange>, WireError> {
     op.validate(device)?;
-    let h = shared.helper.storage().await?;
     let helper_op = HelperOp::MdMember { name: name.clone(), device: device.clone(), op: op.clone() };
-    let (steps, mut warnings) = iam::run_ops_reporting(&h, vec![helper_op], dry_run).await?;
+    let (steps, mut warnings) = run_one(shared, helper_op, dry_run).await?;
     if dry_run {
         return Ok(change(true, steps, warnings, None));
     }
@@ -209,9 +216,7 @@ pub async fn md_destroy(shared: &Shared, name: &MdName, confirm: &str, dry_run: 
             ),
         ));
     }
-    let h = shared.helper.storage().await?;
-    let (steps, warnings) =
-        iam::run_ops_reporting(&h, vec![HelperOp::MdDestroy { name: name.clone() }], dry_run).await?;
+    let (steps, warnings) = run_one(shared, HelperOp::MdDestroy { name: name.clone() }, dry_run).await?;
     if !dry_run {
         let target = job_target(name);
         for j in shared.storage_jobs.live().into_iter().filter(|j| j.target == target && j.state == "running") {
@@ -251,15 +256,6 @@ async fn lv_info(shared: &Shared, vg: &VgName, lv: &LvName) -> Result<LvInfo, Wi
         .into_iter()
         .find(|v| v.vg == vg.as_str() && v.name == lv.as_str())
         .ok_or_else(|| WireError::not_found(format!("no volume {vg}/{lv}")))
-}
-
-async fn run_one(
-    shared: &Shared,
-    op: HelperOp,
-    dry_run: bool,
-) -> Result<(Vec<corenas_proto::helper::Step>, Vec<String>), WireError> {
-    let h = shared.helper.storage().await?;
-    iam::run_ops_reporting(&h, vec![op], dry_run).await
 }
 
 pub async fn vg_create(shared: &Shared, spec: &VgCreateSpec, dry_run: bool) -> Result<Change<VgInfo>, WireError> {
