@@ -13,4 +13,6 @@ pub mod server;
 pub mod shares;
 pub mod state;
 pub mod storage;
+#[cfg(test)]
+mod test_prerequisites;
 pub mod web;

@@ -4,24 +4,17 @@
 //! tears everything down, also when a test fails.
 
 pub mod media;
+pub mod prerequisites;
 pub mod systemd_ns;
 pub mod web;
+
+pub use prerequisites::{exit_unless_root, require_program, require_root, require_zfs_fuse, skip_or_fail};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// Prints why and returns false when not root: these tests need real tools acting as root.
-pub fn require_root(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("SKIPPED {test}: system tests need root (useradd --prefix, mounts, setpriv)");
-        false
-    }
-}
 
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()

@@ -165,6 +165,11 @@ fn the_cli_refuses_every_bad_input() {
     }
     assert_unchanged(&before, &lab.snapshot());
     assert_eq!(execs_before, mutating_execs(&lab), "no program may run");
+    // Positive control: a valid request runs smbpasswd, and the count sees it at once, as it
+    // would have seen a program run by any refused request above.
+    let ok = lab.ctl_stdin(&["user", "set-smb-password", "alice", "--password-stdin"], Some(&format!("{VALID_PW}\n")));
+    assert!(ok.status.success(), "a valid SMB password is set: {}", stderr(&ok));
+    assert!(mutating_execs(&lab) > execs_before, "the count must see a program run:\n{}", lab.log("helper.log"));
 }
 
 /// Replaces the placeholder string (postcard: varint length + bytes) in an encoded request.
@@ -385,4 +390,10 @@ fn corenasd_and_the_helper_refuse_bad_input_sent_around_the_cli() {
     assert_unchanged(&before, &lab.snapshot());
     assert_eq!(execs_before, mutating_execs(&lab), "no program may run");
     assert!(process_alive(lab.daemon_pid().unwrap()) && process_alive(lab.helper_pid().unwrap()));
+    // Positive control: the helper's request unpatched (alice's SMB password, a valid value)
+    // runs smbpasswd, and the count sees it as soon as the helper has answered, as it would
+    // have seen a program run by any refused frame above.
+    let (h, _) = helper_request(Field::Password);
+    assert!(block_on(send_raw(&lab.helper_sock, Service::Helper, h)), "a valid frame must be answered");
+    assert!(mutating_execs(&lab) > execs_before, "the count must see a program run:\n{}", lab.log("helper.log"));
 }

@@ -5,7 +5,7 @@
 //! helper's refusals of devices that are in use.
 
 use corenas_tests::media::{LoopDisk, ScratchDir};
-use corenas_tests::{Lab, LabOptions, require_root, stderr, stdout, wait_for};
+use corenas_tests::{Lab, LabOptions, require_program, require_root, require_zfs_fuse, stderr, stdout, wait_for};
 use std::process::Command;
 
 fn lab(name: &str) -> Lab {
@@ -14,18 +14,6 @@ fn lab(name: &str) -> Lab {
 
 fn ok(o: &std::process::Output, what: &str) {
     assert!(o.status.success(), "{what} failed:\n{}\n{}", stdout(o), stderr(o));
-}
-
-/// zfs-fuse is a userspace daemon: lab/zfs-fuse-up starts it if it does not answer (it stays for
-/// later tests), clearing the pid file a killed daemon leaves behind.
-fn zfs_fuse() -> bool {
-    if !std::path::Path::new("/usr/sbin/zfs-fuse").exists() {
-        eprintln!("SKIP: zfs-fuse is not installed");
-        return false;
-    }
-    let up = corenas_tests::run(&mut Command::new(corenas_tests::workspace().join("lab/zfs-fuse-up")));
-    ok(&up, "lab/zfs-fuse-up");
-    true
 }
 
 /// Destroys a test's pool even when the test fails half-way.
@@ -55,7 +43,7 @@ fn job_done(lab: &Lab, change: &serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn loop_zfs_mirror_datasets_snapshots_rollback_scrub_and_damage() {
-    if !require_root("loop_zfs_mirror") || !zfs_fuse() {
+    if !require_root("loop_zfs_mirror") || !require_zfs_fuse("loop_zfs_mirror") {
         return;
     }
     let scratch = ScratchDir::new("zfs");
@@ -248,8 +236,7 @@ fn loop_single_disk_ext4_and_xfs() {
     let scratch = ScratchDir::new("single");
     let lab = lab("single");
     for fs in ["ext4", "xfs"] {
-        if fs == "xfs" && !std::path::Path::new("/usr/sbin/mkfs.xfs").exists() {
-            eprintln!("SKIP xfs: xfsprogs is not installed");
+        if fs == "xfs" && !require_program("loop_single_disk (xfs)", "/usr/sbin/mkfs.xfs", "xfsprogs") {
             continue;
         }
         let d = LoopDisk::sparse_partscan(&scratch.path, fs, 320 << 20);

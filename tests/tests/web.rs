@@ -4,7 +4,7 @@
 
 use corenas_tests::media::{self, LoopDisk, ScratchDir};
 use corenas_tests::web::{ADMIN_PASSWORD, WebStack, attr_after, code_after, set_up_admin, setup_token, totp};
-use corenas_tests::{Lab, LabOptions, require_root};
+use corenas_tests::{Lab, LabOptions, require_root, require_zfs_fuse, wait_for};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -596,13 +596,32 @@ fn web_imaging_job_progress_download_and_events() {
         "{j}"
     );
 
-    // Give the stream a moment to carry the final state, then end it.
-    std::thread::sleep(Duration::from_secs(3));
+    // The stream carries the job's final state a poll after the API shows it: wait for that
+    // event itself (or for curl to have ended, so a stream that missed it fails with its text),
+    // then end the stream.
+    let completed =
+        |stream: &str| job_events(stream).iter().any(|j| j["id"] == id.as_str() && j["status"] == "completed");
+    wait_for(
+        || {
+            completed(&std::fs::read_to_string(&events_out).unwrap_or_default())
+                || matches!(sse.try_wait(), Ok(Some(_)))
+        },
+        "the event stream to carry the job's completion",
+    );
     let _ = sse.kill();
     let _ = sse.wait();
     let events = std::fs::read_to_string(&events_out).unwrap_or_default();
-    assert!(events.contains("event: job") && events.contains(&id), "job progress was streamed: {events}");
-    assert!(events.contains("\"status\":\"completed\""), "{events}");
+    assert!(completed(&events), "the job's progress and completion were streamed: {events}");
+}
+
+/// The data of every `job` event in a recorded stream of `/api/v1/events`.
+fn job_events(stream: &str) -> Vec<serde_json::Value> {
+    stream
+        .split("\n\n")
+        .filter(|block| block.lines().any(|l| l.trim_end() == "event: job"))
+        .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("data:")))
+        .filter_map(|data| serde_json::from_str(data.trim()).ok())
+        .collect()
 }
 
 /// The events (name, id) one stream of `/api/v1/events` carries in `secs` seconds, resuming
@@ -653,15 +672,9 @@ fn web_nginx_limits() {
 /// typed, export and import. Each form changes what `zfs`/`zpool` report.
 #[test]
 fn web_storage_actions() {
-    if !require_root("web_storage_actions") {
+    if !require_root("web_storage_actions") || !require_zfs_fuse("web_storage_actions") {
         return;
     }
-    if !std::path::Path::new("/usr/sbin/zfs-fuse").exists() {
-        eprintln!("SKIP: zfs-fuse is not installed");
-        return;
-    }
-    let up = corenas_tests::run(&mut std::process::Command::new(corenas_tests::workspace().join("lab/zfs-fuse-up")));
-    assert!(up.status.success(), "lab/zfs-fuse-up: {}", corenas_tests::stderr(&up));
     let scratch = ScratchDir::new("web-zfs");
     let disk = LoopDisk::sparse(&scratch.path, "a", 128 << 20);
     let pool = format!("wz{}", std::process::id() % 100_000);

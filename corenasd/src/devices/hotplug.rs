@@ -516,8 +516,7 @@ SUBSYSTEM=block\0DEVNAME={name}\0DEVTYPE={devtype}\0"
     /// Removed for it.
     #[tokio::test]
     async fn loop_attach_detach_events() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: attaching a loop device needs root");
+        if !crate::test_prerequisites::require_root("loop_attach_detach_events", "attaching a loop device") {
             return;
         }
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -526,9 +525,13 @@ SUBSYSTEM=block\0DEVNAME={name}\0DEVTYPE={devtype}\0"
 
         let log = std::sync::Arc::new(super::super::events::DeviceEventLog::default());
         let watching = std::sync::Arc::clone(&log);
-        let watcher = tokio::spawn(async move { watch_with(&watching, Path::new("/sys"), QUIET).await });
-        // Let the watcher open its socket and take its first snapshot.
-        tokio::time::sleep(ms(300)).await;
+        let mut watcher = Box::pin(async move { watch_with(&watching, Path::new("/sys"), QUIET).await });
+        // The watcher opens its socket and takes its first snapshot before it first waits: once
+        // a poll returns Pending, the loop device's events can no longer be missed. (Ready would
+        // mean it gave up: no uevent socket.)
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(watcher.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "the watcher ended before watching: no uevent socket");
+        let watcher = tokio::spawn(watcher);
         let mut after = log.since(0, 0).next;
 
         let out = std::process::Command::new("losetup").arg("-f").arg("--show").arg(&img).output().unwrap();

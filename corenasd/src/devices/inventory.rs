@@ -782,6 +782,7 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_prerequisites::require_root;
     use std::os::unix::fs::symlink;
 
     /// A throwaway directory tree shaped like / (sys, proc, run, dev), removed on drop.
@@ -1235,16 +1236,11 @@ this line is not a mount\n\
         }
     }
 
-    fn is_root() -> bool {
-        rustix::process::geteuid().is_root()
-    }
-
     /// Root only: a real loop device appears with its backing file and disappears when
     /// detached.
     #[test]
     fn loop_inventory_lists_attached_loop() {
-        if !is_root() {
-            eprintln!("skipped: attaching a loop device needs root");
+        if !require_root("loop_inventory_lists_attached_loop", "attaching a loop device") {
             return;
         }
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -1281,8 +1277,7 @@ this line is not a mount\n\
     #[test]
     #[ignore = "attaches 64 loop devices"]
     fn loop_inventory_64_devices_against_lsblk() {
-        if !is_root() {
-            eprintln!("skipped: attaching loop devices needs root");
+        if !require_root("loop_inventory_64_devices_against_lsblk", "attaching loop devices") {
             return;
         }
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();

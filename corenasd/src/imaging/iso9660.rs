@@ -387,12 +387,11 @@ mod tests {
         assert_eq!(display_label(&hidden), "VISIBLE");
     }
 
-    /// Makes an image with the real mastering tool when it is installed.
+    /// Makes an image with the real mastering tool (genisoimage, which ./test installs).
     #[test]
     fn genisoimage_volume() {
-        let tool = std::path::Path::new("/usr/bin/genisoimage");
-        if !tool.exists() {
-            println!("note: /usr/bin/genisoimage not installed, skipping real ISO test");
+        let tool = "/usr/bin/genisoimage";
+        if !crate::test_prerequisites::require_program("genisoimage_volume", tool, "genisoimage") {
             return;
         }
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();

@@ -22,9 +22,7 @@ fn timed(cmd: &mut Command) -> (Duration, Vec<u8>) {
 
 fn main() {
     let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(30);
-    if !corenas_tests::require_root("corenas-bench-devices") {
-        std::process::exit(1);
-    }
+    corenas_tests::exit_unless_root("corenas-bench-devices");
     let scratch = ScratchDir::new("bench-devices");
     // Growth: the same listing with a tenth of the devices first (1x), then all of them.
     let mut disks: Vec<LoopDisk> =

@@ -60,9 +60,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let size_mib: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(256);
-    if !corenas_tests::require_root("corenas-bench-imaging") {
-        std::process::exit(1);
-    }
+    corenas_tests::exit_unless_root("corenas-bench-imaging");
     let scratch = ScratchDir::new("bench-imaging");
     let disk = LoopDisk::sparse(&scratch.path, "src", size_mib << 20);
     disk.write_pattern(99);

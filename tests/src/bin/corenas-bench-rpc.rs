@@ -50,9 +50,7 @@ fn until_ready(mut cmd: Command, dir: &std::path::Path) -> (Duration, std::proce
 
 fn main() {
     let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
-    if !corenas_tests::require_root("corenas-bench-rpc") {
-        std::process::exit(1);
-    }
+    corenas_tests::exit_unless_root("corenas-bench-rpc");
     let mut report = serde_json::Map::new();
 
     // 1. Round trip against the raw floor, alternating.

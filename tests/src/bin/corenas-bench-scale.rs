@@ -107,9 +107,7 @@ fn audit_verify_ms(dir: &std::path::Path, entries: usize) -> f64 {
 }
 
 fn main() {
-    if !corenas_tests::require_root("corenas-bench-scale") {
-        std::process::exit(1);
-    }
+    corenas_tests::exit_unless_root("corenas-bench-scale");
     let mut rows: Vec<(String, f64, f64)> = Vec::new();
 
     // Users: 1,000 then 10,000 (the second run adds 9,000 more to the same files).

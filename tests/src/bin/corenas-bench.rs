@@ -22,9 +22,7 @@ fn timed(cmd: &mut Command) -> Duration {
 
 fn main() {
     let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
-    if !corenas_tests::require_root("corenas-bench") {
-        std::process::exit(1);
-    }
+    corenas_tests::exit_unless_root("corenas-bench");
     let lab = Lab::start("bench", LabOptions::default());
     std::fs::create_dir_all(lab.storage.join("bench")).expect("dir");
     let file = lab.storage.join("bench/f");
