@@ -539,29 +539,39 @@ SUBSYSTEM=block\0DEVNAME={name}\0DEVTYPE={devtype}\0"
         let dev = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         let name = dev.strip_prefix("/dev/").unwrap().to_owned();
 
-        async fn collect(
+        // Synchronised on the events themselves: the attach is seen when its Added arrives, the
+        // detach when its Removed does (30 s at most, a harness bound). Only the check for a
+        // repeat after the Removed needs a window of its own.
+        async fn collect_until(
             log: &super::super::events::DeviceEventLog,
             after: &mut u64,
             name: &str,
+            kinds: &mut Vec<DeviceEventKind>,
+            until: impl Fn(&[DeviceEventKind]) -> bool,
             wait: Duration,
-        ) -> Vec<DeviceEventKind> {
-            let mut kinds = Vec::new();
+        ) {
             let end = tokio::time::Instant::now() + wait;
-            while tokio::time::Instant::now() < end {
+            while !until(kinds) && tokio::time::Instant::now() < end {
                 let got = log.wait_since(*after, 1000, end.into_std()).await;
                 *after = got.next;
                 kinds.extend(got.events.into_iter().filter(|e| e.device == name).map(|e| e.kind));
             }
-            kinds
         }
-        let attached = collect(&log, &mut after, &name, ms(1500)).await;
+        let mut kinds = Vec::new();
+        let added = |k: &[DeviceEventKind]| k.contains(&DeviceEventKind::Added);
+        collect_until(&log, &mut after, &name, &mut kinds, added, Duration::from_secs(30)).await;
         let status = std::process::Command::new("losetup").arg("-d").arg(&dev).status().unwrap();
-        let detached = collect(&log, &mut after, &name, ms(1500)).await;
+        let removed = |k: &[DeviceEventKind]| k.contains(&DeviceEventKind::Removed);
+        collect_until(&log, &mut after, &name, &mut kinds, removed, Duration::from_secs(30)).await;
+        collect_until(&log, &mut after, &name, &mut kinds, |_| false, ms(500)).await;
         watcher.abort();
         let _ = std::fs::remove_file(&img);
 
         assert!(status.success(), "losetup -d {dev}");
-        assert_eq!(attached, [DeviceEventKind::Added], "{name} attach");
-        assert_eq!(detached, [DeviceEventKind::Removed], "{name} detach");
+        assert_eq!(
+            kinds,
+            [DeviceEventKind::Added, DeviceEventKind::Removed],
+            "{name}: one event for the attach, one for the detach"
+        );
     }
 }
