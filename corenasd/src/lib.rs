@@ -13,6 +13,6 @@ pub mod server;
 pub mod shares;
 pub mod state;
 pub mod storage;
-#[cfg(test)]
-mod test_prerequisites;
+/// For tests only (corenasd's and corenas-tests'): what a test needs and when it may skip.
+pub mod test_prerequisites;
 pub mod web;
