@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod daemon;
 pub mod devices;
 pub mod helper_link;
 pub mod iam;

@@ -3,7 +3,8 @@
 
 use crate::audit::AuditRecord;
 use crate::authz;
-use crate::server::{DaemonServer, Shared};
+use crate::daemon::Daemon;
+use crate::server::DaemonServer;
 use corenas_proto::api::Corenas;
 use corenas_proto::web::WebGate;
 use corenas_proto::wire::{self, Service, Verdict};
@@ -15,7 +16,7 @@ use tokio::net::UnixListener;
 /// Longest a single daemon call may run; a peer's larger deadline is cut to this.
 const MAX_DEADLINE: Duration = Duration::from_secs(900);
 
-pub async fn serve(listener: StdListener, shared: Arc<Shared>) -> std::io::Result<()> {
+pub async fn serve(listener: StdListener, shared: Arc<Daemon>) -> std::io::Result<()> {
     let listener = UnixListener::from_std(listener)?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -39,7 +40,7 @@ pub async fn serve(listener: StdListener, shared: Arc<Shared>) -> std::io::Resul
     Ok(())
 }
 
-async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>) {
+async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Daemon>) {
     let Ok(cred) = stream.peer_cred() else {
         tracing::warn!("no peer credentials; connection dropped");
         return;

@@ -3,7 +3,7 @@
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use corenasd::helper_link::HelperLink;
-use corenasd::server::Shared;
+use corenasd::daemon::Daemon;
 use corenasd::state::State;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
     let state = State::open(&db).with_context(|| format!("opening {}", db.display()))?;
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(Daemon {
         state: Mutex::new(state),
         helper: HelperLink::with_storage(args.helper_socket.clone(), args.storage_socket.clone()),
         root: args.root.display().to_string(),

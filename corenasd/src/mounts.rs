@@ -5,7 +5,7 @@
 
 use crate::audit::AuditRecord;
 use crate::iam;
-use crate::server::Shared;
+use crate::daemon::Daemon;
 use crate::state::{StateError, now_rfc3339};
 use corenas_proto::api::Change;
 use corenas_proto::helper::HelperOp;
@@ -138,7 +138,7 @@ fn info(row: &Row, state: Result<UnitState, String>) -> MountInfo {
     }
 }
 
-async fn states(shared: &Shared, rows: &[Row]) -> Result<Vec<Result<UnitState, String>>, WireError> {
+async fn states(shared: &Daemon, rows: &[Row]) -> Result<Vec<Result<UnitState, String>>, WireError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -147,19 +147,19 @@ async fn states(shared: &Shared, rows: &[Row]) -> Result<Vec<Result<UnitState, S
     h.mount_states(targets).await
 }
 
-pub async fn list_infos(shared: &Shared) -> Result<Vec<MountInfo>, WireError> {
+pub async fn list_infos(shared: &Daemon) -> Result<Vec<MountInfo>, WireError> {
     let rows = shared.with_state(|s| list(s.conn()))?;
     let states = states(shared, &rows).await?;
     Ok(rows.iter().zip(states).map(|(r, s)| info(r, s)).collect())
 }
 
-pub async fn status(shared: &Shared, target: &MountTarget) -> Result<MountInfo, WireError> {
+pub async fn status(shared: &Daemon, target: &MountTarget) -> Result<MountInfo, WireError> {
     let row = load(shared, target)?;
     let state = states(shared, std::slice::from_ref(&row)).await?.pop().unwrap_or_else(|| Err("no answer".into()));
     Ok(info(&row, state))
 }
 
-fn load(shared: &Shared, target: &MountTarget) -> Result<Row, WireError> {
+fn load(shared: &Daemon, target: &MountTarget) -> Result<Row, WireError> {
     shared
         .with_state(|s| get(s.conn(), target.as_str()))?
         .ok_or_else(|| WireError::not_found(format!("no mount at {target}")))
@@ -174,7 +174,7 @@ fn change<T>(
     Change { dry_run, steps, result, generated_password: None, warnings }
 }
 
-pub async fn add(shared: &Shared, def: &MountDef, dry_run: bool) -> Result<Change<MountInfo>, WireError> {
+pub async fn add(shared: &Daemon, def: &MountDef, dry_run: bool) -> Result<Change<MountInfo>, WireError> {
     let _one_at_a_time = shared.mounts_lock.lock().await;
     corenas_proto::mounts::check_timeout(def.timeout_secs)?;
     if shared.with_state(|s| get(s.conn(), def.target.as_str()))?.is_some() {
@@ -230,7 +230,7 @@ pub async fn add(shared: &Shared, def: &MountDef, dry_run: bool) -> Result<Chang
     Ok(change(dry_run, steps, result, warnings))
 }
 
-pub async fn remove_mount(shared: &Shared, target: &MountTarget, dry_run: bool) -> Result<Change<()>, WireError> {
+pub async fn remove_mount(shared: &Daemon, target: &MountTarget, dry_run: bool) -> Result<Change<()>, WireError> {
     let _one_at_a_time = shared.mounts_lock.lock().await;
     let row = load(shared, target)?;
     let h = shared.helper.connect().await?;
@@ -241,7 +241,7 @@ pub async fn remove_mount(shared: &Shared, target: &MountTarget, dry_run: bool) 
     Ok(change(dry_run, steps, None, warnings))
 }
 
-pub async fn reload(shared: &Shared, dry_run: bool) -> Result<Change<Vec<MountInfo>>, WireError> {
+pub async fn reload(shared: &Daemon, dry_run: bool) -> Result<Change<Vec<MountInfo>>, WireError> {
     let _one_at_a_time = shared.mounts_lock.lock().await;
     let rows = shared.with_state(|s| list(s.conn()))?;
     let targets: Vec<MountTarget> = rows.iter().filter(|r| !r.def.temporary).map(|r| r.def.target.clone()).collect();
@@ -276,7 +276,7 @@ fn unix_now() -> i64 {
 
 /// One round of the retry policy (run every `interval`); returns the number of start attempts
 /// made.
-pub async fn watch_once(shared: &Shared, interval: Duration) -> Result<usize, WireError> {
+pub async fn watch_once(shared: &Daemon, interval: Duration) -> Result<usize, WireError> {
     let rows = shared.with_state(|s| list(s.conn()))?;
     let rows: Vec<Row> = rows.into_iter().filter(|r| !r.def.temporary && !r.def.automount).collect();
     let states = states(shared, &rows).await?;
@@ -335,7 +335,7 @@ pub async fn watch_once(shared: &Shared, interval: Duration) -> Result<usize, Wi
 }
 
 /// The retry policy's loop, for the daemon's lifetime.
-pub async fn watch(shared: std::sync::Arc<Shared>, interval: Duration) {
+pub async fn watch(shared: std::sync::Arc<Daemon>, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
         if let Err(e) = watch_once(&shared, interval).await {

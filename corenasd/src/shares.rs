@@ -4,7 +4,7 @@
 //! next change or by `share apply`.
 
 use crate::iam;
-use crate::server::Shared;
+use crate::daemon::Daemon;
 use crate::state::{StateError, now_rfc3339};
 use corenas_proto::acl::AclEntry;
 use corenas_proto::api::Change;
@@ -116,7 +116,7 @@ fn homes(conn: &Connection) -> Result<bool, StateError> {
 
 /// The stored set, with `change` applied: `Some(def)` adds or replaces, `None` leaves out.
 fn set_with(
-    shared: &Shared,
+    shared: &Daemon,
     name: Option<&ShareName>,
     change: Option<&ShareDef>,
     homes_override: Option<bool>,
@@ -173,7 +173,7 @@ pub fn prepare_dir(path: &StoragePath, access: Option<&AccessTemplate>) -> Resul
 
 /// CoreNAS's rules for a share definition, with the warnings an admin must see.
 fn check(
-    shared: &Shared,
+    shared: &Daemon,
     def: &ShareDef,
     access: Option<&AccessTemplate>,
     force: bool,
@@ -271,7 +271,7 @@ fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>, warnings: Vec<S
 }
 
 async fn publish(
-    shared: &Shared,
+    shared: &Daemon,
     set: ShareSet,
     before: Vec<HelperOp>,
     dry_run: bool,
@@ -282,7 +282,7 @@ async fn publish(
     iam::run_ops_reporting(&h, ops, dry_run).await
 }
 
-pub async fn create(shared: &Shared, req: &ShareCreate, dry_run: bool) -> Result<Change<ShareInfo>, WireError> {
+pub async fn create(shared: &Daemon, req: &ShareCreate, dry_run: bool) -> Result<Change<ShareInfo>, WireError> {
     let _one_at_a_time = shared.shares_lock.lock().await;
     if shared.with_state(|s| get(s.conn(), req.name.as_str()))?.is_some() {
         return Err(WireError::new(ErrorCode::AlreadyExists, format!("share {} already exists", req.name)));
@@ -303,7 +303,7 @@ pub async fn create(shared: &Shared, req: &ShareCreate, dry_run: bool) -> Result
 }
 
 pub async fn modify(
-    shared: &Shared,
+    shared: &Daemon,
     name: &ShareName,
     m: &ShareModify,
     dry_run: bool,
@@ -344,7 +344,7 @@ pub async fn modify(
     Ok(change(dry_run, steps, result, warnings))
 }
 
-pub async fn delete(shared: &Shared, name: &ShareName, dry_run: bool) -> Result<Change<()>, WireError> {
+pub async fn delete(shared: &Daemon, name: &ShareName, dry_run: bool) -> Result<Change<()>, WireError> {
     let _one_at_a_time = shared.shares_lock.lock().await;
     let current = shared
         .with_state(|s| get(s.conn(), name.as_str()))?
@@ -358,7 +358,7 @@ pub async fn delete(shared: &Shared, name: &ShareName, dry_run: bool) -> Result<
     Ok(change(dry_run, steps, None, warnings))
 }
 
-pub async fn set_homes(shared: &Shared, enabled: bool, dry_run: bool) -> Result<Change<bool>, WireError> {
+pub async fn set_homes(shared: &Daemon, enabled: bool, dry_run: bool) -> Result<Change<bool>, WireError> {
     let _one_at_a_time = shared.shares_lock.lock().await;
     let set = set_with(shared, None, None, Some(enabled))?;
     let (steps, warnings) = publish(shared, set, Vec::new(), dry_run).await?;
@@ -369,18 +369,18 @@ pub async fn set_homes(shared: &Shared, enabled: bool, dry_run: bool) -> Result<
     Ok(change(dry_run, steps, (!dry_run).then_some(enabled), warnings))
 }
 
-pub async fn apply(shared: &Shared, dry_run: bool) -> Result<Change<()>, WireError> {
+pub async fn apply(shared: &Daemon, dry_run: bool) -> Result<Change<()>, WireError> {
     let _one_at_a_time = shared.shares_lock.lock().await;
     let set = set_with(shared, None, None, None)?;
     let (steps, warnings) = publish(shared, set, Vec::new(), dry_run).await?;
     Ok(change(dry_run, steps, None, warnings))
 }
 
-pub async fn config(shared: &Shared) -> Result<ShareConfig, WireError> {
+pub async fn config(shared: &Daemon) -> Result<ShareConfig, WireError> {
     shared.helper.connect().await?.share_config().await
 }
 
-pub fn show(shared: &Shared, name: &ShareName) -> Result<ShareInfo, WireError> {
+pub fn show(shared: &Daemon, name: &ShareName) -> Result<ShareInfo, WireError> {
     shared
         .with_state(|s| get(s.conn(), name.as_str()))?
         .ok_or_else(|| WireError::not_found(format!("share {name} does not exist")))

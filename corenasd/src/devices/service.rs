@@ -3,7 +3,7 @@
 //! caller a clear answer first.
 
 use crate::iam;
-use crate::server::Shared;
+use crate::daemon::Daemon;
 use crate::state::{StateError, now_rfc3339};
 use crate::storage::pools::{self, change};
 use corenas_proto::api::{Change, DeviceWipe};
@@ -31,7 +31,7 @@ pub fn kernel_name(dev: &str) -> Option<String> {
     target.file_name().map(|n| n.to_string_lossy().into_owned())
 }
 
-async fn members(shared: &Shared) -> Result<HashMap<String, (String, String)>, WireError> {
+async fn members(shared: &Daemon) -> Result<HashMap<String, (String, String)>, WireError> {
     let mut out = HashMap::new();
     for (dev, pool, backend) in pools::member_devices(shared)? {
         if let Some(n) = kernel_name(dev.as_str()) {
@@ -52,7 +52,7 @@ async fn members(shared: &Shared) -> Result<HashMap<String, (String, String)>, W
     Ok(out)
 }
 
-pub async fn inventory(shared: &Shared) -> Result<Vec<DeviceInfo>, WireError> {
+pub async fn inventory(shared: &Daemon) -> Result<Vec<DeviceInfo>, WireError> {
     let members = members(shared).await?;
     let sources = super::inventory::Sources::default();
     tokio::task::spawn_blocking(move || super::inventory::inventory(&sources, &members))
@@ -62,7 +62,7 @@ pub async fn inventory(shared: &Shared) -> Result<Vec<DeviceInfo>, WireError> {
 
 /// One device, with what `blkid -p` finds on it and its partitions (where udev's database is
 /// missing, the list alone cannot say which filesystem a disk holds).
-pub async fn show(shared: &Shared, device: &DevicePath) -> Result<DeviceInfo, WireError> {
+pub async fn show(shared: &Daemon, device: &DevicePath) -> Result<DeviceInfo, WireError> {
     let name = kernel_name(device.as_str());
     let mut d = inventory(shared)
         .await?
@@ -85,7 +85,7 @@ pub async fn show(shared: &Shared, device: &DevicePath) -> Result<DeviceInfo, Wi
     Ok(d)
 }
 
-fn save_report(shared: &Shared, r: &SmartReport) -> Result<(), WireError> {
+fn save_report(shared: &Daemon, r: &SmartReport) -> Result<(), WireError> {
     let json = serde_json::to_string(r).map_err(|e| WireError::internal(e.to_string()))?;
     let now = now_rfc3339().map_err(WireError::from)?;
     shared.with_state(|s| {
@@ -99,12 +99,12 @@ fn save_report(shared: &Shared, r: &SmartReport) -> Result<(), WireError> {
     })
 }
 
-async fn read_smart(shared: &Shared, device: &DevicePath) -> Result<SmartReport, WireError> {
+async fn read_smart(shared: &Daemon, device: &DevicePath) -> Result<SmartReport, WireError> {
     let out = shared.helper.storage().await?.storage_query(StorageQuery::Smart { device: device.clone() }).await?;
     Ok(super::smart::parse_smartctl(device.as_str(), out.stdout.as_bytes(), out.code))
 }
 
-pub async fn smart(shared: &Shared, device: &DevicePath) -> Result<SmartReport, WireError> {
+pub async fn smart(shared: &Daemon, device: &DevicePath) -> Result<SmartReport, WireError> {
     let r = read_smart(shared, device).await?;
     if r.available {
         save_report(shared, &r)?;
@@ -112,7 +112,7 @@ pub async fn smart(shared: &Shared, device: &DevicePath) -> Result<SmartReport, 
     Ok(r)
 }
 
-pub fn smart_history(shared: &Shared, device: &DevicePath, limit: u32) -> Result<Vec<SmartReport>, WireError> {
+pub fn smart_history(shared: &Daemon, device: &DevicePath, limit: u32) -> Result<Vec<SmartReport>, WireError> {
     let limit = limit.clamp(1, 1000);
     let rows: Vec<String> = shared.with_state(|s| {
         let mut stmt = s
@@ -128,7 +128,7 @@ pub fn smart_history(shared: &Shared, device: &DevicePath, limit: u32) -> Result
 }
 
 pub async fn selftest(
-    shared: &Arc<Shared>,
+    shared: &Arc<Daemon>,
     device: &DevicePath,
     long: bool,
     dry_run: bool,
@@ -212,7 +212,7 @@ pub fn sample_regions(size: u64, n: u16) -> Vec<(u64, u32)> {
 /// What the device's firmware offers to erase itself, asked through the helper (`nvme id-ctrl`,
 /// `hdparm -I`) and parsed here. Devices that are neither NVMe namespaces nor ATA disks (loop,
 /// USB, SAS, virtio) are told so without asking anything.
-pub async fn erase_support(shared: &Shared, device: &DevicePath) -> Result<EraseSupport, WireError> {
+pub async fn erase_support(shared: &Daemon, device: &DevicePath) -> Result<EraseSupport, WireError> {
     let info = show(shared, device).await?;
     let mut support = EraseSupport {
         device: info.path.clone(),
@@ -290,7 +290,7 @@ fn erase_time_limit(erase: FirmwareErase, estimate: Option<u32>) -> u32 {
         .min(corenas_proto::storage::MAX_FIRMWARE_ERASE_MINUTES)
 }
 
-pub async fn wipe(shared: &Arc<Shared>, req: DeviceWipe, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
+pub async fn wipe(shared: &Arc<Daemon>, req: DeviceWipe, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
     let info = show(shared, &req.device).await?;
     let expected = confirmation_for(&info);
     if req.confirm != expected {
@@ -361,7 +361,7 @@ pub async fn wipe(shared: &Arc<Shared>, req: DeviceWipe, dry_run: bool) -> Resul
 /// once and is followed in `nvme sanitize-log`), then the verification: zeros where the erase
 /// leaves zeros, otherwise every sampled region that was not zero must have changed.
 async fn firmware_wipe(
-    shared: &Arc<Shared>,
+    shared: &Arc<Daemon>,
     info: DeviceInfo,
     req: DeviceWipe,
     erase: FirmwareErase,
@@ -408,7 +408,7 @@ async fn firmware_wipe(
 }
 
 async fn run_firmware_erase(
-    shared: &Shared,
+    shared: &Daemon,
     id: &str,
     op: HelperOp,
     erase: FirmwareErase,
@@ -466,7 +466,7 @@ async fn run_firmware_erase(
 /// Follows an NVMe sanitize in the controller's log until it ends (every 2 s; a controller
 /// that still reports no sanitize after a minute did not start one; one still running after
 /// 24 h is reported as stuck: the job ends, the controller may go on).
-async fn follow_sanitize(shared: &Shared, id: &str, device: &DevicePath) -> Result<(), WireError> {
+async fn follow_sanitize(shared: &Daemon, id: &str, device: &DevicePath) -> Result<(), WireError> {
     use super::erase::Sanitize;
     let mut not_started = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(24 * 3600);
@@ -508,7 +508,7 @@ async fn follow_sanitize(shared: &Shared, id: &str, device: &DevicePath) -> Resu
 /// The wipe record in the audit log: which disk (serial), how, and whether it verified.
 #[allow(clippy::too_many_arguments)]
 fn record_wipe(
-    shared: &Shared,
+    shared: &Daemon,
     device: &DevicePath,
     serial: Option<String>,
     method: &str,
@@ -536,7 +536,7 @@ fn record_wipe(
 }
 
 async fn run_wipe(
-    shared: &Shared,
+    shared: &Daemon,
     id: &str,
     device: &DevicePath,
     method: WipeMethod,

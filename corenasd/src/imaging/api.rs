@@ -4,7 +4,7 @@
 use super::ddrescue::Run;
 use super::engine::{medium_facts, update};
 use super::{media, store};
-use crate::server::Shared;
+use crate::daemon::Daemon;
 use corenas_proto::api::Change;
 use corenas_proto::helper::{HelperOp, StdinPlan, Step};
 use corenas_proto::imaging::{
@@ -27,25 +27,25 @@ fn invalid_state(id: &str, status: JobState, what: &str) -> WireError {
     WireError::new(ErrorCode::InvalidState, format!("job {id} is {}: {what}", status.as_str()))
 }
 
-fn load(shared: &Shared, id: &str) -> Result<store::JobRow, WireError> {
+fn load(shared: &Daemon, id: &str) -> Result<store::JobRow, WireError> {
     shared.with_state(|s| store::job(s.conn(), id))?.ok_or_else(|| WireError::not_found(format!("no job {id}")))
 }
 
-fn position(shared: &Shared, id: &str) -> Result<Option<u32>, WireError> {
+fn position(shared: &Daemon, id: &str) -> Result<Option<u32>, WireError> {
     let q = shared.with_state(|s| store::queued(s.conn()))?;
     Ok(q.iter().position(|r| r.id == id).and_then(|p| u32::try_from(p + 1).ok()))
 }
 
-pub fn info(shared: &Shared, row: &store::JobRow) -> Result<JobInfo, WireError> {
+pub fn info(shared: &Daemon, row: &store::JobRow) -> Result<JobInfo, WireError> {
     let pos = if row.status == JobState::Queued { position(shared, &row.id)? } else { None };
     Ok(shared.imaging.info(row, pos))
 }
 
-pub fn show(shared: &Shared, id: &str) -> Result<JobInfo, WireError> {
+pub fn show(shared: &Daemon, id: &str) -> Result<JobInfo, WireError> {
     info(shared, &load(shared, id)?)
 }
 
-pub fn list(shared: &Shared, q: &JobQuery) -> Result<JobList, WireError> {
+pub fn list(shared: &Daemon, q: &JobQuery) -> Result<JobList, WireError> {
     let limit = q.limit.clamp(1, LIST_MAX);
     let q = JobQuery { limit, ..q.clone() };
     let (rows, total) = shared.with_state(|s| store::list_jobs(s.conn(), &q))?;
@@ -61,7 +61,7 @@ pub fn list(shared: &Shared, q: &JobQuery) -> Result<JobList, WireError> {
 }
 
 /// Long poll for a change of the job.
-pub async fn wait(shared: &Shared, id: &str, after: u64, wait_ms: u32) -> Result<JobInfo, WireError> {
+pub async fn wait(shared: &Daemon, id: &str, after: u64, wait_ms: u32) -> Result<JobInfo, WireError> {
     let mut rx = shared.imaging.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::from(wait_ms.min(5000)));
     loop {
@@ -82,7 +82,7 @@ fn validate_options(o: &JobOptions) -> Result<(), WireError> {
     Ok(())
 }
 
-pub async fn create(shared: &Arc<Shared>, req: &ImageCreate, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+pub async fn create(shared: &Arc<Daemon>, req: &ImageCreate, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
     validate_options(&req.options)?;
     let h = shared.helper.connect().await?;
     // The helper checks the device now, so an obvious refusal (system disk, mounted, not a
@@ -124,7 +124,7 @@ pub async fn create(shared: &Arc<Shared>, req: &ImageCreate, dry_run: bool) -> R
 }
 
 /// Waits (briefly) for a running job to leave `from` after a pause or cancel request.
-async fn settle(shared: &Shared, id: &str, from: JobState) -> Result<JobInfo, WireError> {
+async fn settle(shared: &Daemon, id: &str, from: JobState) -> Result<JobInfo, WireError> {
     let mut rx = shared.imaging.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -138,7 +138,7 @@ async fn settle(shared: &Shared, id: &str, from: JobState) -> Result<JobInfo, Wi
     }
 }
 
-pub async fn pause(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+pub async fn pause(shared: &Arc<Daemon>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
     let row = load(shared, id)?;
     match row.status {
         JobState::Queued | JobState::Running if dry_run => Ok(change(true, Vec::new(), Some(info(shared, &row)?))),
@@ -153,7 +153,7 @@ pub async fn pause(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Chan
     }
 }
 
-pub async fn resume(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+pub async fn resume(shared: &Arc<Daemon>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
     let row = load(shared, id)?;
     let resumable = row.status == JobState::Paused
         || row.status == JobState::Failed
@@ -174,7 +174,7 @@ pub async fn resume(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Cha
 }
 
 pub async fn cancel(
-    shared: &Arc<Shared>,
+    shared: &Arc<Daemon>,
     id: &str,
     delete_partial: Option<bool>,
     dry_run: bool,
@@ -210,7 +210,7 @@ pub async fn cancel(
     Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
 }
 
-pub async fn retry(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+pub async fn retry(shared: &Arc<Daemon>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
     let row = load(shared, id)?;
     if row.kind != JobKind::Image || !matches!(row.status, JobState::CompletedWithErrors | JobState::Failed) {
         return Err(invalid_state(id, row.status, "only imaging jobs that ended with errors or failed can be retried"));
@@ -229,7 +229,7 @@ pub async fn retry(shared: &Arc<Shared>, id: &str, dry_run: bool) -> Result<Chan
 }
 
 pub async fn set_priority(
-    shared: &Arc<Shared>,
+    shared: &Arc<Daemon>,
     id: &str,
     priority: Priority,
     dry_run: bool,
@@ -249,7 +249,7 @@ pub async fn set_priority(
     Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
 }
 
-pub fn policy(shared: &Shared) -> Result<ImagingPolicy, WireError> {
+pub fn policy(shared: &Daemon) -> Result<ImagingPolicy, WireError> {
     let (auto, watch) = shared.with_state(|s| {
         Ok((store::setting(s.conn(), media::POLICY_AUTO_START)?, store::setting(s.conn(), media::POLICY_WATCH)?))
     })?;
@@ -260,7 +260,7 @@ pub fn policy(shared: &Shared) -> Result<ImagingPolicy, WireError> {
 }
 
 pub fn set_policy(
-    shared: &Shared,
+    shared: &Daemon,
     set: Option<(bool, Vec<DevicePath>)>,
     dry_run: bool,
 ) -> Result<Change<ImagingPolicy>, WireError> {
@@ -274,13 +274,13 @@ pub fn set_policy(
     Ok(change(dry_run, Vec::new(), Some(policy(shared)?)))
 }
 
-fn load_archive(shared: &Shared, id: &str) -> Result<ArchiveInfo, WireError> {
+fn load_archive(shared: &Daemon, id: &str) -> Result<ArchiveInfo, WireError> {
     shared
         .with_state(|s| store::archive(s.conn(), id))?
         .ok_or_else(|| WireError::not_found(format!("no archive entry {id}")))
 }
 
-pub fn archive_show(shared: &Shared, id: &str) -> Result<ArchiveInfo, WireError> {
+pub fn archive_show(shared: &Daemon, id: &str) -> Result<ArchiveInfo, WireError> {
     load_archive(shared, id)
 }
 
@@ -313,14 +313,14 @@ pub fn read_image(info: &ArchiveInfo, offset: u64, length: u32) -> Result<Vec<u8
     Ok(buf)
 }
 
-pub fn archive_list(shared: &Shared, q: &ArchiveQuery) -> Result<ArchiveList, WireError> {
+pub fn archive_list(shared: &Daemon, q: &ArchiveQuery) -> Result<ArchiveList, WireError> {
     let limit = q.limit.clamp(1, LIST_MAX);
     let q = ArchiveQuery { limit, ..q.clone() };
     let (archives, total) = shared.with_state(|s| store::list_archives(s.conn(), &q))?;
     Ok(ArchiveList { archives, total, limit, offset: q.offset })
 }
 
-pub fn archive_verify(shared: &Shared, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+pub fn archive_verify(shared: &Daemon, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
     let a = load_archive(shared, id)?;
     if dry_run {
         return Ok(change(true, Vec::new(), None));
@@ -332,7 +332,7 @@ pub fn archive_verify(shared: &Shared, id: &str, dry_run: bool) -> Result<Change
     Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
 }
 
-pub fn archive_delete(shared: &Shared, id: &str, dry_run: bool) -> Result<Change<()>, WireError> {
+pub fn archive_delete(shared: &Daemon, id: &str, dry_run: bool) -> Result<Change<()>, WireError> {
     let a = load_archive(shared, id)?;
     let busy = shared.with_state(|s| {
         store::with_status(s.conn(), &[JobState::Queued, JobState::Running, JobState::Hashing, JobState::Paused])
@@ -355,7 +355,7 @@ pub fn archive_delete(shared: &Shared, id: &str, dry_run: bool) -> Result<Change
 }
 
 pub fn archive_edit(
-    shared: &Shared,
+    shared: &Daemon,
     id: &str,
     edit: &ArchiveEdit,
     dry_run: bool,

@@ -9,7 +9,7 @@
 use super::ddrescue::{self, MAPFILE_WRITE_ERROR, Run};
 use super::mapfile::{self, MapSummary, RateWindow};
 use super::{iso9660, store};
-use crate::server::Shared;
+use crate::daemon::Daemon;
 use corenas_proto::helper::{DeviceProbe, HelperOp};
 use corenas_proto::imaging::{Checksums, JobInfo, JobKind, JobState, Medium, Phase, Progress};
 use corenas_proto::names::DevicePath;
@@ -175,7 +175,7 @@ fn job_error(code: ErrorCode, message: impl Into<String>) -> WireError {
 }
 
 /// Loads, changes and saves one job row, then wakes waiters.
-pub fn update(shared: &Shared, id: &str, f: impl FnOnce(&mut store::JobRow)) -> Result<store::JobRow, WireError> {
+pub fn update(shared: &Daemon, id: &str, f: impl FnOnce(&mut store::JobRow)) -> Result<store::JobRow, WireError> {
     let row = shared.with_state(|s| {
         let mut row = store::job(s.conn(), id)?
             .ok_or_else(|| crate::state::StateError::InvalidRecord { detail: format!("job {id} vanished") })?;
@@ -192,7 +192,7 @@ fn now() -> Option<String> {
 }
 
 /// Records a job's lifecycle event in the audit chain (principal `corenasd`, channel `job`).
-fn audit_job(shared: &Shared, action: &str, row: &store::JobRow) {
+fn audit_job(shared: &Daemon, action: &str, row: &store::JobRow) {
     let args = serde_json::json!({
         "job": row.id, "name": row.name, "device": row.device, "status": row.status.as_str(),
         "bad_bytes": row.progress.bad_bytes, "archive": row.archive_id, "error": row.error,
@@ -214,7 +214,7 @@ fn audit_job(shared: &Shared, action: &str, row: &store::JobRow) {
 
 /// At start-up: jobs that were running when corenasd stopped go back to the queue (ddrescue
 /// resumes from the mapfile); a ddrescue that outlived its corenasd is stopped first.
-pub fn recover(shared: &Shared) -> Result<(), WireError> {
+pub fn recover(shared: &Daemon) -> Result<(), WireError> {
     let rows = shared.with_state(|s| store::with_status(s.conn(), &[JobState::Running, JobState::Hashing]))?;
     for row in rows {
         if let Some(pid) = row.pid {
@@ -244,7 +244,7 @@ fn stop_orphan(pid: u32, id: &str) {
 
 /// The scheduler: whenever something changes (or every two seconds), start queued jobs in
 /// priority order while the concurrency limit allows, never two on one device.
-pub async fn scheduler(shared: Arc<Shared>) {
+pub async fn scheduler(shared: Arc<Daemon>) {
     loop {
         if let Err(e) = schedule_once(&shared) {
             tracing::warn!(error = %e.message, "scheduling failed");
@@ -253,7 +253,7 @@ pub async fn scheduler(shared: Arc<Shared>) {
     }
 }
 
-fn schedule_once(shared: &Arc<Shared>) -> Result<(), WireError> {
+fn schedule_once(shared: &Arc<Daemon>) -> Result<(), WireError> {
     let queue = shared.with_state(|s| store::queued(s.conn()))?;
     for row in queue {
         let img = &shared.imaging;
@@ -302,7 +302,7 @@ fn schedule_once(shared: &Arc<Shared>) -> Result<(), WireError> {
     Ok(())
 }
 
-async fn run(shared: &Arc<Shared>, id: &str) -> Result<(), WireError> {
+async fn run(shared: &Arc<Daemon>, id: &str) -> Result<(), WireError> {
     let row = update(shared, id, |r| {
         r.status = JobState::Running;
         r.error = None;
@@ -410,7 +410,7 @@ fn device_path(row: &store::JobRow) -> Result<DevicePath, WireError> {
         .map_err(WireError::from)
 }
 
-async fn grant(shared: &Shared, dev: &DevicePath, on: bool) -> Result<(), WireError> {
+async fn grant(shared: &Daemon, dev: &DevicePath, on: bool) -> Result<(), WireError> {
     let h = shared.helper.connect().await?;
     let op = if on {
         HelperOp::DeviceGrantRead { device: dev.clone() }
@@ -420,7 +420,7 @@ async fn grant(shared: &Shared, dev: &DevicePath, on: bool) -> Result<(), WireEr
     h.perform(op, false).await.map(|_| ())
 }
 
-async fn release(shared: &Shared, dev: &DevicePath) {
+async fn release(shared: &Daemon, dev: &DevicePath) {
     if let Err(e) = grant(shared, dev, false).await {
         tracing::warn!(device = %dev, error = %e.message, "could not revoke the device read grant");
     }
@@ -437,7 +437,7 @@ struct Exit {
     asked_mapfile: bool,
 }
 
-async fn run_image(shared: &Arc<Shared>, row: store::JobRow) -> Result<(), WireError> {
+async fn run_image(shared: &Arc<Daemon>, row: store::JobRow) -> Result<(), WireError> {
     let img = &shared.imaging;
     let id = row.id.clone();
     let dev = device_path(&row)?;
@@ -572,7 +572,7 @@ async fn run_image(shared: &Arc<Shared>, row: store::JobRow) -> Result<(), WireE
 }
 
 /// Runs ddrescue and follows its mapfile until it exits.
-async fn drive(shared: &Arc<Shared>, id: &str, run: &Run) -> Result<Exit, WireError> {
+async fn drive(shared: &Arc<Daemon>, id: &str, run: &Run) -> Result<Exit, WireError> {
     let img = &shared.imaging;
     let mut child = run.spawn(&img.ddrescue).map_err(|e| {
         job_error(ErrorCode::ToolFailed, format!("{} could not be started: {e}", img.ddrescue.display()))
@@ -665,7 +665,7 @@ async fn drive(shared: &Arc<Shared>, id: &str, run: &Run) -> Result<Exit, WireEr
     Ok(Exit { success: status.success(), output, asked_mapfile: asked.load(Ordering::SeqCst) })
 }
 
-fn finish_cancel(shared: &Shared, id: &str, delete: bool) -> Result<(), WireError> {
+fn finish_cancel(shared: &Daemon, id: &str, delete: bool) -> Result<(), WireError> {
     if delete {
         let dir = shared.imaging.job_dir(id);
         if let Err(e) = std::fs::remove_dir_all(&dir) {
@@ -717,7 +717,7 @@ async fn hash_file(path: PathBuf, limit: Option<u64>, md5: bool, done: Arc<Atomi
 
 /// Hashes with live progress under `phase`.
 async fn hash_with_progress(
-    shared: &Shared,
+    shared: &Daemon,
     id: &str,
     path: PathBuf,
     size: u64,
@@ -748,7 +748,7 @@ async fn hash_with_progress(
     }
 }
 
-async fn eject(shared: &Shared, dev: &DevicePath) {
+async fn eject(shared: &Daemon, dev: &DevicePath) {
     match shared.helper.connect().await {
         Ok(h) => {
             if let Err(e) = h.perform(HelperOp::DeviceEject { device: dev.clone() }, false).await {
@@ -770,7 +770,7 @@ fn write_sidecar(image: &Path, algo: &str, hex: &str) -> Result<(), WireError> {
 }
 
 async fn hash_and_archive(
-    shared: &Arc<Shared>,
+    shared: &Arc<Daemon>,
     id: &str,
     dev: &DevicePath,
     facts: &MediumFacts,
@@ -868,7 +868,7 @@ fn dev_name(dev: &DevicePath) -> String {
     }
 }
 
-async fn run_verify(shared: &Arc<Shared>, row: store::JobRow) -> Result<(), WireError> {
+async fn run_verify(shared: &Arc<Daemon>, row: store::JobRow) -> Result<(), WireError> {
     let id = row.id.clone();
     let aid = row.target_archive.clone().ok_or_else(|| WireError::internal("a verify job without an archive"))?;
     let a = shared

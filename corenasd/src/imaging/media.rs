@@ -6,7 +6,7 @@
 use super::engine::{medium_facts, sysfs_identity};
 use super::{store, uevent};
 use crate::devices::hotplug;
-use crate::server::Shared;
+use crate::daemon::Daemon;
 use corenas_proto::WireError;
 use corenas_proto::imaging::{DeviceInfo, ImageCreate, JobOptions, JobState};
 use corenas_proto::names::{DevicePath, JobName, is_disk_name};
@@ -51,7 +51,7 @@ pub fn disks() -> Vec<String> {
 }
 
 /// The inventory: every disk with its identity, size, media and what keeps it busy.
-pub async fn list(shared: &Shared) -> Result<Vec<DeviceInfo>, WireError> {
+pub async fn list(shared: &Daemon) -> Result<Vec<DeviceInfo>, WireError> {
     let h = shared.helper.connect().await?;
     let mut out = Vec::new();
     for name in disks() {
@@ -94,7 +94,7 @@ pub async fn list(shared: &Shared) -> Result<Vec<DeviceInfo>, WireError> {
 }
 
 /// Watches kernel uevents for media changes and keeps going whatever arrives.
-pub async fn watch(shared: Arc<Shared>) {
+pub async fn watch(shared: Arc<Daemon>) {
     let fd = match hotplug::uevent_socket() {
         Ok(fd) => fd,
         Err(e) => {
@@ -153,7 +153,7 @@ fn interesting(ev: &uevent::Uevent) -> Option<String> {
 
 /// The medium in `name` may have changed: remember what is in the drive now, tell waiters,
 /// and with the auto-start policy queue one job per new medium.
-async fn medium_changed(shared: &Arc<Shared>, name: &str) -> Result<(), WireError> {
+async fn medium_changed(shared: &Arc<Daemon>, name: &str) -> Result<(), WireError> {
     let path = format!("/dev/{name}");
     let watched = shared.with_state(|s| store::setting(s.conn(), POLICY_WATCH))?;
     let watch: Vec<String> = watched.and_then(|w| serde_json::from_str(&w).ok()).unwrap_or_default();

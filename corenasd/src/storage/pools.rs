@@ -5,7 +5,7 @@
 use super::jobs;
 use super::{btrfs, retention, zfs};
 use crate::iam;
-use crate::server::Shared;
+use crate::daemon::Daemon;
 use crate::state::{StateError, now_rfc3339};
 use corenas_proto::api::Change;
 use corenas_proto::helper::{HelperOp, StorageQuery, ToolOutput};
@@ -82,18 +82,18 @@ pub fn records(conn: &Connection) -> Result<Vec<PoolRecord>, StateError> {
     names.iter().filter_map(|n| record(conn, n).transpose()).collect()
 }
 
-fn pool_record(shared: &Shared, name: &PoolName) -> Result<PoolRecord, WireError> {
+fn pool_record(shared: &Daemon, name: &PoolName) -> Result<PoolRecord, WireError> {
     shared
         .with_state(|s| record(s.conn(), name.as_str()))?
         .ok_or_else(|| WireError::not_found(format!("no pool {name} (storage list shows the pools CoreNAS manages)")))
 }
 
-async fn query(shared: &Shared, q: StorageQuery) -> Result<ToolOutput, WireError> {
+async fn query(shared: &Daemon, q: StorageQuery) -> Result<ToolOutput, WireError> {
     shared.helper.storage().await?.storage_query(q).await
 }
 
 /// The pool's mount point as corenasd sees it (under the lab's root prefix).
-fn mount_path(shared: &Shared, name: &str) -> std::path::PathBuf {
+fn mount_path(shared: &Daemon, name: &str) -> std::path::PathBuf {
     std::path::Path::new(&shared.root).join(format!("mnt/corenas/{name}"))
 }
 
@@ -112,7 +112,7 @@ fn space(path: &std::path::Path) -> Option<(u64, u64, u64)> {
     Some((size, used, free))
 }
 
-async fn zfs_info(shared: &Shared, name: &str, rec: Option<&PoolRecord>) -> Result<PoolInfo, WireError> {
+async fn zfs_info(shared: &Daemon, name: &str, rec: Option<&PoolRecord>) -> Result<PoolInfo, WireError> {
     let pool: PoolName = name.parse().map_err(WireError::from)?;
     let status = query(shared, StorageQuery::ZpoolStatus { pool: Some(pool.clone()) }).await?;
     let parsed = zfs::parse_status(&status.stdout).into_iter().find(|p| p.name == name);
@@ -157,7 +157,7 @@ async fn zfs_info(shared: &Shared, name: &str, rec: Option<&PoolRecord>) -> Resu
     })
 }
 
-async fn local_info(shared: &Shared, rec: &PoolRecord) -> Result<PoolInfo, WireError> {
+async fn local_info(shared: &Daemon, rec: &PoolRecord) -> Result<PoolInfo, WireError> {
     let name = rec.spec.name.to_string();
     let mnt = mount_path(shared, &name);
     let mounted = is_mounted(&mnt);
@@ -226,14 +226,14 @@ fn scrub_total(layout: &PoolLayout, fs_used: Option<u64>) -> Option<u64> {
     }
 }
 
-async fn info(shared: &Shared, rec: &PoolRecord) -> Result<PoolInfo, WireError> {
+async fn info(shared: &Daemon, rec: &PoolRecord) -> Result<PoolInfo, WireError> {
     match rec.spec.layout.backend() {
         Backend::Zfs => zfs_info(shared, rec.spec.name.as_str(), Some(rec)).await,
         _ => local_info(shared, rec).await,
     }
 }
 
-pub async fn list(shared: &Shared) -> Result<Vec<PoolInfo>, WireError> {
+pub async fn list(shared: &Daemon) -> Result<Vec<PoolInfo>, WireError> {
     let recs = shared.with_state(|s| records(s.conn()))?;
     let mut out = Vec::new();
     for r in &recs {
@@ -250,7 +250,7 @@ pub async fn list(shared: &Shared) -> Result<Vec<PoolInfo>, WireError> {
     Ok(out)
 }
 
-pub async fn show(shared: &Shared, name: &PoolName) -> Result<PoolInfo, WireError> {
+pub async fn show(shared: &Daemon, name: &PoolName) -> Result<PoolInfo, WireError> {
     match shared.with_state(|s| record(s.conn(), name.as_str()))? {
         Some(r) => info(shared, &r).await,
         None => {
@@ -274,7 +274,7 @@ pub(crate) fn change<T>(
     Change { dry_run, steps, result, generated_password: None, warnings }
 }
 
-pub async fn create(shared: &Shared, spec: &PoolSpec, dry_run: bool) -> Result<Change<PoolInfo>, WireError> {
+pub async fn create(shared: &Daemon, spec: &PoolSpec, dry_run: bool) -> Result<Change<PoolInfo>, WireError> {
     spec.validate()?;
     if shared.with_state(|s| record(s.conn(), spec.name.as_str()))?.is_some() {
         return Err(WireError::new(ErrorCode::AlreadyExists, format!("pool {} already exists", spec.name)));
@@ -314,7 +314,7 @@ fn redundancy(layout: &PoolLayout) -> usize {
     }
 }
 
-pub async fn destroy(shared: &Shared, name: &PoolName, confirm: &str, dry_run: bool) -> Result<Change<()>, WireError> {
+pub async fn destroy(shared: &Daemon, name: &PoolName, confirm: &str, dry_run: bool) -> Result<Change<()>, WireError> {
     if confirm != name.as_str() {
         return Err(WireError::invalid(
             "confirm",
@@ -345,7 +345,7 @@ pub async fn destroy(shared: &Shared, name: &PoolName, confirm: &str, dry_run: b
     Ok(change(dry_run, steps, warnings, None))
 }
 
-pub async fn import(shared: &Shared, name: &PoolName, dry_run: bool) -> Result<Change<PoolInfo>, WireError> {
+pub async fn import(shared: &Daemon, name: &PoolName, dry_run: bool) -> Result<Change<PoolInfo>, WireError> {
     if backend_of(shared, name)? != Backend::Zfs {
         return Err(WireError::invalid("name", format!("{name} is not a ZFS pool: import and export are for ZFS")));
     }
@@ -355,7 +355,7 @@ pub async fn import(shared: &Shared, name: &PoolName, dry_run: bool) -> Result<C
     Ok(change(dry_run, steps, w, info))
 }
 
-pub async fn export(shared: &Shared, name: &PoolName, dry_run: bool) -> Result<Change<()>, WireError> {
+pub async fn export(shared: &Daemon, name: &PoolName, dry_run: bool) -> Result<Change<()>, WireError> {
     if backend_of(shared, name)? != Backend::Zfs {
         return Err(WireError::invalid("name", format!("{name} is not a ZFS pool: import and export are for ZFS")));
     }
@@ -368,7 +368,7 @@ pub async fn export(shared: &Shared, name: &PoolName, dry_run: bool) -> Result<C
     Ok(change(dry_run, steps, w, None))
 }
 
-fn backend_of(shared: &Shared, pool: &PoolName) -> Result<Backend, WireError> {
+fn backend_of(shared: &Daemon, pool: &PoolName) -> Result<Backend, WireError> {
     match shared.with_state(|s| record(s.conn(), pool.as_str()))? {
         Some(r) => Ok(r.spec.layout.backend()),
         // A ZFS pool imported outside CoreNAS is still ZFS.
@@ -376,7 +376,7 @@ fn backend_of(shared: &Shared, pool: &PoolName) -> Result<Backend, WireError> {
     }
 }
 
-pub async fn scrub(shared: &Arc<Shared>, name: &PoolName, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
+pub async fn scrub(shared: &Arc<Daemon>, name: &PoolName, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
     let backend = backend_of(shared, name)?;
     let h = shared.helper.storage().await?;
     let op = HelperOp::ScrubStart { name: name.clone(), backend };
@@ -399,7 +399,7 @@ pub async fn scrub(shared: &Arc<Shared>, name: &PoolName, dry_run: bool) -> Resu
 }
 
 /// Ends a job and stores it (a storage failure is logged, never lost silently).
-pub fn finish(shared: &Shared, id: &str, state: &str, message: Option<String>) {
+pub fn finish(shared: &Daemon, id: &str, state: &str, message: Option<String>) {
     if let Some(j) = shared.storage_jobs.finish(id, state, message) {
         if let Err(e) = shared.with_state(|s| jobs::save(s.conn(), &j)) {
             tracing::error!(job = id, error = %e.message, "could not store the job's end");
@@ -408,7 +408,7 @@ pub fn finish(shared: &Shared, id: &str, state: &str, message: Option<String>) {
 }
 
 async fn scrub_status(
-    shared: &Shared,
+    shared: &Daemon,
     pool: &PoolName,
     backend: Backend,
 ) -> Result<corenas_proto::storage::ScrubStatus, WireError> {
@@ -424,7 +424,7 @@ async fn scrub_status(
 const POLL: Duration = Duration::from_millis(500);
 
 async fn follow_scrub(
-    shared: Arc<Shared>,
+    shared: Arc<Daemon>,
     id: String,
     pool: PoolName,
     backend: Backend,
@@ -476,7 +476,7 @@ async fn follow_scrub(
     }
 }
 
-pub async fn scrub_stop(shared: &Shared, name: &PoolName, dry_run: bool) -> Result<Change<()>, WireError> {
+pub async fn scrub_stop(shared: &Daemon, name: &PoolName, dry_run: bool) -> Result<Change<()>, WireError> {
     if !dry_run {
         if let Some(j) = shared
             .storage_jobs
@@ -499,7 +499,7 @@ pub async fn scrub_stop(shared: &Shared, name: &PoolName, dry_run: bool) -> Resu
 
 // ----- datasets -----
 
-async fn datasets_of(shared: &Shared, pool: &PoolName) -> Result<Vec<DatasetInfo>, WireError> {
+async fn datasets_of(shared: &Daemon, pool: &PoolName) -> Result<Vec<DatasetInfo>, WireError> {
     match backend_of(shared, pool)? {
         Backend::Zfs => {
             let out = query(shared, StorageQuery::ZfsProperties { pool: pool.clone() }).await?;
@@ -533,16 +533,16 @@ async fn datasets_of(shared: &Shared, pool: &PoolName) -> Result<Vec<DatasetInfo
     }
 }
 
-pub async fn dataset_list(shared: &Shared, pool: &PoolName) -> Result<Vec<DatasetInfo>, WireError> {
+pub async fn dataset_list(shared: &Daemon, pool: &PoolName) -> Result<Vec<DatasetInfo>, WireError> {
     datasets_of(shared, pool).await
 }
 
-async fn dataset_info(shared: &Shared, name: &DatasetName) -> Result<Option<DatasetInfo>, WireError> {
+async fn dataset_info(shared: &Daemon, name: &DatasetName) -> Result<Option<DatasetInfo>, WireError> {
     Ok(datasets_of(shared, &name.pool()).await?.into_iter().find(|d| d.name == name.as_str()))
 }
 
 pub async fn dataset_create(
-    shared: &Shared,
+    shared: &Daemon,
     spec: &DatasetSpec,
     dry_run: bool,
 ) -> Result<Change<DatasetInfo>, WireError> {
@@ -556,7 +556,7 @@ pub async fn dataset_create(
 }
 
 pub async fn dataset_set(
-    shared: &Shared,
+    shared: &Daemon,
     name: &DatasetName,
     props: &[ZfsProperty],
     dry_run: bool,
@@ -575,7 +575,7 @@ pub async fn dataset_set(
 }
 
 pub async fn dataset_destroy(
-    shared: &Shared,
+    shared: &Daemon,
     name: &DatasetName,
     recursive: bool,
     dry_run: bool,
@@ -596,7 +596,7 @@ pub async fn dataset_destroy(
 
 // ----- snapshots -----
 
-pub async fn snapshot_list(shared: &Shared, dataset: &DatasetName) -> Result<Vec<SnapshotInfo>, WireError> {
+pub async fn snapshot_list(shared: &Daemon, dataset: &DatasetName) -> Result<Vec<SnapshotInfo>, WireError> {
     match backend_of(shared, &dataset.pool())? {
         Backend::Zfs => {
             let out = query(shared, StorageQuery::ZfsSnapshots { dataset: dataset.clone() }).await?;
@@ -631,7 +631,7 @@ pub async fn snapshot_list(shared: &Shared, dataset: &DatasetName) -> Result<Vec
 }
 
 pub async fn snapshot_create(
-    shared: &Shared,
+    shared: &Daemon,
     dataset: &DatasetName,
     name: Option<SnapshotName>,
     dry_run: bool,
@@ -653,7 +653,7 @@ pub async fn snapshot_create(
 }
 
 pub async fn snapshot_destroy(
-    shared: &Shared,
+    shared: &Daemon,
     dataset: &DatasetName,
     name: &SnapshotName,
     dry_run: bool,
@@ -666,7 +666,7 @@ pub async fn snapshot_destroy(
 }
 
 pub async fn snapshot_rollback(
-    shared: &Shared,
+    shared: &Daemon,
     dataset: &DatasetName,
     name: &SnapshotName,
     dry_run: bool,
@@ -706,12 +706,12 @@ fn schedules(conn: &Connection) -> Result<Vec<ScheduleInfo>, StateError> {
     Ok(out)
 }
 
-pub fn schedule_list(shared: &Shared) -> Result<Vec<ScheduleInfo>, WireError> {
+pub fn schedule_list(shared: &Daemon) -> Result<Vec<ScheduleInfo>, WireError> {
     shared.with_state(|s| schedules(s.conn()))
 }
 
 pub async fn schedule_set(
-    shared: &Shared,
+    shared: &Daemon,
     dataset: &DatasetName,
     keep: Retention,
     dry_run: bool,
@@ -746,7 +746,7 @@ pub async fn schedule_set(
 
 /// Runs every schedule once: a snapshot where one is due, then pruning. Returns what was done
 /// (`created pool/ds@name`, `destroyed ...`); each schedule's result is stored.
-pub async fn schedule_run(shared: &Shared, dry_run: bool) -> Result<Change<Vec<String>>, WireError> {
+pub async fn schedule_run(shared: &Daemon, dry_run: bool) -> Result<Change<Vec<String>>, WireError> {
     let all = schedule_list(shared)?;
     let mut done = Vec::new();
     let mut steps = Vec::new();
@@ -798,7 +798,7 @@ pub async fn schedule_run(shared: &Shared, dry_run: bool) -> Result<Change<Vec<S
 }
 
 /// Runs the schedules every `interval` (corenasd's own timer; no cron).
-pub async fn schedule_loop(shared: Arc<Shared>, interval: Duration) {
+pub async fn schedule_loop(shared: Arc<Daemon>, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
         match schedule_run(&shared, false).await {
@@ -824,7 +824,7 @@ pub async fn schedule_loop(shared: Arc<Shared>, interval: Duration) {
 }
 
 /// Devices of every pool CoreNAS created, by device path, for the inventory's "pool member".
-pub fn member_devices(shared: &Shared) -> Result<Vec<(DevicePath, String, Backend)>, WireError> {
+pub fn member_devices(shared: &Daemon) -> Result<Vec<(DevicePath, String, Backend)>, WireError> {
     let recs = shared.with_state(|s| records(s.conn()))?;
     Ok(recs
         .into_iter()

@@ -6,7 +6,7 @@
 use super::pools::{change, finish};
 use super::{jobs, lvm, mdadm};
 use crate::iam;
-use crate::server::Shared;
+use crate::daemon::Daemon;
 use corenas_proto::api::Change;
 use corenas_proto::helper::{HelperOp, LvmReport, StorageQuery, ToolOutput};
 use corenas_proto::lvm::{LvCreateSpec, LvExtendSpec, LvInfo, LvName, LvmListing, VgCreateSpec, VgInfo, VgName};
@@ -20,13 +20,13 @@ use std::time::Duration;
 /// How often a sync job reads the array's state.
 const POLL: Duration = Duration::from_secs(2);
 
-async fn query(shared: &Shared, q: StorageQuery) -> Result<ToolOutput, WireError> {
+async fn query(shared: &Daemon, q: StorageQuery) -> Result<ToolOutput, WireError> {
     shared.helper.storage().await?.storage_query(q).await
 }
 
 /// One storage operation (or its dry run) through the storage helper: its steps and warnings.
 async fn run_one(
-    shared: &Shared,
+    shared: &Daemon,
     op: HelperOp,
     dry_run: bool,
 ) -> Result<(Vec<corenas_proto::helper::Step>, Vec<String>), WireError> {
@@ -41,7 +41,7 @@ fn failed(what: &str, out: &ToolOutput) -> WireError {
 
 // ---- md ------------------------------------------------------------------------------------
 
-pub async fn md_show(shared: &Shared, name: &MdName) -> Result<MdArrayInfo, WireError> {
+pub async fn md_show(shared: &Daemon, name: &MdName) -> Result<MdArrayInfo, WireError> {
     let out = query(shared, StorageQuery::MdDetail { name: name.clone() }).await?;
     if out.code != Some(0) {
         if out.stderr.contains("No such file") || out.stderr.contains("cannot open") {
@@ -53,7 +53,7 @@ pub async fn md_show(shared: &Shared, name: &MdName) -> Result<MdArrayInfo, Wire
 }
 
 /// The arrays that have a `/dev/md/<name>` (every array CoreNAS creates has one).
-pub async fn md_list(shared: &Shared) -> Result<Vec<MdArrayInfo>, WireError> {
+pub async fn md_list(shared: &Daemon) -> Result<Vec<MdArrayInfo>, WireError> {
     let out = query(shared, StorageQuery::MdScan).await?;
     if out.code != Some(0) {
         return Err(failed("mdadm --detail --scan", &out));
@@ -88,7 +88,7 @@ fn job_target(name: &MdName) -> String {
 }
 
 /// Starts a job that follows the array's sync, if one runs (or the running job already does).
-fn follow_sync(shared: &Arc<Shared>, name: &MdName, info: &MdArrayInfo) -> Option<StorageJob> {
+fn follow_sync(shared: &Arc<Daemon>, name: &MdName, info: &MdArrayInfo) -> Option<StorageJob> {
     let kind = sync_kind(info)?;
     let target = job_target(name);
     if let Some(j) = shared.storage_jobs.live().into_iter().find(|j| j.target == target && j.state == "running") {
@@ -103,7 +103,7 @@ fn follow_sync(shared: &Arc<Shared>, name: &MdName, info: &MdArrayInfo) -> Optio
 
 /// Polls the array until its sync ends. Cancelling stops the following, not the kernel's sync
 /// (an interrupted rebuild leaves the array degraded for longer: never what anyone wants).
-async fn follow_md(shared: Arc<Shared>, id: String, name: MdName, cancel: tokio_util::sync::CancellationToken) {
+async fn follow_md(shared: Arc<Daemon>, id: String, name: MdName, cancel: tokio_util::sync::CancellationToken) {
     let mut errors = 0u32;
     let mut idle_polls = 0u32;
     loop {
@@ -166,7 +166,7 @@ async fn follow_md(shared: Arc<Shared>, id: String, name: MdName, cancel: tokio_
 }
 
 pub async fn md_create(
-    shared: &Arc<Shared>,
+    shared: &Arc<Daemon>,
     spec: &MdCreateSpec,
     dry_run: bool,
 ) -> Result<Change<MdChange>, WireError> {
@@ -184,7 +184,7 @@ pub async fn md_create(
 }
 
 pub async fn md_member(
-    shared: &Arc<Shared>,
+    shared: &Arc<Daemon>,
     name: &MdName,
     device: &DevicePath,
     op: &MdMemberOp,
@@ -207,7 +207,7 @@ pub async fn md_member(
     Ok(change(false, steps, warnings, Some(MdChange { array, job })))
 }
 
-pub async fn md_destroy(shared: &Shared, name: &MdName, confirm: &str, dry_run: bool) -> Result<Change<()>, WireError> {
+pub async fn md_destroy(shared: &Daemon, name: &MdName, confirm: &str, dry_run: bool) -> Result<Change<()>, WireError> {
     if confirm != name.as_str() {
         return Err(WireError::invalid(
             "confirm",
@@ -228,7 +228,7 @@ pub async fn md_destroy(shared: &Shared, name: &MdName, confirm: &str, dry_run: 
 
 // ---- LVM -----------------------------------------------------------------------------------
 
-async fn report(shared: &Shared, report: LvmReport) -> Result<String, WireError> {
+async fn report(shared: &Daemon, report: LvmReport) -> Result<String, WireError> {
     let out = query(shared, StorageQuery::LvmReport { report }).await?;
     if out.code != Some(0) {
         return Err(failed("the LVM report", &out));
@@ -236,7 +236,7 @@ async fn report(shared: &Shared, report: LvmReport) -> Result<String, WireError>
     Ok(out.stdout)
 }
 
-pub async fn lvm_list(shared: &Shared) -> Result<LvmListing, WireError> {
+pub async fn lvm_list(shared: &Daemon) -> Result<LvmListing, WireError> {
     Ok(LvmListing {
         pvs: lvm::parse_pvs(&report(shared, LvmReport::Pvs).await?)?,
         vgs: lvm::parse_vgs(&report(shared, LvmReport::Vgs).await?)?,
@@ -244,28 +244,28 @@ pub async fn lvm_list(shared: &Shared) -> Result<LvmListing, WireError> {
     })
 }
 
-async fn vg_info(shared: &Shared, vg: &VgName) -> Result<VgInfo, WireError> {
+async fn vg_info(shared: &Daemon, vg: &VgName) -> Result<VgInfo, WireError> {
     lvm::parse_vgs(&report(shared, LvmReport::Vgs).await?)?
         .into_iter()
         .find(|g| g.name == vg.as_str())
         .ok_or_else(|| WireError::not_found(format!("no volume group {vg}")))
 }
 
-async fn lv_info(shared: &Shared, vg: &VgName, lv: &LvName) -> Result<LvInfo, WireError> {
+async fn lv_info(shared: &Daemon, vg: &VgName, lv: &LvName) -> Result<LvInfo, WireError> {
     lvm::parse_lvs(&report(shared, LvmReport::Lvs).await?)?
         .into_iter()
         .find(|v| v.vg == vg.as_str() && v.name == lv.as_str())
         .ok_or_else(|| WireError::not_found(format!("no volume {vg}/{lv}")))
 }
 
-pub async fn vg_create(shared: &Shared, spec: &VgCreateSpec, dry_run: bool) -> Result<Change<VgInfo>, WireError> {
+pub async fn vg_create(shared: &Daemon, spec: &VgCreateSpec, dry_run: bool) -> Result<Change<VgInfo>, WireError> {
     spec.validate()?;
     let (steps, warnings) = run_one(shared, HelperOp::VgCreate { spec: spec.clone() }, dry_run).await?;
     let info = if dry_run { None } else { Some(vg_info(shared, &spec.name).await?) };
     Ok(change(dry_run, steps, warnings, info))
 }
 
-pub async fn vg_remove(shared: &Shared, vg: &VgName, dry_run: bool) -> Result<Change<()>, WireError> {
+pub async fn vg_remove(shared: &Daemon, vg: &VgName, dry_run: bool) -> Result<Change<()>, WireError> {
     let listing = lvm_list(shared).await?;
     if !listing.vgs.iter().any(|g| g.name == vg.as_str()) {
         return Err(WireError::not_found(format!("no volume group {vg}")));
@@ -287,7 +287,7 @@ pub async fn vg_remove(shared: &Shared, vg: &VgName, dry_run: bool) -> Result<Ch
     Ok(change(dry_run, steps, warnings, None))
 }
 
-pub async fn lv_create(shared: &Shared, spec: &LvCreateSpec, dry_run: bool) -> Result<Change<LvInfo>, WireError> {
+pub async fn lv_create(shared: &Daemon, spec: &LvCreateSpec, dry_run: bool) -> Result<Change<LvInfo>, WireError> {
     spec.validate()?;
     vg_info(shared, &spec.vg).await?;
     let (steps, warnings) = run_one(shared, HelperOp::LvCreate { spec: spec.clone() }, dry_run).await?;
@@ -295,7 +295,7 @@ pub async fn lv_create(shared: &Shared, spec: &LvCreateSpec, dry_run: bool) -> R
     Ok(change(dry_run, steps, warnings, info))
 }
 
-pub async fn lv_extend(shared: &Shared, spec: &LvExtendSpec, dry_run: bool) -> Result<Change<LvInfo>, WireError> {
+pub async fn lv_extend(shared: &Daemon, spec: &LvExtendSpec, dry_run: bool) -> Result<Change<LvInfo>, WireError> {
     lv_info(shared, &spec.vg, &spec.name).await?;
     let (steps, warnings) = run_one(shared, HelperOp::LvExtend { spec: spec.clone() }, dry_run).await?;
     let info = if dry_run { None } else { Some(lv_info(shared, &spec.vg, &spec.name).await?) };
@@ -303,7 +303,7 @@ pub async fn lv_extend(shared: &Shared, spec: &LvExtendSpec, dry_run: bool) -> R
 }
 
 pub async fn lv_remove(
-    shared: &Shared,
+    shared: &Daemon,
     vg: &VgName,
     lv: &LvName,
     confirm: &str,

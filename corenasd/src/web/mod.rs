@@ -10,7 +10,8 @@ pub mod totp;
 
 use crate::audit::AuditRecord;
 use crate::authz::Principal;
-use crate::server::{DaemonServer, Shared};
+use crate::daemon::Daemon;
+use crate::server::DaemonServer;
 use corenas_proto::api::{Corenas, CorenasRequest, CorenasResponse, UserAdd};
 use corenas_proto::helper::PasswordCheck;
 use corenas_proto::names::{AccountKind, UserName};
@@ -79,7 +80,7 @@ fn new_setup_token() -> String {
     s
 }
 
-pub fn setup_needed(shared: &Shared) -> Result<bool, WireError> {
+pub fn setup_needed(shared: &Daemon) -> Result<bool, WireError> {
     shared.with_state(|s| store::has_enrolled_admin(s.conn())).map(|has| !has)
 }
 
@@ -89,7 +90,7 @@ const WRONG_LOGIN: &str = "user name or password is wrong";
 
 #[derive(Clone)]
 pub struct WebGateServer {
-    pub shared: Arc<Shared>,
+    pub shared: Arc<Daemon>,
     pub peer_uid: u32,
 }
 
