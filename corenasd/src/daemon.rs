@@ -8,10 +8,10 @@
 use crate::audit::{self, AuditRecord};
 use crate::helper_link::HelperLink;
 use crate::state::State;
+use corenas_proto::WireError;
 use corenas_proto::api::AuditEntry;
 use corenas_proto::imaging::DeviceInfo;
 use corenas_proto::storage::PoolInfo;
-use corenas_proto::WireError;
 use std::sync::{Arc, Mutex};
 
 /// The daemon context (one per process, behind an `Arc`).
@@ -124,4 +124,3 @@ impl Daemon {
 /// Room the audit log needs on the state filesystem before a change may run: an entry is a
 /// few KiB, and SQLite's WAL and journal need headroom beyond it.
 const MIN_STATE_FREE: u64 = 1 << 20;
-

@@ -10,6 +10,7 @@ pub mod iam;
 pub mod imaging;
 pub mod listen;
 pub mod mounts;
+pub mod schema;
 pub mod server;
 pub mod shares;
 pub mod state;

@@ -2,8 +2,8 @@
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use corenasd::helper_link::HelperLink;
 use corenasd::daemon::Daemon;
+use corenasd::helper_link::HelperLink;
 use corenasd::state::State;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -4,9 +4,9 @@
 //! again after 30 s, 1, 2, 5, 10 and then every 30 minutes, each attempt audited.
 
 use crate::audit::AuditRecord;
-use crate::iam;
 use crate::daemon::Daemon;
-use crate::state::{StateError, now_rfc3339};
+use crate::iam;
+use crate::state::{StateError, now_rfc3339, sql};
 use corenas_proto::api::Change;
 use corenas_proto::helper::HelperOp;
 use corenas_proto::mounts::{MountDef, MountInfo, MountSource, UnitState};
@@ -38,10 +38,6 @@ pub struct Row {
     /// Unix seconds of the next retry (None: not scheduled).
     pub next_retry: Option<i64>,
     pub created: String,
-}
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
-    StateError::sqlite(context)
 }
 
 fn decode(target: &str, def: &str) -> Result<MountDef, StateError> {

@@ -3,9 +3,9 @@
 
 use crate::audit::{self, AuditRecord};
 use crate::authz::{self, Access, Principal};
+use crate::daemon::Daemon;
 use crate::iam;
 use crate::imaging;
-use crate::daemon::Daemon;
 use crate::storage::pools;
 use crate::{devices, mounts, shares, storage};
 use corenas_proto::acl::AclListing;

@@ -3,9 +3,9 @@
 //! whole set again, so a crash between the helper's write and the database's is repaired by the
 //! next change or by `share apply`.
 
-use crate::iam;
 use crate::daemon::Daemon;
-use crate::state::{StateError, now_rfc3339};
+use crate::iam;
+use crate::state::{StateError, now_rfc3339, sql};
 use corenas_proto::acl::AclEntry;
 use corenas_proto::api::Change;
 use corenas_proto::helper::{HelperOp, Step};
@@ -14,34 +14,11 @@ use corenas_proto::shares::{
     AccessTemplate, FileMode, ShareConfig, ShareCreate, ShareDef, ShareInfo, ShareModify, ShareSet,
 };
 use corenas_proto::{ErrorCode, WireError};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
-
-/// Schema 4: shares and mounts.
-pub fn migrate_4(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "CREATE TABLE shares(
-             name TEXT PRIMARY KEY,
-             def TEXT NOT NULL,
-             access TEXT,
-             created TEXT NOT NULL,
-             modified TEXT NOT NULL);
-         CREATE TABLE mounts(
-             target TEXT PRIMARY KEY,
-             def TEXT NOT NULL,
-             retries INTEGER NOT NULL DEFAULT 0,
-             last_error TEXT,
-             next_retry TEXT,
-             created TEXT NOT NULL);",
-    )
-}
+use rusqlite::{Connection, OptionalExtension, params};
 
 const HOMES_KEY: &str = "shares.homes";
 /// More shares than this is a mistake or an attack on the renderer, not a NAS.
 pub const MAX_SHARES: usize = 5000;
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
-    StateError::sqlite(context)
-}
 
 fn corrupt(what: String) -> StateError {
     StateError::Corrupt { detail: what }
@@ -111,7 +88,7 @@ pub fn remove(conn: &Connection, name: &str) -> Result<(), StateError> {
 }
 
 fn homes(conn: &Connection) -> Result<bool, StateError> {
-    Ok(crate::imaging::store::setting(conn, HOMES_KEY)?.as_deref() == Some("1"))
+    Ok(crate::state::setting(conn, HOMES_KEY)?.as_deref() == Some("1"))
 }
 
 /// The stored set, with `change` applied: `Some(def)` adds or replaces, `None` leaves out.
@@ -363,8 +340,7 @@ pub async fn set_homes(shared: &Daemon, enabled: bool, dry_run: bool) -> Result<
     let set = set_with(shared, None, None, Some(enabled))?;
     let (steps, warnings) = publish(shared, set, Vec::new(), dry_run).await?;
     if !dry_run {
-        shared
-            .with_state(|s| crate::imaging::store::set_setting(s.conn(), HOMES_KEY, if enabled { "1" } else { "0" }))?;
+        shared.with_state(|s| crate::state::set_setting(s.conn(), HOMES_KEY, if enabled { "1" } else { "0" }))?;
     }
     Ok(change(dry_run, steps, (!dry_run).then_some(enabled), warnings))
 }

@@ -1,12 +1,13 @@
 //! The daemon's SQLite state: opening the database with the durability settings CoreNAS relies
-//! on, the schema and its migrations, and the small record of accounts CoreNAS created.
+//! on, the migrations (in `schema.rs`) run in order, and the small record of accounts CoreNAS created.
 //!
 //! This module owns the file and the schema; it knows nothing about what the audit chain means
 //! (see `audit.rs`) and must not hold policy. Migrations are code, numbered by
 //! `PRAGMA user_version`, and only ever appended to: a released migration is never edited.
 
+use crate::schema::schema_version;
 use corenas_proto::{ErrorCode, WireError};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fs::{DirBuilder, OpenOptions, Permissions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -16,33 +17,6 @@ use time::format_description::well_known::Rfc3339;
 
 /// How long a writer waits for another connection's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// One function per schema version; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-/// Append only: a database that has run a migration never runs it again.
-const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
-    migrate_1,
-    migrate_2,
-    crate::imaging::store::migrate_3,
-    crate::shares::migrate_4,
-    crate::storage::pools::migrate_5,
-    crate::web::store::migrate_6,
-    crate::web::store::migrate_7,
-];
-
-/// Deleted accounts stay as tombstones so their ids are never handed out again: files and ACL
-/// entries are numeric, and a new user must not inherit a former user's access.
-fn migrate_2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "ALTER TABLE accounts ADD COLUMN deleted TEXT;
-         CREATE TABLE allocated_ids(id INTEGER PRIMARY KEY);
-         INSERT OR IGNORE INTO allocated_ids(id) SELECT id FROM accounts;",
-    )
-}
-
-/// The schema version this build knows and creates.
-pub fn schema_version() -> i64 {
-    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -113,6 +87,11 @@ impl From<StateError> for WireError {
 }
 
 /// The current time as RFC 3339 in UTC, the one time format stored in the database.
+/// Maps a SQLite error to a `StateError` that says what was being done.
+pub(crate) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
+    StateError::sqlite(context)
+}
+
 pub(crate) fn now_rfc3339() -> Result<String, StateError> {
     OffsetDateTime::now_utc().format(&Rfc3339).map_err(|source| StateError::Clock { source })
 }
@@ -199,7 +178,7 @@ impl State {
                     detail: format!("user_version is {found}, which no CoreNAS version writes"),
                 });
             };
-            let Some(step) = MIGRATIONS.get(index) else {
+            let Some(step) = crate::schema::MIGRATIONS.get(index) else {
                 // Up to date; dropping `tx` ends the empty transaction.
                 return Ok(());
             };
@@ -298,43 +277,22 @@ fn prepare_file(path: &Path) -> Result<(), StateError> {
     Ok(())
 }
 
-/// Schema 1: the audit chain, its head, and the accounts CoreNAS created.
-fn migrate_1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "CREATE TABLE audit(
-             seq INTEGER PRIMARY KEY,
-             time TEXT NOT NULL,
-             principal TEXT NOT NULL,
-             channel TEXT NOT NULL,
-             peer_uid INTEGER NOT NULL,
-             action TEXT NOT NULL,
-             args TEXT NOT NULL,
-             result TEXT NOT NULL,
-             error_code TEXT,
-             prev_hash TEXT NOT NULL,
-             hash TEXT NOT NULL
-         );
-         -- Updated in the same transaction as every append: without it, deleting the newest
-         -- entries would leave a chain that is still internally consistent.
-         CREATE TABLE audit_head(
-             id INTEGER PRIMARY KEY CHECK (id = 1),
-             entries INTEGER NOT NULL,
-             hash TEXT NOT NULL
-         );
-         CREATE TABLE accounts(
-             name TEXT NOT NULL,
-             is_group INTEGER NOT NULL,
-             kind TEXT NOT NULL,
-             id INTEGER NOT NULL,
-             created TEXT NOT NULL,
-             PRIMARY KEY(name, is_group)
-         );",
-    )?;
-    tx.execute("INSERT INTO audit_head(id, entries, hash) VALUES (1, 0, ?1)", [crate::audit::GENESIS_HASH])?;
+/// Temporary directories for tests that need a real database file.
+pub fn setting(conn: &Connection, key: &str) -> Result<Option<String>, StateError> {
+    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .map_err(sql("reading a setting"))
+}
+
+pub fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<(), StateError> {
+    conn.execute(
+        "INSERT INTO settings(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .map_err(sql("saving a setting"))?;
     Ok(())
 }
 
-/// Temporary directories for tests that need a real database file.
 #[cfg(test)]
 pub(crate) mod test_support {
     use std::path::{Path, PathBuf};

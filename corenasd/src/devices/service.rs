@@ -2,8 +2,8 @@
 //! wipes as jobs. The helper re-checks every device it touches; the checks here give the
 //! caller a clear answer first.
 
-use crate::iam;
 use crate::daemon::Daemon;
+use crate::iam;
 use crate::state::{StateError, now_rfc3339};
 use crate::storage::pools::{self, change};
 use corenas_proto::api::{Change, DeviceWipe};

@@ -251,7 +251,10 @@ pub async fn set_priority(
 
 pub fn policy(shared: &Daemon) -> Result<ImagingPolicy, WireError> {
     let (auto, watch) = shared.with_state(|s| {
-        Ok((store::setting(s.conn(), media::POLICY_AUTO_START)?, store::setting(s.conn(), media::POLICY_WATCH)?))
+        Ok((
+            crate::state::setting(s.conn(), media::POLICY_AUTO_START)?,
+            crate::state::setting(s.conn(), media::POLICY_WATCH)?,
+        ))
     })?;
     Ok(ImagingPolicy {
         auto_start: auto.as_deref() == Some("true"),
@@ -267,8 +270,8 @@ pub fn set_policy(
     if let Some((auto, watch)) = set.filter(|_| !dry_run) {
         let watch: Vec<String> = watch.iter().map(|d| d.as_str().to_owned()).collect();
         shared.with_state(|s| {
-            store::set_setting(s.conn(), media::POLICY_AUTO_START, if auto { "true" } else { "false" })?;
-            store::set_setting(s.conn(), media::POLICY_WATCH, &serde_json::to_string(&watch).unwrap_or_default())
+            crate::state::set_setting(s.conn(), media::POLICY_AUTO_START, if auto { "true" } else { "false" })?;
+            crate::state::set_setting(s.conn(), media::POLICY_WATCH, &serde_json::to_string(&watch).unwrap_or_default())
         })?;
     }
     Ok(change(dry_run, Vec::new(), Some(policy(shared)?)))

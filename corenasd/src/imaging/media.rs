@@ -5,8 +5,8 @@
 
 use super::engine::{medium_facts, sysfs_identity};
 use super::{store, uevent};
-use crate::devices::hotplug;
 use crate::daemon::Daemon;
+use crate::devices::hotplug;
 use corenas_proto::WireError;
 use corenas_proto::imaging::{DeviceInfo, ImageCreate, JobOptions, JobState};
 use corenas_proto::names::{DevicePath, JobName, is_disk_name};
@@ -155,7 +155,7 @@ fn interesting(ev: &uevent::Uevent) -> Option<String> {
 /// and with the auto-start policy queue one job per new medium.
 async fn medium_changed(shared: &Arc<Daemon>, name: &str) -> Result<(), WireError> {
     let path = format!("/dev/{name}");
-    let watched = shared.with_state(|s| store::setting(s.conn(), POLICY_WATCH))?;
+    let watched = shared.with_state(|s| crate::state::setting(s.conn(), POLICY_WATCH))?;
     let watch: Vec<String> = watched.and_then(|w| serde_json::from_str(&w).ok()).unwrap_or_default();
     if !(name.starts_with("sr") || watch.contains(&path)) {
         return Ok(());
@@ -171,7 +171,7 @@ async fn medium_changed(shared: &Arc<Daemon>, name: &str) -> Result<(), WireErro
     if probe.size_bytes == 0 || !probe.in_use.is_empty() {
         return Ok(());
     }
-    let auto = shared.with_state(|s| store::setting(s.conn(), POLICY_AUTO_START))?.as_deref() == Some("true");
+    let auto = shared.with_state(|s| crate::state::setting(s.conn(), POLICY_AUTO_START))?.as_deref() == Some("true");
     if !auto {
         return Ok(());
     }

@@ -2,70 +2,12 @@
 //! verification history and the imaging policy. Live progress lives in memory (engine.rs); a
 //! job's last known progress is written here on every state change.
 
-use crate::state::{StateError, now_rfc3339};
+use crate::state::{StateError, now_rfc3339, sql};
 use corenas_proto::imaging::{
     ArchiveInfo, ArchiveQuery, ArchiveSort, Checksums, JobInfo, JobKind, JobOptions, JobQuery, JobSort, JobState,
     Medium, Priority, Progress, Verification,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
-
-pub(crate) fn migrate_3(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "CREATE TABLE image_jobs(
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL UNIQUE,
-            kind TEXT NOT NULL,
-            name TEXT NOT NULL,
-            device TEXT,
-            status TEXT NOT NULL,
-            priority INTEGER NOT NULL,
-            options TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            started_at TEXT,
-            finished_at TEXT,
-            progress TEXT NOT NULL,
-            medium TEXT,
-            source_model TEXT,
-            source_serial TEXT,
-            output_file TEXT,
-            archive_id TEXT,
-            target_archive TEXT,
-            retry_direct INTEGER NOT NULL DEFAULT 0,
-            pid INTEGER,
-            error TEXT,
-            error_code TEXT);
-         CREATE INDEX image_jobs_status ON image_jobs(status, priority, seq);
-         CREATE TABLE archives(
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL UNIQUE,
-            job_id TEXT NOT NULL,
-            name TEXT NOT NULL,
-            filename TEXT NOT NULL,
-            path TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            created_at TEXT NOT NULL,
-            sha256 TEXT NOT NULL,
-            md5 TEXT,
-            bad_bytes INTEGER NOT NULL,
-            source_device TEXT NOT NULL,
-            source_model TEXT,
-            source_serial TEXT,
-            label TEXT,
-            tags TEXT NOT NULL DEFAULT '[]',
-            notes TEXT NOT NULL DEFAULT '');
-         CREATE TABLE archive_verifications(
-            archive_id TEXT NOT NULL,
-            time TEXT NOT NULL,
-            result TEXT NOT NULL,
-            detail TEXT NOT NULL);
-         CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-    )
-}
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
-    StateError::sqlite(context)
-}
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// A job as stored. `JobInfo` is this plus live progress, position and version.
 #[derive(Debug, Clone)]
@@ -447,20 +389,5 @@ pub fn add_verification(conn: &Connection, id: &str, result: &str, detail: &str)
         params![id, now_rfc3339()?, result, detail],
     )
     .map_err(sql("recording a verification"))?;
-    Ok(())
-}
-
-pub fn setting(conn: &Connection, key: &str) -> Result<Option<String>, StateError> {
-    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-        .optional()
-        .map_err(sql("reading a setting"))
-}
-
-pub fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<(), StateError> {
-    conn.execute(
-        "INSERT INTO settings(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )
-    .map_err(sql("saving a setting"))?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! stored, so history survives a restart and a job that was running when corenasd stopped is
 //! recorded truthfully as interrupted.
 
-use crate::state::{StateError, now_rfc3339};
+use crate::state::{StateError, now_rfc3339, sql};
 use corenas_proto::storage::StorageJob;
 use corenas_proto::{ErrorCode, WireError};
 use rusqlite::{Connection, params};
@@ -21,10 +21,6 @@ struct Entry {
 pub struct Jobs {
     live: Mutex<BTreeMap<String, Entry>>,
     changed: tokio::sync::Notify,
-}
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
-    StateError::sqlite(context)
 }
 
 pub fn save(conn: &Connection, j: &StorageJob) -> Result<(), StateError> {

@@ -4,9 +4,9 @@
 
 use super::jobs;
 use super::{btrfs, retention, zfs};
-use crate::iam;
 use crate::daemon::Daemon;
-use crate::state::{StateError, now_rfc3339};
+use crate::iam;
+use crate::state::{StateError, now_rfc3339, sql};
 use corenas_proto::api::Change;
 use corenas_proto::helper::{HelperOp, StorageQuery, ToolOutput};
 use corenas_proto::names::{DatasetName, DevicePath, PoolName, SnapshotName};
@@ -15,43 +15,9 @@ use corenas_proto::storage::{
     SnapshotInfo, StorageJob, ZfsProperty,
 };
 use corenas_proto::{ErrorCode, WireError};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Schema 5: pools, snapshot schedules, storage jobs, SMART history.
-pub fn migrate_5(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "CREATE TABLE pools(
-             name TEXT PRIMARY KEY,
-             backend TEXT NOT NULL,
-             spec TEXT NOT NULL,
-             created TEXT NOT NULL);
-         CREATE TABLE snapshot_schedules(
-             dataset TEXT PRIMARY KEY,
-             keep TEXT NOT NULL,
-             last_run TEXT,
-             last_result TEXT);
-         CREATE TABLE storage_jobs(
-             id TEXT PRIMARY KEY,
-             kind TEXT NOT NULL,
-             target TEXT NOT NULL,
-             state TEXT NOT NULL,
-             percent REAL,
-             message TEXT,
-             started TEXT NOT NULL,
-             finished TEXT);
-         CREATE TABLE smart_reports(
-             device TEXT NOT NULL,
-             time TEXT NOT NULL,
-             report TEXT NOT NULL);
-         CREATE INDEX smart_reports_device ON smart_reports(device, time);",
-    )
-}
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
-    StateError::sqlite(context)
-}
 
 /// A pool CoreNAS created, as recorded.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@
 
 use super::pools::{change, finish};
 use super::{jobs, lvm, mdadm};
-use crate::iam;
 use crate::daemon::Daemon;
+use crate::iam;
 use corenas_proto::api::Change;
 use corenas_proto::helper::{HelperOp, LvmReport, StorageQuery, ToolOutput};
 use corenas_proto::lvm::{LvCreateSpec, LvExtendSpec, LvInfo, LvName, LvmListing, VgCreateSpec, VgInfo, VgName};

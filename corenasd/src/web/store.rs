@@ -1,38 +1,9 @@
 //! What the web path keeps in state.db: which admin accounts may log in with which role, their
 //! TOTP secret and recovery-code hashes, and API keys (only their SHA-256 is stored).
 
-use crate::state::StateError;
+use crate::state::{StateError, sql};
 use corenas_proto::web::{ApiKeyInfo, Role, WebAccount};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
-
-pub fn migrate_6(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "CREATE TABLE web_accounts(
-             user TEXT PRIMARY KEY,
-             role TEXT NOT NULL,
-             totp_secret BLOB,
-             totp_confirmed INTEGER NOT NULL DEFAULT 0,
-             totp_last_step INTEGER NOT NULL DEFAULT 0,
-             recovery TEXT NOT NULL DEFAULT '[]'
-         );
-         CREATE TABLE api_keys(
-             id TEXT PRIMARY KEY,
-             hash TEXT NOT NULL UNIQUE,
-             owner TEXT NOT NULL,
-             role TEXT NOT NULL,
-             label TEXT NOT NULL,
-             created TEXT NOT NULL,
-             expires INTEGER NOT NULL,
-             revoked INTEGER NOT NULL DEFAULT 0
-         );",
-    )
-}
-
-/// A second secret while an enrolled account renews its authenticator: the old one keeps working
-/// until the new one is confirmed, so an abandoned renewal locks nobody out.
-pub fn migrate_7(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch("ALTER TABLE web_accounts ADD COLUMN totp_pending BLOB;")
-}
+use rusqlite::{Connection, OptionalExtension, params};
 
 pub fn set_pending(conn: &Connection, user: &str, secret: &[u8]) -> Result<(), StateError> {
     conn.execute("UPDATE web_accounts SET totp_pending = ?2 WHERE user = ?1", params![user, secret])
@@ -57,10 +28,6 @@ pub fn finish_renewal(conn: &Connection, user: &str, step: u64, recovery: &[Stri
     )
     .map(drop)
     .map_err(sql("finishing a TOTP renewal"))
-}
-
-fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
-    StateError::sqlite(context)
 }
 
 fn role_of(s: &str) -> Role {

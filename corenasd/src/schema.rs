@@ -1,0 +1,196 @@
+//! Every schema migration of the state database, in one place and in order. `MIGRATIONS[i]`
+//! takes the schema from version `i` to `i + 1` (`PRAGMA user_version`); `state.rs` runs them.
+//!
+//! Append only: a released migration is never edited or reordered, because a database that has
+//! run it never runs it again. A new table gets a new `migrate_N` at the end, even when it
+//! belongs to one domain; the domain's `store.rs` then holds the SQL that reads and writes it.
+//! This module imports nothing of corenasd: it is the bottom floor.
+
+use rusqlite::Transaction;
+
+/// One function per schema version, in order.
+pub(crate) const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
+    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7];
+
+/// The schema version this build knows and creates.
+pub fn schema_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Schema 1: the audit chain, its head, and the accounts CoreNAS created.
+fn migrate_1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE audit(
+             seq INTEGER PRIMARY KEY,
+             time TEXT NOT NULL,
+             principal TEXT NOT NULL,
+             channel TEXT NOT NULL,
+             peer_uid INTEGER NOT NULL,
+             action TEXT NOT NULL,
+             args TEXT NOT NULL,
+             result TEXT NOT NULL,
+             error_code TEXT,
+             prev_hash TEXT NOT NULL,
+             hash TEXT NOT NULL
+         );
+         -- Updated in the same transaction as every append: without it, deleting the newest
+         -- entries would leave a chain that is still internally consistent.
+         CREATE TABLE audit_head(
+             id INTEGER PRIMARY KEY CHECK (id = 1),
+             entries INTEGER NOT NULL,
+             hash TEXT NOT NULL
+         );
+         CREATE TABLE accounts(
+             name TEXT NOT NULL,
+             is_group INTEGER NOT NULL,
+             kind TEXT NOT NULL,
+             id INTEGER NOT NULL,
+             created TEXT NOT NULL,
+             PRIMARY KEY(name, is_group)
+         );",
+    )?;
+    tx.execute("INSERT INTO audit_head(id, entries, hash) VALUES (1, 0, ?1)", [crate::audit::GENESIS_HASH])?;
+    Ok(())
+}
+
+/// Deleted accounts stay as tombstones so their ids are never handed out again: files and ACL
+/// entries are numeric, and a new user must not inherit a former user's access.
+fn migrate_2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE accounts ADD COLUMN deleted TEXT;
+         CREATE TABLE allocated_ids(id INTEGER PRIMARY KEY);
+         INSERT OR IGNORE INTO allocated_ids(id) SELECT id FROM accounts;",
+    )
+}
+
+fn migrate_3(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE image_jobs(
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            device TEXT,
+            status TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            options TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            progress TEXT NOT NULL,
+            medium TEXT,
+            source_model TEXT,
+            source_serial TEXT,
+            output_file TEXT,
+            archive_id TEXT,
+            target_archive TEXT,
+            retry_direct INTEGER NOT NULL DEFAULT 0,
+            pid INTEGER,
+            error TEXT,
+            error_code TEXT);
+         CREATE INDEX image_jobs_status ON image_jobs(status, priority, seq);
+         CREATE TABLE archives(
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            job_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            md5 TEXT,
+            bad_bytes INTEGER NOT NULL,
+            source_device TEXT NOT NULL,
+            source_model TEXT,
+            source_serial TEXT,
+            label TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            notes TEXT NOT NULL DEFAULT '');
+         CREATE TABLE archive_verifications(
+            archive_id TEXT NOT NULL,
+            time TEXT NOT NULL,
+            result TEXT NOT NULL,
+            detail TEXT NOT NULL);
+         CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )
+}
+
+/// Schema 4: shares and mounts.
+fn migrate_4(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE shares(
+             name TEXT PRIMARY KEY,
+             def TEXT NOT NULL,
+             access TEXT,
+             created TEXT NOT NULL,
+             modified TEXT NOT NULL);
+         CREATE TABLE mounts(
+             target TEXT PRIMARY KEY,
+             def TEXT NOT NULL,
+             retries INTEGER NOT NULL DEFAULT 0,
+             last_error TEXT,
+             next_retry TEXT,
+             created TEXT NOT NULL);",
+    )
+}
+
+/// Schema 5: pools, snapshot schedules, storage jobs, SMART history.
+fn migrate_5(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE pools(
+             name TEXT PRIMARY KEY,
+             backend TEXT NOT NULL,
+             spec TEXT NOT NULL,
+             created TEXT NOT NULL);
+         CREATE TABLE snapshot_schedules(
+             dataset TEXT PRIMARY KEY,
+             keep TEXT NOT NULL,
+             last_run TEXT,
+             last_result TEXT);
+         CREATE TABLE storage_jobs(
+             id TEXT PRIMARY KEY,
+             kind TEXT NOT NULL,
+             target TEXT NOT NULL,
+             state TEXT NOT NULL,
+             percent REAL,
+             message TEXT,
+             started TEXT NOT NULL,
+             finished TEXT);
+         CREATE TABLE smart_reports(
+             device TEXT NOT NULL,
+             time TEXT NOT NULL,
+             report TEXT NOT NULL);
+         CREATE INDEX smart_reports_device ON smart_reports(device, time);",
+    )
+}
+
+fn migrate_6(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE web_accounts(
+             user TEXT PRIMARY KEY,
+             role TEXT NOT NULL,
+             totp_secret BLOB,
+             totp_confirmed INTEGER NOT NULL DEFAULT 0,
+             totp_last_step INTEGER NOT NULL DEFAULT 0,
+             recovery TEXT NOT NULL DEFAULT '[]'
+         );
+         CREATE TABLE api_keys(
+             id TEXT PRIMARY KEY,
+             hash TEXT NOT NULL UNIQUE,
+             owner TEXT NOT NULL,
+             role TEXT NOT NULL,
+             label TEXT NOT NULL,
+             created TEXT NOT NULL,
+             expires INTEGER NOT NULL,
+             revoked INTEGER NOT NULL DEFAULT 0
+         );",
+    )
+}
+
+/// A second secret while an enrolled account renews its authenticator: the old one keeps working
+/// until the new one is confirmed, so an abandoned renewal locks nobody out.
+fn migrate_7(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE web_accounts ADD COLUMN totp_pending BLOB;")
+}
