@@ -6,6 +6,7 @@
 //! requests and transport failures into messages.
 
 use crate::cli::{AclCommand, Cli, Command, CompletionShell, GroupCommand, LogCommand, SystemCommand, UserCommand};
+use crate::client::{Daemon, call};
 use crate::error::CtlError;
 use crate::imaging;
 use crate::output::{self, Report};
@@ -13,19 +14,14 @@ use crate::password::{self, Source};
 use crate::shares;
 use crate::storage;
 use clap::CommandFactory;
-use corenas_proto::api::{AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, CorenasClient, GroupAdd, UserAdd, UserMod};
+use corenas_proto::api::{AUDIT_PAGE_MAX, AclRemove, AclSet, AuditEntry, GroupAdd, UserAdd, UserMod};
 use corenas_proto::secret::Password;
-use corenas_proto::wire::{self, Service};
 use corenas_proto::{ErrorCode, WireError};
 use serde_json::json;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-
-/// How long one call may take before corenas-ctl gives up waiting.
-const CALL_DEADLINE: Duration = Duration::from_secs(60);
 
 pub fn run(cli: Cli) -> ExitCode {
     let json = cli.json;
@@ -44,62 +40,6 @@ fn execute(cli: Cli) -> Result<Report, CtlError> {
         .build()
         .map_err(|e| CtlError::failed(ErrorCode::Internal, format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(dispatch(cli))
-}
-
-/// A connection to corenasd.
-pub(crate) struct Daemon {
-    pub(crate) client: CorenasClient,
-}
-
-impl Daemon {
-    pub(crate) async fn connect(socket: &Path) -> Result<Self, CtlError> {
-        let stream = wire::connect(socket, Service::Daemon).await.map_err(|mut e| {
-            if e.code == ErrorCode::HelperUnavailable {
-                e.message.push_str("; is corenasd running? (systemctl status corenasd)");
-            }
-            CtlError::Failed(e)
-        })?;
-        let transport = wire::client_transport(stream);
-        let client = CorenasClient::new(tarpc::client::Config::default(), transport).spawn();
-        Ok(Self { client })
-    }
-}
-
-pub(crate) fn ctx() -> tarpc::context::Context {
-    let mut ctx = tarpc::context::current();
-    ctx.deadline = Instant::now() + CALL_DEADLINE;
-    ctx
-}
-
-/// Flattens a call's two layers of failure: the transport's and corenasd's own answer.
-pub(crate) fn answer<T>(reply: Result<Result<T, WireError>, tarpc::client::RpcError>) -> Result<T, CtlError> {
-    match reply {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(CtlError::Failed(e)),
-        Err(tarpc::client::RpcError::DeadlineExceeded) => Err(CtlError::failed(
-            ErrorCode::HelperUnavailable,
-            format!(
-                "corenasd did not answer within {} s; a change may still complete: check `corenas-ctl log view`",
-                CALL_DEADLINE.as_secs()
-            ),
-        )),
-        Err(e) => Err(CtlError::failed(
-            ErrorCode::HelperUnavailable,
-            format!("corenasd closed the connection: {}", chain(&e)),
-        )),
-    }
-}
-
-/// An error with its sources, `outer: inner: innermost`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// A new password from stdin or the terminal. `None` only when `allow_absent` (user add) and
@@ -133,8 +73,7 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
         Command::Acl(cmd) => acl(cmd, socket, dry_run).await,
         Command::Log(cmd) => log(cmd, socket).await,
         Command::System(SystemCommand::Status) => {
-            let d = Daemon::connect(socket).await?;
-            let status = answer(d.client.system_status(ctx()).await)?;
+            let status = call!(socket => system_status())?;
             Ok(Report::ok(output::status_block(&status), output::to_json(&status)?))
         }
         Command::System(SystemCommand::SetupToken) => crate::web::setup_token(socket).await,
@@ -173,13 +112,11 @@ async fn user(cmd: UserCommand, socket: &Path, dry_run: bool) -> Result<Report, 
                 password,
                 generate_password: a.generate_password,
             };
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.user_add(ctx(), req, dry_run).await)?;
+            let change = call!(socket => user_add(req, dry_run))?;
             output::change_report(&change, output::user_block)
         }
         UserCommand::Del { name, remove_home } => {
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.user_del(ctx(), name, remove_home, dry_run).await)?;
+            let change = call!(socket => user_del(name, remove_home, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         UserCommand::Mod(m) => {
@@ -190,40 +127,33 @@ async fn user(cmd: UserCommand, socket: &Path, dry_run: bool) -> Result<Report, 
                 remove_groups: m.remove_groups.clone(),
                 lock: m.lock_change(),
             };
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.user_mod(ctx(), m.name, change, dry_run).await)?;
+            let change = call!(socket => user_mod(m.name, change, dry_run))?;
             output::change_report(&change, output::user_block)
         }
         UserCommand::List => {
-            let d = Daemon::connect(socket).await?;
-            let users = answer(d.client.user_list(ctx()).await)?;
+            let users = call!(socket => user_list())?;
             Ok(Report::ok(output::users_table(&users), output::to_json(&users)?))
         }
         UserCommand::Show { name } => {
-            let d = Daemon::connect(socket).await?;
-            let user = answer(d.client.user_show(ctx(), name).await)?;
+            let user = call!(socket => user_show(name))?;
             Ok(Report::ok(output::user_block(&user), output::to_json(&user)?))
         }
         UserCommand::SetPassword { name, password } => {
             let password = required_password(password.password_stdin, &format!("password for {name}"))?;
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.user_set_password(ctx(), name, password, dry_run).await)?;
+            let change = call!(socket => user_set_password(name, password, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         UserCommand::SetSmbPassword { name, password } => {
             let password = required_password(password.password_stdin, &format!("SMB password for {name}"))?;
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.user_set_smb_password(ctx(), name, password, dry_run).await)?;
+            let change = call!(socket => user_set_smb_password(name, password, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         UserCommand::Smb { name, action } => {
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.user_smb(ctx(), name, action.into(), dry_run).await)?;
+            let change = call!(socket => user_smb(name, action.into(), dry_run))?;
             output::change_report(&change, output::nothing)
         }
         UserCommand::GenPassword => {
-            let d = Daemon::connect(socket).await?;
-            let password = answer(d.client.password_generate(ctx()).await)?;
+            let password = call!(socket => password_generate())?;
             Ok(output::password_report(&password))
         }
     }
@@ -233,19 +163,19 @@ async fn group(cmd: GroupCommand, socket: &Path, dry_run: bool) -> Result<Report
     let d = Daemon::connect(socket).await?;
     match cmd {
         GroupCommand::Add { name, kind, gid } => {
-            let change = answer(d.client.group_add(ctx(), GroupAdd { name, kind, gid }, dry_run).await)?;
+            let change = call!(d, group_add(GroupAdd { name, kind, gid }, dry_run))?;
             output::change_report(&change, output::group_block)
         }
         GroupCommand::Del { name } => {
-            let change = answer(d.client.group_del(ctx(), name, dry_run).await)?;
+            let change = call!(d, group_del(name, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         GroupCommand::List => {
-            let groups = answer(d.client.group_list(ctx()).await)?;
+            let groups = call!(d, group_list())?;
             Ok(Report::ok(output::groups_table(&groups), output::to_json(&groups)?))
         }
         GroupCommand::Mod { name, add, remove } => {
-            let change = answer(d.client.group_mod(ctx(), name, add, remove, dry_run).await)?;
+            let change = call!(d, group_mod(name, add, remove, dry_run))?;
             output::change_report(&change, output::group_block)
         }
     }
@@ -255,14 +185,14 @@ async fn acl(cmd: AclCommand, socket: &Path, dry_run: bool) -> Result<Report, Ct
     let d = Daemon::connect(socket).await?;
     let change = match cmd {
         AclCommand::Get { path } => {
-            let listing = answer(d.client.acl_get(ctx(), path).await)?;
+            let listing = call!(d, acl_get(path))?;
             return Ok(Report::ok(output::acl_text(&listing), output::to_json(&listing)?));
         }
         AclCommand::Set { path, entries, recursive } => {
-            answer(d.client.acl_set(ctx(), AclSet { path, entries, recursive }, dry_run).await)?
+            call!(d, acl_set(AclSet { path, entries, recursive }, dry_run))?
         }
         AclCommand::Remove { path, targets, recursive } => {
-            answer(d.client.acl_remove(ctx(), AclRemove { path, targets, recursive }, dry_run).await)?
+            call!(d, acl_remove(AclRemove { path, targets, recursive }, dry_run))?
         }
     };
     output::change_report(&change, output::acl_text)
@@ -272,22 +202,21 @@ async fn log(cmd: LogCommand, socket: &Path) -> Result<Report, CtlError> {
     let d = Daemon::connect(socket).await?;
     match cmd {
         LogCommand::View { limit, before } => {
-            let entries = answer(d.client.log_view(ctx(), before, limit).await)?;
+            let entries = call!(d, log_view(before, limit))?;
             Ok(Report::ok(output::audit_table(&entries), output::to_json(&entries)?))
         }
         LogCommand::Verify => {
-            let verdict = answer(d.client.log_verify(ctx()).await)?;
+            let verdict = call!(d, log_verify())?;
             output::verify_report(&verdict)
         }
         LogCommand::Export { output: None } => {
             let mut stdout = io::stdout().lock();
-            export(async |after| answer(d.client.log_page(ctx(), after, AUDIT_PAGE_MAX).await), &mut stdout).await?;
+            export(async |after| call!(d, log_page(after, AUDIT_PAGE_MAX)), &mut stdout).await?;
             Ok(Report::Written)
         }
         LogCommand::Export { output: Some(path) } => {
             let mut out = create_export_file(&path)?;
-            let written =
-                export(async |after| answer(d.client.log_page(ctx(), after, AUDIT_PAGE_MAX).await), &mut out).await;
+            let written = export(async |after| call!(d, log_page(after, AUDIT_PAGE_MAX)), &mut out).await;
             let summary = finish_export_file(out, written, &path)?;
             let human = format!("exported {} entries to {}\n", summary.entries, path.display());
             let json =
@@ -418,6 +347,7 @@ fn collect_pages(cmd: clap::Command, pages: &mut Vec<clap::Command>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::answer;
     use clap::Parser;
     use corenas_proto::api::{AuditVerify, Change, CorenasRequest, CorenasResponse, UserInfo};
     use corenas_proto::helper::{SmbAccountState, StdinPlan, Step};
@@ -426,8 +356,10 @@ mod tests {
         JobState, Medium, Phase, Priority, Progress, Verification,
     };
     use corenas_proto::names::AccountKind;
+    use corenas_proto::wire::{self, Service};
     use std::pin::Pin;
     use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
     use tarpc::tokio_serde::{Deserializer as _, Serializer as _};
     use tarpc::tokio_util::bytes::BytesMut;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -714,7 +646,7 @@ mod tests {
             });
             let d = Daemon::connect(&socket).await?;
             server.await.unwrap();
-            answer(d.client.user_list(ctx()).await)
+            call!(d, user_list())
         });
         let _ = std::fs::remove_file(&socket);
         let Err(CtlError::Failed(e)) = r else { panic!("expected a failure, got {r:?}") };

@@ -4,7 +4,8 @@
 //! (`image_wait`) until the job ends; `archive export` pages through the whole archive.
 
 use crate::cli::{self, ArchiveCommand, ByteRate, DeviceCommand, ExportFormat, ImageCommand, OnOff};
-use crate::commands::{Daemon, answer, create_export_file, ctx, finish_export_file};
+use crate::client::{Daemon, call};
+use crate::commands::{create_export_file, finish_export_file};
 use crate::error::{CtlError, EXIT_FAILED};
 use crate::output::{self, Report};
 use corenas_proto::ErrorCode;
@@ -38,15 +39,15 @@ pub async fn image(cmd: ImageCommand, socket: &Path, dry_run: bool, json: bool) 
                     max_rate: a.max_rate.map(ByteRate::get),
                 },
             };
-            (answer(d.client.image_create(ctx(), req, dry_run).await)?, action)
+            (call!(d, image_create(req, dry_run))?, action)
         }
         ImageCommand::List { status, sort, page } => {
             let query = JobQuery { status, sort, limit: page.limit, offset: page.offset };
-            let list = answer(d.client.image_list(ctx(), query).await)?;
+            let list = call!(d, image_list(query))?;
             return Ok(Report::ok(output::jobs_table(&list), output::to_json(&list)?));
         }
         ImageCommand::Show { id } => {
-            let job = answer(d.client.image_show(ctx(), id.into()).await)?;
+            let job = call!(d, image_show(id.into()))?;
             return Ok(Report::ok(output::job_block(&job), output::to_json(&job)?));
         }
         ImageCommand::Follow { id } => {
@@ -55,15 +56,15 @@ pub async fn image(cmd: ImageCommand, socket: &Path, dry_run: bool, json: bool) 
         }
         ImageCommand::Pause { id } => {
             let action = format!("pause job {id}");
-            (answer(d.client.image_pause(ctx(), id.into(), dry_run).await)?, action)
+            (call!(d, image_pause(id.into(), dry_run))?, action)
         }
         ImageCommand::Resume { id } => {
             let action = format!("resume job {id}");
-            (answer(d.client.image_resume(ctx(), id.into(), dry_run).await)?, action)
+            (call!(d, image_resume(id.into(), dry_run))?, action)
         }
         ImageCommand::Retry { id } => {
             let action = format!("queue job {id} for another pass over its bad areas");
-            (answer(d.client.image_retry(ctx(), id.into(), dry_run).await)?, action)
+            (call!(d, image_retry(id.into(), dry_run))?, action)
         }
         ImageCommand::Cancel { id, delete_partial, keep_partial } => {
             let delete = cli::delete_partial(delete_partial, keep_partial);
@@ -72,15 +73,15 @@ pub async fn image(cmd: ImageCommand, socket: &Path, dry_run: bool, json: bool) 
                 Some(false) => format!("cancel job {id} and keep its partial image"),
                 None => format!("cancel job {id}"),
             };
-            (answer(d.client.image_cancel(ctx(), id.into(), delete, dry_run).await)?, action)
+            (call!(d, image_cancel(id.into(), delete, dry_run))?, action)
         }
         ImageCommand::Priority { id, priority } => {
             let action = format!("give job {id} {} priority", priority.as_str());
-            (answer(d.client.image_priority(ctx(), id.into(), priority, dry_run).await)?, action)
+            (call!(d, image_priority(id.into(), priority, dry_run))?, action)
         }
         ImageCommand::Policy { auto_start: None, .. } => {
             // Without a change this is a read: the answer is the policy itself.
-            let change = answer(d.client.imaging_policy(ctx(), None, dry_run).await)?;
+            let change = call!(d, imaging_policy(None, dry_run))?;
             let policy = change
                 .result
                 .ok_or_else(|| CtlError::failed(ErrorCode::Protocol, "corenasd answered without the imaging policy"))?;
@@ -97,7 +98,7 @@ pub async fn image(cmd: ImageCommand, socket: &Path, dry_run: bool, json: bool) 
                     watch.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
                 }
             );
-            let change = answer(d.client.imaging_policy(ctx(), Some((on, watch)), dry_run).await)?;
+            let change = call!(d, imaging_policy(Some((on, watch)), dry_run))?;
             return output::imaging_change_report(&change, &action, output::policy_block);
         }
     };
@@ -121,16 +122,16 @@ pub async fn archive(cmd: ArchiveCommand, socket: &Path, dry_run: bool, json: bo
     match cmd {
         ArchiveCommand::List { search, tag, sort, desc, page } => {
             let query = ArchiveQuery { search, tag, sort, descending: desc, limit: page.limit, offset: page.offset };
-            let list = answer(d.client.archive_list(ctx(), query).await)?;
+            let list = call!(d, archive_list(query))?;
             Ok(Report::ok(output::archives_table(&list), output::to_json(&list)?))
         }
         ArchiveCommand::Show { id } => {
-            let entry = answer(d.client.archive_show(ctx(), id.into()).await)?;
+            let entry = call!(d, archive_show(id.into()))?;
             Ok(Report::ok(output::archive_block(&entry), output::to_json(&entry)?))
         }
         ArchiveCommand::Verify { id, wait } => {
             let action = format!("start a job verifying archive entry {id}");
-            let change = answer(d.client.archive_verify(ctx(), id.into(), dry_run).await)?;
+            let change = call!(d, archive_verify(id.into(), dry_run))?;
             let started = output::imaging_change_report(&change, &action, output::job_line)?;
             // A dry run started nothing, so there is nothing to follow.
             if !wait || change.dry_run {
@@ -146,29 +147,27 @@ pub async fn archive(cmd: ArchiveCommand, socket: &Path, dry_run: bool, json: bo
         }
         ArchiveCommand::Delete { id, .. } => {
             let action = format!("delete archive entry {id} and its image");
-            let change = answer(d.client.archive_delete(ctx(), id.into(), dry_run).await)?;
+            let change = call!(d, archive_delete(id.into(), dry_run))?;
             output::imaging_change_report(&change, &action, output::nothing)
         }
         ArchiveCommand::Tag { id, add, remove, notes } => {
             let action = format!("edit archive entry {id}");
             let edit = ArchiveEdit { add_tags: add, remove_tags: remove, notes };
-            let change = answer(d.client.archive_edit(ctx(), id.into(), edit, dry_run).await)?;
+            let change = call!(d, archive_edit(id.into(), edit, dry_run))?;
             output::imaging_change_report(&change, &action, output::archive_block)
         }
         ArchiveCommand::Export { format, output: None } => {
-            let entries =
-                fetch_archive(async |offset| answer(d.client.archive_list(ctx(), page(offset)).await)).await?;
+            let entries = fetch_archive(async |offset| call!(d, archive_list(page(offset)))).await?;
             let mut stdout = io::stdout().lock();
             write_export(format, &entries, &mut stdout)?;
             Ok(Report::Written)
         }
         ArchiveCommand::Export { format, output: Some(path) } => {
             let mut out = create_export_file(&path)?;
-            let written =
-                match fetch_archive(async |offset| answer(d.client.archive_list(ctx(), page(offset)).await)).await {
-                    Ok(entries) => write_export(format, &entries, &mut out).map(|()| entries.len()),
-                    Err(e) => Err(e),
-                };
+            let written = match fetch_archive(async |offset| call!(d, archive_list(page(offset)))).await {
+                Ok(entries) => write_export(format, &entries, &mut out).map(|()| entries.len()),
+                Err(e) => Err(e),
+            };
             let exported = finish_export_file(out, written, &path)?;
             let format = match format {
                 ExportFormat::Json => "json",
@@ -185,12 +184,12 @@ pub async fn device(cmd: DeviceCommand, socket: &Path, dry_run: bool) -> Result<
     let d = Daemon::connect(socket).await?;
     match cmd {
         DeviceCommand::List => {
-            let devices = answer(d.client.device_list(ctx()).await)?;
+            let devices = call!(d, device_list())?;
             Ok(Report::ok(output::devices_table(&devices), output::to_json(&devices)?))
         }
         DeviceCommand::Eject { device } => {
             let action = format!("eject {device}");
-            let change = answer(d.client.device_eject(ctx(), device, dry_run).await)?;
+            let change = call!(d, device_eject(device, dry_run))?;
             output::imaging_change_report(&change, &action, output::nothing)
         }
     }
@@ -201,7 +200,7 @@ pub async fn device(cmd: DeviceCommand, socket: &Path, dry_run: bool) -> Result<
 pub(crate) async fn follow(d: &Daemon, id: String, mut on_change: impl FnMut(&JobInfo)) -> Result<JobInfo, CtlError> {
     let mut seen = None;
     loop {
-        let job = answer(d.client.image_wait(ctx(), id.clone(), seen.unwrap_or(0), WAIT_MS).await)?;
+        let job = call!(d, image_wait(id.clone(), seen.unwrap_or(0), WAIT_MS))?;
         if seen != Some(job.version) {
             on_change(&job);
             seen = Some(job.version);

@@ -2,6 +2,7 @@
 //! parse (clap refuses bad input with exit 2), run, exit code. See JSON.md for `--json`.
 
 mod cli;
+mod client;
 mod commands;
 mod error;
 mod imaging;

@@ -5,7 +5,7 @@
 //! corenasd's; the answers are rendered by `output`.
 
 use crate::cli::{MountAddArgs, MountCommand, MountType, ShareCommand, ShareCreateArgs, ShareModArgs};
-use crate::commands::{Daemon, answer, ctx};
+use crate::client::{Daemon, call};
 use crate::error::CtlError;
 use crate::output::{self, Report};
 use corenas_proto::mounts::{CifsCredentials, LocalFs, MountDef, MountSource};
@@ -19,8 +19,7 @@ pub async fn share(cmd: ShareCommand, socket: &Path, dry_run: bool) -> Result<Re
     match cmd {
         ShareCommand::Create(a) => {
             let req = create_request(a)?;
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.share_create(ctx(), req, dry_run).await)?;
+            let change = call!(socket => share_create(req, dry_run))?;
             output::change_report(&change, output::share_block)
         }
         ShareCommand::Mod(a) => {
@@ -33,50 +32,40 @@ pub async fn share(cmd: ShareCommand, socket: &Path, dry_run: bool) -> Result<Re
             }
             let d = Daemon::connect(socket).await?;
             // SmbOptions travel whole, so the flags given are applied to what the share has now.
-            let current = if a.touches_protocols() {
-                Some(answer(d.client.share_show(ctx(), a.name.clone()).await)?.def)
-            } else {
-                None
-            };
+            let current = if a.touches_protocols() { Some(call!(d, share_show(a.name.clone()))?.def) } else { None };
             let change = modify_request(&a, current.as_ref())?;
-            let change = answer(d.client.share_modify(ctx(), a.name, change, dry_run).await)?;
+            let change = call!(d, share_modify(a.name, change, dry_run))?;
             output::change_report(&change, output::share_block)
         }
         ShareCommand::Acl { name, access } => {
             let change = ShareModify { access: access.template(), ..ShareModify::default() };
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.share_modify(ctx(), name, change, dry_run).await)?;
+            let change = call!(socket => share_modify(name, change, dry_run))?;
             output::change_report(&change, output::share_block)
         }
         ShareCommand::Del { name } => {
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.share_delete(ctx(), name, dry_run).await)?;
+            let change = call!(socket => share_delete(name, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         ShareCommand::List => {
-            let d = Daemon::connect(socket).await?;
-            let shares = answer(d.client.share_list(ctx()).await)?;
+            let shares = call!(socket => share_list())?;
             Ok(Report::ok(output::shares_table(&shares), output::to_json(&shares)?))
         }
         ShareCommand::Show { name } => {
-            let d = Daemon::connect(socket).await?;
-            let share = answer(d.client.share_show(ctx(), name).await)?;
+            let share = call!(socket => share_show(name))?;
             Ok(Report::ok(output::share_block(&share), output::to_json(&share)?))
         }
         ShareCommand::Homes { state } => {
             let d = Daemon::connect(socket).await?;
             let on = state == crate::cli::OnOff::On;
-            let change = answer(d.client.share_homes(ctx(), on, dry_run).await)?;
+            let change = call!(d, share_homes(on, dry_run))?;
             output::change_report(&change, output::homes_line)
         }
         ShareCommand::Config => {
-            let d = Daemon::connect(socket).await?;
-            let config = answer(d.client.share_config(ctx()).await)?;
+            let config = call!(socket => share_config())?;
             Ok(Report::ok(output::share_config_text(&config), output::to_json(&config)?))
         }
         ShareCommand::Apply => {
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.share_apply(ctx(), dry_run).await)?;
+            let change = call!(socket => share_apply(dry_run))?;
             output::change_report(&change, output::nothing)
         }
     }
@@ -87,28 +76,23 @@ pub async fn mount(cmd: MountCommand, socket: &Path, dry_run: bool) -> Result<Re
         MountCommand::Add(a) => {
             // Everything is checked, and the password read, before connecting.
             let def = mount_def(&a, || remote_secret_from(io::stdin().lock()))?;
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.mount_add(ctx(), def, dry_run).await)?;
+            let change = call!(socket => mount_add(def, dry_run))?;
             output::change_report(&change, output::mount_block)
         }
         MountCommand::Remove { target } => {
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.mount_remove(ctx(), target, dry_run).await)?;
+            let change = call!(socket => mount_remove(target, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         MountCommand::List => {
-            let d = Daemon::connect(socket).await?;
-            let mounts = answer(d.client.mount_list(ctx()).await)?;
+            let mounts = call!(socket => mount_list())?;
             Ok(Report::ok(output::mounts_table(&mounts), output::to_json(&mounts)?))
         }
         MountCommand::Status { target } => {
-            let d = Daemon::connect(socket).await?;
-            let mount = answer(d.client.mount_status(ctx(), target).await)?;
+            let mount = call!(socket => mount_status(target))?;
             Ok(Report::ok(output::mount_block(&mount), output::to_json(&mount)?))
         }
         MountCommand::Reload => {
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.mount_reload(ctx(), dry_run).await)?;
+            let change = call!(socket => mount_reload(dry_run))?;
             output::change_report(&change, |mounts| output::mounts_table(mounts))
         }
     }

@@ -11,7 +11,7 @@ use crate::cli::{
     BlockDeviceCommand, DatasetCommand, DeviceWipeArgs, PoolCreateArgs, SnapshotCommand, StorageCommand,
     StorageJobCommand, WizardArgs,
 };
-use crate::commands::{Daemon, answer, ctx};
+use crate::client::{Daemon, call};
 use crate::error::{CtlError, EXIT_FAILED};
 use crate::imaging;
 use crate::output::{self, Report};
@@ -41,13 +41,11 @@ pub async fn storage(cmd: StorageCommand, socket: &Path, dry_run: bool, json: bo
         StorageCommand::Create(a) => create(a, socket, dry_run).await,
         StorageCommand::Wizard(a) => wizard_command(a, socket, dry_run, json).await,
         StorageCommand::List => {
-            let d = Daemon::connect(socket).await?;
-            let pools = answer(d.client.pool_list(ctx()).await)?;
+            let pools = call!(socket => pool_list())?;
             Ok(Report::ok(output::pools_table(&pools), output::to_json(&pools)?))
         }
         StorageCommand::Show { name } => {
-            let d = Daemon::connect(socket).await?;
-            let pool = answer(d.client.pool_show(ctx(), name).await)?;
+            let pool = call!(socket => pool_show(name))?;
             Ok(Report::ok(output::pool_block(&pool), output::to_json(&pool)?))
         }
         StorageCommand::Destroy { name, force } => {
@@ -59,27 +57,24 @@ pub async fn storage(cmd: StorageCommand, socket: &Path, dry_run: bool, json: bo
             )?;
             let d = Daemon::connect(socket).await?;
             let confirm = name.to_string();
-            let change = answer(d.client.pool_destroy(ctx(), name, confirm, dry_run).await)?;
+            let change = call!(d, pool_destroy(name, confirm, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         StorageCommand::Import { name } => {
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.pool_import(ctx(), name, dry_run).await)?;
+            let change = call!(socket => pool_import(name, dry_run))?;
             output::change_report(&change, output::pool_block)
         }
         StorageCommand::Export { name } => {
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.pool_export(ctx(), name, dry_run).await)?;
+            let change = call!(socket => pool_export(name, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         StorageCommand::Scrub { name, stop: true, .. } => {
-            let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.pool_scrub_stop(ctx(), name, dry_run).await)?;
+            let change = call!(socket => pool_scrub_stop(name, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         StorageCommand::Scrub { name, stop: false, wait } => {
             let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.pool_scrub(ctx(), name, dry_run).await)?;
+            let change = call!(d, pool_scrub(name, dry_run))?;
             job_started(&d, change, wait, json, "").await
         }
         StorageCommand::Dataset(cmd) => dataset(cmd, socket, dry_run).await,
@@ -92,33 +87,27 @@ pub async fn device(cmd: BlockDeviceCommand, socket: &Path, dry_run: bool, json:
     match cmd {
         BlockDeviceCommand::Imaging(cmd) => imaging::device(cmd, socket, dry_run).await,
         BlockDeviceCommand::List => {
-            let d = Daemon::connect(socket).await?;
-            let devices = answer(d.client.device_inventory(ctx()).await)?;
+            let devices = call!(socket => device_inventory())?;
             Ok(Report::ok(output::device_inventory_table(&devices), output::to_json(&devices)?))
         }
         BlockDeviceCommand::Show { device } => {
-            let d = Daemon::connect(socket).await?;
-            let info = answer(d.client.device_show(ctx(), device).await)?;
+            let info = call!(socket => device_show(device))?;
             Ok(Report::ok(output::device_block(&info), output::to_json(&info)?))
         }
         BlockDeviceCommand::Smart { device, history: false, .. } => {
-            let d = Daemon::connect(socket).await?;
-            let report = answer(d.client.device_smart(ctx(), device).await)?;
+            let report = call!(socket => device_smart(device))?;
             Ok(Report::ok(output::smart_block(&report), output::to_json(&report)?))
         }
         BlockDeviceCommand::Smart { device, history: true, limit } => {
-            let d = Daemon::connect(socket).await?;
-            let reports = answer(d.client.device_smart_history(ctx(), device, limit).await)?;
+            let reports = call!(socket => device_smart_history(device, limit))?;
             Ok(Report::ok(output::smart_history_table(&reports), output::to_json(&reports)?))
         }
         BlockDeviceCommand::EraseOptions { device } => {
-            let d = Daemon::connect(socket).await?;
-            let support = answer(d.client.device_erase_support(ctx(), device).await)?;
+            let support = call!(socket => device_erase_support(device))?;
             Ok(Report::ok(output::erase_support_block(&support), output::to_json(&support)?))
         }
         BlockDeviceCommand::Events { after, wait_ms, follow: false, .. } => {
-            let d = Daemon::connect(socket).await?;
-            let got = answer(d.client.device_events(ctx(), after, wait_ms).await)?;
+            let got = call!(socket => device_events(after, wait_ms))?;
             Ok(Report::ok(output::device_events_table(&got), output::to_json(&got)?))
         }
         BlockDeviceCommand::Events { after, follow: true, count, .. } => {
@@ -127,7 +116,7 @@ pub async fn device(cmd: BlockDeviceCommand, socket: &Path, dry_run: bool, json:
         }
         BlockDeviceCommand::Selftest { device, long, wait } => {
             let d = Daemon::connect(socket).await?;
-            let change = answer(d.client.device_selftest(ctx(), device, long, dry_run).await)?;
+            let change = call!(d, device_selftest(device, long, dry_run))?;
             job_started(&d, change, wait, json, "").await
         }
         BlockDeviceCommand::Wipe(a) => {
@@ -144,7 +133,7 @@ pub async fn device(cmd: BlockDeviceCommand, socket: &Path, dry_run: bool, json:
 async fn follow_device_events(d: &Daemon, mut after: u64, count: Option<u32>, json: bool) -> Result<Report, CtlError> {
     let mut left = count.map(u64::from);
     loop {
-        let got = answer(d.client.device_events(ctx(), after, corenas_proto::devices::MAX_EVENT_WAIT_MS).await)?;
+        let got = call!(d, device_events(after, corenas_proto::devices::MAX_EVENT_WAIT_MS))?;
         after = got.next;
         if got.missed > 0 {
             // Said on stderr so that a script reading the events still gets one kind of line.
@@ -166,9 +155,9 @@ async fn follow_device_events(d: &Daemon, mut after: u64, count: Option<u32>, js
 /// `device wipe`: the device is read first, so the confirmation corenasd requires (its serial,
 /// or its kernel name when it has none) is the one of the disk the kernel sees under that path.
 async fn wipe(d: &Daemon, a: DeviceWipeArgs, dry_run: bool, json: bool) -> Result<Report, CtlError> {
-    let info = answer(d.client.device_show(ctx(), a.device.clone()).await)?;
+    let info = call!(d, device_show(a.device.clone()))?;
     let req = DeviceWipe { device: a.device, method: a.method, confirm: wipe_confirmation(&info), samples: a.samples };
-    let change = answer(d.client.device_wipe(ctx(), req, dry_run).await)?;
+    let change = call!(d, device_wipe(req, dry_run))?;
     job_started(d, change, a.wait, json, &output::device_line(&info)).await
 }
 
@@ -225,11 +214,11 @@ pub(crate) async fn follow(
     mut on_change: impl FnMut(&StorageJob),
 ) -> Result<StorageJob, CtlError> {
     // A job that already ended answers at once, without a long poll.
-    let mut job = answer(d.client.storage_job_show(ctx(), id.clone()).await)?;
+    let mut job = call!(d, storage_job_show(id.clone()))?;
     on_change(&job);
     while is_running(&job) {
         let seen = job.version;
-        job = answer(d.client.storage_job_wait(ctx(), id.clone(), seen, WAIT_MS).await)?;
+        job = call!(d, storage_job_wait(id.clone(), seen, WAIT_MS))?;
         if job.version != seen || !is_running(&job) {
             on_change(&job);
         }
@@ -255,19 +244,19 @@ async fn dataset(cmd: DatasetCommand, socket: &Path, dry_run: bool) -> Result<Re
     let d = Daemon::connect(socket).await?;
     match cmd {
         DatasetCommand::Create { name, properties } => {
-            let change = answer(d.client.dataset_create(ctx(), DatasetSpec { name, properties }, dry_run).await)?;
+            let change = call!(d, dataset_create(DatasetSpec { name, properties }, dry_run))?;
             output::change_report(&change, output::dataset_block)
         }
         DatasetCommand::List { pool } => {
-            let datasets = answer(d.client.dataset_list(ctx(), pool).await)?;
+            let datasets = call!(d, dataset_list(pool))?;
             Ok(Report::ok(output::datasets_table(&datasets), output::to_json(&datasets)?))
         }
         DatasetCommand::Set { name, properties } => {
-            let change = answer(d.client.dataset_set(ctx(), name, properties, dry_run).await)?;
+            let change = call!(d, dataset_set(name, properties, dry_run))?;
             output::change_report(&change, output::dataset_block)
         }
         DatasetCommand::Destroy { name, recursive, .. } => {
-            let change = answer(d.client.dataset_destroy(ctx(), name, recursive, dry_run).await)?;
+            let change = call!(d, dataset_destroy(name, recursive, dry_run))?;
             output::change_report(&change, output::nothing)
         }
     }
@@ -284,19 +273,19 @@ async fn snapshot(cmd: SnapshotCommand, socket: &Path, dry_run: bool) -> Result<
     let d = Daemon::connect(socket).await?;
     match cmd {
         SnapshotCommand::Create { dataset, name } => {
-            let change = answer(d.client.snapshot_create(ctx(), dataset, name, dry_run).await)?;
+            let change = call!(d, snapshot_create(dataset, name, dry_run))?;
             output::change_report(&change, output::snapshot_line)
         }
         SnapshotCommand::List { dataset } => {
-            let snapshots = answer(d.client.snapshot_list(ctx(), dataset).await)?;
+            let snapshots = call!(d, snapshot_list(dataset))?;
             Ok(Report::ok(output::snapshots_table(&snapshots), output::to_json(&snapshots)?))
         }
         SnapshotCommand::Destroy { dataset, name } => {
-            let change = answer(d.client.snapshot_destroy(ctx(), dataset, name, dry_run).await)?;
+            let change = call!(d, snapshot_destroy(dataset, name, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         SnapshotCommand::Rollback { dataset, name, .. } => {
-            let change = answer(d.client.snapshot_rollback(ctx(), dataset, name, dry_run).await)?;
+            let change = call!(d, snapshot_rollback(dataset, name, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         SnapshotCommand::Schedule { dataset, hourly, daily, weekly, monthly } => {
@@ -306,15 +295,15 @@ async fn snapshot(cmd: SnapshotCommand, socket: &Path, dry_run: bool) -> Result<
                 weekly: weekly.unwrap_or(0),
                 monthly: monthly.unwrap_or(0),
             };
-            let change = answer(d.client.schedule_set(ctx(), dataset, keep, dry_run).await)?;
+            let change = call!(d, schedule_set(dataset, keep, dry_run))?;
             output::change_report(&change, output::schedule_block)
         }
         SnapshotCommand::Schedules => {
-            let schedules = answer(d.client.schedule_list(ctx()).await)?;
+            let schedules = call!(d, schedule_list())?;
             Ok(Report::ok(output::schedules_table(&schedules), output::to_json(&schedules)?))
         }
         SnapshotCommand::RunSchedules => {
-            let change = answer(d.client.schedule_run(ctx(), dry_run).await)?;
+            let change = call!(d, schedule_run(dry_run))?;
             output::change_report(&change, |done| output::schedule_run_text(done))
         }
     }
@@ -324,11 +313,11 @@ async fn job(cmd: StorageJobCommand, socket: &Path, dry_run: bool, json: bool) -
     let d = Daemon::connect(socket).await?;
     match cmd {
         StorageJobCommand::List => {
-            let jobs = answer(d.client.storage_job_list(ctx()).await)?;
+            let jobs = call!(d, storage_job_list())?;
             Ok(Report::ok(output::storage_jobs_table(&jobs), output::to_json(&jobs)?))
         }
         StorageJobCommand::Show { id } => {
-            let job = answer(d.client.storage_job_show(ctx(), id.into()).await)?;
+            let job = call!(d, storage_job_show(id.into()))?;
             Ok(Report::ok(output::storage_job_block(&job), output::to_json(&job)?))
         }
         StorageJobCommand::Wait { id } => {
@@ -336,7 +325,7 @@ async fn job(cmd: StorageJobCommand, socket: &Path, dry_run: bool, json: bool) -
             job_end_report(&end)
         }
         StorageJobCommand::Cancel { id } => {
-            let change = answer(d.client.storage_job_cancel(ctx(), id.into(), dry_run).await)?;
+            let change = call!(d, storage_job_cancel(id.into(), dry_run))?;
             output::change_report(&change, output::storage_job_line)
         }
     }
@@ -351,8 +340,7 @@ async fn create(a: PoolCreateArgs, socket: &Path, dry_run: bool) -> Result<Repor
     if let Some(path) = &a.save_template {
         return save_template_report(&spec, path, a.force, dry_run);
     }
-    let d = Daemon::connect(socket).await?;
-    let change = answer(d.client.pool_create(ctx(), spec, dry_run).await)?;
+    let change = call!(socket => pool_create(spec, dry_run))?;
     output::change_report(&change, output::pool_block)
 }
 
@@ -620,10 +608,10 @@ pub(crate) async fn wizard_session(
     answers: &mut dyn Iterator<Item = String>,
     out: &mut dyn fmt::Write,
 ) -> Result<Report, CtlError> {
-    let inventory = answer(d.client.device_inventory(ctx()).await)?;
+    let inventory = call!(d, device_inventory())?;
     let spec = wizard(&inventory, a.kind, answers, out)?;
 
-    let plan = answer(d.client.pool_create(ctx(), spec.clone(), true).await)?;
+    let plan = call!(d, pool_create(spec.clone(), true))?;
     if let Report::Answer { human, .. } = output::change_report(&plan, |_| String::new())? {
         let _ = write!(out, "\n{human}");
     }
@@ -641,7 +629,7 @@ pub(crate) async fn wizard_session(
     if let Some(path) = &a.save_template {
         return save_template_report(&spec, path, a.force, false);
     }
-    let change = answer(d.client.pool_create(ctx(), spec, false).await)?;
+    let change = call!(d, pool_create(spec, false))?;
     output::change_report(&change, output::pool_block)
 }
 

@@ -4,7 +4,7 @@
 //! follows it like a scrub.
 
 use crate::cli::{LvmCommand, RaidCommand};
-use crate::commands::{Daemon, answer, ctx};
+use crate::client::{Daemon, call};
 use crate::error::CtlError;
 use crate::output::{self, Report, Table, key_values, percent_or_dash, printable, size};
 use crate::storage::{follow, job_end_report, needs_force};
@@ -23,35 +23,35 @@ pub async fn raid(cmd: RaidCommand, socket: &Path, dry_run: bool, json: bool) ->
         let spec = MdCreateSpec { name, level, devices, spares, chunk_kib };
         spec.validate().map_err(usage)?;
         let d = Daemon::connect(socket).await?;
-        let change = answer(d.client.raid_create(ctx(), spec, dry_run).await)?;
+        let change = call!(d, raid_create(spec, dry_run))?;
         return synced(&d, change, wait, json).await;
     }
     let d = Daemon::connect(socket).await?;
     match cmd {
         RaidCommand::List => {
-            let arrays = answer(d.client.raid_list(ctx()).await)?;
+            let arrays = call!(d, raid_list())?;
             Ok(Report::ok(arrays_table(&arrays), output::to_json(&arrays)?))
         }
         RaidCommand::Show { name } => {
-            let a = answer(d.client.raid_show(ctx(), name).await)?;
+            let a = call!(d, raid_show(name))?;
             Ok(Report::ok(array_block(&a), output::to_json(&a)?))
         }
         RaidCommand::Create { .. } => unreachable!("answered above"),
         RaidCommand::Add { name, device, wait } => {
-            let change = answer(d.client.raid_member(ctx(), name, device, MdMemberOp::Add, dry_run).await)?;
+            let change = call!(d, raid_member(name, device, MdMemberOp::Add, dry_run))?;
             synced(&d, change, wait, json).await
         }
         RaidCommand::Fail { name, device } => {
-            let change = answer(d.client.raid_member(ctx(), name, device, MdMemberOp::Fail, dry_run).await)?;
+            let change = call!(d, raid_member(name, device, MdMemberOp::Fail, dry_run))?;
             output::change_report(&change, change_text)
         }
         RaidCommand::Remove { name, device } => {
-            let change = answer(d.client.raid_member(ctx(), name, device, MdMemberOp::Remove, dry_run).await)?;
+            let change = call!(d, raid_member(name, device, MdMemberOp::Remove, dry_run))?;
             output::change_report(&change, change_text)
         }
         RaidCommand::Destroy { name, .. } => {
             let confirm = name.to_string();
-            let change = answer(d.client.raid_destroy(ctx(), name, confirm, dry_run).await)?;
+            let change = call!(d, raid_destroy(name, confirm, dry_run))?;
             output::change_report(&change, |()| String::new())
         }
     }
@@ -152,35 +152,33 @@ pub async fn lvm(cmd: LvmCommand, socket: &Path, dry_run: bool) -> Result<Report
             let spec = VgCreateSpec { name, devices, force };
             spec.validate().map_err(usage)?;
             let d = Daemon::connect(socket).await?;
-            return output::change_report(&answer(d.client.vg_create(ctx(), spec, dry_run).await)?, vg_text);
+            return output::change_report(&call!(d, vg_create(spec, dry_run))?, vg_text);
         }
         LvmCommand::LvCreate { vg, name, size } => {
             let spec = LvCreateSpec { vg, name, size, kind: LvKind::Linear };
             spec.validate().map_err(usage)?;
             let d = Daemon::connect(socket).await?;
-            return output::change_report(&answer(d.client.lv_create(ctx(), spec, dry_run).await)?, lv_text);
+            return output::change_report(&call!(d, lv_create(spec, dry_run))?, lv_text);
         }
         _ => {}
     }
     let d = Daemon::connect(socket).await?;
     match cmd {
         LvmCommand::List => {
-            let l = answer(d.client.lvm_list(ctx()).await)?;
+            let l = call!(d, lvm_list())?;
             Ok(Report::ok(listing_text(&l), output::to_json(&l)?))
         }
         LvmCommand::VgCreate { .. } | LvmCommand::LvCreate { .. } => unreachable!("answered above"),
         LvmCommand::VgRemove { name } => {
-            output::change_report(&answer(d.client.vg_remove(ctx(), name, dry_run).await)?, |()| String::new())
+            output::change_report(&call!(d, vg_remove(name, dry_run))?, |()| String::new())
         }
         LvmCommand::LvExtend { vg, name, size, resize_fs } => {
             let spec = LvExtendSpec { vg, name, grow: size, resize_fs };
-            output::change_report(&answer(d.client.lv_extend(ctx(), spec, dry_run).await)?, lv_text)
+            output::change_report(&call!(d, lv_extend(spec, dry_run))?, lv_text)
         }
         LvmCommand::LvRemove { vg, name, .. } => {
             let confirm = format!("{vg}/{name}");
-            output::change_report(&answer(d.client.lv_remove(ctx(), vg, name, confirm, dry_run).await)?, |()| {
-                String::new()
-            })
+            output::change_report(&call!(d, lv_remove(vg, name, confirm, dry_run))?, |()| String::new())
         }
     }
 }

@@ -2,15 +2,14 @@
 //! which role, second-factor resets and API keys.
 
 use crate::cli::{ApiKeyCommand, WebCommand};
-use crate::commands::{Daemon, answer, ctx};
+use crate::client::{Daemon, call};
 use crate::error::CtlError;
 use crate::output::{self, Report};
 use corenas_proto::web::{ApiKeyInfo, WebAccount};
 use std::path::Path;
 
 pub async fn setup_token(socket: &Path) -> Result<Report, CtlError> {
-    let d = Daemon::connect(socket).await?;
-    let token = answer(d.client.setup_token(ctx()).await)?;
+    let token = call!(socket => setup_token())?;
     let (human, json) = match &token {
         Some(t) => (
             format!(
@@ -63,23 +62,23 @@ pub async fn web(cmd: WebCommand, socket: &Path, dry_run: bool) -> Result<Report
     let d = Daemon::connect(socket).await?;
     match cmd {
         WebCommand::List => {
-            let accounts = answer(d.client.web_account_list(ctx()).await)?;
+            let accounts = call!(d, web_account_list())?;
             Ok(Report::ok(accounts_table(&accounts), output::to_json(&accounts)?))
         }
         WebCommand::Role { user, role } => {
             let role = (role != "none").then(|| role.parse()).transpose().map_err(CtlError::from)?;
-            let change = answer(d.client.web_role_set(ctx(), user, role, dry_run).await)?;
+            let change = call!(d, web_role_set(user, role, dry_run))?;
             output::change_report(&change, |a| match a {
                 Some(a) => accounts_table(std::slice::from_ref(a)),
                 None => "web access removed\n".into(),
             })
         }
         WebCommand::TotpReset { user } => {
-            let change = answer(d.client.web_totp_reset(ctx(), user, dry_run).await)?;
+            let change = call!(d, web_totp_reset(user, dry_run))?;
             output::change_report(&change, output::nothing)
         }
         WebCommand::ApiKey(ApiKeyCommand::Create { label, role, days }) => {
-            let change = answer(d.client.api_key_create(ctx(), label, role, days, dry_run).await)?;
+            let change = call!(d, api_key_create(label, role, days, dry_run))?;
             let Some(grant) = change.result.as_ref().filter(|_| !change.dry_run) else {
                 return output::change_report(&change, |g| keys_table(std::slice::from_ref(&g.info)));
             };
@@ -94,11 +93,11 @@ pub async fn web(cmd: WebCommand, socket: &Path, dry_run: bool) -> Result<Report
             Ok(Report::ok(human, json.to_string()))
         }
         WebCommand::ApiKey(ApiKeyCommand::List) => {
-            let keys = answer(d.client.api_key_list(ctx()).await)?;
+            let keys = call!(d, api_key_list())?;
             Ok(Report::ok(keys_table(&keys), output::to_json(&keys)?))
         }
         WebCommand::ApiKey(ApiKeyCommand::Revoke { id }) => {
-            let change = answer(d.client.api_key_revoke(ctx(), id, dry_run).await)?;
+            let change = call!(d, api_key_revoke(id, dry_run))?;
             output::change_report(&change, output::nothing)
         }
     }
