@@ -20,7 +20,7 @@ pub struct Daemon {
     pub helper: HelperLink,
     pub root: String,
     pub state_db: String,
-    pub imaging: crate::imaging::engine::Imaging,
+    pub imaging: crate::imaging::registry::Imaging,
     /// Share changes render the whole set: one at a time, so none overwrites another's.
     pub shares_lock: tokio::sync::Mutex<()>,
     pub mounts_lock: tokio::sync::Mutex<()>,

@@ -1,7 +1,6 @@
 //! Accounts policy: which range an account lives in, which id it gets, what a request turns into
 //! as helper operations. The helper enforces the ranges again on its side; here they decide.
 
-use crate::helper_link::HelperConn;
 use corenas_proto::api::{GroupInfo, UserAdd, UserInfo, UserMod};
 use corenas_proto::helper::{Accounts, HelperOp, NewUser, SmbAccountState, UserChange};
 use corenas_proto::names::{AccountKind, GroupName, ManagedUid, Shell, UserName};
@@ -219,65 +218,6 @@ pub fn group_mod_ops(
         return Err(WireError::invalid("members", "nothing to change: give --add-member or --remove-member"));
     }
     Ok(ops)
-}
-
-/// Runs operations in order. Before a real run of several operations each is planned first (a
-/// dry run in the helper), so a request that would fail validation changes nothing at all; a
-/// single operation is planned by the helper right before it runs anyway.
-pub async fn run_ops(
-    h: &HelperConn,
-    ops: Vec<HelperOp>,
-    dry_run: bool,
-) -> Result<Vec<corenas_proto::helper::Step>, WireError> {
-    Ok(run_ops_reporting(h, ops, dry_run).await?.0)
-}
-
-/// [`run_ops`], also returning the helper's warnings (a server not reloaded, a tool not run).
-pub async fn run_ops_reporting(
-    h: &HelperConn,
-    ops: Vec<HelperOp>,
-    dry_run: bool,
-) -> Result<(Vec<corenas_proto::helper::Step>, Vec<String>), WireError> {
-    let mut steps = Vec::new();
-    let mut warnings = Vec::new();
-    let preflight = dry_run || ops.len() > 1;
-    for op in ops.iter().filter(|_| preflight) {
-        let report = h.perform(op.clone(), true).await?;
-        if dry_run {
-            steps.extend(report.steps);
-            warnings.extend(report.warnings);
-        }
-    }
-    if !dry_run {
-        let mut done: Vec<&'static str> = Vec::new();
-        for op in ops {
-            let name = op.name();
-            match h.perform(op, false).await {
-                Ok(report) => {
-                    steps.extend(report.steps);
-                    warnings.extend(report.warnings);
-                }
-                // Say what already took effect: the request is not all-or-nothing.
-                Err(mut e) if !done.is_empty() => {
-                    e.message = format!("{} (already done before this failure: {})", e.message, done.join(", "));
-                    return Err(e);
-                }
-                Err(e) => return Err(e),
-            }
-            done.push(name);
-        }
-    }
-    Ok((steps, warnings))
-}
-
-/// One ACL operation; a real run also returns the path's ACL afterwards, as the helper read it.
-pub async fn run_acl_op(
-    h: &HelperConn,
-    op: HelperOp,
-    dry_run: bool,
-) -> Result<(Vec<corenas_proto::helper::Step>, Option<corenas_proto::acl::AclListing>), WireError> {
-    let report = h.perform(op, dry_run).await?;
-    Ok((report.steps, report.acl))
 }
 
 #[cfg(test)]

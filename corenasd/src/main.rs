@@ -86,7 +86,7 @@ fn main() -> anyhow::Result<()> {
         helper: HelperLink::with_storage(args.helper_socket.clone(), args.storage_socket.clone()),
         root: args.root.display().to_string(),
         state_db: db.display().to_string(),
-        imaging: corenasd::imaging::engine::Imaging::new(args.images.clone(), args.imaging_concurrency),
+        imaging: corenasd::imaging::registry::Imaging::new(args.images.clone(), args.imaging_concurrency),
         shares_lock: tokio::sync::Mutex::new(()),
         mounts_lock: tokio::sync::Mutex::new(()),
         storage_jobs: corenasd::storage::jobs::Jobs::default(),

@@ -5,7 +5,6 @@
 
 use crate::audit::AuditRecord;
 use crate::daemon::Daemon;
-use crate::iam;
 use crate::state::{StateError, now_rfc3339, sql};
 use corenas_proto::api::Change;
 use corenas_proto::helper::HelperOp;
@@ -215,7 +214,7 @@ pub async fn add(shared: &Daemon, def: &MountDef, dry_run: bool) -> Result<Chang
     if def.temporary {
         warnings.push(format!("{} is temporary: it is not mounted again after a reboot", def.target));
     }
-    let (steps, w) = iam::run_ops_reporting(&h, vec![HelperOp::MountWrite { def: def.clone() }], dry_run).await?;
+    let (steps, w) = h.run_ops_reporting(vec![HelperOp::MountWrite { def: def.clone() }], dry_run).await?;
     warnings.extend(w);
     let result = if dry_run {
         None
@@ -230,7 +229,7 @@ pub async fn remove_mount(shared: &Daemon, target: &MountTarget, dry_run: bool) 
     let _one_at_a_time = shared.mounts_lock.lock().await;
     let row = load(shared, target)?;
     let h = shared.helper.connect().await?;
-    let (steps, warnings) = iam::run_ops_reporting(&h, vec![HelperOp::MountRemove { def: row.def }], dry_run).await?;
+    let (steps, warnings) = h.run_ops_reporting(vec![HelperOp::MountRemove { def: row.def }], dry_run).await?;
     if !dry_run {
         shared.with_state(|s| remove(s.conn(), target.as_str()))?;
     }
@@ -245,7 +244,7 @@ pub async fn reload(shared: &Daemon, dry_run: bool) -> Result<Change<Vec<MountIn
         return Ok(change(dry_run, Vec::new(), (!dry_run).then(Vec::new), vec!["no permanent mounts".into()]));
     }
     let h = shared.helper.connect().await?;
-    let r = iam::run_ops_reporting(&h, vec![HelperOp::MountStart { targets: targets.clone() }], dry_run).await;
+    let r = h.run_ops_reporting(vec![HelperOp::MountStart { targets: targets.clone() }], dry_run).await;
     if !dry_run {
         for t in &targets {
             let error = r.as_ref().err().map(|e| e.message.clone());

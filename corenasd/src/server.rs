@@ -110,7 +110,7 @@ impl DaemonServer {
     ) -> Result<Change<()>, WireError> {
         self.mutate(action, args, dry_run, async {
             let h = self.shared.helper.connect().await?;
-            let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+            let steps = h.run_ops(vec![op], dry_run).await?;
             Ok(change(dry_run, steps, None))
         })
         .await
@@ -186,7 +186,7 @@ impl Corenas for DaemonServer {
                     return Err(WireError::internal("user add planned something other than a user creation"));
                 };
                 let uid = new_user.uid.get();
-                let steps = iam::run_ops(&h, vec![op], dry_run).await?;
+                let steps = h.run_ops(vec![op], dry_run).await?;
                 let result = if dry_run {
                     None
                 } else {
@@ -218,7 +218,7 @@ impl Corenas for DaemonServer {
             self.mutate("user.del", args, dry_run, async {
                 let h = self.shared.helper.connect().await?;
                 let ops = iam::user_del_ops(&h.accounts().await?, &name, remove_home)?;
-                let steps = iam::run_ops(&h, ops, dry_run).await?;
+                let steps = h.run_ops(ops, dry_run).await?;
                 if !dry_run {
                     self.shared.with_state(|s| s.forget_account(name.as_str(), false).map(|_| ()))?;
                 }
@@ -241,7 +241,7 @@ impl Corenas for DaemonServer {
             self.mutate("user.mod", args, dry_run, async {
                 let h = self.shared.helper.connect().await?;
                 let ops = iam::user_mod_ops(&h.accounts().await?, &name, &m)?;
-                let steps = iam::run_ops(&h, ops, dry_run).await?;
+                let steps = h.run_ops(ops, dry_run).await?;
                 let result = if dry_run { None } else { iam::user_info(&h.accounts().await?, name.as_str()) };
                 Ok(change(dry_run, steps, result))
             })
@@ -333,8 +333,7 @@ impl Corenas for DaemonServer {
                 let retired = self.shared.with_state(|s| s.retired_ids())?;
                 let gid = iam::choose_id(&acc, req.kind, req.gid.map(ManagedGid::get), &retired, "gid")?;
                 let gid = ManagedGid::try_from(gid)?;
-                let steps =
-                    iam::run_ops(&h, vec![HelperOp::GroupCreate { name: req.name.clone(), gid }], dry_run).await?;
+                let steps = h.run_ops(vec![HelperOp::GroupCreate { name: req.name.clone(), gid }], dry_run).await?;
                 let result = if dry_run {
                     None
                 } else {
@@ -354,7 +353,7 @@ impl Corenas for DaemonServer {
             let args = serde_json::json!({ "name": name });
             self.mutate("group.del", args, dry_run, async {
                 let h = self.shared.helper.connect().await?;
-                let steps = iam::run_ops(&h, vec![HelperOp::GroupDelete { name: name.clone() }], dry_run).await?;
+                let steps = h.run_ops(vec![HelperOp::GroupDelete { name: name.clone() }], dry_run).await?;
                 if !dry_run {
                     self.shared.with_state(|s| s.forget_account(name.as_str(), true).map(|_| ()))?;
                 }
@@ -378,7 +377,7 @@ impl Corenas for DaemonServer {
             self.mutate("group.mod", args, dry_run, async {
                 let h = self.shared.helper.connect().await?;
                 let ops = iam::group_mod_ops(&h.accounts().await?, &name, &add, &remove)?;
-                let steps = iam::run_ops(&h, ops, dry_run).await?;
+                let steps = h.run_ops(ops, dry_run).await?;
                 let result = if dry_run { None } else { iam::group_info(&h.accounts().await?, name.as_str()) };
                 Ok(change(dry_run, steps, result))
             })
@@ -406,7 +405,7 @@ impl Corenas for DaemonServer {
                 let h = self.shared.helper.connect().await?;
                 let op =
                     HelperOp::AclSet { path: req.path.clone(), entries: req.entries.clone(), recursive: req.recursive };
-                let (steps, result) = iam::run_acl_op(&h, op, dry_run).await?;
+                let (steps, result) = h.run_acl_op(op, dry_run).await?;
                 Ok(change(dry_run, steps, result))
             })
             .await
@@ -424,7 +423,7 @@ impl Corenas for DaemonServer {
                     targets: req.targets.clone(),
                     recursive: req.recursive,
                 };
-                let (steps, result) = iam::run_acl_op(&h, op, dry_run).await?;
+                let (steps, result) = h.run_acl_op(op, dry_run).await?;
                 Ok(change(dry_run, steps, result))
             })
             .await

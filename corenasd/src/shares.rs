@@ -4,7 +4,6 @@
 //! next change or by `share apply`.
 
 use crate::daemon::Daemon;
-use crate::iam;
 use crate::state::{StateError, now_rfc3339, sql};
 use corenas_proto::acl::AclEntry;
 use corenas_proto::api::Change;
@@ -256,7 +255,7 @@ async fn publish(
     let h = shared.helper.connect().await?;
     let mut ops = before;
     ops.push(HelperOp::SharesPublish { set });
-    iam::run_ops_reporting(&h, ops, dry_run).await
+    h.run_ops_reporting(ops, dry_run).await
 }
 
 pub async fn create(shared: &Daemon, req: &ShareCreate, dry_run: bool) -> Result<Change<ShareInfo>, WireError> {

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(ev) = corenasd::imaging::uevent::parse(data) {
+    if let Some(ev) = corenasd::devices::uevent::parse(data) {
         let p = &ev.devpath;
         assert!(p.starts_with('/') && !p[1..].split('/').any(|c| c.is_empty() || c == "." || c == ".."), "{p:?}");
         for name in [ev.devname.as_deref(), ev.subsystem.as_deref(), ev.devtype.as_deref()].into_iter().flatten() {

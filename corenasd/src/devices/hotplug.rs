@@ -7,7 +7,7 @@
 //! loop device only sends `change` events (the node itself stays). [`watch`] wires them to the
 //! socket. The uevent parser is `crate::imaging::uevent`.
 
-use crate::imaging::uevent::{self, Action, Uevent};
+use crate::devices::uevent::{self, Action, Uevent};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::Path;

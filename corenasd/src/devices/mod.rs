@@ -13,6 +13,7 @@ pub mod hotplug;
 pub mod inventory;
 pub mod service;
 pub mod smart;
+pub mod uevent;
 
 /// Longest model, serial, vendor or label kept, in characters.
 pub const MAX_TEXT: usize = 128;

@@ -3,7 +3,6 @@
 //! caller a clear answer first.
 
 use crate::daemon::Daemon;
-use crate::iam;
 use crate::state::{StateError, now_rfc3339};
 use crate::storage::pools::{self, change};
 use corenas_proto::api::{Change, DeviceWipe};
@@ -136,11 +135,11 @@ pub async fn selftest(
     let h = shared.helper.storage().await?;
     let op = HelperOp::SmartSelfTest { device: device.clone(), long };
     if dry_run {
-        let (steps, w) = iam::run_ops_reporting(&h, vec![op], true).await?;
+        let (steps, w) = h.run_ops_reporting(vec![op], true).await?;
         return Ok(change(true, steps, w, None));
     }
     let (job, cancel) = shared.storage_jobs.start("selftest", device.as_str())?;
-    let (steps, w) = match iam::run_ops_reporting(&h, vec![op], false).await {
+    let (steps, w) = match h.run_ops_reporting(vec![op], false).await {
         Ok(r) => r,
         Err(e) => {
             pools::finish(shared, &job.id, "failed", Some(e.message.clone()));
@@ -324,7 +323,7 @@ pub async fn wipe(shared: &Arc<Daemon>, req: DeviceWipe, dry_run: bool) -> Resul
     };
     let h = shared.helper.storage().await?;
     if dry_run {
-        let (mut steps, w) = iam::run_ops_reporting(&h, vec![first_op], true).await?;
+        let (mut steps, w) = h.run_ops_reporting(vec![first_op], true).await?;
         if req.method != WipeMethod::Quick && info.size_bytes > WIPE_CHUNK {
             steps.push(corenas_proto::helper::Step::Check {
                 what: format!("… and so on in pieces of {WIPE_CHUNK} bytes up to {} bytes", info.size_bytes),
@@ -375,7 +374,7 @@ async fn firmware_wipe(
         let h = shared.helper.storage().await?;
         let check = |what: String| corenas_proto::helper::Step::Check { what };
         let mut steps = vec![check(format!("read {} sampled regions before the erase", regions.len()))];
-        let (planned, w) = iam::run_ops_reporting(&h, vec![op], true).await?;
+        let (planned, w) = h.run_ops_reporting(vec![op], true).await?;
         steps.extend(planned);
         if erase.runs_in_background() {
             steps.push(check("follow nvme sanitize-log until the controller reports the sanitize done".into()));
@@ -546,7 +545,7 @@ async fn run_wipe(
 ) -> Result<usize, WireError> {
     let h = shared.helper.storage().await?;
     if method == WipeMethod::Quick {
-        iam::run_ops(&h, vec![HelperOp::WipeSignatures { device: device.clone() }], false).await?;
+        h.run_ops(vec![HelperOp::WipeSignatures { device: device.clone() }], false).await?;
         let blkid = h.storage_query(StorageQuery::Blkid { device: device.clone() }).await?;
         // blkid -p exits 2 when it finds nothing to report.
         if blkid.code != Some(2) && !blkid.stdout.trim().is_empty() {
@@ -564,7 +563,7 @@ async fn run_wipe(
             return Err(WireError::new(ErrorCode::InvalidState, format!("stopped at {offset} of {size} bytes")));
         }
         let length = WIPE_CHUNK.min(size - offset);
-        iam::run_ops(&h, vec![HelperOp::WipeRange { device: device.clone(), method, offset, length }], false).await?;
+        h.run_ops(vec![HelperOp::WipeRange { device: device.clone(), method, offset, length }], false).await?;
         offset += length;
         #[allow(clippy::cast_precision_loss)]
         let pct = offset as f64 / size as f64 * 100.0;

@@ -6,16 +6,16 @@
 //! to the device node for the job; ddrescue then runs as `corenas` (decision 0009). Everything
 //! read from the medium (volume descriptor, label) is parsed here, unprivileged.
 
-use super::ddrescue::{self, MAPFILE_WRITE_ERROR, Run};
+use super::ddrescue::{MAPFILE_WRITE_ERROR, Run};
 use super::mapfile::{self, MapSummary, RateWindow};
+use super::registry::{Active, Request, signal};
 use super::{iso9660, store};
 use crate::daemon::Daemon;
 use corenas_proto::helper::{DeviceProbe, HelperOp};
-use corenas_proto::imaging::{Checksums, JobInfo, JobKind, JobState, Medium, Phase, Progress};
+use corenas_proto::imaging::{Checksums, JobKind, JobState, Medium, Phase, Progress};
 use corenas_proto::names::DevicePath;
 use corenas_proto::{ErrorCode, WireError};
 use sha2::Digest;
-use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -29,146 +29,6 @@ const POLL: Duration = Duration::from_millis(500);
 /// Progress is written to the database this often while a job runs (and on every state change).
 const PERSIST_EVERY: Duration = Duration::from_secs(10);
 const HASH_CHUNK: usize = 1 << 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Request {
-    Pause,
-    Cancel { delete: bool },
-}
-
-#[derive(Default)]
-struct Active {
-    device: Option<String>,
-    pid: Option<u32>,
-    request: Option<Request>,
-}
-
-pub struct Imaging {
-    pub images_root: PathBuf,
-    pub ddrescue: PathBuf,
-    pub concurrency: usize,
-    active: Mutex<HashMap<String, Active>>,
-    /// Live progress, newer than the database's copy while a job runs.
-    live: Mutex<HashMap<String, Progress>>,
-    versions: Mutex<HashMap<String, u64>>,
-    counter: AtomicU64,
-    changed: tokio::sync::watch::Sender<u64>,
-    wake: tokio::sync::Notify,
-    /// What is in each watched drive now (None: empty); other modules subscribe to changes.
-    media: Mutex<HashMap<String, Option<Medium>>>,
-    media_changed: tokio::sync::watch::Sender<u64>,
-}
-
-impl Imaging {
-    pub fn new(images_root: PathBuf, concurrency: usize) -> Self {
-        Self {
-            images_root,
-            ddrescue: PathBuf::from(ddrescue::DDRESCUE),
-            concurrency: concurrency.max(1),
-            active: Mutex::default(),
-            live: Mutex::default(),
-            versions: Mutex::default(),
-            counter: AtomicU64::new(1),
-            changed: tokio::sync::watch::channel(0).0,
-            wake: tokio::sync::Notify::new(),
-            media: Mutex::default(),
-            media_changed: tokio::sync::watch::channel(0).0,
-        }
-    }
-
-    /// Records the medium now in a drive and raises a media-change event.
-    pub fn note_medium(&self, device: &str, medium: Option<Medium>) {
-        if let Ok(mut m) = self.media.lock() {
-            m.insert(device.to_owned(), medium);
-        }
-        self.media_changed.send_modify(|v| *v += 1);
-    }
-
-    /// Media-change events: the value counts changes; `media()` says what is where.
-    pub fn media_events(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.media_changed.subscribe()
-    }
-
-    pub fn media(&self) -> HashMap<String, Option<Medium>> {
-        self.media.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-
-    /// Marks a job as changed: its version moves on and waiters wake up.
-    pub fn bump(&self, id: &str) {
-        let v = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Ok(mut m) = self.versions.lock() {
-            m.insert(id.to_owned(), v);
-        }
-        self.changed.send_replace(v);
-    }
-
-    pub fn version(&self, id: &str) -> u64 {
-        self.versions.lock().ok().and_then(|m| m.get(id).copied()).unwrap_or(0)
-    }
-
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-
-    pub fn kick(&self) {
-        self.wake.notify_one();
-    }
-
-    pub fn job_dir(&self, id: &str) -> PathBuf {
-        self.images_root.join(id)
-    }
-
-    pub fn device_busy(&self, device: &str) -> Option<String> {
-        let a = self.active.lock().ok()?;
-        a.iter().find(|(_, j)| j.device.as_deref() == Some(device)).map(|(id, _)| id.clone())
-    }
-
-    /// Asks a running job to pause or cancel; false if it is not running here.
-    fn request(&self, id: &str, r: Request) -> bool {
-        let Ok(mut a) = self.active.lock() else { return false };
-        let Some(job) = a.get_mut(id) else { return false };
-        job.request = Some(r);
-        if let Some(pid) = job.pid {
-            // SIGINT: ddrescue saves the mapfile and exits; the runner sees the exit.
-            signal(pid, rustix::process::Signal::INT);
-        }
-        true
-    }
-
-    pub fn request_pause(&self, id: &str) -> bool {
-        self.request(id, Request::Pause)
-    }
-
-    pub fn request_cancel(&self, id: &str, delete: bool) -> bool {
-        self.request(id, Request::Cancel { delete })
-    }
-
-    pub fn is_active(&self, id: &str) -> bool {
-        self.active.lock().is_ok_and(|a| a.contains_key(id))
-    }
-
-    fn set_live(&self, id: &str, p: Progress) {
-        if let Ok(mut m) = self.live.lock() {
-            m.insert(id.to_owned(), p);
-        }
-        self.bump(id);
-    }
-
-    /// A row as the API shows it: live progress, queue position, version.
-    pub fn info(&self, row: &store::JobRow, position: Option<u32>) -> JobInfo {
-        let mut info = row.info(position, self.version(&row.id));
-        if let Some(p) = self.live.lock().ok().and_then(|m| m.get(&row.id).cloned()) {
-            info.progress = p;
-        }
-        info
-    }
-}
-
-fn signal(pid: u32, sig: rustix::process::Signal) {
-    if let Some(p) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
-        let _ = rustix::process::kill_process(p, sig);
-    }
-}
 
 fn job_error(code: ErrorCode, message: impl Into<String>) -> WireError {
     WireError::new(code, message)

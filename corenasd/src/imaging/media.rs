@@ -4,9 +4,10 @@
 //! fingerprint, so one insertion never starts two jobs.
 
 use super::engine::{medium_facts, sysfs_identity};
-use super::{store, uevent};
+use super::store;
 use crate::daemon::Daemon;
 use crate::devices::hotplug;
+use crate::devices::uevent;
 use corenas_proto::WireError;
 use corenas_proto::imaging::{DeviceInfo, ImageCreate, JobOptions, JobState};
 use corenas_proto::names::{DevicePath, JobName, is_disk_name};

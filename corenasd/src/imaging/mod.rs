@@ -8,5 +8,5 @@ pub mod engine;
 pub mod iso9660;
 pub mod mapfile;
 pub mod media;
+pub mod registry;
 pub mod store;
-pub mod uevent;

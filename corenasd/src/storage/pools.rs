@@ -5,7 +5,6 @@
 use super::jobs;
 use super::{btrfs, retention, zfs};
 use crate::daemon::Daemon;
-use crate::iam;
 use crate::state::{StateError, now_rfc3339, sql};
 use corenas_proto::api::Change;
 use corenas_proto::helper::{HelperOp, StorageQuery, ToolOutput};
@@ -249,8 +248,7 @@ pub async fn create(shared: &Daemon, spec: &PoolSpec, dry_run: bool) -> Result<C
         tracing::info!(pool = %spec.name, "striped ZFS pool: no redundancy");
     }
     let h = shared.helper.storage().await?;
-    let (steps, mut warnings) =
-        iam::run_ops_reporting(&h, vec![HelperOp::PoolCreate { spec: spec.clone() }], dry_run).await?;
+    let (steps, mut warnings) = h.run_ops_reporting(vec![HelperOp::PoolCreate { spec: spec.clone() }], dry_run).await?;
     if redundancy(&spec.layout) == 0 {
         warnings.push("this layout has no redundancy: one failed disk loses the pool".into());
     }
@@ -298,7 +296,7 @@ pub async fn destroy(shared: &Daemon, name: &PoolName, confirm: &str, dry_run: b
         backend: rec.spec.layout.backend(),
         devices: rec.spec.devices.clone(),
     };
-    let (steps, warnings) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
+    let (steps, warnings) = h.run_ops_reporting(vec![op], dry_run).await?;
     if !dry_run {
         shared.with_state(|s| {
             let c = s.conn();
@@ -316,7 +314,7 @@ pub async fn import(shared: &Daemon, name: &PoolName, dry_run: bool) -> Result<C
         return Err(WireError::invalid("name", format!("{name} is not a ZFS pool: import and export are for ZFS")));
     }
     let h = shared.helper.storage().await?;
-    let (steps, w) = iam::run_ops_reporting(&h, vec![HelperOp::PoolImport { name: name.clone() }], dry_run).await?;
+    let (steps, w) = h.run_ops_reporting(vec![HelperOp::PoolImport { name: name.clone() }], dry_run).await?;
     let info = if dry_run { None } else { Some(show(shared, name).await?) };
     Ok(change(dry_run, steps, w, info))
 }
@@ -330,7 +328,7 @@ pub async fn export(shared: &Daemon, name: &PoolName, dry_run: bool) -> Result<C
         return Err(WireError::new(ErrorCode::Busy, format!("pool {name} is busy with {} job {}", j.kind, j.id)));
     }
     let h = shared.helper.storage().await?;
-    let (steps, w) = iam::run_ops_reporting(&h, vec![HelperOp::PoolExport { name: name.clone() }], dry_run).await?;
+    let (steps, w) = h.run_ops_reporting(vec![HelperOp::PoolExport { name: name.clone() }], dry_run).await?;
     Ok(change(dry_run, steps, w, None))
 }
 
@@ -347,11 +345,11 @@ pub async fn scrub(shared: &Arc<Daemon>, name: &PoolName, dry_run: bool) -> Resu
     let h = shared.helper.storage().await?;
     let op = HelperOp::ScrubStart { name: name.clone(), backend };
     if dry_run {
-        let (steps, w) = iam::run_ops_reporting(&h, vec![op], true).await?;
+        let (steps, w) = h.run_ops_reporting(vec![op], true).await?;
         return Ok(change(true, steps, w, None));
     }
     let (job, cancel) = shared.storage_jobs.start("scrub", name.as_str())?;
-    let (steps, w) = match iam::run_ops_reporting(&h, vec![op], false).await {
+    let (steps, w) = match h.run_ops_reporting(vec![op], false).await {
         Ok(r) => r,
         Err(e) => {
             finish(shared, &job.id, "failed", Some(e.message.clone()));
@@ -408,7 +406,7 @@ async fn follow_scrub(
             () = cancel.cancelled() => {
                 let h = shared.helper.storage().await;
                 let r = match h {
-                    Ok(h) => iam::run_ops_reporting(&h, vec![HelperOp::ScrubStop { name: pool.clone(), backend }], false).await.map(|_| ()),
+                    Ok(h) => h.run_ops_reporting(vec![HelperOp::ScrubStop { name: pool.clone(), backend }], false).await.map(|_| ()),
                     Err(e) => Err(e),
                 };
                 let msg = match r { Ok(()) => "cancelled by request".to_owned(), Err(e) => format!("cancel requested; stopping the scrub failed: {}", e.message) };
@@ -458,8 +456,7 @@ pub async fn scrub_stop(shared: &Daemon, name: &PoolName, dry_run: bool) -> Resu
     }
     let backend = backend_of(shared, name)?;
     let h = shared.helper.storage().await?;
-    let (steps, w) =
-        iam::run_ops_reporting(&h, vec![HelperOp::ScrubStop { name: name.clone(), backend }], dry_run).await?;
+    let (steps, w) = h.run_ops_reporting(vec![HelperOp::ScrubStop { name: name.clone(), backend }], dry_run).await?;
     Ok(change(dry_run, steps, w, None))
 }
 
@@ -516,7 +513,7 @@ pub async fn dataset_create(
     let backend = backend_of(shared, &pool)?;
     let h = shared.helper.storage().await?;
     let (steps, w) =
-        iam::run_ops_reporting(&h, vec![HelperOp::DatasetCreate { spec: spec.clone(), backend }], dry_run).await?;
+        h.run_ops_reporting(vec![HelperOp::DatasetCreate { spec: spec.clone(), backend }], dry_run).await?;
     let info = if dry_run { None } else { dataset_info(shared, &spec.name).await? };
     Ok(change(dry_run, steps, w, info))
 }
@@ -535,7 +532,7 @@ pub async fn dataset_set(
     }
     let h = shared.helper.storage().await?;
     let op = HelperOp::DatasetSet { name: name.clone(), properties: props.to_vec() };
-    let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
+    let (steps, w) = h.run_ops_reporting(vec![op], dry_run).await?;
     let info = if dry_run { None } else { dataset_info(shared, name).await? };
     Ok(change(dry_run, steps, w, info))
 }
@@ -549,7 +546,7 @@ pub async fn dataset_destroy(
     let backend = backend_of(shared, &name.pool())?;
     let h = shared.helper.storage().await?;
     let op = HelperOp::DatasetDestroy { name: name.clone(), backend, recursive };
-    let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
+    let (steps, w) = h.run_ops_reporting(vec![op], dry_run).await?;
     if !dry_run {
         shared.with_state(|s| {
             s.conn()
@@ -609,7 +606,7 @@ pub async fn snapshot_create(
     };
     let h = shared.helper.storage().await?;
     let op = HelperOp::SnapshotCreate { dataset: dataset.clone(), snapshot: snapshot.clone(), backend };
-    let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
+    let (steps, w) = h.run_ops_reporting(vec![op], dry_run).await?;
     let info = if dry_run {
         None
     } else {
@@ -627,7 +624,7 @@ pub async fn snapshot_destroy(
     let backend = backend_of(shared, &dataset.pool())?;
     let h = shared.helper.storage().await?;
     let op = HelperOp::SnapshotDestroy { dataset: dataset.clone(), snapshot: name.clone(), backend };
-    let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
+    let (steps, w) = h.run_ops_reporting(vec![op], dry_run).await?;
     Ok(change(dry_run, steps, w, None))
 }
 
@@ -649,7 +646,7 @@ pub async fn snapshot_rollback(
     }
     let h = shared.helper.storage().await?;
     let op = HelperOp::SnapshotRollback { dataset: dataset.clone(), snapshot: name.clone() };
-    let (steps, w) = iam::run_ops_reporting(&h, vec![op], dry_run).await?;
+    let (steps, w) = h.run_ops_reporting(vec![op], dry_run).await?;
     Ok(change(dry_run, steps, w, None))
 }
 

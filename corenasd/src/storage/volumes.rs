@@ -6,7 +6,6 @@
 use super::pools::{change, finish};
 use super::{jobs, lvm, mdadm};
 use crate::daemon::Daemon;
-use crate::iam;
 use corenas_proto::api::Change;
 use corenas_proto::helper::{HelperOp, LvmReport, StorageQuery, ToolOutput};
 use corenas_proto::lvm::{LvCreateSpec, LvExtendSpec, LvInfo, LvName, LvmListing, VgCreateSpec, VgInfo, VgName};
@@ -31,7 +30,7 @@ async fn run_one(
     dry_run: bool,
 ) -> Result<(Vec<corenas_proto::helper::Step>, Vec<String>), WireError> {
     let h = shared.helper.storage().await?;
-    iam::run_ops_reporting(&h, vec![op], dry_run).await
+    h.run_ops_reporting(vec![op], dry_run).await
 }
 
 fn failed(what: &str, out: &ToolOutput) -> WireError {

@@ -457,7 +457,7 @@ impl WebGate for WebGateServer {
         }
         self.shared.state_writable()?;
         let op = corenas_proto::helper::HelperOp::UserSetPassword { name: user, password: new };
-        let r = crate::iam::run_ops(&h, vec![op], false).await.map(drop);
+        let r = h.run_ops(vec![op], false).await.map(drop);
         let word = if r.is_ok() { "ok" } else { "failed" };
         self.audit(&p.name, "web.password_change", args, word, r.as_ref().err().map(|e| e.code));
         r
