@@ -35,35 +35,20 @@ pub fn admit(peer_uid: u32, web_uid: Option<u32>) -> Result<Admission, String> {
     }
 }
 
-/// Whether a method changes anything (and so must be audited and honour dry runs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Read,
-    Mutate,
-}
+pub use crate::methods::Access;
+use crate::methods::Method;
 
-/// The role each method needs. Reads are open to viewers; operators run imaging jobs, look
-/// after the archive and eject media; every other change (accounts, SMB, ACLs, storage, shares,
-/// mounts, wipes, the imaging policy, web access) is for admins only.
-pub fn required_role(method: &str, access: Access) -> Role {
-    let operator_work = (method.starts_with("image.") && method != "image.policy")
-        || method.starts_with("archive.")
-        || method == "device.eject";
-    match access {
-        Access::Read => Role::Viewer,
-        Access::Mutate if operator_work => Role::Operator,
-        Access::Mutate => Role::Admin,
-    }
-}
-
-pub fn check(principal: &Principal, method: &str, access: Access) -> Result<(), WireError> {
-    let needed = required_role(method, access);
+/// Whether `principal` may call `method`: the role it needs comes from the method table
+/// (`methods.rs`), never from the method's name.
+pub fn check(principal: &Principal, method: Method) -> Result<(), WireError> {
+    let needed = method.role();
     if principal.role >= needed {
         Ok(())
     } else {
         Err(WireError::not_allowed(format!(
-            "{} may not call {method}: it needs the {} role",
+            "{} may not call {}: it needs the {} role",
             principal.name,
+            method.audit_name(),
             needed.as_str()
         )))
     }
@@ -85,18 +70,19 @@ mod tests {
     #[test]
     fn operators_run_imaging_but_change_nothing_else() {
         let p = Principal { name: "o".into(), channel: "web", peer_uid: 5, role: Role::Operator };
-        for m in ["image.create", "image.cancel", "archive.verify", "archive.edit", "device.eject"] {
-            assert!(check(&p, m, Access::Mutate).is_ok(), "{m}");
+        use Method as M;
+        for m in [M::ImageCreate, M::ImageCancel, M::ArchiveVerify, M::ArchiveEdit, M::DeviceEject] {
+            assert!(check(&p, m).is_ok(), "{m:?}");
         }
-        for m in ["image.policy", "user.add", "share.create", "pool.destroy", "device.wipe", "web.role_set"] {
-            assert!(check(&p, m, Access::Mutate).is_err(), "{m}");
+        for m in [M::ImagingPolicySet, M::UserAdd, M::ShareCreate, M::PoolDestroy, M::DeviceWipe, M::WebRoleSet] {
+            assert!(check(&p, m).is_err(), "{m:?}");
         }
     }
 
     #[test]
     fn viewers_cannot_mutate() {
         let p = Principal { name: "v".into(), channel: "web", peer_uid: 5, role: Role::Viewer };
-        assert!(check(&p, "user.add", Access::Mutate).is_err());
-        assert!(check(&p, "user.list", Access::Read).is_ok());
+        assert!(check(&p, Method::UserAdd).is_err());
+        assert!(check(&p, Method::UserList).is_ok());
     }
 }

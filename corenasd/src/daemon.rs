@@ -34,6 +34,8 @@ pub struct Daemon {
     /// polled by many browsers) shares one fresh read instead of queueing N (see FreshRead).
     pub pool_reads: crate::helper_link::FreshRead<Vec<PoolInfo>>,
     pub drive_reads: crate::helper_link::FreshRead<Vec<DeviceInfo>>,
+    /// Changes under way, each in its own task; corenasd waits for them before it exits.
+    pub in_flight: tokio_util::task::TaskTracker,
 }
 
 impl Daemon {

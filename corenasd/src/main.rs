@@ -94,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         web: corenasd::web::WebState::new(web_uid),
         pool_reads: Default::default(),
         drive_reads: Default::default(),
+        in_flight: Default::default(),
     });
     if let Some(token) = corenasd::web::setup_needed(&shared)
         .map(|needed| shared.web.ensure_setup_token(needed))
@@ -124,7 +125,7 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(corenasd::devices::hotplug::watch(Arc::clone(&shared.device_events)));
         let schedules = std::time::Duration::from_secs(args.schedule_secs);
         tokio::spawn(corenasd::storage::pools::schedule_loop(Arc::clone(&shared), schedules));
-        corenasd::listen::serve(listener, shared).await
+        corenasd::rpc::listen::serve(listener, shared).await
     })?;
     Ok(())
 }

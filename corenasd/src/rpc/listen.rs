@@ -1,11 +1,10 @@
 //! corenasd's accept loop: admit by SO_PEERCRED (refusals are audited and logged), handshake,
 //! then serve the `Corenas` API on the connection.
 
+use super::CorenasService;
 use crate::audit::AuditRecord;
 use crate::authz;
 use crate::daemon::Daemon;
-use crate::server::DaemonServer;
-use corenas_proto::api::Corenas;
 use corenas_proto::web::WebGate;
 use corenas_proto::wire::{self, Service, Verdict};
 use std::os::unix::net::UnixListener as StdListener;
@@ -33,8 +32,8 @@ pub async fn serve(listener: StdListener, shared: Arc<Daemon>) -> std::io::Resul
     tracing::info!("stopping");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     // Changes under way finish and are audited before the process exits.
-    crate::server::IN_FLIGHT.close();
-    if tokio::time::timeout(Duration::from_secs(60), crate::server::IN_FLIGHT.wait()).await.is_err() {
+    shared.in_flight.close();
+    if tokio::time::timeout(Duration::from_secs(60), shared.in_flight.wait()).await.is_err() {
         tracing::warn!("requests still under way after 60 s; exiting anyway");
     }
     Ok(())
@@ -75,11 +74,11 @@ async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Daemon>) {
     }
     match admission {
         authz::Admission::Ctl(principal) => {
-            let server = DaemonServer { shared, principal };
-            wire::serve_connection(stream, MAX_DEADLINE, server.serve()).await;
+            let service = CorenasService { shared, principal };
+            wire::serve_connection(stream, MAX_DEADLINE, service).await;
         }
         authz::Admission::Web => {
-            let server = crate::web::WebGateServer { shared, peer_uid: uid };
+            let server = super::web_gate::WebGateServer { shared, peer_uid: uid };
             wire::serve_connection(stream, MAX_DEADLINE, server.serve()).await;
         }
     }

@@ -1,10 +1,9 @@
 //! Managing web access: who may log in with which role, second-factor resets, API keys and the
-//! first-run token. Called by the thin handlers in `server.rs`, so the role check and the audit
-//! happen at the usual choke point.
+//! first-run token. Called by the handlers in `dispatch.rs`, behind the usual role check;
+//! changes are audited through `DaemonServer::change`.
 
-use super::{sessions, store, totp};
-use crate::authz::Access;
-use crate::server::DaemonServer;
+use super::DaemonServer;
+use crate::web::{sessions, store, totp};
 use corenas_proto::api::Change;
 use corenas_proto::names::{AccountKind, FullName, UserName};
 use corenas_proto::web::{API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyInfo, Role, SetupToken, WebAccount};
@@ -15,30 +14,25 @@ fn done<T>(dry_run: bool, result: Option<T>) -> Change<T> {
 }
 
 pub async fn setup_token(server: &DaemonServer) -> Result<Option<SetupToken>, WireError> {
-    server.guard("system.setup_token", Access::Mutate)?;
     if server.principal.channel != "ctl" {
         return Err(WireError::not_allowed("the setup token is shown only to root at the server's console"));
     }
-    let needed = super::setup_needed(&server.shared)?;
+    let needed = crate::web::setup_needed(&server.shared)?;
     Ok(server.shared.web.ensure_setup_token(needed))
 }
 
 pub async fn account_list(server: &DaemonServer) -> Result<Vec<WebAccount>, WireError> {
-    server
-        .read("web.account_list", async {
-            let rows = server.shared.with_state(|s| store::accounts(s.conn()))?;
-            let t = sessions::now();
-            let web = server.shared.web.sessions();
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    let mut a = r.public();
-                    a.locked_until = web.user_locked_until(&r.user, t).map(sessions::rfc3339);
-                    a
-                })
-                .collect())
+    let rows = server.shared.with_state(|s| store::accounts(s.conn()))?;
+    let t = sessions::now();
+    let web = server.shared.web.sessions();
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let mut a = r.public();
+            a.locked_until = web.user_locked_until(&r.user, t).map(sessions::rfc3339);
+            a
         })
-        .await
+        .collect())
 }
 
 /// Only accounts of the admin range (10000-20000) may have a web role.
@@ -62,7 +56,7 @@ pub async fn role_set(
 ) -> Result<Change<Option<WebAccount>>, WireError> {
     let args = serde_json::json!({ "user": user, "role": role });
     server
-        .mutate("web.role_set", args, dry_run, async {
+        .change(args, dry_run, async {
             if role.is_some() {
                 require_admin_account(server, &user).await?;
             }
@@ -95,7 +89,7 @@ pub async fn role_set(
 pub async fn totp_reset(server: &DaemonServer, user: UserName, dry_run: bool) -> Result<Change<()>, WireError> {
     let args = serde_json::json!({ "user": user });
     server
-        .mutate("web.totp_reset", args, dry_run, async {
+        .change(args, dry_run, async {
             let name = user.as_str();
             if server.shared.with_state(|s| store::account(s.conn(), name))?.is_none() {
                 return Err(WireError::not_found(format!("'{user}' has no web access")));
@@ -119,7 +113,7 @@ pub async fn api_key_create(
 ) -> Result<Change<ApiKeyGrant>, WireError> {
     let args = serde_json::json!({ "label": label, "role": role, "days": days });
     server
-        .mutate("web.api_key_create", args, dry_run, async {
+        .change(args, dry_run, async {
             if !(1..=366).contains(&days) {
                 return Err(WireError::invalid("days", "an API key is valid for 1 to 366 days"));
             }
@@ -167,13 +161,13 @@ pub async fn api_key_create(
 }
 
 pub async fn api_key_list(server: &DaemonServer) -> Result<Vec<ApiKeyInfo>, WireError> {
-    server.read("web.api_key_list", async { server.shared.with_state(|s| store::api_keys(s.conn())) }).await
+    server.shared.with_state(|s| store::api_keys(s.conn()))
 }
 
 pub async fn api_key_revoke(server: &DaemonServer, id: String, dry_run: bool) -> Result<Change<()>, WireError> {
     let args = serde_json::json!({ "id": id });
     server
-        .mutate("web.api_key_revoke", args, dry_run, async {
+        .change(args, dry_run, async {
             let keys = server.shared.with_state(|s| store::api_keys(s.conn()))?;
             if !keys.iter().any(|k| k.id == id && !k.revoked) {
                 return Err(WireError::new(

@@ -1,0 +1,486 @@
+//! The web gate, corenas-web's only door: logins, sessions and API keys, and `call`, which runs
+//! an ordinary daemon request as the credential's principal through the same `CorenasService`
+//! the CLI goes through (the same role check, audit and detaching). corenas-web itself is
+//! trusted with nothing: a connection from its uid can do no more than log someone in or act
+//! with their credential. What the gate holds (sessions, tickets, the setup token) lives in
+//! `web/`; this file is only the door.
+
+use super::CorenasService;
+use crate::audit::AuditRecord;
+use crate::authz::Principal;
+use crate::daemon::Daemon;
+use crate::methods::Method;
+use crate::web::sessions::{self, now};
+use crate::web::{setup_needed, store, totp};
+use corenas_proto::api::{CorenasRequest, CorenasResponse, UserAdd};
+use corenas_proto::helper::PasswordCheck;
+use corenas_proto::names::{AccountKind, UserName};
+use corenas_proto::web::{
+    ApiKeyInfo, Credential, LoginPassword, PasswordAccepted, Role, SecondFactor, SessionGrant, SessionInfo,
+    SetupRequest, Source, TotpEnrollment, WebGate, WebToken,
+};
+use corenas_proto::{ErrorCode, WireError};
+use std::sync::Arc;
+use tarpc::context::Context;
+use tarpc::server::Serve;
+
+/// One message for every way a password login can fail, so the answer does not tell which
+/// accounts exist or may log in (the audit log records the real reason).
+const WRONG_LOGIN: &str = "user name or password is wrong";
+
+#[derive(Clone)]
+pub struct WebGateServer {
+    pub shared: Arc<Daemon>,
+    pub peer_uid: u32,
+}
+
+impl WebGateServer {
+    fn audit(&self, principal: &str, action: &str, args: serde_json::Value, result: &str, code: Option<ErrorCode>) {
+        let rec = AuditRecord {
+            principal,
+            channel: "web",
+            peer_uid: self.peer_uid,
+            action,
+            args: &args,
+            result,
+            error_code: code.map(ErrorCode::as_str),
+        };
+        if let Err(e) = self.shared.audit(&rec) {
+            tracing::error!(action, error = %e.message, "cannot audit a web login event");
+        }
+    }
+
+    fn principal(&self, user: &str, role: Role, channel: &'static str) -> Principal {
+        Principal { name: format!("{user}@{channel}"), channel, peer_uid: self.peer_uid, role }
+    }
+
+    /// The principal behind a credential, or Unauthenticated. Touching a session restarts its
+    /// idle timer.
+    fn resolve(&self, cred: &Credential) -> Result<(Principal, SessionInfo), WireError> {
+        self.resolve_as(cred, true)
+    }
+
+    /// `used`: whether this call is the user's doing (it restarts the idle timer) or the page's
+    /// own (the event stream; it does not).
+    fn resolve_as(&self, cred: &Credential, used: bool) -> Result<(Principal, SessionInfo), WireError> {
+        let t = now();
+        match cred {
+            Credential::Session(token) => {
+                let mut sessions = self.shared.web.sessions();
+                let s = if used { sessions.touch(token, t) } else { sessions.peek(token, t) };
+                let s = s.ok_or_else(expired)?;
+                Ok((self.principal(&s.user, s.role, "web"), s.info(true)))
+            }
+            Credential::ApiKey(key) => {
+                let hash = totp::hash(key.expose());
+                let k = self.shared.with_state(|s| store::api_key_by_hash(s.conn(), &hash, t))?.ok_or_else(|| {
+                    WireError::new(ErrorCode::Unauthenticated, "the API key is unknown, revoked or expired")
+                })?;
+                let role = self.api_key_role(&k)?;
+                let p = Principal {
+                    name: format!("{}@api:{}", k.owner.split('@').next().unwrap_or(&k.owner), k.id),
+                    channel: "api",
+                    peer_uid: self.peer_uid,
+                    role,
+                };
+                let info = SessionInfo {
+                    id: k.id.clone(),
+                    user: k.owner.clone(),
+                    role,
+                    source: String::new(),
+                    created: k.created.clone(),
+                    last_seen: sessions::rfc3339(t),
+                    idle_expires: k.expires.clone(),
+                    expires: k.expires,
+                    current: true,
+                    via: "api-key".into(),
+                };
+                Ok((p, info))
+            }
+        }
+    }
+
+    /// What a key may do now: never more than its owner may do now. A key made by an account
+    /// whose web access was lowered or removed since is lowered or refused with it; a key made
+    /// by root at the shell (`corenas-ctl web api-key create`) keeps the role it was given.
+    fn api_key_role(&self, k: &ApiKeyInfo) -> Result<Role, WireError> {
+        let (user, channel) = k.owner.split_once('@').unwrap_or((k.owner.as_str(), ""));
+        if channel == "ctl" {
+            return Ok(k.role);
+        }
+        let owner = self.shared.with_state(|s| store::account(s.conn(), user))?;
+        match owner {
+            Some(row) => Ok(k.role.min(row.role)),
+            None => Err(WireError::new(
+                ErrorCode::Unauthenticated,
+                "the API key's owner no longer has web access, so the key no longer works",
+            )),
+        }
+    }
+
+    /// A refused login: counted per account and per address, audited with the real reason.
+    fn login_failed(&self, action: &str, user: &str, source: Source, reason: &str, message: &str) -> WireError {
+        let t = now();
+        let started_lockout = self.shared.web.sessions().failed(user, source.0, t);
+        let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "reason": reason });
+        self.audit(&format!("{user}@web"), action, args, "refused", Some(ErrorCode::Unauthenticated));
+        if started_lockout {
+            tracing::warn!(user, source = %source.0, "too many failed logins: locked for a while");
+        }
+        WireError::new(ErrorCode::Unauthenticated, message)
+    }
+
+    fn check_lockout(&self, action: &str, user: &str, source: Source) -> Result<(), WireError> {
+        let t = now();
+        let Some(until) = self.shared.web.sessions().locked_until(user, source.0, t) else {
+            return Ok(());
+        };
+        let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "reason": "locked out" });
+        self.audit(&format!("{user}@web"), action, args, "refused", Some(ErrorCode::LockedOut));
+        Err(WireError::new(
+            ErrorCode::LockedOut,
+            format!(
+                "too many failed logins for this account or from this address: try again in {} s (after {})",
+                until - t,
+                sessions::rfc3339(until)
+            ),
+        ))
+    }
+
+    /// A second factor for an enrolled account: a TOTP code for a step not used yet (recorded
+    /// atomically, so two logins racing with one code cannot both pass), or a recovery code,
+    /// which is used up.
+    fn use_code(&self, row: &store::AccountRow, offered: &str) -> Result<bool, WireError> {
+        let user = row.user.as_str();
+        if offered.len() == 6 {
+            let secret = row.totp_secret.as_deref().unwrap_or_default();
+            return match totp::matching_step(secret, offered, now(), row.totp_last_step) {
+                Some(step) => self.shared.with_state(|s| store::record_step(s.conn(), user, step)),
+                None => Ok(false),
+            };
+        }
+        let h = totp::hash(offered);
+        let Some(i) = row.recovery.iter().position(|r| constant_time_eq::constant_time_eq(r.as_bytes(), h.as_bytes()))
+        else {
+            return Ok(false);
+        };
+        let mut left = row.recovery.clone();
+        left.remove(i);
+        self.shared.with_state(|s| store::set_recovery(s.conn(), user, &left))?;
+        Ok(true)
+    }
+
+    fn enroll(&self, user: &str) -> Result<TotpEnrollment, WireError> {
+        let secret = totp::new_secret();
+        self.shared.with_state(|s| store::begin_enrollment(s.conn(), user, &secret))?;
+        Ok(TotpEnrollment { secret: totp::base32(&secret), uri: totp::uri(&secret, user) })
+    }
+}
+
+fn expired() -> WireError {
+    WireError::new(ErrorCode::Unauthenticated, "not logged in, or the session has ended: log in again")
+}
+
+impl WebGate for WebGateServer {
+    async fn setup_needed(self, _: Context) -> bool {
+        setup_needed(&self.shared).unwrap_or(false)
+    }
+
+    async fn setup(self, _: Context, req: SetupRequest) -> Result<PasswordAccepted, WireError> {
+        let user = req.user.to_string();
+        self.check_lockout("web.setup", "setup", req.source)?;
+        if !setup_needed(&self.shared)? {
+            let e = WireError::not_allowed("CoreNAS is set up already: log in instead");
+            self.audit("setup@web", "web.setup", serde_json::json!({ "user": user }), "refused", Some(e.code));
+            return Err(e);
+        }
+        if !self.shared.web.setup_token_matches(&req.token) {
+            return Err(self.login_failed(
+                "web.setup",
+                "setup",
+                req.source,
+                "wrong setup token",
+                "the setup token is wrong: print the current one with `corenas-ctl system setup-token` on the server",
+            ));
+        }
+        // The first administrator is created through the ordinary user path (policy, helper,
+        // audit), as the setup principal.
+        let setup = CorenasService {
+            shared: Arc::clone(&self.shared),
+            principal: Principal {
+                name: "setup@web".into(),
+                channel: "web",
+                peer_uid: self.peer_uid,
+                role: Role::Admin,
+            },
+        };
+        let add = UserAdd {
+            name: req.user.clone(),
+            kind: AccountKind::Admin,
+            uid: None,
+            full_name: req.full_name.clone(),
+            shell: None,
+            create_home: true,
+            groups: vec![],
+            password: Some(req.password.clone()),
+            generate_password: false,
+        };
+        let request = CorenasRequest::UserAdd { req: add, dry_run: false };
+        match setup.serve(tarpc::context::current(), request).await {
+            Ok(CorenasResponse::UserAdd(r)) => r.map(|_| ())?,
+            Ok(_) => return Err(WireError::internal("user add answered with another method's response")),
+            Err(e) => return Err(WireError::internal(format!("request failed: {e}"))),
+        }
+        self.shared.with_state(|s| store::set_role(s.conn(), &user, Role::Admin))?;
+        let enrollment = self.enroll(&user)?;
+        let ticket = self.shared.web.sessions().issue_ticket(&user, Role::Admin, true, now());
+        self.audit("setup@web", "web.setup", serde_json::json!({ "user": user }), "ok", None);
+        Ok(PasswordAccepted::Enroll { ticket, enrollment })
+    }
+
+    async fn login(
+        self,
+        _: Context,
+        user: UserName,
+        password: LoginPassword,
+        source: Source,
+    ) -> Result<PasswordAccepted, WireError> {
+        let name = user.to_string();
+        self.check_lockout("web.login", &name, source)?;
+        // The password is checked even when the account has no web role, so that the answer
+        // takes as long either way.
+        let checked = self.shared.helper.connect().await?.password_check(user, password).await?;
+        let row = self.shared.with_state(|s| store::account(s.conn(), &name))?;
+        let reason = match (checked, &row) {
+            (PasswordCheck::Valid, Some(_)) => None,
+            (PasswordCheck::Valid, None) => Some("no web role"),
+            (PasswordCheck::Wrong, _) => Some("wrong password"),
+            (PasswordCheck::Locked, _) => Some("account locked"),
+            (PasswordCheck::Expired, _) => Some("account expired"),
+            (PasswordCheck::NotAdmin, _) => Some("not an administrator account"),
+        };
+        let (Some(row), None) = (row, reason) else {
+            return Err(self.login_failed("web.login", &name, source, reason.unwrap_or("?"), WRONG_LOGIN));
+        };
+        if row.totp_confirmed {
+            let ticket = self.shared.web.sessions().issue_ticket(&name, row.role, false, now());
+            Ok(PasswordAccepted::NeedCode { ticket })
+        } else {
+            let enrollment = self.enroll(&name)?;
+            let ticket = self.shared.web.sessions().issue_ticket(&name, row.role, false, now());
+            self.audit(&format!("{name}@web"), "web.totp_enroll", serde_json::json!({ "user": name }), "ok", None);
+            Ok(PasswordAccepted::Enroll { ticket, enrollment })
+        }
+    }
+
+    async fn login_code(
+        self,
+        _: Context,
+        ticket: WebToken,
+        code: SecondFactor,
+        source: Source,
+    ) -> Result<SessionGrant, WireError> {
+        let t = now();
+        let Some(tk) = self.shared.web.sessions().ticket(&ticket, t) else {
+            return Err(WireError::new(
+                ErrorCode::Unauthenticated,
+                "this login has expired (5 minutes) or had too many wrong codes: enter the password again",
+            ));
+        };
+        let user = tk.user.clone();
+        // Locked per account and per address, as at the password step.
+        self.check_lockout("web.login", &user, source)?;
+        let row = self.shared.with_state(|s| store::account(s.conn(), &user))?.ok_or_else(expired)?;
+        let secret = row.totp_secret.clone().unwrap_or_default();
+        let offered = code.expose();
+        let mut recovery_codes = Vec::new();
+        let accepted = if row.totp_confirmed {
+            self.use_code(&row, offered)?
+        } else {
+            // Enrollment: the first code of the new secret confirms it.
+            match totp::matching_step(&secret, offered, t, row.totp_last_step).filter(|_| offered.len() == 6) {
+                Some(step) => {
+                    let (codes, hashes) = totp::recovery_codes();
+                    self.shared.with_state(|s| store::confirm_enrollment(s.conn(), &user, step, &hashes))?;
+                    recovery_codes = codes;
+                    if tk.from_setup || tk.role == Role::Admin {
+                        self.shared.web.end_setup();
+                    }
+                    true
+                }
+                None => false,
+            }
+        };
+        if !accepted {
+            self.shared.web.sessions().ticket_failed(&ticket);
+            return Err(self.login_failed(
+                "web.login",
+                &user,
+                source,
+                "wrong code",
+                "the code is wrong or was used already: enter the current code from your authenticator app",
+            ));
+        }
+        let (token, session) = {
+            let mut s = self.shared.web.sessions();
+            s.take_ticket(&ticket);
+            s.succeeded(&user);
+            s.create(&user, row.role, source, t).map_err(|why| WireError::new(ErrorCode::Busy, why))?
+        };
+        let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "session": session.id,
+            "enrolled": !recovery_codes.is_empty() });
+        self.audit(&format!("{user}@web"), "web.login", args, "ok", None);
+        Ok(SessionGrant { token, session: session.info(true), recovery_codes })
+    }
+
+    async fn logout(self, _: Context, session: WebToken) -> Result<(), WireError> {
+        let ended = self.shared.web.sessions().end(&session).ok_or_else(expired)?;
+        let args = serde_json::json!({ "session": ended.id });
+        self.audit(&format!("{}@web", ended.user), "web.logout", args, "ok", None);
+        Ok(())
+    }
+
+    async fn whoami(self, _: Context, cred: Credential) -> Result<SessionInfo, WireError> {
+        self.resolve(&cred).map(|(_, info)| info)
+    }
+
+    async fn peek(self, _: Context, cred: Credential) -> Result<SessionInfo, WireError> {
+        self.resolve_as(&cred, false).map(|(_, info)| info)
+    }
+
+    async fn session_list(self, _: Context, cred: Credential) -> Result<Vec<SessionInfo>, WireError> {
+        let (p, me) = self.resolve(&cred)?;
+        let all = self.shared.web.sessions().list(now());
+        Ok(all
+            .into_iter()
+            .filter(|s| p.role == Role::Admin || s.user == me.user)
+            .map(|s| {
+                let current = me.via == "session" && s.id == me.id;
+                s.info(current)
+            })
+            .collect())
+    }
+
+    async fn session_revoke(self, _: Context, cred: Credential, id: String) -> Result<(), WireError> {
+        let (p, me) = self.resolve(&cred)?;
+        let args = serde_json::json!({ "session": id });
+        let mut sessions = self.shared.web.sessions();
+        let target = sessions.list(now()).into_iter().find(|s| s.id == id);
+        let r = match target {
+            None => {
+                Err(WireError::not_found(format!("no open session with id '{}'", corenas_proto::names::shown(&id))))
+            }
+            Some(s) if p.role != Role::Admin && s.user != me.user => {
+                Err(WireError::not_allowed("only administrators may end other people's sessions"))
+            }
+            Some(_) => {
+                sessions.revoke_id(&id);
+                Ok(())
+            }
+        };
+        drop(sessions);
+        let word = if r.is_ok() { "ok" } else { "refused" };
+        self.audit(&p.name, "web.session_revoke", args, word, r.as_ref().err().map(|e| e.code));
+        r
+    }
+
+    async fn password_change(
+        self,
+        _: Context,
+        session: WebToken,
+        current: LoginPassword,
+        new: corenas_proto::secret::Password,
+    ) -> Result<(), WireError> {
+        let (p, me) = self.resolve(&Credential::Session(session))?;
+        let user: UserName = me.user.parse()?;
+        let args = serde_json::json!({ "user": me.user });
+        let h = self.shared.helper.connect().await?;
+        if h.password_check(user.clone(), current).await? != PasswordCheck::Valid {
+            let e = WireError::new(ErrorCode::Unauthenticated, "the current password is wrong");
+            self.audit(&p.name, "web.password_change", args, "refused", Some(e.code));
+            return Err(e);
+        }
+        self.shared.state_writable()?;
+        let op = corenas_proto::helper::HelperOp::UserSetPassword { name: user, password: new };
+        let r = h.run_ops(vec![op], false).await.map(drop);
+        let word = if r.is_ok() { "ok" } else { "failed" };
+        self.audit(&p.name, "web.password_change", args, word, r.as_ref().err().map(|e| e.code));
+        r
+    }
+
+    async fn totp_renew_begin(
+        self,
+        _: Context,
+        session: WebToken,
+        code: SecondFactor,
+    ) -> Result<TotpEnrollment, WireError> {
+        let (p, me) = self.resolve(&Credential::Session(session))?;
+        let user = me.user.clone();
+        // A stolen session must not be a way to guess codes: renewal codes count towards the
+        // same lockout as login codes, per account and per address of the session.
+        let source = Source(me.source.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])));
+        self.check_lockout("web.totp_renew", &user, source)?;
+        let row = self.shared.with_state(|s| store::account(s.conn(), &user))?.ok_or_else(expired)?;
+        let proven = row.totp_confirmed && self.use_code(&row, code.expose())?;
+        let args = serde_json::json!({ "user": user });
+        if !proven || !row.totp_confirmed {
+            return Err(self.login_failed(
+                "web.totp_renew",
+                &user,
+                source,
+                "wrong code",
+                "the code is wrong or was used already: enter the current code from your authenticator app",
+            ));
+        }
+        let fresh = totp::new_secret();
+        self.shared.with_state(|s| store::set_pending(s.conn(), &user, &fresh))?;
+        self.audit(&p.name, "web.totp_renew", args, "ok", None);
+        Ok(TotpEnrollment { secret: totp::base32(&fresh), uri: totp::uri(&fresh, &user) })
+    }
+
+    async fn totp_renew_finish(
+        self,
+        _: Context,
+        session: WebToken,
+        code: SecondFactor,
+    ) -> Result<Vec<String>, WireError> {
+        let (p, me) = self.resolve(&Credential::Session(session))?;
+        let user = me.user.clone();
+        let args = serde_json::json!({ "user": user });
+        let pending = self.shared.with_state(|s| store::pending(s.conn(), &user))?.ok_or_else(|| {
+            WireError::new(ErrorCode::InvalidState, "no renewal is under way: start it with the current code")
+        })?;
+        let Some(step) = totp::matching_step(&pending, code.expose(), now(), 0) else {
+            let e = WireError::new(
+                ErrorCode::Unauthenticated,
+                "the code does not match the new secret: enter the code the app shows for it",
+            );
+            self.audit(&p.name, "web.totp_renew_finish", args, "refused", Some(e.code));
+            return Err(e);
+        };
+        let (codes, hashes) = totp::recovery_codes();
+        self.shared.with_state(|s| store::finish_renewal(s.conn(), &user, step, &hashes))?;
+        self.audit(&p.name, "web.totp_renew_finish", args, "ok", None);
+        Ok(codes)
+    }
+
+    async fn watch(
+        self,
+        ctx: Context,
+        cred: Credential,
+        request: CorenasRequest,
+    ) -> Result<CorenasResponse, WireError> {
+        let (principal, _) = self.resolve_as(&cred, false)?;
+        if !Method::of(&request).page_may_watch() {
+            return Err(WireError::not_allowed("watch is for reads; changes go through call"));
+        }
+        let server = CorenasService { shared: Arc::clone(&self.shared), principal };
+        server.serve(ctx, request).await.map_err(|e| WireError::internal(format!("request failed: {e}")))
+    }
+
+    async fn call(self, ctx: Context, cred: Credential, request: CorenasRequest) -> Result<CorenasResponse, WireError> {
+        let (principal, _) = self.resolve(&cred)?;
+        let server = CorenasService { shared: Arc::clone(&self.shared), principal };
+        server.serve(ctx, request).await.map_err(|e| WireError::internal(format!("request failed: {e}")))
+    }
+}
