@@ -3,9 +3,17 @@
 //! and errors turned into pages or JSON with stable codes.
 //!
 //! Authority stays in corenasd: this module only finds the credential and hands it on. A request
-//! without one never reaches a handler that talks to corenasd (see `require_login`).
+//! without one never reaches a handler that talks to corenasd (the [`Caller`] extractor answers
+//! 401 or sends the browser to the login first).
+//!
+//! Floor: this module stands under the pages, the API and the route table, and imports only the
+//! ground floor beneath it (`app`, `cookies`, `i18n`, `gate`). It must not import `pages`, `api`,
+//! `routes` or the crate root: the two things it needs from above, whether a route is public and
+//! how a refusal looks as a page, arrive as [`AppState::is_public`] and [`AppState::error_page`],
+//! which `main.rs` fills at start-up.
 
-use crate::AppState;
+use crate::app::{AppState, Listener};
+use crate::cookies::{SESSION_COOKIE, cookie};
 use crate::i18n::Lang;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
@@ -19,49 +27,14 @@ use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-pub const SESSION_COOKIE: &str = "corenas_session";
-pub const TICKET_COOKIE: &str = "corenas_ticket";
 pub const CSRF_FIELD: &str = "csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const API_KEY_HEADER: &str = "x-api-key";
-
-/// How far the listener may trust forwarding headers: only nginx, on the unix socket, sets them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    /// Behind nginx: `X-Real-IP` and `X-Forwarded-Proto` are nginx's.
-    Proxy,
-    /// Direct on loopback (the lab): the peer address is the source.
-    Direct(IpAddr),
-}
-
-/// The value of one cookie, if the request carries it.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
-        let (k, v) = c.trim().split_once('=')?;
-        (k == name).then(|| v.to_owned())
-    })
-}
 
 /// Whether the browser reached us over TLS (nginx says so; the lab is plain HTTP).
 pub fn is_https(headers: &HeaderMap, listener: Listener) -> bool {
     listener == Listener::Proxy
         && headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p == "https")
-}
-
-/// A `Set-Cookie` value: HttpOnly and SameSite=Strict always, Secure behind TLS.
-pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>, path: &str, secure: bool) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict");
-    if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
-    }
-    if secure {
-        c.push_str("; Secure");
-    }
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
-}
-
-pub fn clear_cookie(name: &str, path: &str) -> HeaderValue {
-    set_cookie(name, "", Some(0), path, false)
 }
 
 /// The CSRF token of a session: derived from the session token, so corenas-web keeps no state
@@ -191,14 +164,14 @@ pub async fn page_own_reads(req: Request, next: Next) -> Response {
 /// field (pages). Handlers check again; this is the one place a new route cannot forget.
 /// Public routes (login, setup, the language switch) have no session to protect; calls with an
 /// API key and no cookie carry nothing a foreign page could forge.
-pub async fn check_csrf(req: Request, next: Next) -> Response {
+pub async fn check_csrf(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
     let Some(session) = cookie(req.headers(), SESSION_COOKIE).and_then(|v| v.parse::<WebToken>().ok()) else {
         return next.run(req).await;
     };
-    if crate::routes::is_public(req.method().as_str(), req.uri().path()) {
+    if (app.is_public)(req.method().as_str(), req.uri().path()) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
@@ -226,7 +199,7 @@ pub async fn check_csrf(req: Request, next: Next) -> Response {
         "refused: the form's security token is missing or stale; reload the page and try again",
         "abgelehnt: das Sicherheits-Token des Formulars fehlt oder ist veraltet; laden Sie die Seite neu",
     ));
-    if parts.uri.path().starts_with("/api/") { api_error(&e) } else { crate::pages::error_page(lang, &e) }
+    if parts.uri.path().starts_with("/api/") { api_error(&e) } else { (app.error_page)(lang, &e) }
 }
 
 /// The Origin check for every route, before any handler runs.
@@ -238,7 +211,7 @@ pub async fn check_origin(State(app): State<Arc<AppState>>, req: Request, next: 
             "refused: the request did not come from this site's own pages (Origin check)",
             "abgelehnt: die Anfrage kam nicht von den Seiten dieser Website (Origin-Prüfung)",
         ));
-        return if req.uri().path().starts_with("/api/") { api_error(&e) } else { crate::pages::error_page(lang, &e) };
+        return if req.uri().path().starts_with("/api/") { api_error(&e) } else { (app.error_page)(lang, &e) };
     }
     next.run(req).await
 }
@@ -327,7 +300,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 let to = if app.setup_needed().await { "/setup" } else { "/login" };
                 Err(Redirect::to(to).into_response())
             }
-            Err(e) => Err(crate::pages::error_page(Lang::from_headers(&parts.headers), &e)),
+            Err(e) => Err((app.error_page)(Lang::from_headers(&parts.headers), &e)),
         }
     }
 }
@@ -382,14 +355,5 @@ mod tests {
         assert!(csrf_ok(&a, &csrf_token(&a)));
         assert!(!csrf_ok(&a, &csrf_token(&b)));
         assert!(!csrf_ok(&a, ""));
-    }
-
-    #[test]
-    fn cookies_are_found_and_set_strictly() {
-        let h = headers(&[("cookie", "a=1; corenas_session=xyz"), ("cookie", "b=2")]);
-        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
-        assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
-        let c = set_cookie(SESSION_COOKIE, "v", None, "/", true);
-        assert_eq!(c.to_str().unwrap(), "corenas_session=v; Path=/; HttpOnly; SameSite=Strict; Secure");
     }
 }

@@ -37,7 +37,7 @@ impl Lang {
 
     /// The user's choice (cookie) first, then the browser's Accept-Language, then English.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        if let Some(l) = crate::http::cookie(headers, LANG_COOKIE).and_then(|v| Self::parse(&v)) {
+        if let Some(l) = crate::cookies::cookie(headers, LANG_COOKIE).and_then(|v| Self::parse(&v)) {
             return l;
         }
         let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -1,8 +1,15 @@
 //! corenas-web: the web UI and REST API. It runs as its own unprivileged user, listens on a unix
 //! socket for nginx (and on loopback TCP in the lab), and has no authority: every call to
 //! corenasd carries the end user's session token or API key (see `gate.rs`, `http.rs`).
+//!
+//! Floors, bottom up: `gate`, `i18n`, `cookies`, `app`; then `http` (what every request goes
+//! through); then `pages` and `api`; then `routes` (the one table); then this file, the wiring,
+//! which hands `http` what it needs from above (`routes::is_public`, `pages::error_page`) in
+//! `AppState`. A module imports only floors below its own.
 
 mod api;
+mod app;
+mod cookies;
 mod gate;
 mod http;
 mod i18n;
@@ -35,18 +42,6 @@ struct Args {
     print_man_page: bool,
 }
 
-pub struct AppState {
-    pub gate: gate::Gate,
-    /// Listener kind when a request carries none (never in practice; the safe one).
-    pub default_listener: http::Listener,
-}
-
-impl AppState {
-    pub async fn setup_needed(&self) -> bool {
-        self.gate.with(|g| async move { g.setup_needed(gate::ctx()).await.map(Ok) }).await.unwrap_or(false)
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.print_man_page {
@@ -73,9 +68,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let app = Arc::new(AppState {
+    let app = Arc::new(app::AppState {
         gate: gate::Gate::new(args.daemon_socket.clone()),
-        default_listener: http::Listener::Proxy,
+        default_listener: app::Listener::Proxy,
+        is_public: routes::is_public,
+        error_page: pages::error_page,
     });
     let router = routes::router(Arc::clone(&app));
     let mut tasks = tokio::task::JoinSet::new();
@@ -83,13 +80,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         let listener = corenas_proto::socket::bind(path, 0o660, None)
             .and_then(tokio::net::UnixListener::from_std)
             .with_context(|| format!("binding {}", path.display()))?;
-        let r = router.clone().layer(axum::Extension(http::Listener::Proxy));
+        let r = router.clone().layer(axum::Extension(app::Listener::Proxy));
         tracing::info!(socket = %path.display(), "listening for nginx");
         tasks.spawn(async move { axum::serve(listener, r).await });
     }
     if let Some(addr) = args.listen_tcp {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        let r = router.clone().layer(axum::Extension(http::Listener::Direct(addr.ip())));
+        let r = router.clone().layer(axum::Extension(app::Listener::Direct(addr.ip())));
         tracing::info!(%addr, "listening on loopback");
         tasks.spawn(async move { axum::serve(listener, r).await });
     }

@@ -4,7 +4,7 @@
 //! `corenas-web --list-routes` and try every non-public route without a credential, so a new
 //! route cannot skip the check unnoticed.
 
-use crate::AppState;
+use crate::app::AppState;
 use crate::{api, pages};
 use axum::Router;
 use axum::routing::{MethodRouter, delete, get, patch, post};
@@ -136,7 +136,7 @@ pub fn router(app: Arc<AppState>) -> Router {
     router
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(crate::http::page_own_reads))
-        .layer(axum::middleware::from_fn(crate::http::check_csrf))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::http::check_csrf))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::http::check_origin))
         .layer(axum::middleware::from_fn(crate::http::buffer_body))
         .layer(axum::middleware::from_fn(crate::http::security_headers))

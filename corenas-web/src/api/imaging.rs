@@ -3,7 +3,7 @@
 //! CoreNAS knows beyond the specification's are added, never renamed.
 
 use super::{body, created, csrf, reply};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::{Caller, api_error};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;

@@ -5,7 +5,7 @@
 
 pub mod imaging;
 
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::{self, Caller, api_error};
 use axum::Json;
 use axum::body::Body;
@@ -547,7 +547,7 @@ pub fn openapi_document() -> serde_json::Value {
         "info": { "title": "CoreNAS API", "version": env!("CARGO_PKG_VERSION") },
         "components": { "securitySchemes": {
             "apiKey": { "type": "apiKey", "in": "header", "name": "X-API-Key" },
-            "session": { "type": "apiKey", "in": "cookie", "name": http::SESSION_COOKIE } } },
+            "session": { "type": "apiKey", "in": "cookie", "name": crate::cookies::SESSION_COOKIE } } },
         "security": [{ "apiKey": [] }, { "session": [] }],
         "paths": paths,
     })

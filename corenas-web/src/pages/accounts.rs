@@ -3,7 +3,7 @@
 //! corenasd's: its messages are shown as they come.
 
 use super::{csrf_input, error_box, layout, ok_box};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::{self, Caller};
 use axum::Form;
 use axum::extract::{Path, State};

@@ -2,7 +2,7 @@
 //! an entry (setfacl's text form, e.g. `u:alice:rwx`, `d:g:staff:r-x`), remove a named entry.
 
 use super::{csrf_input, error_box, layout, ok_box};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::{self, Caller};
 use axum::Form;
 use axum::extract::{Query, State};

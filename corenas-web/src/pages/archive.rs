@@ -2,8 +2,8 @@
 //! (editable), verification history, verify, download and delete.
 
 use super::{csrf_input, error_box, layout, ok_box};
-use crate::AppState;
 use crate::api::imaging::{ArchivesQuery, archive_query};
+use crate::app::AppState;
 use crate::http::{self, Caller};
 use axum::Form;
 use axum::extract::{Path, Query, State};

@@ -1,7 +1,7 @@
 //! The audit log, newest first, with the chain's verification status.
 
 use super::{error_box, layout};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::Caller;
 use axum::extract::{Query, State};
 use axum::response::Response;

@@ -3,7 +3,7 @@
 //! the page is still complete, and a reload shows the current state.
 
 use super::{error_box, job_state_name, layout, progress_bar};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::Caller;
 use axum::extract::State;
 use axum::response::Response;

@@ -1,7 +1,7 @@
 //! Block-device inventory: what each device is and what uses it.
 
 use super::{error_box, layout};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::Caller;
 use axum::extract::State;
 use axum::response::Response;

@@ -2,7 +2,7 @@
 //! archive with downloads.
 
 use super::{csrf_input, error_box, job_state_name, layout, layout_with, ok_box, progress_bar};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::{self, Caller};
 use axum::Form;
 use axum::extract::{Path, State};

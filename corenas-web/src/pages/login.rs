@@ -3,8 +3,9 @@
 //! between the two steps lives in its own short cookie (path /login, 5 minutes).
 
 use super::{bare, error_box};
-use crate::AppState;
-use crate::http::{self, Listener, SESSION_COOKIE, TICKET_COOKIE, clear_cookie, set_cookie};
+use crate::app::{AppState, Listener};
+use crate::cookies::{self, SESSION_COOKIE, TICKET_COOKIE, clear_cookie, set_cookie};
+use crate::http;
 use crate::i18n::Lang;
 use axum::Form;
 use axum::extract::State;
@@ -195,7 +196,7 @@ pub async fn code_submit(
     let l = Lang::from_headers(&headers);
     let listener = listener(ext, &app);
     let source = http::source(&headers, listener);
-    let ticket: Option<WebToken> = http::cookie(&headers, TICKET_COOKIE).and_then(|t| t.parse().ok());
+    let ticket: Option<WebToken> = cookies::cookie(&headers, TICKET_COOKIE).and_then(|t| t.parse().ok());
     let Some(ticket) = ticket else {
         let e = WireError::new(
             ErrorCode::Unauthenticated,

@@ -1,7 +1,7 @@
 //! The account's own settings: language, open sessions (with revoke), and what CoreNAS runs.
 
 use super::{csrf_input, error_box, layout};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::{self, Caller};
 use crate::i18n::{LANG_COOKIE, Lang};
 use axum::Form;

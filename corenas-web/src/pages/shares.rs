@@ -2,7 +2,7 @@
 //! template), stopping one, and the rendered configuration as the helper wrote it.
 
 use super::{csrf_input, error_box, layout, ok_box};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::{self, Caller};
 use axum::Form;
 use axum::extract::{Path, State};

@@ -3,7 +3,7 @@
 //! dry-run plan) whose last step shows exactly what would run before anything does.
 
 use super::{csrf_input, error_box, layout, ok_box};
-use crate::AppState;
+use crate::app::AppState;
 use crate::http::{self, Caller};
 use axum::Form;
 use axum::extract::State;
