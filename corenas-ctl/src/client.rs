@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long one call may take before corenas-ctl gives up waiting.
-const CALL_DEADLINE: Duration = Duration::from_secs(60);
+pub(crate) const CALL_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A connection to corenasd.
 pub(crate) struct Daemon {
@@ -58,7 +58,7 @@ pub(crate) fn answer<T>(reply: Result<Result<T, WireError>, tarpc::client::RpcEr
 }
 
 /// An error with its sources, `outer: inner: innermost`.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -86,3 +86,76 @@ macro_rules! call {
     };
 }
 pub(crate) use call;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use corenas_proto::wire::{self, Service};
+
+    use crate::error::CtlError;
+    use crate::testing::{block_on, temp_socket};
+
+    #[test]
+    fn transport_failures_become_clear_messages() {
+        let r: Result<(), CtlError> = answer(Err(tarpc::client::RpcError::Shutdown));
+        let Err(CtlError::Failed(e)) = r else { panic!() };
+        assert_eq!(e.code, ErrorCode::HelperUnavailable);
+        assert!(e.message.starts_with("corenasd closed the connection: "), "{}", e.message);
+
+        let r: Result<(), CtlError> = answer(Err(tarpc::client::RpcError::DeadlineExceeded));
+        assert!(matches!(r, Err(CtlError::Failed(e)) if e.message.contains("within 60 s")));
+
+        let r: Result<(), CtlError> = answer(Ok(Err(WireError::not_found("no user bob"))));
+        assert!(matches!(r, Err(CtlError::Failed(e)) if e.code == ErrorCode::NotFound));
+    }
+
+    #[test]
+    fn a_missing_daemon_is_reported_with_a_hint() {
+        let socket = temp_socket("missing");
+        let r = block_on(Daemon::connect(&socket));
+        let Err(CtlError::Failed(e)) = r else { panic!("connected to nothing") };
+        assert_eq!(e.code, ErrorCode::HelperUnavailable);
+        assert!(e.message.contains("is corenasd running?"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_daemon_that_hangs_up_after_the_handshake_is_reported() {
+        let socket = temp_socket("hangup");
+        let _ = std::fs::remove_file(&socket);
+        let r = block_on(async {
+            let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+            let server = tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                wire::server_hello(&mut stream, Service::Daemon, &wire::Verdict::Accepted).await.unwrap();
+                drop(stream);
+            });
+            let d = Daemon::connect(&socket).await?;
+            server.await.unwrap();
+            call!(d, user_list())
+        });
+        let _ = std::fs::remove_file(&socket);
+        let Err(CtlError::Failed(e)) = r else { panic!("expected a failure, got {r:?}") };
+        assert_eq!(e.code, ErrorCode::HelperUnavailable);
+        assert!(e.message.starts_with("corenasd closed the connection"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_refused_handshake_keeps_the_daemons_reason() {
+        let socket = temp_socket("refused");
+        let _ = std::fs::remove_file(&socket);
+        let r = block_on(async {
+            let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+            tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let verdict = wire::Verdict::Refused("uid 1000 may not use corenasd".into());
+                let _ = wire::server_hello(&mut stream, Service::Daemon, &verdict).await;
+            });
+            Daemon::connect(&socket).await.map(|_| ())
+        });
+        let _ = std::fs::remove_file(&socket);
+        let Err(CtlError::Failed(e)) = r else { panic!("expected a refusal") };
+        assert_eq!(e.code, ErrorCode::NotAllowed);
+        assert_eq!(e.message, "uid 1000 may not use corenasd");
+    }
+}

@@ -5,21 +5,22 @@ mod cli;
 mod client;
 mod commands;
 mod error;
-mod imaging;
-mod output;
+mod export;
+mod follow;
 mod password;
-mod shares;
-mod storage;
-mod volumes;
-mod web;
+mod report;
+#[cfg(test)]
+mod testing;
+mod text;
+mod values;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    match cli::Cli::try_parse_from(&args) {
+    match commands::Cli::try_parse_from(&args) {
         Ok(cli) => commands::run(cli),
-        Err(err) => output::usage_error(&err, cli::json_requested(&args)),
+        Err(err) => report::usage_error(&err, cli::json_requested(&args)),
     }
 }

@@ -1,32 +1,55 @@
-//! Web access from the console: the first-run setup token, which admin accounts may log in with
-//! which role, second-factor resets and API keys.
+//! `web ...`: which admin accounts may log in to the web UI with which role, second-factor
+//! resets and API keys.
+//!
+//! Imports only the floor and proto.
 
-use crate::cli::{ApiKeyCommand, WebCommand};
 use crate::client::{Daemon, call};
 use crate::error::CtlError;
-use crate::output::{self, Report};
+use crate::report::{Report, change_report, nothing, to_json};
+use clap::Subcommand;
 use corenas_proto::web::{ApiKeyInfo, WebAccount};
 use std::path::Path;
 
-pub async fn setup_token(socket: &Path) -> Result<Report, CtlError> {
-    let token = call!(socket => setup_token())?;
-    let (human, json) = match &token {
-        Some(t) => (
-            format!(
-                "{}\n(enter it on the web UI's setup page; it stops working once the first administrator has enrolled a second factor)\n",
-                t.expose()
-            ),
-            serde_json::json!({ "setup_needed": true, "token": t.expose() }),
-        ),
-        None => (
-            "setup is done: an administrator with a second factor exists, so there is no setup token\n".to_owned(),
-            serde_json::json!({ "setup_needed": false, "token": null }),
-        ),
-    };
-    Ok(Report::ok(human, json.to_string()))
+#[derive(Debug, Subcommand)]
+pub enum WebCommand {
+    /// Accounts that may log in to the web UI, their roles and second factors.
+    List,
+    /// Let an admin account (ids 10000-20000) log in with a role: viewer, operator, admin; or
+    /// `none` to take web access away (its sessions end at once).
+    Role {
+        user: corenas_proto::names::UserName,
+        #[arg(value_parser = ["viewer", "operator", "admin", "none"])]
+        role: String,
+    },
+    /// Forget an account's authenticator and recovery codes (a lost phone); it enrolls again at
+    /// its next login.
+    TotpReset { user: corenas_proto::names::UserName },
+    /// API keys for automation (`X-API-Key` header).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
 }
 
-fn accounts_table(accounts: &[WebAccount]) -> String {
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make a key; it is printed once and never again.
+    Create {
+        /// What the key is for (shown in lists and the audit log).
+        #[arg(long)]
+        label: corenas_proto::names::FullName,
+        /// viewer, operator or admin (at most your own role).
+        #[arg(long, default_value = "viewer")]
+        role: corenas_proto::web::Role,
+        /// Days until it expires (1-366).
+        #[arg(long, default_value_t = 90)]
+        days: u16,
+    },
+    List,
+    Revoke {
+        id: String,
+    },
+}
+
+pub(crate) fn accounts_table(accounts: &[WebAccount]) -> String {
     let mut out = format!("{:<24} {:<9} {:<6} {:<9} {}\n", "USER", "ROLE", "TOTP", "RECOVERY", "LOCKED UNTIL");
     for a in accounts {
         out.push_str(&format!(
@@ -41,7 +64,7 @@ fn accounts_table(accounts: &[WebAccount]) -> String {
     out
 }
 
-fn keys_table(keys: &[ApiKeyInfo]) -> String {
+pub(crate) fn keys_table(keys: &[ApiKeyInfo]) -> String {
     let mut out =
         format!("{:<13} {:<20} {:<9} {:<21} {:<8} {}\n", "ID", "OWNER", "ROLE", "EXPIRES", "REVOKED", "LABEL");
     for k in keys {
@@ -63,24 +86,24 @@ pub async fn web(cmd: WebCommand, socket: &Path, dry_run: bool) -> Result<Report
     match cmd {
         WebCommand::List => {
             let accounts = call!(d, web_account_list())?;
-            Ok(Report::ok(accounts_table(&accounts), output::to_json(&accounts)?))
+            Ok(Report::ok(accounts_table(&accounts), to_json(&accounts)?))
         }
         WebCommand::Role { user, role } => {
             let role = (role != "none").then(|| role.parse()).transpose().map_err(CtlError::from)?;
             let change = call!(d, web_role_set(user, role, dry_run))?;
-            output::change_report(&change, |a| match a {
+            change_report(&change, |a| match a {
                 Some(a) => accounts_table(std::slice::from_ref(a)),
                 None => "web access removed\n".into(),
             })
         }
         WebCommand::TotpReset { user } => {
             let change = call!(d, web_totp_reset(user, dry_run))?;
-            output::change_report(&change, output::nothing)
+            change_report(&change, nothing)
         }
         WebCommand::ApiKey(ApiKeyCommand::Create { label, role, days }) => {
             let change = call!(d, api_key_create(label, role, days, dry_run))?;
             let Some(grant) = change.result.as_ref().filter(|_| !change.dry_run) else {
-                return output::change_report(&change, |g| keys_table(std::slice::from_ref(&g.info)));
+                return change_report(&change, |g| keys_table(std::slice::from_ref(&g.info)));
             };
             // The key is redacted in every JSON rendering of its type; this is the one place
             // it is shown, once.
@@ -94,11 +117,11 @@ pub async fn web(cmd: WebCommand, socket: &Path, dry_run: bool) -> Result<Report
         }
         WebCommand::ApiKey(ApiKeyCommand::List) => {
             let keys = call!(d, api_key_list())?;
-            Ok(Report::ok(keys_table(&keys), output::to_json(&keys)?))
+            Ok(Report::ok(keys_table(&keys), to_json(&keys)?))
         }
         WebCommand::ApiKey(ApiKeyCommand::Revoke { id }) => {
             let change = call!(d, api_key_revoke(id, dry_run))?;
-            output::change_report(&change, output::nothing)
+            change_report(&change, nothing)
         }
     }
 }

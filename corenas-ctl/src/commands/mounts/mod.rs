@@ -1,0 +1,6 @@
+//! `mount`: filesystems mounted by systemd units. Imports only the floor and proto, never another
+//! group.
+
+pub(crate) mod args;
+pub(crate) mod run;
+pub(crate) mod show;

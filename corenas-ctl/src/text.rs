@@ -1,0 +1,249 @@
+//! Text for people: escaping of untrusted strings ([`printable`]), aligned tables, `key: value`
+//! blocks and the few units every group shows (sizes, rates, times, percentages).
+//!
+//! Knows no domain type; a renderer that needs one lives in its group's `show`.
+
+use corenas_proto::names::is_bidi_control;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Escapes control and bidi characters; everything else is shown as it is.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    escape_if(s, |c| c.is_control() || is_bidi_control(c))
+}
+
+/// Like [`printable`], but keeps line breaks and tabs, for messages of several lines.
+pub fn printable_lines(s: &str) -> Cow<'_, str> {
+    escape_if(s, |c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
+}
+
+pub(crate) fn escape_if(s: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(&unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Columns aligned to their widest cell, two spaces apart; the last column is not padded.
+#[derive(Debug)]
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&'static str]) -> Self {
+        Self { headers: headers.to_vec(), rows: Vec::new() }
+    }
+
+    /// Adds a row; cells are made printable here. Missing cells are empty, extra ones dropped.
+    pub fn row<I: IntoIterator<Item = S>, S: AsRef<str>>(&mut self, cells: I) {
+        let mut row: Vec<String> = cells.into_iter().map(|c| printable(c.as_ref()).into_owned()).collect();
+        row.resize(self.headers.len(), String::new());
+        self.rows.push(row);
+    }
+
+    pub fn render(&self) -> String {
+        let width = |s: &str| s.chars().count();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(width(cell));
+            }
+        }
+        let mut out = String::new();
+        let headers = self.headers.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>();
+        for row in std::iter::once(&headers).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+                if i + 1 == widths.len() {
+                    line.push_str(cell);
+                } else {
+                    let _ = write!(line, "{cell}{:pad$}  ", "", pad = w - width(cell));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `key: value` lines with the values aligned.
+pub fn key_values(pairs: &[(&str, String)]) -> String {
+    let w = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in pairs {
+        let _ = writeln!(out, "{:w$}  {}", format!("{k}:"), printable(v), w = w + 1);
+    }
+    out
+}
+
+pub(crate) fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+pub(crate) fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() { "-".to_owned() } else { items.join(",") }
+}
+
+/// Sizes in IEC units with one decimal (`512 B`, `1.5 KiB`, `4.4 GiB`).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    // 1023.95 and up would print as "1024.0"; show it in the next unit instead.
+    while value >= 1023.95 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// A size with the exact byte count when the unit rounds it.
+pub(crate) fn size_exact(bytes: u64) -> String {
+    if bytes < 1024 { size(bytes) } else { format!("{} ({bytes} bytes)", size(bytes)) }
+}
+
+/// A read rate, always in MiB/s so lines of a follow compare at a glance.
+pub fn rate(bps: Option<u64>) -> String {
+    match bps {
+        Some(b) => format!("{:.1} MiB/s", b as f64 / 1_048_576.0),
+        None => "-".to_owned(),
+    }
+}
+
+/// Time left as h:mm:ss.
+pub fn eta(secs: Option<u64>) -> String {
+    match secs {
+        Some(s) => format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
+        None => "-".to_owned(),
+    }
+}
+
+pub(crate) fn percent(p: f64) -> String {
+    if p.is_finite() { format!("{:.1}%", p.clamp(0.0, 100.0)) } else { "-".to_owned() }
+}
+
+pub(crate) fn or_dash(v: Option<&str>) -> String {
+    v.map_or_else(|| "-".to_owned(), str::to_owned)
+}
+
+// ---- storage and devices -------------------------------------------------------------------
+pub(crate) fn size_or_dash(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "-".to_owned(), size)
+}
+
+pub fn percent_or_dash(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".to_owned(), percent)
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM UTC` (proleptic Gregorian, days to civil).
+pub(crate) fn utc_time(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem / 60 % 60)
+}
+
+pub(crate) fn time_or_dash(secs: Option<i64>) -> String {
+    secs.map_or_else(|| "-".to_owned(), utc_time)
+}
+
+pub(crate) fn indent_block(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+pub(crate) fn names<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() { "-".to_owned() } else { items.iter().map(T::to_string).collect::<Vec<_>>().join(", ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::accounts::show::user_block;
+    use crate::commands::imaging::show::short_hash;
+    use crate::testing::user;
+
+    #[test]
+    fn tables_align_columns_and_leave_no_trailing_space() {
+        let mut t = Table::new(&["NAME", "ID", "NOTE"]);
+        t.row(["alice", "50001", "first user"]);
+        t.row(["bo", "7", ""]);
+        assert_eq!(t.render(), "NAME   ID     NOTE\nalice  50001  first user\nbo     7\n");
+    }
+
+    #[test]
+    fn tables_pad_short_rows_and_count_characters_not_bytes() {
+        let mut t = Table::new(&["A", "B", "C"]);
+        t.row(["é", "x"]);
+        t.row(["ab", "y", "z"]);
+        assert_eq!(t.render(), "A   B  C\né   x\nab  y  z\n");
+    }
+
+    #[test]
+    fn tables_escape_terminal_control_characters() {
+        let mut t = Table::new(&["NAME", "FULL NAME"]);
+        t.row(["eve", "Eve\u{1b}[2J\u{202e}gpj.exe"]);
+        let out = t.render();
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}'), "{out}");
+        assert!(out.contains("Eve\\u{1b}[2J\\u{202e}gpj.exe"), "{out}");
+    }
+
+    #[test]
+    fn key_value_blocks_align() {
+        let out = key_values(&[("uid", "1".into()), ("full name", "A".into())]);
+        assert_eq!(out, "uid:        1\nfull name:  A\n");
+        assert!(user_block(&user("alice", &[], "")).contains("groups:     -\n"));
+    }
+
+    #[test]
+    fn epoch_seconds_read_as_utc_dates() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc_time(1_709_210_096), "2024-02-29 12:34 UTC");
+        assert_eq!(utc_time(1_795_000_000), "2026-11-18 11:06 UTC");
+        assert_eq!(utc_time(-1), "1969-12-31 23:59 UTC");
+        assert_eq!(time_or_dash(None), "-");
+    }
+
+    #[test]
+    fn sizes_rates_and_etas_read_like_people_write_them() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1024), "1.0 KiB");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(1_048_575), "1.0 MiB", "rounds up into the next unit, not to 1024.0 KiB");
+        assert_eq!(size(4_700_000_000), "4.4 GiB");
+        assert_eq!(size(3 << 40), "3.0 TiB");
+        assert_eq!(size(u64::MAX), "16.0 EiB");
+        assert_eq!(rate(Some(12 << 20)), "12.0 MiB/s");
+        assert_eq!(rate(Some(512 << 10)), "0.5 MiB/s");
+        assert_eq!(rate(None), "-");
+        assert_eq!(eta(Some(0)), "0:00:00");
+        assert_eq!(eta(Some(3723)), "1:02:03");
+        assert_eq!(eta(Some(100 * 3600 + 59)), "100:00:59");
+        assert_eq!(eta(None), "-");
+        assert_eq!(percent(f64::NAN), "-");
+        assert_eq!(percent(123.0), "100.0%");
+        assert_eq!(short_hash(&"0123456789abcdef".repeat(4)), "0123456789abcdef…");
+    }
+}
