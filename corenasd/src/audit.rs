@@ -9,13 +9,11 @@
 //! This module stores what callers hand it; redacting secrets is the job of the argument types
 //! (`Password` serializes as "<redacted>" in JSON). It never decides whether an action is allowed.
 
+use crate::schema::GENESIS_HASH;
 use crate::state::{StateError, now_rfc3339};
 use corenas_proto::api::{AUDIT_PAGE_MAX, AuditEntry, AuditFilter, AuditVerify};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
-
-/// The `prev_hash` of the first entry, and the head hash of an empty log.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The values `result` may take.
 pub const RESULTS: [&str; 4] = ["ok", "refused", "failed", "dry-run"];

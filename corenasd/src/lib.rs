@@ -1,12 +1,12 @@
 //! corenasd: CoreNAS's unprivileged management daemon. It owns state (SQLite), policy and the
 //! audit chain, and asks the root helper to act; it runs no privileged program itself.
 
+pub mod accounts;
 pub mod audit;
 pub mod authz;
 pub mod daemon;
 pub mod devices;
 pub mod helper_link;
-pub mod iam;
 pub mod imaging;
 pub mod methods;
 pub mod mounts;

@@ -124,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(corenasd::mounts::watch(Arc::clone(&shared), interval));
         tokio::spawn(corenasd::devices::hotplug::watch(Arc::clone(&shared.device_events)));
         let schedules = std::time::Duration::from_secs(args.schedule_secs);
-        tokio::spawn(corenasd::storage::pools::schedule_loop(Arc::clone(&shared), schedules));
+        tokio::spawn(corenasd::storage::snapshots::schedule_loop(Arc::clone(&shared), schedules));
         corenasd::rpc::listen::serve(listener, shared).await
     })?;
     Ok(())

@@ -12,6 +12,10 @@ use rusqlite::Transaction;
 pub(crate) const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
     &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7];
 
+/// The `prev_hash` of the audit log's first entry, and the head hash of an empty log
+/// (`migrate_1` writes it as the first head).
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// The schema version this build knows and creates.
 pub fn schema_version() -> i64 {
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
@@ -49,7 +53,7 @@ fn migrate_1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              PRIMARY KEY(name, is_group)
          );",
     )?;
-    tx.execute("INSERT INTO audit_head(id, entries, hash) VALUES (1, 0, ?1)", [crate::audit::GENESIS_HASH])?;
+    tx.execute("INSERT INTO audit_head(id, entries, hash) VALUES (1, 0, ?1)", [GENESIS_HASH])?;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! The daemon's SQLite state: opening the database with the durability settings CoreNAS relies
-//! on, the migrations (in `schema.rs`) run in order, and the small record of accounts CoreNAS created.
+//! on, the migrations (in `schema.rs`) run in order, and the settings table.
 //!
 //! This module owns the file and the schema; it knows nothing about what the audit chain means
 //! (see `audit.rs`) and must not hold policy. Migrations are code, numbered by
@@ -188,64 +188,6 @@ impl State {
             tx.commit().map_err(StateError::sqlite("committing a schema migration"))?;
         }
     }
-
-    /// Records that CoreNAS created this account and which id it got; the id stays retired after
-    /// the account is deleted. Recording the name again revives the record (the name was reused).
-    pub fn record_account(&self, name: &str, is_group: bool, kind: &str, id: u32) -> Result<(), StateError> {
-        let created = now_rfc3339()?;
-        // Kept apart from `accounts`, whose row a reused name overwrites: an id once handed
-        // out stays retired for good.
-        self.conn
-            .execute("INSERT OR IGNORE INTO allocated_ids(id) VALUES (?1)", params![id])
-            .map_err(StateError::sqlite("retiring an account id"))?;
-        self.conn
-            .execute(
-                "INSERT INTO accounts(name, is_group, kind, id, created) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(name, is_group) DO UPDATE
-                 SET kind = excluded.kind, id = excluded.id, created = excluded.created, deleted = NULL",
-                params![name, is_group, kind, id, created],
-            )
-            .map_err(StateError::sqlite("recording an account"))?;
-        Ok(())
-    }
-
-    /// Marks an account deleted (a tombstone keeps its id retired); returns whether there was
-    /// a live record.
-    pub fn forget_account(&self, name: &str, is_group: bool) -> Result<bool, StateError> {
-        let deleted = now_rfc3339()?;
-        let n = self
-            .conn
-            .execute(
-                "UPDATE accounts SET deleted = ?3 WHERE name = ?1 AND is_group = ?2 AND deleted IS NULL",
-                params![name, is_group, deleted],
-            )
-            .map_err(StateError::sqlite("forgetting an account"))?;
-        Ok(n > 0)
-    }
-
-    /// Every uid/gid CoreNAS ever allocated, deleted accounts included.
-    pub fn retired_ids(&self) -> Result<std::collections::HashSet<u32>, StateError> {
-        let mut stmt =
-            self.conn.prepare("SELECT id FROM allocated_ids").map_err(StateError::sqlite("listing account ids"))?;
-        let ids = stmt
-            .query_map([], |r| r.get::<_, u32>(0))
-            .map_err(StateError::sqlite("listing account ids"))?
-            .collect::<Result<_, _>>()
-            .map_err(StateError::sqlite("reading account ids"))?;
-        Ok(ids)
-    }
-
-    /// The kind CoreNAS recorded for an account it created, or None if it did not create it.
-    pub fn account_kind(&self, name: &str, is_group: bool) -> Result<Option<String>, StateError> {
-        self.conn
-            .query_row(
-                "SELECT kind FROM accounts WHERE name = ?1 AND is_group = ?2 AND deleted IS NULL",
-                params![name, is_group],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(StateError::sqlite("reading an account"))
-    }
 }
 
 /// Creates the parent directory (0700) and the database file (0600) before SQLite does, so the
@@ -375,9 +317,9 @@ mod tests {
     fn reopening_keeps_schema_and_data() {
         let tmp = TestDir::new("state-reopen");
         let db = tmp.path().join("state.db");
-        State::open(&db).unwrap().record_account("alice", false, "user", 1001).unwrap();
+        crate::accounts::store::record(State::open(&db).unwrap().conn(), "alice", false, "user", 1001).unwrap();
         let state = State::open(&db).unwrap();
-        assert_eq!(state.account_kind("alice", false).unwrap().as_deref(), Some("user"));
+        assert_eq!(crate::accounts::store::kind(state.conn(), "alice", false).unwrap().as_deref(), Some("user"));
         let v: i64 = state.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(v, schema_version());
     }
@@ -405,27 +347,6 @@ mod tests {
         assert!(matches!(err, StateError::NewerSchema { found: 99, known } if known == schema_version()), "{err:?}");
         assert!(err.to_string().contains("newer than this corenasd knows"), "{err}");
         assert_eq!(WireError::from(err).code, ErrorCode::Internal);
-    }
-
-    #[test]
-    fn accounts_are_recorded_and_forgotten() {
-        let tmp = TestDir::new("state-accounts");
-        let state = State::open(&tmp.path().join("state.db")).unwrap();
-        assert_eq!(state.account_kind("staff", true).unwrap(), None);
-
-        state.record_account("staff", true, "group", 2001).unwrap();
-        state.record_account("staff", false, "user", 1001).unwrap();
-        assert_eq!(state.account_kind("staff", true).unwrap().as_deref(), Some("group"));
-        assert_eq!(state.account_kind("staff", false).unwrap().as_deref(), Some("user"));
-
-        // Recording the same account again replaces the record instead of failing.
-        state.record_account("staff", false, "service", 1002).unwrap();
-        assert_eq!(state.account_kind("staff", false).unwrap().as_deref(), Some("service"));
-
-        assert!(state.forget_account("staff", true).unwrap());
-        assert!(!state.forget_account("staff", true).unwrap());
-        assert_eq!(state.account_kind("staff", true).unwrap(), None);
-        assert_eq!(state.account_kind("staff", false).unwrap().as_deref(), Some("service"));
     }
 
     #[test]

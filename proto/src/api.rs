@@ -114,6 +114,13 @@ pub struct Change<T> {
     pub warnings: Vec<String>,
 }
 
+impl<T> Change<T> {
+    /// The usual answer: the steps that ran (or, in a dry run, would run) and the result.
+    pub fn planned(dry_run: bool, steps: Vec<Step>, result: Option<T>) -> Self {
+        Change { dry_run, steps, result, generated_password: None, warnings: vec![] }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub seq: i64,

@@ -4,7 +4,7 @@
 
 use crate::daemon::Daemon;
 use crate::state::{StateError, now_rfc3339};
-use crate::storage::pools::{self, change};
+use crate::storage::{change, finish, pools};
 use corenas_proto::api::{Change, DeviceWipe};
 use corenas_proto::devices::{DeviceInfo, EraseSupport, SmartReport};
 use corenas_proto::helper::{HelperOp, StorageQuery};
@@ -142,7 +142,7 @@ pub async fn selftest(
     let (steps, w) = match h.run_ops_reporting(vec![op], false).await {
         Ok(r) => r,
         Err(e) => {
-            pools::finish(shared, &job.id, "failed", Some(e.message.clone()));
+            finish(shared, &job.id, "failed", Some(e.message.clone()));
             return Err(e);
         }
     };
@@ -150,7 +150,7 @@ pub async fn selftest(
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                () = cancel.cancelled() => { pools::finish(&s2, &id, "cancelled", Some("stopped following; the drive may still be testing".into())); return; }
+                () = cancel.cancelled() => { finish(&s2, &id, "cancelled", Some("stopped following; the drive may still be testing".into())); return; }
                 () = tokio::time::sleep(Duration::from_secs(10)) => {}
             }
             match read_smart(&s2, &dev).await {
@@ -169,13 +169,13 @@ pub async fn selftest(
                                 Some(e) => ("failed", format!("{}: {}", e.kind, e.status)),
                                 None => ("done", "self-test finished".to_owned()),
                             };
-                            pools::finish(&s2, &id, state, Some(msg));
+                            finish(&s2, &id, state, Some(msg));
                             return;
                         }
                     }
                 }
                 Err(e) => {
-                    pools::finish(&s2, &id, "failed", Some(e.message));
+                    finish(&s2, &id, "failed", Some(e.message));
                     return;
                 }
             }
@@ -351,7 +351,7 @@ pub async fn wipe(shared: &Arc<Daemon>, req: DeviceWipe, dry_run: bool) -> Resul
             Err(e) => ("failed", e.message.clone(), false),
         };
         record_wipe(&s2, &device, serial, req.method.as_str(), &id, verified, &msg, state == "done");
-        pools::finish(&s2, &id, state, Some(msg));
+        finish(&s2, &id, state, Some(msg));
     });
     Ok(change(false, Vec::new(), Vec::new(), shared.storage_jobs.get(&job.id)))
 }
@@ -401,7 +401,7 @@ async fn firmware_wipe(
             Err(e) => ("failed", e.message.clone(), false),
         };
         record_wipe(&s2, &device, serial, &format!("secure ({erase})"), &id, verified, &msg, state == "done");
-        pools::finish(&s2, &id, state, Some(msg));
+        finish(&s2, &id, state, Some(msg));
     });
     Ok(change(false, Vec::new(), Vec::new(), shared.storage_jobs.get(&job.id)))
 }

@@ -19,10 +19,6 @@ use std::time::Duration;
 
 const MAX_TAGS: usize = 16;
 
-fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>) -> Change<T> {
-    Change { dry_run, steps, result, generated_password: None, warnings: vec![] }
-}
-
 fn invalid_state(id: &str, status: JobState, what: &str) -> WireError {
     WireError::new(ErrorCode::InvalidState, format!("job {id} is {}: {what}", status.as_str()))
 }
@@ -113,14 +109,14 @@ pub async fn create(shared: &Arc<Daemon>, req: &ImageCreate, dry_run: bool) -> R
             args: run.argv(),
             stdin: StdinPlan::Nothing,
         });
-        return Ok(change(true, steps, None));
+        return Ok(Change::planned(true, steps, None));
     }
     let row = shared.with_state(|s| {
         store::insert_job(s.conn(), JobKind::Image, req.name.as_str(), Some(req.device.as_str()), &req.options, None)
     })?;
     shared.imaging.bump(&row.id);
     shared.imaging.kick();
-    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+    Ok(Change::planned(false, Vec::new(), Some(info(shared, &row)?)))
 }
 
 /// Waits (briefly) for a running job to leave `from` after a pause or cancel request.
@@ -141,13 +137,15 @@ async fn settle(shared: &Daemon, id: &str, from: JobState) -> Result<JobInfo, Wi
 pub async fn pause(shared: &Arc<Daemon>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
     let row = load(shared, id)?;
     match row.status {
-        JobState::Queued | JobState::Running if dry_run => Ok(change(true, Vec::new(), Some(info(shared, &row)?))),
+        JobState::Queued | JobState::Running if dry_run => {
+            Ok(Change::planned(true, Vec::new(), Some(info(shared, &row)?)))
+        }
         JobState::Queued => {
             let row = update(shared, id, |r| r.status = JobState::Paused)?;
-            Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+            Ok(Change::planned(false, Vec::new(), Some(info(shared, &row)?)))
         }
         JobState::Running if shared.imaging.request_pause(id) => {
-            Ok(change(false, Vec::new(), Some(settle(shared, id, JobState::Running).await?)))
+            Ok(Change::planned(false, Vec::new(), Some(settle(shared, id, JobState::Running).await?)))
         }
         s => Err(invalid_state(id, s, "only queued or running jobs can be paused")),
     }
@@ -163,14 +161,14 @@ pub async fn resume(shared: &Arc<Daemon>, id: &str, dry_run: bool) -> Result<Cha
         return Err(invalid_state(id, row.status, "only paused (or failed) imaging jobs can be resumed"));
     }
     if dry_run {
-        return Ok(change(true, Vec::new(), Some(info(shared, &row)?)));
+        return Ok(Change::planned(true, Vec::new(), Some(info(shared, &row)?)));
     }
     let row = update(shared, id, |r| {
         r.status = JobState::Queued;
         r.finished_at = None;
     })?;
     shared.imaging.kick();
-    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+    Ok(Change::planned(false, Vec::new(), Some(info(shared, &row)?)))
 }
 
 pub async fn cancel(
@@ -192,10 +190,10 @@ pub async fn cancel(
         ));
     }
     if dry_run {
-        return Ok(change(true, Vec::new(), Some(info(shared, &row)?)));
+        return Ok(Change::planned(true, Vec::new(), Some(info(shared, &row)?)));
     }
     if row.status == JobState::Running && shared.imaging.request_cancel(id, delete) {
-        return Ok(change(false, Vec::new(), Some(settle(shared, id, JobState::Running).await?)));
+        return Ok(Change::planned(false, Vec::new(), Some(settle(shared, id, JobState::Running).await?)));
     }
     if delete && row.kind == JobKind::Image {
         let _ = std::fs::remove_dir_all(shared.imaging.job_dir(id));
@@ -207,7 +205,7 @@ pub async fn cancel(
             r.output_file = None;
         }
     })?;
-    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+    Ok(Change::planned(false, Vec::new(), Some(info(shared, &row)?)))
 }
 
 pub async fn retry(shared: &Arc<Daemon>, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
@@ -216,7 +214,7 @@ pub async fn retry(shared: &Arc<Daemon>, id: &str, dry_run: bool) -> Result<Chan
         return Err(invalid_state(id, row.status, "only imaging jobs that ended with errors or failed can be retried"));
     }
     if dry_run {
-        return Ok(change(true, Vec::new(), Some(info(shared, &row)?)));
+        return Ok(Change::planned(true, Vec::new(), Some(info(shared, &row)?)));
     }
     let with_errors = row.status == JobState::CompletedWithErrors;
     let row = update(shared, id, |r| {
@@ -225,7 +223,7 @@ pub async fn retry(shared: &Arc<Daemon>, id: &str, dry_run: bool) -> Result<Chan
         r.finished_at = None;
     })?;
     shared.imaging.kick();
-    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+    Ok(Change::planned(false, Vec::new(), Some(info(shared, &row)?)))
 }
 
 pub async fn set_priority(
@@ -239,14 +237,14 @@ pub async fn set_priority(
         return Err(invalid_state(id, row.status, "priority can be changed while a job waits (queued or paused)"));
     }
     if dry_run {
-        return Ok(change(true, Vec::new(), Some(info(shared, &row)?)));
+        return Ok(Change::planned(true, Vec::new(), Some(info(shared, &row)?)));
     }
     let row = update(shared, id, |r| {
         r.priority = priority;
         r.options.priority = priority;
     })?;
     shared.imaging.kick();
-    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+    Ok(Change::planned(false, Vec::new(), Some(info(shared, &row)?)))
 }
 
 pub fn policy(shared: &Daemon) -> Result<ImagingPolicy, WireError> {
@@ -274,7 +272,7 @@ pub fn set_policy(
             crate::state::set_setting(s.conn(), media::POLICY_WATCH, &serde_json::to_string(&watch).unwrap_or_default())
         })?;
     }
-    Ok(change(dry_run, Vec::new(), Some(policy(shared)?)))
+    Ok(Change::planned(dry_run, Vec::new(), Some(policy(shared)?)))
 }
 
 fn load_archive(shared: &Daemon, id: &str) -> Result<ArchiveInfo, WireError> {
@@ -326,13 +324,13 @@ pub fn archive_list(shared: &Daemon, q: &ArchiveQuery) -> Result<ArchiveList, Wi
 pub fn archive_verify(shared: &Daemon, id: &str, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
     let a = load_archive(shared, id)?;
     if dry_run {
-        return Ok(change(true, Vec::new(), None));
+        return Ok(Change::planned(true, Vec::new(), None));
     }
     let opts = JobOptions { md5: a.checksums.md5.is_some(), ..JobOptions::default() };
     let row = shared.with_state(|s| store::insert_job(s.conn(), JobKind::Verify, &a.name, None, &opts, Some(&a.id)))?;
     shared.imaging.bump(&row.id);
     shared.imaging.kick();
-    Ok(change(false, Vec::new(), Some(info(shared, &row)?)))
+    Ok(Change::planned(false, Vec::new(), Some(info(shared, &row)?)))
 }
 
 pub fn archive_delete(shared: &Daemon, id: &str, dry_run: bool) -> Result<Change<()>, WireError> {
@@ -344,7 +342,7 @@ pub fn archive_delete(shared: &Daemon, id: &str, dry_run: bool) -> Result<Change
         return Err(WireError::new(ErrorCode::Busy, format!("archive entry {id} is in use by job {}", j.id)));
     }
     if dry_run {
-        return Ok(change(true, Vec::new(), None));
+        return Ok(Change::planned(true, Vec::new(), None));
     }
     // The job directory (image, mapfile, sidecars) is server-generated from the job id.
     let dir = shared.imaging.job_dir(&a.job_id);
@@ -354,7 +352,7 @@ pub fn archive_delete(shared: &Daemon, id: &str, dry_run: bool) -> Result<Change
         }
     }
     shared.with_state(|s| store::delete_archive(s.conn(), id))?;
-    Ok(change(false, Vec::new(), None))
+    Ok(Change::planned(false, Vec::new(), None))
 }
 
 pub fn archive_edit(
@@ -381,5 +379,5 @@ pub fn archive_edit(
     if !dry_run {
         shared.with_state(|s| store::save_archive_meta(s.conn(), &a))?;
     }
-    Ok(change(dry_run, Vec::new(), Some(a)))
+    Ok(Change::planned(dry_run, Vec::new(), Some(a)))
 }

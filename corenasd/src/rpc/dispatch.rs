@@ -2,11 +2,11 @@
 //! audit name come from the method table before a handler runs (`CorenasService`); a handler
 //! calls domain code, and a change goes through `DaemonServer::change` so it is audited.
 
-use super::{DaemonServer, change, json, web_admin};
+use super::{DaemonServer, json, web_admin};
+use crate::accounts;
 use crate::audit;
-use crate::iam;
 use crate::imaging;
-use crate::storage::pools;
+use crate::storage::{datasets, pools, scrub, snapshots};
 use crate::{devices, mounts, shares, storage};
 use corenas_proto::acl::AclListing;
 use corenas_proto::api::{
@@ -20,7 +20,7 @@ use corenas_proto::imaging::{
 };
 use corenas_proto::mounts::{MountDef, MountInfo};
 use corenas_proto::names::{
-    DatasetName, DevicePath, GroupName, ManagedGid, MountTarget, PoolName, ShareName, SharePath, SnapshotName, UserName,
+    DatasetName, DevicePath, GroupName, MountTarget, PoolName, ShareName, SharePath, SnapshotName, UserName,
 };
 use corenas_proto::secret::Password;
 use corenas_proto::shares::{ShareConfig, ShareCreate, ShareInfo, ShareModify};
@@ -52,37 +52,7 @@ impl Corenas for DaemonServer {
     }
 
     async fn user_add(self, _: Context, req: UserAdd, dry_run: bool) -> Result<Change<UserInfo>, WireError> {
-        let args = json(&req);
-        self.change(args, dry_run, async {
-            if req.password.is_some() && req.generate_password {
-                return Err(WireError::invalid("password", "give a password or ask for a generated one, not both"));
-            }
-            let generated = if req.generate_password { Some(iam::generate_password()?) } else { None };
-            let password = req.password.clone().or_else(|| generated.clone());
-            let h = self.shared.helper.connect().await?;
-            let acc = h.accounts().await?;
-            let retired = self.shared.with_state(|s| s.retired_ids())?;
-            let op = iam::user_add_ops(&acc, &req, password, &retired)?;
-            let HelperOp::UserCreate(new_user) = &op else {
-                return Err(WireError::internal("user add planned something other than a user creation"));
-            };
-            let uid = new_user.uid.get();
-            let steps = h.run_ops(vec![op], dry_run).await?;
-            let result = if dry_run {
-                None
-            } else {
-                self.shared.with_state(|s| s.record_account(req.name.as_str(), false, req.kind.as_str(), uid))?;
-                iam::user_info(&h.accounts().await?, req.name.as_str())
-            };
-            Ok(Change {
-                dry_run,
-                steps,
-                result,
-                generated_password: if dry_run { None } else { generated },
-                warnings: vec![],
-            })
-        })
-        .await
+        self.change(json(&req), dry_run, accounts::add_user(&self.shared, &req, dry_run)).await
     }
 
     async fn user_del(
@@ -93,16 +63,7 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "name": name, "remove_home": remove_home });
-        self.change(args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let ops = iam::user_del_ops(&h.accounts().await?, &name, remove_home)?;
-            let steps = h.run_ops(ops, dry_run).await?;
-            if !dry_run {
-                self.shared.with_state(|s| s.forget_account(name.as_str(), false).map(|_| ()))?;
-            }
-            Ok(change(dry_run, steps, None))
-        })
-        .await
+        self.change(args, dry_run, accounts::delete_user(&self.shared, &name, remove_home, dry_run)).await
     }
 
     async fn user_mod(
@@ -113,25 +74,15 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<UserInfo>, WireError> {
         let args = serde_json::json!({ "name": name, "change": m });
-        self.change(args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let ops = iam::user_mod_ops(&h.accounts().await?, &name, &m)?;
-            let steps = h.run_ops(ops, dry_run).await?;
-            let result = if dry_run { None } else { iam::user_info(&h.accounts().await?, name.as_str()) };
-            Ok(change(dry_run, steps, result))
-        })
-        .await
+        self.change(args, dry_run, accounts::modify_user(&self.shared, &name, &m, dry_run)).await
     }
 
     async fn user_list(self, _: Context) -> Result<Vec<UserInfo>, WireError> {
-        let h = self.shared.helper.connect().await?;
-        Ok(iam::users(&h.accounts().await?))
+        accounts::users(&self.shared).await
     }
 
     async fn user_show(self, _: Context, name: UserName) -> Result<UserInfo, WireError> {
-        let h = self.shared.helper.connect().await?;
-        let acc = h.accounts().await?;
-        iam::user_info(&acc, name.as_str()).ok_or_else(|| iam::unmanaged_user(&acc, name.as_str()))
+        accounts::user(&self.shared, &name).await
     }
 
     async fn user_set_password(
@@ -173,43 +124,16 @@ impl Corenas for DaemonServer {
     }
 
     async fn password_generate(self, _: Context) -> Result<Password, WireError> {
-        iam::generate_password()
+        accounts::plan::generate_password()
     }
 
     async fn group_add(self, _: Context, req: GroupAdd, dry_run: bool) -> Result<Change<GroupInfo>, WireError> {
-        let args = json(&req);
-        self.change(args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let acc = h.accounts().await?;
-            if acc.groups.iter().any(|g| g.name == req.name.as_str()) {
-                return Err(WireError::new(ErrorCode::AlreadyExists, format!("group '{}' already exists", req.name)));
-            }
-            let retired = self.shared.with_state(|s| s.retired_ids())?;
-            let gid = iam::choose_id(&acc, req.kind, req.gid.map(ManagedGid::get), &retired, "gid")?;
-            let gid = ManagedGid::try_from(gid)?;
-            let steps = h.run_ops(vec![HelperOp::GroupCreate { name: req.name.clone(), gid }], dry_run).await?;
-            let result = if dry_run {
-                None
-            } else {
-                self.shared.with_state(|s| s.record_account(req.name.as_str(), true, req.kind.as_str(), gid.get()))?;
-                iam::group_info(&h.accounts().await?, req.name.as_str())
-            };
-            Ok(change(dry_run, steps, result))
-        })
-        .await
+        self.change(json(&req), dry_run, accounts::add_group(&self.shared, &req, dry_run)).await
     }
 
     async fn group_del(self, _: Context, name: GroupName, dry_run: bool) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "name": name });
-        self.change(args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let steps = h.run_ops(vec![HelperOp::GroupDelete { name: name.clone() }], dry_run).await?;
-            if !dry_run {
-                self.shared.with_state(|s| s.forget_account(name.as_str(), true).map(|_| ()))?;
-            }
-            Ok(change(dry_run, steps, None))
-        })
-        .await
+        self.change(args, dry_run, accounts::delete_group(&self.shared, &name, dry_run)).await
     }
 
     async fn group_mod(
@@ -221,19 +145,11 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<GroupInfo>, WireError> {
         let args = serde_json::json!({ "name": name, "add": add, "remove": remove });
-        self.change(args, dry_run, async {
-            let h = self.shared.helper.connect().await?;
-            let ops = iam::group_mod_ops(&h.accounts().await?, &name, &add, &remove)?;
-            let steps = h.run_ops(ops, dry_run).await?;
-            let result = if dry_run { None } else { iam::group_info(&h.accounts().await?, name.as_str()) };
-            Ok(change(dry_run, steps, result))
-        })
-        .await
+        self.change(args, dry_run, accounts::modify_group(&self.shared, &name, &add, &remove, dry_run)).await
     }
 
     async fn group_list(self, _: Context) -> Result<Vec<GroupInfo>, WireError> {
-        let h = self.shared.helper.connect().await?;
-        Ok(iam::groups(&h.accounts().await?))
+        accounts::groups(&self.shared).await
     }
 
     async fn acl_get(self, _: Context, path: SharePath) -> Result<AclListing, WireError> {
@@ -247,7 +163,7 @@ impl Corenas for DaemonServer {
             let op =
                 HelperOp::AclSet { path: req.path.clone(), entries: req.entries.clone(), recursive: req.recursive };
             let (steps, result) = h.run_acl_op(op, dry_run).await?;
-            Ok(change(dry_run, steps, result))
+            Ok(Change::planned(dry_run, steps, result))
         })
         .await
     }
@@ -259,7 +175,7 @@ impl Corenas for DaemonServer {
             let op =
                 HelperOp::AclRemove { path: req.path.clone(), targets: req.targets.clone(), recursive: req.recursive };
             let (steps, result) = h.run_acl_op(op, dry_run).await?;
-            Ok(change(dry_run, steps, result))
+            Ok(Change::planned(dry_run, steps, result))
         })
         .await
     }
@@ -571,12 +487,12 @@ impl Corenas for DaemonServer {
 
     async fn pool_scrub(self, _: Context, name: PoolName, dry_run: bool) -> Result<Change<StorageJob>, WireError> {
         let args = serde_json::json!({ "name": name });
-        self.change(args, dry_run, pools::scrub(&self.shared, &name, dry_run)).await
+        self.change(args, dry_run, scrub::scrub(&self.shared, &name, dry_run)).await
     }
 
     async fn pool_scrub_stop(self, _: Context, name: PoolName, dry_run: bool) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "name": name });
-        self.change(args, dry_run, pools::scrub_stop(&self.shared, &name, dry_run)).await
+        self.change(args, dry_run, scrub::scrub_stop(&self.shared, &name, dry_run)).await
     }
 
     async fn dataset_create(
@@ -586,11 +502,11 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<DatasetInfo>, WireError> {
         let args = json(&spec);
-        self.change(args, dry_run, pools::dataset_create(&self.shared, &spec, dry_run)).await
+        self.change(args, dry_run, datasets::dataset_create(&self.shared, &spec, dry_run)).await
     }
 
     async fn dataset_list(self, _: Context, pool: PoolName) -> Result<Vec<DatasetInfo>, WireError> {
-        pools::dataset_list(&self.shared, &pool).await
+        datasets::dataset_list(&self.shared, &pool).await
     }
 
     async fn dataset_set(
@@ -601,7 +517,7 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<DatasetInfo>, WireError> {
         let args = serde_json::json!({ "name": name, "properties": properties });
-        self.change(args, dry_run, pools::dataset_set(&self.shared, &name, &properties, dry_run)).await
+        self.change(args, dry_run, datasets::dataset_set(&self.shared, &name, &properties, dry_run)).await
     }
 
     async fn dataset_destroy(
@@ -612,7 +528,7 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "name": name, "recursive": recursive });
-        self.change(args, dry_run, pools::dataset_destroy(&self.shared, &name, recursive, dry_run)).await
+        self.change(args, dry_run, datasets::dataset_destroy(&self.shared, &name, recursive, dry_run)).await
     }
 
     async fn snapshot_create(
@@ -623,11 +539,11 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<SnapshotInfo>, WireError> {
         let args = serde_json::json!({ "dataset": dataset, "name": name });
-        self.change(args, dry_run, pools::snapshot_create(&self.shared, &dataset, name, dry_run)).await
+        self.change(args, dry_run, snapshots::snapshot_create(&self.shared, &dataset, name, dry_run)).await
     }
 
     async fn snapshot_list(self, _: Context, dataset: DatasetName) -> Result<Vec<SnapshotInfo>, WireError> {
-        pools::snapshot_list(&self.shared, &dataset).await
+        snapshots::snapshot_list(&self.shared, &dataset).await
     }
 
     async fn snapshot_destroy(
@@ -638,7 +554,7 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "dataset": dataset, "name": name });
-        self.change(args, dry_run, pools::snapshot_destroy(&self.shared, &dataset, &name, dry_run)).await
+        self.change(args, dry_run, snapshots::snapshot_destroy(&self.shared, &dataset, &name, dry_run)).await
     }
 
     async fn snapshot_rollback(
@@ -649,7 +565,7 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<()>, WireError> {
         let args = serde_json::json!({ "dataset": dataset, "name": name });
-        self.change(args, dry_run, pools::snapshot_rollback(&self.shared, &dataset, &name, dry_run)).await
+        self.change(args, dry_run, snapshots::snapshot_rollback(&self.shared, &dataset, &name, dry_run)).await
     }
 
     async fn schedule_set(
@@ -660,15 +576,15 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<ScheduleInfo>, WireError> {
         let args = serde_json::json!({ "dataset": dataset, "keep": keep });
-        self.change(args, dry_run, pools::schedule_set(&self.shared, &dataset, keep, dry_run)).await
+        self.change(args, dry_run, snapshots::schedule_set(&self.shared, &dataset, keep, dry_run)).await
     }
 
     async fn schedule_list(self, _: Context) -> Result<Vec<ScheduleInfo>, WireError> {
-        pools::schedule_list(&self.shared)
+        snapshots::schedule_list(&self.shared)
     }
 
     async fn schedule_run(self, _: Context, dry_run: bool) -> Result<Change<Vec<String>>, WireError> {
-        self.change(serde_json::json!({}), dry_run, pools::schedule_run(&self.shared, dry_run)).await
+        self.change(serde_json::json!({}), dry_run, snapshots::schedule_run(&self.shared, dry_run)).await
     }
 
     async fn raid_list(self, _: Context) -> Result<Vec<corenas_proto::raid::MdArrayInfo>, WireError> {
@@ -789,9 +705,7 @@ impl Corenas for DaemonServer {
             return Ok(j);
         }
         self.shared
-            .with_state(|s| storage::jobs::stored(s.conn()))?
-            .into_iter()
-            .find(|j| j.id == id)
+            .with_state(|s| storage::jobs::find(s.conn(), &id))?
             .ok_or_else(|| WireError::not_found(format!("no storage job {id}")))
     }
 
@@ -807,9 +721,7 @@ impl Corenas for DaemonServer {
             Some(j) => Ok(j),
             None => self
                 .shared
-                .with_state(|s| storage::jobs::stored(s.conn()))?
-                .into_iter()
-                .find(|j| j.id == id)
+                .with_state(|s| storage::jobs::find(s.conn(), &id))?
                 .ok_or_else(|| WireError::not_found(format!("no storage job {id}"))),
         }
     }
@@ -825,7 +737,7 @@ impl Corenas for DaemonServer {
             } else {
                 self.shared.storage_jobs.cancel(&id)?
             };
-            Ok(change(dry_run, Vec::new(), Some(j)))
+            Ok(Change::planned(dry_run, Vec::new(), Some(j)))
         })
         .await
     }

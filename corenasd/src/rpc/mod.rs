@@ -21,7 +21,7 @@ use crate::authz::{self, Principal};
 use crate::daemon::Daemon;
 use crate::methods::{self, Method};
 use corenas_proto::api::{Change, Corenas, CorenasRequest, CorenasResponse};
-use corenas_proto::helper::{HelperOp, Step};
+use corenas_proto::helper::HelperOp;
 use corenas_proto::{ErrorCode, WireError};
 use std::sync::Arc;
 use tarpc::server::Serve;
@@ -123,14 +123,10 @@ impl DaemonServer {
         self.change(args, dry_run, async {
             let h = self.shared.helper.connect().await?;
             let steps = h.run_ops(vec![op], dry_run).await?;
-            Ok(change(dry_run, steps, None))
+            Ok(Change::planned(dry_run, steps, None))
         })
         .await
     }
-}
-
-fn change<T>(dry_run: bool, steps: Vec<Step>, result: Option<T>) -> Change<T> {
-    Change { dry_run, steps, result, generated_password: None, warnings: vec![] }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

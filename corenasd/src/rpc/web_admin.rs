@@ -9,10 +9,6 @@ use corenas_proto::names::{AccountKind, FullName, UserName};
 use corenas_proto::web::{API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyInfo, Role, SetupToken, WebAccount};
 use corenas_proto::{ErrorCode, WireError};
 
-fn done<T>(dry_run: bool, result: Option<T>) -> Change<T> {
-    Change { dry_run, steps: vec![], result, generated_password: None, warnings: vec![] }
-}
-
 pub async fn setup_token(server: &DaemonServer) -> Result<Option<SetupToken>, WireError> {
     if server.principal.channel != "ctl" {
         return Err(WireError::not_allowed("the setup token is shown only to root at the server's console"));
@@ -38,13 +34,13 @@ pub async fn account_list(server: &DaemonServer) -> Result<Vec<WebAccount>, Wire
 /// Only accounts of the admin range (10000-20000) may have a web role.
 async fn require_admin_account(server: &DaemonServer, user: &UserName) -> Result<(), WireError> {
     let acc = server.shared.helper.connect().await?.accounts().await?;
-    match crate::iam::user_info(&acc, user.as_str()) {
+    match crate::accounts::plan::user_info(&acc, user.as_str()) {
         Some(u) if u.kind == Some(AccountKind::Admin) => Ok(()),
         Some(u) => Err(WireError::invalid(
             "user",
             format!("'{user}' is a share user (uid {}): only accounts in the admin range 10000-20000 log in", u.uid),
         )),
-        None => Err(crate::iam::unmanaged_user(&acc, user.as_str())),
+        None => Err(crate::accounts::plan::unmanaged_user(&acc, user.as_str())),
     }
 }
 
@@ -66,7 +62,7 @@ pub async fn role_set(
                 if let (Some(a), Some(r)) = (a.as_mut(), role) {
                     a.role = r;
                 }
-                return Ok(done(true, Some(a)));
+                return Ok(Change::planned(true, vec![], Some(a)));
             }
             match role {
                 Some(r) => {
@@ -81,7 +77,7 @@ pub async fn role_set(
                 }
             }
             let a = server.shared.with_state(|s| store::account(s.conn(), name))?.map(|r| r.public());
-            Ok(done(false, Some(a)))
+            Ok(Change::planned(false, vec![], Some(a)))
         })
         .await
 }
@@ -99,7 +95,7 @@ pub async fn totp_reset(server: &DaemonServer, user: UserName, dry_run: bool) ->
                 server.shared.web.sessions().end_all_of(name);
                 server.shared.web.sessions().unlock(name);
             }
-            Ok(done(dry_run, Some(())))
+            Ok(Change::planned(dry_run, vec![], Some(())))
         })
         .await
 }
@@ -155,7 +151,7 @@ pub async fn api_key_create(
                 };
                 server.shared.with_state(|s| store::insert_api_key(s.conn(), &row))?;
             }
-            Ok(done(dry_run, Some(ApiKeyGrant { key, info })))
+            Ok(Change::planned(dry_run, vec![], Some(ApiKeyGrant { key, info })))
         })
         .await
 }
@@ -178,7 +174,7 @@ pub async fn api_key_revoke(server: &DaemonServer, id: String, dry_run: bool) ->
             if !dry_run {
                 server.shared.with_state(|s| store::revoke_api_key(s.conn(), &id))?;
             }
-            Ok(done(dry_run, Some(())))
+            Ok(Change::planned(dry_run, vec![], Some(())))
         })
         .await
 }

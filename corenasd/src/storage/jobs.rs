@@ -59,6 +59,11 @@ pub fn stored(conn: &Connection) -> Result<Vec<StorageJob>, StateError> {
     rows.collect::<Result<Vec<_>, _>>().map_err(sql("reading a storage job"))
 }
 
+/// A stored job by id, among those `stored` lists (a job that is no longer live).
+pub fn find(conn: &Connection, id: &str) -> Result<Option<StorageJob>, StateError> {
+    Ok(stored(conn)?.into_iter().find(|j| j.id == id))
+}
+
 /// At start-up: a job stored as running was cut off by a stop or crash of corenasd.
 pub fn mark_interrupted(conn: &Connection) -> Result<usize, StateError> {
     let now = now_rfc3339()?;

@@ -3,8 +3,7 @@
 //! the record: nothing about arrays or groups is stored in state.db. An md sync (a new array's
 //! resync, a rebuild onto an added member) is a storage job followed through `mdadm --detail`.
 
-use super::pools::{change, finish};
-use super::{jobs, lvm, mdadm};
+use super::{change, finish, jobs, lvm, mdadm};
 use crate::daemon::Daemon;
 use corenas_proto::api::Change;
 use corenas_proto::helper::{HelperOp, LvmReport, StorageQuery, ToolOutput};
