@@ -226,33 +226,13 @@ pub fn print_stdout(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::accounts::show::user_block;
     use crate::testing::step;
     use crate::testing::try_parse;
-    use crate::testing::user;
     use corenas_proto::ErrorCode;
-    use corenas_proto::api::UserInfo;
 
     use corenas_proto::helper::Step;
 
     use crate::error::CtlError;
-
-    #[test]
-    fn a_dry_run_lists_the_steps_it_would_run() {
-        let change: Change<UserInfo> = Change {
-            dry_run: true,
-            steps: vec![step()],
-            result: Some(user("alice", &[], "")),
-            generated_password: None,
-            warnings: vec![],
-        };
-        let Report::Answer { human, json, exit } = change_report(&change, user_block).unwrap() else { panic!() };
-        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(human, "dry run: nothing changed; would run:\n  /usr/sbin/useradd --uid 50001 alice\n");
-        assert_eq!(exit, 0);
-        assert_eq!(json["dry_run"], true);
-        assert!(json.get("password").is_none());
-    }
 
     #[test]
     fn multi_line_steps_are_indented_and_warnings_follow_everything() {
@@ -290,26 +270,6 @@ mod tests {
         };
         assert!(human.contains("\n    -/storage/a 10.0.0.1(rw)\\u{d}\n"), "{human}");
         assert!(human.ends_with("warning: guest access is on for share pub\nwarning: two\n         lines\\u{1b}[2J\n"));
-    }
-
-    #[test]
-    fn a_generated_password_is_shown_once_in_an_explicit_field() {
-        let password = Password::new("Correct-Horse-9".into()).unwrap();
-        let change = Change {
-            dry_run: false,
-            steps: vec![step()],
-            result: Some(user("alice", &[], "")),
-            generated_password: Some(password),
-            warnings: vec![],
-        };
-        let Report::Answer { human, json, .. } = change_report(&change, user_block).unwrap() else { panic!() };
-        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert!(human.starts_with("done; ran:\n  /usr/sbin/useradd --uid 50001 alice\nname:"), "{human}");
-        assert!(human.ends_with("generated password (shown once; corenasd keeps no copy): Correct-Horse-9\n"));
-        assert_eq!(json["generated_password"], "<redacted>");
-        assert_eq!(json["password"], "Correct-Horse-9");
-        assert_eq!(json["result"]["name"], "alice");
-        assert_eq!(json["steps"][0]["Exec"]["program"], "/usr/sbin/useradd");
     }
 
     #[test]

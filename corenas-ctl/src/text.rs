@@ -179,9 +179,6 @@ pub(crate) fn names<T: std::fmt::Display>(items: &[T]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::accounts::show::user_block;
-    use crate::commands::imaging::show::short_hash;
-    use crate::testing::user;
 
     #[test]
     fn tables_align_columns_and_leave_no_trailing_space() {
@@ -209,13 +206,6 @@ mod tests {
     }
 
     #[test]
-    fn key_value_blocks_align() {
-        let out = key_values(&[("uid", "1".into()), ("full name", "A".into())]);
-        assert_eq!(out, "uid:        1\nfull name:  A\n");
-        assert!(user_block(&user("alice", &[], "")).contains("groups:     -\n"));
-    }
-
-    #[test]
     fn epoch_seconds_read_as_utc_dates() {
         assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc_time(951_782_400), "2000-02-29 00:00 UTC");
@@ -223,27 +213,5 @@ mod tests {
         assert_eq!(utc_time(1_795_000_000), "2026-11-18 11:06 UTC");
         assert_eq!(utc_time(-1), "1969-12-31 23:59 UTC");
         assert_eq!(time_or_dash(None), "-");
-    }
-
-    #[test]
-    fn sizes_rates_and_etas_read_like_people_write_them() {
-        assert_eq!(size(0), "0 B");
-        assert_eq!(size(1023), "1023 B");
-        assert_eq!(size(1024), "1.0 KiB");
-        assert_eq!(size(1536), "1.5 KiB");
-        assert_eq!(size(1_048_575), "1.0 MiB", "rounds up into the next unit, not to 1024.0 KiB");
-        assert_eq!(size(4_700_000_000), "4.4 GiB");
-        assert_eq!(size(3 << 40), "3.0 TiB");
-        assert_eq!(size(u64::MAX), "16.0 EiB");
-        assert_eq!(rate(Some(12 << 20)), "12.0 MiB/s");
-        assert_eq!(rate(Some(512 << 10)), "0.5 MiB/s");
-        assert_eq!(rate(None), "-");
-        assert_eq!(eta(Some(0)), "0:00:00");
-        assert_eq!(eta(Some(3723)), "1:02:03");
-        assert_eq!(eta(Some(100 * 3600 + 59)), "100:00:59");
-        assert_eq!(eta(None), "-");
-        assert_eq!(percent(f64::NAN), "-");
-        assert_eq!(percent(123.0), "100.0%");
-        assert_eq!(short_hash(&"0123456789abcdef".repeat(4)), "0123456789abcdef…");
     }
 }

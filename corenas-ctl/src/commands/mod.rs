@@ -159,6 +159,56 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
 
 #[cfg(test)]
 mod tests {
+    /// Every `crate::` path in the sources, as (file relative to src/, first two segments).
+    fn crate_paths() -> Vec<(String, String, String)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        walk(&src, &mut files);
+        let mut paths = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let name = file.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+            for (at, _) in text.match_indices("crate::") {
+                let rest = &text[at + "crate::".len()..];
+                let mut segments =
+                    rest.split("::").map(|s| s.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap());
+                let first = segments.next().unwrap_or_default().to_owned();
+                let second = segments.next().unwrap_or_default().to_owned();
+                paths.push((name.clone(), first, second));
+            }
+        }
+        paths
+    }
+
+    /// The module graph: a group names only the floor, proto and its own files, never another
+    /// group or this dispatcher; the floor names no group. `testing.rs` is the one exception: it
+    /// runs whole command lines through the dispatcher, and is compiled for tests only.
+    #[test]
+    fn groups_import_only_the_floor_and_themselves() {
+        let paths = crate_paths();
+        assert!(paths.iter().any(|(f, ..)| f.starts_with("commands/storage/")), "the scan found the groups");
+        for (file, first, second) in &paths {
+            if let Some(rest) = file.strip_prefix("commands/").filter(|r| *r != "mod.rs") {
+                let own = rest.split(['/', '.']).next().unwrap();
+                if first == "commands" {
+                    assert_eq!(second, own, "{file} reaches into crate::commands::{second}");
+                }
+            } else if file != "main.rs" && file != "testing.rs" && !file.starts_with("commands/") {
+                assert_ne!(first, "commands", "the floor file {file} imports a command group");
+            }
+        }
+    }
+
     use super::*;
     use crate::cli::DEFAULT_SOCKET;
     use crate::commands::accounts::args::UserCommand;

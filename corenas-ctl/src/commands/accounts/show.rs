@@ -77,7 +77,10 @@ pub fn password_report(p: &Password) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::change_report;
+    use crate::testing::step;
     use crate::testing::user;
+    use corenas_proto::api::Change;
 
     #[test]
     fn the_users_table_has_the_documented_columns() {
@@ -97,5 +100,49 @@ mod tests {
             members: vec!["alice".into()],
         };
         assert_eq!(groups_table(&[g]), "NAME   GID    KIND   MEMBERS\nstaff  10000  admin  alice\n");
+    }
+
+    #[test]
+    fn key_value_blocks_align() {
+        let out = key_values(&[("uid", "1".into()), ("full name", "A".into())]);
+        assert_eq!(out, "uid:        1\nfull name:  A\n");
+        assert!(user_block(&user("alice", &[], "")).contains("groups:     -\n"));
+    }
+
+    #[test]
+    fn a_dry_run_lists_the_steps_it_would_run() {
+        let change: Change<UserInfo> = Change {
+            dry_run: true,
+            steps: vec![step()],
+            result: Some(user("alice", &[], "")),
+            generated_password: None,
+            warnings: vec![],
+        };
+        let Report::Answer { human, json, exit } = change_report(&change, user_block).unwrap() else { panic!() };
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(human, "dry run: nothing changed; would run:\n  /usr/sbin/useradd --uid 50001 alice\n");
+        assert_eq!(exit, 0);
+        assert_eq!(json["dry_run"], true);
+        assert!(json.get("password").is_none());
+    }
+
+    #[test]
+    fn a_generated_password_is_shown_once_in_an_explicit_field() {
+        let password = Password::new("Correct-Horse-9".into()).unwrap();
+        let change = Change {
+            dry_run: false,
+            steps: vec![step()],
+            result: Some(user("alice", &[], "")),
+            generated_password: Some(password),
+            warnings: vec![],
+        };
+        let Report::Answer { human, json, .. } = change_report(&change, user_block).unwrap() else { panic!() };
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(human.starts_with("done; ran:\n  /usr/sbin/useradd --uid 50001 alice\nname:"), "{human}");
+        assert!(human.ends_with("generated password (shown once; corenasd keeps no copy): Correct-Horse-9\n"));
+        assert_eq!(json["generated_password"], "<redacted>");
+        assert_eq!(json["password"], "Correct-Horse-9");
+        assert_eq!(json["result"]["name"], "alice");
+        assert_eq!(json["steps"][0]["Exec"]["program"], "/usr/sbin/useradd");
     }
 }

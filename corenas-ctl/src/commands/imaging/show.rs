@@ -407,4 +407,26 @@ mod tests {
         };
         assert_eq!(human, "done: delete archive entry a1\n");
     }
+
+    #[test]
+    fn sizes_rates_and_etas_read_like_people_write_them() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1024), "1.0 KiB");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(1_048_575), "1.0 MiB", "rounds up into the next unit, not to 1024.0 KiB");
+        assert_eq!(size(4_700_000_000), "4.4 GiB");
+        assert_eq!(size(3 << 40), "3.0 TiB");
+        assert_eq!(size(u64::MAX), "16.0 EiB");
+        assert_eq!(rate(Some(12 << 20)), "12.0 MiB/s");
+        assert_eq!(rate(Some(512 << 10)), "0.5 MiB/s");
+        assert_eq!(rate(None), "-");
+        assert_eq!(eta(Some(0)), "0:00:00");
+        assert_eq!(eta(Some(3723)), "1:02:03");
+        assert_eq!(eta(Some(100 * 3600 + 59)), "100:00:59");
+        assert_eq!(eta(None), "-");
+        assert_eq!(percent(f64::NAN), "-");
+        assert_eq!(percent(123.0), "100.0%");
+        assert_eq!(short_hash(&"0123456789abcdef".repeat(4)), "0123456789abcdef…");
+    }
 }
