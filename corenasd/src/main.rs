@@ -121,7 +121,7 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(corenasd::imaging::engine::scheduler(Arc::clone(&shared)));
         tokio::spawn(corenasd::imaging::media::watch(Arc::clone(&shared)));
         let interval = std::time::Duration::from_secs(args.mount_watch_secs);
-        tokio::spawn(corenasd::mounts::watch(Arc::clone(&shared), interval));
+        tokio::spawn(corenasd::mounts::watch::watch(Arc::clone(&shared), interval));
         tokio::spawn(corenasd::devices::hotplug::watch(Arc::clone(&shared.device_events)));
         let schedules = std::time::Duration::from_secs(args.schedule_secs);
         tokio::spawn(corenasd::storage::snapshots::schedule_loop(Arc::clone(&shared), schedules));

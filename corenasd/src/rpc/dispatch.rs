@@ -344,7 +344,7 @@ impl Corenas for DaemonServer {
     }
 
     async fn share_list(self, _: Context) -> Result<Vec<ShareInfo>, WireError> {
-        self.shared.with_state(|s| shares::list(s.conn()))
+        self.shared.with_state(|s| shares::store::list(s.conn()))
     }
 
     async fn share_show(self, _: Context, name: ShareName) -> Result<ShareInfo, WireError> {
