@@ -3,7 +3,8 @@
 //! or changes goes through here, with the user's credential.
 
 use corenas_proto::api::{CorenasRequest, CorenasResponse};
-use corenas_proto::web::{Credential, WebGateClient};
+use corenas_proto::web::Credential;
+use corenas_proto::web_gate::WebGateClient;
 use corenas_proto::wire::{self, Service};
 use corenas_proto::{ErrorCode, WireError};
 use std::path::PathBuf;

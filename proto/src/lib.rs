@@ -20,6 +20,7 @@ pub mod shares;
 pub mod socket;
 pub mod storage;
 pub mod web;
+pub mod web_gate;
 pub mod wire;
 
 pub use error::{ErrorCode, ValidationError, WireError};

@@ -5,7 +5,7 @@ use super::CorenasService;
 use crate::audit::AuditRecord;
 use crate::authz;
 use crate::daemon::Daemon;
-use corenas_proto::web::WebGate;
+use corenas_proto::web_gate::WebGate;
 use corenas_proto::wire::{self, Service, Verdict};
 use std::os::unix::net::UnixListener as StdListener;
 use std::sync::Arc;

@@ -17,8 +17,9 @@ use corenas_proto::helper::PasswordCheck;
 use corenas_proto::names::{AccountKind, UserName};
 use corenas_proto::web::{
     ApiKeyInfo, Credential, LoginPassword, PasswordAccepted, Role, SecondFactor, SessionGrant, SessionInfo,
-    SetupRequest, Source, TotpEnrollment, WebGate, WebToken,
+    SetupRequest, Source, TotpEnrollment, WebToken,
 };
+use corenas_proto::web_gate::WebGate;
 use corenas_proto::{ErrorCode, WireError};
 use std::sync::Arc;
 use tarpc::context::Context;
