@@ -96,7 +96,8 @@ fn main() -> anyhow::Result<()> {
         drive_reads: Default::default(),
         in_flight: Default::default(),
     });
-    if let Some(token) = corenasd::web::setup_needed(&shared)
+    if let Some(token) = shared
+        .with_state(|s| corenasd::web::setup_needed(s.conn()))
         .map(|needed| shared.web.ensure_setup_token(needed))
         .map_err(|e| anyhow::anyhow!("reading web accounts: {}", e.message))?
     {

@@ -3,11 +3,10 @@
 //!
 //! ```text
 //! cargo test -p corenas-tests --test module_layout -- --nocapture
-//! cargo test -p corenas-tests --test module_layout -- --nocapture --include-ignored
 //! ```
 //!
-//! The first prints each crate's graph (files, import edges, circles); the second also holds
-//! today's tree against [`RULES`]. `CORENAS_LAYOUT_ROOT=DIR` reads `DIR/corenasd/src` and
+//! prints each crate's graph (files, import edges, circles) and holds today's tree against
+//! [`RULES`]. `CORENAS_LAYOUT_ROOT=DIR` reads `DIR/corenasd/src` and
 //! `DIR/corenas-ctl/src` instead of this workspace's (an older commit: `git archive COMMIT
 //! corenasd/src corenas-ctl/src | tar -x -C DIR`).
 //!
@@ -72,22 +71,19 @@ const RULES: &[Rule] = &[
 ];
 
 // ---------------------------------------------------------------------------------------------
-// The rules on today's tree. Ignored until the re-layout lands; `--include-ignored` runs them.
+// The rules on today's tree.
 
 #[test]
-#[ignore = "enabled when issue 17's re-layout lands"]
 fn corenasd_has_no_circle_larger_than_two_files() {
     hold("corenasd-circles");
 }
 
 #[test]
-#[ignore = "enabled when issue 17's re-layout lands"]
 fn corenasd_domains_do_not_import_the_rpc_layer() {
     hold("corenasd-domains-below-rpc");
 }
 
 #[test]
-#[ignore = "enabled when issue 17's re-layout lands"]
 fn corenas_ctl_groups_import_no_other_group_nor_the_dispatcher() {
     hold("corenas-ctl-groups-apart");
 }

@@ -3,11 +3,18 @@
 //! event stream). Kept in memory: after a restart a follower reads the inventory again, which is
 //! always read live from sysfs.
 
-use super::hotplug::DeviceEvent;
-use corenas_proto::devices::{DeviceEventEntry, DeviceEvents};
+use corenas_proto::devices::{DeviceEventEntry, DeviceEventKind, DeviceEvents};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// One coalesced notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceEvent {
+    /// Kernel name, e.g. "sdb", "sdb1", "loop3", "sr0".
+    pub device: String,
+    pub kind: DeviceEventKind,
+}
 
 /// Events kept; older ones are counted as missed by a follower that asks for them.
 pub const KEPT: usize = 1024;

@@ -20,15 +20,8 @@ pub const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Devices with events pending at once; past this, events for new devices are dropped.
 const MAX_PENDING: usize = 1024;
 
+pub use super::events::DeviceEvent;
 pub use corenas_proto::devices::DeviceEventKind;
-
-/// One coalesced notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceEvent {
-    /// Kernel name, e.g. "sdb", "sdb1", "loop3", "sr0".
-    pub device: String,
-    pub kind: DeviceEventKind,
-}
 
 /// The kernel's uevent broadcasts (netlink `NETLINK_KOBJECT_UEVENT`, group 1), non-blocking.
 /// Receiving them needs no privilege. Callers must drop messages whose sender port id is not 0.

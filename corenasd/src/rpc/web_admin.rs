@@ -13,7 +13,7 @@ pub async fn setup_token(server: &DaemonServer) -> Result<Option<SetupToken>, Wi
     if server.principal.channel != "ctl" {
         return Err(WireError::not_allowed("the setup token is shown only to root at the server's console"));
     }
-    let needed = crate::web::setup_needed(&server.shared)?;
+    let needed = server.shared.with_state(|s| crate::web::setup_needed(s.conn()))?;
     Ok(server.shared.web.ensure_setup_token(needed))
 }
 

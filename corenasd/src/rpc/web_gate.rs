@@ -184,13 +184,13 @@ fn expired() -> WireError {
 
 impl WebGate for WebGateServer {
     async fn setup_needed(self, _: Context) -> bool {
-        setup_needed(&self.shared).unwrap_or(false)
+        self.shared.with_state(|s| setup_needed(s.conn())).unwrap_or(false)
     }
 
     async fn setup(self, _: Context, req: SetupRequest) -> Result<PasswordAccepted, WireError> {
         let user = req.user.to_string();
         self.check_lockout("web.setup", "setup", req.source)?;
-        if !setup_needed(&self.shared)? {
+        if !self.shared.with_state(|s| setup_needed(s.conn()))? {
             let e = WireError::not_allowed("CoreNAS is set up already: log in instead");
             self.audit("setup@web", "web.setup", serde_json::json!({ "user": user }), "refused", Some(e.code));
             return Err(e);

@@ -7,8 +7,7 @@ pub mod sessions;
 pub mod store;
 pub mod totp;
 
-use crate::daemon::Daemon;
-use corenas_proto::WireError;
+use crate::state::StateError;
 use corenas_proto::web::SetupToken;
 use sessions::WebSessions;
 use std::sync::Mutex;
@@ -69,8 +68,8 @@ fn new_setup_token() -> String {
     s
 }
 
-pub fn setup_needed(shared: &Daemon) -> Result<bool, WireError> {
-    shared.with_state(|s| store::has_enrolled_admin(s.conn())).map(|has| !has)
+pub fn setup_needed(conn: &rusqlite::Connection) -> Result<bool, StateError> {
+    store::has_enrolled_admin(conn).map(|has| !has)
 }
 
 /// The uid of the web tier's user from the host's /etc/passwd (CoreNAS binaries are static and
