@@ -2,7 +2,8 @@
 //! anything, the role it needs and whether an open web page may make it by itself. The rest of
 //! corenasd reads this table: the role check (`authz::check`), the audit
 //! (`DaemonServer::change`), which requests run detached (`CorenasService`) and what the web
-//! gate's `watch` serves. A new API method needs one row here and nothing else in `rpc/`.
+//! gate's `watch` serves. A new API method needs one row here and one short handler in
+//! `rpc/dispatch.rs`.
 //!
 //! The audit names are the strings in every audit log written so far and what `log search
 //! --action` matches, so they never change (a test pins each one). Where they differ from the
