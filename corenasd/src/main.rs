@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", p.display()))?,
         None => corenas_proto::socket::from_systemd().context("no --listen and no socket from systemd (LISTEN_FDS)")?,
     };
-    // Absolute, so that the state filesystem checks (server.rs, state_writable) look at the right place.
+    // Absolute, so that the state filesystem checks (daemon.rs, state_writable) look at the right place.
     let db = std::path::absolute(args.state_dir.join("state.db")).context("the state directory")?;
     let web_uid = match &args.web_user {
         Some(name) => {

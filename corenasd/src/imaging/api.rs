@@ -1,5 +1,5 @@
-//! The imaging methods of the daemon API. server.rs authorizes and audits; this decides what a
-//! request may do to a job in its current state.
+//! The imaging methods of the daemon API. The method table and `rpc/` authorize and audit; this
+//! decides what a request may do to a job in its current state.
 
 use super::ddrescue::Run;
 use super::engine::{medium_facts, update};
