@@ -228,3 +228,19 @@ pub enum ExportFormat {
     Json,
     Csv,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The priorities offered are proto's, spelled as the wire spells them.
+    #[test]
+    fn the_offered_priorities_are_protos() {
+        let spelled: Vec<&str> = [Priority::Low, Priority::Normal, Priority::High].map(Priority::as_str).to_vec();
+        assert_eq!(PRIORITIES, spelled);
+        for p in PRIORITIES {
+            let parsed: Priority = serde_json::from_value(serde_json::json!(p)).expect("proto reads it");
+            assert_eq!(parsed.as_str(), *p);
+        }
+    }
+}

@@ -280,3 +280,28 @@ pub(crate) fn keep_count(s: &str) -> Result<u16, ValidationError> {
     let n = whole_number(s, "keep", "snapshot count", 0, 1000)?;
     u16::try_from(n).map_err(|_| ValidationError::new("keep", "the snapshot count is out of range"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap needs the spellings as a static list for its help and completions; they are written
+    /// out above, so a test holds them to proto's own list (a new backend, layout or algorithm in
+    /// proto fails here until the CLI offers it).
+    #[test]
+    fn the_offered_values_are_protos() {
+        // The CLI's order is its own (its help lists the common choices first); the set is proto's.
+        fn sorted(names: impl IntoIterator<Item = &'static str>) -> Vec<&'static str> {
+            let mut v: Vec<&str> = names.into_iter().collect();
+            v.sort_unstable();
+            v
+        }
+        fn names<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
+            sorted(all.iter().map(|v| as_str(*v)))
+        }
+        assert_eq!(sorted(BACKENDS.iter().copied()), names(Backend::ALL, Backend::as_str));
+        assert_eq!(sorted(ZFS_LAYOUTS.iter().copied()), names(ZfsLayout::ALL, ZfsLayout::as_str));
+        assert_eq!(sorted(BTRFS_PROFILES.iter().copied()), names(BtrfsProfile::ALL, BtrfsProfile::as_str));
+        assert_eq!(sorted(COMPRESSIONS.iter().copied()), names(Compression::ALL, Compression::as_str));
+    }
+}
