@@ -264,19 +264,27 @@ pub fn missing_optional() -> Vec<String> {
 /// Checks at start-up that every program in the table is a root-owned executable that nobody
 /// else can replace. A missing tool is reported by name before the helper serves anything.
 pub fn check_programs() -> Result<(), String> {
-    let mut problems = Vec::new();
-    for p in Program::ALL {
-        match std::fs::metadata(p.path()) {
-            Ok(m)
-                if m.is_file()
-                    && m.uid() == 0
-                    && m.permissions().mode() & 0o022 == 0
-                    && m.permissions().mode() & 0o111 != 0 => {}
-            Ok(_) => problems.push(format!("{} is not a root-owned executable that only root can write", p.path())),
-            Err(e) => problems.push(format!("{} is missing ({e}); install its Debian package", p.path())),
-        }
-    }
+    let problems: Vec<String> = Program::ALL.iter().filter_map(|p| trusted(p.path()).err()).collect();
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+/// Whether a program may run as root: a regular, executable file owned by root that no one else
+/// can write. Checked at start-up for the required programs and again before every spawn, for
+/// every program in the table (optional tools such as zpool, lvm or pamtester included): a tool
+/// replaced after start-up, or installed later with loose permissions, never runs as root.
+fn trusted(path: &str) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m)
+            if m.is_file()
+                && m.uid() == 0
+                && m.permissions().mode() & 0o022 == 0
+                && m.permissions().mode() & 0o111 != 0 =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(format!("{path} is not a root-owned executable that only root can write")),
+        Err(e) => Err(format!("{path} is missing ({e}); install its Debian package")),
+    }
 }
 
 fn tool_error(program: Program, code: ErrorCode, message: String) -> WireError {
@@ -339,6 +347,10 @@ pub async fn run_raw(cmd: &Invocation, timeout: Duration) -> Result<(Option<i32>
             format!("{} is not installed (Debian package {})", cmd.program.path(), cmd.program.package()),
         ));
     }
+    if let Err(why) = trusted(cmd.program.path()) {
+        tracing::error!(program = cmd.program.path(), "refusing to run: {why}");
+        return Err(tool_error(cmd.program, ErrorCode::NotAllowed, format!("refused to run it as root: {why}")));
+    }
     let mut child = tokio::process::Command::new(cmd.program.path())
         .args(&cmd.args)
         .env_clear()
@@ -397,6 +409,28 @@ pub async fn run_raw(cmd: &Invocation, timeout: Duration) -> Result<(Option<i32>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_root_owned_programs_that_only_root_can_write_are_trusted() {
+        assert_eq!(trusted("/usr/bin/cat"), Ok(()), "a package's binary is trusted");
+        let dir = std::env::temp_dir().join(format!("corenas-exec-trust-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tool = dir.join("tool");
+        std::fs::copy("/usr/bin/true", &tool).unwrap();
+        let tool_path = tool.to_str().unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // As root (./test), the copy is root-owned and passes: the control for the refusals below.
+        assert_eq!(trusted(tool_path).is_ok(), rustix::process::geteuid().is_root(), "{:?}", trusted(tool_path));
+        for loose in [0o775, 0o757, 0o777] {
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(loose)).unwrap();
+            let e = trusted(tool_path).expect_err("group- or world-writable");
+            assert!(e.contains("only root can write"), "{loose:o}: {e}");
+        }
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(trusted(tool_path).is_err(), "not executable");
+        assert!(trusted(dir.join("missing").to_str().unwrap()).unwrap_err().contains("missing"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)

@@ -46,3 +46,38 @@ fn helper_refuses_accounts_outside_the_managed_ranges() {
     assert_unchanged(&before, &lab.snapshot());
     assert!(!lab.log("helper.log").contains("/usr/sbin/usermod"), "no program may have run");
 }
+
+/// A compromised corenasd (or a web admin) must not pre-create a group that a package installed
+/// later grants root to by name (`docker`, `libvirt`, `sudo`, ...); a plain name is accepted, so
+/// the refusal is about the name.
+#[test]
+fn helper_refuses_privilege_bearing_group_names() {
+    if !require_root("helper_refuses_privilege_bearing_group_names") {
+        return;
+    }
+    let lab = Lab::start("groupnames", LabOptions::default());
+    let before = lab.snapshot();
+    block_on(async {
+        let h = helper_client(&lab.helper_sock).await.expect("connect as root");
+        for name in ["docker", "libvirt", "lxd", "incus-admin", "wheel", "admin", "lpadmin"] {
+            let op = HelperOp::GroupCreate { name: name.parse().unwrap(), gid: "50500".parse().unwrap() };
+            for dry_run in [true, false] {
+                let e = h.perform(ctx(), op.clone(), dry_run).await.expect("rpc").expect_err("must be refused");
+                assert_eq!(
+                    (e.code, e.field.as_deref()),
+                    (ErrorCode::InvalidInput, Some("name")),
+                    "{name}: {}",
+                    e.message
+                );
+                assert!(e.message.contains("reserved"), "{}", e.message);
+            }
+        }
+    });
+    assert_unchanged(&before, &lab.snapshot());
+    assert!(!lab.log("helper.log").contains("/usr/sbin/groupadd"), "no program may have run");
+    block_on(async {
+        let h = helper_client(&lab.helper_sock).await.expect("connect as root");
+        let op = HelperOp::GroupCreate { name: "dockerusers".parse().unwrap(), gid: "50500".parse().unwrap() };
+        h.perform(ctx(), op, true).await.expect("rpc").expect("a plain name is planned");
+    });
+}

@@ -75,6 +75,7 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     let one = |c: Invocation| Ok(vec![Action::Exec(c)]);
     match op {
         HelperOp::GroupCreate { name, gid } => {
+            refuse_privileged_group_name(name.as_str())?;
             if acc.group(name.as_str()).is_some() {
                 return Err(exists("group", name.as_str()));
             }
@@ -234,4 +235,41 @@ pub async fn snapshot(ctx: &Ctx) -> Result<AccountsSnapshot, WireError> {
         .map(|g| GroupEntry { name: g.name.clone(), gid: g.gid, members: g.members.clone() })
         .collect();
     Ok(AccountsSnapshot { users, groups })
+}
+
+/// Group names that packages and policies grant root or near-root to by name. Debian packages
+/// `addgroup --system` such a group only when the name is free, so a managed group that took the
+/// name first (a web admin, or a compromised corenasd) would receive those rights later, when
+/// docker.io, libvirt or sudo is installed. The host's own groups of these names already exist
+/// and are refused as existing; this covers the ones not installed yet.
+const PRIVILEGED_GROUP_NAMES: &[&str] = &[
+    "adm",
+    "admin",
+    "disk",
+    "docker",
+    "incus",
+    "incus-admin",
+    "kvm",
+    "libvirt",
+    "libvirt-qemu",
+    "lpadmin",
+    "lxd",
+    "podman",
+    "root",
+    "shadow",
+    "sudo",
+    "systemd-journal",
+    "wheel",
+];
+
+fn refuse_privileged_group_name(name: &str) -> Result<(), WireError> {
+    if PRIVILEGED_GROUP_NAMES.contains(&name) {
+        return Err(WireError::invalid(
+            "name",
+            format!(
+                "group name '{name}' is reserved: packages grant privileges to a group of that name; choose another name"
+            ),
+        ));
+    }
+    Ok(())
 }
