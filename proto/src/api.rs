@@ -28,7 +28,7 @@ pub struct UserAdd {
     /// Chosen from the kind's range when absent.
     pub uid: Option<ManagedUid>,
     pub full_name: Option<FullName>,
-    /// Defaults: /bin/bash for admins, /usr/sbin/nologin for share users.
+    /// Defaults to /usr/sbin/nologin; a login shell only from the ctl channel (root at the console).
     pub shell: Option<Shell>,
     pub create_home: bool,
     pub groups: Vec<GroupName>,

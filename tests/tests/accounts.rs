@@ -66,7 +66,7 @@ fn users_and_groups_round_trip_through_the_real_tools() {
     ok(&lab.ctl(&["user", "add", "root2", "--kind", "admin", "--no-home"]));
     let admin_uid: u32 = passwd_line(&lab, "root2").unwrap()[2].parse().unwrap();
     assert!((10_000..=20_000).contains(&admin_uid));
-    assert_eq!(passwd_line(&lab, "root2").unwrap()[6], "/bin/bash");
+    assert_eq!(passwd_line(&lab, "root2").unwrap()[6], "/usr/sbin/nologin", "no login shell unless chosen");
 
     // JSON listing shows exactly the managed users.
     let list = lab.ctl_json(&["user", "list"]);

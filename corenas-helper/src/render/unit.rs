@@ -3,7 +3,7 @@
 //! so they need no escaping; the unit name is the escaped mount point, as systemd requires.
 
 use super::MANAGED_HEADER;
-use corenas_proto::mounts::{MountDef, MountSource};
+use corenas_proto::mounts::{MountDef, MountFlag, MountSource};
 use std::fmt::Write;
 
 /// Where CIFS credentials go (root-only directory, one 0600 file per mount).
@@ -71,7 +71,14 @@ pub fn options(def: &MountDef) -> String {
     // (The wait for the device is bounded by JobTimeoutSec: `x-systemd.device-timeout` is read
     // only by the fstab generator, not from a unit's Options=.)
     o.push("nofail".into());
+    // Forced, whatever corenasd asked for: a mounted filesystem (a USB disk, a remote server, a
+    // crafted pool) must not bring a setuid-root binary or a device node onto the NAS, and a
+    // remote one no program to run. An admin's flags only ever add to these.
     let mut flags = def.flags.clone();
+    flags.extend([MountFlag::NoSuid, MountFlag::NoDev]);
+    if def.source.is_remote() {
+        flags.push(MountFlag::NoExec);
+    }
     flags.sort();
     flags.dedup();
     o.extend(flags.iter().map(|f| f.as_str().to_owned()));
@@ -164,7 +171,7 @@ pub fn line_is_expected(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use corenas_proto::mounts::{CifsCredentials, LocalFs, MountFlag, NfsVersion};
+    use corenas_proto::mounts::{CifsCredentials, LocalFs, NfsVersion};
 
     fn def(source: MountSource, target: &str) -> MountDef {
         MountDef {
@@ -182,7 +189,10 @@ mod tests {
         let local =
             def(MountSource::Local { device: "/dev/sdb".parse().unwrap(), fs: LocalFs::Ext4 }, "/mnt/corenas/data");
         let u = mount_unit(&local);
-        assert!(u.contains("What=/dev/sdb\nWhere=/mnt/corenas/data\nType=ext4\nOptions=nofail,noatime\n"), "{u}");
+        assert!(
+            u.contains("What=/dev/sdb\nWhere=/mnt/corenas/data\nType=ext4\nOptions=nofail,noatime,nosuid,nodev\n"),
+            "{u}"
+        );
         assert!(u.ends_with("[Install]\nWantedBy=local-fs.target\n"));
         assert_eq!(local.unit_name(), "mnt-corenas-data.mount");
 
@@ -194,7 +204,7 @@ mod tests {
         let u = mount_unit(&zfs);
         assert!(u.contains("Wants=zfs-import.target\nAfter=zfs-import.target\n"), "{u}");
         assert!(
-            u.contains("What=tank/media\nWhere=/mnt/corenas/tank/media\nType=zfs\nOptions=zfsutil,nofail,noatime\n"),
+            u.contains("What=tank/media\nWhere=/mnt/corenas/tank/media\nType=zfs\nOptions=zfsutil,nofail,noatime,nosuid,nodev\n"),
             "{u}"
         );
         assert!(u.lines().all(line_is_expected), "{u}");
@@ -210,7 +220,11 @@ mod tests {
             "/mnt/corenas/remote",
         );
         let u = mount_unit(&nfs);
-        assert!(u.contains("What=[fd00::1]:/srv/x\n") && u.contains("Options=_netdev,vers=4.2,nofail"), "{u}");
+        assert!(
+            u.contains("What=[fd00::1]:/srv/x\n")
+                && u.contains("Options=_netdev,vers=4.2,nofail,noatime,noexec,nosuid,nodev\n"),
+            "{u}"
+        );
         assert!(u.contains("After=network-online.target") && u.ends_with("WantedBy=remote-fs.target\n"));
 
         let cifs = def(
@@ -235,12 +249,49 @@ mod tests {
         let u = mount_unit(&bind);
         assert!(
             u.contains("RequiresMountsFor=/mnt/corenas/tank/media")
-                && u.contains("Type=none\nOptions=bind,nofail,noatime"),
+                && u.contains("Type=none\nOptions=bind,nofail,noatime,nosuid,nodev\n"),
             "{u}"
         );
         for text in [mount_unit(&local), mount_unit(&nfs), mount_unit(&cifs), mount_unit(&bind), automount_unit(&bind)]
         {
             assert!(text.lines().all(line_is_expected), "{text}");
+        }
+    }
+
+    /// Played as a compromised corenasd (or a web admin): whatever flags a request carries (none
+    /// at all here), no CoreNAS mount lets a setuid binary or a device node from the mounted
+    /// filesystem work, and nothing on a remote server runs on the NAS.
+    #[test]
+    fn every_unit_is_nosuid_nodev_and_remote_ones_noexec() {
+        let sources = [
+            MountSource::Local { device: "/dev/sdb".parse().unwrap(), fs: LocalFs::Ext4 },
+            MountSource::Local { device: "/dev/sdc1".parse().unwrap(), fs: LocalFs::Vfat },
+            MountSource::Bind { source: "/mnt/corenas/tank/media".parse().unwrap() },
+            MountSource::Zfs { pool: "tank".parse().unwrap(), dataset: Some("tank/media".parse().unwrap()) },
+            MountSource::Nfs {
+                server: "attacker.lan".parse().unwrap(),
+                export: "/exp".parse().unwrap(),
+                version: None,
+            },
+            MountSource::Cifs {
+                server: "attacker.lan".parse().unwrap(),
+                share: "x".parse().unwrap(),
+                credentials: None,
+            },
+        ];
+        for source in sources {
+            let remote = source.is_remote();
+            for flags in [vec![], vec![MountFlag::ReadOnly], vec![MountFlag::NoSuid, MountFlag::NoAtime]] {
+                let d = MountDef { flags, ..def(source.clone(), "/mnt/corenas/x") };
+                let unit = mount_unit(&d);
+                let line = unit.lines().find_map(|l| l.strip_prefix("Options=")).expect("an Options= line");
+                let opts: Vec<&str> = line.split(',').collect();
+                for must in ["nosuid", "nodev"] {
+                    assert_eq!(opts.iter().filter(|o| **o == must).count(), 1, "{must} once in {unit}");
+                }
+                assert_eq!(opts.contains(&"noexec"), remote, "noexec exactly for remote sources: {unit}");
+                assert!(unit.lines().all(line_is_expected), "{unit}");
+            }
         }
     }
 }

@@ -12,7 +12,12 @@ use corenas_proto::helper::HelperOp;
 use corenas_proto::names::{GroupName, ManagedGid, UserName};
 use corenas_proto::{ErrorCode, WireError};
 
-pub async fn add_user(shared: &Daemon, req: &UserAdd, dry_run: bool) -> Result<Change<UserInfo>, WireError> {
+pub async fn add_user(
+    shared: &Daemon,
+    req: &UserAdd,
+    channel: plan::Channel,
+    dry_run: bool,
+) -> Result<Change<UserInfo>, WireError> {
     if req.password.is_some() && req.generate_password {
         return Err(WireError::invalid("password", "give a password or ask for a generated one, not both"));
     }
@@ -21,7 +26,7 @@ pub async fn add_user(shared: &Daemon, req: &UserAdd, dry_run: bool) -> Result<C
     let h = shared.helper.connect().await?;
     let acc = h.accounts().await?;
     let retired = shared.with_state(|s| store::retired_ids(s.conn()))?;
-    let op = plan::user_add_ops(&acc, req, password, &retired)?;
+    let op = plan::user_add_ops(&acc, req, password, &retired, channel)?;
     let HelperOp::UserCreate(new_user) = &op else {
         return Err(WireError::internal("user add planned something other than a user creation"));
     };
@@ -50,6 +55,8 @@ pub async fn delete_user(
     let steps = h.run_ops(ops, dry_run).await?;
     if !dry_run {
         shared.with_state(|s| store::forget(s.conn(), name.as_str(), false).map(|_| ()))?;
+        // A deleted account keeps no web session, key or row for a later owner of the name.
+        shared.with_state(|s| crate::web::end_access(s.conn(), &shared.web, name.as_str(), true))?;
     }
     Ok(Change::planned(dry_run, steps, None))
 }
@@ -58,11 +65,16 @@ pub async fn modify_user(
     shared: &Daemon,
     name: &UserName,
     m: &UserMod,
+    channel: plan::Channel,
     dry_run: bool,
 ) -> Result<Change<UserInfo>, WireError> {
     let h = shared.helper.connect().await?;
-    let ops = plan::user_mod_ops(&h.accounts().await?, name, m)?;
+    let ops = plan::user_mod_ops(&h.accounts().await?, name, m, channel)?;
     let steps = h.run_ops(ops, dry_run).await?;
+    if m.lock == Some(true) && !dry_run {
+        // Locking offboards: the web sessions and API keys end too, not only the password.
+        shared.with_state(|s| crate::web::end_access(s.conn(), &shared.web, name.as_str(), false))?;
+    }
     let result = if dry_run { None } else { plan::user_info(&h.accounts().await?, name.as_str()) };
     Ok(Change::planned(dry_run, steps, result))
 }

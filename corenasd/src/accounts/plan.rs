@@ -106,6 +106,40 @@ pub fn generate_password() -> Result<Password, WireError> {
     Password::generate().map_err(WireError::internal)
 }
 
+/// Where a request comes from, as far as accounts care: root at the server's console (ctl) may
+/// give an account a login shell; the web tier (sessions, API keys, first-run setup) may not,
+/// or a web admin (or a stolen session) would be an SSH user without the web's second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Ctl,
+    Web,
+}
+
+impl Channel {
+    /// From a principal's channel name: anything but "ctl" is the web tier.
+    pub fn of(principal_channel: &str) -> Self {
+        if principal_channel == "ctl" { Self::Ctl } else { Self::Web }
+    }
+}
+
+/// Shells that give no login; anyone may choose these.
+const NO_LOGIN_SHELLS: &[&str] = &["/usr/sbin/nologin", "/bin/false"];
+
+/// Refuses a login shell requested from anywhere but the ctl channel.
+fn check_shell_choice(shell: Option<&Shell>, channel: Channel) -> Result<(), WireError> {
+    match shell {
+        Some(s) if channel != Channel::Ctl && !NO_LOGIN_SHELLS.contains(&s.as_str()) => Err(WireError {
+            code: ErrorCode::NotAllowed,
+            message: format!(
+                "shell '{s}' is a login shell, which only root at the server's console may give (corenas-ctl user add/mod --shell); from the web use {} or leave shell out",
+                NO_LOGIN_SHELLS.join(" or ")
+            ),
+            field: Some("shell".into()),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The helper operations `user add` performs (one: the helper creates the user's own group,
 /// the user, memberships and password together, so a dry run plans all of it).
 pub fn user_add_ops(
@@ -113,15 +147,15 @@ pub fn user_add_ops(
     req: &UserAdd,
     password: Option<Password>,
     retired: &HashSet<u32>,
+    channel: Channel,
 ) -> Result<HelperOp, WireError> {
+    check_shell_choice(req.shell.as_ref(), channel)?;
     if acc.users.iter().any(|u| u.name == req.name.as_str()) {
         return Err(WireError::new(ErrorCode::AlreadyExists, format!("user '{}' already exists", req.name)));
     }
     let uid = ManagedUid::try_from(choose_id(acc, req.kind, req.uid.map(ManagedUid::get), retired, "uid")?)?;
-    let shell = req.shell.clone().unwrap_or_else(|| match req.kind {
-        AccountKind::Admin => Shell::bash(),
-        AccountKind::ShareUser => Shell::nologin(),
-    });
+    // No login shell unless root chose one at the console: admins work through the web and ctl.
+    let shell = req.shell.clone().unwrap_or_else(Shell::nologin);
     Ok(HelperOp::UserCreate(NewUser {
         name: req.name.clone(),
         uid,
@@ -147,7 +181,13 @@ fn require_smb_state(info: &UserInfo) -> Result<(), WireError> {
     Ok(())
 }
 
-pub fn user_mod_ops(acc: &Accounts, name: &UserName, m: &UserMod) -> Result<Vec<HelperOp>, WireError> {
+pub fn user_mod_ops(
+    acc: &Accounts,
+    name: &UserName,
+    m: &UserMod,
+    channel: Channel,
+) -> Result<Vec<HelperOp>, WireError> {
+    check_shell_choice(m.shell.as_ref(), channel)?;
     let info = user_info(acc, name.as_str()).ok_or_else(|| unmanaged_user(acc, name.as_str()))?;
     if m.lock.is_some() {
         require_smb_state(&info)?;
@@ -261,9 +301,61 @@ mod tests {
         assert_eq!(names, ["a"]);
         assert_eq!(user_info(&acc(), "a").unwrap().groups, ["g"]);
         assert!(
-            user_mod_ops(&acc(), &"root".parse().unwrap(), &UserMod { lock: Some(true), ..Default::default() })
-                .is_err()
+            user_mod_ops(
+                &acc(),
+                &"root".parse().unwrap(),
+                &UserMod { lock: Some(true), ..Default::default() },
+                Channel::Ctl
+            )
+            .is_err()
         );
+    }
+
+    fn admin_add(shell: Option<&str>) -> UserAdd {
+        UserAdd {
+            name: "boss".parse().unwrap(),
+            kind: AccountKind::Admin,
+            uid: None,
+            full_name: None,
+            shell: shell.map(|s| s.parse().unwrap()),
+            create_home: false,
+            groups: vec![],
+            password: None,
+            generate_password: false,
+        }
+    }
+
+    fn planned_shell(op: HelperOp) -> String {
+        let HelperOp::UserCreate(u) = op else { panic!("{op:?}") };
+        u.shell.to_string()
+    }
+
+    /// A web admin must not become an SSH user: no login shell by default, none on request
+    /// from the web; root at the console may still give one.
+    #[test]
+    fn login_shells_only_from_ctl() {
+        let none = HashSet::new();
+        for channel in [Channel::Web, Channel::Ctl] {
+            let op = user_add_ops(&acc(), &admin_add(None), None, &none, channel).unwrap();
+            assert_eq!(planned_shell(op), "/usr/sbin/nologin", "{channel:?}");
+        }
+        for shell in ["/bin/bash", "/bin/sh", "/usr/bin/zsh"] {
+            let e = user_add_ops(&acc(), &admin_add(Some(shell)), None, &none, Channel::Web).unwrap_err();
+            assert_eq!((e.code, e.field.as_deref()), (ErrorCode::NotAllowed, Some("shell")), "{e:?}");
+            assert!(e.message.contains(shell) && e.message.contains("corenas-ctl"), "{}", e.message);
+            let m = UserMod { shell: Some(shell.parse().unwrap()), ..Default::default() };
+            let e = user_mod_ops(&acc(), &"a".parse().unwrap(), &m, Channel::Web).unwrap_err();
+            assert_eq!((e.code, e.field.as_deref()), (ErrorCode::NotAllowed, Some("shell")), "{e:?}");
+            assert!(user_mod_ops(&acc(), &"a".parse().unwrap(), &m, Channel::Ctl).is_ok());
+        }
+        let op = user_add_ops(&acc(), &admin_add(Some("/bin/bash")), None, &none, Channel::Ctl).unwrap();
+        assert_eq!(planned_shell(op), "/bin/bash");
+        let op = user_add_ops(&acc(), &admin_add(Some("/bin/false")), None, &none, Channel::Web).unwrap();
+        assert_eq!(planned_shell(op), "/bin/false", "giving up a login is allowed from anywhere");
+        assert_eq!(Channel::of("ctl"), Channel::Ctl);
+        for c in ["web", "api", "socket", ""] {
+            assert_eq!(Channel::of(c), Channel::Web);
+        }
     }
 
     #[test]

@@ -52,7 +52,8 @@ impl Corenas for DaemonServer {
     }
 
     async fn user_add(self, _: Context, req: UserAdd, dry_run: bool) -> Result<Change<UserInfo>, WireError> {
-        self.change(json(&req), dry_run, accounts::add_user(&self.shared, &req, dry_run)).await
+        let channel = accounts::plan::Channel::of(self.principal.channel);
+        self.change(json(&req), dry_run, accounts::add_user(&self.shared, &req, channel, dry_run)).await
     }
 
     async fn user_del(
@@ -74,7 +75,8 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<UserInfo>, WireError> {
         let args = serde_json::json!({ "name": name, "change": m });
-        self.change(args, dry_run, accounts::modify_user(&self.shared, &name, &m, dry_run)).await
+        let channel = accounts::plan::Channel::of(self.principal.channel);
+        self.change(args, dry_run, accounts::modify_user(&self.shared, &name, &m, channel, dry_run)).await
     }
 
     async fn user_list(self, _: Context) -> Result<Vec<UserInfo>, WireError> {
@@ -324,7 +326,8 @@ impl Corenas for DaemonServer {
 
     async fn share_create(self, _: Context, req: ShareCreate, dry_run: bool) -> Result<Change<ShareInfo>, WireError> {
         let args = json(&req);
-        self.change(args, dry_run, shares::create(&self.shared, &req, dry_run)).await
+        let from_ctl = self.principal.channel == "ctl";
+        self.change(args, dry_run, shares::create(&self.shared, &req, from_ctl, dry_run)).await
     }
 
     async fn share_modify(
@@ -335,7 +338,8 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<ShareInfo>, WireError> {
         let args = serde_json::json!({ "name": name, "change": change });
-        self.change(args, dry_run, shares::modify(&self.shared, &name, &change, dry_run)).await
+        let from_ctl = self.principal.channel == "ctl";
+        self.change(args, dry_run, shares::modify(&self.shared, &name, &change, from_ctl, dry_run)).await
     }
 
     async fn share_delete(self, _: Context, name: ShareName, dry_run: bool) -> Result<Change<()>, WireError> {

@@ -75,7 +75,7 @@ pub struct UserAddArgs {
     /// The full name (GECOS).
     #[arg(long, value_name = "TEXT")]
     pub full_name: Option<FullName>,
-    /// The login shell; defaults to /bin/bash for admins, /usr/sbin/nologin for share users.
+    /// The login shell (default /usr/sbin/nologin; only root at the console may choose another).
     #[arg(long, value_name = "PATH", value_parser = Listed::<Shell>::new(SHELLS))]
     pub shell: Option<Shell>,
     /// Do not create a home directory.

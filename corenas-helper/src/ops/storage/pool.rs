@@ -6,7 +6,7 @@ use super::super::device::{self, Device};
 use super::super::{Action, Ctx, mounts};
 use crate::exec::{Invocation, Program};
 use corenas_proto::helper::HelperOp;
-use corenas_proto::mounts::{LocalFs, MountDef, MountSource};
+use corenas_proto::mounts::{LocalFs, MountDef, MountFlag, MountSource};
 use corenas_proto::names::{DatasetName, DevicePath, MountTarget, PoolName, SnapshotName};
 use corenas_proto::storage::{Backend, Compression, DiskFs, PoolLayout, PoolSpec, ZfsLayout};
 use corenas_proto::{ErrorCode, WireError};
@@ -83,7 +83,8 @@ fn pool_mount_def(pool: &PoolName, device: &Path, fs: LocalFs) -> Result<MountDe
     Ok(MountDef {
         source: MountSource::Local { device, fs },
         target: pool.mount_target(),
-        flags: Vec::new(),
+        // The renderer forces these too; said here so a reader of this plan sees them.
+        flags: vec![MountFlag::NoSuid, MountFlag::NoDev],
         automount: false,
         temporary: false,
         timeout_secs: MOUNT_TIMEOUT_SECS,
@@ -101,7 +102,7 @@ fn zfs_mount_def(pool: &PoolName, dataset: Option<&DatasetName>) -> MountDef {
     MountDef {
         source: MountSource::Zfs { pool: pool.clone(), dataset: dataset.cloned() },
         target: dataset.map_or_else(|| pool.mount_target(), DatasetName::mount_target),
-        flags: Vec::new(),
+        flags: vec![MountFlag::NoSuid, MountFlag::NoDev],
         automount: false,
         temporary: false,
         timeout_secs: MOUNT_TIMEOUT_SECS,
@@ -167,6 +168,9 @@ fn create(ctx: &Ctx, spec: &PoolSpec) -> Result<Vec<Action>, WireError> {
             for p in properties {
                 a.extend(["-O".into(), p.assignment()]);
             }
+            // No setuid binary or device node on a pool works (the admin cannot turn them on:
+            // ZfsProperty offers neither); datasets inherit these.
+            a.extend(["-O", "setuid=off", "-O", "devices=off"].map(str::to_owned));
             let open = openzfs();
             // OpenZFS: `zpool create` mounts the new root dataset itself even when it is
             // canmount=noauto, unless it has no mount point yet; it gets one right after.
@@ -331,6 +335,8 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
                 for p in &spec.properties {
                     a.extend(["-o".into(), p.assignment()]);
                 }
+                // Also set here, not only inherited: the pool may be one CoreNAS imported.
+                a.extend(["-o", "setuid=off", "-o", "devices=off"].map(str::to_owned));
                 let open = openzfs();
                 if open {
                     a.extend(["-o".into(), "canmount=noauto".into()]);
