@@ -24,9 +24,18 @@ pub fn from_systemd() -> Option<UnixListener> {
         std::env::remove_var("LISTEN_FDS");
         std::env::remove_var("LISTEN_FDNAMES");
     }
-    let listener = UnixListener::from(fd);
+    let listener = inherited(fd).ok()?;
     listener.set_nonblocking(true).ok()?;
     Some(listener)
+}
+
+/// A listening socket inherited from systemd, made close-on-exec: systemd passes it without
+/// `FD_CLOEXEC`, and the helper runs tools (zpool, mdadm, pamtester ...) that would otherwise
+/// inherit the socket corenasd connects to, and could accept on it.
+fn inherited(fd: OwnedFd) -> std::io::Result<UnixListener> {
+    let flags = rustix::io::fcntl_getfd(&fd)?;
+    rustix::io::fcntl_setfd(&fd, flags | rustix::io::FdFlags::CLOEXEC)?;
+    Ok(UnixListener::from(fd))
 }
 
 /// Binds `path` (a stale socket file is replaced) with its mode and, if given, its group.
@@ -68,6 +77,21 @@ pub fn parse_mode(s: &str) -> Result<u32, String> {
 mod tests {
     use super::*;
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+    #[test]
+    fn an_inherited_socket_becomes_close_on_exec() {
+        let dir = std::env::temp_dir().join(format!("corenas-socket-inherit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = bind(&dir.join("s.sock"), 0o600, None).unwrap();
+        // As systemd hands it over: the same socket without FD_CLOEXEC.
+        let fd = OwnedFd::from(listener);
+        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty()).unwrap();
+        assert!(!rustix::io::fcntl_getfd(&fd).unwrap().contains(rustix::io::FdFlags::CLOEXEC));
+        let listener = inherited(fd).unwrap();
+        assert!(rustix::io::fcntl_getfd(&listener).unwrap().contains(rustix::io::FdFlags::CLOEXEC));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_bound_socket_appears_listening_with_its_mode_and_replaces_a_stale_one() {
