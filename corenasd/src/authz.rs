@@ -80,6 +80,15 @@ mod tests {
     }
 
     #[test]
+    fn viewers_cannot_download_images() {
+        let viewer = Principal { name: "v".into(), channel: "web", peer_uid: 5, role: Role::Viewer };
+        let operator = Principal { role: Role::Operator, ..viewer.clone() };
+        assert!(check(&viewer, Method::ArchiveRead).is_err(), "an image holds a whole disk");
+        assert!(check(&viewer, Method::ArchiveShow).is_ok(), "its record is a read like any other");
+        assert!(check(&operator, Method::ArchiveRead).is_ok());
+    }
+
+    #[test]
     fn viewers_cannot_mutate() {
         let p = Principal { name: "v".into(), channel: "web", peer_uid: 5, role: Role::Viewer };
         assert!(check(&p, Method::UserAdd).is_err());

@@ -61,8 +61,9 @@ macro_rules! methods {
     (@page -) => { false };
 }
 
-// Reads are open to viewers; operators run imaging jobs, look after the archive and eject
-// media; every other change (accounts, SMB, ACLs, storage, shares, mounts, wipes, the imaging
+// Reads are open to viewers, except the archive's raw bytes: an image holds a whole disc or
+// disk, file permissions included, so downloading one is operator work like making it.
+// Operators run imaging jobs, look after the archive and eject media; every other change (accounts, SMB, ACLs, storage, shares, mounts, wipes, the imaging
 // policy, web access) is for admins only.
 methods! {
     // method, audit name, access, role, whether a page may watch it
@@ -100,7 +101,7 @@ methods! {
     ImagingPolicySet,   "image.policy",           Mutate, Admin,    -;
     ArchiveList,        "archive.list",           Read,   Viewer,   -;
     ArchiveShow,        "archive.show",           Read,   Viewer,   page;
-    ArchiveRead,        "archive.read",           Read,   Viewer,   -;
+    ArchiveRead,        "archive.read",           Read,   Operator, -;
     ArchiveVerify,      "archive.verify",         Mutate, Operator, -;
     ArchiveDelete,      "archive.delete",         Mutate, Operator, -;
     ArchiveEdit,        "archive.edit",           Mutate, Operator, -;
@@ -450,7 +451,7 @@ mod tests {
             (M::ImagingPolicySet, "image.policy", A::Mutate, R::Admin, false),
             (M::ArchiveList, "archive.list", A::Read, R::Viewer, false),
             (M::ArchiveShow, "archive.show", A::Read, R::Viewer, true),
-            (M::ArchiveRead, "archive.read", A::Read, R::Viewer, false),
+            (M::ArchiveRead, "archive.read", A::Read, R::Operator, false),
             (M::ArchiveVerify, "archive.verify", A::Mutate, R::Operator, false),
             (M::ArchiveDelete, "archive.delete", A::Mutate, R::Operator, false),
             (M::ArchiveEdit, "archive.edit", A::Mutate, R::Operator, false),
@@ -532,7 +533,9 @@ mod tests {
     fn only_reads_may_be_watched_and_viewers_change_nothing() {
         for m in Method::ALL {
             assert!(!(m.page_may_watch() && m.mutates()), "{m:?}: a page's own reads must not change anything");
-            assert_eq!(m.access() == Access::Read, m.role() == Role::Viewer, "{m:?}");
+            assert!(!(m.mutates() && m.role() == Role::Viewer), "{m:?}: a viewer changes nothing");
+            // The one read a viewer may not make: an image's raw bytes.
+            assert_eq!(m.role() == Role::Viewer, m.access() == Access::Read && *m != Method::ArchiveRead, "{m:?}");
         }
     }
 
