@@ -166,6 +166,14 @@ impl Helper for HelperServer {
         let started = Instant::now();
         let shared = Arc::clone(&self.shared);
         let name = user.clone();
+        // Held until the check has answered: a bounded number of checks run at once.
+        let _slot = match ops::login::check_slot().await {
+            Ok(slot) => slot,
+            Err(e) => {
+                self.log("password.check", &serde_json::json!({ "user": user, "outcome": "busy" }), &Err(&e), started);
+                return Err(e);
+            }
+        };
         let r = match shared.ops.login_check {
             ops::login::LoginCheck::Pam => ops::login::check_pam(&shared.ops, &name, &password).await,
             // yescrypt takes tens of milliseconds and 16 MiB: off the async threads.

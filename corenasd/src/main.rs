@@ -96,16 +96,16 @@ fn main() -> anyhow::Result<()> {
         drive_reads: Default::default(),
         in_flight: Default::default(),
     });
-    if let Some(token) = shared
+    if shared
         .with_state(|s| corenasd::web::setup_needed(s.conn()))
         .map(|needed| shared.web.ensure_setup_token(needed))
         .map_err(|e| anyhow::anyhow!("reading web accounts: {}", e.message))?
+        .is_some()
     {
-        // The journal is where an admin without a browser session finds it (and `corenas-ctl
-        // system setup-token`).
+        // Not the token itself: whoever reads the journal (adm, systemd-journal) must not be
+        // able to make the first administrator (SECURITY-REVIEW L5). Root asks for it.
         tracing::warn!(
-            "CoreNAS has no administrator yet: open the web UI and enter the setup token {}",
-            token.expose()
+            "CoreNAS has no administrator yet: open the web UI and enter the setup token, which `corenas-ctl system setup-token` prints (as root, on the server)"
         );
     }
     let interrupted = shared

@@ -30,6 +30,30 @@ pub enum LoginCheck {
 /// The PAM service CoreNAS logins use.
 pub const PAM_SERVICE: &str = "corenas";
 
+/// Password checks run at once, at most: each is a root `pamtester` (or 16 MiB of yescrypt) that
+/// may sit for seconds in PAM's failure delay, and corenasd serves requests concurrently, so
+/// without a bound a burst of guesses is a burst of root processes (M3).
+pub const MAX_CONCURRENT_CHECKS: usize = 4;
+/// How long a check waits for a free slot before it is refused. Legitimate logins are a few at
+/// a time and wait briefly; a flood is answered with E_BUSY instead of piling up.
+const CHECK_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_CHECKS);
+
+/// A slot for one password check, held while it runs.
+pub async fn check_slot() -> Result<tokio::sync::SemaphorePermit<'static>, WireError> {
+    match tokio::time::timeout(CHECK_QUEUE_WAIT, CHECKS.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(WireError::internal("the password-check limiter is closed")),
+        Err(_) => Err(WireError::new(
+            corenas_proto::ErrorCode::Busy,
+            format!(
+                "{MAX_CONCURRENT_CHECKS} password checks are running and more are waiting: try again in a few seconds"
+            ),
+        )),
+    }
+}
+
 fn is_admin(ctx: &Ctx, user: &UserName) -> Result<bool, WireError> {
     let accounts = Accounts::load(ctx)?;
     Ok(accounts.user(user.as_str()).is_some_and(|e| AccountKind::of_id(e.uid) == Some(AccountKind::Admin)))

@@ -10,7 +10,7 @@ use crate::audit::AuditRecord;
 use crate::authz::Principal;
 use crate::daemon::Daemon;
 use crate::methods::Method;
-use crate::web::sessions::{self, now};
+use crate::web::sessions::{self, Refused, now};
 use crate::web::{setup_needed, store, totp};
 use corenas_proto::api::{CorenasRequest, CorenasResponse, UserAdd};
 use corenas_proto::helper::PasswordCheck;
@@ -21,6 +21,7 @@ use corenas_proto::web::{
 };
 use corenas_proto::web_gate::WebGate;
 use corenas_proto::{ErrorCode, WireError};
+use std::net::IpAddr;
 use std::sync::Arc;
 use tarpc::context::Context;
 use tarpc::server::Serve;
@@ -28,6 +29,24 @@ use tarpc::server::Serve;
 /// One message for every way a password login can fail, so the answer does not tell which
 /// accounts exist or may log in (the audit log records the real reason).
 const WRONG_LOGIN: &str = "user name or password is wrong";
+
+/// A password check admitted under the lockout (`WebSessions::begin_attempt`): it holds a slot
+/// for its account and address until it is dropped, whatever ended it (a cancelled request
+/// too), or until `login_failed` turns it into a counted failure.
+struct LoginAttempt {
+    shared: Arc<Daemon>,
+    user: String,
+    source: IpAddr,
+    open: bool,
+}
+
+impl Drop for LoginAttempt {
+    fn drop(&mut self) {
+        if self.open {
+            self.shared.web.sessions().end_attempt(&self.user, self.source);
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct WebGateServer {
@@ -57,19 +76,42 @@ impl WebGateServer {
 
     /// The principal behind a credential, or Unauthenticated. Touching a session restarts its
     /// idle timer.
-    fn resolve(&self, cred: &Credential) -> Result<(Principal, SessionInfo), WireError> {
-        self.resolve_as(cred, true)
+    async fn resolve(&self, cred: &Credential) -> Result<(Principal, SessionInfo), WireError> {
+        self.resolve_as(cred, true).await
+    }
+
+    /// Whether the account behind a session or key may still act, asked at every use (M2): it
+    /// must exist, be in the admin range and not be locked. Locking or deleting through CoreNAS
+    /// ends its sessions and keys at once (`web::end_access`); this also catches an account
+    /// locked or deleted at the shell, behind CoreNAS's back. The helper's account snapshot is
+    /// shared by concurrent callers (`FreshRead`). Err only when the helper cannot be asked.
+    async fn owner_is_live(&self, user: &str) -> Result<bool, WireError> {
+        let acc = self.shared.helper.connect().await?.accounts().await?;
+        Ok(acc
+            .users
+            .iter()
+            .any(|u| u.name == user && AccountKind::of_id(u.uid) == Some(AccountKind::Admin) && !u.locked))
     }
 
     /// `used`: whether this call is the user's doing (it restarts the idle timer) or the page's
     /// own (the event stream; it does not).
-    fn resolve_as(&self, cred: &Credential, used: bool) -> Result<(Principal, SessionInfo), WireError> {
+    async fn resolve_as(&self, cred: &Credential, used: bool) -> Result<(Principal, SessionInfo), WireError> {
         let t = now();
         match cred {
             Credential::Session(token) => {
-                let mut sessions = self.shared.web.sessions();
-                let s = if used { sessions.touch(token, t) } else { sessions.peek(token, t) };
+                let s = {
+                    let mut sessions = self.shared.web.sessions();
+                    if used { sessions.touch(token, t) } else { sessions.peek(token, t) }
+                };
                 let s = s.ok_or_else(expired)?;
+                if !self.owner_is_live(&s.user).await? {
+                    // Gone for good: unlocking the account later revives none of its sessions.
+                    self.shared.web.sessions().end_all_of(&s.user);
+                    return Err(WireError::new(
+                        ErrorCode::Unauthenticated,
+                        "the account of this session is locked, deleted or no longer an administrator account: the session has ended",
+                    ));
+                }
                 Ok((self.principal(&s.user, s.role, "web"), s.info(true)))
             }
             Credential::ApiKey(key) => {
@@ -77,7 +119,7 @@ impl WebGateServer {
                 let k = self.shared.with_state(|s| store::api_key_by_hash(s.conn(), &hash, t))?.ok_or_else(|| {
                     WireError::new(ErrorCode::Unauthenticated, "the API key is unknown, revoked or expired")
                 })?;
-                let role = self.api_key_role(&k)?;
+                let role = self.api_key_role(&k).await?;
                 let p = Principal {
                     name: format!("{}@api:{}", k.owner.split('@').next().unwrap_or(&k.owner), k.id),
                     channel: "api",
@@ -102,12 +144,32 @@ impl WebGateServer {
     }
 
     /// What a key may do now: never more than its owner may do now. A key made by an account
-    /// whose web access was lowered or removed since is lowered or refused with it; a key made
-    /// by root at the shell (`corenas-ctl web api-key create`) keeps the role it was given.
-    fn api_key_role(&self, k: &ApiKeyInfo) -> Result<Role, WireError> {
+    /// whose web access was lowered or removed since is lowered or refused with it, and one whose
+    /// account is locked, deleted or out of the admin range is refused (M2).
+    ///
+    /// A key made by root at the console (`corenas-ctl web api-key create`) belongs to no
+    /// account: root is not an admin-range account, and on many systems root's password is
+    /// locked on purpose, so "exists and unlocked" says nothing about it. Decision: such a key is
+    /// trusted only when its owner is exactly `root@ctl`, the one principal of the ctl channel
+    /// (any other `...@ctl` owner was not written by corenasd and is refused); it keeps the role
+    /// it was given and ends by `web api-key revoke` or its expiry (at most 366 days), and no
+    /// account's lock or deletion touches it. `web api-key list` shows it with its owner.
+    async fn api_key_role(&self, k: &ApiKeyInfo) -> Result<Role, WireError> {
         let (user, channel) = k.owner.split_once('@').unwrap_or((k.owner.as_str(), ""));
         if channel == "ctl" {
+            if k.owner != "root@ctl" {
+                return Err(WireError::new(
+                    ErrorCode::Unauthenticated,
+                    "the API key names an owner corenasd never writes: revoke it with `corenas-ctl web api-key revoke`",
+                ));
+            }
             return Ok(k.role);
+        }
+        if !self.owner_is_live(user).await? {
+            return Err(WireError::new(
+                ErrorCode::Unauthenticated,
+                "the API key's owner is locked, deleted or no longer an administrator account, so the key no longer works",
+            ));
         }
         let owner = self.shared.with_state(|s| store::account(s.conn(), user))?;
         match owner {
@@ -119,16 +181,66 @@ impl WebGateServer {
         }
     }
 
-    /// A refused login: counted per account and per address, audited with the real reason.
-    fn login_failed(&self, action: &str, user: &str, source: Source, reason: &str, message: &str) -> WireError {
+    /// A refused login: counted per account and per address, audited with the real reason. An
+    /// admitted attempt's slot becomes the counted failure under the same lock, so no other
+    /// attempt slips into the gap.
+    fn login_failed(
+        &self,
+        attempt: Option<LoginAttempt>,
+        action: &str,
+        user: &str,
+        source: Source,
+        reason: &str,
+        message: &str,
+    ) -> WireError {
         let t = now();
-        let started_lockout = self.shared.web.sessions().failed(user, source.0, t);
+        let started_lockout = {
+            let mut sessions = self.shared.web.sessions();
+            if let Some(mut a) = attempt {
+                a.open = false;
+                sessions.end_attempt(&a.user, a.source);
+            }
+            sessions.failed(user, source.0, t)
+        };
         let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "reason": reason });
         self.audit(&format!("{user}@web"), action, args, "refused", Some(ErrorCode::Unauthenticated));
         if started_lockout {
             tracing::warn!(user, source = %source.0, "too many failed logins: locked for a while");
         }
         WireError::new(ErrorCode::Unauthenticated, message)
+    }
+
+    /// Admits a password check, counted before the (slow) check is awaited (M3): refused while
+    /// the account or address is locked out, or while as many checks are under way as failures
+    /// may still happen before the lockout. Success frees the slot (the guard is dropped).
+    fn begin_attempt(&self, action: &str, user: &str, source: Source) -> Result<LoginAttempt, WireError> {
+        let t = now();
+        let admitted = self.shared.web.sessions().begin_attempt(user, source.0, t);
+        let (reason, message) = match admitted {
+            Ok(()) => {
+                return Ok(LoginAttempt {
+                    shared: Arc::clone(&self.shared),
+                    user: user.to_owned(),
+                    source: source.0,
+                    open: true,
+                });
+            }
+            Err(Refused::LockedUntil(until)) => (
+                "locked out",
+                format!(
+                    "too many failed logins for this account or from this address: try again in {} s (after {})",
+                    until - t,
+                    sessions::rfc3339(until)
+                ),
+            ),
+            Err(Refused::Busy) => (
+                "too many attempts under way",
+                "too many logins for this account or from this address are being checked right now: try again in a few seconds".to_owned(),
+            ),
+        };
+        let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "reason": reason });
+        self.audit(&format!("{user}@web"), action, args, "refused", Some(ErrorCode::LockedOut));
+        Err(WireError::new(ErrorCode::LockedOut, message))
     }
 
     fn check_lockout(&self, action: &str, user: &str, source: Source) -> Result<(), WireError> {
@@ -161,14 +273,7 @@ impl WebGateServer {
             };
         }
         let h = totp::hash(offered);
-        let Some(i) = row.recovery.iter().position(|r| constant_time_eq::constant_time_eq(r.as_bytes(), h.as_bytes()))
-        else {
-            return Ok(false);
-        };
-        let mut left = row.recovery.clone();
-        left.remove(i);
-        self.shared.with_state(|s| store::set_recovery(s.conn(), user, &left))?;
-        Ok(true)
+        self.shared.with_state(|s| store::spend_recovery(s.conn(), user, &h))
     }
 
     fn enroll(&self, user: &str) -> Result<TotpEnrollment, WireError> {
@@ -197,6 +302,7 @@ impl WebGate for WebGateServer {
         }
         if !self.shared.web.setup_token_matches(&req.token) {
             return Err(self.login_failed(
+                None,
                 "web.setup",
                 "setup",
                 req.source,
@@ -247,7 +353,7 @@ impl WebGate for WebGateServer {
         source: Source,
     ) -> Result<PasswordAccepted, WireError> {
         let name = user.to_string();
-        self.check_lockout("web.login", &name, source)?;
+        let attempt = self.begin_attempt("web.login", &name, source)?;
         // The password is checked even when the account has no web role, so that the answer
         // takes as long either way.
         let checked = self.shared.helper.connect().await?.password_check(user, password).await?;
@@ -261,8 +367,16 @@ impl WebGate for WebGateServer {
             (PasswordCheck::NotAdmin, _) => Some("not an administrator account"),
         };
         let (Some(row), None) = (row, reason) else {
-            return Err(self.login_failed("web.login", &name, source, reason.unwrap_or("?"), WRONG_LOGIN));
+            return Err(self.login_failed(
+                Some(attempt),
+                "web.login",
+                &name,
+                source,
+                reason.unwrap_or("?"),
+                WRONG_LOGIN,
+            ));
         };
+        drop(attempt);
         if row.totp_confirmed {
             let ticket = self.shared.web.sessions().issue_ticket(&name, row.role, false, now());
             Ok(PasswordAccepted::NeedCode { ticket })
@@ -315,6 +429,7 @@ impl WebGate for WebGateServer {
         if !accepted {
             self.shared.web.sessions().ticket_failed(&ticket);
             return Err(self.login_failed(
+                None,
                 "web.login",
                 &user,
                 source,
@@ -342,15 +457,15 @@ impl WebGate for WebGateServer {
     }
 
     async fn whoami(self, _: Context, cred: Credential) -> Result<SessionInfo, WireError> {
-        self.resolve(&cred).map(|(_, info)| info)
+        self.resolve(&cred).await.map(|(_, info)| info)
     }
 
     async fn peek(self, _: Context, cred: Credential) -> Result<SessionInfo, WireError> {
-        self.resolve_as(&cred, false).map(|(_, info)| info)
+        self.resolve_as(&cred, false).await.map(|(_, info)| info)
     }
 
     async fn session_list(self, _: Context, cred: Credential) -> Result<Vec<SessionInfo>, WireError> {
-        let (p, me) = self.resolve(&cred)?;
+        let (p, me) = self.resolve(&cred).await?;
         let all = self.shared.web.sessions().list(now());
         Ok(all
             .into_iter()
@@ -363,7 +478,7 @@ impl WebGate for WebGateServer {
     }
 
     async fn session_revoke(self, _: Context, cred: Credential, id: String) -> Result<(), WireError> {
-        let (p, me) = self.resolve(&cred)?;
+        let (p, me) = self.resolve(&cred).await?;
         let args = serde_json::json!({ "session": id });
         let mut sessions = self.shared.web.sessions();
         let target = sessions.list(now()).into_iter().find(|s| s.id == id);
@@ -392,18 +507,32 @@ impl WebGate for WebGateServer {
         current: LoginPassword,
         new: corenas_proto::secret::Password,
     ) -> Result<(), WireError> {
-        let (p, me) = self.resolve(&Credential::Session(session))?;
+        let (p, me) = self.resolve(&Credential::Session(session)).await?;
         let user: UserName = me.user.parse()?;
         let args = serde_json::json!({ "user": me.user });
+        // A stolen session must not be a way to guess the password (L6): the current password
+        // counts towards the login lockout, per account and per address of the session.
+        let source = Source(me.source.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])));
+        let attempt = self.begin_attempt("web.password_change", &me.user, source)?;
         let h = self.shared.helper.connect().await?;
         if h.password_check(user.clone(), current).await? != PasswordCheck::Valid {
-            let e = WireError::new(ErrorCode::Unauthenticated, "the current password is wrong");
-            self.audit(&p.name, "web.password_change", args, "refused", Some(e.code));
-            return Err(e);
+            return Err(self.login_failed(
+                Some(attempt),
+                "web.password_change",
+                &me.user,
+                source,
+                "wrong current password",
+                "the current password is wrong",
+            ));
         }
+        drop(attempt);
         self.shared.state_writable()?;
         let op = corenas_proto::helper::HelperOp::UserSetPassword { name: user, password: new };
         let r = h.run_ops(vec![op], false).await.map(drop);
+        if r.is_ok() {
+            // Whoever holds an older session (the reason to change a password) is out now.
+            self.shared.web.sessions().end_others_of(&me.user, &me.id);
+        }
         let word = if r.is_ok() { "ok" } else { "failed" };
         self.audit(&p.name, "web.password_change", args, word, r.as_ref().err().map(|e| e.code));
         r
@@ -415,7 +544,7 @@ impl WebGate for WebGateServer {
         session: WebToken,
         code: SecondFactor,
     ) -> Result<TotpEnrollment, WireError> {
-        let (p, me) = self.resolve(&Credential::Session(session))?;
+        let (p, me) = self.resolve(&Credential::Session(session)).await?;
         let user = me.user.clone();
         // A stolen session must not be a way to guess codes: renewal codes count towards the
         // same lockout as login codes, per account and per address of the session.
@@ -426,6 +555,7 @@ impl WebGate for WebGateServer {
         let args = serde_json::json!({ "user": user });
         if !proven || !row.totp_confirmed {
             return Err(self.login_failed(
+                None,
                 "web.totp_renew",
                 &user,
                 source,
@@ -445,7 +575,7 @@ impl WebGate for WebGateServer {
         session: WebToken,
         code: SecondFactor,
     ) -> Result<Vec<String>, WireError> {
-        let (p, me) = self.resolve(&Credential::Session(session))?;
+        let (p, me) = self.resolve(&Credential::Session(session)).await?;
         let user = me.user.clone();
         let args = serde_json::json!({ "user": user });
         let pending = self.shared.with_state(|s| store::pending(s.conn(), &user))?.ok_or_else(|| {
@@ -461,6 +591,8 @@ impl WebGate for WebGateServer {
         };
         let (codes, hashes) = totp::recovery_codes();
         self.shared.with_state(|s| store::finish_renewal(s.conn(), &user, step, &hashes))?;
+        // A new authenticator (a lost or stolen phone) ends every other session of the account.
+        self.shared.web.sessions().end_others_of(&user, &me.id);
         self.audit(&p.name, "web.totp_renew_finish", args, "ok", None);
         Ok(codes)
     }
@@ -471,7 +603,7 @@ impl WebGate for WebGateServer {
         cred: Credential,
         request: CorenasRequest,
     ) -> Result<CorenasResponse, WireError> {
-        let (principal, _) = self.resolve_as(&cred, false)?;
+        let (principal, _) = self.resolve_as(&cred, false).await?;
         if !Method::of(&request).page_may_watch() {
             return Err(WireError::not_allowed("watch is for reads; changes go through call"));
         }
@@ -480,7 +612,7 @@ impl WebGate for WebGateServer {
     }
 
     async fn call(self, ctx: Context, cred: Credential, request: CorenasRequest) -> Result<CorenasResponse, WireError> {
-        let (principal, _) = self.resolve(&cred)?;
+        let (principal, _) = self.resolve(&cred).await?;
         let server = CorenasService { shared: Arc::clone(&self.shared), principal };
         server.serve(ctx, request).await.map_err(|e| WireError::internal(format!("request failed: {e}")))
     }

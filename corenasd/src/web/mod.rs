@@ -68,6 +68,28 @@ fn new_setup_token() -> String {
     s
 }
 
+/// An account was locked (`deleted` false) or deleted: its sessions and half-done logins end
+/// and its API keys are revoked at once (M2). Deleting also removes its web row (role, TOTP
+/// secret, recovery codes), so a new account given the name later starts with nothing.
+///
+/// Why not key the web rows by uid instead: that needs a migration of `web_accounts` and
+/// `api_keys`, and removing the rows here covers every reuse of a name through CoreNAS. A name
+/// reused behind CoreNAS's back (userdel/useradd at the shell) is not covered by this; the gate
+/// still refuses any credential whose owner is missing, locked or outside the admin range at the
+/// moment it is used (`rpc/web_gate.rs`), but a row left by such a reuse stays until `web role
+/// ... none`.
+pub fn end_access(conn: &rusqlite::Connection, web: &WebState, user: &str, deleted: bool) -> Result<(), StateError> {
+    let keys = store::revoke_api_keys_of(conn, user)?;
+    let row = deleted && store::remove(conn, user)?;
+    let sessions = {
+        let mut s = web.sessions();
+        s.unlock(user);
+        s.end_all_of(user)
+    };
+    tracing::info!(user, deleted, keys, sessions, web_row_removed = row, "account locked or deleted: web access ended");
+    Ok(())
+}
+
 pub fn setup_needed(conn: &rusqlite::Connection) -> Result<bool, StateError> {
     store::has_enrolled_admin(conn).map(|has| !has)
 }

@@ -93,6 +93,45 @@ struct Failures {
     first: u64,
     lockouts: u32,
     locked_until: u64,
+    /// Password checks admitted and not answered yet. They count against the limit from the
+    /// moment they are admitted: the check awaits PAM for about 2 s, and a lockout that only
+    /// counted answered failures would let every guess sent in that time through.
+    in_flight: u32,
+}
+
+impl Failures {
+    /// Whether one more attempt fits under the limit now: the failures of the window plus the
+    /// attempts under way.
+    fn admits(&self, now: u64) -> bool {
+        let failures = if now >= self.first + FAILURE_WINDOW_SECS { 0 } else { self.count };
+        self.locked_until <= now && failures + self.in_flight < LOGIN_FAILURES_BEFORE_LOCKOUT
+    }
+
+    fn forgettable(&self, now: u64) -> bool {
+        self.in_flight == 0 && self.locked_until <= now && self.first + FAILURE_WINDOW_SECS <= now
+    }
+}
+
+/// Why an attempt was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Locked out until then (unix seconds).
+    LockedUntil(u64),
+    /// As many attempts are under way as failures may still happen before the lockout.
+    Busy,
+}
+
+/// The key failures from an address are counted under: IPv4 as it is, IPv6 by its /64 (one
+/// subscriber or host usually holds a whole /64, so counting /128s would give an attacker 2^64
+/// fresh addresses), an IPv4-mapped IPv6 address as the IPv4 address it is.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
 }
 
 #[derive(Debug, Default)]
@@ -168,8 +207,20 @@ impl WebSessions {
         before - self.sessions.len()
     }
 
+    /// Every session of the account ends, and so do its half-done logins (a ticket is a
+    /// password already accepted).
     pub fn end_all_of(&mut self, user: &str) -> usize {
+        self.tickets.retain(|_, t| t.user != user);
         self.set_role(user, None)
+    }
+
+    /// The account's other sessions end (a changed password or authenticator must lock out
+    /// whoever holds an old session); the one with `keep_id` goes on.
+    pub fn end_others_of(&mut self, user: &str, keep_id: &str) -> usize {
+        let before = self.sessions.len();
+        self.sessions.retain(|_, s| s.user != user || s.id == keep_id);
+        self.tickets.retain(|_, t| t.user != user);
+        before - self.sessions.len()
     }
 
     pub fn issue_ticket(&mut self, user: &str, role: Role, from_setup: bool, now: u64) -> WebToken {
@@ -210,7 +261,7 @@ impl WebSessions {
 
     /// When logins for this account or from this address are refused until, if they are now.
     pub fn locked_until(&self, user: &str, source: IpAddr, now: u64) -> Option<u64> {
-        [self.by_user.get(user), self.by_source.get(&source)]
+        [self.by_user.get(user), self.by_source.get(&source_key(source))]
             .into_iter()
             .flatten()
             .map(|f| f.locked_until)
@@ -224,25 +275,70 @@ impl WebSessions {
 
     /// Counts a failure for both; answers whether this one started a lockout.
     pub fn failed(&mut self, user: &str, source: IpAddr, now: u64) -> bool {
+        self.bound(now);
+        let a = count(self.by_user.entry(user.to_owned()).or_default(), now);
+        let b = count(self.by_source.entry(source_key(source)).or_default(), now);
+        a || b
+    }
+
+    fn bound(&mut self, now: u64) {
         if self.by_user.len() >= MAX_TRACKED {
-            self.by_user.retain(|_, f| f.locked_until > now || f.first + FAILURE_WINDOW_SECS > now);
+            self.by_user.retain(|_, f| !f.forgettable(now));
         }
         if self.by_source.len() >= MAX_TRACKED {
-            self.by_source.retain(|_, f| f.locked_until > now || f.first + FAILURE_WINDOW_SECS > now);
+            self.by_source.retain(|_, f| !f.forgettable(now));
         }
-        let a = count(self.by_user.entry(user.to_owned()).or_default(), now);
-        let b = count(self.by_source.entry(source).or_default(), now);
-        a || b
+    }
+
+    /// Admits a password check for this account from this address, counting it before it is
+    /// made (check-then-act across the PAM await let concurrent guesses past the lockout, M3).
+    /// Every admitted attempt must be ended with [`WebSessions::end_attempt`]; a failure is
+    /// then counted with [`WebSessions::failed`] as before.
+    pub fn begin_attempt(&mut self, user: &str, source: IpAddr, now: u64) -> Result<(), Refused> {
+        if let Some(until) = self.locked_until(user, source, now) {
+            return Err(Refused::LockedUntil(until));
+        }
+        let key = source_key(source);
+        let admits = |f: Option<&Failures>| f.is_none_or(|f| f.admits(now));
+        if !admits(self.by_user.get(user)) || !admits(self.by_source.get(&key)) {
+            return Err(Refused::Busy);
+        }
+        self.bound(now);
+        self.by_user.entry(user.to_owned()).or_default().in_flight += 1;
+        self.by_source.entry(key).or_default().in_flight += 1;
+        Ok(())
+    }
+
+    /// The answer to an admitted attempt came (or its request was dropped): its slot is free.
+    pub fn end_attempt(&mut self, user: &str, source: IpAddr) {
+        if let Some(f) = self.by_user.get_mut(user) {
+            f.in_flight = f.in_flight.saturating_sub(1);
+        }
+        if let Some(f) = self.by_source.get_mut(&source_key(source)) {
+            f.in_flight = f.in_flight.saturating_sub(1);
+        }
     }
 
     /// A complete login clears the account's count (not the address's: one good password from
     /// an address must not reset a guessing run against other accounts from it).
     pub fn succeeded(&mut self, user: &str) {
-        self.by_user.remove(user);
+        self.clear_user(user);
     }
 
     pub fn unlock(&mut self, user: &str) {
-        self.by_user.remove(user);
+        self.clear_user(user);
+    }
+
+    /// Forgets the account's failures but not its attempts under way (their slots are still
+    /// to be freed by `end_attempt`).
+    fn clear_user(&mut self, user: &str) {
+        if let Some(f) = self.by_user.get_mut(user) {
+            let in_flight = f.in_flight;
+            *f = Failures { in_flight, ..Failures::default() };
+            if in_flight == 0 {
+                self.by_user.remove(user);
+            }
+        }
     }
 }
 
@@ -323,6 +419,59 @@ mod tests {
             s.failed("alice", IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i)), 200);
         }
         assert_eq!(s.user_locked_until("alice", 201), Some(320), "second lockout lasts twice as long");
+    }
+
+    /// M3: attempts count from the moment they are admitted, so guesses sent together while
+    /// the first checks still await PAM are refused, not let through.
+    #[test]
+    fn concurrent_attempts_are_held_to_the_lockout_limit() {
+        let mut s = WebSessions::default();
+        let src = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
+        let mut admitted = 0;
+        for _ in 0..20 {
+            if s.begin_attempt("alice", src, 100).is_ok() {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, LOGIN_FAILURES_BEFORE_LOCKOUT, "no more checks at once than failures allowed");
+        // From another address: the account's slots are taken too.
+        let other = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1));
+        assert_eq!(s.begin_attempt("alice", other, 100), Err(Refused::Busy));
+        for _ in 0..admitted {
+            s.end_attempt("alice", src);
+            s.failed("alice", src, 101);
+        }
+        assert_eq!(s.begin_attempt("alice", other, 102), Err(Refused::LockedUntil(161)));
+        // A success refunds its slot: sequential good logins never lock anyone out.
+        let mut s = WebSessions::default();
+        for t in 0..20 {
+            s.begin_attempt("bob", src, t).unwrap();
+            s.end_attempt("bob", src);
+            s.succeeded("bob");
+        }
+    }
+
+    /// M3: an IPv6 attacker holds a /64 at least; its addresses share one count.
+    #[test]
+    fn ipv6_sources_in_one_64_share_a_lockout() {
+        let mut s = WebSessions::default();
+        let base: u128 = 0x2001_0db8_0001_0002_0000_0000_0000_0000;
+        for i in 0..LOGIN_FAILURES_BEFORE_LOCKOUT {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::from(base + u128::from(i) * 0x1_0000_0001));
+            s.failed(&format!("user{i}"), ip, 100);
+        }
+        let sibling = IpAddr::V6(std::net::Ipv6Addr::from(base + 0xdead_beef));
+        assert!(s.locked_until("carol", sibling, 101).is_some(), "another address of the same /64 is locked");
+        assert_eq!(s.begin_attempt("carol", sibling, 101), Err(Refused::LockedUntil(160)));
+        let neighbour = IpAddr::V6(std::net::Ipv6Addr::from(base + (1u128 << 64)));
+        assert!(s.locked_until("carol", neighbour, 101).is_none(), "the next /64 is not");
+        // An IPv4-mapped address is the IPv4 address.
+        let v4 = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 9));
+        let mapped = IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, 9).to_ipv6_mapped());
+        for i in 0..LOGIN_FAILURES_BEFORE_LOCKOUT {
+            s.failed(&format!("v{i}"), mapped, 100);
+        }
+        assert!(s.locked_until("carol", v4, 101).is_some());
     }
 
     #[test]

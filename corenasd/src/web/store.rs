@@ -138,11 +138,29 @@ pub fn record_step(conn: &Connection, user: &str, step: u64) -> Result<bool, Sta
     .map_err(sql("recording a TOTP step"))
 }
 
-pub fn set_recovery(conn: &Connection, user: &str, recovery: &[String]) -> Result<(), StateError> {
-    let recovery = serde_json::to_string(recovery).unwrap_or_else(|_| "[]".into());
-    conn.execute("UPDATE web_accounts SET recovery = ?2 WHERE user = ?1", params![user, recovery])
-        .map(drop)
-        .map_err(sql("using a recovery code"))
+/// Spends the recovery code with this hash: true when it was unused and is used up now. The
+/// list is replaced only if it is still the one read (a conditional UPDATE), so two logins racing
+/// with one code cannot both pass, and a stale write cannot bring a spent code back (L6).
+pub fn spend_recovery(conn: &Connection, user: &str, hash: &str) -> Result<bool, StateError> {
+    let Some(before) = conn
+        .query_row("SELECT recovery FROM web_accounts WHERE user = ?1", [user], |r| r.get::<_, String>(0))
+        .optional()
+        .map_err(sql("reading recovery codes"))?
+    else {
+        return Ok(false);
+    };
+    let mut left: Vec<String> = serde_json::from_str(&before).unwrap_or_default();
+    let Some(i) = left.iter().position(|r| constant_time_eq::constant_time_eq(r.as_bytes(), hash.as_bytes())) else {
+        return Ok(false);
+    };
+    left.remove(i);
+    let after = serde_json::to_string(&left).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "UPDATE web_accounts SET recovery = ?3 WHERE user = ?1 AND recovery = ?2",
+        params![user, before, after],
+    )
+    .map(|n| n == 1)
+    .map_err(sql("using a recovery code"))
 }
 
 pub fn reset_totp(conn: &Connection, user: &str) -> Result<bool, StateError> {
@@ -214,8 +232,66 @@ pub fn api_key_by_hash(conn: &Connection, hash: &str, now: u64) -> Result<Option
     .map_err(sql("looking up an API key"))
 }
 
+/// Revokes every key made by this account (at the web, or by one of its own keys); keys made by
+/// root at the console (`root@ctl`) belong to no account and stay. Answers how many.
+pub fn revoke_api_keys_of(conn: &Connection, user: &str) -> Result<usize, StateError> {
+    conn.execute(
+        "UPDATE api_keys SET revoked = 1 WHERE revoked = 0 AND owner <> 'root@ctl'
+             AND substr(owner, 1, instr(owner, '@') - 1) = ?1",
+        [user],
+    )
+    .map_err(sql("revoking an account's API keys"))
+}
+
 pub fn revoke_api_key(conn: &Connection, id: &str) -> Result<bool, StateError> {
     conn.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?1 AND revoked = 0", [id])
         .map(|n| n > 0)
         .map_err(sql("revoking an API key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::State;
+    use crate::state::test_support::TestDir;
+
+    /// L6: a recovery code is spent once; a second spend (a racing login) fails, and so does a
+    /// write based on a list read before the first spend.
+    #[test]
+    fn a_recovery_code_is_spent_once() {
+        let tmp = TestDir::new("web-recovery");
+        let state = State::open(&tmp.path().join("state.db")).unwrap();
+        let c = state.conn();
+        set_role(c, "alice", Role::Admin).unwrap();
+        confirm_enrollment(c, "alice", 1, &["h1".into(), "h2".into()]).unwrap();
+        assert!(spend_recovery(c, "alice", "h1").unwrap());
+        assert!(!spend_recovery(c, "alice", "h1").unwrap(), "spent already");
+        assert!(spend_recovery(c, "alice", "h2").unwrap());
+        assert!(account(c, "alice").unwrap().unwrap().recovery.is_empty());
+        assert!(!spend_recovery(c, "nobody", "h2").unwrap());
+    }
+
+    /// M2: an account's keys are revoked with it; root's console keys and other accounts' stay.
+    #[test]
+    fn an_accounts_keys_are_revoked_and_no_one_elses() {
+        let tmp = TestDir::new("web-keys");
+        let state = State::open(&tmp.path().join("state.db")).unwrap();
+        let c = state.conn();
+        for (id, owner) in [("1", "olga@web"), ("2", "olga@api:1"), ("3", "root@ctl"), ("4", "olgab@web")] {
+            let k = NewApiKey {
+                id,
+                hash: id,
+                owner,
+                role: Role::Admin,
+                label: "x",
+                created: "now",
+                expires: u64::MAX >> 2,
+            };
+            insert_api_key(c, &k).unwrap();
+        }
+        assert_eq!(revoke_api_keys_of(c, "olga").unwrap(), 2);
+        let mut live: Vec<String> = api_keys(c).unwrap().into_iter().filter(|k| !k.revoked).map(|k| k.id).collect();
+        live.sort();
+        assert_eq!(live, ["3", "4"]);
+    }
 }
