@@ -521,6 +521,14 @@ impl Lab {
     }
 
     /// SIGKILLs corenasd (no chance to clean up) and starts it again on the same state.
+    /// kill -9 of corenasd, without a restart (`restart_daemon` starts it again).
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     pub fn kill_and_restart_daemon(&mut self) {
         if let Some(mut c) = self.daemon.take() {
             let _ = c.kill();

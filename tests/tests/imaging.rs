@@ -201,6 +201,38 @@ fn pause_resume_and_a_daemon_kill_still_give_an_identical_image() {
     assert!(lab.ctl(&["log", "verify"]).status.success());
 }
 
+/// A read grant must not outlive its job. corenasd is killed mid-copy (the grant stays on the
+/// device), another medium is in the drive when it comes back: the requeued job stops at the
+/// fingerprint check, before it would grant again, and the crashed run's grant must still end.
+#[test]
+fn a_grant_left_by_a_crashed_run_ends_with_the_job() {
+    if !require_root("a_grant_left_by_a_crashed_run_ends_with_the_job") {
+        return;
+    }
+    let scratch = ScratchDir::new("grant");
+    let disk = LoopDisk::sparse(&scratch.path, "src", 16 << 20);
+    disk.write_pattern(41);
+    let mut lab = Lab::start("img-grant", LabOptions::default());
+    let id = create(&lab, "crash", &disk.dev, &["--max-rate", "4000000"]);
+    let rescued = |j: &Value| j["progress"]["rescued_bytes"].as_u64().unwrap_or(0);
+    wait_job(&lab, &id, "1 MiB copied", |j| rescued(j) >= 1 << 20);
+    assert!(
+        acl_of(&disk.dev).contains("user:corenas:") || acl_of(&disk.dev).contains(&format!("user:{}:", lab.daemon_uid)),
+        "the control: a running job holds a grant: {}",
+        acl_of(&disk.dev)
+    );
+    lab.kill_daemon();
+    disk.write_pattern(42);
+    lab.restart_daemon();
+    let j = wait_job(&lab, &id, "paused on the other medium", |j| status(j) == "paused" && j["error"].is_string());
+    assert!(j["error"].as_str().unwrap().contains("not the one this job started on"), "{j}");
+    let acl = acl_of(&disk.dev);
+    assert!(
+        !acl.contains("user:corenas:") && !acl.contains(&format!("user:{}:", lab.daemon_uid)),
+        "the crashed run's grant is gone: {acl}"
+    );
+}
+
 #[test]
 fn a_full_image_filesystem_fails_clearly_and_the_job_resumes_after_space_is_freed() {
     if !require_root("a_full_image_filesystem_fails_clearly_and_the_job_resumes_after_space_is_freed") {

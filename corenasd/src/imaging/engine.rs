@@ -131,6 +131,7 @@ fn schedule_once(shared: &Arc<Daemon>) -> Result<(), WireError> {
         }
         let (shared, id) = (Arc::clone(shared), row.id.clone());
         tokio::spawn(async move {
+            let row = row;
             let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run(&shared, &id))).await;
             let failure = match outcome {
                 Ok(Ok(())) => None,
@@ -148,6 +149,14 @@ fn schedule_once(shared: &Arc<Daemon>) -> Result<(), WireError> {
                 }) {
                     audit_job(&shared, "image.job.failed", &row);
                 }
+            }
+            // Whatever the run did (finished, paused, cancelled, failed, panicked, or found a
+            // grant left by a run that crashed), the read grant ends with it: a grant that
+            // outlives its job lets corenasd's user read the disk after it became a pool.
+            // Revoking an absent grant is harmless; the device is still ours until `active`
+            // forgets the job, so no other job's grant is touched.
+            if let Some(dev) = row.device.as_deref().and_then(|d| d.parse::<DevicePath>().ok()) {
+                release(&shared, &dev).await;
             }
             if let Ok(mut a) = shared.imaging.active.lock() {
                 a.remove(&id);
