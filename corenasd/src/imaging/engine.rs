@@ -102,9 +102,26 @@ fn stop_orphan(pid: u32, id: &str) {
     }
 }
 
+/// At start, before any job runs: a grant left by a corenasd that was killed ends now, also for
+/// a job that will be cancelled before it runs again (a run grants afresh).
+async fn revoke_stale_grants(shared: &Daemon) {
+    let unfinished = [JobState::Queued, JobState::Paused, JobState::Running, JobState::Hashing];
+    let rows = match shared.with_state(|s| store::with_status(s.conn(), &unfinished)) {
+        Ok(rows) => rows,
+        Err(e) => return tracing::warn!(error = %e.message, "could not list jobs to end stale grants"),
+    };
+    let mut devices: Vec<DevicePath> = rows.iter().filter_map(|r| r.device.as_deref()?.parse().ok()).collect();
+    devices.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    devices.dedup();
+    for dev in devices {
+        release(shared, &dev).await;
+    }
+}
+
 /// The scheduler: whenever something changes (or every two seconds), start queued jobs in
 /// priority order while the concurrency limit allows, never two on one device.
 pub async fn scheduler(shared: Arc<Daemon>) {
+    revoke_stale_grants(&shared).await;
     loop {
         if let Err(e) = schedule_once(&shared) {
             tracing::warn!(error = %e.message, "scheduling failed");
