@@ -61,6 +61,17 @@ impl Paths {
         }
     }
 
+    /// Whether the mount point `mount_point` (as the managed system sees it) is one CoreNAS
+    /// made: the helper wrote its unit (a `mount add`, a pool or a dataset). Share and ACL
+    /// resolution cross into such mounts only (ops/acl.rs `open_within` says why).
+    pub fn made_by_corenas(&self, mount_point: &str) -> bool {
+        let Ok(target) = mount_point.parse::<corenas_proto::names::MountTarget>() else { return false };
+        let unit = format!("{}.mount", target.unit_stem());
+        ["/etc/systemd/system", "/run/systemd/system"].iter().any(|d| {
+            std::fs::symlink_metadata(self.inside(&format!("{d}/{unit}"))).is_ok_and(|m| m.file_type().is_file())
+        })
+    }
+
     /// `--prefix DIR` for the shadow tools, or nothing on the real host.
     pub fn prefix_args(&self) -> Vec<String> {
         if self.is_host() { Vec::new() } else { vec!["--prefix".into(), self.root.display().to_string()] }

@@ -96,6 +96,8 @@ fn every_kind_of_mount_renders_a_unit_systemd_accepts() {
     let log = lab.ctl_json(&["log", "view", "--limit", "3"]).to_string();
     assert!(!log.contains("remote pass 1"), "the audit log must not hold the password");
 
+    // The helper opens a bind source itself (no links, no foreign mounts): it must exist.
+    std::fs::create_dir_all(lab.root.join("mnt/corenas/data/media")).unwrap();
     ok(
         &lab.ctl(&[
             "mount",

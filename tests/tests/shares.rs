@@ -224,9 +224,10 @@ fn nfs_exports_are_checked_by_exportfs() {
     assert!(stdout(&o).contains("not root-squashed"), "{}", stdout(&o));
     let exports = lab.read("etc/exports.d/corenas.exports");
     let path = lab.storage.join("backup").display().to_string();
+    // A plain directory, not a whole filesystem: nfsd checks every handle against the subtree.
     assert!(
         exports.contains(&format!(
-            "{path} 192.168.10.0/24(rw,sync,root_squash,no_subtree_check,sec=sys) 10.1.2.3(ro,sync,no_root_squash,no_subtree_check,sec=sys)"
+            "{path} 192.168.10.0/24(rw,sync,root_squash,subtree_check,sec=sys) 10.1.2.3(ro,sync,no_root_squash,subtree_check,sec=sys)"
         )),
         "{exports}"
     );

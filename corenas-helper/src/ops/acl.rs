@@ -7,13 +7,14 @@
 
 use super::accounts::Accounts;
 use super::{Action, Ctx};
+use crate::paths::Paths;
 use corenas_proto::acl::{AclKind, AclListing, AclPerms, AclTag, GroupRef, ResolvedAclEntry, UserRef};
 use corenas_proto::helper::{HelperOp, Step};
 use corenas_proto::names::SharePath;
 use corenas_proto::{ErrorCode, WireError};
 use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags, XattrFlags};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub(crate) const XATTR_ACCESS: &str = "system.posix_acl_access";
 const XATTR_DEFAULT: &str = "system.posix_acl_default";
@@ -137,6 +138,7 @@ pub enum AclChange {
 
 #[derive(Debug, Clone)]
 pub struct AclPlan {
+    paths: Paths,
     share_root: PathBuf,
     relative: String,
     shown_path: String,
@@ -228,14 +230,18 @@ pub(crate) fn io_error(path: &str, e: rustix::io::Errno) -> WireError {
 pub(crate) const RESOLVE: ResolveFlags =
     ResolveFlags::BENEATH.union(ResolveFlags::NO_SYMLINKS).union(ResolveFlags::NO_MAGICLINKS);
 
-/// Opens `relative` beneath the share root as an O_PATH fd; refuses symlinks and anything that
-/// is not a regular file or directory. Returns the fd and whether it is a directory.
-pub(crate) fn open_beneath(share_root: &PathBuf, relative: &str, shown: &str) -> Result<(OwnedFd, bool), WireError> {
+/// Opens `relative` beneath the share root as an O_PATH fd; refuses symlinks, mount points
+/// CoreNAS did not make, and anything that is not a regular file or directory. Returns the fd
+/// and whether it is a directory.
+pub(crate) fn open_beneath(
+    paths: &Paths,
+    share_root: &Path,
+    relative: &str,
+    shown: &str,
+) -> Result<(OwnedFd, bool), WireError> {
     let root = rustix::fs::open(share_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| WireError::internal(format!("share root {} cannot be opened: {e}", share_root.display())))?;
-    let fd =
-        rustix::fs::openat2(&root, relative, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
-            .map_err(|e| io_error(shown, e))?;
+    let fd = open_within(paths, &root, &managed(paths, share_root), relative, OFlags::PATH, shown)?;
     let kind = node_kind(&fd).map_err(|e| io_error(shown, e))?;
     match kind {
         Some(is_dir) => Ok((fd, is_dir)),
@@ -243,6 +249,71 @@ pub(crate) fn open_beneath(share_root: &PathBuf, relative: &str, shown: &str) ->
             "path '{shown}' is not a regular file or directory (symbolic links and devices are refused)"
         ))),
     }
+}
+
+/// A host path (under the root prefix) as the managed system sees it.
+pub(crate) fn managed(paths: &Paths, host: &Path) -> String {
+    format!("/{}", host.strip_prefix(paths.root()).unwrap_or(host).display()).replace("//", "/")
+}
+
+/// Opens `relative` (plain components, no `..`) beneath `dir`, which the managed system sees at
+/// `dir_path`, without following links, one component at a time with `RESOLVE_NO_XDEV`.
+///
+/// Why not `RESOLVE_NO_XDEV` on the whole path: legitimate shares live on mounts beneath the
+/// share root (a pool path bound to `/storage/<name>`, a disk mounted there), so refusing every
+/// crossing would break them. `RESOLVE_BENEATH` alone crosses any mount, though: a filesystem
+/// mounted beneath the share root that CoreNAS did not make (the system disk mounted at
+/// `/storage/sys` by a compromised corenasd or by hand) would let an ACL land on `/etc/shadow`.
+/// So a crossing is allowed only into a mount CoreNAS made (its unit file is there: every
+/// CoreNAS mount, pool and dataset mount included, is a unit the helper wrote after checking
+/// the source, see ops/mounts.rs); any other mount point is refused by name.
+pub(crate) fn open_within(
+    paths: &Paths,
+    dir: &OwnedFd,
+    dir_path: &str,
+    relative: &str,
+    last_flags: OFlags,
+    shown: &str,
+) -> Result<OwnedFd, WireError> {
+    let comps: Vec<&str> = relative.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let mut at = dir_path.trim_end_matches('/').to_owned();
+    let mut cur: Option<OwnedFd> = None;
+    if comps.is_empty() {
+        return rustix::fs::openat2(dir, ".", last_flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+            .map_err(|e| io_error(shown, e));
+    }
+    for (i, comp) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        // Each component is opened as itself (O_NOFOLLOW); a link in the middle is refused as a
+        // link below, one at the end by the caller's check of its kind.
+        let flags = if last { last_flags } else { OFlags::PATH } | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let from: &OwnedFd = cur.as_ref().unwrap_or(dir);
+        at = format!("{at}/{comp}");
+        let next = match rustix::fs::openat2(from, *comp, flags, Mode::empty(), RESOLVE.union(ResolveFlags::NO_XDEV)) {
+            Err(rustix::io::Errno::XDEV) if paths.made_by_corenas(&at) => {
+                rustix::fs::openat2(from, *comp, flags, Mode::empty(), RESOLVE).map_err(|e| io_error(shown, e))?
+            }
+            Err(rustix::io::Errno::XDEV) => return Err(foreign_mount(shown, &at)),
+            r => r.map_err(|e| io_error(shown, e))?,
+        };
+        if !last {
+            let st = rustix::fs::fstat(&next).map_err(|e| io_error(shown, e))?;
+            match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory => {}
+                FileType::Symlink => return Err(io_error(shown, rustix::io::Errno::LOOP)),
+                _ => return Err(io_error(shown, rustix::io::Errno::NOTDIR)),
+            }
+        }
+        cur = Some(next);
+    }
+    cur.ok_or_else(|| WireError::internal("empty path"))
+}
+
+pub(crate) fn foreign_mount(shown: &str, mount_point: &str) -> WireError {
+    WireError::not_allowed(format!(
+        "path '{shown}' crosses {mount_point}, a mount point CoreNAS did not make; CoreNAS works only on the share \
+         root's own filesystem and on the mounts it made (pools, datasets, `mount add`)"
+    ))
 }
 
 fn node_kind(fd: &OwnedFd) -> rustix::io::Result<Option<bool>> {
@@ -313,7 +384,7 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     };
     let (share_root, relative) = locate(ctx, path)?;
     // Resolve now so a dry run reports a missing path, a symlink or a device just as a real run.
-    let (_fd, is_dir) = open_beneath(&share_root, &relative, path.as_str())?;
+    let (_fd, is_dir) = open_beneath(&ctx.paths, &share_root, &relative, path.as_str())?;
     if let AclChange::Set(entries) = &change {
         if !is_dir && entries.iter().any(|e| e.default) {
             return Err(WireError::invalid(
@@ -329,7 +400,15 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     }
     equivalent.extend(text);
     equivalent.extend(["--".to_owned(), host_path]);
-    Ok(vec![Action::Acl(AclPlan { share_root, relative, shown_path: path.to_string(), recursive, change, equivalent })])
+    Ok(vec![Action::Acl(AclPlan {
+        paths: ctx.paths.clone(),
+        share_root,
+        relative,
+        shown_path: path.to_string(),
+        recursive,
+        change,
+        equivalent,
+    })])
 }
 
 fn resolved_text(r: &Resolved) -> String {
@@ -358,13 +437,14 @@ impl AclPlan {
     /// unreadable, an ACL too large) is skipped and reported, and the walk goes on: a share user
     /// must not be able to stop a revocation half way by planting an obstacle.
     pub fn apply(self) -> Result<(), WireError> {
-        let (fd, is_dir) = open_beneath(&self.share_root, &self.relative, &self.shown_path)?;
+        let (fd, is_dir) = open_beneath(&self.paths, &self.share_root, &self.relative, &self.shown_path)?;
         self.change_one(&fd, is_dir).map_err(|e| io_error(&self.shown_path, e))?;
         if !(self.recursive && is_dir) {
             return Ok(());
         }
         let mut walk = Walk::default();
-        self.walk(&fd, &self.shown_path, 1, &mut walk);
+        let at = format!("{}/{}", managed(&self.paths, &self.share_root), self.relative);
+        self.walk(&fd, &self.shown_path, &at, 1, &mut walk);
         if walk.skipped == 0 {
             return Ok(());
         }
@@ -383,7 +463,7 @@ impl AclPlan {
 
     /// Walks the tree depth first, handling each entry as it is read (nothing is collected, so
     /// memory stays bounded by the depth, not the size of a directory).
-    fn walk(&self, dir_fd: &OwnedFd, shown: &str, depth: usize, walk: &mut Walk) {
+    fn walk(&self, dir_fd: &OwnedFd, shown: &str, at: &str, depth: usize, walk: &mut Walk) {
         if depth > MAX_DEPTH {
             return walk.skip(shown, format!("nested deeper than {MAX_DEPTH} levels"));
         }
@@ -414,11 +494,24 @@ impl AclPlan {
                 continue;
             }
             let child_shown = format!("{shown}/{}", name.to_string_lossy());
+            let child_at = format!("{at}/{}", name.to_string_lossy());
             let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let child = match rustix::fs::openat2(dir_fd, name, flags, Mode::empty(), RESOLVE) {
+            // As open_within: a mount point is entered only when CoreNAS made it.
+            let child =
+                match rustix::fs::openat2(dir_fd, name, flags, Mode::empty(), RESOLVE.union(ResolveFlags::NO_XDEV)) {
+                    Err(rustix::io::Errno::XDEV) if self.paths.made_by_corenas(&child_at) => {
+                        rustix::fs::openat2(dir_fd, name, flags, Mode::empty(), RESOLVE)
+                    }
+                    r => r,
+                };
+            let child = match child {
                 Ok(c) => c,
                 // Vanished since listing: nothing to change.
                 Err(rustix::io::Errno::NOENT) => continue,
+                Err(rustix::io::Errno::XDEV) => {
+                    walk.skip(&child_shown, "a mount point CoreNAS did not make; not entered".into());
+                    continue;
+                }
                 Err(e) => {
                     walk.skip(&child_shown, e.to_string());
                     continue;
@@ -431,7 +524,7 @@ impl AclPlan {
                         Err(e) => walk.skip(&child_shown, e.to_string()),
                     }
                     if child_is_dir {
-                        self.walk(&child, &child_shown, depth + 1, walk);
+                        self.walk(&child, &child_shown, &child_at, depth + 1, walk);
                     }
                 }
                 // Symlinks, devices, sockets: never followed, never changed.
@@ -514,7 +607,7 @@ fn listing_entries(acc: &Accounts, raw: &[RawEntry]) -> Vec<ResolvedAclEntry> {
 pub fn get(ctx: &Ctx, path: &SharePath) -> Result<AclListing, WireError> {
     let acc = Accounts::load(ctx)?;
     let (share_root, relative) = locate(ctx, path)?;
-    let (fd, is_dir) = open_beneath(&share_root, &relative, path.as_str())?;
+    let (fd, is_dir) = open_beneath(&ctx.paths, &share_root, &relative, path.as_str())?;
     let st = rustix::fs::fstat(&fd).map_err(|e| io_error(path.as_str(), e))?;
     let access =
         read_acl(&fd, XATTR_ACCESS).map_err(|e| io_error(path.as_str(), e))?.unwrap_or_else(|| from_mode(st.st_mode));

@@ -135,6 +135,55 @@ fn family(dev: &Device) -> Vec<String> {
     names
 }
 
+/// The whole disks a block device lives on: a partition's disk, and for an md array or a
+/// device-mapper volume the disks beneath it (`slaves/`, followed down).
+fn whole_disks(name: &str, depth: usize, out: &mut Vec<String>) {
+    let sys = sys_block(name);
+    let disk = if sys.join("partition").exists() {
+        std::fs::canonicalize(&sys)
+            .ok()
+            .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| name.to_owned())
+    } else {
+        name.to_owned()
+    };
+    let slaves: Vec<String> = std::fs::read_dir(sys_block(&disk).join("slaves"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if slaves.is_empty() || depth > 8 {
+        if !out.contains(&disk) {
+            out.push(disk);
+        }
+    } else {
+        for s in slaves {
+            whole_disks(&s, depth + 1, out);
+        }
+    }
+}
+
+/// The disks holding the root filesystem (none when `/` is not on a block device: a tmpfs or
+/// overlay root in a container).
+pub fn system_disks() -> Vec<String> {
+    let Ok(st) = rustix::fs::stat("/") else { return Vec::new() };
+    let numbers = format!("{}:{}", rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+    let Ok(link) = std::fs::read_link(format!("/sys/dev/block/{numbers}")) else { return Vec::new() };
+    let Some(name) = link.file_name().map(|n| n.to_string_lossy().into_owned()) else { return Vec::new() };
+    let mut out = Vec::new();
+    whole_disks(&name, 0, &mut out);
+    out
+}
+
+/// Whether the device is the system disk, one of its partitions, or built on it.
+pub fn on_system_disk(dev: &Device) -> bool {
+    let system = system_disks();
+    let mut mine = Vec::new();
+    whole_disks(&dev.name, 0, &mut mine);
+    mine.iter().any(|d| system.contains(d))
+}
+
 /// Unescapes the octal escapes of /proc/self/mountinfo (`\040` for a space).
 fn unescape(s: &str) -> String {
     let b = s.as_bytes();

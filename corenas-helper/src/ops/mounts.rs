@@ -118,6 +118,84 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<MountPlan, WireError> {
     Ok(MountPlan { plan, systemd })
 }
 
+/// A `MountWrite` that came over the wire is checked again here, whatever corenasd checked: the
+/// unit is started by PID 1, which mounts `What=` as given (rule 1). The storage operations
+/// build their own pool and dataset units from devices they have just checked, and do not come
+/// through here.
+pub fn check_request(ctx: &Ctx, def: &MountDef) -> Result<(), WireError> {
+    match &def.source {
+        MountSource::Local { device, .. } => {
+            let accepted = "a local mount takes a free disk or partition: not mounted, not swap, not a RAID, LVM or \
+                            pool member, and not the system disk";
+            let dev = super::device::resolve(device).map_err(|e| WireError { field: Some("source".into()), ..e })?;
+            if super::device::on_system_disk(&dev) {
+                return Err(WireError::invalid(
+                    "source",
+                    format!("device {device} is on the system disk (the disk holding /); {accepted}"),
+                ));
+            }
+            let reasons = super::device::in_use(&dev);
+            if !reasons.is_empty() {
+                return Err(WireError {
+                    field: Some("source".into()),
+                    ..WireError::new(
+                        ErrorCode::Busy,
+                        format!("device {device} is in use: {}; {accepted}", reasons.join("; ")),
+                    )
+                });
+            }
+        }
+        MountSource::Bind { source } => {
+            let s = source.as_str();
+            let root = ["/mnt/corenas", "/storage"]
+                .into_iter()
+                .find(|r| s.strip_prefix(r).is_some_and(|rest| rest.starts_with('/')))
+                .ok_or_else(|| {
+                    WireError::invalid(
+                        "source",
+                        format!("bind source {s}: use a path beneath /mnt/corenas or /storage"),
+                    )
+                })?;
+            let bad = |why: String| {
+                WireError::invalid(
+                    "source",
+                    format!(
+                        "bind source {s}: {why}; a bind mount takes an existing directory beneath {root}, reached \
+                         without symbolic links and without crossing a mount CoreNAS did not make"
+                    ),
+                )
+            };
+            let host_root = ctx.paths.inside(root);
+            let root_fd = rustix::fs::open(
+                &host_root,
+                rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| bad(format!("{root} cannot be opened ({e})")))?;
+            // openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) from the root,
+            // one component at a time: a link planted anywhere in the path is refused.
+            let fd = super::acl::open_within(
+                &ctx.paths,
+                &root_fd,
+                root,
+                &s[root.len() + 1..],
+                rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY,
+                s,
+            )
+            .map_err(|e| bad(e.message))?;
+            drop(fd);
+        }
+        MountSource::Zfs { .. } => {
+            return Err(WireError::invalid(
+                "source",
+                "ZFS datasets are mounted by the storage operations (pool and dataset create), not by a mount request",
+            ));
+        }
+        MountSource::Nfs { .. } | MountSource::Cifs { .. } => {}
+    }
+    Ok(())
+}
+
 fn verify_dir(ctx: &Ctx) -> PathBuf {
     ctx.paths.inside("/etc/corenas/.verify")
 }

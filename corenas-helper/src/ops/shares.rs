@@ -33,6 +33,9 @@ pub struct PublishPlan {
     smb: Option<FileChange>,
     smb_conf: Option<FileChange>,
     nfs: Option<FileChange>,
+    /// NFS shares rendered with `no_subtree_check` (their path is a whole filesystem); checked
+    /// again when the files are written.
+    whole_fs: HashSet<String>,
     /// exportfs cannot see the lab prefix's exports (no mount namespace): skipped, and said.
     exportfs: bool,
 }
@@ -66,12 +69,48 @@ fn exportfs(args: &[&str]) -> Invocation {
 fn check_dirs(ctx: &Ctx, set: &ShareSet) -> Result<(), WireError> {
     for s in &set.shares {
         let (root, rel) = acl::locate(ctx, &s.path.as_share_path())?;
-        let (_fd, is_dir) = acl::open_beneath(&root, &rel, s.path.as_str())?;
+        let (_fd, is_dir) = acl::open_beneath(&ctx.paths, &root, &rel, s.path.as_str())?;
         if !is_dir {
             return Err(WireError::invalid("path", format!("share '{}': {} is not a directory", s.name, s.path)));
         }
     }
     Ok(())
+}
+
+/// Whether a share's directory is the root of a whole filesystem: the root of its mount
+/// (statx `STATX_ATTR_MOUNT_ROOT`) and that mount shows the filesystem from its own root
+/// (mountinfo's root field is `/`). A bind mount of a subdirectory, or a btrfs subvolume
+/// mounted with `subvol=`, is a mount root too, but a forged handle still names any inode of
+/// the filesystem beneath it; only a whole filesystem may go without `subtree_check`
+/// (render/exports.rs says why).
+fn whole_filesystem(ctx: &Ctx, path: &StoragePath) -> bool {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    let Ok((root, rel)) = acl::locate(ctx, &path.as_share_path()) else { return false };
+    let Ok((fd, true)) = acl::open_beneath(&ctx.paths, &root, &rel, path.as_str()) else { return false };
+    let Ok(st) = rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID) else {
+        return false;
+    };
+    let mount_root = st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT)
+        && st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT);
+    if !mount_root || !StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::MNT_ID) {
+        return false;
+    }
+    let id = st.stx_mnt_id.to_string();
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|info| {
+        info.lines().any(|l| {
+            let mut f = l.split(' ');
+            f.next() == Some(id.as_str()) && f.nth(2) == Some("/")
+        })
+    })
+}
+
+/// The NFS shares whose path is a whole filesystem now.
+fn whole_fs_shares(ctx: &Ctx, set: &ShareSet) -> HashSet<String> {
+    set.shares
+        .iter()
+        .filter(|s| s.nfs.as_ref().is_some_and(|n| !n.rules.is_empty()) && whole_filesystem(ctx, &s.path))
+        .map(|s| s.name.to_string())
+        .collect()
 }
 
 /// The helper's own checks of a share set, whatever corenasd says: unique names and every named
@@ -122,7 +161,9 @@ pub fn plan_publish(ctx: &Ctx, set: &ShareSet) -> Result<PublishPlan, WireError>
         }
         None => None,
     };
-    let nfs = change(ctx.paths.exports(), render::exports::render(set, host_path(ctx)))?;
+    let whole_fs = whole_fs_shares(ctx, set);
+    let whole_path = |p: &str| set.shares.iter().any(|s| s.path.as_str() == p && whole_fs.contains(s.name.as_str()));
+    let nfs = change(ctx.paths.exports(), render::exports::render(set, host_path(ctx), whole_path))?;
     // Defence in depth: every line must follow the renderers' grammar, whatever the input was.
     for (c, ok) in
         [(&smb, render::smb::line_is_expected as fn(&str) -> bool), (&nfs, render::exports::line_is_expected)]
@@ -136,7 +177,7 @@ pub fn plan_publish(ctx: &Ctx, set: &ShareSet) -> Result<PublishPlan, WireError>
             }
         }
     }
-    Ok(PublishPlan { set: set.clone(), smb, smb_conf, nfs, exportfs: ctx.paths.exportfs_sees_ours() })
+    Ok(PublishPlan { set: set.clone(), smb, smb_conf, nfs, whole_fs, exportfs: ctx.paths.exportfs_sees_ours() })
 }
 
 impl PublishPlan {
@@ -170,6 +211,16 @@ impl PublishPlan {
             let _ = std::fs::remove_file(files::temp_path(&f));
         }
         check_dirs(ctx, &self.set)?;
+        let now = whole_fs_shares(ctx, &self.set);
+        if let Some(changed) = self.whole_fs.iter().find(|n| !now.contains(*n)) {
+            return Err(WireError::new(
+                ErrorCode::InvalidState,
+                format!(
+                    "share '{changed}': its directory is no longer the root of a whole filesystem (it was when the \
+                     exports were planned); nothing was changed, publish again"
+                ),
+            ));
+        }
         // The include file first: smb.conf never points at a file that is not there.
         for c in [&self.smb, &self.smb_conf].into_iter().flatten() {
             let tmp = files::write_temp(&c.path, c.new.as_bytes(), 0o644)?;
@@ -240,7 +291,7 @@ pub fn plan_dir(ctx: &Ctx, op: &HelperOp) -> Result<DirPlan, WireError> {
     // The parent must exist (share roots and pool mount points are not created here).
     let (root, rel) = acl::locate(ctx, &path.as_share_path())?;
     if let Some((parent, _)) = rel.rsplit_once('/') {
-        let (_fd, is_dir) = acl::open_beneath(&root, parent, path.as_str())?;
+        let (_fd, is_dir) = acl::open_beneath(&ctx.paths, &root, parent, path.as_str())?;
         if !is_dir {
             return Err(WireError::invalid("path", format!("the parent of {path} is not a directory")));
         }
@@ -287,27 +338,16 @@ impl DirPlan {
         let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
         let root_fd = rustix::fs::open(&root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| WireError::internal(format!("share root {} cannot be opened: {e}", root.display())))?;
-        let parent_fd = rustix::fs::openat2(
-            &root_fd,
-            if parent.is_empty() { "." } else { parent },
-            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY,
-            Mode::empty(),
-            acl::RESOLVE,
-        )
-        .map_err(|e| acl::io_error(shown, e))?;
+        let dir_flags = OFlags::DIRECTORY | OFlags::RDONLY;
+        let root_path = acl::managed(&ctx.paths, &root);
+        let parent_fd = acl::open_within(&ctx.paths, &root_fd, &root_path, parent, dir_flags, shown)?;
         match rustix::fs::mkdirat(&parent_fd, name, Mode::from_raw_mode(0o700)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(acl::io_error(shown, e)),
         }
         refuse_link(&parent_fd, name, shown)?;
-        let dir = rustix::fs::openat2(
-            &parent_fd,
-            name,
-            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY,
-            Mode::empty(),
-            acl::RESOLVE,
-        )
-        .map_err(|e| acl::io_error(shown, e))?;
+        let parent_path = if parent.is_empty() { root_path } else { format!("{root_path}/{parent}") };
+        let dir = acl::open_within(&ctx.paths, &parent_fd, &parent_path, name, dir_flags, shown)?;
         rustix::fs::fchown(&dir, Some(rustix::fs::Uid::from_raw(self.uid)), Some(rustix::fs::Gid::from_raw(self.gid)))
             .map_err(|e| acl::io_error(shown, e))?;
         rustix::fs::fchmod(&dir, Mode::from_raw_mode(self.mode)).map_err(|e| acl::io_error(shown, e))?;

@@ -1,5 +1,13 @@
 //! `/etc/exports.d/corenas.exports`: one line per NFS share, one `client(options)` per rule.
-//! Always `sec=sys`, `no_subtree_check`, `sync`; `root_squash` unless a rule asks otherwise.
+//! Always `sec=sys`, `sync`; `root_squash` unless a rule asks otherwise.
+//!
+//! `no_subtree_check` only for a path that is the root of a whole filesystem (a pool or dataset
+//! mount): with it nfsd accepts any handle on the exported filesystem, and a client that forges
+//! one (ext4's root is inode 2, generation 0) reaches every file on it, `/` and
+//! `/var/lib/corenas/state.db` included when the share is a plain directory on the system disk.
+//! Any other path gets `subtree_check`, which makes nfsd check that each handle lies inside the
+//! exported tree. The helper decides which (ops/shares.rs); shares meant for NFS belong on a pool
+//! or dataset.
 //! Paths are plain (no spaces or escapes needed); clients are validated addresses, networks
 //! or host names, so neither can add an option or a line.
 
@@ -7,15 +15,17 @@ use super::MANAGED_HEADER;
 use corenas_proto::shares::{NfsRule, ShareSet};
 use std::fmt::Write;
 
-pub fn options(rule: &NfsRule) -> String {
+pub fn options(rule: &NfsRule, whole_fs: bool) -> String {
     format!(
-        "{},sync,{},no_subtree_check,sec=sys",
+        "{},sync,{},{},sec=sys",
         if rule.read_only { "ro" } else { "rw" },
-        if rule.no_root_squash { "no_root_squash" } else { "root_squash" }
+        if rule.no_root_squash { "no_root_squash" } else { "root_squash" },
+        if whole_fs { "no_subtree_check" } else { "subtree_check" }
     )
 }
 
-pub fn render(set: &ShareSet, host_path: impl Fn(&str) -> String) -> String {
+/// `whole_fs(path)`: the share's path is the root of a whole filesystem (see the module doc).
+pub fn render(set: &ShareSet, host_path: impl Fn(&str) -> String, whole_fs: impl Fn(&str) -> bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{MANAGED_HEADER}");
     for share in &set.shares {
@@ -24,8 +34,9 @@ pub fn render(set: &ShareSet, host_path: impl Fn(&str) -> String) -> String {
             continue;
         }
         let _ = write!(out, "# share {}\n{}", share.name, host_path(share.path.as_str()));
+        let whole = whole_fs(share.path.as_str());
         for rule in &nfs.rules {
-            let _ = write!(out, " {}({})", rule.client, options(rule));
+            let _ = write!(out, " {}({})", rule.client, options(rule, whole));
         }
         out.push('\n');
     }
@@ -51,7 +62,8 @@ pub fn line_is_expected(line: &str) -> bool {
         if client.parse::<corenas_proto::names::NfsClient>().is_err() {
             return false;
         }
-        let allowed = ["rw", "ro", "sync", "root_squash", "no_root_squash", "no_subtree_check", "sec=sys"];
+        let allowed =
+            ["rw", "ro", "sync", "root_squash", "no_root_squash", "no_subtree_check", "subtree_check", "sec=sys"];
         if !opts.split(',').all(|o| allowed.contains(&o)) {
             return false;
         }
@@ -80,7 +92,7 @@ mod tests {
             }],
             homes: false,
         };
-        let text = render(&set, str::to_owned);
+        let text = render(&set, str::to_owned, |_| true);
         assert!(
             text.ends_with(
                 "# share media\n/storage/media 192.168.1.0/24(rw,sync,root_squash,no_subtree_check,sec=sys) \
@@ -88,6 +100,11 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(text.lines().all(line_is_expected));
+        // A plain directory (not a whole filesystem) is checked handle by handle.
+        let text = render(&set, str::to_owned, |_| false);
+        assert!(text.contains("192.168.1.0/24(rw,sync,root_squash,subtree_check,sec=sys)"), "{text}");
+        assert!(!text.contains("no_subtree_check"), "{text}");
         assert!(text.lines().all(line_is_expected));
     }
 }

@@ -25,9 +25,10 @@ pub fn share_outputs_problem(set: &corenas_proto::shares::ShareSet) -> Option<St
     if sections != wanted {
         return Some(format!("{sections} sections for {wanted} SMB shares:\n{smb_text}"));
     }
-    let nfs_text = exports::render(set, str::to_owned);
-    if !nfs_text.lines().all(exports::line_is_expected) {
-        return Some(format!("an unexpected line in the exports:\n{nfs_text}"));
+    let nfs_text = exports::render(set, str::to_owned, |_| false);
+    let whole_fs_text = exports::render(set, str::to_owned, |_| true);
+    if let Some(t) = [&nfs_text, &whole_fs_text].into_iter().find(|t| !t.lines().all(exports::line_is_expected)) {
+        return Some(format!("an unexpected line in the exports:\n{t}"));
     }
     let lines = nfs_text.lines().filter(|l| l.starts_with('/')).count();
     // A share whose NFS part names no client exports nothing (corenasd refuses to store one;

@@ -13,7 +13,7 @@ use corenas_proto::helper::{HelperOp, Step};
 use corenas_proto::names::{ShareName, StoragePath};
 use corenas_proto::shares::{ShareConfig, ShareCreate, ShareDef, ShareInfo, ShareModify, ShareSet};
 use corenas_proto::{ErrorCode, WireError};
-use policy::{check, prepare_dir};
+use policy::{check, check_root_squash, prepare_dir};
 use store::{get, homes, list, remove, save};
 
 /// The stored set, with `change` applied: `Some(def)` adds or replaces, `None` leaves out.
@@ -48,13 +48,20 @@ async fn publish(
     h.run_ops_reporting(ops, dry_run).await
 }
 
-pub async fn create(shared: &Daemon, req: &ShareCreate, dry_run: bool) -> Result<Change<ShareInfo>, WireError> {
+/// `from_ctl`: the caller is on the ctl channel (root at corenas-ctl), not the web tier.
+pub async fn create(
+    shared: &Daemon,
+    req: &ShareCreate,
+    from_ctl: bool,
+    dry_run: bool,
+) -> Result<Change<ShareInfo>, WireError> {
     let _one_at_a_time = shared.shares_lock.lock().await;
     if shared.with_state(|s| get(s.conn(), req.name.as_str()))?.is_some() {
         return Err(WireError::new(ErrorCode::AlreadyExists, format!("share {} already exists", req.name)));
     }
     let path = req.path.clone().unwrap_or_else(|| StoragePath::for_share(&req.name));
     let def = ShareDef { name: req.name.clone(), path: path.clone(), smb: req.smb.clone(), nfs: req.nfs.clone() };
+    check_root_squash(&def, None, from_ctl)?;
     let mut warnings = check(&shared.with_state(|s| list(s.conn()))?, &def, req.access.as_ref(), req.force)?;
     let set = set_with(shared, Some(&req.name), Some(&def), None)?;
     let (steps, w) = publish(shared, set, vec![prepare_dir(&path, req.access.as_ref())?], dry_run).await?;
@@ -72,6 +79,7 @@ pub async fn modify(
     shared: &Daemon,
     name: &ShareName,
     m: &ShareModify,
+    from_ctl: bool,
     dry_run: bool,
 ) -> Result<Change<ShareInfo>, WireError> {
     let _one_at_a_time = shared.shares_lock.lock().await;
@@ -89,6 +97,7 @@ pub async fn modify(
     if def == current.def && access == current.access {
         return Err(WireError::invalid("change", "nothing to change: the share already looks like that"));
     }
+    check_root_squash(&def, Some(&current.def), from_ctl)?;
     let mut warnings = check(&shared.with_state(|s| list(s.conn()))?, &def, access.as_ref(), m.force)?;
     let mut before = Vec::new();
     if m.access.is_some() && m.access != current.access {

@@ -49,6 +49,33 @@ pub fn prepare_dir(path: &StoragePath, access: Option<&AccessTemplate>) -> Resul
     Ok(HelperOp::ShareDirPrepare { path: path.clone(), owner, group, mode: FileMode::new_unchecked(mode), setgid, acl })
 }
 
+/// `no_root_squash` makes root on an NFS client root on the share (and, through a forged handle,
+/// on whatever else the exported filesystem holds), so only the ctl channel (root on this
+/// machine) may ask for it. From the web a rule that already had it (set at the ctl) may stay
+/// while other parts of the share change, but none may be added.
+pub fn check_root_squash(def: &ShareDef, before: Option<&ShareDef>, from_ctl: bool) -> Result<(), WireError> {
+    if from_ctl {
+        return Ok(());
+    }
+    let had = |client: &str| {
+        before
+            .and_then(|b| b.nfs.as_ref())
+            .is_some_and(|n| n.rules.iter().any(|r| r.no_root_squash && r.client.as_str() == client))
+    };
+    let Some(nfs) = &def.nfs else { return Ok(()) };
+    match nfs.rules.iter().find(|r| r.no_root_squash && !had(r.client.as_str())) {
+        Some(r) => Err(WireError {
+            field: Some("no_root_squash".into()),
+            ..WireError::not_allowed(format!(
+                "NFS client {} of share {}: no_root_squash can be set only with corenas-ctl on the server \
+                 (root on the client would be root on the share); from the web, clients are root-squashed",
+                r.client, def.name
+            ))
+        }),
+        None => Ok(()),
+    }
+}
+
 /// CoreNAS's rules for a share definition against the stored shares (`others`), with the
 /// warnings an admin must see.
 pub fn check(
@@ -146,3 +173,41 @@ pub fn check(
 
 /// More shares than this is a mistake or an attack on the renderer, not a NAS.
 pub const MAX_SHARES: usize = 5000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corenas_proto::shares::{NfsOptions, NfsRule};
+
+    fn share(rules: &[(&str, bool)]) -> ShareDef {
+        ShareDef {
+            name: "backup".parse().unwrap(),
+            path: "/storage/backup".parse().unwrap(),
+            smb: None,
+            nfs: Some(NfsOptions {
+                rules: rules
+                    .iter()
+                    .map(|(c, squash_off)| NfsRule {
+                        client: c.parse().unwrap(),
+                        read_only: false,
+                        no_root_squash: *squash_off,
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    #[test]
+    fn no_root_squash_only_from_the_ctl() {
+        let asked = share(&[("10.0.0.0/8", false), ("10.1.2.3", true)]);
+        assert!(check_root_squash(&asked, None, true).is_ok());
+        let e = check_root_squash(&asked, None, false).unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), (ErrorCode::NotAllowed, Some("no_root_squash")), "{}", e.message);
+        assert!(e.message.contains("10.1.2.3") && e.message.contains("corenas-ctl"), "{}", e.message);
+        // From the web: a rule set at the ctl may stay; a new one may not be added.
+        assert!(check_root_squash(&asked, Some(&asked), false).is_ok());
+        let more = share(&[("10.0.0.0/8", true), ("10.1.2.3", true)]);
+        assert!(check_root_squash(&more, Some(&asked), false).is_err());
+        assert!(check_root_squash(&share(&[("10.0.0.0/8", false)]), None, false).is_ok());
+    }
+}
