@@ -93,6 +93,10 @@ fn loop_zfs_mirror_datasets_snapshots_rollback_scrub_and_damage() {
         &lab.ctl(&["storage", "dataset", "create", &ds, "--property", "compression=gzip", "--property", "atime=off"]),
         "dataset create",
     );
+    // Issue 18 H3: no setuid binary or device node works on a pool or dataset CoreNAS made.
+    for fs in [pool.as_str(), ds.as_str()] {
+        assert_eq!(zfs_props(fs, "setuid,devices"), ["off", "off"], "{fs}");
+    }
     let list = lab.ctl_json(&["storage", "dataset", "list", &pool]);
     let d = list.as_array().unwrap().iter().find(|d| d["name"] == ds.as_str()).cloned().expect("dataset listed");
     assert!(d["properties"].to_string().contains("gzip"), "{d}");
@@ -519,4 +523,138 @@ fn two_helpers_split_the_work_and_refuse_each_others() {
         let caps = st.status(corenas_tests::ctx()).await.expect("rpc").bounding_set;
         assert!(caps.contains(&"cap_sys_admin".to_owned()) && !caps.contains(&"cap_chown".to_owned()), "{caps:?}");
     });
+}
+
+fn zfs_props(fs: &str, props: &str) -> Vec<String> {
+    let o = Command::new("zfs").args(["get", "-H", "-o", "value", props, fs]).output().unwrap();
+    ok(&o, "zfs get");
+    stdout(&o).lines().map(str::to_owned).collect()
+}
+
+fn zfs_filesystems(pool: &str) -> Vec<String> {
+    let o = Command::new("zfs").args(["list", "-H", "-r", "-o", "name", "-t", "filesystem", pool]).output().unwrap();
+    ok(&o, "zfs list");
+    stdout(&o).lines().map(str::to_owned).collect()
+}
+
+/// Issue 18 M5, the attacker's side: a pool crafted elsewhere (a USB disk) with a mount point
+/// outside CoreNAS's tree, setuid and device nodes on and canmount=on. Imported through CoreNAS,
+/// none of that may be honoured, now or at the next boot.
+#[test]
+fn loop_zfs_import_of_a_crafted_pool_honours_none_of_its_properties() {
+    if !require_root("loop_zfs_import_crafted") || !require_zfs_fuse("loop_zfs_import_crafted") {
+        return;
+    }
+    let scratch = ScratchDir::new("zfs-crafted");
+    let a = LoopDisk::sparse(&scratch.path, "a", 128 << 20);
+    let da = a.dev.display().to_string();
+    let pool = unique("zc");
+    let _guard = PoolGuard(pool.clone());
+    let evil = scratch.path.join("evil");
+    let evil_root = scratch.path.join("evilroot");
+    // Crafted outside CoreNAS, as the attacker would.
+    let zp = |args: &[&str]| ok(&Command::new("zpool").args(args).output().unwrap(), &format!("zpool {args:?}"));
+    let zf = |args: &[&str]| ok(&Command::new("zfs").args(args).output().unwrap(), &format!("zfs {args:?}"));
+    zp(&["create", "-m", evil_root.to_str().unwrap(), "-O", "setuid=on", "-O", "devices=on", &pool, &da]);
+    let child = format!("{pool}/cron");
+    zf(&["create", &child]);
+    zf(&["set", &format!("mountpoint={}", evil.display()), &child]);
+    zf(&["set", "canmount=on", &child]);
+    zf(&["create", &format!("{child}/deeper")]);
+    zp(&["export", &pool]);
+    for d in [evil.join("deeper"), evil.clone(), evil_root.clone()] {
+        let _ = std::fs::remove_dir(d);
+    }
+
+    let lab = lab("zfs-crafted");
+    ok(&lab.ctl(&["storage", "import", &pool]), "import of the crafted pool");
+    let base = lab.root.join("mnt/corenas").join(&pool);
+    let all = zfs_filesystems(&pool);
+    assert_eq!(all.len(), 3, "{all:?}");
+    for fs in &all {
+        let v = zfs_props(fs, "setuid,devices,canmount,mountpoint");
+        assert_eq!(&v[..3], ["off", "off", "noauto"], "{fs}: {v:?}");
+        let mp = std::path::Path::new(&v[3]);
+        assert!(mp.starts_with(&base), "{fs} mounts at {} (outside {})", mp.display(), base.display());
+    }
+    // Nothing of the pool is mounted anywhere else (the crafted places stay untouched).
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for l in mounts.lines() {
+        let f: Vec<&str> = l.split(' ').collect();
+        let source = l.split(" - ").nth(1).and_then(|r| r.split(' ').nth(1)).unwrap_or("");
+        if source == pool || source.starts_with(&format!("{pool}/")) {
+            assert!(std::path::Path::new(f[4]).starts_with(&base), "{source} mounted at {}", f[4]);
+        }
+    }
+    assert!(!evil.exists() && !evil_root.exists(), "the crafted mount points were not created");
+    // CoreNAS mounted it as it mounts its own pools, the children too, and left no import scaffolding.
+    for fs in &all {
+        assert_eq!(zfs_props(fs, "mounted"), ["yes"], "{fs} is mounted beneath {}", base.display());
+    }
+    let scaffold = lab.root.join(format!("mnt/corenas/.import-{pool}"));
+    assert!(!scaffold.exists(), "{} was removed", scaffold.display());
+    ok(&lab.ctl(&["storage", "export", &pool]), "export");
+}
+
+/// Issue 18 M1, the attacker's side: a share user owns a dataset's `.snapshots` and plants a
+/// symbolic link to another dataset there. Neither a snapshot destroy nor a recursive dataset
+/// destroy may follow it; the other dataset survives.
+#[test]
+fn loop_btrfs_snapshots_dir_planted_by_a_share_user_cannot_destroy_another_dataset() {
+    if !require_root("loop_btrfs_snapshots_attack") {
+        return;
+    }
+    let scratch = ScratchDir::new("btrfs-snapattack");
+    let a = LoopDisk::sparse(&scratch.path, "a", 256 << 20);
+    let da = a.dev.display().to_string();
+    let lab = lab("btrfs-snapattack");
+    let pool = "bs";
+    ok(&lab.ctl(&["storage", "create", pool, "--type", "btrfs", "--device", &da]), "btrfs create");
+    let mnt = lab.root.join("mnt/corenas/bs");
+    ok(&lab.ctl(&["storage", "dataset", "create", "bs/victim"]), "victim subvolume");
+    std::fs::write(mnt.join("victim/precious.txt"), "keep me\n").unwrap();
+
+    // A new dataset gets a root-owned 0755 `.snapshots` with it.
+    ok(&lab.ctl(&["storage", "dataset", "create", "bs/share"]), "share subvolume");
+    let snaps = mnt.join("share/.snapshots");
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(&snaps).expect(".snapshots is created with the dataset");
+    assert!(m.is_dir() && m.uid() == 0 && m.mode() & 0o7777 == 0o755, "uid {} mode {:o}", m.uid(), m.mode());
+
+    // The share user's version (a dataset from before the fix, or a race): they own it.
+    std::fs::remove_dir(&snaps).unwrap();
+    std::fs::create_dir(&snaps).unwrap();
+    std::os::unix::fs::chown(&snaps, Some(1000), Some(1000)).unwrap();
+    std::os::unix::fs::symlink(mnt.join("victim"), snaps.join("evil")).unwrap();
+    std::os::unix::fs::lchown(snaps.join("evil"), Some(1000), Some(1000)).unwrap();
+
+    let survives = |when: &str| {
+        assert_eq!(
+            std::fs::read_to_string(mnt.join("victim/precious.txt")).ok().as_deref(),
+            Some("keep me\n"),
+            "the other dataset survives {when}"
+        );
+    };
+    let o = lab.ctl(&["storage", "snapshot", "destroy", "bs/share", "evil"]);
+    survives("a snapshot destroy through the planted link");
+    assert!(!o.status.success() && stderr(&o).contains(".snapshots"), "refused, naming .snapshots: {}", stderr(&o));
+    let o = lab.ctl(&["storage", "snapshot", "list", "bs/share"]);
+    assert!(!o.status.success() && stderr(&o).contains(".snapshots"), "listing refused: {}", stderr(&o));
+    let o = lab.ctl(&["storage", "snapshot", "create", "bs/share"]);
+    assert!(!o.status.success() && stderr(&o).contains(".snapshots"), "snapshot refused: {}", stderr(&o));
+    let o = lab.ctl(&["storage", "dataset", "destroy", "bs/share", "--recursive", "--force"]);
+    survives("a recursive destroy of the dataset holding the link");
+    assert!(!o.status.success() && stderr(&o).contains(".snapshots"), "refused: {}", stderr(&o));
+
+    // Even in a root-owned `.snapshots` (say root chowned it back without looking inside), an
+    // entry that is not a snapshot subvolume of this dataset is never deleted.
+    std::os::unix::fs::lchown(&snaps, Some(0), Some(0)).unwrap();
+    let o = lab.ctl(&["storage", "snapshot", "destroy", "bs/share", "evil"]);
+    survives("a snapshot destroy of a link in a root-owned .snapshots");
+    assert!(!o.status.success(), "a link is not a snapshot: {}", stdout(&o));
+    ok(&lab.ctl(&["storage", "dataset", "destroy", "bs/share", "--recursive", "--force"]), "recursive destroy");
+    survives("the recursive destroy of the dataset holding the link");
+    assert!(!mnt.join("share").exists(), "the share dataset itself is gone");
+
+    ok(&lab.ctl(&["storage", "destroy", pool, "--force"]), "destroy");
 }

@@ -58,8 +58,6 @@ pub enum Action {
     CheckFree(Vec<device::Device>),
     /// Wait (briefly) for the kernel to create a partition's device node.
     WaitForNode(std::path::PathBuf),
-    /// Create a directory (0755) if missing.
-    MakeDir(std::path::PathBuf),
     /// Remove a directory if it exists and is empty (a destroyed pool's mount point).
     RemoveEmptyDir(std::path::PathBuf),
     /// Lab only (`--lab-mounts`): unmount everything mounted beneath this path, deepest first,
@@ -73,6 +71,9 @@ pub enum Action {
     LabWaitZfsUnmounted(String),
     /// An ATA security erase: re-check, set the temporary password, erase, clean up on failure.
     AtaSecurityErase(storage::wipe::AtaErasePlan),
+    /// Storage work that needs the system's answers while it runs (an import's datasets, btrfs
+    /// subvolume ids, a just-made `.snapshots`).
+    Storage(storage::pool::Checked),
     /// A command that may run long (a firmware erase), killed only after `timeout`.
     ExecLong {
         cmd: Invocation,
@@ -99,6 +100,7 @@ impl Action {
             Action::Publish(p) => p.steps(ctx),
             Action::Mount(p) => p.steps(),
             Action::AtaSecurityErase(plan) => plan.steps(),
+            Action::Storage(p) => p.steps(),
             Action::ExecIfGroupExists { cmd, .. } | Action::ExecWhileBusy(cmd) | Action::ExecLong { cmd, .. } => {
                 vec![cmd.step()]
             }
@@ -108,12 +110,6 @@ impl Action {
                 vec![Step::Check { what: format!("refuse if {what}: {}", names.join(" ")) }]
             }
             Action::WaitForNode(p) => vec![Step::Check { what: format!("wait for {}", p.display()) }],
-            Action::MakeDir(p) => vec![Step::PrepareDir {
-                path: p.display().to_string(),
-                owner: "root".into(),
-                group: "root".into(),
-                mode: "0755".into(),
-            }],
             Action::RemoveEmptyDir(p) => vec![Step::RemoveFile { path: p.display().to_string() }],
             Action::LabUnmountBeneath(p) if ctx.lab_mounter.is_some() => {
                 vec![Step::Check { what: format!("lab: unmount everything beneath {}", p.display()) }]
@@ -179,6 +175,7 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
             Action::Exec(cmd) => last_stdout = exec::run(&cmd).await?.stdout,
             Action::ExecLong { cmd, timeout } => last_stdout = exec::run_with_timeout(&cmd, timeout).await?.stdout,
             Action::AtaSecurityErase(plan) => plan.run().await?,
+            Action::Storage(p) => warnings.extend(p.run(ctx).await?),
             Action::ExecWhileBusy(cmd) => {
                 let mut attempt = 0;
                 loop {
@@ -244,14 +241,6 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
                         ),
                     ));
                 }
-            }
-            Action::MakeDir(p) => {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(&p)
-                    .map_err(|e| WireError::internal(format!("cannot create {}: {e}", p.display())))?;
             }
             Action::RemoveEmptyDir(p) => match std::fs::remove_dir(&p) {
                 Ok(()) => {}

@@ -31,6 +31,7 @@ pub async fn snapshot_list(shared: &Daemon, dataset: &DatasetName) -> Result<Vec
             let out = query(shared, StorageQuery::BtrfsSubvolumes { pool: dataset.pool() }).await?;
             let prefix = format!("{}/.snapshots/", dataset.relative());
             let base = mount_path(shared, dataset.pool().as_str());
+            refuse_foreign_snapshots_dir(&base.join(dataset.relative()).join(".snapshots"))?;
             let mut snaps: Vec<SnapshotInfo> = btrfs::parse_subvolumes(&out.stdout)
                 .into_iter()
                 .filter_map(|p| {
@@ -38,7 +39,7 @@ pub async fn snapshot_list(shared: &Daemon, dataset: &DatasetName) -> Result<Vec
                     (!name.contains('/')).then(|| SnapshotInfo {
                         dataset: dataset.to_string(),
                         name: name.to_owned(),
-                        created: std::fs::metadata(base.join(&p))
+                        created: std::fs::symlink_metadata(base.join(&p))
                             .ok()
                             .and_then(|m| std::os::unix::fs::MetadataExt::mtime(&m).into()),
                         used_bytes: None,
@@ -49,6 +50,24 @@ pub async fn snapshot_list(shared: &Daemon, dataset: &DatasetName) -> Result<Vec
             Ok(snaps)
         }
         b => Err(WireError::invalid("dataset", format!("{b} pools have no snapshots"))),
+    }
+}
+
+/// Issue 18 M1: a `.snapshots` a share user owns (or a link) may hold planted entries and fake
+/// "Previous Versions"; say so instead of listing it. The helper refuses to snapshot or delete
+/// there on its own; this only makes the listing agree. Unreadable (corenasd is not root and a
+/// dataset may be closed to it) is not a refusal: the list comes from btrfs, not the directory.
+fn refuse_foreign_snapshots_dir(dir: &std::path::Path) -> Result<(), WireError> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if !m.is_dir() || m.uid() != 0 || m.mode() & 0o022 != 0 => Err(WireError::not_allowed(format!(
+            "{} is not a directory owned and writable only by root (owner uid {}, mode {:o}); its snapshots \
+             are not trusted. Check what is in it, then make it root:root 0755",
+            dir.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        ))),
+        _ => Ok(()),
     }
 }
 

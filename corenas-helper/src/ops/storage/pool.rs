@@ -5,7 +5,7 @@
 use super::super::device::{self, Device};
 use super::super::{Action, Ctx, mounts};
 use crate::exec::{Invocation, Program};
-use corenas_proto::helper::HelperOp;
+use corenas_proto::helper::{HelperOp, Step};
 use corenas_proto::mounts::{LocalFs, MountDef, MountFlag, MountSource};
 use corenas_proto::names::{DatasetName, DevicePath, MountTarget, PoolName, SnapshotName};
 use corenas_proto::storage::{Backend, Compression, DiskFs, PoolLayout, PoolSpec, ZfsLayout};
@@ -149,12 +149,7 @@ fn create(ctx: &Ctx, spec: &PoolSpec) -> Result<Vec<Action>, WireError> {
     let devs = free_devices(&spec.devices)?;
     let nodes: Vec<String> = devs.iter().map(node).collect();
     let (_, mnt) = mount_point(ctx, &spec.name);
-    if mnt.exists() && std::fs::read_dir(&mnt).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(WireError::new(
-            ErrorCode::AlreadyExists,
-            format!("{} exists and is not empty; a pool is mounted only on an empty directory", mnt.display()),
-        ));
-    }
+    refuse_non_empty(&mnt)?;
     let mut actions = vec![Action::CheckNotZfsMember(devs.clone())];
     match &spec.layout {
         PoolLayout::Zfs { layout, ashift, properties } => {
@@ -306,7 +301,364 @@ fn scrub(ctx: &Ctx, name: &PoolName, backend: Backend, start: bool) -> Result<Ve
 
 fn snapshot_path(ctx: &Ctx, ds: &DatasetName, snap: &SnapshotName) -> Result<(PathBuf, PathBuf), WireError> {
     let dir = dataset_path(ctx, ds, &[".snapshots"])?;
+    check_snapshots_dir(&dir)?;
     Ok((dir.clone(), dir.join(snap.as_str())))
+}
+
+/// A btrfs dataset's `.snapshots` must be a real directory only root can change (issue 18 M1):
+/// a share user who owns it can rename snapshots away and plant links or fake "Previous
+/// Versions". Missing is fine (no snapshot yet; it is created root-owned when needed).
+pub fn check_snapshots_dir(dir: &Path) -> Result<(), WireError> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(WireError::not_found(format!("{}: {e}", dir.display()))),
+        Ok(m) if m.is_dir() && !m.file_type().is_symlink() && m.uid() == 0 && m.mode() & 0o022 == 0 => Ok(()),
+        Ok(m) => Err(WireError::not_allowed(format!(
+            "{} is not a directory owned and writable only by root (owner uid {}, mode {:o}); refusing to work \
+             with snapshots there. Check what is in it, then make it root:root 0755",
+            dir.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        ))),
+    }
+}
+
+/// Work a storage plan can only do with the system's answer at run time: the datasets of a pool
+/// being imported, the ids btrfs gives its subvolumes, a `.snapshots` made just before use.
+pub enum Checked {
+    Import(ImportPlan),
+    /// Delete btrfs subvolumes found by btrfs's own list (never by following a path).
+    BtrfsDelete(BtrfsDelete),
+    /// Create `.snapshots` root-owned 0755 if missing, then refuse unless it is (checked again
+    /// right before the snapshot, not only when planning).
+    SnapshotsDir(PathBuf),
+}
+
+impl Checked {
+    pub fn steps(&self) -> Vec<Step> {
+        let check = |what: String| vec![Step::Check { what }];
+        match self {
+            Checked::Import(p) => p.steps(),
+            Checked::BtrfsDelete(d) => {
+                let what = match &d.snapshot {
+                    Some(s) => format!("the snapshot subvolume {}/.snapshots/{s}", d.dataset),
+                    None if d.recursive => format!("the snapshot subvolumes in {0}/.snapshots, then {0}", d.dataset),
+                    None => format!("the subvolume {}", d.dataset),
+                };
+                check(format!(
+                    "btrfs subvolume delete --subvolid <id> {}: {what}, by the id btrfs lists",
+                    d.mnt.display()
+                ))
+            }
+            Checked::SnapshotsDir(p) => vec![Step::PrepareDir {
+                path: p.display().to_string(),
+                owner: "root".into(),
+                group: "root".into(),
+                mode: "0755".into(),
+            }],
+        }
+    }
+
+    pub async fn run(self, ctx: &Ctx) -> Result<Vec<String>, WireError> {
+        match self {
+            Checked::Import(p) => p.run(ctx).await,
+            Checked::BtrfsDelete(d) => d.run().await.map(|()| Vec::new()),
+            Checked::SnapshotsDir(p) => {
+                use std::os::unix::fs::DirBuilderExt;
+                match std::fs::DirBuilder::new().mode(0o755).create(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(WireError::internal(format!("cannot create {}: {e}", p.display()))),
+                }
+                // A residual race remains for the snapshot's creation only (a user who may write
+                // the dataset's root can rename this directory and put a link in its place
+                // between this check and btrfs's realpath()): it can only place a new read-only
+                // snapshot elsewhere, never delete; deletes go by subvolume id.
+                check_snapshots_dir(&p)?;
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+/// Subvolume ids and paths (relative to the pool's top level) from `btrfs subvolume list`.
+fn subvolumes(out: &str) -> Vec<(u64, String)> {
+    out.lines()
+        .filter_map(|l| {
+            let (head, path) = l.split_once(" path ")?;
+            let id = head.strip_prefix("ID ")?.split_whitespace().next()?.parse().ok()?;
+            Some((id, path.to_owned()))
+        })
+        .collect()
+}
+
+pub struct BtrfsDelete {
+    /// The pool's mount point (its top-level subvolume).
+    mnt: PathBuf,
+    dataset: DatasetName,
+    snapshot: Option<SnapshotName>,
+    recursive: bool,
+}
+
+impl BtrfsDelete {
+    /// `btrfs subvolume delete <path>` resolves links in its argument (realpath, then the ioctl
+    /// on the parent), so a link planted in `.snapshots` deletes whatever it points at. Instead
+    /// the ids come from btrfs's own list of this pool's subvolumes, where a path is where the
+    /// subvolume really is (a link or plain directory is never listed), and the delete is by id
+    /// on this pool's mount. Ids are never reused while mounted, so a rename in between cannot
+    /// redirect the delete to another subvolume.
+    async fn run(self) -> Result<(), WireError> {
+        let mnt = self.mnt.display().to_string();
+        let list = Invocation::of(Program::Btrfs).args(["subvolume", "list", "--"]).arg(mnt.clone());
+        let listed = subvolumes(&String::from_utf8_lossy(&crate::exec::run(&list).await?.stdout));
+        let rel = self.dataset.relative();
+        let find = |path: &str| listed.iter().find(|(_, p)| p == path).map(|(id, _)| *id);
+        let mut ids = Vec::new();
+        match &self.snapshot {
+            Some(s) => ids.push(find(&format!("{rel}/.snapshots/{s}")).ok_or_else(|| {
+                WireError::not_found(format!("{}/.snapshots/{s} is not a snapshot subvolume of {}", self.dataset, mnt))
+            })?),
+            None => {
+                let prefix = format!("{rel}/.snapshots/");
+                let snaps: Vec<u64> = listed
+                    .iter()
+                    .filter(|(_, p)| p.strip_prefix(&prefix).is_some_and(|n| !n.contains('/')))
+                    .map(|(id, _)| *id)
+                    .collect();
+                if !self.recursive && !snaps.is_empty() {
+                    return Err(WireError::new(
+                        ErrorCode::InvalidState,
+                        format!("{} has snapshots; destroy them first or destroy recursively", self.dataset),
+                    ));
+                }
+                ids.extend(snaps);
+                ids.push(
+                    find(rel)
+                        .ok_or_else(|| WireError::not_found(format!("{} is not a subvolume of {mnt}", self.dataset)))?,
+                );
+            }
+        }
+        for id in ids {
+            let del = Invocation::of(Program::Btrfs).args(["subvolume", "delete", "--subvolid"]).arg(id.to_string());
+            crate::exec::run(&del.arg(mnt.clone())).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Importing a pool made elsewhere (issue 18 M5): its stored properties are the attacker's if
+/// the disk is, e.g. `mountpoint=/etc/cron.d`, `setuid=on`, `canmount=on`, and a plain import
+/// would mount it there now and, from the cache file, at every boot.
+pub struct ImportPlan {
+    name: PoolName,
+    /// `/mnt/corenas/<name>` (on disk, under the lab prefix).
+    mnt: PathBuf,
+    /// `/mnt/corenas/.import-<name>`: pool names cannot start with '.', so never a pool's.
+    altroot: PathBuf,
+    openzfs: bool,
+}
+
+impl ImportPlan {
+    fn first_import(&self) -> Invocation {
+        // -R: every mount point is taken relative to the altroot, so whatever the pool says, its
+        // mounts stay beneath it; cachefile=none: not remembered for the next boot. zfs-fuse has
+        // no -N (it always mounts), so it mounts there; OpenZFS mounts nothing.
+        let mut a = vec!["import".to_owned()];
+        if self.openzfs {
+            a.push("-N".into());
+        }
+        a.extend(["-o".into(), "cachefile=none".into(), "-R".into(), self.altroot.display().to_string()]);
+        a.extend(["--".into(), self.name.to_string()]);
+        Invocation::of(Program::Zpool).args(a)
+    }
+
+    fn final_import(&self) -> Invocation {
+        let mut a = vec!["import".to_owned()];
+        if self.openzfs {
+            a.push("-N".into());
+        }
+        Invocation::of(Program::Zpool).args(a).args(["--", self.name.as_str()])
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        let n = &self.name;
+        let mut s = vec![self.first_import().step()];
+        s.push(Step::Check {
+            what: format!(
+                "on every filesystem of {n}: zfs set setuid=off, devices=off, canmount=noauto; \
+                 zfs set mountpoint={} {n}; zfs inherit mountpoint on the others",
+                self.mnt.display()
+            ),
+        });
+        s.push(Invocation::of(Program::Zpool).args(["export", "--", n.as_str()]).step());
+        s.push(self.final_import().step());
+        s.push(Step::Check {
+            what: if self.openzfs {
+                format!("write and start a mount unit for every filesystem of {n}")
+            } else {
+                format!("zfs mount every filesystem of {n} not yet mounted")
+            },
+        });
+        s.push(Step::RemoveFile { path: self.altroot.display().to_string() });
+        s
+    }
+
+    async fn filesystems(&self) -> Result<Vec<String>, WireError> {
+        let cmd = Invocation::of(Program::Zfs).args([
+            "list",
+            "-H",
+            "-r",
+            "-o",
+            "name",
+            "-t",
+            "filesystem",
+            self.name.as_str(),
+        ]);
+        let out = String::from_utf8_lossy(&crate::exec::run(&cmd).await?.stdout).into_owned();
+        let n = self.name.as_str();
+        // A crafted pool may hold names CoreNAS would not create; they are only ever one argv
+        // item after the pool's own prefix (never an option), so they are still handled.
+        Ok(out.lines().filter(|l| *l == n || l.starts_with(&format!("{n}/"))).map(str::to_owned).collect())
+    }
+
+    async fn zfs(&self, args: &[&str]) -> Result<(), WireError> {
+        crate::exec::run(&Invocation::of(Program::Zfs).args(args.iter().copied())).await.map(|_| ())
+    }
+
+    /// Stored in the pool, so they hold at every later import and boot. One property per call
+    /// (zfs-fuse); canmount is not inherited, so it is set on each filesystem.
+    async fn sanitize(&self, ctx: &Ctx) -> Result<(), WireError> {
+        let all = self.filesystems().await?;
+        for fs in &all {
+            for p in ["setuid=off", "devices=off", "canmount=noauto"] {
+                self.zfs(&["set", p, fs]).await?;
+            }
+        }
+        // zfs-fuse mounted everything under the altroot, and a new mount point remounts (an
+        // umount the sandbox forbids to the tools): unmount first, as the export op does.
+        // Unmounted and noauto, nothing mounts again until the final import.
+        lab_unmount_beneath(ctx, &self.altroot)?;
+        if ctx.lab_mounter.is_some() {
+            super::query::wait_zfs_unmounted(self.name.as_str()).await?;
+        }
+        let root_mp = format!("mountpoint={}", self.mnt.display());
+        self.zfs(&["set", &root_mp, self.name.as_str()]).await?;
+        for fs in all.iter().filter(|f| *f != self.name.as_str()) {
+            self.zfs(&["inherit", "mountpoint", fs]).await?;
+        }
+        export_while_busy(&self.name).await
+    }
+
+    async fn run(self, ctx: &Ctx) -> Result<Vec<String>, WireError> {
+        refuse_non_empty(&self.mnt)?;
+        remove_empty_tree(&self.altroot);
+        if self.altroot.exists() {
+            return Err(WireError::new(
+                ErrorCode::AlreadyExists,
+                format!(
+                    "{} is left from an earlier import and is not empty; look at it, then remove it",
+                    self.altroot.display()
+                ),
+            ));
+        }
+        crate::exec::run(&self.first_import()).await?;
+        if let Err(e) = self.sanitize(ctx).await {
+            // Leave it exported rather than imported with the pool's own properties (it is only
+            // beneath the altroot and not cached, but an admin must see the failure).
+            let _ = lab_unmount_beneath(ctx, &self.altroot);
+            let _ = export_while_busy(&self.name).await;
+            return Err(e);
+        }
+        // The first import leaves its mount points behind; a later import under the same
+        // altroot would fail "directory is not empty" on them.
+        remove_empty_tree(&self.altroot);
+        let mut warnings = Vec::new();
+        if self.altroot.exists() {
+            warnings.push(format!("{} was left in place (not empty)", self.altroot.display()));
+        }
+        crate::exec::run(&self.final_import()).await?;
+        // Mounted as CoreNAS mounts the pools it creates: OpenZFS by systemd units (the helper
+        // may not mount), zfs-fuse by its daemon. Nothing mounts by itself at boot any more
+        // (canmount=noauto): OpenZFS's units mount them; on zfs-fuse (the lab) an imported pool
+        // is mounted again by importing it again.
+        for fs in self.filesystems().await? {
+            if self.openzfs {
+                let Ok(ds) = fs.parse::<DatasetName>() else {
+                    if fs == self.name.as_str() {
+                        let def = zfs_mount_def(&self.name, None);
+                        warnings.extend(mounts::plan(ctx, &HelperOp::MountWrite { def })?.apply(ctx).await?);
+                    } else {
+                        warnings.push(format!("{fs}: a name CoreNAS does not use; not mounted"));
+                    }
+                    continue;
+                };
+                let def = zfs_mount_def(&self.name, Some(&ds));
+                warnings.extend(mounts::plan(ctx, &HelperOp::MountWrite { def })?.apply(ctx).await?);
+            } else {
+                // zfs-fuse mounts the root dataset on import even when canmount=noauto.
+                let q = Invocation::of(Program::Zfs).args(["get", "-H", "-o", "value", "mounted", &fs]);
+                let mounted = String::from_utf8_lossy(&crate::exec::run(&q).await?.stdout).trim() == "yes";
+                if !mounted {
+                    self.zfs(&["mount", &fs]).await?;
+                }
+            }
+        }
+        Ok(warnings)
+    }
+}
+
+async fn export_while_busy(name: &PoolName) -> Result<(), WireError> {
+    let cmd = Invocation::of(Program::Zpool).args(["export", "--", name.as_str()]);
+    for _ in 0..25 {
+        match crate::exec::run(&cmd).await {
+            Err(e) if e.message.contains("is busy") => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            r => return r.map(|_| ()),
+        }
+    }
+    crate::exec::run(&cmd).await.map(|_| ())
+}
+
+/// Lab only: what `Action::LabUnmountBeneath` does, for a plan step that runs several tools.
+fn lab_unmount_beneath(ctx: &Ctx, base: &Path) -> Result<(), WireError> {
+    let Some(m) = &ctx.lab_mounter else { return Ok(()) };
+    let base = base.to_string_lossy().into_owned();
+    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
+        .filter(|t| *t == base || t.starts_with(&format!("{base}/")))
+        .collect();
+    points.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in points {
+        m.unmount(Path::new(&t))?;
+    }
+    Ok(())
+}
+
+fn refuse_non_empty(mnt: &Path) -> Result<(), WireError> {
+    if mnt.exists() && std::fs::read_dir(mnt).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(WireError::new(
+            ErrorCode::AlreadyExists,
+            format!("{} exists and is not empty; a pool is mounted only on an empty directory", mnt.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Removes `dir` and the directories beneath it, deepest first, as long as each is empty; never
+/// follows a link (only directories are descended into, by lstat). Leaves anything else.
+fn remove_empty_tree(dir: &Path) {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        _ => return,
+    }
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_empty_tree(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
@@ -314,9 +666,16 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     match op {
         HelperOp::PoolCreate { spec } => create(ctx, spec),
         HelperOp::PoolDestroy { name, backend, devices } => destroy(ctx, name, *backend, devices),
-        // The mount point is a property stored in the pool: import mounts it where it was.
         HelperOp::PoolImport { name } => {
-            Ok(vec![exec(Program::Zpool, vec!["import".into(), "--".into(), name.to_string()])])
+            let (_, mnt) = mount_point(ctx, name);
+            refuse_non_empty(&mnt)?;
+            let altroot = ctx.paths.inside(&format!("/mnt/corenas/.import-{name}"));
+            Ok(vec![Action::Storage(Checked::Import(ImportPlan {
+                name: name.clone(),
+                mnt,
+                altroot,
+                openzfs: openzfs(),
+            }))])
         }
         HelperOp::PoolExport { name } => {
             let mut actions = unmount_zfs_beneath(ctx, &name.mount_target())?;
@@ -354,10 +713,14 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
                     return Err(WireError::invalid("property", "btrfs subvolumes take no ZFS properties"));
                 }
                 let path = dataset_path(ctx, &spec.name, &[])?;
-                Ok(vec![exec(
-                    Program::Btrfs,
-                    vec!["subvolume".into(), "create".into(), "--".into(), path.display().to_string()],
-                )])
+                Ok(vec![
+                    exec(
+                        Program::Btrfs,
+                        vec!["subvolume".into(), "create".into(), "--".into(), path.display().to_string()],
+                    ),
+                    // Root's from the start, before any share user can make it theirs.
+                    Action::Storage(Checked::SnapshotsDir(path.join(".snapshots"))),
+                ])
             }
             _ => Err(unsupported(*backend, "datasets")),
         },
@@ -379,27 +742,20 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             Backend::Btrfs => {
                 let path = dataset_path(ctx, name, &[])?;
                 let snaps = path.join(".snapshots");
-                let mut actions = Vec::new();
-                if let Ok(rd) = std::fs::read_dir(&snaps) {
-                    if !recursive && rd.flatten().next().is_some() {
-                        return Err(WireError::new(
-                            ErrorCode::InvalidState,
-                            format!("{name} has snapshots; destroy them first or destroy recursively"),
-                        ));
-                    }
-                    for e in std::fs::read_dir(&snaps).into_iter().flatten().flatten() {
-                        let p = e.path();
-                        actions.push(exec(
-                            Program::Btrfs,
-                            vec!["subvolume".into(), "delete".into(), "--".into(), p.display().to_string()],
-                        ));
-                    }
+                check_snapshots_dir(&snaps)?;
+                // Said when planning too, so a dry run refuses as the real one will.
+                if !recursive && std::fs::read_dir(&snaps).is_ok_and(|mut rd| rd.next().is_some()) {
+                    return Err(WireError::new(
+                        ErrorCode::InvalidState,
+                        format!("{name} has snapshots; destroy them first or destroy recursively"),
+                    ));
                 }
-                actions.push(exec(
-                    Program::Btrfs,
-                    vec!["subvolume".into(), "delete".into(), "--".into(), path.display().to_string()],
-                ));
-                Ok(actions)
+                Ok(vec![Action::Storage(Checked::BtrfsDelete(BtrfsDelete {
+                    mnt: mount_point(ctx, &name.pool()).1,
+                    dataset: name.clone(),
+                    snapshot: None,
+                    recursive: *recursive,
+                }))])
             }
             _ => Err(unsupported(*backend, "datasets")),
         },
@@ -418,7 +774,7 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
                 let (dir, target) = snapshot_path(ctx, dataset, snapshot)?;
                 Ok(vec![
                     // 0755: samba's shadow_copy2 lists it for every share user.
-                    Action::MakeDir(dir),
+                    Action::Storage(Checked::SnapshotsDir(dir)),
                     exec(
                         Program::Btrfs,
                         vec![
@@ -437,11 +793,13 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         HelperOp::SnapshotDestroy { dataset, snapshot, backend } => match backend {
             Backend::Zfs => zfs(vec!["destroy".into(), "--".into(), format!("{dataset}@{snapshot}")]),
             Backend::Btrfs => {
-                let (_, target) = snapshot_path(ctx, dataset, snapshot)?;
-                Ok(vec![exec(
-                    Program::Btrfs,
-                    vec!["subvolume".into(), "delete".into(), "--".into(), target.display().to_string()],
-                )])
+                snapshot_path(ctx, dataset, snapshot)?;
+                Ok(vec![Action::Storage(Checked::BtrfsDelete(BtrfsDelete {
+                    mnt: mount_point(ctx, &dataset.pool()).1,
+                    dataset: dataset.clone(),
+                    snapshot: Some(snapshot.clone()),
+                    recursive: false,
+                }))])
             }
             _ => Err(unsupported(*backend, "snapshots")),
         },
@@ -478,6 +836,13 @@ pub fn zpool_members(status: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subvolume_ids_and_real_paths_from_btrfs_list() {
+        let out = "ID 256 gen 9 top level 5 path media\nID 258 gen 12 top level 256 path media/.snapshots/a b\n";
+        assert_eq!(subvolumes(out), [(256, "media".to_owned()), (258, "media/.snapshots/a b".to_owned())]);
+        assert!(subvolumes("garbage\nID x gen 1 top level 5 path y\n").is_empty());
+    }
 
     #[test]
     fn members_from_zpool_status() {
