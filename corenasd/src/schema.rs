@@ -10,7 +10,7 @@ use rusqlite::Transaction;
 
 /// One function per schema version, in order.
 pub(crate) const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
-    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7];
+    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8];
 
 /// The `prev_hash` of the audit log's first entry, and the head hash of an empty log
 /// (`migrate_1` writes it as the first head).
@@ -197,4 +197,12 @@ fn migrate_6(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// until the new one is confirmed, so an abandoned renewal locks nobody out.
 fn migrate_7(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE web_accounts ADD COLUMN totp_pending BLOB;")
+}
+
+/// A web account belongs to one Unix account, not to a name: the uid it was given to. A name
+/// deleted and created again (at the shell, behind CoreNAS's back) must not inherit the old
+/// account's role, second factor or keys. NULL: a row from before this migration, bound to the
+/// account that next uses it.
+fn migrate_8(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE web_accounts ADD COLUMN uid INTEGER;")
 }
