@@ -32,10 +32,10 @@ pub async fn account_list(server: &DaemonServer) -> Result<Vec<WebAccount>, Wire
 }
 
 /// Only accounts of the admin range (10000-20000) may have a web role.
-async fn require_admin_account(server: &DaemonServer, user: &UserName) -> Result<(), WireError> {
+async fn require_admin_account(server: &DaemonServer, user: &UserName) -> Result<u32, WireError> {
     let acc = server.shared.helper.connect().await?.accounts().await?;
     match crate::accounts::plan::user_info(&acc, user.as_str()) {
-        Some(u) if u.kind == Some(AccountKind::Admin) => Ok(()),
+        Some(u) if u.kind == Some(AccountKind::Admin) => Ok(u.uid),
         Some(u) => Err(WireError::invalid(
             "user",
             format!("'{user}' is a share user (uid {}): only accounts in the admin range 10000-20000 log in", u.uid),
@@ -53,9 +53,10 @@ pub async fn role_set(
     let args = serde_json::json!({ "user": user, "role": role });
     server
         .change(args, dry_run, async {
-            if role.is_some() {
-                require_admin_account(server, &user).await?;
-            }
+            let uid = match role {
+                Some(_) => Some(require_admin_account(server, &user).await?),
+                None => None,
+            };
             let name = user.as_str();
             if dry_run {
                 let mut a = server.shared.with_state(|s| store::account(s.conn(), name))?.map(|r| r.public());
@@ -66,7 +67,14 @@ pub async fn role_set(
             }
             match role {
                 Some(r) => {
-                    server.shared.with_state(|s| store::set_role(s.conn(), name, r))?;
+                    let uid = uid.ok_or_else(|| WireError::internal("a role without an account"))?;
+                    // A row left by an earlier account of this name ends first (owned_by), so
+                    // the new role comes with no old second factor or keys; then it is bound.
+                    server.shared.with_state(|s| {
+                        crate::web::owned_by(s.conn(), &server.shared.web, name, uid)?;
+                        store::set_role(s.conn(), name, r)?;
+                        store::bind_uid(s.conn(), name, uid)
+                    })?;
                     server.shared.web.sessions().set_role(name, Some(r));
                 }
                 None => {

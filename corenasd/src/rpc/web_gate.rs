@@ -85,12 +85,19 @@ impl WebGateServer {
     /// ends its sessions and keys at once (`web::end_access`); this also catches an account
     /// locked or deleted at the shell, behind CoreNAS's back. The helper's account snapshot is
     /// shared by concurrent callers (`FreshRead`). Err only when the helper cannot be asked.
+    /// The web account must also belong to the account that has the name now (`web::owned_by`:
+    /// rows are bound to a uid), or a name created again would inherit it.
     async fn owner_is_live(&self, user: &str) -> Result<bool, WireError> {
         let acc = self.shared.helper.connect().await?.accounts().await?;
-        Ok(acc
+        let live = acc
             .users
             .iter()
-            .any(|u| u.name == user && AccountKind::of_id(u.uid) == Some(AccountKind::Admin) && !u.locked))
+            .find(|u| u.name == user && AccountKind::of_id(u.uid) == Some(AccountKind::Admin) && !u.locked)
+            .map(|u| u.uid);
+        match live {
+            Some(uid) => self.shared.with_state(|s| crate::web::owned_by(s.conn(), &self.shared.web, user, uid)),
+            None => Ok(false),
+        }
     }
 
     /// `used`: whether this call is the user's doing (it restarts the idle timer) or the page's

@@ -90,6 +90,27 @@ pub fn end_access(conn: &rusqlite::Connection, web: &WebState, user: &str, delet
     Ok(())
 }
 
+/// Whether `user`'s web account (if it has one) belongs to the Unix account that has the name now
+/// (`live_uid`). A row not bound yet is bound now. A row bound to another uid belonged to an
+/// account deleted and created again behind CoreNAS's back: its web access ends (row, keys,
+/// sessions) and the new account starts with none.
+pub fn owned_by(conn: &rusqlite::Connection, web: &WebState, user: &str, live_uid: u32) -> Result<bool, StateError> {
+    match store::account(conn, user)?.map(|r| r.uid) {
+        None => Ok(true),
+        Some(None) => store::bind_uid(conn, user, live_uid).map(|()| true),
+        Some(Some(uid)) if uid == live_uid => Ok(true),
+        Some(Some(uid)) => {
+            tracing::warn!(
+                user,
+                old_uid = uid,
+                uid = live_uid,
+                "the name now belongs to another account: its web access ends"
+            );
+            end_access(conn, web, user, true).map(|()| false)
+        }
+    }
+}
+
 pub fn setup_needed(conn: &rusqlite::Connection) -> Result<bool, StateError> {
     store::has_enrolled_admin(conn).map(|has| !has)
 }
@@ -109,4 +130,49 @@ pub fn uid_of(name: &str) -> std::io::Result<Option<u32>> {
         tracing::info!(user = name, "no such user: the web gate is off");
     }
     Ok(uid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::State;
+    use crate::state::test_support::TestDir;
+    use corenas_proto::web::{ApiKey, Role};
+
+    /// A name deleted and created again behind CoreNAS's back (another uid) inherits nothing:
+    /// not the role, not the second factor, not the keys. The same uid keeps its web account.
+    #[test]
+    fn a_web_account_belongs_to_its_uid_not_its_name() {
+        let dir = TestDir::new("web-uid");
+        let state = State::open(&dir.path().join("state.db")).unwrap();
+        let web = WebState::new(None);
+        let c = state.conn();
+        store::set_role(c, "olga", Role::Admin).unwrap();
+        store::begin_enrollment(c, "olga", b"old-secret").unwrap();
+        let key = ApiKey::new(format!("cnk_{}", "1".repeat(64))).unwrap();
+        let hash = totp::hash(key.expose());
+        store::insert_api_key(
+            c,
+            &store::NewApiKey {
+                id: "k1",
+                hash: &hash,
+                owner: "olga@web",
+                role: Role::Admin,
+                label: "script",
+                created: "2026-12-07T00:00:00Z",
+                expires: u64::MAX / 2,
+            },
+        )
+        .unwrap();
+        // A row from before schema 8 is bound to the account that uses it first.
+        assert!(owned_by(c, &web, "olga", 10001).unwrap());
+        assert_eq!(store::account(c, "olga").unwrap().unwrap().uid, Some(10001));
+        assert!(owned_by(c, &web, "olga", 10001).unwrap(), "the same account keeps it");
+        assert!(store::api_key_by_hash(c, &hash, 0).unwrap().is_some(), "and its key");
+        // The name now belongs to uid 10002.
+        assert!(!owned_by(c, &web, "olga", 10002).unwrap());
+        assert!(store::account(c, "olga").unwrap().is_none(), "role and second factor are gone");
+        assert!(store::api_key_by_hash(c, &hash, 0).unwrap().is_none(), "the old key no longer works");
+        assert!(owned_by(c, &web, "nobody-here", 10003).unwrap(), "no web account: nothing to hold against");
+    }
 }

@@ -44,6 +44,9 @@ pub struct AccountRow {
     pub totp_confirmed: bool,
     pub totp_last_step: u64,
     pub recovery: Vec<String>,
+    /// The Unix account (uid) this web account was given to; None: not bound yet (a row from
+    /// before schema 8).
+    pub uid: Option<u32>,
 }
 
 impl AccountRow {
@@ -68,10 +71,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRow> {
         totp_confirmed: r.get::<_, i64>(3)? != 0,
         totp_last_step: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
         recovery: serde_json::from_str(&recovery).unwrap_or_default(),
+        uid: r.get::<_, Option<i64>>(6)?.and_then(|u| u32::try_from(u).ok()),
     })
 }
 
-const COLUMNS: &str = "user, role, totp_secret, totp_confirmed, totp_last_step, recovery";
+const COLUMNS: &str = "user, role, totp_secret, totp_confirmed, totp_last_step, recovery, uid";
 
 pub fn account(conn: &Connection, user: &str) -> Result<Option<AccountRow>, StateError> {
     conn.query_row(&format!("SELECT {COLUMNS} FROM web_accounts WHERE user = ?1"), [user], row)
@@ -102,6 +106,13 @@ pub fn set_role(conn: &Connection, user: &str, role: Role) -> Result<(), StateEr
     )
     .map(drop)
     .map_err(sql("setting a web role"))
+}
+
+/// Binds the web account to the Unix account with `uid`.
+pub fn bind_uid(conn: &Connection, user: &str, uid: u32) -> Result<(), StateError> {
+    conn.execute("UPDATE web_accounts SET uid = ?2 WHERE user = ?1", params![user, uid])
+        .map(drop)
+        .map_err(sql("binding a web account to its uid"))
 }
 
 pub fn remove(conn: &Connection, user: &str) -> Result<bool, StateError> {
