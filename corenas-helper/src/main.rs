@@ -101,7 +101,12 @@ fn main() -> anyhow::Result<()> {
     if args.lab_mount_servant {
         return lab_mounts::serve(&root);
     }
-    let paths = paths::Paths::new(root);
+    let area = match args.role.as_str() {
+        "accounts" => Some(corenas_proto::helper::HelperArea::Accounts),
+        "storage" => Some(corenas_proto::helper::HelperArea::Storage),
+        _ => None,
+    };
+    let paths = paths::Paths::new(root).for_area(area);
 
     exec::check_programs().map_err(|e| anyhow::anyhow!("missing or unsafe tools: {e}"))?;
     let missing = exec::missing_optional();
@@ -116,35 +121,18 @@ fn main() -> anyhow::Result<()> {
         None => corenas_proto::socket::from_systemd().context("no --listen and no socket from systemd (LISTEN_FDS)")?,
     };
 
-    let area = match args.role.as_str() {
-        "accounts" => Some(corenas_proto::helper::HelperArea::Accounts),
-        "storage" => Some(corenas_proto::helper::HelperArea::Storage),
-        _ => None,
-    };
-    let mut writable = paths.writable();
-    writable.extend(args.share_roots.iter().map(|r| paths.inside(r)));
-    // `systemd-analyze verify` makes its scratch directory under /tmp, a fixed path
-    // (/tmp/systemd-analyze-XXXXXX). The unit gives the helper a private /tmp (PrivateTmp=yes).
-    writable.push(std::path::PathBuf::from("/tmp"));
-    // The storage tools keep their own state at fixed host paths: btrfs scrub progress, md's
-    // runtime directory, LVM's locks and metadata backups, zfs-fuse/OpenZFS's pool cache.
-    writable.extend(
-        ["/var/lib/btrfs", "/run/mdadm", "/run/lvm", "/run/lock/lvm", "/etc/lvm", "/etc/mdadm", "/etc/zfs"]
-            .map(std::path::PathBuf::from),
-    );
-    if area != Some(corenas_proto::helper::HelperArea::Accounts) {
-        // mdadm creates arrays and sets them up through sysfs: new_array names a new mdN, and
-        // each array's md/ directory (created later, beneath this one) takes its settings.
-        writable.extend(["/sys/devices/virtual/block", "/sys/module/md_mod/parameters"].map(std::path::PathBuf::from));
+    // Landlock rules bind to directories that exist: make CoreNAS's own before the sandbox
+    // (the accounts role may not create directories in /etc afterwards).
+    for (dir, mode) in paths.made_before_sandbox() {
+        use std::os::unix::fs::DirBuilderExt as _;
+        if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(mode).create(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot create; operations writing there will fail");
+        }
     }
-    if args.systemd_reads_prefix {
-        // What production has through the prefix "/": `systemd-analyze verify` reads the
-        // running systemd's /run/systemd/system, which a refused read turns into an error.
-        writable.push(std::path::PathBuf::from("/run/systemd/system"));
-    }
+    let rules = paths.landlock_rules(&args.share_roots, args.systemd_reads_prefix);
     // Started before the sandbox: the servant must be able to mount.
     let lab_mounter = if args.lab_mounts { Some(lab_mounts::LabMounter::start(paths.root())?) } else { None };
-    let report = sandbox::apply(writable, args.allow_unsandboxed, area)?;
+    let report = sandbox::apply(&rules, args.allow_unsandboxed, area)?;
     tracing::info!(role = %args.role, landlock = %report.landlock, bounding_set = %report.bounding_set.join(","), root = %paths.root().display(), "sandboxed");
 
     let shared = Arc::new(server::Shared {

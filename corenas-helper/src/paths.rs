@@ -1,16 +1,23 @@
 //! Every file the helper touches, derived from one root prefix (`--root`, `/` in production), so
 //! tests and the lab run against a throwaway tree and never the host's `/etc`.
 
+use corenas_proto::helper::HelperArea;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Paths {
     root: PathBuf,
+    /// The role this helper serves (None: both, as in the lab); it names the verify scratch.
+    area: Option<HelperArea>,
 }
 
 impl Paths {
     pub fn new(root: PathBuf) -> Self {
-        Self { root }
+        Self { root, area: None }
+    }
+
+    pub fn for_area(self, area: Option<HelperArea>) -> Self {
+        Self { area, ..self }
     }
 
     pub fn root(&self) -> &Path {
@@ -90,22 +97,131 @@ impl Paths {
         ]
     }
 
-    /// Directories the helper (and the tools it runs) may write: the account files, homes and
-    /// samba's databases. Share roots are added by the caller.
-    pub fn writable(&self) -> Vec<PathBuf> {
-        [
-            "/etc",
-            "/home",
-            "/var/lib/samba",
-            "/var/cache/samba",
-            "/run/samba",
-            "/var/log/samba",
-            "/var/lib/nfs",
-            "/run/systemd/system",
-            "/mnt/corenas",
-        ]
-        .iter()
-        .map(|p| self.inside(p))
-        .collect()
+    /// The scratch directory `systemd-analyze verify` checks a candidate unit in, one per role
+    /// (`.verify-accounts`, `.verify-storage`, `.verify-all`): the two production helpers verify
+    /// concurrently and each clears its own. It persists (only its contents are cleared), so the
+    /// storage helper's landlock rule and unit can name it exactly.
+    pub fn verify_dir(&self) -> PathBuf {
+        let role = match self.area {
+            Some(HelperArea::Accounts) => "accounts",
+            Some(HelperArea::Storage) => "storage",
+            None => "all",
+        };
+        self.inside(&format!("/etc/corenas/.verify-{role}"))
     }
+
+    /// Directories made before the sandbox, when missing: landlock rules bind to existing
+    /// directories, and the accounts role may not create directories in /etc itself.
+    pub fn made_before_sandbox(&self) -> Vec<(PathBuf, u32)> {
+        let mut out = vec![
+            (self.inside("/etc/corenas"), 0o755),
+            (self.verify_dir(), 0o700),
+            (self.inside("/etc/systemd/system"), 0o755),
+        ];
+        if self.area != Some(HelperArea::Storage) {
+            out.push((self.inside("/etc/exports.d"), 0o755));
+        }
+        out
+    }
+
+    /// The landlock rules of a helper serving its area (None: both, as in the lab): every path it
+    /// may touch and what it may do there (docs/decisions/0002-helper-sandbox.md lists them per
+    /// role). Paths under the root prefix are the managed system's; the storage tools' state
+    /// directories, /tmp, /sys and /dev are the host's. Missing paths are skipped by the sandbox.
+    pub fn landlock_rules(&self, share_roots: &[String], systemd_reads_prefix: bool) -> Vec<(PathBuf, Grant)> {
+        let area = self.area;
+        let host = |p: &str| PathBuf::from(p);
+        let accounts = area != Some(HelperArea::Storage);
+        let storage = area != Some(HelperArea::Accounts);
+        let mut out: Vec<(PathBuf, Grant)> = Vec::new();
+        // Reading and running the system. /run/udev: udev's device database, read by libzfs
+        // and LVM to know a new partition or volume is ready.
+        for p in ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys", "/run/udev"] {
+            out.push((host(p), Grant::ReadExec));
+        }
+        // /dev/random too: getrandom polls it before falling back to /dev/urandom where the
+        // getrandom(2) wrapper cannot be found (static builds).
+        for p in ["/dev/null", "/dev/random", "/dev/urandom", "/dev/zero"] {
+            out.push((host(p), Grant::ReadWriteFile));
+        }
+        // `systemd-analyze verify` makes its scratch directory under /tmp, a fixed path
+        // (/tmp/systemd-analyze-XXXXXX); mdadm its temporary array node. The units give each
+        // helper a private /tmp (PrivateTmp=yes).
+        out.push((host("/tmp"), Grant::All));
+        // Mount units: `mount add` (accounts) and pools/datasets (storage) write them and their
+        // .wants/ links; --temporary ones under /run.
+        out.push((self.inside("/etc/systemd/system"), Grant::All));
+        out.push((self.inside("/run/systemd/system"), Grant::All));
+        out.push((self.verify_dir(), Grant::All));
+        if systemd_reads_prefix {
+            // What production has through the prefix "/": `systemd-analyze verify` reads the
+            // running systemd's /run/systemd/system, which a refused read turns into an error.
+            out.push((host("/run/systemd/system"), Grant::All));
+        }
+        if accounts {
+            // The account files: the shadow tools and the helper write next to them under
+            // names landlock cannot list (passwd+, passwd-, passwd.<pid>, passwd.lock,
+            // shadow.corenas-new, .pwd.lock, subuid...) and rename in place, so /etc itself
+            // gets regular files only: create, write, truncate, remove (a rename within one
+            // directory). No directories, symlinks, device nodes, execution, or links and
+            // renames across directories. AppArmor names the exact files.
+            out.push((self.inside("/etc"), Grant::RegularFiles));
+            // CoreNAS's own files under /etc: the SMB include and smb.conf's include line,
+            // the NFS exports file, CIFS credentials (/etc/corenas/credentials).
+            out.push((self.inside("/etc/samba"), Grant::RegularFiles));
+            out.push((self.inside("/etc/exports.d"), Grant::RegularFiles));
+            out.push((self.inside("/etc/corenas"), Grant::All));
+            // Homes (useradd -m, userdel -r), samba's passdb, locks and logs, NFS's export
+            // table (exportfs -ra), the share roots (share directories, ACLs).
+            for p in ["/home", "/var/lib/samba", "/var/cache/samba", "/run/samba", "/var/log/samba", "/var/lib/nfs"] {
+                out.push((self.inside(p), Grant::All));
+            }
+            out.extend(share_roots.iter().map(|r| (self.inside(r), Grant::All)));
+            // Devices: probed, read (the medium's volume descriptor), opened O_EXCL read-only
+            // to see whether they are free, ejected (CDROMEJECT on a read-only fd); their ACL
+            // is an xattr, which landlock does not govern. Never written.
+            out.push((host("/dev"), Grant::DevicesRead));
+        }
+        if storage {
+            // Pool and dataset mount points (and `zpool import`'s altroot beneath them).
+            out.push((self.inside("/mnt/corenas"), Grant::All));
+            // The storage tools keep their own state at fixed host paths: btrfs scrub
+            // progress, md's runtime directory and mdadm.conf, LVM's locks and metadata
+            // backups, zfs-fuse/OpenZFS's pool cache.
+            for p in ["/var/lib/btrfs", "/run/mdadm", "/run/lvm", "/run/lock/lvm", "/etc/lvm", "/etc/mdadm", "/etc/zfs"]
+            {
+                out.push((host(p), Grant::All));
+            }
+            // mdadm creates arrays and sets them up through sysfs: new_array names a new mdN,
+            // and each array's md/ directory (created later, beneath this one) takes its
+            // settings. drop_caches: zfs-fuse's `zfs rollback` writes it.
+            for p in ["/sys/devices/virtual/block", "/sys/module/md_mod/parameters"] {
+                out.push((host(p), Grant::All));
+            }
+            out.push((host("/proc/sys/vm/drop_caches"), Grant::ReadWriteFile));
+            // Block devices: written by the storage tools and the wipe (which open only nodes
+            // resolved as accepted disks), device ioctls.
+            out.push((host("/dev"), Grant::DevicesReadWrite));
+        }
+        out
+    }
+}
+
+/// What a landlock rule lets the helper (and every program it runs) do beneath its path;
+/// sandbox.rs turns each into landlock access rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Read files, list directories, execute.
+    ReadExec,
+    /// Read and write existing files (pseudo-devices, one sysctl).
+    ReadWriteFile,
+    /// Read; create, write, truncate and remove regular files (a rename within one directory
+    /// is a remove plus a create). Nothing else.
+    RegularFiles,
+    /// Device nodes: read, list, device ioctls.
+    DevicesRead,
+    /// Device nodes: read, write, list, device ioctls.
+    DevicesReadWrite,
+    /// Everything landlock governs, including directories, links and renames across directories.
+    All,
 }

@@ -3,10 +3,11 @@
 //! landlock. The bounding set is what limits the programs the helper runs; landlock is inherited
 //! by them too. See docs/decisions/0002-helper-sandbox.md.
 
+use crate::paths::Grant;
 use corenas_proto::helper::HelperArea;
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
-    path_beneath_rules,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus, path_beneath_rules,
 };
 use rustix::thread::{CapabilitySet, CapabilitySets};
 use std::path::PathBuf;
@@ -122,53 +123,67 @@ pub fn bounding_set_names() -> Vec<String> {
         .collect()
 }
 
-fn existing(paths: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
-    paths.into_iter().filter(|p| p.exists()).collect()
+/// The landlock ABI the helper asks for: best effort up to ABI 5 (filesystem rights incl.
+/// truncate/ioctl, TCP bind/connect); anything the kernel offers from ABI 1 counts as the floor.
+const ABI_WANTED: ABI = ABI::V5;
+
+/// The landlock access rights of a grant (paths.rs says what each grant is for).
+pub fn access(grant: Grant) -> BitFlags<AccessFs> {
+    let abi = ABI_WANTED;
+    let read = AccessFs::from_read(abi);
+    match grant {
+        Grant::ReadExec => read,
+        Grant::ReadWriteFile => AccessFs::ReadFile | AccessFs::WriteFile,
+        Grant::RegularFiles => {
+            AccessFs::ReadFile
+                | AccessFs::ReadDir
+                | AccessFs::WriteFile
+                | AccessFs::Truncate
+                | AccessFs::MakeReg
+                | AccessFs::RemoveFile
+        }
+        Grant::DevicesRead => AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::IoctlDev,
+        Grant::DevicesReadWrite => AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir | AccessFs::IoctlDev,
+        Grant::All => AccessFs::from_all(abi),
+    }
 }
 
-/// Applies the whole sandbox. `writable` are the directories operations may write beneath.
+/// The landlock rule set exactly as `apply` adds it: each path with its access rights (a path
+/// named twice, as in the lab's union of both roles, gets the union of its rights).
+pub fn rule_set(rules: &[(PathBuf, Grant)]) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+    let mut out: Vec<(PathBuf, BitFlags<AccessFs>)> = Vec::new();
+    for (path, grant) in rules {
+        match out.iter_mut().find(|(p, _)| p == path) {
+            Some((_, a)) => *a |= access(*grant),
+            None => out.push((path.clone(), access(*grant))),
+        }
+    }
+    out
+}
+
+/// Applies the whole sandbox: capabilities, no_new_privs, then landlock with `rules`
+/// (`Paths::landlock_rules`; paths that do not exist are skipped). The helper needs no TCP at
+/// all, so handling the TCP rights with no rule forbids them.
 pub fn apply(
-    writable: Vec<PathBuf>,
+    rules: &[(PathBuf, Grant)],
     allow_unsandboxed: bool,
     area: Option<HelperArea>,
 ) -> Result<SandboxReport, SandboxError> {
     reduce_capabilities(area)?;
     rustix::thread::set_no_new_privs(true).map_err(SandboxError::NoNewPrivs)?;
 
-    // Best effort up to ABI 5 (filesystem rights incl. truncate/ioctl, TCP bind/connect);
-    // anything the kernel offers from ABI 1 counts as the floor. The helper needs no TCP at all,
-    // so handling the TCP rights with no rule forbids them.
-    let abi = ABI::V5;
-    let read_exec = AccessFs::from_read(abi);
-    let all = AccessFs::from_all(abi);
-    // /run/udev: udev's device database, read by libzfs and LVM to know a new partition or
-    // volume is ready (without it `zpool create` on a whole disk fails, found in the VM tier).
-    let system_ro =
-        existing(["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys", "/run/udev"].map(PathBuf::from));
-    // /dev/random too: getrandom polls it before falling back to /dev/urandom where the
-    // getrandom(2) wrapper cannot be found (static builds).
-    // drop_caches: zfs-fuse's `zfs rollback` writes it (and fails without it).
-    let devices = existing(
-        ["/dev/null", "/dev/random", "/dev/urandom", "/dev/zero", "/proc/sys/vm/drop_caches"].map(PathBuf::from),
-    );
-    let writable = existing(writable);
-    // Block devices: probed, read (first 34 KiB for the medium's volume descriptor), their ACL
-    // changed (setxattr is not a landlock right), ejected (device ioctls, ABI 5), and written
-    // by the storage tools and the wipe (which open only nodes resolved as accepted disks).
-    let dev_tree = existing([PathBuf::from("/dev")]);
-    let status = Ruleset::default()
+    let abi = ABI_WANTED;
+    let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(all)?
+        .handle_access(AccessFs::from_all(abi))?
         .handle_access(AccessNet::from_all(abi))?
-        .create()?
-        .add_rules(path_beneath_rules(&system_ro, read_exec))?
-        .add_rules(path_beneath_rules(&devices, AccessFs::ReadFile | AccessFs::WriteFile))?
-        .add_rules(path_beneath_rules(&writable, all))?
-        .add_rules(path_beneath_rules(
-            &dev_tree,
-            AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir | AccessFs::IoctlDev,
-        ))?
-        .restrict_self()?;
+        .create()?;
+    for (path, access) in rule_set(rules) {
+        if path.exists() {
+            ruleset = ruleset.add_rules(path_beneath_rules([&path], access))?;
+        }
+    }
+    let status = ruleset.restrict_self()?;
     let landlock = match status.ruleset {
         RulesetStatus::FullyEnforced => "fully enforced".to_owned(),
         RulesetStatus::PartiallyEnforced => "partially enforced (kernel offers an older landlock ABI)".to_owned(),
@@ -176,4 +191,116 @@ pub fn apply(
         RulesetStatus::NotEnforced => return Err(SandboxError::NotEnforced),
     };
     Ok(SandboxReport { landlock, bounding_set: bounding_set_names() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::Paths;
+    use std::path::Path;
+
+    /// Everything that shapes a tree rather than reading or writing a regular file in place.
+    fn tree_rights() -> BitFlags<AccessFs> {
+        AccessFs::MakeDir
+            | AccessFs::RemoveDir
+            | AccessFs::MakeSym
+            | AccessFs::MakeChar
+            | AccessFs::MakeBlock
+            | AccessFs::MakeFifo
+            | AccessFs::MakeSock
+            | AccessFs::Refer
+    }
+
+    fn write_rights() -> BitFlags<AccessFs> {
+        AccessFs::from_all(ABI_WANTED) & !(AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute)
+    }
+
+    fn rules(area: Option<HelperArea>) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+        let paths = Paths::new(PathBuf::from("/")).for_area(area);
+        rule_set(&paths.landlock_rules(&["/storage".to_owned()], false))
+    }
+
+    /// The rules that reach `target` (landlock rules apply beneath their path) with any of `rights`.
+    fn reaching(
+        set: &[(PathBuf, BitFlags<AccessFs>)],
+        target: &str,
+        rights: BitFlags<AccessFs>,
+    ) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+        set.iter().filter(|(p, a)| Path::new(target).starts_with(p) && a.intersects(rights)).cloned().collect()
+    }
+
+    /// Issue 18 (L1): the accounts role gets no rule for /etc as a whole (regular files only
+    /// there; CoreNAS's own directories named), /home is writable for it and nothing above
+    /// /home is, and /dev is read-only (the pseudo-devices, named one by one, aside).
+    fn check_accounts(set: &[(PathBuf, BitFlags<AccessFs>)]) {
+        let etc_tree = reaching(set, "/etc/cron.d/x", tree_rights());
+        assert!(etc_tree.is_empty(), "accounts: /etc as a whole may gain directories, links or nodes: {etc_tree:?}");
+        let corenas_dirs =
+            ["/etc/samba", "/etc/exports.d", "/etc/corenas", "/etc/corenas/.verify-accounts", "/etc/systemd/system"];
+        for (p, a) in set {
+            if p.starts_with("/etc") && p != Path::new("/etc") && a.intersects(write_rights()) {
+                assert!(
+                    corenas_dirs.iter().any(|ok| p == Path::new(ok)),
+                    "accounts: {} is writable and not one of CoreNAS's directories",
+                    p.display()
+                );
+            }
+        }
+        let etc = set.iter().find(|(p, _)| p == Path::new("/etc")).map(|(_, a)| *a).unwrap_or_default();
+        assert!(!etc.intersects(tree_rights()), "accounts: /etc gets {etc:?}");
+        let home = reaching(set, "/home/alice/.profile", write_rights());
+        assert_eq!(
+            home.iter().map(|(p, _)| p.as_path()).collect::<Vec<_>>(),
+            [Path::new("/home")],
+            "accounts: {home:?}"
+        );
+        let dev = reaching(set, "/dev/sda", write_rights() & !AccessFs::IoctlDev);
+        assert!(dev.is_empty(), "accounts: block devices writable through {dev:?}");
+        let dev = set.iter().find(|(p, _)| p == Path::new("/dev")).map(|(_, a)| *a).unwrap_or_default();
+        assert!(dev.contains(AccessFs::ReadFile | AccessFs::IoctlDev), "accounts: probe and eject need {dev:?}");
+        for pseudo in ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"] {
+            assert!(!reaching(set, pseudo, AccessFs::WriteFile.into()).is_empty(), "{pseudo}");
+        }
+    }
+
+    #[test]
+    fn accounts_role_gets_exact_paths_and_reads_devices() {
+        check_accounts(&rules(Some(HelperArea::Accounts)));
+    }
+
+    #[test]
+    fn storage_role_touches_no_account_files_homes_or_credentials() {
+        let set = rules(Some(HelperArea::Storage));
+        for target in [
+            "/etc/shadow",
+            "/etc/passwd",
+            "/etc/cron.d/x",
+            "/etc/samba/smb.conf",
+            "/etc/corenas/credentials/x.cred",
+            "/etc/corenas/.verify-accounts/x.mount",
+            "/home/alice/.profile",
+            "/storage/share/file",
+        ] {
+            let r = reaching(&set, target, write_rights());
+            assert!(r.is_empty(), "storage: {target} writable through {r:?}");
+        }
+        assert!(!reaching(&set, "/etc/systemd/system/mnt-corenas-tank.mount", AccessFs::WriteFile.into()).is_empty());
+        assert!(!reaching(&set, "/etc/corenas/.verify-storage/x.mount", AccessFs::MakeReg.into()).is_empty());
+        assert!(!reaching(&set, "/dev/sdb", AccessFs::WriteFile.into()).is_empty(), "storage writes disks");
+    }
+
+    #[test]
+    fn role_all_is_the_union() {
+        let all = rules(None);
+        for area in [HelperArea::Accounts, HelperArea::Storage] {
+            for (p, a) in rules(Some(area)) {
+                if p.ends_with(".verify-accounts") || p.ends_with(".verify-storage") {
+                    continue;
+                }
+                let got = all.iter().find(|(q, _)| *q == p).map(|(_, b)| *b).unwrap_or_default();
+                assert!(got.contains(a), "all: {} has {got:?}, {area:?} needs {a:?}", p.display());
+            }
+        }
+        assert!(all.iter().any(|(p, _)| p.ends_with(".verify-all")));
+    }
 }

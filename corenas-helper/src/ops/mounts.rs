@@ -196,8 +196,22 @@ pub fn check_request(ctx: &Ctx, def: &MountDef) -> Result<(), WireError> {
     Ok(())
 }
 
+/// This helper's own scratch directory (one per role, so the two production helpers never
+/// clear each other's candidate); see `Paths::verify_dir`.
 fn verify_dir(ctx: &Ctx) -> PathBuf {
-    ctx.paths.inside("/etc/corenas/.verify")
+    ctx.paths.verify_dir()
+}
+
+/// Empties the scratch directory (it stays: landlock and the storage unit name it exactly).
+fn clear_dir(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+    }
 }
 
 impl MountPlan {
@@ -437,8 +451,8 @@ fn ensure_dir(dir: Option<&Path>, mode: u32) -> Result<(), WireError> {
 /// directory first; unknown keys (which systemd only warns about) count as errors.
 async fn verify(ctx: &Ctx, u: &UnitFile) -> Result<(), WireError> {
     let dir = verify_dir(ctx);
-    let _ = std::fs::remove_dir_all(&dir);
     ensure_dir(Some(&dir), 0o700)?;
+    clear_dir(&dir);
     let name = u.path.file_name().map(|n| n.to_owned()).unwrap_or_default();
     let candidate = dir.join(name);
     let result = async {
@@ -449,7 +463,7 @@ async fn verify(ctx: &Ctx, u: &UnitFile) -> Result<(), WireError> {
         exec::refuse_warnings(&out, &["unknown", "ignoring", "failed"], "systemd-analyze verify refused the unit")
     }
     .await;
-    let _ = std::fs::remove_dir_all(&dir);
+    clear_dir(&dir);
     result
 }
 
