@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Output beyond this is discarded (a runaway tool cannot exhaust the helper's memory).
-const OUTPUT_CAP: usize = 64 * 1024;
+pub const OUTPUT_CAP: usize = 64 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const FIXED_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -56,6 +56,8 @@ pub enum Action {
     CheckNotZfsMember(Vec<device::Device>),
     /// Refuse if any device is in use now (after an unmount earlier in the plan).
     CheckFree(Vec<device::Device>),
+    /// Refuse an md array or LVM group CoreNAS did not create or that backs `/` (issue 18, L9).
+    CheckOwned(storage::owned::Owned),
     /// Wait (briefly) for the kernel to create a partition's device node.
     WaitForNode(std::path::PathBuf),
     /// Remove a directory if it exists and is empty (a destroyed pool's mount point).
@@ -109,6 +111,7 @@ impl Action {
                 let names: Vec<String> = devs.iter().map(|d| d.path.display().to_string()).collect();
                 vec![Step::Check { what: format!("refuse if {what}: {}", names.join(" ")) }]
             }
+            Action::CheckOwned(o) => vec![Step::Check { what: o.describe() }],
             Action::WaitForNode(p) => vec![Step::Check { what: format!("wait for {}", p.display()) }],
             Action::RemoveEmptyDir(p) => vec![Step::RemoveFile { path: p.display().to_string() }],
             Action::LabUnmountBeneath(p) if ctx.lab_mounter.is_some() => {
@@ -206,7 +209,17 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
             }
             Action::Device(p) => p.apply()?,
             Action::CheckNotZfsMember(devs) => {
-                let members = storage::query::zfs_members().await;
+                let members = storage::query::zfs_members().await.map_err(|e| {
+                    let names: Vec<String> = devs.iter().map(|d| d.path.display().to_string()).collect();
+                    WireError::new(
+                        corenas_proto::ErrorCode::Busy,
+                        format!(
+                            "cannot tell whether {} is in an imported ZFS pool, so it counts as in use: {}",
+                            names.join(", "),
+                            e.message
+                        ),
+                    )
+                })?;
                 if let Some(d) = devs.iter().find(|d| members.contains(&d.name)) {
                     return Err(WireError::new(
                         corenas_proto::ErrorCode::Busy,
@@ -214,6 +227,7 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
                     ));
                 }
             }
+            Action::CheckOwned(o) => o.check().await?,
             Action::CheckFree(devs) => {
                 for d in &devs {
                     let reasons = device::in_use(d);

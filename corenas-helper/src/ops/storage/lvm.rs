@@ -41,17 +41,19 @@ pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
         }
         HelperOp::VgRemove { vg, devices } => {
             let devs = devices.iter().map(device::resolve).collect::<Result<Vec<_>, _>>()?;
-            let mut actions = vec![exec(vgremove_args(vg))];
+            // Only CoreNAS's group, and only its own PVs, free once the group is gone.
+            let mut actions = vec![ours(vg, devs.clone()), exec(vgremove_args(vg))];
             if !devs.is_empty() {
+                actions.push(Action::CheckFree(devs.clone()));
                 actions.push(exec(pvremove_args(&nodes(&devs)?)?));
             }
             Ok(actions)
         }
-        HelperOp::LvCreate { spec } => Ok(vec![exec(lvcreate_args(spec)?)]),
-        HelperOp::LvExtend { spec } => Ok(vec![exec(lvextend_args(spec))]),
+        HelperOp::LvCreate { spec } => Ok(vec![ours(&spec.vg, Vec::new()), exec(lvcreate_args(spec)?)]),
+        HelperOp::LvExtend { spec } => Ok(vec![ours(&spec.vg, Vec::new()), exec(lvextend_args(spec))]),
         HelperOp::LvRemove { vg, lv } => {
             let link = std::path::PathBuf::from(format!("/dev/{vg}/{lv}"));
-            let mut actions = Vec::new();
+            let mut actions = vec![ours(vg, Vec::new())];
             // An inactive volume has no node and nothing can hold it.
             if link.symlink_metadata().is_ok() {
                 let dev = device::resolve_virtual(&link)?;
@@ -69,6 +71,11 @@ pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
         }
         _ => Err(WireError::internal(format!("{} is not an LVM operation", op.name()))),
     }
+}
+
+/// Refuse a group CoreNAS did not create or that has a PV on the system disk (owned.rs).
+fn ours(vg: &VgName, pvs: Vec<device::Device>) -> Action {
+    Action::CheckOwned(super::owned::Owned::Vg { vg: vg.clone(), pvs })
 }
 
 /// The report argv for a `StorageQuery::LvmReport`.
@@ -126,7 +133,8 @@ pub fn pvremove_args(devices: &[DevicePath]) -> Result<Vec<String>, ValidationEr
 /// honour `force`).
 pub fn vgcreate_args(spec: &VgCreateSpec) -> Result<Vec<String>, ValidationError> {
     spec.validate()?;
-    let mut a = v(&["vgcreate", "--", spec.name.as_str()]);
+    // The tag marks the group as CoreNAS's (ops/storage/owned.rs): only tagged groups change.
+    let mut a = v(&["vgcreate", &format!("--addtag={}", super::owned::VG_TAG), "--", spec.name.as_str()]);
     a.extend(devs(&spec.devices));
     Ok(a)
 }
@@ -272,7 +280,10 @@ mod tests {
     #[test]
     fn volume_groups() {
         let spec = VgCreateSpec { name: vg("tank"), devices: vec![dev("/dev/sdb"), dev("/dev/loop3")], force: false };
-        assert_eq!(vgcreate_args(&spec).unwrap(), ["vgcreate", "--", "tank", "/dev/sdb", "/dev/loop3"]);
+        assert_eq!(
+            vgcreate_args(&spec).unwrap(),
+            ["vgcreate", "--addtag=corenas", "--", "tank", "/dev/sdb", "/dev/loop3"]
+        );
         assert_eq!(vgextend_args(&vg("tank"), &[dev("/dev/sdd")]).unwrap(), ["vgextend", "--", "tank", "/dev/sdd"]);
         assert_eq!(vgreduce_args(&vg("tank"), &[dev("/dev/sdd")]).unwrap(), ["vgreduce", "--", "tank", "/dev/sdd"]);
         assert_eq!(vgremove_args(&vg("tank")), ["vgremove", "--", "tank"]);

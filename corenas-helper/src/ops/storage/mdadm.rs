@@ -11,6 +11,7 @@
 
 use super::super::Action;
 use super::super::device::{self, Device};
+use super::owned;
 use super::pool::free_devices;
 use crate::exec::{Invocation, Program};
 use corenas_proto::ValidationError;
@@ -56,9 +57,10 @@ pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
         HelperOp::MdMember { name, device, op } => {
             op.validate(device).map_err(WireError::from)?;
             let array = device::resolve_virtual(&array_link(name))?;
+            owned::md_not_system(name, &array)?;
             let members = device::lower_devices(&array);
             let dev = device::resolve(device)?;
-            let mut actions = Vec::new();
+            let mut actions = vec![Action::CheckOwned(owned::Owned::Md { name: name.clone(), array: array.clone() })];
             let op = match op {
                 MdMemberOp::Add => {
                     let free = free_devices(std::slice::from_ref(device))?;
@@ -83,6 +85,7 @@ pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
         }
         HelperOp::MdDestroy { name } => {
             let array = device::resolve_virtual(&array_link(name))?;
+            owned::md_not_system(name, &array)?;
             let reasons = device::in_use(&array);
             if !reasons.is_empty() {
                 return Err(WireError::new(
@@ -94,7 +97,11 @@ pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
                 .iter()
                 .map(|n| format!("/dev/{n}").parse::<DevicePath>().map_err(WireError::from))
                 .collect::<Result<_, _>>()?;
-            let mut actions = vec![Action::CheckFree(vec![array]), exec(stop_args(name))];
+            let mut actions = vec![
+                Action::CheckOwned(owned::Owned::Md { name: name.clone(), array: array.clone() }),
+                Action::CheckFree(vec![array]),
+                exec(stop_args(name)),
+            ];
             if !members.is_empty() {
                 actions.push(exec(zero_superblock_args(&members)));
             }
@@ -117,6 +124,8 @@ pub fn create_args(spec: &MdCreateSpec) -> Result<Vec<String>, ValidationError> 
         format!("--name={}", spec.name),
         "--run".to_owned(),
         "--metadata=1.2".to_owned(),
+        // CoreNAS's mark (ops/storage/owned.rs): only arrays with it are changed later.
+        format!("--uuid={}", owned::new_md_uuid()),
         format!("--level={}", spec.level.as_str()),
         format!("--raid-devices={}", spec.devices.len()),
     ];
@@ -317,6 +326,15 @@ mod tests {
     }
     fn uuid(s: &str) -> MdUuid {
         s.parse().unwrap()
+    }
+    /// `create_args` without the one argument that changes per call, the CoreNAS UUID mark
+    /// (checked here: every create carries it, right after the metadata version).
+    fn create_args(s: &MdCreateSpec) -> Result<Vec<String>, ValidationError> {
+        let mut a = super::create_args(s)?;
+        let i = a.iter().position(|x| x.starts_with("--uuid=c05e5ec0:")).expect("the create is not marked");
+        assert_eq!(a[i - 1], "--metadata=1.2");
+        a.remove(i);
+        Ok(a)
     }
     fn spec(level: RaidLevel, devs: &[&str]) -> MdCreateSpec {
         MdCreateSpec {

@@ -3,6 +3,7 @@
 
 pub mod lvm;
 pub mod mdadm;
+pub mod owned;
 pub mod pool;
 pub mod query;
 pub mod wipe;

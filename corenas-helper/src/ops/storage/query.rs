@@ -78,16 +78,33 @@ pub async fn run(ctx: &Ctx, q: &StorageQuery) -> Result<ToolOutput, WireError> {
     })
 }
 
-/// Kernel names of the devices in imported ZFS pools (empty when ZFS is not installed or its
-/// daemon is not running: then no device can be a member of an imported pool).
-pub async fn zfs_members() -> Vec<String> {
-    if !Program::Zpool.is_installed() {
-        return Vec::new();
+/// Kernel names of the devices in imported ZFS pools. Fails closed: an error (the caller then
+/// counts the devices as possibly in use) when ZFS is running but `zpool status` fails or its
+/// output reaches the output cap, where a pool's member list may have been cut off. Empty only
+/// when no pool can be imported: zpool is not installed, or neither the kernel module
+/// (`/dev/zfs`) nor zfs-fuse (its socket) is there.
+pub async fn zfs_members() -> Result<Vec<String>, WireError> {
+    let running = ["/dev/zfs", "/run/zfs/zfs_socket", "/var/run/zfs/zfs_socket"]
+        .iter()
+        .any(|p| std::path::Path::new(p).symlink_metadata().is_ok());
+    if !Program::Zpool.is_installed() || !running {
+        return Ok(Vec::new());
     }
-    match exec::run_raw(&Invocation::of(Program::Zpool).arg("status"), QUERY_TIMEOUT).await {
-        Ok((Some(0), out)) => super::pool::zpool_members(&String::from_utf8_lossy(&out.stdout)),
-        _ => Vec::new(),
+    zfs_members_from(exec::run_raw(&Invocation::of(Program::Zpool).arg("status"), QUERY_TIMEOUT).await)
+}
+
+/// `zfs_members` on the outcome of `zpool status` (separate for the tests).
+fn zfs_members_from(result: Result<(Option<i32>, exec::Output), WireError>) -> Result<Vec<String>, WireError> {
+    let fail = |why: String| WireError::new(corenas_proto::ErrorCode::ToolFailed, format!("zpool status {why}"));
+    let (code, out) = result.map_err(|e| fail(format!("could not run: {}", e.message)))?;
+    if code != Some(0) {
+        let code = code.map_or_else(|| "a signal".to_owned(), |c| format!("status {c}"));
+        return Err(fail(format!("exited with {code}: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }
+    if out.stdout.len() >= exec::OUTPUT_CAP {
+        return Err(fail(format!("printed {} bytes or more, so its pool list may be cut off", exec::OUTPUT_CAP)));
+    }
+    Ok(super::pool::zpool_members(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// Waits (up to 10 s) until `zfs get mounted` says no dataset under `name` is mounted.
@@ -104,4 +121,40 @@ pub async fn wait_zfs_unmounted(name: &str) -> Result<(), WireError> {
         corenas_proto::ErrorCode::Busy,
         format!("{name}: ZFS still reports a dataset mounted 10 s after it was unmounted"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(stdout: String, stderr: &str) -> exec::Output {
+        exec::Output { stdout: stdout.into_bytes(), stderr: stderr.as_bytes().to_vec() }
+    }
+
+    fn status(pools: usize) -> String {
+        let mut s = String::new();
+        for i in 0..pools {
+            s.push_str(&format!(
+                "  pool: p{i}\n state: ONLINE\nconfig:\n\n\tNAME        STATE     READ WRITE CKSUM\n\tp{i}          ONLINE       0     0     0\n\t  loop{i}     ONLINE       0     0     0\n\nerrors: No known data errors\n\n"
+            ));
+        }
+        s
+    }
+
+    /// The attacker needs the member check to say "not a member" for a device in a pool: enough
+    /// imported pools push `zpool status` past the 64 KiB cap (the last pools' members are cut
+    /// off), or zpool fails. Both must refuse, not answer "no members".
+    #[test]
+    fn zfs_members_fails_closed() {
+        let m = zfs_members_from(Ok((Some(0), out(status(2), "")))).unwrap();
+        assert!(m.contains(&"loop0".to_owned()) && m.contains(&"loop1".to_owned()), "{m:?}");
+        let mut long = status(2000);
+        long.truncate(exec::OUTPUT_CAP);
+        let e = zfs_members_from(Ok((Some(0), out(long, "")))).unwrap_err();
+        assert!(e.message.contains("cut off"), "{}", e.message);
+        let e = zfs_members_from(Ok((Some(1), out(String::new(), "internal error: out of memory")))).unwrap_err();
+        assert!(e.message.contains("status 1") && e.message.contains("out of memory"), "{}", e.message);
+        assert!(zfs_members_from(Ok((None, out(status(1), "")))).is_err());
+        assert!(zfs_members_from(Err(WireError::internal("timed out"))).is_err());
+    }
 }
