@@ -10,7 +10,7 @@ use rusqlite::Transaction;
 
 /// One function per schema version, in order.
 pub(crate) const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
-    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8];
+    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8, migrate_9];
 
 /// The `prev_hash` of the audit log's first entry, and the head hash of an empty log
 /// (`migrate_1` writes it as the first head).
@@ -205,4 +205,11 @@ fn migrate_7(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// account that next uses it.
 fn migrate_8(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE web_accounts ADD COLUMN uid INTEGER;")
+}
+
+/// Whether an admin allowed an imaging job to read a fixed (non-removable) disk: the engine
+/// passes it to the helper's read grant, which otherwise grants only optical and removable media.
+/// A column rather than a key in `options`, because `options` is what the caller sends.
+fn migrate_9(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE image_jobs ADD COLUMN fixed_disk_allowed INTEGER NOT NULL DEFAULT 0;")
 }

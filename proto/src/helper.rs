@@ -98,9 +98,14 @@ pub enum HelperOp {
         recursive: bool,
     },
     /// Let corenasd's user read the device node (an ACL entry), so that ddrescue can run
-    /// unprivileged. Refused for a device in use, whatever corenasd believes.
+    /// unprivileged. Only optical drives, removable media and loop devices, unless `fixed_disk`;
+    /// never the system disk or a device in use, whatever corenasd believes.
     DeviceGrantRead {
         device: DevicePath,
+        /// An admin allowed imaging a fixed (non-removable) disk; corenasd sets it only for a
+        /// job an admin created.
+        #[serde(default)]
+        fixed_disk: bool,
     },
     /// Remove that ACL entry again (the drive is released).
     DeviceRevokeRead {

@@ -305,7 +305,7 @@ fn helper_request(field: Field) -> (Vec<u8>, &'static str) {
         }
         // The helper's only imaging input is a device; names, retries and tags never reach it.
         Field::Device | Field::JobName | Field::Retries | Field::Tag => {
-            HelperOp::DeviceGrantRead { device: PLACEHOLDER_DEVICE.parse().unwrap() }
+            HelperOp::DeviceGrantRead { device: PLACEHOLDER_DEVICE.parse().unwrap(), fixed_disk: false }
         }
         Field::Share => HelperOp::SharesPublish {
             set: corenas_proto::shares::ShareSet {

@@ -319,6 +319,67 @@ fn require_free(d: &Device, shown: &str) -> Result<(), WireError> {
     }
 }
 
+/// What the grant policy looks at, read from sysfs for a real device (made up in unit tests).
+#[derive(Debug, Clone)]
+struct GrantFacts {
+    /// The kernel name (`sr0`, `sdb`, `loop3`, `sdb1`).
+    name: String,
+    /// The whole disk says `removable` = 1 in sysfs (a USB stick, a card reader's card).
+    removable: bool,
+    /// The system disk, one of its partitions, or a device built on it.
+    system_disk: bool,
+    /// Why the device is in use (empty: free).
+    in_use: Vec<String>,
+}
+
+impl GrantFacts {
+    fn of(dev: &Device) -> Self {
+        let mut disks = Vec::new();
+        whole_disks(&dev.name, 0, &mut disks);
+        let removable = !disks.is_empty()
+            && disks.iter().all(|d| read_trimmed(&sys_block(d).join("removable")).as_deref() == Some("1"));
+        Self { name: dev.name.clone(), removable, system_disk: on_system_disk(dev), in_use: in_use(dev) }
+    }
+
+    /// Optical drives, removable media, and the lab's loop devices (its "drives").
+    fn is_medium(&self) -> bool {
+        self.name.starts_with("sr") || self.name.starts_with("loop") || self.removable
+    }
+}
+
+/// Which devices corenasd's user may read. Never the system disk or a device in use (mounted,
+/// swap, held by md/dm, claimed by the kernel), whatever the request says; a fixed disk only
+/// when the request says an admin allowed it (`fixed_disk`), because corenasd can be lied to
+/// but cannot grant itself more than media without saying so on the record.
+fn check_grant(shown: &str, f: &GrantFacts, fixed_disk: bool) -> Result<(), WireError> {
+    if f.system_disk {
+        return Err(WireError::not_allowed(format!(
+            "device {shown} is on the system disk: it is never granted for imaging, whatever fixed_disk says"
+        )));
+    }
+    if !f.in_use.is_empty() {
+        return Err(WireError::new(ErrorCode::Busy, format!("device {shown} is in use: {}", f.in_use.join("; "))));
+    }
+    if !f.is_medium() && !fixed_disk {
+        return Err(WireError {
+            field: Some("fixed_disk".into()),
+            ..WireError::not_allowed(format!(
+                "device {shown} is a fixed disk (not an optical drive, removable medium or lab loop device): \
+                 reading it needs fixed_disk, which corenasd sets only for an admin's job"
+            ))
+        });
+    }
+    Ok(())
+}
+
+/// Actions that take corenasd's read grant off devices about to become storage (a pool, md or
+/// LVM member): a grant left by an imaging job must not outlive the disk's change of role.
+/// Nothing to do when the helper does not know corenasd's uid (no grant can exist then).
+pub fn strip_daemon_read(ctx: &Ctx, devs: &[Device]) -> Vec<Action> {
+    let Some(uid) = ctx.daemon_uid else { return Vec::new() };
+    devs.iter().map(|dev| Action::Device(DevicePlan::Revoke { dev: dev.clone(), uid })).collect()
+}
+
 /// What a device operation will do, planned from the checked device.
 pub enum DevicePlan {
     Grant { dev: Device, uid: u32 },
@@ -330,10 +391,16 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     let daemon_uid =
         || ctx.daemon_uid.ok_or_else(|| WireError::not_allowed("the helper was started without --daemon-uid"));
     let p = match op {
-        HelperOp::DeviceGrantRead { device } => {
+        HelperOp::DeviceGrantRead { device, fixed_disk } => {
             let dev = resolve(device)?;
-            require_free(&dev, device.as_str())?;
-            DevicePlan::Grant { dev, uid: daemon_uid()? }
+            check_grant(device.as_str(), &GrantFacts::of(&dev), *fixed_disk)?;
+            let uid = daemon_uid()?;
+            // zfs-fuse does not claim its devices exclusively: only zpool knows an imported
+            // pool's members.
+            return Ok(vec![
+                Action::CheckNotZfsMember(vec![dev.clone()]),
+                Action::Device(DevicePlan::Grant { dev, uid }),
+            ]);
         }
         HelperOp::DeviceRevokeRead { device } => DevicePlan::Revoke { dev: resolve(device)?, uid: daemon_uid()? },
         HelperOp::DeviceEject { device } => {
@@ -497,5 +564,71 @@ fn eject(dev: &Device) -> Result<(), WireError> {
             format!("eject {}: the drive did not open its tray (it answered {n}; door locked?)", dev.path.display()),
         )),
         Err(e) => Err(fail(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device as sysfs would describe it: free, not removable, not on the system disk.
+    fn facts(name: &str) -> GrantFacts {
+        GrantFacts { name: name.into(), removable: false, system_disk: false, in_use: Vec::new() }
+    }
+
+    /// A compromised corenasd asks for a fixed data disk (say an exported pool's member, or a
+    /// stopped array's) without saying an admin allowed it: refused, naming the field.
+    #[test]
+    fn a_fixed_disk_without_fixed_disk_is_refused() {
+        for name in ["sdb", "sdb1", "nvme0n1", "vdb"] {
+            let e = check_grant(&format!("/dev/{name}"), &facts(name), false).unwrap_err();
+            assert_eq!(e.code, ErrorCode::NotAllowed, "{name}");
+            assert_eq!(e.field.as_deref(), Some("fixed_disk"), "{name}");
+            assert!(e.message.contains("fixed disk") && e.message.contains(name), "{e:?}");
+        }
+        assert!(check_grant("/dev/sdb", &facts("sdb"), true).is_ok(), "an admin's job may read it");
+    }
+
+    /// The system disk and its unused partitions are refused whatever the request says.
+    #[test]
+    fn the_system_disk_is_refused_even_with_fixed_disk() {
+        for name in ["vda", "vda2", "sda3", "nvme0n1p4"] {
+            let f = GrantFacts { system_disk: true, ..facts(name) };
+            for fixed_disk in [false, true] {
+                let e = check_grant(&format!("/dev/{name}"), &f, fixed_disk).unwrap_err();
+                assert_eq!(e.code, ErrorCode::NotAllowed, "{name}");
+                assert!(e.message.contains("system disk"), "{e:?}");
+            }
+        }
+        // A removable medium on the system disk (a live USB stick booted from) is still refused.
+        let f = GrantFacts { system_disk: true, removable: true, ..facts("sdc1") };
+        assert!(check_grant("/dev/sdc1", &f, false).is_err());
+    }
+
+    /// In use (mounted, an md/LVM member or holder, claimed by ZFS): refused whatever the flag.
+    #[test]
+    fn a_device_in_use_is_refused_even_with_fixed_disk() {
+        for name in ["sr0", "loop3", "sdb"] {
+            let f = GrantFacts { in_use: vec!["sdb is held by md127".into()], ..facts(name) };
+            for fixed_disk in [false, true] {
+                let e = check_grant(&format!("/dev/{name}"), &f, fixed_disk).unwrap_err();
+                assert_eq!(e.code, ErrorCode::Busy, "{name}");
+                assert!(e.message.contains("held by md127"), "{e:?}");
+            }
+        }
+    }
+
+    /// Media are granted without an admin: optical drives, removable disks (and their
+    /// partitions), and the lab's loop devices.
+    #[test]
+    fn media_are_granted_without_fixed_disk() {
+        assert!(check_grant("/dev/sr0", &facts("sr0"), false).is_ok());
+        assert!(check_grant("/dev/loop7", &facts("loop7"), false).is_ok());
+        assert!(check_grant("/dev/loop7p1", &facts("loop7p1"), false).is_ok());
+        for name in ["sdc", "sdc1", "mmcblk0p1"] {
+            assert!(
+                check_grant(&format!("/dev/{name}"), &GrantFacts { removable: true, ..facts(name) }, false).is_ok()
+            );
+        }
     }
 }

@@ -156,12 +156,14 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         | HelperOp::WipeRange { .. }
         | HelperOp::SmartSelfTest { .. }
         | HelperOp::FirmwareErase { .. } => storage::wipe::plan(ctx, op),
-        HelperOp::MdCreate { .. } | HelperOp::MdMember { .. } | HelperOp::MdDestroy { .. } => storage::mdadm::plan(op),
+        HelperOp::MdCreate { .. } | HelperOp::MdMember { .. } | HelperOp::MdDestroy { .. } => {
+            storage::mdadm::plan(ctx, op)
+        }
         HelperOp::VgCreate { .. }
         | HelperOp::VgRemove { .. }
         | HelperOp::LvCreate { .. }
         | HelperOp::LvExtend { .. }
-        | HelperOp::LvRemove { .. } => storage::lvm::plan(op),
+        | HelperOp::LvRemove { .. } => storage::lvm::plan(ctx, op),
         HelperOp::SmbSetPassword { .. }
         | HelperOp::SmbEnable { .. }
         | HelperOp::SmbDisable { .. }

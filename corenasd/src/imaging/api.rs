@@ -12,6 +12,7 @@ use corenas_proto::imaging::{
     JobOptions, JobQuery, JobState, LIST_MAX, Priority,
 };
 use corenas_proto::names::DevicePath;
+use corenas_proto::web::Role;
 use corenas_proto::{ErrorCode, WireError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,7 +79,46 @@ fn validate_options(o: &JobOptions) -> Result<(), WireError> {
     Ok(())
 }
 
-pub async fn create(shared: &Arc<Daemon>, req: &ImageCreate, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
+/// Whether the device is a fixed disk that `role` may image: `Ok(false)` for media (optical,
+/// removable, lab loop devices), `Ok(true)` for a fixed disk and an admin, refused for a fixed
+/// disk and anyone else. The helper decides what a fixed disk is (it reads sysfs as root) in a
+/// dry run of the grant, which grants nothing.
+async fn fixed_disk_for(
+    h: &crate::helper_link::HelperConn,
+    device: &DevicePath,
+    role: Role,
+) -> Result<bool, WireError> {
+    let media_only = h.perform(HelperOp::DeviceGrantRead { device: device.clone(), fixed_disk: false }, true).await;
+    fixed_disk_decision(media_only.map(|_| ()), device, role)
+}
+
+/// The rule behind [`fixed_disk_for`], given the helper's answer to a media-only grant.
+fn fixed_disk_decision(media_only: Result<(), WireError>, device: &DevicePath, role: Role) -> Result<bool, WireError> {
+    match media_only {
+        Ok(()) => Ok(false),
+        Err(e) if e.field.as_deref() == Some("fixed_disk") => {
+            if role == Role::Admin {
+                Ok(true)
+            } else {
+                Err(WireError {
+                    field: Some("device".into()),
+                    ..WireError::not_allowed(format!(
+                        "device {device} is a fixed disk: only an admin may image it (operators image optical \
+                         drives and removable media)"
+                    ))
+                })
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn create(
+    shared: &Arc<Daemon>,
+    req: &ImageCreate,
+    role: Role,
+    dry_run: bool,
+) -> Result<Change<JobInfo>, WireError> {
     validate_options(&req.options)?;
     let h = shared.helper.connect().await?;
     // The helper checks the device now, so an obvious refusal (system disk, mounted, not a
@@ -90,8 +130,10 @@ pub async fn create(shared: &Arc<Daemon>, req: &ImageCreate, dry_run: bool) -> R
             format!("device {} is in use: {}", req.device, probe.in_use.join("; ")),
         ));
     }
+    let fixed_disk = fixed_disk_for(&h, &req.device, role).await?;
     if dry_run {
-        let mut steps = h.perform(HelperOp::DeviceGrantRead { device: req.device.clone() }, true).await?.steps;
+        let op = HelperOp::DeviceGrantRead { device: req.device.clone(), fixed_disk };
+        let mut steps = h.perform(op, true).await?.steps;
         let facts = medium_facts(&probe);
         let dir = shared.imaging.job_dir("<job>");
         let run = Run {
@@ -112,7 +154,8 @@ pub async fn create(shared: &Arc<Daemon>, req: &ImageCreate, dry_run: bool) -> R
         return Ok(Change::planned(true, steps, None));
     }
     let row = shared.with_state(|s| {
-        store::insert_job(s.conn(), JobKind::Image, req.name.as_str(), Some(req.device.as_str()), &req.options, None)
+        let (name, device) = (req.name.as_str(), Some(req.device.as_str()));
+        store::insert_job(s.conn(), JobKind::Image, name, device, &req.options, None, fixed_disk)
     })?;
     shared.imaging.bump(&row.id);
     shared.imaging.kick();
@@ -327,7 +370,8 @@ pub fn archive_verify(shared: &Daemon, id: &str, dry_run: bool) -> Result<Change
         return Ok(Change::planned(true, Vec::new(), None));
     }
     let opts = JobOptions { md5: a.checksums.md5.is_some(), ..JobOptions::default() };
-    let row = shared.with_state(|s| store::insert_job(s.conn(), JobKind::Verify, &a.name, None, &opts, Some(&a.id)))?;
+    let row = shared
+        .with_state(|s| store::insert_job(s.conn(), JobKind::Verify, &a.name, None, &opts, Some(&a.id), false))?;
     shared.imaging.bump(&row.id);
     shared.imaging.kick();
     Ok(Change::planned(false, Vec::new(), Some(info(shared, &row)?)))
@@ -380,4 +424,48 @@ pub fn archive_edit(
         shared.with_state(|s| store::save_archive_meta(s.conn(), &a))?;
     }
     Ok(Change::planned(dry_run, Vec::new(), Some(a)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixed_disk_refusal() -> WireError {
+        WireError { field: Some("fixed_disk".into()), ..WireError::not_allowed("device /dev/sdb is a fixed disk") }
+    }
+
+    fn dev(s: &str) -> DevicePath {
+        s.parse().unwrap()
+    }
+
+    /// An operator images media; a fixed disk is refused with a message naming the admin role,
+    /// and no job row is made (the caller returns before inserting).
+    #[test]
+    fn an_operator_cannot_image_a_fixed_disk() {
+        for role in [Role::Operator, Role::Viewer] {
+            let e = fixed_disk_decision(Err(fixed_disk_refusal()), &dev("/dev/sdb"), role).unwrap_err();
+            assert_eq!(e.code, ErrorCode::NotAllowed);
+            assert_eq!(e.field.as_deref(), Some("device"));
+            assert!(e.message.contains("/dev/sdb") && e.message.contains("only an admin"), "{e:?}");
+        }
+        assert!(!fixed_disk_decision(Ok(()), &dev("/dev/sr0"), Role::Operator).unwrap(), "media need no approval");
+    }
+
+    /// An admin's job may read a fixed disk, and says so on the job (the engine's grant carries it);
+    /// an admin's job on media does not carry it.
+    #[test]
+    fn an_admin_may_image_a_fixed_disk_and_the_job_records_it() {
+        assert!(fixed_disk_decision(Err(fixed_disk_refusal()), &dev("/dev/sdb"), Role::Admin).unwrap());
+        assert!(!fixed_disk_decision(Ok(()), &dev("/dev/sr0"), Role::Admin).unwrap());
+    }
+
+    /// Any other refusal (system disk, in use) stands, for an admin too.
+    #[test]
+    fn other_refusals_stand_for_an_admin() {
+        let busy = WireError::new(ErrorCode::Busy, "device /dev/sdb is in use");
+        let e = fixed_disk_decision(Err(busy), &dev("/dev/sdb"), Role::Admin).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Busy);
+        let system = WireError::not_allowed("device /dev/vda2 is on the system disk");
+        assert!(fixed_disk_decision(Err(system), &dev("/dev/vda2"), Role::Admin).is_err());
+    }
 }

@@ -296,18 +296,20 @@ fn device_path(row: &store::JobRow) -> Result<DevicePath, WireError> {
         .map_err(WireError::from)
 }
 
-async fn grant(shared: &Daemon, dev: &DevicePath, on: bool) -> Result<(), WireError> {
+/// Asks the helper to let corenasd's user read the device; `fixed_disk` only for a job an admin
+/// created (the helper grants a fixed disk only then).
+async fn grant(shared: &Daemon, dev: &DevicePath, fixed_disk: bool) -> Result<(), WireError> {
     let h = shared.helper.connect().await?;
-    let op = if on {
-        HelperOp::DeviceGrantRead { device: dev.clone() }
-    } else {
-        HelperOp::DeviceRevokeRead { device: dev.clone() }
-    };
-    h.perform(op, false).await.map(|_| ())
+    h.perform(HelperOp::DeviceGrantRead { device: dev.clone(), fixed_disk }, false).await.map(|_| ())
+}
+
+async fn revoke(shared: &Daemon, dev: &DevicePath) -> Result<(), WireError> {
+    let h = shared.helper.connect().await?;
+    h.perform(HelperOp::DeviceRevokeRead { device: dev.clone() }, false).await.map(|_| ())
 }
 
 async fn release(shared: &Daemon, dev: &DevicePath) {
-    if let Err(e) = grant(shared, dev, false).await {
+    if let Err(e) = revoke(shared, dev).await {
         tracing::warn!(device = %dev, error = %e.message, "could not revoke the device read grant");
     }
 }
@@ -380,7 +382,7 @@ async fn run_image(shared: &Arc<Daemon>, row: store::JobRow) -> Result<(), WireE
     let map = if done_before && !row.retry_direct {
         existing
     } else {
-        grant(shared, &dev, true).await?;
+        grant(shared, &dev, row.fixed_disk_allowed).await?;
         let run = Run {
             device: PathBuf::from(&probe.path),
             image: image_path.clone(),

@@ -201,6 +201,8 @@ async fn medium_changed(shared: &Arc<Daemon>, name: &str) -> Result<(), WireErro
             Some(req.device.as_str()),
             &req.options,
             None,
+            // A watched device's media are optical or removable; no admin approved a fixed disk.
+            false,
         )?;
         // Recorded now, so a second event for the same disc finds it.
         row.medium = Some(facts.medium.clone());

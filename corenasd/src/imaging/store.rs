@@ -35,6 +35,8 @@ pub struct JobRow {
     pub pid: Option<u32>,
     pub error: Option<String>,
     pub error_code: Option<String>,
+    /// An admin created the job and may have it read a fixed disk (set once, at creation).
+    pub fixed_disk_allowed: bool,
 }
 
 impl JobRow {
@@ -76,7 +78,7 @@ fn parse_state(s: &str) -> JobState {
 
 const JOB_COLUMNS: &str = "seq, id, kind, name, device, status, priority, options, created_at, updated_at, started_at,
     finished_at, progress, medium, source_model, source_serial, output_file, archive_id, target_archive, retry_direct,
-    pid, error, error_code";
+    pid, error, error_code, fixed_disk_allowed";
 
 fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -105,6 +107,7 @@ fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         pid: r.get::<_, Option<i64>>(20)?.and_then(|p| u32::try_from(p).ok()),
         error: r.get(21)?,
         error_code: r.get(22)?,
+        fixed_disk_allowed: r.get::<_, i64>(23)? != 0,
     })
 }
 
@@ -120,12 +123,13 @@ pub fn insert_job(
     device: Option<&str>,
     options: &JobOptions,
     target_archive: Option<&str>,
+    fixed_disk_allowed: bool,
 ) -> Result<JobRow, StateError> {
     let now = now_rfc3339()?;
     let tx = conn.unchecked_transaction().map_err(sql("starting a job insert"))?;
     tx.execute(
         "INSERT INTO image_jobs(id, kind, name, device, status, priority, options, created_at, updated_at, progress,
-            target_archive) VALUES('', ?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6, ?7, ?8)",
+            target_archive, fixed_disk_allowed) VALUES('', ?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
         params![
             kind_str(kind),
             name,
@@ -134,7 +138,8 @@ pub fn insert_job(
             to_json(options),
             now,
             to_json(&Progress::default()),
-            target_archive
+            target_archive,
+            i64::from(fixed_disk_allowed)
         ],
     )
     .map_err(sql("inserting a job"))?;

@@ -208,7 +208,7 @@ impl Corenas for DaemonServer {
 
     async fn image_create(self, _: Context, req: ImageCreate, dry_run: bool) -> Result<Change<JobInfo>, WireError> {
         let args = json(&req);
-        self.change(args, dry_run, imaging::api::create(&self.shared, &req, dry_run)).await
+        self.change(args, dry_run, imaging::api::create(&self.shared, &req, self.principal.role, dry_run)).await
     }
 
     async fn image_list(self, _: Context, query: JobQuery) -> Result<JobList, WireError> {

@@ -7,8 +7,8 @@
 
 #![allow(dead_code, reason = "vgextend/vgreduce are not offered yet")]
 
-use super::super::Action;
 use super::super::device;
+use super::super::{Action, Ctx};
 use super::mdadm::nodes;
 use super::pool::free_devices;
 use crate::exec::{Invocation, Program};
@@ -26,18 +26,17 @@ fn exec(args: Vec<String>) -> Action {
 
 /// The helper's LVM operations. Devices are re-checked here; LVM itself refuses a group that
 /// still holds volumes and a PV that belongs to another group.
-pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
+pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     match op {
         HelperOp::VgCreate { spec } => {
             spec.validate()?;
             let devs = free_devices(&spec.devices)?;
             let checked = VgCreateSpec { devices: nodes(&devs)?, ..spec.clone() };
-            Ok(vec![
-                Action::CheckNotZfsMember(devs.clone()),
-                Action::CheckFree(devs),
-                exec(pvcreate_args(&checked.devices, spec.force)?),
-                exec(vgcreate_args(&checked)?),
-            ])
+            // Physical volumes lose any imaging read grant corenasd's user still has.
+            let mut actions = vec![Action::CheckNotZfsMember(devs.clone()), Action::CheckFree(devs.clone())];
+            actions.extend(device::strip_daemon_read(ctx, &devs));
+            actions.extend([exec(pvcreate_args(&checked.devices, spec.force)?), exec(vgcreate_args(&checked)?)]);
+            Ok(actions)
         }
         HelperOp::VgRemove { vg, devices } => {
             let devs = devices.iter().map(device::resolve).collect::<Result<Vec<_>, _>>()?;

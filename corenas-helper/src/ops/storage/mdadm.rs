@@ -9,8 +9,8 @@
 
 #![allow(dead_code, reason = "assembly and mdadm.conf are not wired yet: Debian's udev rules assemble arrays at boot")]
 
-use super::super::Action;
 use super::super::device::{self, Device};
+use super::super::{Action, Ctx};
 use super::owned;
 use super::pool::free_devices;
 use crate::exec::{Invocation, Program};
@@ -36,7 +36,7 @@ fn array_link(name: &MdName) -> PathBuf {
 }
 
 /// The helper's md operations: every device re-checked here, whatever corenasd believed.
-pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
+pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
     match op {
         HelperOp::MdCreate { spec } => {
             spec.validate()?;
@@ -47,12 +47,11 @@ pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
             let spares = free_devices(&spec.spares)?;
             let checked = MdCreateSpec { devices: nodes(&data)?, spares: nodes(&spares)?, ..spec.clone() };
             let all: Vec<Device> = data.into_iter().chain(spares).collect();
-            Ok(vec![
-                Action::CheckNotZfsMember(all.clone()),
-                Action::CheckFree(all),
-                exec(create_args(&checked)?),
-                Action::WaitForNode(array_link(&spec.name)),
-            ])
+            // Members lose any imaging read grant corenasd's user still has.
+            let mut actions = vec![Action::CheckNotZfsMember(all.clone()), Action::CheckFree(all.clone())];
+            actions.extend(device::strip_daemon_read(ctx, &all));
+            actions.extend([exec(create_args(&checked)?), Action::WaitForNode(array_link(&spec.name))]);
+            Ok(actions)
         }
         HelperOp::MdMember { name, device, op } => {
             op.validate(device).map_err(WireError::from)?;
@@ -64,6 +63,7 @@ pub fn plan(op: &HelperOp) -> Result<Vec<Action>, WireError> {
             let op = match op {
                 MdMemberOp::Add => {
                     let free = free_devices(std::slice::from_ref(device))?;
+                    actions.extend(device::strip_daemon_read(ctx, &free));
                     actions.push(Action::CheckFree(free));
                     MdMemberOp::Add
                 }

@@ -151,6 +151,8 @@ fn create(ctx: &Ctx, spec: &PoolSpec) -> Result<Vec<Action>, WireError> {
     let (_, mnt) = mount_point(ctx, &spec.name);
     refuse_non_empty(&mnt)?;
     let mut actions = vec![Action::CheckNotZfsMember(devs.clone())];
+    // A disk becoming a pool member loses any imaging read grant corenasd's user still has.
+    actions.extend(device::strip_daemon_read(ctx, &devs));
     match &spec.layout {
         PoolLayout::Zfs { layout, ashift, properties } => {
             let mut a = vec!["create".to_owned()];
