@@ -63,6 +63,26 @@ pub fn account_ids(name: &str) -> (u32, u32) {
     (num("-u"), num("-g"))
 }
 
+/// The group corenas-proxy (whose only member is www-data) that reaches corenas-web's socket,
+/// made on the host as lab/up and the package make it.
+pub fn proxy_group_id() -> u32 {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open("/var/tmp/corenas-tests.lock")
+        .expect("lock file");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    if !run(Command::new("getent").args(["group", "corenas-proxy"])).status.success() {
+        must(Command::new("groupadd").args(["--system", "corenas-proxy"]));
+    }
+    let www = run(Command::new("id").args(["-nG", "www-data"]));
+    if www.status.success() && !crate::stdout(&www).split_whitespace().any(|g| g == "corenas-proxy") {
+        must(Command::new("usermod").args(["-a", "-G", "corenas-proxy", "www-data"]));
+    }
+    group_id("corenas-proxy")
+}
+
 pub fn group_id(name: &str) -> u32 {
     let out = run(Command::new("getent").args(["group", name]));
     crate::stdout(&out)

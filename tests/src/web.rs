@@ -36,15 +36,11 @@ impl WebStack {
         std::fs::copy(target_dir().join("corenas-web"), &bin).expect("copy corenas-web (build the workspace first)");
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let (uid, _) = crate::account_ids(WEB_USER);
-        // nginx's workers (www-data) connect to the socket; the setgid bit gives it that group.
+        // nginx's workers (www-data, a member of corenas-proxy, as in production) connect to the
+        // socket; the setgid bit gives it that group.
         let sock_dir = dir.join("sock");
         std::fs::create_dir_all(&sock_dir).expect("socket dir");
-        let group = if run(Command::new("getent").args(["group", "www-data"])).status.success() {
-            "www-data"
-        } else {
-            WEB_USER
-        };
-        let gid = crate::group_id(group);
+        let gid = crate::proxy_group_id();
         std::os::unix::fs::chown(&sock_dir, Some(uid), Some(gid)).expect("chown socket dir");
         std::fs::set_permissions(&sock_dir, std::fs::Permissions::from_mode(0o2750)).expect("chmod socket dir");
         let socket = sock_dir.join("web.sock");
