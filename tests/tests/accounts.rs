@@ -162,6 +162,42 @@ fn acls_are_set_read_and_removed() {
     assert!(!getfacl(&proj.join("sub/file")).contains("50400"));
 }
 
+/// L7, played by an NFS client (nfsd's LINK does not apply `protected_hardlinks`): it links a
+/// file from outside the share into it, and waits for an admin's `acl set -R` on the share to
+/// grant the share's users that file. The walk now leaves files with other names alone and says
+/// so; the old walk changed the outside file's ACL. (The lab's share root is a tmpfs, so the
+/// "outside" file lies beside the share on it, as `/etc/shadow` lies beside `/storage` on `/`.)
+#[test]
+fn acl_recursive_walk_skips_hard_linked_files() {
+    if !require_root("acl_recursive_walk_skips_hard_linked_files") {
+        return;
+    }
+    let lab = Lab::start("acllink", LabOptions::default());
+    ok(&lab.ctl(&["user", "add", "carol", "--kind", "share", "--uid", "50400", "--no-home"]));
+    let share = lab.storage.join("pub");
+    let outside = lab.storage.join("private");
+    std::fs::create_dir_all(share.join("sub")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret"), b"root only").unwrap();
+    std::fs::set_permissions(outside.join("secret"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(share.join("sub/own"), b"x").unwrap();
+    std::fs::hard_link(outside.join("secret"), share.join("sub/planted")).unwrap();
+    let before = getfacl(&outside.join("secret"));
+
+    let out = lab.ctl(&["acl", "set", "/storage/pub", "u:carol:rwx", "--recursive"]);
+    assert!(getfacl(&share.join("sub/own")).contains("user:50400:rwx"), "the share's own files are changed");
+    assert_eq!(getfacl(&outside.join("secret")), before, "the linked file outside the share was changed");
+    assert!(!out.status.success(), "the skip is reported: {}", stdout(&out));
+    assert!(
+        stderr(&out).contains("/storage/pub/sub/planted") && stderr(&out).contains("hard link"),
+        "the report names the file and why: {}",
+        stderr(&out)
+    );
+    // Named on its own, the file is the admin's explicit choice and is changed.
+    ok(&lab.ctl(&["acl", "set", "/storage/pub/sub/planted", "u:carol:r--"]));
+    assert!(getfacl(&outside.join("secret")).contains("user:50400:r--"));
+}
+
 #[test]
 fn acl_paths_cannot_escape_the_share_root() {
     if !require_root("acl_paths_cannot_escape_the_share_root") {
@@ -230,7 +266,10 @@ fn audit_chain_detects_tampering() {
     ok(&lab.ctl(&["log", "verify"]));
     let export = lab.ctl(&["log", "export"]);
     ok(&export);
-    assert_eq!(stdout(&export).lines().count(), 5);
+    // The five changes, and the export itself (L4: exports are audited, once each).
+    let lines: Vec<String> = stdout(&export).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert!(lines[5].contains("\"action\":\"log.export\""), "{}", lines[5]);
     let db = lab.dir.join("state/state.db");
     let tamper = |sql: &str| {
         let conn = rusqlite::Connection::open(&db).expect("open state db");

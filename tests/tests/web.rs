@@ -4,7 +4,7 @@
 
 use corenas_tests::media::{self, LoopDisk, ScratchDir};
 use corenas_tests::web::{ADMIN_PASSWORD, WebStack, attr_after, code_after, set_up_admin, setup_token, totp};
-use corenas_tests::{Lab, LabOptions, require_root, require_zfs_fuse, wait_for};
+use corenas_tests::{Lab, LabOptions, require_root, require_zfs_fuse, stdout, wait_for};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -547,6 +547,16 @@ fn web_imaging_job_progress_download_and_events() {
     let file = scratch.path.join("downloaded.iso");
     std::fs::write(&file, &bytes).expect("write download");
     assert_eq!(media::sha256_hex(&file, None), want, "the download is the image");
+    // L4: a download is audited, once (corenas-web reads it from corenasd in many chunks).
+    let reads = || {
+        stdout(&lab.ctl(&["log", "export"]))
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["action"] == "archive.read" && e["principal"] == "alice@web")
+            .count()
+    };
+    assert!(volume > 2 * 1024 * 1024, "the image takes several chunks: {volume}");
+    assert_eq!(reads(), 1, "one audit entry for one download");
     let (code, part) = b.download(&format!("/api/v1/archives/{archive}/download"), &["Range: bytes=32768-36863"]);
     assert_eq!(code, 206);
     assert_eq!(part, bytes[32768..36864].to_vec());
@@ -557,6 +567,7 @@ fn web_imaging_job_progress_download_and_events() {
         format!("attachment; filename=\"{id}.iso\"; filename*=UTF-8''{id}.iso"),
         "a server-made name"
     );
+    assert_eq!(reads(), 3, "each range request is a download of its own");
 
     // The specification's shapes: archives with metadata, tags and notes set by PATCH.
     let csrf = b.get("/imaging").csrf();

@@ -76,7 +76,10 @@ pub async fn setup_token(socket: &Path) -> Result<Report, CtlError> {
             serde_json::json!({ "setup_needed": true, "token": t.expose() }),
         ),
         None => (
-            "setup is done: an administrator with a second factor exists, so there is no setup token\n".to_owned(),
+            "setup is done (an administrator enrolled a second factor once), so there is no setup token; \
+             to let someone in again: corenas-ctl web role <user> admin (and web totp-reset <user>), \
+             then that user logs in with the account password and enrolls a new authenticator\n"
+                .to_owned(),
             serde_json::json!({ "setup_needed": false, "token": null }),
         ),
     };

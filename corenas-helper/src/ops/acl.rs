@@ -325,6 +325,18 @@ fn node_kind(fd: &OwnedFd) -> rustix::io::Result<Option<bool>> {
     })
 }
 
+/// Why a walk leaves a file with more than one name alone (L7): its other names may lie outside
+/// the share (a link made by an NFS client, which the kernel's `protected_hardlinks` does not
+/// stop, can name `/etc/shadow`), so an ACL meant for the share's tree could reach any file on
+/// its filesystem. Such a file is changed only when it is named itself, not recursively.
+const HARD_LINK_SKIPPED: &str =
+    "a file with more than one hard link (another name may lie outside the share); set its ACL by its own path";
+
+/// Whether a regular file has other names; when it cannot be told, it is treated as if it had.
+fn hard_linked(fd: &OwnedFd) -> bool {
+    rustix::fs::fstat(fd).map_or(true, |st| st.st_nlink > 1)
+}
+
 fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
@@ -518,6 +530,9 @@ impl AclPlan {
                 }
             };
             match node_kind(&child) {
+                Ok(Some(false)) if hard_linked(&child) => {
+                    walk.skip(&child_shown, HARD_LINK_SKIPPED.into());
+                }
                 Ok(Some(child_is_dir)) => {
                     match self.change_one(&child, child_is_dir) {
                         Ok(()) => walk.changed += 1,

@@ -61,14 +61,30 @@ fn is_admin(ctx: &Ctx, user: &UserName) -> Result<bool, WireError> {
 
 /// Through PAM: `auth` (the password) then `account` (expired, locked by policy). pamtester
 /// reads the password from stdin and says which step failed on stderr.
+///
+/// A name outside the admin range gets the same PAM conversation, for [`NO_SUCH_PAM_USER`] and
+/// a fixed password, and its answer is dropped (L2): refusing it at once while an admin name
+/// with a wrong password waits out PAM's failure delay (pam_unix: about 2 s) would tell an
+/// attacker which names are administrators, and those are the accounts worth guessing.
 pub async fn check_pam(ctx: &Ctx, user: &UserName, password: &LoginPassword) -> Result<PasswordCheck, WireError> {
     if !is_admin(ctx, user)? {
+        let _ = pamtester(NO_SUCH_PAM_USER, b"corenas-not-an-admin\n".to_vec()).await;
         return Ok(PasswordCheck::NotAdmin);
     }
     let mut line = password.expose().as_bytes().to_vec();
     line.push(b'\n');
+    pamtester(user.as_str(), line).await
+}
+
+/// The user the `NotAdmin` path asks PAM about: longer than any account name Linux tools or
+/// CoreNAS accept (32), so it never exists, and not starting with '-' or '+' (pam_unix refuses
+/// those before it sets its failure delay). pam_unix answers an unknown user after the same
+/// delay as a wrong password.
+pub const NO_SUCH_PAM_USER: &str = "corenas-login-timing-equaliser-no-such-user";
+
+async fn pamtester(user: &str, line: Vec<u8>) -> Result<PasswordCheck, WireError> {
     let cmd = Invocation::of(Program::PamTester)
-        .args([PAM_SERVICE, user.as_str(), "authenticate", "acct_mgmt"])
+        .args([PAM_SERVICE, user, "authenticate", "acct_mgmt"])
         .secret("the login password", line);
     let (status, out) = exec::run_raw(&cmd, PAM_TIMEOUT).await?;
     Ok(pam_outcome(status, &String::from_utf8_lossy(&out.stdout), &String::from_utf8_lossy(&out.stderr)))

@@ -187,7 +187,12 @@ impl Corenas for DaemonServer {
     }
 
     async fn log_page(self, _: Context, after: i64, limit: u32) -> Result<Vec<AuditEntry>, WireError> {
-        self.shared.with_state(|s| audit::page(s.conn(), after, limit.min(AUDIT_PAGE_MAX)))
+        // One `log.export` entry per export (L4): its first page, or any page that does not
+        // continue this principal's previous one.
+        self.audit_transfer("audit log", after.into(), serde_json::json!({ "after": after }))?;
+        let page = self.shared.with_state(|s| audit::page(s.conn(), after, limit.min(AUDIT_PAGE_MAX)))?;
+        self.transfer_moved("audit log", page.last().map_or(after, |e| e.seq).into());
+        Ok(page)
     }
 
     async fn log_search(
@@ -285,9 +290,13 @@ impl Corenas for DaemonServer {
 
     async fn archive_read(self, _: Context, id: String, offset: u64, length: u32) -> Result<Vec<u8>, WireError> {
         let info = imaging::api::archive_show(&self.shared, &id)?;
-        tokio::task::spawn_blocking(move || imaging::api::read_image(&info, offset, length))
+        // One `archive.read` entry per download (L4), not per chunk: see `audit_transfer`.
+        self.audit_transfer(&id, offset.into(), serde_json::json!({ "archive": id, "offset": offset }))?;
+        let bytes = tokio::task::spawn_blocking(move || imaging::api::read_image(&info, offset, length))
             .await
-            .map_err(|e| WireError::internal(format!("reading the image failed: {e}")))?
+            .map_err(|e| WireError::internal(format!("reading the image failed: {e}")))??;
+        self.transfer_moved(&id, i128::from(offset) + i128::try_from(bytes.len()).unwrap_or(i128::MAX));
+        Ok(bytes)
     }
 
     async fn archive_verify(self, _: Context, id: String, dry_run: bool) -> Result<Change<JobInfo>, WireError> {

@@ -118,6 +118,33 @@ impl DaemonServer {
         r
     }
 
+    /// Audits a read that carries data out (an image download, an audit export; L4) once per
+    /// transfer, not once per chunk: a transfer is a run of reads by one principal of one
+    /// object, each starting where the previous one ended (`at`, and `next` for the read after
+    /// this one). A read that starts anywhere else (offset 0, a range, a second download running
+    /// beside the first) begins a new transfer and is audited; so a transfer may be counted
+    /// twice, never missed. The entry is written before the data is read, and if it cannot be
+    /// written the read is refused: nothing leaves unrecorded.
+    pub(crate) fn audit_transfer(&self, object: &str, at: i128, args: serde_json::Value) -> Result<(), WireError> {
+        let key = (self.principal.name.clone(), self.method.audit_name(), object.to_owned());
+        let continues = transfers().get(&key) == Some(&at);
+        if !continues {
+            self.shared.audit(&self.record(&args, "ok", None))?;
+        }
+        Ok(())
+    }
+
+    /// Where the next read of the transfer `audit_transfer` saw will start.
+    pub(crate) fn transfer_moved(&self, object: &str, next: i128) {
+        let mut t = transfers();
+        // A bound on what abandoned transfers leave behind; forgetting one costs at most one
+        // more audit entry.
+        if t.len() >= MAX_TRANSFERS {
+            t.clear();
+        }
+        t.insert((self.principal.name.clone(), self.method.audit_name(), object.to_owned()), next);
+    }
+
     /// A change that is exactly one helper operation with nothing to return.
     async fn one_op(&self, args: serde_json::Value, dry_run: bool, op: HelperOp) -> Result<Change<()>, WireError> {
         self.change(args, dry_run, async {
@@ -127,6 +154,18 @@ impl DaemonServer {
         })
         .await
     }
+}
+
+/// Open transfers (see `DaemonServer::audit_transfer`): (principal, audited method, object) to
+/// where the next read continues. Process-wide, in memory: after a restart every read starts a
+/// new transfer.
+type Transfers = std::collections::HashMap<(String, &'static str, String), i128>;
+const MAX_TRANSFERS: usize = 1024;
+
+fn transfers() -> std::sync::MutexGuard<'static, Transfers> {
+    static TRANSFERS: std::sync::LazyLock<std::sync::Mutex<Transfers>> = std::sync::LazyLock::new(Default::default);
+    // A map of positions holds no invariant a panic could break.
+    TRANSFERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
@@ -211,6 +250,30 @@ mod tests {
             assert!(matches!(polled, std::task::Poll::Ready(Ok(CorenasResponse::ImagingPolicy(Ok(_))))), "{polled:?}");
         });
         assert!(actions(&shared).is_empty(), "a read is not audited");
+    }
+
+    /// Reads that carry data out are audited once per transfer (L4): an export's first page,
+    /// not the pages that continue it; a page that starts anywhere else is a new export.
+    #[test]
+    fn an_export_is_audited_once_not_per_page() {
+        let dir = TestDir::new("export");
+        let shared = daemon(&dir);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let page = |after: i64| {
+            let answer = rt
+                .block_on(root(&shared).serve(tarpc::context::current(), CorenasRequest::LogPage { after, limit: 1 }));
+            match answer {
+                Ok(CorenasResponse::LogPage(Ok(entries))) => entries,
+                other => panic!("{other:?}"),
+            }
+        };
+        let first = page(i64::MIN);
+        assert_eq!(first.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["log.export"], "its own entry");
+        assert!(page(first[0].seq).is_empty(), "the export goes on to its end");
+        assert_eq!(actions(&shared).len(), 1, "one export, one entry: {:?}", actions(&shared));
+        page(i64::MIN);
+        page(0);
+        assert_eq!(actions(&shared), vec![("log.export".to_owned(), "ok".to_owned()); 3], "each new start is audited");
     }
 
     /// The role check happens before any handler runs, and the refusal is audited under the

@@ -55,7 +55,26 @@ pub struct WebGateServer {
 }
 
 impl WebGateServer {
+    /// For refusals: a refusal that cannot be audited is still a refusal, so a failed append is
+    /// only logged. What grants access (a session, a new administrator, a new password) goes
+    /// through `audit_required` instead (L4).
     fn audit(&self, principal: &str, action: &str, args: serde_json::Value, result: &str, code: Option<ErrorCode>) {
+        if let Err(e) = self.audit_required(principal, action, args, result, code) {
+            tracing::error!(action, error = %e.message, "cannot audit a web login event");
+        }
+    }
+
+    /// Appends the entry and says when it could not be: the caller then undoes what it can and
+    /// fails (L4). Callers check `Daemon::state_writable` before they act, so this fails only
+    /// when the disk fills or breaks in between.
+    fn audit_required(
+        &self,
+        principal: &str,
+        action: &str,
+        args: serde_json::Value,
+        result: &str,
+        code: Option<ErrorCode>,
+    ) -> Result<(), WireError> {
         let rec = AuditRecord {
             principal,
             channel: "web",
@@ -65,9 +84,7 @@ impl WebGateServer {
             result,
             error_code: code.map(ErrorCode::as_str),
         };
-        if let Err(e) = self.shared.audit(&rec) {
-            tracing::error!(action, error = %e.message, "cannot audit a web login event");
-        }
+        self.shared.audit(&rec).map(drop)
     }
 
     fn principal(&self, user: &str, role: Role, channel: &'static str) -> Principal {
@@ -290,6 +307,14 @@ impl WebGateServer {
     }
 }
 
+/// A grant undone because its audit entry could not be written.
+fn unaudited(what: &str, e: WireError) -> WireError {
+    WireError::new(
+        e.code,
+        format!("the {what} could not be written to the audit log, so it was not completed: {}", e.message),
+    )
+}
+
 fn expired() -> WireError {
     WireError::new(ErrorCode::Unauthenticated, "not logged in, or the session has ended: log in again")
 }
@@ -317,6 +342,8 @@ impl WebGate for WebGateServer {
                 "the setup token is wrong: print the current one with `corenas-ctl system setup-token` on the server",
             ));
         }
+        // Setup must not happen unrecorded (L4): refused up front when no entry could be written.
+        self.shared.state_writable()?;
         // The first administrator is created through the ordinary user path (policy, helper,
         // audit), as the setup principal.
         let setup = CorenasService {
@@ -348,7 +375,12 @@ impl WebGate for WebGateServer {
         self.shared.with_state(|s| store::set_role(s.conn(), &user, Role::Admin))?;
         let enrollment = self.enroll(&user)?;
         let ticket = self.shared.web.sessions().issue_ticket(&user, Role::Admin, true, now());
-        self.audit("setup@web", "web.setup", serde_json::json!({ "user": user }), "ok", None);
+        if let Err(e) = self.audit_required("setup@web", "web.setup", serde_json::json!({ "user": user }), "ok", None) {
+            // Without its entry setup does not go on: the ticket that would finish it is gone
+            // (the account itself was audited as `user.add`; setup stays open).
+            self.shared.web.sessions().take_ticket(&ticket);
+            return Err(unaudited("setup", e));
+        }
         Ok(PasswordAccepted::Enroll { ticket, enrollment })
     }
 
@@ -360,6 +392,8 @@ impl WebGate for WebGateServer {
         source: Source,
     ) -> Result<PasswordAccepted, WireError> {
         let name = user.to_string();
+        // A login that could not be audited is not begun (L4).
+        self.shared.state_writable()?;
         let attempt = self.begin_attempt("web.login", &name, source)?;
         // The password is checked even when the account has no web role, so that the answer
         // takes as long either way.
@@ -410,6 +444,9 @@ impl WebGate for WebGateServer {
             ));
         };
         let user = tk.user.clone();
+        // No session without its audit entry (L4): refused up front when none could be written,
+        // and ended again below if the entry still fails.
+        self.shared.state_writable()?;
         // Locked per account and per address, as at the password step.
         self.check_lockout("web.login", &user, source)?;
         let row = self.shared.with_state(|s| store::account(s.conn(), &user))?.ok_or_else(expired)?;
@@ -426,6 +463,8 @@ impl WebGate for WebGateServer {
                     self.shared.with_state(|s| store::confirm_enrollment(s.conn(), &user, step, &hashes))?;
                     recovery_codes = codes;
                     if tk.from_setup || tk.role == Role::Admin {
+                        // Setup is over for good (L5), whatever happens to this admin later.
+                        self.shared.with_state(|s| crate::web::mark_setup_done(s.conn()))?;
                         self.shared.web.end_setup();
                     }
                     true
@@ -452,7 +491,10 @@ impl WebGate for WebGateServer {
         };
         let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "session": session.id,
             "enrolled": !recovery_codes.is_empty() });
-        self.audit(&format!("{user}@web"), "web.login", args, "ok", None);
+        if let Err(e) = self.audit_required(&format!("{user}@web"), "web.login", args, "ok", None) {
+            self.shared.web.sessions().end(&token);
+            return Err(unaudited("login", e));
+        }
         Ok(SessionGrant { token, session: session.info(true), recovery_codes })
     }
 
@@ -541,8 +583,20 @@ impl WebGate for WebGateServer {
             self.shared.web.sessions().end_others_of(&me.user, &me.id);
         }
         let word = if r.is_ok() { "ok" } else { "failed" };
-        self.audit(&p.name, "web.password_change", args, word, r.as_ref().err().map(|e| e.code));
-        r
+        let audited = self.audit_required(&p.name, "web.password_change", args, word, r.as_ref().err().map(|e| e.code));
+        match (r, audited) {
+            // Changed, unrecorded: a password cannot be changed back, so the caller is told (as
+            // `DaemonServer::change` tells of any change it could not audit) and the journal
+            // has the error.
+            (Ok(()), Err(e)) => Err(WireError::new(
+                e.code,
+                format!(
+                    "the password was changed, but the change could not be written to the audit log: {}",
+                    e.message
+                ),
+            )),
+            (r, _) => r,
+        }
     }
 
     async fn totp_renew_begin(

@@ -111,8 +111,32 @@ pub fn owned_by(conn: &rusqlite::Connection, web: &WebState, user: &str, live_ui
     }
 }
 
+/// The setting that closes first-run setup for good once an administrator has enrolled.
+const SETUP_DONE: &str = "web.setup_done";
+
+/// Whether the first-run `/setup` page (and its token) is open: only until the first
+/// administrator has enrolled a second factor, once (L5). It used to mean "no enrolled admin
+/// right now", so `web totp-reset` or `web role ... none` on the last admin re-opened it and a
+/// fresh token let whoever read it create an admin. Now it stays closed; root recovers from the
+/// console with `corenas-ctl web role <user> admin` (and `web totp-reset <user>`), after which
+/// that user logs in with the account password and enrolls a new authenticator at once.
+///
+/// A database from before the setting, with an enrolled admin, is marked done here (at the
+/// next start at the latest: corenasd asks at start).
 pub fn setup_needed(conn: &rusqlite::Connection) -> Result<bool, StateError> {
-    store::has_enrolled_admin(conn).map(|has| !has)
+    if crate::state::setting(conn, SETUP_DONE)?.is_some() {
+        return Ok(false);
+    }
+    if store::has_enrolled_admin(conn)? {
+        mark_setup_done(conn)?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Setup is over: an administrator has enrolled.
+pub fn mark_setup_done(conn: &rusqlite::Connection) -> Result<(), StateError> {
+    crate::state::set_setting(conn, SETUP_DONE, "1")
 }
 
 /// The uid of the web tier's user from the host's /etc/passwd (CoreNAS binaries are static and
