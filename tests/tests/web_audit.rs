@@ -147,3 +147,30 @@ fn web_setup_does_not_reopen_after_the_last_admin_is_reset() {
     let v = lab.ctl_json(&["system", "setup-token"]);
     assert_eq!((&v["setup_needed"], &v["token"]), (&false.into(), &serde_json::Value::Null), "after a restart: {v}");
 }
+
+/// L4: a password change whose audit entry cannot be written. A password cannot be changed
+/// back, so the change stands, but the user is told it went unrecorded; the old gate said
+/// "Your password is changed." and only logged the failed append.
+#[test]
+fn web_password_change_that_cannot_be_audited_says_so() {
+    if !require_root("web_password_change_that_cannot_be_audited_says_so") {
+        return;
+    }
+    let lab = Lab::start("web-pw-unaudited", LabOptions::default());
+    let web = WebStack::start(&lab);
+    let (alice, _, _) = set_up_admin(&lab, &web, "alice");
+    refuse_audit_of(&lab, "web.password_change");
+    let new = "Fresh-Admin-pass-7y!";
+    let csrf = alice.get("/settings").csrf();
+    let r = alice.post("/settings/password", &[("csrf", &csrf), ("current", ADMIN_PASSWORD), ("new", new)]);
+    allow_audit(&lab);
+    assert!(
+        r.body.contains("could not be written to the audit log") && !r.body.contains("Your password is changed"),
+        "the user is told the change went unrecorded: {}",
+        r.body
+    );
+    // It did change: the new password passes the password step.
+    let b = web.browser("alice-new-password");
+    let r = b.post("/login", &[("user", "alice"), ("password", new)]);
+    assert!(r.body.contains("name=\"code\""), "the new password is the password now: {}", r.body);
+}
