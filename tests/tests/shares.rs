@@ -325,6 +325,11 @@ fn btrfs_snapshots_are_previous_versions_over_smb() {
     ok(&mkfs, "mkfs.btrfs");
     let mnt = lab.storage.join("pv");
     std::fs::create_dir_all(&mnt).unwrap();
+    // The share lives on a filesystem CoreNAS mounts (`mount add` writes the unit; the helper
+    // works only on mounts it made). The lab has no PID 1 systemd to start the unit: the test
+    // mounts it as systemd would.
+    let dev = disk.dev.display().to_string();
+    ok(&lab.ctl(&["mount", "add", "--target", "/storage/pv", "--type", "btrfs", "--source", &dev]), "mount add");
     ok(&std::process::Command::new("mount").arg(&disk.dev).arg(&mnt).output().unwrap(), "mount btrfs");
     let result = std::panic::catch_unwind(|| {
         ok(

@@ -396,11 +396,15 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             check_grant(device.as_str(), &GrantFacts::of(&dev), *fixed_disk)?;
             let uid = daemon_uid()?;
             // zfs-fuse does not claim its devices exclusively: only zpool knows an imported
-            // pool's members.
-            return Ok(vec![
-                Action::CheckNotZfsMember(vec![dev.clone()]),
-                Action::Device(DevicePlan::Grant { dev, uid }),
-            ]);
+            // pool's members. Kernel ZFS holds its vdevs open exclusively, which the in-use
+            // check above sees already; and the accounts helper is given no storage tools
+            // (its AppArmor profile does not let it run zpool), so it asks only where needed.
+            let mut actions = Vec::new();
+            if super::storage::query::zfs_fuse_running() {
+                actions.push(Action::CheckNotZfsMember(vec![dev.clone()]));
+            }
+            actions.push(Action::Device(DevicePlan::Grant { dev, uid }));
+            return Ok(actions);
         }
         HelperOp::DeviceRevokeRead { device } => DevicePlan::Revoke { dev: resolve(device)?, uid: daemon_uid()? },
         HelperOp::DeviceEject { device } => {

@@ -78,6 +78,14 @@ pub async fn run(ctx: &Ctx, q: &StorageQuery) -> Result<ToolOutput, WireError> {
     })
 }
 
+/// Whether zfs-fuse (not the kernel module) serves ZFS here: its devices are not claimed
+/// exclusively, so only `zpool status` tells whether a device is a pool member.
+pub fn zfs_fuse_running() -> bool {
+    ["/run/zfs/zfs_socket", "/var/run/zfs/zfs_socket"]
+        .iter()
+        .any(|p| std::path::Path::new(p).symlink_metadata().is_ok())
+}
+
 /// Kernel names of the devices in imported ZFS pools. Fails closed: an error (the caller then
 /// counts the devices as possibly in use) when ZFS is running but `zpool status` fails or its
 /// output reaches the output cap, where a pool's member list may have been cut off. Empty only
