@@ -47,7 +47,8 @@ pub fn daemon_account() -> (u32, u32) {
 }
 
 /// The uid and gid of a host system account, created (no home, no shell) if missing.
-pub fn account_ids(name: &str) -> (u32, u32) {
+/// Held while a test creates host accounts or groups: tests run in parallel processes.
+fn host_accounts_lock() -> std::fs::File {
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -55,6 +56,11 @@ pub fn account_ids(name: &str) -> (u32, u32) {
         .open("/var/tmp/corenas-tests.lock")
         .expect("lock file");
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    lock
+}
+
+pub fn account_ids(name: &str) -> (u32, u32) {
+    let _lock = host_accounts_lock();
     let id = |flag: &str| run(Command::new("id").args([flag, name]));
     if !id("-u").status.success() {
         must(Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]));
@@ -66,13 +72,7 @@ pub fn account_ids(name: &str) -> (u32, u32) {
 /// The group corenas-proxy (whose only member is www-data) that reaches corenas-web's socket,
 /// made on the host as lab/up and the package make it.
 pub fn proxy_group_id() -> u32 {
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open("/var/tmp/corenas-tests.lock")
-        .expect("lock file");
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    let _lock = host_accounts_lock();
     if !run(Command::new("getent").args(["group", "corenas-proxy"])).status.success() {
         must(Command::new("groupadd").args(["--system", "corenas-proxy"]));
     }
