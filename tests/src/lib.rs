@@ -947,3 +947,23 @@ pub fn process_alive(pid: u32) -> bool {
     // A zombie still has /proc/PID; its state is Z.
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
 }
+
+/// Fills the filesystem holding `dir` with one file, until the kernel says no space is left
+/// (the fault tests: a full state filesystem).
+pub fn fill_filesystem(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).expect("filler");
+    let chunk = vec![0x5au8; 64 << 10];
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(28), "filling the state filesystem: {e}");
+                break;
+            }
+        }
+    }
+    path
+}

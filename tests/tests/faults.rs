@@ -5,8 +5,6 @@
 
 use corenas_tests::media::{LoopDisk, ScratchDir};
 use corenas_tests::{Lab, LabOptions, StateFs, process_alive, require_root, stderr, stdout, wait_for};
-use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 
 fn state_lab(name: &str) -> Lab {
@@ -15,24 +13,6 @@ fn state_lab(name: &str) -> Lab {
 
 fn groups(lab: &Lab) -> Vec<String> {
     lab.read("etc/group").lines().filter_map(|l| l.split(':').next()).map(str::to_owned).collect()
-}
-
-/// Fills the filesystem holding `dir` with one file, until the kernel says no space is left.
-fn fill(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).expect("filler");
-    let chunk = vec![0x5au8; 64 << 10];
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                assert_eq!(e.raw_os_error(), Some(28), "filling the state filesystem: {e}");
-                break;
-            }
-        }
-    }
-    path
 }
 
 fn verify_chain(lab: &Lab) {
@@ -49,7 +29,7 @@ fn state_disk_full_refuses_changes_before_anything_runs_and_recovers() {
     let ok = lab.ctl(&["group", "add", "before", "--kind", "share"]);
     assert!(ok.status.success(), "{}", stderr(&ok));
 
-    let filler = fill(&lab.dir.join("state"));
+    let filler = corenas_tests::fill_filesystem(&lab.dir.join("state"));
     let o = lab.ctl(&["group", "add", "during", "--kind", "share"]);
     assert!(!o.status.success(), "a change with no room for its audit entry is refused");
     assert!(stderr(&o).contains("no space"), "the error says why: {}", stderr(&o));

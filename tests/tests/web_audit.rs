@@ -6,26 +6,6 @@
 
 use corenas_tests::web::{ADMIN_PASSWORD, WebStack, attr_after, set_up_admin, totp};
 use corenas_tests::{Lab, LabOptions, StateFs, require_root, stdout};
-use std::io::Write;
-
-/// Fills the filesystem holding `dir` with one file, until the kernel says no space is left (as
-/// `faults.rs` does).
-fn fill(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).expect("filler");
-    let chunk = vec![0x5au8; 64 << 10];
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                assert_eq!(e.raw_os_error(), Some(28), "filling the state filesystem: {e}");
-                break;
-            }
-        }
-    }
-    path
-}
 
 fn web_logins(lab: &Lab) -> usize {
     let export = stdout(&lab.ctl(&["log", "export"]));
@@ -73,7 +53,7 @@ fn web_login_is_refused_when_it_cannot_be_audited() {
     let (_alice, secret, mut used) = set_up_admin(&lab, &web, "alice");
     let logins = web_logins(&lab);
 
-    let filler = fill(&lab.dir.join("state"));
+    let filler = corenas_tests::fill_filesystem(&lab.dir.join("state"));
     let b = web.browser("alice-full");
     let r = b.post("/login", &[("user", "alice"), ("password", ADMIN_PASSWORD)]);
     // Whatever the password step answered, the code step is tried too, as an attacker would.

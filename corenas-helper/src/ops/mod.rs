@@ -263,21 +263,7 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => warnings.push(format!("{} was left in place: {e}", p.display())),
             },
-            Action::LabUnmountBeneath(p) => {
-                if let Some(m) = &ctx.lab_mounter {
-                    let base = p.to_string_lossy().into_owned();
-                    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-                        .unwrap_or_default()
-                        .lines()
-                        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
-                        .filter(|t| *t == base || t.starts_with(&format!("{base}/")))
-                        .collect();
-                    points.sort_by_key(|t| std::cmp::Reverse(t.len()));
-                    for t in points {
-                        m.unmount(std::path::Path::new(&t))?;
-                    }
-                }
-            }
+            Action::LabUnmountBeneath(p) => lab_unmount_beneath(ctx, &p)?,
             Action::LabWaitZfsUnmounted(name) if ctx.lab_mounter.is_some() => {
                 storage::query::wait_zfs_unmounted(&name).await?;
             }
@@ -312,4 +298,22 @@ pub async fn perform(ctx: &Ctx, op: &HelperOp, dry_run: bool) -> Result<OpReport
         _ => None,
     };
     Ok(OpReport { op: op.name().to_owned(), dry_run, steps, acl, warnings })
+}
+
+/// Lab only: unmounts everything at or beneath `base`, deepest first (`Action::LabUnmountBeneath`,
+/// and storage steps that run several tools).
+pub(crate) fn lab_unmount_beneath(ctx: &Ctx, base: &std::path::Path) -> Result<(), WireError> {
+    let Some(m) = &ctx.lab_mounter else { return Ok(()) };
+    let base = base.to_string_lossy().into_owned();
+    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
+        .filter(|t| *t == base || t.starts_with(&format!("{base}/")))
+        .collect();
+    points.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in points {
+        m.unmount(std::path::Path::new(&t))?;
+    }
+    Ok(())
 }

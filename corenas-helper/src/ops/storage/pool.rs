@@ -540,7 +540,7 @@ impl ImportPlan {
         // zfs-fuse mounted everything under the altroot, and a new mount point remounts (an
         // umount the sandbox forbids to the tools): unmount first, as the export op does.
         // Unmounted and noauto, nothing mounts again until the final import.
-        lab_unmount_beneath(ctx, &self.altroot)?;
+        crate::ops::lab_unmount_beneath(ctx, &self.altroot)?;
         if ctx.lab_mounter.is_some() {
             super::query::wait_zfs_unmounted(self.name.as_str()).await?;
         }
@@ -568,7 +568,7 @@ impl ImportPlan {
         if let Err(e) = self.sanitize(ctx).await {
             // Leave it exported rather than imported with the pool's own properties (it is only
             // beneath the altroot and not cached, but an admin must see the failure).
-            let _ = lab_unmount_beneath(ctx, &self.altroot);
+            let _ = crate::ops::lab_unmount_beneath(ctx, &self.altroot);
             let _ = export_while_busy(&self.name).await;
             return Err(e);
         }
@@ -619,23 +619,6 @@ async fn export_while_busy(name: &PoolName) -> Result<(), WireError> {
         }
     }
     crate::exec::run(&cmd).await.map(|_| ())
-}
-
-/// Lab only: what `Action::LabUnmountBeneath` does, for a plan step that runs several tools.
-fn lab_unmount_beneath(ctx: &Ctx, base: &Path) -> Result<(), WireError> {
-    let Some(m) = &ctx.lab_mounter else { return Ok(()) };
-    let base = base.to_string_lossy().into_owned();
-    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
-        .filter(|t| *t == base || t.starts_with(&format!("{base}/")))
-        .collect();
-    points.sort_by_key(|t| std::cmp::Reverse(t.len()));
-    for t in points {
-        m.unmount(Path::new(&t))?;
-    }
-    Ok(())
 }
 
 fn refuse_non_empty(mnt: &Path) -> Result<(), WireError> {
