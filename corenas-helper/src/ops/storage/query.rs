@@ -78,23 +78,35 @@ pub async fn run(ctx: &Ctx, q: &StorageQuery) -> Result<ToolOutput, WireError> {
     })
 }
 
+/// Where zfs-fuse listens (Debian's build uses the first; `/var/run` is a link to `/run`).
+const ZFS_FUSE_SOCKETS: [&str; 2] = ["/run/zfs/zfs_socket", "/var/run/zfs/zfs_socket"];
+
 /// Whether zfs-fuse (not the kernel module) serves ZFS here: its devices are not claimed
 /// exclusively, so only `zpool status` tells whether a device is a pool member.
 pub fn zfs_fuse_running() -> bool {
-    ["/run/zfs/zfs_socket", "/var/run/zfs/zfs_socket"]
-        .iter()
-        .any(|p| std::path::Path::new(p).symlink_metadata().is_ok())
+    zfs_fuse_listens(&ZFS_FUSE_SOCKETS)
+}
+
+/// True when a zfs-fuse socket accepts a connection, or when that cannot be told (fails
+/// closed). A socket file alone proves nothing: zfs-fuse leaves it behind when it dies or is
+/// killed (a fresh Debian install does, when the package's start fails), and a dead zfs-fuse
+/// holds no pool, since its pools live in its process. So only "no such file" and "connection
+/// refused" count as not running.
+fn zfs_fuse_listens(sockets: &[&str]) -> bool {
+    use std::io::ErrorKind::{ConnectionRefused, NotFound};
+    sockets.iter().any(|p| match std::os::unix::net::UnixStream::connect(p) {
+        Ok(_) => true,
+        Err(e) => !matches!(e.kind(), NotFound | ConnectionRefused),
+    })
 }
 
 /// Kernel names of the devices in imported ZFS pools. Fails closed: an error (the caller then
 /// counts the devices as possibly in use) when ZFS is running but `zpool status` fails or its
 /// output reaches the output cap, where a pool's member list may have been cut off. Empty only
 /// when no pool can be imported: zpool is not installed, or neither the kernel module
-/// (`/dev/zfs`) nor zfs-fuse (its socket) is there.
+/// (`/dev/zfs`) nor a listening zfs-fuse is there.
 pub async fn zfs_members() -> Result<Vec<String>, WireError> {
-    let running = ["/dev/zfs", "/run/zfs/zfs_socket", "/var/run/zfs/zfs_socket"]
-        .iter()
-        .any(|p| std::path::Path::new(p).symlink_metadata().is_ok());
+    let running = std::path::Path::new("/dev/zfs").symlink_metadata().is_ok() || zfs_fuse_running();
     if !Program::Zpool.is_installed() || !running {
         return Ok(Vec::new());
     }
@@ -147,6 +159,27 @@ mod tests {
             ));
         }
         s
+    }
+
+    /// A socket file left by a dead zfs-fuse is not a running zfs-fuse (no pool can be imported),
+    /// a listening one is, and one that cannot be reached is counted as running.
+    #[test]
+    fn only_a_listening_zfs_fuse_counts_as_running() {
+        let dir = std::env::temp_dir().join(format!("corenas-zfs-fuse-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stale = dir.join("stale");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        let live = dir.join("live");
+        let _listener = std::os::unix::net::UnixListener::bind(&live).unwrap();
+        let (stale, live) = (stale.to_str().unwrap(), live.to_str().unwrap());
+        assert!(!zfs_fuse_listens(&[stale, "/nonexistent/zfs_socket"]));
+        assert!(zfs_fuse_listens(&[stale, live]));
+        let file = dir.join("file");
+        std::fs::write(&file, b"").unwrap();
+        let beneath_a_file = file.join("zfs_socket"); // ENOTDIR: neither missing nor refused
+        assert!(zfs_fuse_listens(&[beneath_a_file.to_str().unwrap()]), "an odd error fails closed");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The attacker needs the member check to say "not a member" for a device in a pool: enough
