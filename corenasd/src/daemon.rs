@@ -36,6 +36,10 @@ pub struct Daemon {
     pub drive_reads: crate::helper_link::FreshRead<Vec<DeviceInfo>>,
     /// Changes under way, each in its own task; corenasd waits for them before it exits.
     pub in_flight: tokio_util::task::TaskTracker,
+    /// The health cache the collectors fill (monitor/).
+    pub monitor: crate::monitor::Monitor,
+    /// The alert engine's in-memory part (alerts/).
+    pub alerts: crate::alerts::Alerts,
 }
 
 impl Daemon {

@@ -2,6 +2,7 @@
 //! audit chain, and asks the root helper to act; it runs no privileged program itself.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod authz;
 pub mod daemon;
@@ -9,6 +10,7 @@ pub mod devices;
 pub mod helper_link;
 pub mod imaging;
 pub mod methods;
+pub mod monitor;
 pub mod mounts;
 pub mod rpc;
 pub mod schema;

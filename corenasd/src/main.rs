@@ -95,6 +95,8 @@ fn main() -> anyhow::Result<()> {
         pool_reads: Default::default(),
         drive_reads: Default::default(),
         in_flight: Default::default(),
+        monitor: Default::default(),
+        alerts: Default::default(),
     });
     if shared
         .with_state(|s| corenasd::web::setup_needed(s.conn()))

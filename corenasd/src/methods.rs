@@ -172,6 +172,24 @@ methods! {
     ApiKeyCreate,       "web.api_key_create",     Mutate, Admin,    -;
     ApiKeyList,         "web.api_key_list",       Read,   Viewer,   -;
     ApiKeyRevoke,       "web.api_key_revoke",     Mutate, Admin,    -;
+    MonitorStatus,      "monitor.status",         Read,   Viewer,   page;
+    MonitorRun,         "monitor.run",            Mutate, Operator, -;
+    MetricsRender,      "monitor.metrics",        Read,   Metrics,  -;
+    MonitorHistory,     "monitor.history",        Read,   Viewer,   page;
+    AlertList,          "alert.list",             Read,   Viewer,   page;
+    AlertShow,          "alert.show",             Read,   Viewer,   -;
+    AlertDismiss,       "alert.dismiss",          Mutate, Operator, -;
+    AlertSilence,       "alert.silence",          Mutate, Admin,    -;
+    SilenceList,        "alert.silence_list",     Read,   Viewer,   -;
+    SilenceRemove,      "alert.silence_remove",   Mutate, Admin,    -;
+    AlertPolicyList,    "alert.policy_list",      Read,   Viewer,   -;
+    AlertPolicySet,     "alert.policy_set",       Mutate, Admin,    -;
+    ChannelAdd,         "alert.channel_add",      Mutate, Admin,    -;
+    ChannelList,        "alert.channel_list",     Read,   Viewer,   -;
+    ChannelRemove,      "alert.channel_remove",   Mutate, Admin,    -;
+    ChannelTest,        "alert.channel_test",     Mutate, Admin,    -;
+    HealthScheduleList, "health.schedule_list",   Read,   Viewer,   -;
+    HealthScheduleSet,  "health.schedule_set",    Mutate, Admin,    -;
 }
 
 impl Method {
@@ -288,6 +306,24 @@ impl Method {
             R::ApiKeyCreate { .. } => M::ApiKeyCreate,
             R::ApiKeyList { .. } => M::ApiKeyList,
             R::ApiKeyRevoke { .. } => M::ApiKeyRevoke,
+            R::MonitorStatus { .. } => M::MonitorStatus,
+            R::MonitorRun { .. } => M::MonitorRun,
+            R::MetricsRender { .. } => M::MetricsRender,
+            R::MonitorHistory { .. } => M::MonitorHistory,
+            R::AlertList { .. } => M::AlertList,
+            R::AlertShow { .. } => M::AlertShow,
+            R::AlertDismiss { .. } => M::AlertDismiss,
+            R::AlertSilence { .. } => M::AlertSilence,
+            R::SilenceList { .. } => M::SilenceList,
+            R::SilenceRemove { .. } => M::SilenceRemove,
+            R::AlertPolicyList { .. } => M::AlertPolicyList,
+            R::AlertPolicySet { .. } => M::AlertPolicySet,
+            R::ChannelAdd { .. } => M::ChannelAdd,
+            R::ChannelList { .. } => M::ChannelList,
+            R::ChannelRemove { .. } => M::ChannelRemove,
+            R::ChannelTest { .. } => M::ChannelTest,
+            R::HealthScheduleList { .. } => M::HealthScheduleList,
+            R::HealthScheduleSet { .. } => M::HealthScheduleSet,
         }
     }
 
@@ -402,6 +438,24 @@ pub fn refusal(request: &CorenasRequest, e: WireError) -> CorenasResponse {
         R::ApiKeyCreate { .. } => P::ApiKeyCreate(Err(e)),
         R::ApiKeyList { .. } => P::ApiKeyList(Err(e)),
         R::ApiKeyRevoke { .. } => P::ApiKeyRevoke(Err(e)),
+        R::MonitorStatus { .. } => P::MonitorStatus(Err(e)),
+        R::MonitorRun { .. } => P::MonitorRun(Err(e)),
+        R::MetricsRender { .. } => P::MetricsRender(Err(e)),
+        R::MonitorHistory { .. } => P::MonitorHistory(Err(e)),
+        R::AlertList { .. } => P::AlertList(Err(e)),
+        R::AlertShow { .. } => P::AlertShow(Err(e)),
+        R::AlertDismiss { .. } => P::AlertDismiss(Err(e)),
+        R::AlertSilence { .. } => P::AlertSilence(Err(e)),
+        R::SilenceList { .. } => P::SilenceList(Err(e)),
+        R::SilenceRemove { .. } => P::SilenceRemove(Err(e)),
+        R::AlertPolicyList { .. } => P::AlertPolicyList(Err(e)),
+        R::AlertPolicySet { .. } => P::AlertPolicySet(Err(e)),
+        R::ChannelAdd { .. } => P::ChannelAdd(Err(e)),
+        R::ChannelList { .. } => P::ChannelList(Err(e)),
+        R::ChannelRemove { .. } => P::ChannelRemove(Err(e)),
+        R::ChannelTest { .. } => P::ChannelTest(Err(e)),
+        R::HealthScheduleList { .. } => P::HealthScheduleList(Err(e)),
+        R::HealthScheduleSet { .. } => P::HealthScheduleSet(Err(e)),
     }
 }
 
@@ -522,6 +576,24 @@ mod tests {
             (M::ApiKeyCreate, "web.api_key_create", A::Mutate, R::Admin, false),
             (M::ApiKeyList, "web.api_key_list", A::Read, R::Viewer, false),
             (M::ApiKeyRevoke, "web.api_key_revoke", A::Mutate, R::Admin, false),
+            (M::MonitorStatus, "monitor.status", A::Read, R::Viewer, true),
+            (M::MonitorRun, "monitor.run", A::Mutate, R::Operator, false),
+            (M::MetricsRender, "monitor.metrics", A::Read, R::Metrics, false),
+            (M::MonitorHistory, "monitor.history", A::Read, R::Viewer, true),
+            (M::AlertList, "alert.list", A::Read, R::Viewer, true),
+            (M::AlertShow, "alert.show", A::Read, R::Viewer, false),
+            (M::AlertDismiss, "alert.dismiss", A::Mutate, R::Operator, false),
+            (M::AlertSilence, "alert.silence", A::Mutate, R::Admin, false),
+            (M::SilenceList, "alert.silence_list", A::Read, R::Viewer, false),
+            (M::SilenceRemove, "alert.silence_remove", A::Mutate, R::Admin, false),
+            (M::AlertPolicyList, "alert.policy_list", A::Read, R::Viewer, false),
+            (M::AlertPolicySet, "alert.policy_set", A::Mutate, R::Admin, false),
+            (M::ChannelAdd, "alert.channel_add", A::Mutate, R::Admin, false),
+            (M::ChannelList, "alert.channel_list", A::Read, R::Viewer, false),
+            (M::ChannelRemove, "alert.channel_remove", A::Mutate, R::Admin, false),
+            (M::ChannelTest, "alert.channel_test", A::Mutate, R::Admin, false),
+            (M::HealthScheduleList, "health.schedule_list", A::Read, R::Viewer, false),
+            (M::HealthScheduleSet, "health.schedule_set", A::Mutate, R::Admin, false),
         ];
         assert_eq!(pinned.len(), Method::ALL.len(), "every method is pinned");
         for &(m, name, access, role, page) in pinned {
@@ -535,7 +607,9 @@ mod tests {
             assert!(!(m.page_may_watch() && m.mutates()), "{m:?}: a page's own reads must not change anything");
             assert!(!(m.mutates() && m.role() == Role::Viewer), "{m:?}: a viewer changes nothing");
             // The one read a viewer may not make: an image's raw bytes.
-            assert_eq!(m.role() == Role::Viewer, m.access() == Access::Read && *m != Method::ArchiveRead, "{m:?}");
+            assert_eq!(m.role() <= Role::Viewer, m.access() == Access::Read && *m != Method::ArchiveRead, "{m:?}");
+            // A Prometheus server's key reads the metrics and nothing else.
+            assert_eq!(m.role() == Role::Metrics, *m == Method::MetricsRender, "{m:?}");
         }
     }
 

@@ -10,7 +10,7 @@ use rusqlite::Transaction;
 
 /// One function per schema version, in order.
 pub(crate) const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
-    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8, migrate_9];
+    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8, migrate_9, migrate_10];
 
 /// The `prev_hash` of the audit log's first entry, and the head hash of an empty log
 /// (`migrate_1` writes it as the first head).
@@ -212,4 +212,104 @@ fn migrate_8(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// A column rather than a key in `options`, because `options` is what the caller sends.
 fn migrate_9(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE image_jobs ADD COLUMN fixed_disk_allowed INTEGER NOT NULL DEFAULT 0;")
+}
+
+/// Monitoring and alerts (issue 19): the collectors' cache and history, alerts with their
+/// dedup key, silences, delivery policies, channels, the durable outbox and health schedules.
+fn migrate_10(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE monitor_cache (
+             collector TEXT PRIMARY KEY,
+             data TEXT,
+             last_run INTEGER,
+             last_success INTEGER,
+             last_error TEXT,
+             runs INTEGER NOT NULL DEFAULT 0,
+             failures INTEGER NOT NULL DEFAULT 0
+         );
+         CREATE TABLE metric_history (
+             series TEXT NOT NULL,
+             t INTEGER NOT NULL,
+             v REAL NOT NULL,
+             PRIMARY KEY (series, t)
+         ) WITHOUT ROWID;
+         CREATE TABLE metric_history_hourly (
+             series TEXT NOT NULL,
+             t INTEGER NOT NULL,
+             v REAL NOT NULL,
+             vmin REAL NOT NULL,
+             vmax REAL NOT NULL,
+             PRIMARY KEY (series, t)
+         ) WITHOUT ROWID;
+         CREATE TABLE alerts (
+             id TEXT PRIMARY KEY,
+             class TEXT NOT NULL,
+             subject TEXT NOT NULL,
+             level TEXT NOT NULL,
+             state TEXT NOT NULL,
+             summary TEXT NOT NULL,
+             action TEXT NOT NULL,
+             first_seen INTEGER NOT NULL,
+             last_seen INTEGER NOT NULL,
+             resolved_at INTEGER,
+             dismissed_by TEXT,
+             dismissed_at INTEGER
+         );
+         CREATE UNIQUE INDEX alerts_one_active ON alerts (class, subject) WHERE state = 'active';
+         CREATE TABLE alert_pending (
+             class TEXT NOT NULL,
+             subject TEXT NOT NULL,
+             since INTEGER NOT NULL,
+             PRIMARY KEY (class, subject)
+         );
+         CREATE TABLE alert_baselines (
+             subject TEXT NOT NULL,
+             attribute TEXT NOT NULL,
+             value INTEGER NOT NULL,
+             since INTEGER NOT NULL,
+             PRIMARY KEY (subject, attribute)
+         );
+         CREATE TABLE silences (
+             id TEXT PRIMARY KEY,
+             class TEXT,
+             subject TEXT,
+             until INTEGER NOT NULL,
+             reason TEXT NOT NULL,
+             created_by TEXT NOT NULL,
+             created_at INTEGER NOT NULL
+         );
+         CREATE TABLE alert_policies (
+             class TEXT PRIMARY KEY,
+             delivery TEXT NOT NULL
+         );
+         CREATE TABLE alert_channels (
+             name TEXT PRIMARY KEY,
+             spec TEXT NOT NULL,
+             secret TEXT,
+             min_level TEXT NOT NULL,
+             created INTEGER NOT NULL,
+             last_delivered INTEGER,
+             last_error TEXT
+         );
+         CREATE TABLE outbox (
+             id INTEGER PRIMARY KEY AUTOINCREMENT,
+             channel TEXT NOT NULL,
+             alert_id TEXT,
+             class TEXT,
+             event TEXT NOT NULL,
+             payload TEXT NOT NULL,
+             created INTEGER NOT NULL,
+             attempts INTEGER NOT NULL DEFAULT 0,
+             next_attempt INTEGER NOT NULL,
+             delivered_at INTEGER,
+             last_error TEXT
+         );
+         CREATE INDEX outbox_due ON outbox (delivered_at, next_attempt);
+         CREATE TABLE health_schedules (
+             work TEXT PRIMARY KEY,
+             spec TEXT NOT NULL,
+             last_run INTEGER,
+             last_job TEXT
+         );",
+    )
 }

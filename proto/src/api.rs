@@ -487,4 +487,48 @@ pub trait Corenas {
     ) -> Result<Change<crate::web::ApiKeyGrant>, WireError>;
     async fn api_key_list() -> Result<Vec<crate::web::ApiKeyInfo>, WireError>;
     async fn api_key_revoke(id: String, dry_run: bool) -> Result<Change<()>, WireError>;
+
+    // Monitoring and alerts (crate::monitor).
+    /// The health cache, the active alerts and the health schedules.
+    async fn monitor_status() -> Result<crate::monitor::MonitorStatus, WireError>;
+    /// Runs every collector now (SMART still skips sleeping disks) and evaluates the alerts.
+    async fn monitor_run(dry_run: bool) -> Result<Change<Vec<crate::monitor::CollectorStatus>>, WireError>;
+    /// The cache in the OpenMetrics text format; never runs a tool.
+    async fn metrics_render() -> Result<String, WireError>;
+    /// Series whose name starts with `prefix` ("" for all), over `range`.
+    async fn monitor_history(
+        prefix: String,
+        range: crate::monitor::HistoryRange,
+    ) -> Result<Vec<crate::monitor::Series>, WireError>;
+    async fn alert_list(include_resolved: bool) -> Result<Vec<crate::monitor::Alert>, WireError>;
+    async fn alert_show(id: String) -> Result<crate::monitor::Alert, WireError>;
+    async fn alert_dismiss(id: String, dry_run: bool) -> Result<Change<crate::monitor::Alert>, WireError>;
+    async fn alert_silence(
+        spec: crate::monitor::SilenceSpec,
+        dry_run: bool,
+    ) -> Result<Change<crate::monitor::Silence>, WireError>;
+    async fn silence_list() -> Result<Vec<crate::monitor::Silence>, WireError>;
+    async fn silence_remove(id: String, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn alert_policy_list() -> Result<Vec<crate::monitor::ClassPolicy>, WireError>;
+    async fn alert_policy_set(
+        class: crate::monitor::AlertClass,
+        delivery: crate::monitor::Delivery,
+        dry_run: bool,
+    ) -> Result<Change<crate::monitor::ClassPolicy>, WireError>;
+    async fn channel_add(
+        spec: crate::monitor::ChannelSpec,
+        dry_run: bool,
+    ) -> Result<Change<crate::monitor::ChannelInfo>, WireError>;
+    async fn channel_list() -> Result<Vec<crate::monitor::ChannelInfo>, WireError>;
+    async fn channel_remove(name: crate::monitor::ChannelName, dry_run: bool) -> Result<Change<()>, WireError>;
+    /// Sends a test message now, outside the outbox, and reports the conversation.
+    async fn channel_test(
+        name: crate::monitor::ChannelName,
+        dry_run: bool,
+    ) -> Result<Change<crate::monitor::DeliveryReport>, WireError>;
+    async fn health_schedule_list() -> Result<Vec<crate::monitor::HealthSchedule>, WireError>;
+    async fn health_schedule_set(
+        spec: crate::monitor::HealthScheduleSpec,
+        dry_run: bool,
+    ) -> Result<Change<crate::monitor::HealthSchedule>, WireError>;
 }

@@ -12,6 +12,7 @@ pub mod imaging;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod lvm;
+pub mod monitor;
 pub mod mounts;
 pub mod names;
 pub mod raid;

@@ -15,6 +15,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Reads the metrics (`/metrics`) and nothing else: for a Prometheus server's API key.
+    Metrics,
     /// Reads everything, changes nothing.
     Viewer,
     /// Imaging jobs, the archive and ejecting media; reads the rest.
@@ -24,9 +26,10 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Metrics, Role::Viewer, Role::Operator, Role::Admin];
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Metrics => "metrics",
             Self::Viewer => "viewer",
             Self::Operator => "operator",
             Self::Admin => "admin",

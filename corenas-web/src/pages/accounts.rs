@@ -102,7 +102,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                                     label for=(format!("role-{}", u.name)) { (l.t("Role", "Rolle")) }
                                     select id=(format!("role-{}", u.name)) name="role" {
                                         option value="none" { (l.t("no web access", "kein Web-Zugang")) }
-                                        @for r in Role::ALL { option value=(r.as_str()) selected[w.is_some_and(|w| w.role == r)] { (super::role_name(l, r)) } }
+                                        @for r in Role::ALL.into_iter().filter(|r| *r != Role::Metrics) { option value=(r.as_str()) selected[w.is_some_and(|w| w.role == r)] { (super::role_name(l, r)) } }
                                     }
                                     button.secondary type="submit" { (l.t("Set", "Setzen")) }
                                 }

@@ -147,6 +147,7 @@ pub fn role_name(l: Lang, r: corenas_proto::web::Role) -> &'static str {
         Role::Admin => l.t("administrator", "Administrator"),
         Role::Operator => l.t("operator", "Operator"),
         Role::Viewer => l.t("viewer", "Betrachter"),
+        Role::Metrics => l.t("metrics only (Prometheus)", "nur Metriken (Prometheus)"),
     }
 }
 

@@ -7,6 +7,7 @@ use crate::accounts;
 use crate::audit;
 use crate::imaging;
 use crate::storage::{datasets, pools, scrub, snapshots};
+use crate::{alerts, monitor};
 use crate::{devices, mounts, shares, storage};
 use corenas_proto::acl::AclListing;
 use corenas_proto::api::{
@@ -17,6 +18,10 @@ use corenas_proto::helper::HelperOp;
 use corenas_proto::imaging::{
     ArchiveEdit, ArchiveInfo, ArchiveList, ArchiveQuery, DeviceInfo, ImageCreate, ImagingPolicy, JobInfo, JobList,
     JobQuery, Priority,
+};
+use corenas_proto::monitor::{
+    Alert, AlertClass, ChannelInfo, ChannelName, ChannelSpec, ClassPolicy, CollectorStatus, Delivery, DeliveryReport,
+    HealthSchedule, HealthScheduleSpec, HistoryRange, MonitorStatus, Series, Silence, SilenceSpec,
 };
 use corenas_proto::mounts::{MountDef, MountInfo};
 use corenas_proto::names::{
@@ -788,5 +793,84 @@ impl Corenas for DaemonServer {
     }
     async fn api_key_revoke(self, _: Context, id: String, dry_run: bool) -> Result<Change<()>, WireError> {
         web_admin::api_key_revoke(&self, id, dry_run).await
+    }
+
+    async fn monitor_status(self, _: Context) -> Result<MonitorStatus, WireError> {
+        monitor::status(&self.shared)
+    }
+    async fn monitor_run(self, _: Context, dry_run: bool) -> Result<Change<Vec<CollectorStatus>>, WireError> {
+        self.change(serde_json::json!({}), dry_run, monitor::run_now(&self.shared, dry_run)).await
+    }
+    async fn metrics_render(self, _: Context) -> Result<String, WireError> {
+        monitor::metrics::render(&self.shared)
+    }
+    async fn monitor_history(self, _: Context, prefix: String, range: HistoryRange) -> Result<Vec<Series>, WireError> {
+        monitor::history::query(&self.shared, &prefix, range)
+    }
+    async fn alert_list(self, _: Context, include_resolved: bool) -> Result<Vec<Alert>, WireError> {
+        alerts::list(&self.shared, include_resolved)
+    }
+    async fn alert_show(self, _: Context, id: String) -> Result<Alert, WireError> {
+        alerts::show(&self.shared, &id)
+    }
+    async fn alert_dismiss(self, _: Context, id: String, dry_run: bool) -> Result<Change<Alert>, WireError> {
+        let args = serde_json::json!({ "id": id });
+        let by = self.principal.name.clone();
+        self.change(args, dry_run, async { alerts::dismiss(&self.shared, &id, &by, dry_run) }).await
+    }
+    async fn alert_silence(self, _: Context, spec: SilenceSpec, dry_run: bool) -> Result<Change<Silence>, WireError> {
+        let by = self.principal.name.clone();
+        self.change(json(&spec), dry_run, async { alerts::silences::add(&self.shared, &spec, &by, dry_run) }).await
+    }
+    async fn silence_list(self, _: Context) -> Result<Vec<Silence>, WireError> {
+        alerts::silences::list(&self.shared)
+    }
+    async fn silence_remove(self, _: Context, id: String, dry_run: bool) -> Result<Change<()>, WireError> {
+        let args = serde_json::json!({ "id": id });
+        self.change(args, dry_run, async { alerts::silences::remove(&self.shared, &id, dry_run) }).await
+    }
+    async fn alert_policy_list(self, _: Context) -> Result<Vec<ClassPolicy>, WireError> {
+        alerts::policy::list(&self.shared)
+    }
+    async fn alert_policy_set(
+        self,
+        _: Context,
+        class: AlertClass,
+        delivery: Delivery,
+        dry_run: bool,
+    ) -> Result<Change<ClassPolicy>, WireError> {
+        let args = serde_json::json!({ "class": class, "delivery": delivery });
+        self.change(args, dry_run, async { alerts::policy::set(&self.shared, class, delivery, dry_run) }).await
+    }
+    async fn channel_add(self, _: Context, spec: ChannelSpec, dry_run: bool) -> Result<Change<ChannelInfo>, WireError> {
+        // The spec's password serializes as "<redacted>": it never reaches the audit log.
+        self.change(json(&spec), dry_run, async { alerts::channels::add(&self.shared, &spec, dry_run) }).await
+    }
+    async fn channel_list(self, _: Context) -> Result<Vec<ChannelInfo>, WireError> {
+        alerts::channels::list(&self.shared)
+    }
+    async fn channel_remove(self, _: Context, name: ChannelName, dry_run: bool) -> Result<Change<()>, WireError> {
+        let args = serde_json::json!({ "name": name });
+        self.change(args, dry_run, async { alerts::channels::remove(&self.shared, &name, dry_run) }).await
+    }
+    async fn channel_test(
+        self,
+        _: Context,
+        name: ChannelName,
+        dry_run: bool,
+    ) -> Result<Change<DeliveryReport>, WireError> {
+        let args = serde_json::json!({ "name": name });
+        self.change(args, dry_run, alerts::channels::test(&self.shared, &name, dry_run)).await
+    }
+    async fn health_schedule_list(self, _: Context) -> Result<Vec<HealthSchedule>, WireError> {
+        monitor::schedule::list(&self.shared)
+    }
+    async fn health_schedule_set(
+        self,
+        _: Context,
+        spec: HealthScheduleSpec,
+        dry_run: bool,
+    ) -> Result<Change<HealthSchedule>, WireError> {
+        self.change(json(&spec), dry_run, monitor::schedule::set(&self.shared, &spec, dry_run)).await
     }
 }

@@ -197,6 +197,8 @@ mod tests {
             pool_reads: Default::default(),
             drive_reads: Default::default(),
             in_flight: Default::default(),
+            monitor: Default::default(),
+            alerts: Default::default(),
         })
     }
 

@@ -53,6 +53,12 @@ pub async fn role_set(
     let args = serde_json::json!({ "user": user, "role": role });
     server
         .change(args, dry_run, async {
+            if role == Some(Role::Metrics) {
+                return Err(WireError::invalid(
+                    "role",
+                    "the metrics role is for API keys only (a Prometheus server's): use viewer, operator or admin",
+                ));
+            }
             let uid = match role {
                 Some(_) => Some(require_admin_account(server, &user).await?),
                 None => None,
