@@ -136,6 +136,8 @@ pub struct LabOptions {
     /// Run two helpers as production does: `--role accounts` on `helper_sock` and
     /// `--role storage` on `storage_sock`, with corenasd's `--storage-socket` pointing there.
     pub split_helpers: bool,
+    /// Pass `--monitor-secs N`: every collector runs every N seconds (the monitoring tests).
+    pub monitor_secs: Option<u64>,
 }
 
 /// The filesystem under corenasd's state directory (see [`LabOptions::state_fs`]).
@@ -164,6 +166,7 @@ impl Default for LabOptions {
             hide_programs: Vec::new(),
             pam: false,
             split_helpers: false,
+            monitor_secs: None,
         }
     }
 }
@@ -449,6 +452,7 @@ impl Lab {
         })
         .args(["--images".as_ref(), self.images.as_os_str()])
         .args(["--imaging-concurrency", &self.imaging_concurrency.to_string()])
+        .args(self.opts.monitor_secs.map(|n| ["--monitor-secs".to_owned(), n.to_string()]).into_iter().flatten())
         .stdout(self.log_file("corenasd.log"))
         .stderr(self.log_file("corenasd.log"))
         .stdin(Stdio::null());
