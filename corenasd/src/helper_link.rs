@@ -29,6 +29,34 @@ pub struct HelperLink {
     /// Account snapshots are costly (the helper runs pdbedit for the SMB states): concurrent
     /// readers share one, never one older than their own request.
     accounts_read: std::sync::Arc<FreshRead<Accounts>>,
+    /// Requests by operation and result, for the monitor's helper collector.
+    counts: std::sync::Arc<RequestCounts>,
+}
+
+/// Helper requests counted by operation ("user.create", "query.ZpoolStatus") and result ("ok"
+/// or the error code). Both are from fixed sets, so the map stays small.
+#[derive(Debug, Default)]
+struct RequestCounts(std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>);
+
+impl RequestCounts {
+    fn record<T>(&self, op: &str, r: &Result<T, WireError>) {
+        let result = match r {
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry((op.to_owned(), result)).or_default() += 1;
+        }
+    }
+}
+
+/// The variant name of a storage query ("ZpoolStatus"), as its serde form spells it.
+fn query_name(q: &corenas_proto::helper::StorageQuery) -> String {
+    match serde_json::to_value(q) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Object(m)) => m.keys().next().cloned().unwrap_or_default(),
+        _ => String::new(),
+    }
 }
 
 /// One helper socket and its cached connection.
@@ -125,7 +153,24 @@ impl HelperLink {
     /// `storage`: the storage helper's socket; None or the same path: one helper does both.
     pub fn with_storage(socket: PathBuf, storage: Option<PathBuf>) -> Self {
         let storage = storage.filter(|s| *s != socket).map(|s| std::sync::Arc::new(Channel::new(s)));
-        Self { accounts: std::sync::Arc::new(Channel::new(socket)), storage, accounts_read: std::sync::Arc::default() }
+        Self {
+            accounts: std::sync::Arc::new(Channel::new(socket)),
+            storage,
+            accounts_read: std::sync::Arc::default(),
+            counts: std::sync::Arc::default(),
+        }
+    }
+
+    /// Requests made so far (since corenasd started) by operation and result, sorted.
+    pub fn request_counts(&self) -> Vec<corenas_proto::monitor::HelperCount> {
+        let Ok(m) = self.counts.0.lock() else { return Vec::new() };
+        m.iter()
+            .map(|((op, result), n)| corenas_proto::monitor::HelperCount {
+                op: op.clone(),
+                result: (*result).to_owned(),
+                count: *n,
+            })
+            .collect()
     }
 
     /// The accounts helper's socket (the only one in the lab).
@@ -241,8 +286,14 @@ impl HelperConn {
     }
 
     pub async fn perform(&self, op: HelperOp, dry_run: bool) -> Result<OpReport, WireError> {
-        let c = self.to(op.area()).await?;
-        c.check(c.client.perform(ctx(), op, dry_run).await)?
+        let name = op.name();
+        let r = async {
+            let c = self.to(op.area()).await?;
+            c.check(c.client.perform(ctx(), op, dry_run).await)?
+        }
+        .await;
+        self.link.counts.record(name, &r);
+        r
     }
     /// The helper's account snapshot, shared with concurrent callers (see [`FreshRead`]).
     pub async fn accounts(&self) -> Result<Accounts, WireError> {
@@ -275,8 +326,14 @@ impl HelperConn {
         &self,
         q: corenas_proto::helper::StorageQuery,
     ) -> Result<corenas_proto::helper::ToolOutput, WireError> {
-        let c = self.to(HelperArea::Storage).await?;
-        c.check(c.client.storage_query(ctx(), q).await)?
+        let name = format!("query.{}", query_name(&q));
+        let r = async {
+            let c = self.to(HelperArea::Storage).await?;
+            c.check(c.client.storage_query(ctx(), q).await)?
+        }
+        .await;
+        self.link.counts.record(&name, &r);
+        r
     }
     pub async fn wipe_check(
         &self,
@@ -299,8 +356,14 @@ impl HelperConn {
     pub async fn perform_long(&self, op: HelperOp, limit: Duration) -> Result<OpReport, WireError> {
         let mut cx = tarpc::context::current();
         cx.deadline = Instant::now() + limit.max(CALL_DEADLINE);
-        let c = self.to(op.area()).await?;
-        c.check(c.client.perform(cx, op, false).await)?
+        let name = op.name();
+        let r = async {
+            let c = self.to(op.area()).await?;
+            c.check(c.client.perform(cx, op, false).await)?
+        }
+        .await;
+        self.link.counts.record(name, &r);
+        r
     }
     pub async fn password_check(
         &self,
@@ -411,5 +474,26 @@ mod tests {
         let e = shared.get(async { Err::<u32, _>(WireError::internal("x")) }).await;
         assert!(e.is_err());
         assert_eq!(shared.get(read(Arc::clone(&reads))).await.unwrap(), before + 2);
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::*;
+    use corenas_proto::helper::StorageQuery;
+
+    #[test]
+    fn requests_are_counted_by_operation_and_result() {
+        let link = HelperLink::new("/nonexistent".into());
+        link.counts.record("query.ZpoolList", &Ok::<(), WireError>(()));
+        link.counts.record("query.ZpoolList", &Ok::<(), WireError>(()));
+        link.counts.record("query.ZpoolList", &Err::<(), _>(WireError::new(ErrorCode::Busy, "x")));
+        let c = link.request_counts();
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].op.as_str(), c[0].result.as_str(), c[0].count), ("query.ZpoolList", "E_BUSY", 1));
+        assert_eq!((c[1].result.as_str(), c[1].count), ("ok", 2));
+        assert_eq!(query_name(&StorageQuery::ZpoolList), "ZpoolList");
+        let dev: corenas_proto::names::DevicePath = "/dev/sda".parse().unwrap();
+        assert_eq!(query_name(&StorageQuery::SmartIfAwake { device: dev }), "SmartIfAwake");
     }
 }

@@ -609,6 +609,9 @@ pub enum StorageQuery {
     BtrfsDeviceStats { pool: PoolName },
     /// `smartctl --json=c -x <device>` (its exit code carries status bits)
     Smart { device: DevicePath },
+    /// `smartctl --json=c -x -n standby,3 <device>`: reads nothing and exits 3 when the disk
+    /// is in standby or sleep, so a sleeping disk is not spun up (the monitor's collector).
+    SmartIfAwake { device: DevicePath },
     /// `blkid -p -o export <device>`
     Blkid { device: DevicePath },
     /// `nvme id-ctrl -o json <controller>` of an NVMe namespace's controller

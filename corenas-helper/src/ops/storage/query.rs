@@ -13,6 +13,9 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const ZFS_PROPERTIES: &str =
     "used,available,referenced,mountpoint,compression,atime,quota,reservation,recordsize,readonly,creation";
 
+/// smartctl's `-n POWERMODE[,STATUS]`: skip a disk in standby (or sleep) and exit with 3.
+pub const STANDBY_CHECK: &str = "standby,3";
+
 fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
     let mnt =
         |pool: &corenas_proto::names::PoolName| ctx.paths.inside(pool.mount_target().as_str()).display().to_string();
@@ -38,6 +41,12 @@ fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
         StorageQuery::Smart { device } => {
             let d = device::resolve(device)?;
             of(Program::Smartctl).args(["--json=c", "-x", "--"]).arg(d.path.display().to_string())
+        }
+        // -n standby,3: smartctl checks the power mode first and, in standby or sleep, exits 3
+        // without sending a command that would spin the disk up.
+        StorageQuery::SmartIfAwake { device } => {
+            let d = device::resolve(device)?;
+            of(Program::Smartctl).args(["--json=c", "-x", "-n", STANDBY_CHECK, "--"]).arg(d.path.display().to_string())
         }
         StorageQuery::Blkid { device } => {
             let d = device::resolve(device)?;
