@@ -3,6 +3,7 @@
 //! downloads with HTTP Range, and the OpenAPI document built from the route table. The imaging
 //! and system resources follow the shapes of the specification (`imaging.rs`).
 
+pub mod alerts;
 pub mod imaging;
 
 use crate::app::AppState;
@@ -312,6 +313,8 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
         queue: std::collections::VecDeque<Event>,
         /// Pools that are not online, as last told; `None` until the first look.
         unhealthy: Option<Vec<(String, String)>>,
+        /// The active alerts as last seen (`alerts::alert_marker`); `None` until the first look.
+        alerts: Option<Vec<(String, corenas_proto::monitor::AlertLevel, bool, bool)>>,
         ticks: u64,
     }
     let follow = Follow {
@@ -321,6 +324,7 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
         seen: Default::default(),
         queue: Default::default(),
         unhealthy: None,
+        alerts: None,
         ticks: 0,
     };
     let stream = futures::stream::unfold(follow, |mut f| async move {
@@ -375,6 +379,16 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
                 }
                 f.unhealthy = Some(bad);
             }
+            // The alert engine's alerts (raised, dismissed, silenced, resolved): told when they change.
+            if f.ticks % 10 == 0
+                && let Some(marker) = alerts::alert_marker(&f.app, &f.cred).await
+            {
+                if f.alerts.as_ref().is_some_and(|m| *m != marker) {
+                    let data = serde_json::json!({ "alerts_changed": marker.len() }).to_string();
+                    f.queue.push_back(Event::default().event("alert").id(f.after.to_string()).data(data));
+                }
+                f.alerts = Some(marker);
+            }
             f.ticks += 1;
             if let Ok(list) =
                 crate::daemon!(watch f.app.gate, &f.cred, ImageList { query: crate::pages::dashboard::active_query() })
@@ -404,6 +418,9 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
     let q = |name: &str, schema: serde_json::Value| json!({ "name": name, "in": "query", "required": false, "schema": schema });
     let int = |min: u64, max: u64| json!({ "type": "integer", "minimum": min, "maximum": max });
     let page = || vec![q("limit", int(1, u64::from(LIST_MAX))), q("offset", int(0, 1_000_000))];
+    if let Some(d) = alerts::describe(method, path) {
+        return d;
+    }
     let none = json!([]);
     match (method, path) {
         ("GET", "/api/v1/jobs") => {
@@ -501,7 +518,7 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
         ("GET", "/api/v1/sessions") => ("Open sessions (own; administrators: all)", none, None),
         ("DELETE", "/api/v1/sessions/{id}") => ("End a session (own; administrators: any)", none, None),
         ("GET", "/api/v1/events") => (
-            "Server-sent events: job (the state of each active job; all of them again on every connection), device (hotplug; resumable with Last-Event-ID), resync (events were missed: read the current state), alert (pools that are not online, when that set changes)",
+            "Server-sent events: job (the state of each active job; all of them again on every connection), device (hotplug; resumable with Last-Event-ID), resync (events were missed: read the current state), alert (pools that are not online, when that set changes; or the active alerts changed: data {alerts_changed: count})",
             none,
             None,
         ),
@@ -520,7 +537,7 @@ pub fn openapi_document() -> serde_json::Value {
     let mut paths = serde_json::Map::new();
     for r in crate::routes::table().into_iter().filter(|r| r.path.starts_with("/api/")) {
         let (summary, mut params, body) = describe(r.method, r.path);
-        for name in ["id", "device"] {
+        for name in ["id", "device", "name"] {
             if r.path.contains(&format!("{{{name}}}")) {
                 if let Some(list) = params.as_array_mut() {
                     list.push(json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "maxLength": 64 } }));

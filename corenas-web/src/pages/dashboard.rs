@@ -1,14 +1,19 @@
 //! The dashboard: imaging jobs (active with progress, queued), drives with media, storage
-//! capacity and health. Live updates come from the event stream (`live.js`); without script
-//! the page is still complete, and a reload shows the current state.
+//! capacity and health, and the monitoring health section (alert counts, pools, disks, last
+//! scrubs, failed collectors, charts drawn on the server). Live updates come from the event
+//! stream (`live.js`); without script the page is still complete, and a reload shows the
+//! current state.
 
 use super::{error_box, job_state_name, layout, progress_bar};
 use crate::app::AppState;
 use crate::http::Caller;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
+use corenas_proto::WireError;
 use corenas_proto::imaging::{JobQuery, JobSort, JobState};
-use maud::html;
+use corenas_proto::monitor::{AlertLevel, AlertState, HistoryRange, MonitorStatus, PowerState, Series};
+use maud::{Markup, html};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub fn active_query() -> JobQuery {
@@ -43,8 +48,147 @@ async fn failing_disks(app: &AppState, caller: &Caller) -> Vec<(String, Option<S
     failing
 }
 
-pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response {
+fn power_name(l: crate::i18n::Lang, p: PowerState) -> &'static str {
+    match p {
+        PowerState::Active => l.t("active", "aktiv"),
+        PowerState::Idle => l.t("idle", "im Leerlauf"),
+        PowerState::Standby => l.t("standby (asleep)", "Standby (schläft)"),
+        PowerState::Sleep => l.t("sleeping", "Ruhezustand"),
+        PowerState::Unknown => l.t("unknown", "unbekannt"),
+    }
+}
+
+/// The health section: active alerts by level, pools, disks, failed collectors.
+pub fn health_section(caller: &Caller, status: &Result<MonitorStatus, WireError>) -> Markup {
     let l = caller.lang;
+    let when = |t: i64| super::alerts::when(l, t);
+    html! {
+        section.card.wide #health data-live aria-live="polite" {
+            h2 { (l.t("Health", "Zustand")) }
+            @match status {
+                Err(e) => (error_box(l, e)),
+                Ok(s) => {
+                    @let active: Vec<_> = s.alerts.iter().filter(|a| a.state == AlertState::Active).collect();
+                    p.alert-counts {
+                        a href="/alerts" { strong { (active.len()) " " (l.t("active alerts", "aktive Warnungen")) } }
+                        @for level in AlertLevel::ALL.iter().rev() {
+                            @let n = active.iter().filter(|a| a.level == *level).count();
+                            @if n > 0 { " " span data-count-level=(level.as_str()) { (super::alerts::level_badge(l, *level)) " " (n) } }
+                        }
+                    }
+                    @if !s.snapshot.pools.is_empty() {
+                        h3 { (l.t("Pools", "Pools")) }
+                        table.pools {
+                            thead { tr { th { (l.t("Pool", "Pool")) } th { (l.t("State", "Status")) } th { (l.t("Usage", "Belegung")) } th { (l.t("Last scrub", "Letzter Prüflauf")) } } }
+                            tbody { @for p in &s.snapshot.pools { tr data-pool=(p.name) {
+                                td { strong { (p.name) } " " span.hint { (p.backend.as_str()) } }
+                                td { span.badge.health data-health=(p.state.as_str()) { (l.term(p.state.as_str())) }
+                                     @if !p.bad_members.is_empty() { br; span.hint { (p.bad_members.join(", ")) } } }
+                                td { @if let (Some(size), Some(used)) = (p.size_bytes, p.allocated_bytes) {
+                                    @let pct = if size > 0 { used as f64 * 100.0 / size as f64 } else { 0.0 };
+                                    meter min="0" max="100" low="85" high="90" optimum="0" value=(format!("{pct:.1}")) {} " " (l.percent(pct)) br;
+                                    span.hint { (l.size(used)) " / " (l.size(size)) }
+                                } }
+                                td {
+                                    @if p.scrub_running { (l.t("running", "läuft")) }
+                                    @else if let Some(t) = p.scrub_last_end { (when(t)) } @else { (l.t("never", "nie")) }
+                                    @if let Some(e) = p.scrub_errors { @if e > 0 { br; span.error { (e) " " (l.t("errors", "Fehler")) } } }
+                                }
+                            } } }
+                        }
+                    }
+                    @if !s.snapshot.disks.is_empty() {
+                        h3 { (l.t("Disks", "Festplatten")) }
+                        table.disks {
+                            thead { tr { th { (l.t("Disk", "Festplatte")) } th { (l.t("Power", "Betrieb")) } th.num { (l.t("Temperature", "Temperatur")) } th { (l.t("SMART", "SMART")) } } }
+                            tbody { @for d in &s.snapshot.disks { tr data-disk=(d.id) {
+                                td { strong { (d.dev) } @if let Some(m) = &d.model { " " span.hint { (m) } } }
+                                td { (power_name(l, d.power)) }
+                                td.num { @if let Some(t) = d.temperature_c { (t) " °C" } }
+                                td {
+                                    @match d.smart_healthy {
+                                        Some(true) => span.badge.health data-health="online" { (l.t("passed", "bestanden")) },
+                                        Some(false) => span.badge.health data-health="faulted" { (l.t("FAILING", "FÄLLT AUS")) },
+                                        None => span.hint { (l.t("not read yet", "noch nicht gelesen")) },
+                                    }
+                                    @if let Some(t) = d.smart_last_success { br; span.hint { (l.t("read", "gelesen")) " " (when(t)) } }
+                                    @if let Some(e) = &d.last_error { br; span.error { (e) } }
+                                }
+                            } } }
+                        }
+                    }
+                    @let failed: Vec<_> = s.snapshot.collectors.iter().filter(|c| c.last_error.is_some()).collect();
+                    @if !failed.is_empty() {
+                        h3 { (l.t("Checks that failed", "Fehlgeschlagene Prüfungen")) }
+                        ul.plain { @for c in failed { li {
+                            strong { (c.name) } ": " span.error { (c.last_error.as_deref().unwrap_or("")) }
+                            " " span.hint { (l.t("last success", "zuletzt erfolgreich")) " "
+                                @if let Some(t) = c.last_success { (when(t)) } @else { (l.t("never", "nie")) } }
+                        } } }
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// The charts over the chosen range, with the range links (no script needed).
+pub fn charts_section(
+    caller: &Caller,
+    range: &Result<HistoryRange, WireError>,
+    history: &Result<Vec<Series>, WireError>,
+    status: &Result<MonitorStatus, WireError>,
+) -> Markup {
+    let l = caller.lang;
+    let chosen = range.as_ref().ok().copied();
+    // A disk's series is named by its stable id; people know it by its device and model.
+    let disks = status.as_ref().map(|s| s.snapshot.disks.clone()).unwrap_or_default();
+    let label_of = |id: &str| match disks.iter().find(|d| d.id == id) {
+        Some(d) => match &d.model {
+            Some(m) => format!("{} ({m})", d.dev),
+            None => d.dev.clone(),
+        },
+        None => id.to_owned(),
+    };
+    html! {
+        section.card.wide #charts {
+            h2 { (l.t("History", "Verlauf")) }
+            nav.ranges aria-label=(l.t("Period", "Zeitraum")) {
+                @for r in HistoryRange::ALL {
+                    a href=(format!("/?range={}", r.as_str())) aria-current=[(Some(*r) == chosen).then_some("page")] {
+                        (match r {
+                            HistoryRange::Day => l.t("day", "Tag"),
+                            HistoryRange::Week => l.t("week", "Woche"),
+                            HistoryRange::Month => l.t("month", "Monat"),
+                            HistoryRange::Year => l.t("year", "Jahr"),
+                        })
+                    } " "
+                }
+            }
+            @match (range, history) {
+                (Err(e), _) | (_, Err(e)) => (error_box(l, e)),
+                (Ok(r), Ok(series)) => {
+                    @let charts = super::charts::charts_of(l, series, *r, &label_of);
+                    @if charts.is_empty() { p.empty { (l.t("No history recorded yet.", "Noch kein Verlauf aufgezeichnet.")) } }
+                    div.charts { @for c in &charts { figure.chart { (super::charts::render(l, c)) } } }
+                },
+            }
+        }
+    }
+}
+
+pub async fn page(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let l = caller.lang;
+    let range = crate::api::alerts::history_range(q.get("range").map(String::as_str));
+    let status = crate::daemon!(app.gate, &caller.cred, MonitorStatus {});
+    let history = match &range {
+        Ok(r) => crate::daemon!(app.gate, &caller.cred, MonitorHistory { prefix: String::new(), range: *r }),
+        Err(e) => Err(e.clone()),
+    };
     let jobs = crate::daemon!(app.gate, &caller.cred, ImageList { query: active_query() });
     let drives = crate::daemon!(app.gate, &caller.cred, DeviceList {});
     let pools = crate::daemon!(app.gate, &caller.cred, PoolList {});
@@ -101,6 +245,8 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
                     }
                 }
             }
+            (health_section(&caller, &status))
+            (charts_section(&caller, &range, &history, &status))
             section.card #storage data-live {
                 h2 { (l.t("Storage", "Speicher")) }
                 @match &pools {
@@ -117,5 +263,9 @@ pub async fn page(State(app): State<Arc<AppState>>, caller: Caller) -> Response 
             }
         }
     };
-    layout(&caller, super::Nav::Dashboard, l.t("Dashboard", "Übersicht"), body)
+    let mut res = layout(&caller, super::Nav::Dashboard, l.t("Dashboard", "Übersicht"), body);
+    if let Err(e) = &range {
+        *res.status_mut() = crate::http::status_of(e.code);
+    }
+    res
 }

@@ -4,9 +4,11 @@
 
 pub mod accounts;
 pub mod acl;
+pub mod alerts;
 pub mod archive;
 pub mod assets;
 pub mod audit;
+pub mod charts;
 pub mod dashboard;
 pub mod devices;
 pub mod imaging;
@@ -26,6 +28,7 @@ use maud::{DOCTYPE, Markup, html};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Dashboard,
+    Alerts,
     Accounts,
     Storage,
     Shares,
@@ -35,9 +38,10 @@ pub enum Nav {
     Settings,
 }
 
-pub fn nav_items(l: Lang) -> [(Nav, &'static str, &'static str); 8] {
+pub fn nav_items(l: Lang) -> [(Nav, &'static str, &'static str); 9] {
     [
         (Nav::Dashboard, "/", l.t("Dashboard", "Übersicht")),
+        (Nav::Alerts, "/alerts", l.t("Alerts", "Warnungen")),
         (Nav::Accounts, "/accounts", l.t("Accounts", "Konten")),
         (Nav::Storage, "/storage", l.t("Storage", "Speicher")),
         (Nav::Shares, "/shares", l.t("Shares", "Freigaben")),
