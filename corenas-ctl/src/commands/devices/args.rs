@@ -4,8 +4,16 @@
 use crate::values::{Listed, whole_number};
 use clap::{Args, Subcommand};
 use corenas_proto::ValidationError;
+use corenas_proto::monitor::Cadence;
 use corenas_proto::names::{DevicePath, shown};
 use corenas_proto::storage::WipeMethod;
+
+pub(crate) const CADENCES: &[&str] = &["off", "daily", "weekly", "monthly"];
+
+pub(crate) fn hour_of_day(s: &str) -> Result<u8, ValidationError> {
+    let n = whole_number(s, "hour", "hour", 0, 23)?;
+    u8::try_from(n).map_err(|_| ValidationError::new("hour", "the hour is out of range"))
+}
 
 /// The imaging side of `device` (run by imaging.rs): media labels and eject. Flattened into
 /// [`BlockDeviceCommand`]; the listing is `device media` on the command line.
@@ -82,6 +90,28 @@ pub enum BlockDeviceCommand {
         /// Follow the job until it ends, printing its progress.
         #[arg(long)]
         wait: bool,
+    },
+    /// Run SMART self-tests on a schedule (there is none by default); --every off removes it.
+    ///
+    /// daily; weekly: Sundays; monthly: the 1st. HOUR is the server's local time. Each test is a
+    /// job, audited. List: `monitor schedules`.
+    #[command(group(clap::ArgGroup::new("test").required(true).args(["short", "long"])))]
+    SelftestSchedule {
+        /// The device; a stable name (/dev/disk/by-id/...) survives a reboot, /dev/sdX may not.
+        #[arg(allow_hyphen_values = true)]
+        device: DevicePath,
+        /// The short test (minutes).
+        #[arg(long)]
+        short: bool,
+        /// The long test (reads the whole surface, hours).
+        #[arg(long)]
+        long: bool,
+        /// How often: off, daily, weekly or monthly.
+        #[arg(long, value_name = "WHEN", allow_hyphen_values = true, value_parser = Listed::<Cadence>::new(CADENCES))]
+        every: Cadence,
+        /// The hour it starts at (0-23, local time).
+        #[arg(long, value_name = "HOUR", default_value = "1", allow_hyphen_values = true, value_parser = hour_of_day)]
+        hour: u8,
     },
     /// Erase a free device (as a job), then read sampled regions back; needs --force.
     ///

@@ -9,10 +9,11 @@ use crate::commands::devices::show::{
 };
 use crate::error::CtlError;
 use crate::follow::job_started;
-use crate::report::{Report, imaging_change_report, nothing, print_stdout, to_json};
+use crate::report::{Report, change_report, imaging_change_report, nothing, print_stdout, to_json};
 use crate::values::needs_force;
 use corenas_proto::api::DeviceWipe;
 use corenas_proto::devices::DeviceInfo;
+use corenas_proto::monitor::{HealthScheduleSpec, HealthWork};
 use std::path::Path;
 
 pub async fn device(cmd: BlockDeviceCommand, socket: &Path, dry_run: bool, json: bool) -> Result<Report, CtlError> {
@@ -50,6 +51,20 @@ pub async fn device(cmd: BlockDeviceCommand, socket: &Path, dry_run: bool, json:
             let d = Daemon::connect(socket).await?;
             let change = call!(d, device_selftest(device, long, dry_run))?;
             job_started(&d, change, wait, json, "").await
+        }
+        BlockDeviceCommand::SelftestSchedule { device, long, every, hour, .. } => {
+            let work = if long { HealthWork::SmartLong { device } } else { HealthWork::SmartShort { device } };
+            let change = call!(socket => health_schedule_set(HealthScheduleSpec { work, every, hour }, dry_run))?;
+            change_report(&change, |s| {
+                let next = s.next_run.map_or_else(|| "never".to_owned(), crate::text::utc_time);
+                format!(
+                    "{} of {}: {} at {:02}:00 local; next run {next}\n",
+                    s.work.kind(),
+                    crate::text::printable(s.work.target()),
+                    s.every,
+                    s.hour
+                )
+            })
         }
         BlockDeviceCommand::Wipe(a) => {
             // Refused before connecting: a real wipe needs --force; a dry run shows what would happen.

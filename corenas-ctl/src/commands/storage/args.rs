@@ -3,6 +3,7 @@
 use crate::values::{Listed, ObjectId, whole_number};
 use clap::{ArgGroup, Args, Subcommand};
 use corenas_proto::ValidationError;
+use corenas_proto::monitor::Cadence;
 use corenas_proto::names::{DatasetName, DevicePath, PoolName, SnapshotName};
 use corenas_proto::storage::{Backend, BtrfsProfile, Compression, DiskFs, ZfsLayout, ZfsProperty};
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ pub(crate) const BACKENDS: &[&str] = &["zfs", "btrfs", "single", "lvm", "mdadm"]
 pub(crate) const ZFS_LAYOUTS: &[&str] = &["stripe", "mirror", "raidz1", "raidz2", "raidz3"];
 
 pub(crate) const BTRFS_PROFILES: &[&str] = &["single", "dup", "raid0", "raid1", "raid1c3", "raid10"];
+
+pub(crate) const CADENCES: &[&str] = &["off", "daily", "weekly", "monthly"];
 
 pub(crate) const COMPRESSIONS: &[&str] = &["off", "on", "lz4", "gzip", "zstd", "lzjb", "zle", "lzo", "zlib"];
 
@@ -71,6 +74,21 @@ pub enum StorageCommand {
         /// Follow the scrub job until it ends, printing its progress.
         #[arg(long, conflicts_with = "stop")]
         wait: bool,
+    },
+    /// Set when a pool is scrubbed; without one, every pool is scrubbed monthly at 03:00.
+    ///
+    /// daily; weekly: Sundays; monthly: the 1st; off: never. HOUR is the server's local time. A
+    /// scrub missed while corenasd was down runs once when it is back. List: `monitor schedules`.
+    ScrubSchedule {
+        /// The pool name.
+        #[arg(allow_hyphen_values = true)]
+        pool: PoolName,
+        /// How often: off, daily, weekly or monthly.
+        #[arg(long, value_name = "WHEN", allow_hyphen_values = true, value_parser = Listed::<Cadence>::new(CADENCES))]
+        every: Cadence,
+        /// The hour it starts at (0-23, local time).
+        #[arg(long, value_name = "HOUR", default_value = "3", allow_hyphen_values = true, value_parser = hour_of_day)]
+        hour: u8,
     },
     /// Datasets (ZFS) and subvolumes (btrfs) inside a pool.
     #[command(subcommand)]
@@ -276,6 +294,11 @@ pub(crate) fn ashift(s: &str) -> Result<u8, ValidationError> {
     u8::try_from(n).map_err(|_| ValidationError::new("ashift", "ashift is out of range"))
 }
 
+pub(crate) fn hour_of_day(s: &str) -> Result<u8, ValidationError> {
+    let n = whole_number(s, "hour", "hour", 0, 23)?;
+    u8::try_from(n).map_err(|_| ValidationError::new("hour", "the hour is out of range"))
+}
+
 pub(crate) fn keep_count(s: &str) -> Result<u16, ValidationError> {
     let n = whole_number(s, "keep", "snapshot count", 0, 1000)?;
     u16::try_from(n).map_err(|_| ValidationError::new("keep", "the snapshot count is out of range"))
@@ -303,5 +326,6 @@ mod tests {
         assert_eq!(sorted(ZFS_LAYOUTS.iter().copied()), names(ZfsLayout::ALL, ZfsLayout::as_str));
         assert_eq!(sorted(BTRFS_PROFILES.iter().copied()), names(BtrfsProfile::ALL, BtrfsProfile::as_str));
         assert_eq!(sorted(COMPRESSIONS.iter().copied()), names(Compression::ALL, Compression::as_str));
+        assert_eq!(sorted(CADENCES.iter().copied()), names(Cadence::ALL, Cadence::as_str));
     }
 }

@@ -6,8 +6,8 @@ use crate::commands::storage::args::{
     DatasetCommand, PoolCreateArgs, SnapshotCommand, StorageCommand, StorageJobCommand,
 };
 use crate::commands::storage::show::{
-    dataset_block, datasets_table, pool_block, pools_table, schedule_block, schedule_run_text, schedules_table,
-    snapshot_line, snapshots_table, storage_job_block, storage_jobs_table,
+    dataset_block, datasets_table, health_schedule_line, pool_block, pools_table, schedule_block, schedule_run_text,
+    schedules_table, snapshot_line, snapshots_table, storage_job_block, storage_jobs_table,
 };
 use crate::commands::storage::spec::{load_template, pool_spec, save_template_report};
 use crate::commands::storage::wizard::wizard_command;
@@ -17,6 +17,7 @@ use crate::follow::{
 };
 use crate::report::{Report, change_report, nothing, to_json};
 use crate::values::needs_force;
+use corenas_proto::monitor::{HealthScheduleSpec, HealthWork};
 use corenas_proto::storage::{DatasetSpec, Retention};
 use std::path::Path;
 
@@ -60,6 +61,11 @@ pub async fn storage(cmd: StorageCommand, socket: &Path, dry_run: bool, json: bo
             let d = Daemon::connect(socket).await?;
             let change = call!(d, pool_scrub(name, dry_run))?;
             job_started(&d, change, wait, json, "").await
+        }
+        StorageCommand::ScrubSchedule { pool, every, hour } => {
+            let spec = HealthScheduleSpec { work: HealthWork::Scrub { pool }, every, hour };
+            let change = call!(socket => health_schedule_set(spec, dry_run))?;
+            change_report(&change, health_schedule_line)
         }
         StorageCommand::Dataset(cmd) => dataset(cmd, socket, dry_run).await,
         StorageCommand::Snapshot(cmd) => snapshot(cmd, socket, dry_run).await,
