@@ -1,16 +1,43 @@
 //! The alert engine: typed classes with a deduplication key (class + subject), levels,
 //! hysteresis, persisted state (a restart neither re-sends nor forgets), dismissals and
 //! silences; deliveries go through a durable outbox to the channels.
+//!
+//! Life of an alert: the rules (`rules.rs`) turn a health snapshot into findings; a finding with
+//! no active alert of its key opens one (or, inside the flap window, re-opens the one that just
+//! resolved) and queues its deliveries in the same transaction; an active alert whose finding
+//! stops resolves. Everything is in SQLite (`store.rs`), nothing the engine needs lives only in
+//! memory.
+//!
+//! Baselines (table `alert_baselines`): a disk attribute's baseline is the first value seen;
+//! it moves up only when an admin dismisses the disk's "attribute rising" alert (dismissing
+//! says "I have seen these values"): the next evaluation takes the current values as the new
+//! baseline, so the alert resolves and only a further rise raises a new one. The same table
+//! remembers when CoreNAS first saw a pool (scrub overdue) and each helper error count with the
+//! time it last rose.
 
 pub mod channels;
 pub mod outbox;
 pub mod policy;
+pub mod rules;
 pub mod silences;
+pub(crate) mod store;
 
 use crate::daemon::Daemon;
-use corenas_proto::WireError;
+use crate::state::StateError;
+use channels::{Outgoing, OutgoingKind};
 use corenas_proto::api::Change;
-use corenas_proto::monitor::{Alert, HealthSnapshot};
+use corenas_proto::monitor::{Alert, AlertClass, AlertState, Delivery, HealthSnapshot};
+use corenas_proto::{ErrorCode, WireError};
+use rules::{Finding, Memory};
+use rusqlite::{Connection, TransactionBehavior};
+use std::collections::HashSet;
+
+/// A key that resolved and comes back within this window re-opens its alert, and the
+/// resolution (held back this long before it is sent) is never sent: a flap makes no noise.
+pub const FLAP_WINDOW_SECS: i64 = 600;
+/// How many resolved alerts `list` shows.
+const RESOLVED_SHOWN: u32 = 200;
+const LAST_EVALUATION: &str = "alerts.last_evaluation";
 
 /// The engine's in-memory part (one per daemon).
 #[derive(Default)]
@@ -19,24 +46,319 @@ pub struct Alerts {
     pub outbox_wake: tokio::sync::Notify,
 }
 
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn lock(d: &Daemon) -> Result<std::sync::MutexGuard<'_, crate::state::State>, WireError> {
+    d.state.lock().map_err(|_| WireError::internal("state lock poisoned"))
+}
+
+fn with_silences(conn: &Connection, mut alerts: Vec<Alert>, now: i64) -> Result<Vec<Alert>, StateError> {
+    let silences = store::active_silences(conn, now)?;
+    for a in &mut alerts {
+        a.silenced_by = store::silence_for(&silences, a).map(|s| s.id.clone());
+    }
+    Ok(alerts)
+}
+
 pub fn list(d: &Daemon, include_resolved: bool) -> Result<Vec<Alert>, WireError> {
-    let _ = (d, include_resolved);
-    Err(WireError::internal("alerts: not built yet"))
+    let st = lock(d)?;
+    let conn = st.conn();
+    let mut alerts =
+        if include_resolved { store::all_alerts(conn, RESOLVED_SHOWN)? } else { store::active_alerts(conn)? };
+    // The worst first, then the newest.
+    alerts.sort_by(|a, b| {
+        (a.state != AlertState::Active, std::cmp::Reverse(a.level), std::cmp::Reverse(a.last_seen)).cmp(&(
+            b.state != AlertState::Active,
+            std::cmp::Reverse(b.level),
+            std::cmp::Reverse(b.last_seen),
+        ))
+    });
+    Ok(with_silences(conn, alerts, now())?)
 }
 
 pub fn show(d: &Daemon, id: &str) -> Result<Alert, WireError> {
-    let _ = (d, id);
-    Err(WireError::internal("alerts: not built yet"))
+    let st = lock(d)?;
+    let a = store::alert(st.conn(), id)?.ok_or_else(|| no_alert(id))?;
+    Ok(with_silences(st.conn(), vec![a], now())?.remove(0))
+}
+
+fn no_alert(id: &str) -> WireError {
+    WireError::not_found(format!("no alert '{}'", corenas_proto::names::shown(id)))
 }
 
 pub fn dismiss(d: &Daemon, id: &str, by: &str, dry_run: bool) -> Result<Change<Alert>, WireError> {
-    let _ = (d, id, by, dry_run);
-    Err(WireError::internal("alerts: not built yet"))
+    let mut st = lock(d)?;
+    let a = {
+        let tx = st.conn_mut().transaction().map_err(crate::state::sql("dismissing an alert"))?;
+        let mut a = store::alert(&tx, id)?.ok_or_else(|| no_alert(id))?;
+        if a.state != AlertState::Active {
+            return Err(WireError::new(
+                ErrorCode::InvalidState,
+                format!("alert {id} has resolved: there is nothing to dismiss"),
+            ));
+        }
+        if a.dismissed_at.is_none() {
+            a.dismissed_by = Some(by.to_owned());
+            a.dismissed_at = Some(now());
+        }
+        if !dry_run {
+            store::update_alert(&tx, &a)?;
+            tx.commit().map_err(crate::state::sql("dismissing an alert"))?;
+        }
+        a
+    };
+    let a = with_silences(st.conn(), vec![a], now())?.remove(0);
+    Ok(Change::planned(dry_run, vec![], Some(a)))
 }
 
 /// Raises, updates and resolves alerts from a new snapshot (`now`: seconds since the epoch),
 /// and queues their deliveries. Called by the collector loop after every run.
 pub fn evaluate(d: &Daemon, snapshot: &HealthSnapshot, now: i64) -> Result<(), WireError> {
-    let _ = (d, snapshot, now);
+    let queued = {
+        let mut st = lock(d)?;
+        evaluate_conn(st.conn_mut(), snapshot, now, &channels::instance_name())?
+    };
+    if queued {
+        d.alerts.outbox_wake.notify_one();
+    }
     Ok(())
 }
+
+/// The collector whose data a class is judged on: a class is resolved only when its collector
+/// has succeeded at least once (a cache not filled yet must not resolve everything).
+fn domain(class: AlertClass) -> Option<&'static [&'static str]> {
+    Some(match class {
+        AlertClass::PoolDegraded | AlertClass::PoolCapacity | AlertClass::ScrubErrors | AlertClass::ScrubOverdue => {
+            &["pools", "pool"]
+        }
+        AlertClass::DiskFailing
+        | AlertClass::DiskAttributeRising
+        | AlertClass::DiskTemperature
+        | AlertClass::DiskWear => &["disks", "disk", "smart"],
+        AlertClass::MountDown => &["mounts", "mount"],
+        AlertClass::JobFailed => &["jobs", "job"],
+        AlertClass::AuditChain => &["audit"],
+        AlertClass::HelperFailing => &["helper"],
+        AlertClass::CheckFailed => &[],
+        // Raised elsewhere (the outbox, backups): the rules never resolve them.
+        AlertClass::DeliveryFailed | AlertClass::BackupFailed => return None,
+    })
+}
+
+fn observed(s: &HealthSnapshot, class: AlertClass) -> bool {
+    let Some(names) = domain(class) else { return false };
+    !s.collectors.iter().any(|c| names.contains(&c.name.as_str()) && c.last_success.is_none())
+}
+
+/// Keeps the baselines: first sightings of pools and disk attributes, dismissed attribute
+/// alerts taking the current values, helper error counts and when they last rose.
+fn keep_baselines(
+    conn: &Connection,
+    s: &HealthSnapshot,
+    active: &[Alert],
+    b: &mut store::Baselines,
+    now: i64,
+) -> Result<(), StateError> {
+    fn set(
+        conn: &Connection,
+        b: &mut store::Baselines,
+        subject: String,
+        attribute: String,
+        value: i64,
+        since: i64,
+    ) -> Result<(), StateError> {
+        store::set_baseline(conn, &subject, &attribute, value, since)?;
+        b.insert((subject, attribute), (value, since));
+        Ok(())
+    }
+    for p in &s.pools {
+        let key = (rules::pool_subject(&p.name), "first_seen".to_owned());
+        if !b.contains_key(&key) {
+            set(conn, b, key.0, key.1, now, now)?;
+        }
+    }
+    for disk in &s.disks {
+        let subject = rules::clean(&disk.id, rules::SUBJECT_MAX);
+        let dismissed = active
+            .iter()
+            .any(|a| a.class == AlertClass::DiskAttributeRising && a.subject == subject && a.dismissed_at.is_some());
+        for (attribute, value) in rules::rising_values(disk) {
+            match b.get(&(subject.clone(), attribute.clone())) {
+                None => set(conn, b, subject.clone(), attribute, value, now)?,
+                Some((old, _)) if dismissed && value > *old => set(conn, b, subject.clone(), attribute, value, now)?,
+                Some(_) => {}
+            }
+        }
+    }
+    for h in s.helper.iter().filter(|h| !rules::is_refusal(&h.result)) {
+        let attribute = rules::helper_key(&h.op, &h.result);
+        let count = i64::try_from(h.count).unwrap_or(i64::MAX);
+        match b.get(&(rules::HELPER_SUBJECT.to_owned(), attribute.clone())).copied() {
+            // First sight: counts since corenasd started are not a rise seen by us.
+            None => set(conn, b, rules::HELPER_SUBJECT.to_owned(), attribute, count, 0)?,
+            Some((old, _)) if count > old => set(conn, b, rules::HELPER_SUBJECT.to_owned(), attribute, count, now)?,
+            // corenasd restarted and its counters with it.
+            Some((old, since)) if count < old => {
+                set(conn, b, rules::HELPER_SUBJECT.to_owned(), attribute, count, since)?
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// `evaluate` on a connection: true when deliveries were queued.
+pub(crate) fn evaluate_conn(
+    conn: &mut Connection,
+    s: &HealthSnapshot,
+    now: i64,
+    instance: &str,
+) -> Result<bool, StateError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(crate::state::sql("evaluating alerts"))?;
+    let last_eval = store::setting_i64(&tx, LAST_EVALUATION)?.unwrap_or(now - 86_400);
+    let active = store::active_alerts(&tx)?;
+    let mut baselines = store::baselines(&tx)?;
+    keep_baselines(&tx, s, &active, &mut baselines, now)?;
+    let memory = Memory {
+        now,
+        last_eval,
+        active: active.iter().map(|a| ((a.class, a.subject.clone()), a.level)).collect(),
+        baselines,
+    };
+    let was_pending = store::pending(&tx)?;
+    let mut pending = HashSet::new();
+    let mut seen = HashSet::new();
+    let mut queued = false;
+    for f in rules::findings(s, &memory) {
+        let key = (f.class, f.subject.clone());
+        if !seen.insert(key.clone()) {
+            continue; // two names that clean to one subject: the first speaks for both
+        }
+        if f.sustained && !memory.active.contains_key(&key) && !was_pending.contains(&key) {
+            pending.insert(key);
+            continue;
+        }
+        queued |= raise(&tx, &f, now, instance)?;
+    }
+    store::set_pending(&tx, &pending, now)?;
+    for a in active {
+        if !seen.contains(&(a.class, a.subject.clone())) && observed(s, a.class) {
+            queued |= resolve(&tx, a, now, instance)?;
+        }
+    }
+    store::set_setting_i64(&tx, LAST_EVALUATION, now)?;
+    tx.commit().map_err(crate::state::sql("evaluating alerts"))?;
+    Ok(queued)
+}
+
+/// Opens, updates or re-opens the alert of a finding; true when deliveries were queued.
+pub(crate) fn raise(conn: &Connection, f: &Finding, now: i64, instance: &str) -> Result<bool, StateError> {
+    if let Some(mut a) = store::active_alert(conn, f.class, &f.subject)? {
+        let escalated = f.level > a.level;
+        a.level = f.level;
+        a.summary.clone_from(&f.summary);
+        a.action.clone_from(&f.action);
+        a.last_seen = now;
+        store::update_alert(conn, &a)?;
+        // Worse is news (a pool from 90 % to 95 %); better is not.
+        return if escalated { queue_firing(conn, &a, now, instance) } else { Ok(false) };
+    }
+    if let Some(mut a) = store::resolved_since(conn, f.class, &f.subject, now - FLAP_WINDOW_SECS)? {
+        // A flap: the same alert again, its held-back resolution dropped, nothing re-sent.
+        a.state = AlertState::Active;
+        a.resolved_at = None;
+        a.level = f.level;
+        a.summary.clone_from(&f.summary);
+        a.action.clone_from(&f.action);
+        a.last_seen = now;
+        store::update_alert(conn, &a)?;
+        store::cancel_resolutions(conn, &a.id)?;
+        return Ok(false);
+    }
+    let a = Alert {
+        id: store::new_id("al"),
+        class: f.class,
+        subject: f.subject.clone(),
+        level: f.level,
+        state: AlertState::Active,
+        summary: f.summary.clone(),
+        action: f.action.clone(),
+        first_seen: now,
+        last_seen: now,
+        resolved_at: None,
+        dismissed_by: None,
+        dismissed_at: None,
+        silenced_by: None,
+    };
+    store::insert_alert(conn, &a)?;
+    queue_firing(conn, &a, now, instance)
+}
+
+/// Resolves an active alert and queues its resolution where its firing went (held back for
+/// the flap window); true when deliveries were queued.
+pub(crate) fn resolve(conn: &Connection, mut a: Alert, now: i64, instance: &str) -> Result<bool, StateError> {
+    a.state = AlertState::Resolved;
+    a.resolved_at = Some(now);
+    store::update_alert(conn, &a)?;
+    if a.dismissed_at.is_some() {
+        return Ok(false);
+    }
+    let mut told: Vec<String> = store::rows_of_alert(conn, &a.id)?
+        .into_iter()
+        .filter(|r| r.event == store::event::FIRING && (r.delivered_at.is_some() || r.next_attempt != store::NEVER))
+        .map(|r| r.channel)
+        .collect();
+    told.sort();
+    told.dedup();
+    let payload = payload(OutgoingKind::Resolved, vec![a.clone()], instance)?;
+    for channel in &told {
+        store::queue(
+            conn,
+            channel,
+            Some(&a.id),
+            Some(a.class),
+            store::event::RESOLVED,
+            &payload,
+            now,
+            now + FLAP_WINDOW_SECS,
+        )?;
+    }
+    Ok(!told.is_empty())
+}
+
+pub(crate) fn payload(kind: OutgoingKind, alerts: Vec<Alert>, instance: &str) -> Result<String, StateError> {
+    serde_json::to_string(&Outgoing { kind, alerts, instance: instance.to_owned() })
+        .map_err(|e| StateError::InvalidRecord { detail: format!("an outgoing message: {e}") })
+}
+
+/// Queues an alert's firing on every channel that takes its level, if its class is delivered
+/// at once and no silence holds it; true when queued.
+fn queue_firing(conn: &Connection, a: &Alert, now: i64, instance: &str) -> Result<bool, StateError> {
+    if policy::effective(conn, a.class)? != Delivery::Immediate
+        || a.dismissed_at.is_some()
+        || store::silence_for(&store::active_silences(conn, now)?, a).is_some()
+    {
+        return Ok(false);
+    }
+    let payload = payload(OutgoingKind::Firing, vec![a.clone()], instance)?;
+    let mut queued = false;
+    for c in store::channels(conn)? {
+        // A channel's own failure goes to the others only.
+        if c.min_level > a.level || (a.class == AlertClass::DeliveryFailed && c.name == a.subject) {
+            continue;
+        }
+        store::queue(conn, &c.name, Some(&a.id), Some(a.class), store::event::FIRING, &payload, now, now)?;
+        queued = true;
+    }
+    Ok(queued)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,16 +1,89 @@
-//! Per class: deliver at once, in the daily digest, or never.
+//! Per class: deliver at once, in the daily digest, or never (the alert still shows). The
+//! defaults keep mail worth reading: classes that reach warning or worse go out at once,
+//! notice-level classes wait for the daily digest, informational ones are never sent.
 
+use super::store;
 use crate::daemon::Daemon;
+use crate::state::StateError;
 use corenas_proto::WireError;
 use corenas_proto::api::Change;
-use corenas_proto::monitor::{AlertClass, ClassPolicy, Delivery};
+use corenas_proto::monitor::{AlertClass, AlertLevel, ClassPolicy, Delivery};
+use rusqlite::Connection;
 
-pub fn list(d: &Daemon) -> Result<Vec<ClassPolicy>, WireError> {
-    let _ = d;
-    Err(WireError::internal("alert policies: not built yet"))
+/// The most a class's alerts reach (the level its default delivery is chosen by).
+pub fn class_level(class: AlertClass) -> AlertLevel {
+    match class {
+        AlertClass::PoolDegraded | AlertClass::PoolCapacity | AlertClass::DiskFailing | AlertClass::AuditChain => {
+            AlertLevel::Critical
+        }
+        AlertClass::ScrubErrors
+        | AlertClass::DiskTemperature
+        | AlertClass::DiskWear
+        | AlertClass::MountDown
+        | AlertClass::DeliveryFailed
+        | AlertClass::BackupFailed => AlertLevel::Error,
+        AlertClass::DiskAttributeRising | AlertClass::HelperFailing | AlertClass::CheckFailed => AlertLevel::Warning,
+        AlertClass::ScrubOverdue | AlertClass::JobFailed => AlertLevel::Notice,
+    }
 }
 
+pub fn default_delivery(class: AlertClass) -> Delivery {
+    match class_level(class) {
+        AlertLevel::Info => Delivery::Never,
+        AlertLevel::Notice => Delivery::Digest,
+        AlertLevel::Warning | AlertLevel::Error | AlertLevel::Critical => Delivery::Immediate,
+    }
+}
+
+/// The delivery in force for a class: an admin's choice, else the default.
+pub fn effective(conn: &Connection, class: AlertClass) -> Result<Delivery, StateError> {
+    Ok(store::policy_overrides(conn)?.get(&class).copied().unwrap_or_else(|| default_delivery(class)))
+}
+
+fn policies(conn: &Connection, now: i64) -> Result<Vec<ClassPolicy>, StateError> {
+    let overrides = store::policy_overrides(conn)?;
+    let sent = store::sent_since(conn, now - 7 * 86_400)?;
+    Ok(AlertClass::ALL
+        .iter()
+        .map(|&class| ClassPolicy {
+            class,
+            delivery: overrides.get(&class).copied().unwrap_or_else(|| default_delivery(class)),
+            default: !overrides.contains_key(&class),
+            sent_7d: sent.get(class.as_str()).copied().unwrap_or(0),
+        })
+        .collect())
+}
+
+pub fn list(d: &Daemon) -> Result<Vec<ClassPolicy>, WireError> {
+    let st = d.state.lock().map_err(|_| WireError::internal("state lock poisoned"))?;
+    Ok(policies(st.conn(), super::now())?)
+}
+
+/// Sets a class's delivery; setting the default removes the override (so it shows as default).
 pub fn set(d: &Daemon, class: AlertClass, delivery: Delivery, dry_run: bool) -> Result<Change<ClassPolicy>, WireError> {
-    let _ = (d, class, delivery, dry_run);
-    Err(WireError::internal("alert policies: not built yet"))
+    let st = d.state.lock().map_err(|_| WireError::internal("state lock poisoned"))?;
+    let conn = st.conn();
+    let is_default = delivery == default_delivery(class);
+    if !dry_run {
+        store::set_policy(conn, class, (!is_default).then_some(delivery))?;
+    }
+    let sent_7d = store::sent_since(conn, super::now() - 7 * 86_400)?.get(class.as_str()).copied().unwrap_or(0);
+    let p = ClassPolicy { class, delivery, default: is_default, sent_7d };
+    Ok(Change::planned(dry_run, vec![], Some(p)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_send_bad_news_now_notices_in_the_digest() {
+        assert_eq!(default_delivery(AlertClass::PoolDegraded), Delivery::Immediate);
+        assert_eq!(default_delivery(AlertClass::DiskAttributeRising), Delivery::Immediate);
+        assert_eq!(default_delivery(AlertClass::JobFailed), Delivery::Digest);
+        assert_eq!(default_delivery(AlertClass::ScrubOverdue), Delivery::Digest);
+        for class in AlertClass::ALL {
+            assert_ne!(default_delivery(*class), Delivery::Never, "{class}: no class is info-only yet");
+        }
+    }
 }
