@@ -284,6 +284,11 @@ pub async fn resolve(app: &AppState, headers: &HeaderMap) -> Result<Caller, Wire
     } else {
         app.gate.with(|g| async move { g.whoami(crate::gate::ctx(), c).await }).await?
     };
+    // A Prometheus server's key reads /metrics (its own route, which takes no Caller) and
+    // nothing else: no page, no API route, not even the ones that ask corenasd nothing.
+    if session.role == corenas_proto::web::Role::Metrics {
+        return Err(WireError::not_allowed("this API key has the role metrics: it may read /metrics only"));
+    }
     Ok(Caller { cred, session, token, lang })
 }
 

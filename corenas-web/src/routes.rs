@@ -86,6 +86,7 @@ fn all() -> Vec<(Route, Handler)> {
         r("POST", "/alerts/channels", false, post(pages::alerts::channel_add)),
         r("POST", "/alerts/channels/{name}/remove", false, post(pages::alerts::channel_remove)),
         r("POST", "/alerts/channels/{name}/test", false, post(pages::alerts::channel_test)),
+        r("GET", "/metrics", false, get(api::metrics::scrape)),
         // The REST API.
         r("GET", "/api/v1/openapi.json", false, get(api::openapi)),
         r("GET", "/api/v1/system/status", false, get(api::imaging::system_status)),

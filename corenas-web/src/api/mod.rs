@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod imaging;
+pub mod metrics;
 
 use crate::app::AppState;
 use crate::http::{self, Caller, api_error};
