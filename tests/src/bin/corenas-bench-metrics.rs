@@ -23,8 +23,8 @@ use corenas_tests::{Lab, LabOptions, rss_kib, run, workspace};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const DISKS: usize = 64;
-const DATASETS: usize = 200;
+const DISKS: u32 = 64;
+const DATASETS: u32 = 200;
 
 /// wrk's latency line (`99%    1.23ms`) in milliseconds.
 fn percentile(out: &str, p: &str) -> f64 {
@@ -87,20 +87,24 @@ fn disks(t: i64) -> Vec<DiskSample> {
         .map(|i| {
             let nvme = i % 16 == 15;
             DiskSample {
-                dev: if nvme { format!("nvme{}n1", i / 16) } else { format!("sd{}", (b'a' + (i % 26) as u8) as char) },
-                id: format!("0x5000c500{:08x}", 0xa1b2_0000u32 + i as u32),
-                wwn: Some(format!("0x5000c500{:08x}", 0xa1b2_0000u32 + i as u32)),
+                dev: if nvme {
+                    format!("nvme{}n1", i / 16)
+                } else {
+                    format!("sd{}", char::from_u32(u32::from('a') + i % 26).unwrap_or('a'))
+                },
+                id: format!("0x5000c500{:08x}", 0xa1b2_0000u32 + i),
+                wwn: Some(format!("0x5000c500{:08x}", 0xa1b2_0000u32 + i)),
                 serial: Some(format!("ZL2{i:05}XK")),
                 model: Some(if nvme { "Samsung SSD 990 PRO 2TB".into() } else { "ST16000NM001G-2KK103".into() }),
                 firmware: Some("SN03".into()),
                 rotational: Some(!nvme),
                 power: if i % 3 == 0 { PowerState::Standby } else { PowerState::Active },
                 smart_healthy: Some(true),
-                temperature_c: Some(30 + (i % 15) as i64),
-                power_on_hours: Some(20_000 + i as u64),
+                temperature_c: Some(30 + i64::from(i % 15)),
+                power_on_hours: Some(20_000 + u64::from(i)),
                 attributes: [5u16, 9, 187, 188, 194, 197, 198, 199]
                     .into_iter()
-                    .map(|id| AttributeSample { id, raw: u64::from(id) * 3 + i as u64 })
+                    .map(|id| AttributeSample { id, raw: u64::from(id) * 3 + u64::from(i) })
                     .collect(),
                 nvme_percentage_used: nvme.then_some(4),
                 nvme_available_spare: nvme.then_some(100),
@@ -115,11 +119,11 @@ fn disks(t: i64) -> Vec<DiskSample> {
 fn datasets(pools: &[String]) -> Vec<DatasetSample> {
     (0..DATASETS)
         .map(|i| {
-            let pool = pools[i % pools.len()].clone();
+            let pool = pools[i as usize % pools.len()].clone();
             DatasetSample {
                 name: format!("{pool}/projects/team{:02}/share{i:03}", i % 20),
                 pool,
-                used_bytes: Some((i as u64 + 1) << 30),
+                used_bytes: Some((u64::from(i) + 1) << 30),
                 available_bytes: Some(40 << 40),
             }
         })
@@ -177,7 +181,7 @@ fn main() {
     assert_eq!(code, 200, "{big}");
     let (disk_series, dataset_series) = (series(&big, "corenas_disk_info"), series(&big, "corenas_dataset_used_bytes"));
     assert!(
-        disk_series == DISKS && dataset_series == DATASETS,
+        disk_series == DISKS as usize && dataset_series == DATASETS as usize,
         "the cache was not filled: {disk_series} disks, {dataset_series} datasets"
     );
     warm_up(&web, &key);
