@@ -477,7 +477,8 @@ mod tests {
 
     #[test]
     fn hostile_channel_fields_are_refused_with_their_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut ChannelFields)>)> = vec![
+        type Spoil = Box<dyn Fn(&mut ChannelFields)>;
+        let cases: Vec<(&str, Spoil)> = vec![
             ("name", Box::new(|f| f.name = "../x".into())),
             ("type", Box::new(|f| f.kind = "sms".into())),
             ("min_level", Box::new(|f| f.min_level = "loud".into())),

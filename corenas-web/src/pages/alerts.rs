@@ -118,6 +118,13 @@ fn report_box(l: Lang, r: &DeliveryReport) -> Markup {
     }
 }
 
+/// The active alerts, the worst and the newest first.
+fn most_urgent_first(list: &[Alert]) -> Vec<&Alert> {
+    let mut active: Vec<&Alert> = list.iter().filter(|a| a.state == AlertState::Active).collect();
+    active.sort_by(|a, b| b.level.cmp(&a.level).then(b.last_seen.cmp(&a.last_seen)));
+    active
+}
+
 async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>, status: StatusCode) -> Response {
     let l = caller.lang;
     let cred = &caller.cred;
@@ -134,8 +141,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>, status:
             @match &alerts {
                 Err(e) => (error_box(l, e)),
                 Ok(list) => {
-                    @let mut active: Vec<&Alert> = list.iter().filter(|a| a.state == AlertState::Active).collect();
-                    @let _ = active.sort_by(|a, b| b.level.cmp(&a.level).then(b.last_seen.cmp(&a.last_seen)));
+                    @let active = most_urgent_first(list);
                     @if active.is_empty() { p.empty { (l.t("Nothing is wrong.", "Alles in Ordnung.")) } }
                     @else { table.alerts {
                         thead { tr {

@@ -41,10 +41,16 @@ impl Unit {
         match self {
             Unit::Ratio => l.percent(v * 100.0),
             Unit::Celsius => format!("{} °C", l.decimal(v)),
-            Unit::Bytes => l.size(v.max(0.0) as u64),
-            Unit::BytesPerSecond => l.rate(v.max(0.0) as u64),
+            Unit::Bytes => l.size(whole(v)),
+            Unit::BytesPerSecond => l.rate(whole(v)),
         }
     }
+}
+
+/// A byte count from a series value (non-finite and negative values are 0).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "saturating float-to-int, clamped at 0")]
+fn whole(v: f64) -> u64 {
+    if v.is_finite() { v.max(0.0).round() as u64 } else { 0 }
 }
 
 /// One line of a chart: its legend label and its points (seconds since the epoch, value).
@@ -88,9 +94,10 @@ pub fn reduce(points: &[(i64, f64)], max: usize) -> Vec<(i64, f64)> {
         .chunks(per)
         .map(|c| {
             let n = c.len() as f64;
-            let t = c.iter().map(|(t, _)| *t as f64).sum::<f64>() / n;
+            // The bucket's middle time (integer maths: no precision lost on epoch seconds).
+            let t = c[c.len() / 2].0;
             let v = c.iter().map(|(_, v)| *v).sum::<f64>() / n;
-            (t.round() as i64, v)
+            (t, v)
         })
         .collect()
 }
@@ -254,9 +261,21 @@ pub fn render(l: Lang, chart: &Chart) -> Markup {
     }
 }
 
-/// Which chart a history series belongs to, from its name (`base:subject`): the chart's key,
-/// titles, unit, whether the values are a running counter, and the legend label.
-pub fn place(series: &Series) -> Option<(&'static str, (&'static str, &'static str), Unit, bool, String)> {
+/// Where a history series is drawn.
+pub struct Placement {
+    /// Which chart ("pools", "temps", "cpu", "memory", "net").
+    pub chart: &'static str,
+    /// The chart's title in English and German.
+    pub title: (&'static str, &'static str),
+    pub unit: Unit,
+    /// The values are a running counter (drawn as a rate).
+    pub counter: bool,
+    /// The legend label: the series' subject, with what it measures where a chart mixes them.
+    pub label: String,
+}
+
+/// Which chart a history series belongs to, from its name (`base:subject`).
+pub fn place(series: &Series) -> Option<Placement> {
     let (base, subject) = series.name.split_once(':').unwrap_or((series.name.as_str(), ""));
     let label = |suffix: &str| {
         let s = if subject.is_empty() { suffix.to_owned() } else { format!("{subject} {suffix}") };
@@ -267,7 +286,7 @@ pub fn place(series: &Series) -> Option<(&'static str, (&'static str, &'static s
     let cpu = ("CPU", "Prozessor");
     let mem = ("Memory", "Arbeitsspeicher");
     let net = ("Network", "Netzwerk");
-    Some(match base {
+    let (chart, title, unit, counter, label) = match base {
         b if b.starts_with("pool_used") && b.ends_with("_ratio") => ("pools", pools, Unit::Ratio, false, label("")),
         b if b.starts_with("disk_temperature") => ("temps", temps, Unit::Celsius, false, label("")),
         b if b.starts_with("cpu") && b.ends_with("_ratio") => ("cpu", cpu, Unit::Ratio, false, label("")),
@@ -282,7 +301,8 @@ pub fn place(series: &Series) -> Option<(&'static str, (&'static str, &'static s
             ("net", net, Unit::BytesPerSecond, counter, label(dir))
         }
         _ => return None,
-    })
+    };
+    Some(Placement { chart, title, unit, counter, label })
 }
 
 /// The dashboard's charts from a history answer: pools, disk temperatures, CPU, memory, network,
@@ -294,7 +314,7 @@ pub fn charts_of(l: Lang, history: &[Series], range: HistoryRange, label_of: &dy
     for key in order {
         let mut chart: Option<Chart> = None;
         for s in history {
-            let Some((k, (en, de), unit, counter, label)) = place(s) else { continue };
+            let Some(Placement { chart: k, title: (en, de), unit, counter, label }) = place(s) else { continue };
             if k != key {
                 continue;
             }
