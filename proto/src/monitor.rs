@@ -604,8 +604,8 @@ pub struct SmtpSpec {
     pub ca_file: Option<crate::names::SharePath>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "type")]
+/// JSON: `{"type": "smtp", ...}`; the binary wire: serde's default form (see the remote definitions below `HealthSchedule`).
+#[derive(Debug, Clone, PartialEq)]
 pub enum ChannelKind {
     /// Mail through an SMTP relay.
     Smtp(SmtpSpec),
@@ -667,8 +667,9 @@ spelled!(
 );
 
 /// What is scheduled: a pool's scrub, or a disk's SMART self-test.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "work")]
+/// JSON: `{"work": "scrub", "pool": ...}`; the binary wire: serde's default form (see the
+/// remote definitions below `HealthSchedule`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HealthWork {
     Scrub { pool: PoolName },
     SmartShort { device: DevicePath },
@@ -712,6 +713,68 @@ pub struct HealthSchedule {
     pub next_run: Option<i64>,
 }
 
+// serde's internally tagged enums (`{"type": "smtp", ...}`) can only be read from a
+// self-describing format; postcard, the binary wire between the processes, is not one (it
+// answers "a feature that PostCard will never implement" and the connection drops). So these
+// enums keep the tagged form wherever text is human-readable (JSON: REST, `--json`, the audit
+// log, state.db) and take serde's default external tagging on the binary wire, through two
+// remote definitions of the same variants.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "ChannelKind", deny_unknown_fields, rename_all = "snake_case", tag = "type")]
+enum ChannelKindJson {
+    Smtp(SmtpSpec),
+    Webhook { url: HttpUrl },
+    Alertmanager { url: HttpUrl },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "ChannelKind", deny_unknown_fields, rename_all = "snake_case")]
+enum ChannelKindWire {
+    Smtp(SmtpSpec),
+    Webhook { url: HttpUrl },
+    Alertmanager { url: HttpUrl },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "HealthWork", deny_unknown_fields, rename_all = "snake_case", tag = "work")]
+enum HealthWorkJson {
+    Scrub { pool: PoolName },
+    SmartShort { device: DevicePath },
+    SmartLong { device: DevicePath },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "HealthWork", deny_unknown_fields, rename_all = "snake_case")]
+enum HealthWorkWire {
+    Scrub { pool: PoolName },
+    SmartShort { device: DevicePath },
+    SmartLong { device: DevicePath },
+}
+
+impl Serialize for ChannelKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() { ChannelKindJson::serialize(self, s) } else { ChannelKindWire::serialize(self, s) }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChannelKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() { ChannelKindJson::deserialize(d) } else { ChannelKindWire::deserialize(d) }
+    }
+}
+
+impl Serialize for HealthWork {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() { HealthWorkJson::serialize(self, s) } else { HealthWorkWire::serialize(self, s) }
+    }
+}
+
+impl<'de> Deserialize<'de> for HealthWork {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() { HealthWorkJson::deserialize(d) } else { HealthWorkWire::deserialize(d) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -744,5 +807,47 @@ mod tests {
         }
         assert_eq!("x".parse::<AlertLevel>().unwrap_err().field, "level");
         assert!(AlertLevel::Critical > AlertLevel::Warning && AlertLevel::Notice > AlertLevel::Info);
+    }
+
+    /// The binary wire (postcard) cannot read internally tagged enums; JSON keeps its tag.
+    #[test]
+    fn tagged_enums_cross_the_binary_wire_and_keep_their_json_form() {
+        let spec = HealthScheduleSpec {
+            work: HealthWork::SmartLong { device: "/dev/sda".parse().unwrap() },
+            every: Cadence::Weekly,
+            hour: 2,
+        };
+        let bytes = postcard::to_stdvec(&spec).unwrap();
+        assert_eq!(postcard::from_bytes::<HealthScheduleSpec>(&bytes).unwrap(), spec);
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(json, r#"{"work":{"work":"smart_long","device":"/dev/sda"},"every":"weekly","hour":2}"#);
+        assert_eq!(serde_json::from_str::<HealthScheduleSpec>(&json).unwrap(), spec);
+
+        let channel = ChannelSpec {
+            name: "ops".parse().unwrap(),
+            kind: ChannelKind::Smtp(SmtpSpec {
+                host: "127.0.0.1".parse().unwrap(),
+                port: 25,
+                security: SmtpSecurity::None,
+                from: "a@example.org".parse().unwrap(),
+                to: vec!["b@example.org".parse().unwrap()],
+                username: None,
+                password: Some(Password::new("Correct-Horse-9".into()).unwrap()),
+                ca_file: None,
+            }),
+            min_level: AlertLevel::Error,
+        };
+        let bytes = postcard::to_stdvec(&channel).unwrap();
+        assert_eq!(postcard::from_bytes::<ChannelSpec>(&bytes).unwrap(), channel, "the password crosses the wire");
+        let json = serde_json::to_value(&channel).unwrap();
+        assert_eq!(
+            (json["kind"]["type"].as_str(), json["kind"]["password"].as_str()),
+            (Some("smtp"), Some("<redacted>"))
+        );
+        for kind in [ChannelKind::Webhook { url: "http://127.0.0.1/x".parse().unwrap() }] {
+            let bytes = postcard::to_stdvec(&kind).unwrap();
+            assert_eq!(postcard::from_bytes::<ChannelKind>(&bytes).unwrap(), kind);
+            assert_eq!(serde_json::to_value(&kind).unwrap()["type"], "webhook");
+        }
     }
 }
