@@ -440,6 +440,109 @@ mod tests {
         assert_eq!(hour_start(set_at, &india), at(datetime!(2026-12-07 18:30 UTC)));
     }
 
+    fn daemon(dir: &crate::state::test_support::TestDir) -> Arc<Daemon> {
+        let db = dir.path().join("state.db");
+        Arc::new(Daemon {
+            state: std::sync::Mutex::new(crate::state::State::open(&db).expect("state")),
+            // No helper: a start that needs one fails, which is what one test wants.
+            helper: crate::helper_link::HelperLink::new(dir.path().join("no-helper.sock")),
+            root: "/".into(),
+            state_db: db.display().to_string(),
+            imaging: crate::imaging::registry::Imaging::new(dir.path().join("images"), 1),
+            shares_lock: tokio::sync::Mutex::new(()),
+            mounts_lock: tokio::sync::Mutex::new(()),
+            storage_jobs: crate::storage::jobs::Jobs::default(),
+            device_events: Arc::default(),
+            web: crate::web::WebState::new(None),
+            pool_reads: Default::default(),
+            drive_reads: Default::default(),
+            in_flight: Default::default(),
+            monitor: Default::default(),
+            alerts: Default::default(),
+        })
+    }
+
+    fn add_pool(d: &Daemon, name: &str) {
+        let spec = serde_json::json!({
+            "name": name,
+            "layout": { "btrfs": { "data": "single", "metadata": "dup", "compression": null } },
+            "devices": ["/dev/loop7"],
+        });
+        d.with_state(|s| {
+            s.conn()
+                .execute(
+                    "INSERT INTO pools(name, backend, spec, created) VALUES (?1, 'btrfs', ?2, 'now')",
+                    params![name, spec.to_string()],
+                )
+                .map_err(sql("test pool"))
+        })
+        .unwrap();
+    }
+
+    fn row(d: &Daemon, pool: &str) -> Row {
+        let work = HealthWork::Scrub { pool: pool.parse().unwrap() };
+        rows(d).unwrap().into_iter().find(|r| r.work == work).unwrap()
+    }
+
+    fn audited(d: &Daemon, action: &str) -> Vec<corenas_proto::api::AuditEntry> {
+        let all = d.with_state(|s| crate::audit::view(s.conn(), None, 100)).unwrap();
+        all.into_iter().filter(|e| e.action == action).collect()
+    }
+
+    /// A pool being scrubbed (by a CoreNAS job, or as the collectors saw it) is not scrubbed
+    /// again: the period counts as done. A start that fails is audited once, not every tick.
+    #[test]
+    fn busy_pools_are_skipped_and_a_failed_start_is_tried_once_per_period() {
+        let dir = crate::state::test_support::TestDir::new("health-schedule");
+        let d = daemon(&dir);
+        for p in ["busy", "seen", "idle"] {
+            add_pool(&d, p);
+        }
+        let (job, _cancel) = d.storage_jobs.start("scrub", "busy").unwrap();
+        d.monitor.snapshot.write().unwrap().pools.push(corenas_proto::monitor::PoolSample {
+            name: "seen".into(),
+            backend: corenas_proto::storage::Backend::Btrfs,
+            state: corenas_proto::monitor::PoolState::Online,
+            state_text: String::new(),
+            size_bytes: None,
+            allocated_bytes: None,
+            scrub_running: true,
+            scrub_last_end: None,
+            scrub_errors: None,
+            member_errors: None,
+            bad_members: vec![],
+        });
+        let t = now();
+        let hour =
+            u8::try_from(OffsetDateTime::now_utc().to_offset(local_offset(OffsetDateTime::now_utc())).hour()).unwrap();
+        for p in ["busy", "seen", "idle"] {
+            let stored = Stored { every: Cadence::Daily, hour, default: false, since: hour_start(t, &local_offset) };
+            save(&d, &HealthWork::Scrub { pool: p.parse().unwrap() }, &stored).unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run_due(&d)).unwrap();
+
+        let busy = row(&d, "busy");
+        assert!(busy.last_run.is_some() && busy.last_job.as_deref() == Some(job.id.as_str()));
+        let seen = row(&d, "seen");
+        assert!(seen.last_run.is_some() && seen.last_job.is_none());
+        let idle = row(&d, "idle");
+        assert!(idle.last_run.is_some() && idle.last_job.is_none());
+        let entries = audited(&d, "health.scrub");
+        assert_eq!(entries.len(), 1, "only the idle pool's start was tried: {entries:?}");
+        assert_eq!((entries[0].result.as_str(), entries[0].principal.as_str()), ("failed", "corenasd"));
+        assert!(entries[0].args.contains("idle") && entries[0].error_code.is_some(), "{:?}", entries[0]);
+        assert_eq!(d.storage_jobs.live().iter().filter(|j| j.kind == "scrub" && j.state == "running").count(), 1);
+
+        // The next tick: nothing is due any more.
+        rt.block_on(run_due(&d)).unwrap();
+        assert_eq!(audited(&d, "health.scrub").len(), 1);
+        // Every known pool is listed, and a pool CoreNAS forgets loses its schedule.
+        assert_eq!(list(&d).unwrap().len(), 3);
+        d.with_state(|s| s.conn().execute("DELETE FROM pools WHERE name = 'idle'", []).map_err(sql("test"))).unwrap();
+        assert_eq!(list(&d).unwrap().len(), 2);
+    }
+
     #[test]
     fn the_system_offset_is_read_or_utc() {
         // Whatever the machine's zone, the answer is an offset within a day (UTC when unreadable).
