@@ -119,12 +119,16 @@ async fn conversation(spec: &SmtpSpec, msg: &Outgoing, t: &mut Vec<String>) -> R
     }
     t.push(format!("EHLO: {}", conn.server_info()));
 
-    let result = session(spec, &message, tls, &hello, &mut conn, t).await;
+    // lettre leaves no stream behind a failed TLS upgrade: writing QUIT to it would panic, so
+    // such a connection is only dropped.
+    let mut stream_gone = false;
+    let result = session(spec, &message, tls, &hello, &mut conn, &mut stream_gone, t).await;
     match &result {
         Ok(()) => match conn.quit().await {
             Ok(r) => t.push(format!("QUIT: {}", reply(&r))),
             Err(e) => t.push(format!("QUIT: {}", chain(&e))),
         },
+        Err(_) if stream_gone => drop(conn),
         Err(_) => conn.abort().await,
     }
     result
@@ -136,6 +140,7 @@ async fn session(
     tls: Option<TlsParameters>,
     hello: &ClientId,
     conn: &mut AsyncSmtpConnection,
+    stream_gone: &mut bool,
     t: &mut Vec<String>,
 ) -> Result<(), String> {
     if spec.security == SmtpSecurity::Starttls {
@@ -149,7 +154,10 @@ async fn session(
         }
         let Some(params) = tls else { return Err("TLS parameters are missing".to_owned()) };
         t.push("STARTTLS".to_owned());
-        conn.starttls(params, hello).await.map_err(|e| tls_or_connect_reason(spec, &e))?;
+        if let Err(e) = conn.starttls(params, hello).await {
+            *stream_gone = true;
+            return Err(tls_or_connect_reason(spec, &e));
+        }
         t.push(format!("TLS established (STARTTLS); {}", subject_of(conn)));
         t.push(TLS_VERSION_NOTE.to_owned());
         t.push(format!("EHLO (after STARTTLS): {}", conn.server_info()));

@@ -119,11 +119,13 @@ pub fn get(d: &Daemon, name: &str) -> Result<Option<StoredChannel>, WireError> {
 /// Records a delivery's outcome: a success sets `last_delivered` and clears the error.
 pub fn record(d: &Daemon, name: &str, now: i64, error: Option<&str>) -> Result<(), WireError> {
     let st = lock(d)?;
-    let sql = if error.is_none() {
-        "UPDATE alert_channels SET last_delivered = ?2, last_error = NULL WHERE name = ?1"
-    } else {
-        "UPDATE alert_channels SET last_error = ?3 WHERE name = ?1 AND ?2 IS NOT NULL"
+    let done = match error {
+        None => st.conn().execute(
+            "UPDATE alert_channels SET last_delivered = ?2, last_error = NULL WHERE name = ?1",
+            params![name, now],
+        ),
+        Some(e) => st.conn().execute("UPDATE alert_channels SET last_error = ?2 WHERE name = ?1", params![name, e]),
     };
-    st.conn().execute(sql, params![name, now, error]).map_err(db_err("recording a delivery"))?;
+    done.map_err(db_err("recording a delivery"))?;
     Ok(())
 }
