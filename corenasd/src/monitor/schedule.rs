@@ -513,8 +513,7 @@ mod tests {
             bad_members: vec![],
         });
         let t = now();
-        let hour =
-            u8::try_from(OffsetDateTime::now_utc().to_offset(local_offset(OffsetDateTime::now_utc())).hour()).unwrap();
+        let hour = OffsetDateTime::now_utc().to_offset(local_offset(OffsetDateTime::now_utc())).hour();
         for p in ["busy", "seen", "idle"] {
             let stored = Stored { every: Cadence::Daily, hour, default: false, since: hour_start(t, &local_offset) };
             save(&d, &HealthWork::Scrub { pool: p.parse().unwrap() }, &stored).unwrap();
