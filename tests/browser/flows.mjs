@@ -272,6 +272,24 @@ try {
   expect(actions.length > 0 && actions.every((a) => a.startsWith("web.")), `only web.* entries: ${actions}`);
   await shoot(page, "audit");
 
+  step("alerts: the page, a silence through the form, the dashboard's health and charts");
+  await page.getByRole("link", { name: "Alerts", exact: true }).click();
+  await page.locator("#active-alerts").waitFor();
+  await page.locator("#silences details summary").click();
+  await page.getByLabel(/^Subject/).fill("webpool");
+  await page.getByLabel("Reason").fill("browser test");
+  await page.getByRole("button", { name: "Silence", exact: true }).click();
+  await page.getByText("Silenced until").waitFor();
+  expect((await page.locator("#silences tbody tr").count()) >= 1, "the silence is listed");
+  await shoot(page, "alerts");
+  await a11y(page, "alerts");
+  await page.getByRole("link", { name: "Dashboard", exact: true }).click();
+  await page.locator("#health").waitFor();
+  await page.getByRole("link", { name: "week", exact: true }).click();
+  await page.waitForURL(/range=week/);
+  await page.locator("#charts").waitFor();
+  await shoot(page, "dashboard-health");
+
   step("settings: an API key shown once, and a new password");
   await page.getByRole("link", { name: "Settings", exact: true }).click();
   await page.getByLabel("What the key is for").fill("backup script");
@@ -310,6 +328,12 @@ try {
   await p2.getByLabel(/Code \(6 Ziffern\)/).fill(await freshCode(secret));
   await p2.getByRole("button", { name: "Anmelden" }).click();
   await p2.waitForSelector("#jobs");
+
+  step("without JavaScript: the dashboard's charts are drawn by the server");
+  await p2.goto(base + "/?range=day");
+  await p2.locator("#health").waitFor();
+  expect((await p2.locator("#charts svg.chart").count()) >= 1, "at least one chart without script");
+  await shoot(p2, "dashboard-nojs-de");
 
   step("without JavaScript: a share user");
   await p2.goto(base + "/accounts");

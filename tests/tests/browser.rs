@@ -2,8 +2,10 @@
 //! (tests/browser/flows.mjs), against the real corenas-web behind the real nginx in front of a
 //! real lab. First-run setup with the token, TOTP enrollment, login with generated codes, a
 //! share user with an SMB password, an imaging job on a loop-device disc watched to 100 %, the
-//! download compared by checksum, logout; the same flows again with JavaScript off. Screenshots
-//! of every page at 390 and 1440 px land in target/screenshots (CI keeps them).
+//! download compared by checksum, the alerts page with a silence and the dashboard's health and
+//! charts (collectors every 5 s), logout; the same flows again with JavaScript off (the charts
+//! are drawn by the server). Screenshots of every page at 390 and 1440 px land in
+//! target/screenshots (CI keeps them).
 
 use corenas_tests::media::{self, LoopDisk, ScratchDir};
 use corenas_tests::web::WebStack;
@@ -30,7 +32,8 @@ fn browser_flows_with_and_without_javascript() {
     let disc = LoopDisk::attach_read_only(&iso);
     // A free disk for the storage wizard (a single-disk pool, mounted by the lab's mounter).
     let spare = LoopDisk::sparse_partscan(&scratch.path, "spare", 320 << 20);
-    let lab = Lab::start("web-browser", LabOptions { lab_mounts: true, ..LabOptions::default() });
+    let lab =
+        Lab::start("web-browser", LabOptions { lab_mounts: true, monitor_secs: Some(5), ..LabOptions::default() });
     let web = WebStack::start(&lab);
     let token = lab.ctl_json(&["system", "setup-token"])["token"].as_str().expect("setup token").to_owned();
     let shots = corenas_tests::target_dir().join("../../screenshots");

@@ -160,6 +160,13 @@ fn web_alerts_page_health_charts_and_rest() {
         assert!(page.body.contains(form), "{form}: {}", page.body);
     }
     assert!(page.body.contains("href=\"/alerts\""), "in the navigation");
+    // In German, from the browser's language: the page and the dashboard's health section.
+    let de = alice.request("GET", "/alerts", &["Accept-Language: de-DE,de;q=0.9"], &[]);
+    for text in ["Aktive Warnungen", "Stummschaltungen", "Zustellung je Klasse", "Zustellwege", "Mail-Zustellweg"] {
+        assert!(de.body.contains(text), "{text}: {}", de.body);
+    }
+    let de = alice.request("GET", "/?range=week", &["Accept-Language: de"], &[]);
+    assert!(de.body.contains(">Zustand<") && de.body.contains(">Verlauf<"), "{}", de.body);
     let csrf = page.csrf();
 
     // Delivery per class, with the 7-day count; a silence.
@@ -320,7 +327,7 @@ fn web_alerts_page_health_charts_and_rest() {
     assert!(r.body.contains("Channel added: hook"), "{}", r.body);
     let r = alice.post("/alerts/channels/hook/test", &[("csrf", &csrf)]);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("id=\"test-report\" data-ok=\"1\""), "the test worked: {}", r.body);
+    assert!(r.body.contains("id=\"test-report\" role=\"status\" data-ok=\"1\""), "the test worked: {}", r.body);
     assert!(r.body.contains("<pre class=\"transcript\">"), "with the transcript: {}", r.body);
     assert!(received.lock().expect("lock").iter().any(|req| req.starts_with("POST /hook")), "the receiver got it");
 

@@ -13,18 +13,18 @@ use maud::{Markup, html};
 pub const MAX_POINTS: usize = 240;
 pub const MAX_SERIES: usize = 8;
 
-const W: f64 = 560.0;
-const LEFT: f64 = 70.0;
+const W: f64 = 480.0;
+const LEFT: f64 = 66.0;
 const RIGHT: f64 = W - 12.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 170.0;
-const LEGEND_TOP: f64 = 204.0;
-const ROW: f64 = 16.0;
+const LEGEND_TOP: f64 = 212.0;
+const ROW: f64 = 17.0;
 
 /// Colours that stay apart for common colour blindness (Okabe–Ito), as presentation
 /// attributes: the CSP allows no inline styles.
 const PALETTE: [&str; MAX_SERIES] =
-    ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000"];
+    ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#b8a600", "#8a8a8a"];
 
 /// How values are shown on the axis and in the description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +148,17 @@ fn value_span(unit: Unit, lines: &[Line]) -> (f64, f64) {
     }
 }
 
+/// A legend label cut to fit its column (the description keeps it whole).
+fn short(label: &str) -> String {
+    const MAX: usize = 22;
+    if label.chars().count() <= MAX {
+        return label.to_owned();
+    }
+    let mut cut: String = label.chars().take(MAX - 1).collect();
+    cut.push('…');
+    cut
+}
+
 fn fmt(v: f64) -> String {
     format!("{v:.1}")
 }
@@ -220,7 +231,7 @@ pub fn render(l: Lang, chart: &Chart) -> Markup {
     let ticks = [lo, (lo + hi) / 2.0, hi];
     html! {
         svg.chart xmlns="http://www.w3.org/2000/svg" role="img" viewBox=(format!("0 0 {W} {height}"))
-            width="100%" aria-labelledby=(format!("{title_id} {desc_id}")) font-family="sans-serif" font-size="11" {
+            width="100%" aria-labelledby=(format!("{title_id} {desc_id}")) font-family="sans-serif" font-size="12" {
             title id=(title_id) { (chart.title) }
             desc id=(desc_id) { (desc) }
             text x=(fmt(LEFT)) y="16" font-size="13" font-weight="bold" fill="currentColor" { (chart.title) }
@@ -246,10 +257,10 @@ pub fn render(l: Lang, chart: &Chart) -> Markup {
             }
             // The legend: two columns under the plot.
             @for (i, s) in shown.iter().enumerate() {
-                @let (lx, ly) = (LEFT + (i % 2) as f64 * 240.0, LEGEND_TOP - 10.0 + (i / 2) as f64 * ROW);
+                @let (lx, ly) = (LEFT + (i % 2) as f64 * 200.0, LEGEND_TOP - 10.0 + (i / 2) as f64 * ROW);
                 rect x=(fmt(lx)) y=(fmt(ly - 8.0)) width="10" height="10" fill=(PALETTE[i]) {}
                 text x=(fmt(lx + 14.0)) y=(fmt(ly + 1.0)) fill="currentColor" {
-                    (s.label) @if let Some((_, v)) = s.points.last() { " · " (chart.unit.format(l, *v)) }
+                    (short(&s.label)) @if let Some((_, v)) = s.points.last() { " · " (chart.unit.format(l, *v)) }
                 }
             }
             @if hidden > 0 {
@@ -330,7 +341,9 @@ pub fn charts_of(l: Lang, history: &[Series], range: HistoryRange, label_of: &dy
                 continue;
             }
             let points = if counter { rate_of(&s.points) } else { s.points.clone() };
-            c.lines.push(Line { label: label_of(&label), points });
+            // A series of the whole machine (CPU, memory) has no subject: the chart names it.
+            let label = if label.is_empty() { c.title.clone() } else { label_of(&label) };
+            c.lines.push(Line { label, points });
         }
         charts.extend(chart);
     }
