@@ -52,6 +52,9 @@ pub async fn run(d: Arc<Daemon>, first_retry: Duration) {
         if let Err(e) = with_conn(&d, |c| queue_digest(c, now, digest_every, &channels::instance_name())) {
             tracing::error!(error = %e, "outbox: the digest");
         }
+        if let Err(e) = with_conn(&d, |c| resolve_removed_channels(c, now, &channels::instance_name())) {
+            tracing::error!(error = %e, "outbox: tidying the failures of removed channels");
+        }
         if now >= next_resend {
             next_resend = now + RESEND_SECS;
             if let Err(e) = resend_alertmanager(&d, now).await {
@@ -220,6 +223,18 @@ fn raise_delivery_failed(
     };
     super::raise(conn, &f, now, instance)?;
     Ok(())
+}
+
+/// A removed channel's `delivery_failed` alert resolves: there is nothing left to fix.
+pub(crate) fn resolve_removed_channels(conn: &mut Connection, now: i64, instance: &str) -> Result<(), StateError> {
+    let tx = conn.transaction().map_err(crate::state::sql("tidying delivery failures"))?;
+    let names: HashSet<String> = store::channels(&tx)?.into_iter().map(|c| c.name).collect();
+    for a in store::active_alerts(&tx)? {
+        if a.class == AlertClass::DeliveryFailed && !names.contains(&a.subject) {
+            super::resolve(&tx, a, now, instance)?;
+        }
+    }
+    tx.commit().map_err(crate::state::sql("tidying delivery failures"))
 }
 
 /// Every active alert an Alertmanager channel should hold, sent again.

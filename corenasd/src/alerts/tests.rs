@@ -275,6 +275,21 @@ fn a_failing_channel_is_alerted_on_the_others_and_resolves_when_it_delivers() {
         .collect();
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0].channel, "hook");
+    // A channel that is removed while failing takes its failure alert with it.
+    let late = rows(st.conn()).into_iter().find(|r| r.channel == "mail").expect("row");
+    outbox::record_failure(st.conn_mut(), &late, "refused", 60, T0 + 90_100, HOST).expect("fail");
+    assert!(store::active_alert(st.conn(), AlertClass::DeliveryFailed, "mail").expect("q").is_some());
+    outbox::resolve_removed_channels(st.conn_mut(), T0 + 90_200, HOST).expect("tidy");
+    assert!(
+        store::active_alert(st.conn(), AlertClass::DeliveryFailed, "mail").expect("q").is_some(),
+        "still a channel"
+    );
+    st.conn().execute("DELETE FROM alert_channels WHERE name = 'mail'", []).expect("remove");
+    let row = rows(st.conn()).into_iter().find(|r| r.channel == "hook").expect("row");
+    assert!(matches!(outbox::verdict(st.conn(), &late, T0 + 90_250).expect("v"), outbox::Verdict::Drop(_)));
+    assert!(matches!(outbox::verdict(st.conn(), &row, T0 + 90_250).expect("v"), outbox::Verdict::Send(_)));
+    outbox::resolve_removed_channels(st.conn_mut(), T0 + 90_300, HOST).expect("tidy");
+    assert!(store::active_alert(st.conn(), AlertClass::DeliveryFailed, "mail").expect("q").is_none());
 }
 
 #[test]
