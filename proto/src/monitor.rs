@@ -844,10 +844,13 @@ mod tests {
             (json["kind"]["type"].as_str(), json["kind"]["password"].as_str()),
             (Some("smtp"), Some("<redacted>"))
         );
-        for kind in [ChannelKind::Webhook { url: "http://127.0.0.1/x".parse().unwrap() }] {
+        for kind in [
+            ChannelKind::Webhook { url: "http://127.0.0.1/x".parse().unwrap() },
+            ChannelKind::Alertmanager { url: "http://127.0.0.1:9093".parse().unwrap() },
+        ] {
             let bytes = postcard::to_stdvec(&kind).unwrap();
             assert_eq!(postcard::from_bytes::<ChannelKind>(&bytes).unwrap(), kind);
-            assert_eq!(serde_json::to_value(&kind).unwrap()["type"], "webhook");
+            assert_eq!(serde_json::to_value(&kind).unwrap()["type"], kind.type_name());
         }
     }
 }
