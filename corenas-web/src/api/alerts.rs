@@ -439,11 +439,12 @@ pub fn describe(method: &str, path: &str) -> Option<(&'static str, Value, Option
         ("POST", "/api/v1/alerts/silences") => (
             "Hold back deliveries of a class and/or subject for a time (administrator)",
             dry(),
-            Some(json!({ "type": "object", "required": ["minutes"], "additionalProperties": false, "properties": {
+            Some(json!({ "type": "object", "required": ["minutes"], "additionalProperties": false,
+                "anyOf": [{ "required": ["class"] }, { "required": ["subject"] }], "properties": {
                 "class": classes(),
-                "subject": { "type": "string", "minLength": 1, "maxLength": 128 },
+                "subject": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$" },
                 "minutes": { "type": "integer", "minimum": 1, "maximum": SILENCE_MAX_MINUTES },
-                "reason": { "type": "string", "maxLength": 64 } } })),
+                "reason": { "type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9 ._()/-]*$" } } })),
         ),
         _ => return None,
     })
