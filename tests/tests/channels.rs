@@ -215,6 +215,8 @@ fn mail_over_starttls_with_auth_arrives_with_a_transcript() {
     let server = smtp_server(&lab, "starttls", &box1, Some(&pki));
     let box2 = spool(&lab, "spool-tls");
     let implicit = smtp_server(&lab, "tls", &box2, Some(&pki));
+    let box3 = spool(&lab, "spool-plain");
+    let plain = smtp_server(&lab, "plain", &box3, None);
 
     block_on(async {
         let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
@@ -270,6 +272,18 @@ fn mail_over_starttls_with_auth_arrives_with_a_transcript() {
         let json = serde_json::to_string(&list).expect("json");
         assert!(json.contains("\"password\":\"<redacted>\"") && !json.contains(PASSWORD), "{json}");
         assert!(list[0].last_delivered.is_some() && list[0].last_error.is_none(), "{list:?}");
+
+        // Plain text to a relay on this machine (security none), without AUTH.
+        let mut spec = mail_spec("local", "127.0.0.1", plain.port, SmtpSecurity::None, None, PASSWORD);
+        if let ChannelKind::Smtp(s) = &mut spec.kind {
+            s.username = None;
+            s.password = None;
+        }
+        add(&d, spec, false).await.expect("add local");
+        let report = send_test(&d, "local").await;
+        assert!(report.ok, "{report:?}");
+        assert!(!transcript(&report).contains("TLS") && !transcript(&report).contains("AUTH"), "{report:?}");
+        assert_eq!(mails(&box3).len(), 1);
 
         // Implicit TLS (SMTPS) to the second relay.
         let spec = mail_spec("smtps", "localhost", implicit.port, SmtpSecurity::Tls, Some(&pki.ca), PASSWORD);
@@ -519,6 +533,12 @@ fn webhook_posts_the_v4_payload_and_reports_failures() {
             })
             .collect();
         assert_eq!(paths, ["/ok", "/fail", "/redirect"], "a redirect was followed");
+
+        // A receiver that answers without end: read up to the cap, a short excerpt shown.
+        add(&d, hook("hook-huge", "/huge"), false).await.expect("add");
+        let r = send_test(&d, "hook-huge").await;
+        assert!(!r.ok && r.transcript[0].contains("→ HTTP 500: xxx"), "{:?}", r.error);
+        assert!(r.transcript[0].len() < 500 && r.error.as_deref().is_some_and(|e| e.len() < 500), "excerpt too long");
 
         // Nobody listening: the reason in plain words.
         let dead = free_port();
