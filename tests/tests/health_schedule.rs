@@ -7,7 +7,7 @@
 //! hour, read with `date` as corenasd reads it (localtime).
 
 use corenas_tests::media::{LoopDisk, ScratchDir};
-use corenas_tests::{Lab, LabOptions, require_root, run, stderr, stdout, wait_for};
+use corenas_tests::{Lab, LabOptions, require_root, run, stderr, stdout, wait_for, workspace};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -216,4 +216,51 @@ fn bad_schedules_are_refused_naming_the_field_and_nothing_is_stored() {
     );
     assert_eq!(lab.ctl(&["device", "selftest-schedule", "/dev/null", "--every", "daily"]).status.code(), Some(2));
     assert_eq!(lab.ctl_json(&["monitor", "schedules"]), before);
+}
+
+/// The pool and device entries of the bad-input corpus (the shared one, else the repository's
+/// copy, plus our own), as schedule targets: each is refused naming its field, nothing stored.
+/// `/dev/sda` is left out: a SMART self-test of the boot disk is a legitimate schedule (the
+/// corpus refuses it for destructive verbs).
+#[test]
+fn corpus_pools_and_devices_are_refused_as_schedule_targets() {
+    if !require_root("corpus_schedule_targets") {
+        return;
+    }
+    let shared = workspace().parent().map(|p| p.join("shared/corpus/bad-inputs.json"));
+    let files = [
+        shared.filter(|p| p.exists()).unwrap_or_else(|| workspace().join("tests/corpus/bad-inputs.json")),
+        workspace().join("tests/corpus/own-bad-inputs.json"),
+    ];
+    let mut cases = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let list: Vec<Value> = serde_json::from_str(&text).expect("corpus JSON");
+        for e in list {
+            let (field, input) = (e["field"].as_str().unwrap_or_default(), e["input"].as_str().unwrap_or_default());
+            if (field == "pool" || field == "device") && input != "/dev/sda" {
+                cases.push((e["id"].as_str().unwrap_or("?").to_owned(), field.to_owned(), input.to_owned()));
+            }
+        }
+    }
+    assert!(cases.len() >= 5, "the corpus applies: {cases:?}");
+    let lab = lab("health-corpus");
+    let before = lab.ctl_json(&["monitor", "schedules"]);
+    for (id, field, input) in &cases {
+        let args: Vec<&str> = if field == "pool" {
+            vec!["--json", "storage", "scrub-schedule", input, "--every", "daily"]
+        } else {
+            vec!["--json", "device", "selftest-schedule", input, "--short", "--every", "daily"]
+        };
+        let o = lab.ctl(&args);
+        assert!(!o.status.success(), "{id} {input:?} was accepted: {}", stdout(&o));
+        let doc: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{id}: {e}: {}", stdout(&o)));
+        let named = doc["error"]["field"].as_str().unwrap_or_default();
+        let expected: &[&str] = if field == "pool" { &["name", "pool"] } else { &["device"] };
+        assert!(expected.contains(&named), "{id} {input:?}: {doc}");
+    }
+    assert_eq!(lab.ctl_json(&["monitor", "schedules"]), before);
+    let log = lab.ctl_json(&["log", "view"]);
+    let stored = log.as_array().unwrap().iter().filter(|e| e["action"] == "health.schedule_set" && e["result"] == "ok");
+    assert_eq!(stored.count(), 0, "{log}");
 }
