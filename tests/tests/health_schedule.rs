@@ -6,8 +6,11 @@
 //! corenasd runs with CORENAS_SCHEDULE_SECS=1 (a tick a second). The hour is the machine's local
 //! hour, read with `date` as corenasd reads it (localtime).
 
+use corenas_proto::monitor::{Cadence, HealthScheduleSpec, HealthWork};
 use corenas_tests::media::{LoopDisk, ScratchDir};
-use corenas_tests::{Lab, LabOptions, require_root, run, stderr, stdout, wait_for, workspace};
+use corenas_tests::{
+    Lab, LabOptions, block_on, ctx, daemon_client, require_root, run, stderr, stdout, wait_for, workspace,
+};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -215,6 +218,33 @@ fn bad_schedules_are_refused_naming_the_field_and_nothing_is_stored() {
         Some(2)
     );
     assert_eq!(lab.ctl(&["device", "selftest-schedule", "/dev/null", "--every", "daily"]).status.code(), Some(2));
+    // At corenasd itself, past the CLI: the types allow an hour of 24 and any known-good name.
+    let refused = block_on(async {
+        let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
+        let mut fields = Vec::new();
+        for spec in [
+            HealthScheduleSpec {
+                work: HealthWork::Scrub { pool: "tank".parse().unwrap() },
+                every: Cadence::Daily,
+                hour: 24,
+            },
+            HealthScheduleSpec {
+                work: HealthWork::Scrub { pool: "tank".parse().unwrap() },
+                every: Cadence::Daily,
+                hour: 3,
+            },
+            HealthScheduleSpec {
+                work: HealthWork::SmartLong { device: "/dev/loop199".parse().unwrap() },
+                every: Cadence::Weekly,
+                hour: 255,
+            },
+        ] {
+            let e = d.health_schedule_set(ctx(), spec, false).await.expect("transport").expect_err("accepted");
+            fields.push(e.field.unwrap_or_default());
+        }
+        fields
+    });
+    assert_eq!(refused, ["hour", "pool", "hour"]);
     assert_eq!(lab.ctl_json(&["monitor", "schedules"]), before);
 }
 
