@@ -125,20 +125,15 @@ fn most_urgent_first(list: &[Alert]) -> Vec<&Alert> {
     active
 }
 
-async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>, status: StatusCode) -> Response {
+/// The active alerts, the worst first, with the dismiss button for operators (re-rendered by
+/// live.js when the event stream says alerts changed).
+fn active_section(caller: &Caller, alerts: &Result<Vec<Alert>, WireError>) -> Markup {
     let l = caller.lang;
-    let cred = &caller.cred;
-    let alerts = crate::daemon!(app.gate, cred, AlertList { include_resolved: true });
-    let silences = crate::daemon!(app.gate, cred, SilenceList {});
-    let policies = crate::daemon!(app.gate, cred, AlertPolicyList {});
-    let channels = crate::daemon!(app.gate, cred, ChannelList {});
-    let (operator, admin) = (caller.is(Role::Operator), caller.is(Role::Admin));
-    let since = now() - WEEK;
-    let body = html! {
-        @if let Some(n) = notice { (n) }
+    let operator = caller.is(Role::Operator);
+    html! {
         section.card #active-alerts data-live aria-live="polite" {
             h2 { (l.t("Active alerts", "Aktive Warnungen")) }
-            @match &alerts {
+            @match alerts {
                 Err(e) => (error_box(l, e)),
                 Ok(list) => {
                     @let active = most_urgent_first(list);
@@ -156,7 +151,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>, status:
                             td {
                                 (alert_state(l, a))
                                 @if operator && a.dismissed_at.is_none() {
-                                    form.inline method="post" action=(format!("/alerts/{}/dismiss", a.id)) {
+                                    form.inline method="post" action=(format!("/alerts/{}/dismiss", http::url_encode(&a.id))) {
                                         (csrf_input(caller))
                                         button.secondary type="submit" { (l.t("Dismiss", "Verwerfen")) }
                                     }
@@ -167,6 +162,21 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>, status:
                 },
             }
         }
+    }
+}
+
+async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>, status: StatusCode) -> Response {
+    let l = caller.lang;
+    let cred = &caller.cred;
+    let alerts = crate::daemon!(app.gate, cred, AlertList { include_resolved: true });
+    let silences = crate::daemon!(app.gate, cred, SilenceList {});
+    let policies = crate::daemon!(app.gate, cred, AlertPolicyList {});
+    let channels = crate::daemon!(app.gate, cred, ChannelList {});
+    let admin = caller.is(Role::Admin);
+    let since = now() - WEEK;
+    let body = html! {
+        @if let Some(n) = notice { (n) }
+        (active_section(caller, &alerts))
         section.card #silences {
             h2 { (l.t("Silences", "Stummschaltungen")) }
             p.hint { (l.t("A silence holds back deliveries of a class or a subject for a while; the alerts are still shown here.",
@@ -183,7 +193,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>, status:
                         td { (s.reason) }
                         td { (s.created_by) }
                         td { @if admin {
-                            form.inline method="post" action=(format!("/alerts/silences/{}/remove", s.id)) {
+                            form.inline method="post" action=(format!("/alerts/silences/{}/remove", http::url_encode(&s.id))) {
                                 (csrf_input(caller)) button.secondary type="submit" { (l.t("End", "Beenden")) }
                             }
                         } }
@@ -555,8 +565,66 @@ pub async fn channel_test(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use corenas_proto::monitor::AlertState;
+    use corenas_proto::web::{Credential, SessionInfo, WebToken};
+
+    /// A logged-in caller of the given role, for rendering.
+    pub(crate) fn caller(role: Role, lang: Lang) -> Caller {
+        let token = WebToken::new("a".repeat(64)).expect("token");
+        Caller {
+            cred: Credential::Session(token.clone()),
+            session: SessionInfo {
+                id: "s1".into(),
+                user: "alice".into(),
+                role,
+                source: "127.0.0.1".into(),
+                created: String::new(),
+                last_seen: String::new(),
+                idle_expires: String::new(),
+                expires: String::new(),
+                current: true,
+                via: "session".into(),
+            },
+            token: Some(token),
+            lang,
+        }
+    }
+
+    pub(crate) const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
+
+    fn alert(id: &str) -> Alert {
+        Alert {
+            id: id.into(),
+            class: AlertClass::DiskFailing,
+            subject: HOSTILE.into(),
+            level: AlertLevel::Critical,
+            state: AlertState::Active,
+            summary: format!("disk model {HOSTILE} reports failing"),
+            action: HOSTILE.into(),
+            first_seen: 1_700_000_000,
+            last_seen: 1_700_000_600,
+            resolved_at: None,
+            dismissed_by: None,
+            dismissed_at: None,
+            silenced_by: Some(HOSTILE.into()),
+        }
+    }
+
+    #[test]
+    fn alert_texts_from_outside_are_escaped_and_only_operators_may_dismiss() {
+        let list = Ok(vec![alert("a/../x?y")]);
+        let op = active_section(&caller(Role::Operator, Lang::En), &list).into_string();
+        assert!(!op.contains("<script>") && !op.contains("<img"), "{op}");
+        assert!(op.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{op}");
+        assert!(op.contains("action=\"/alerts/a%2F..%2Fx%3Fy/dismiss\""), "the id stays one path segment: {op}");
+        let viewer = active_section(&caller(Role::Viewer, Lang::De), &list).into_string();
+        assert!(!viewer.contains("<form") && viewer.contains("kritisch"), "{viewer}");
+        let down = active_section(&caller(Role::Admin, Lang::En), &Err(WireError::internal("alerts: not built yet")))
+            .into_string();
+        assert!(down.contains("Not done:") && down.contains("not built yet"), "shown as an error: {down}");
+    }
 
     #[test]
     fn the_transcript_is_shown_line_by_line_and_escaped() {

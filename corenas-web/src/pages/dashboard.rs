@@ -269,3 +269,63 @@ pub async fn page(
     }
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+    use crate::pages::alerts::tests::{HOSTILE, caller};
+    use corenas_proto::monitor::{DiskSample, HealthSnapshot};
+    use corenas_proto::web::Role;
+
+    fn status() -> MonitorStatus {
+        let disk = DiskSample {
+            dev: "sda".into(),
+            id: "wwn-1".into(),
+            wwn: Some("wwn-1".into()),
+            serial: None,
+            model: Some(HOSTILE.into()),
+            firmware: Some(HOSTILE.into()),
+            rotational: Some(true),
+            power: PowerState::Standby,
+            smart_healthy: Some(false),
+            temperature_c: Some(41),
+            power_on_hours: None,
+            attributes: vec![],
+            nvme_percentage_used: None,
+            nvme_available_spare: None,
+            nvme_media_errors: None,
+            smart_last_success: Some(1_700_000_000),
+            last_error: Some(HOSTILE.into()),
+        };
+        MonitorStatus {
+            snapshot: HealthSnapshot { disks: vec![disk], ..HealthSnapshot::default() },
+            alerts: vec![],
+            schedules: vec![],
+        }
+    }
+
+    #[test]
+    fn a_hostile_disk_model_is_text_in_the_table_and_in_the_chart() {
+        let c = caller(Role::Viewer, Lang::En);
+        let status = Ok(status());
+        let html = health_section(&c, &status).into_string();
+        assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;") && html.contains("standby (asleep)") && html.contains("FAILING"),
+            "{html}"
+        );
+        let history = Ok(vec![Series {
+            name: "disk_temperature_celsius:wwn-1".into(),
+            points: vec![(1_700_000_000, 40.0), (1_700_000_060, 41.0)],
+        }]);
+        let charts = charts_section(&c, &Ok(HistoryRange::Day), &history, &status).into_string();
+        assert!(
+            charts.contains("<svg") && charts.contains("sda (&lt;script&gt;"),
+            "labelled by device and model: {charts}"
+        );
+        assert!(!charts.contains("<script>") && !charts.contains("<img"), "{charts}");
+        let bad = charts_section(&c, &"decade".parse::<HistoryRange>().map_err(WireError::from), &history, &status);
+        assert!(bad.into_string().contains("E_INVALID_INPUT"), "a bad range is an error in the section");
+    }
+}
