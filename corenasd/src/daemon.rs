@@ -37,7 +37,7 @@ pub struct Daemon {
     /// Changes under way, each in its own task; corenasd waits for them before it exits.
     pub in_flight: tokio_util::task::TaskTracker,
     /// The health cache the collectors fill (monitor/).
-    pub monitor: crate::monitor::Monitor,
+    pub monitor: crate::monitor::cache::Monitor,
     /// The alert engine's in-memory part (alerts/).
     pub alerts: crate::alerts::Alerts,
 }

@@ -138,6 +138,9 @@ pub struct LabOptions {
     pub split_helpers: bool,
     /// Pass `--monitor-secs N`: every collector runs every N seconds (the monitoring tests).
     pub monitor_secs: Option<u64>,
+    /// Programs replaced for the helper only: `(program, file)` binds the file over the
+    /// program's path in a private mount namespace (see [`replace_programs`]).
+    pub replace_programs: Vec<(&'static str, PathBuf)>,
 }
 
 /// The filesystem under corenasd's state directory (see [`LabOptions::state_fs`]).
@@ -167,6 +170,7 @@ impl Default for LabOptions {
             pam: false,
             split_helpers: false,
             monitor_secs: None,
+            replace_programs: Vec::new(),
         }
     }
 }
@@ -403,6 +407,9 @@ impl Lab {
         }
         if !opts.hide_programs.is_empty() {
             hide_programs(&mut cmd, &opts.hide_programs);
+        }
+        if !opts.replace_programs.is_empty() {
+            replace_programs(&mut cmd, &opts.replace_programs);
         }
         if opts.pam {
             cmd.args(["--login-check", "pam"]);
@@ -714,6 +721,34 @@ pub fn hide_programs(cmd: &mut Command, paths: &[&str]) {
             rustix::mount::mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?;
             for t in &targets {
                 rustix::mount::mount_bind(c"/dev/null", t.as_c_str())?;
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Replaces programs for the child only: in a private mount namespace, each `(path, file)`
+/// binds `file` (a fixture script, root-owned and not writable by others, as the helper's
+/// program check wants) over `path`. The host is untouched.
+pub fn replace_programs(cmd: &mut Command, programs: &[(&str, PathBuf)]) {
+    use rustix::mount::MountPropagationFlags;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    // Built before fork: the closure below must not allocate.
+    let pairs: Vec<(std::ffi::CString, std::ffi::CString)> = programs
+        .iter()
+        .map(|(p, f)| {
+            (std::ffi::CString::new(*p).expect("path"), std::ffi::CString::new(f.as_os_str().as_bytes()).expect("path"))
+        })
+        .collect();
+    // SAFETY: the closure runs between fork and exec and only makes system calls with
+    // pre-built C strings (no allocation, no locks).
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+            rustix::mount::mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?;
+            for (target, source) in &pairs {
+                rustix::mount::mount_bind(source.as_c_str(), target.as_c_str())?;
             }
             Ok(())
         });
