@@ -82,6 +82,14 @@ fn loop_scrub_schedule_due_now_starts_one_audited_scrub_even_across_a_restart() 
     let pool = "hs";
     ok(&lab.ctl(&["storage", "create", pool, "--type", "btrfs", "--device", &dev]), "btrfs create");
 
+    // monitor status shows the pool at a glance, with its schedule, once the collectors ran.
+    ok(&lab.ctl(&["monitor", "run"]), "monitor run");
+    let status = stdout(&lab.ctl(&["monitor", "status"]));
+    let pools = status.split("\nPOOLS\n").nth(1).unwrap_or_else(|| panic!("{status}"));
+    assert!(pools.lines().nth(1).is_some_and(|l| l.starts_with("hs ") && l.contains("btrfs")), "{status}");
+    let schedules = status.split("\nSCHEDULES\n").nth(1).unwrap_or_else(|| panic!("{status}"));
+    assert!(schedules.lines().any(|l| l.starts_with("scrub") && l.contains("hs") && l.contains("monthly")), "{status}");
+
     // Every pool has the monthly default until an admin says otherwise.
     let s = schedule_of(&lab, "scrub", pool).expect("a default scrub schedule");
     assert_eq!(
