@@ -272,6 +272,9 @@ pub fn render(l: Lang, chart: &Chart) -> Markup {
     }
 }
 
+/// The history prefixes the dashboard asks for, one request per chart ([`place`] sorts them).
+pub const PREFIXES: [&str; 5] = ["pool_used", "disk_temperature", "cpu", "memory", "net_"];
+
 /// Where a history series is drawn.
 pub struct Placement {
     /// Which chart ("pools", "temps", "cpu", "memory", "net").

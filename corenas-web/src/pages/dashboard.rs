@@ -185,8 +185,26 @@ pub async fn page(
     let l = caller.lang;
     let range = crate::api::alerts::history_range(q.get("range").map(String::as_str));
     let status = crate::daemon!(app.gate, &caller.cred, MonitorStatus {});
+    // One request per chart: only what is drawn crosses the wire (each answer stays far below
+    // the frame limit, however many datasets or disks there are).
     let history = match &range {
-        Ok(r) => crate::daemon!(app.gate, &caller.cred, MonitorHistory { prefix: String::new(), range: *r }),
+        Ok(r) => {
+            let mut all = Ok(Vec::new());
+            for prefix in super::charts::PREFIXES {
+                match crate::daemon!(app.gate, &caller.cred, MonitorHistory { prefix: prefix.to_owned(), range: *r }) {
+                    Ok(mut series) => {
+                        if let Ok(a) = all.as_mut() {
+                            a.append(&mut series);
+                        }
+                    }
+                    Err(e) => {
+                        all = Err(e);
+                        break;
+                    }
+                }
+            }
+            all
+        }
         Err(e) => Err(e.clone()),
     };
     let jobs = crate::daemon!(app.gate, &caller.cred, ImageList { query: active_query() });
