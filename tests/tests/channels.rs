@@ -554,6 +554,11 @@ fn webhook_posts_the_v4_payload_and_reports_failures() {
         .expect("add");
         let r = send_test(&d, "hook-dead").await;
         assert!(!r.ok && r.error.as_deref().is_some_and(|e| e.contains("could not connect")), "{r:?}");
+
+        // A receiver that never answers: given up after 10 s, said so (last: it blocks the server).
+        add(&d, hook("hook-slow", "/slow"), false).await.expect("add");
+        let r = send_test(&d, "hook-slow").await;
+        assert!(!r.ok && r.error.as_deref().is_some_and(|e| e.contains("no answer from 127.0.0.1")), "{r:?}");
     });
 
     // Remove drops the channel's queued outbox rows (and only its undelivered ones).

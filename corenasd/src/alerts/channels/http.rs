@@ -119,36 +119,38 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
         .await
         .map_err(|e| format!("HTTP handshake: {}", chain(&e)))?;
-    let driver = tokio::spawn(conn);
+    // Stopped however this ends, the 10 s limit included: no connection outlives its POST.
+    let _driver = AbortOnDrop(tokio::spawn(conn));
     let req = hyper::Request::post(&t.path)
         .header(hyper::header::HOST, &t.authority)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(hyper::header::USER_AGENT, concat!("corenasd/", env!("CARGO_PKG_VERSION")))
         .body(Full::new(Bytes::from(json)))
         .map_err(|e| format!("the request could not be built: {e}"))?;
-    let resp = sender.send_request(req).await.map_err(|e| format!("the request failed: {}", chain(&e)));
-    let result = match resp {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let mut body = resp.into_body();
-            let mut buf = Vec::new();
-            // Read up to the cap, then stop: a huge answer is not our business.
-            while buf.len() < BODY_CAP {
-                match body.frame().await {
-                    Some(Ok(f)) => {
-                        if let Some(d) = f.data_ref() {
-                            buf.extend_from_slice(&d[..d.len().min(BODY_CAP - buf.len())]);
-                        }
-                    }
-                    Some(Err(_)) | None => break,
+    let resp = sender.send_request(req).await.map_err(|e| format!("the request failed: {}", chain(&e)))?;
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut buf = Vec::new();
+    // Read up to the cap, then stop: a huge answer is not our business.
+    while buf.len() < BODY_CAP {
+        match body.frame().await {
+            Some(Ok(f)) => {
+                if let Some(d) = f.data_ref() {
+                    buf.extend_from_slice(&d[..d.len().min(BODY_CAP - buf.len())]);
                 }
             }
-            Ok(Answer { status, body: buf })
+            Some(Err(_)) | None => break,
         }
-        Err(e) => Err(e),
-    };
-    driver.abort();
-    result
+    }
+    Ok(Answer { status, body: buf })
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// POSTs `json` to `url` + `suffix`; an error is the reason in plain words.
