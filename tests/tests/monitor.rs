@@ -236,7 +236,7 @@ fn loop_a_disk_in_standby_is_never_read_but_an_ssd_is() {
     }
     let _cleanup = Cleanup(fix.clone());
     let script = fixture_smartctl(&fix, &dh);
-    let lab = Lab::start(
+    let mut lab = Lab::start(
         "monitor-disks",
         LabOptions {
             monitor_secs: Some(3),
@@ -294,6 +294,18 @@ fn loop_a_disk_in_standby_is_never_read_but_an_ssd_is() {
     assert_eq!(calls(&fix, "check", &dh), checks);
     let text = std::fs::read_to_string(fix.join("calls")).unwrap_or_default();
     assert!(!text.contains("/dev/sdzz"), "smartctl never ran for it: {text}");
+
+    // A restart starts from the SQLite cache: the first answer already has the disks, and the
+    // collectors' counts go on from where they were (a fresh start would say 0 or 1 run).
+    let runs = |s: &HealthSnapshot| s.collectors.iter().find(|c| c.name == "disks").map_or(0, |c| c.runs);
+    let before = cached(&lab).1.iter().find(|c| c.0 == "disks").map_or(0, |c| u64::try_from(c.3).unwrap_or(0));
+    lab.terminate_daemon();
+    lab.restart_daemon();
+    let s = status(&lab);
+    assert!(runs(&s) >= before && before >= 4, "{} runs after the restart, {before} before", runs(&s));
+    let sleepy = s.disks.iter().find(|d| d.dev == dh.trim_start_matches("/dev/")).expect("the rotating disk, cached");
+    assert_eq!(sleepy.power, PowerState::Standby, "{sleepy:?}");
+    assert_eq!(calls(&fix, "full", &dh), 0, "not even after a restart");
 }
 
 /// `monitor status` must reach a client whatever the snapshot holds: with a pool there is a
