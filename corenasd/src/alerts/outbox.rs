@@ -49,10 +49,10 @@ pub async fn run(d: Arc<Daemon>, first_retry: Duration) {
         if let Err(e) = deliver_due(&d, first, now).await {
             tracing::error!(error = %e, "outbox: delivering");
         }
-        if let Err(e) = with_conn(&d, |c| queue_digest(c, now, digest_every, &channels::instance_name())) {
+        if let Err(e) = with_conn(&d, |c| queue_digest(c, now, digest_every, &super::engine::instance_name())) {
             tracing::error!(error = %e, "outbox: the digest");
         }
-        if let Err(e) = with_conn(&d, |c| resolve_removed_channels(c, now, &channels::instance_name())) {
+        if let Err(e) = with_conn(&d, |c| resolve_removed_channels(c, now, &super::engine::instance_name())) {
             tracing::error!(error = %e, "outbox: tidying the failures of removed channels");
         }
         if now >= next_resend {
@@ -172,7 +172,7 @@ pub(crate) fn record_success(
     }
     store::channel_result(&tx, channel, now, None)?;
     if let Some(a) = store::active_alert(&tx, AlertClass::DeliveryFailed, &rules::clean(channel, rules::SUBJECT_MAX))? {
-        super::resolve(&tx, a, now, instance)?;
+        super::engine::resolve(&tx, a, now, instance)?;
     }
     tx.commit().map_err(crate::state::sql("recording a delivery"))
 }
@@ -221,7 +221,7 @@ fn raise_delivery_failed(
         action: rules::action(AlertClass::DeliveryFailed).to_owned(),
         sustained: false,
     };
-    super::raise(conn, &f, now, instance)?;
+    super::engine::raise(conn, &f, now, instance)?;
     Ok(())
 }
 
@@ -231,7 +231,7 @@ pub(crate) fn resolve_removed_channels(conn: &mut Connection, now: i64, instance
     let names: HashSet<String> = store::channels(&tx)?.into_iter().map(|c| c.name).collect();
     for a in store::active_alerts(&tx)? {
         if a.class == AlertClass::DeliveryFailed && !names.contains(&a.subject) {
-            super::resolve(&tx, a, now, instance)?;
+            super::engine::resolve(&tx, a, now, instance)?;
         }
     }
     tx.commit().map_err(crate::state::sql("tidying delivery failures"))
@@ -240,7 +240,7 @@ pub(crate) fn resolve_removed_channels(conn: &mut Connection, now: i64, instance
 /// Every active alert an Alertmanager channel should hold, sent again.
 async fn resend_alertmanager(d: &Daemon, now: i64) -> Result<(), StateError> {
     let batches = with_conn(d, |c| alertmanager_batches(c, now))?;
-    let instance = channels::instance_name();
+    let instance = super::engine::instance_name();
     for (channel, alerts) in batches {
         let msg = Outgoing { kind: OutgoingKind::Firing, alerts, instance: instance.clone() };
         let report = channels::deliver(d, &channel, &msg).await;
@@ -276,7 +276,7 @@ pub(crate) fn alertmanager_batches(conn: &Connection, now: i64) -> Result<Vec<(S
     for a in store::active_alerts(conn)? {
         if a.dismissed_at.is_none()
             && store::silence_for(&silences, &a).is_none()
-            && super::policy::effective(conn, a.class)? != Delivery::Never
+            && store::delivery_of(conn, a.class)? != Delivery::Never
         {
             alerts.push(a);
         }
@@ -326,7 +326,7 @@ pub(crate) fn queue_digest(
         if a.first_seen > last
             && a.dismissed_at.is_none()
             && store::silence_for(&silences, &a).is_none()
-            && super::policy::effective(&tx, a.class)? == Delivery::Digest
+            && store::delivery_of(&tx, a.class)? == Delivery::Digest
         {
             fresh.push(a);
         }
@@ -338,7 +338,7 @@ pub(crate) fn queue_digest(
         if mine.is_empty() {
             continue;
         }
-        let payload = super::payload(OutgoingKind::Digest, mine, instance)?;
+        let payload = super::engine::payload(store::MessageKind::Digest, mine, instance)?;
         store::queue(&tx, &c.name, None, None, store::event::DIGEST, &payload, now, now)?;
         queued = true;
     }

@@ -2,43 +2,14 @@
 //! defaults keep mail worth reading: classes that reach warning or worse go out at once,
 //! notice-level classes wait for the daily digest, informational ones are never sent.
 
+use super::rules::default_delivery;
 use super::store;
 use crate::daemon::Daemon;
 use crate::state::StateError;
 use corenas_proto::WireError;
 use corenas_proto::api::Change;
-use corenas_proto::monitor::{AlertClass, AlertLevel, ClassPolicy, Delivery};
+use corenas_proto::monitor::{AlertClass, ClassPolicy, Delivery};
 use rusqlite::Connection;
-
-/// The most a class's alerts reach (the level its default delivery is chosen by).
-pub fn class_level(class: AlertClass) -> AlertLevel {
-    match class {
-        AlertClass::PoolDegraded | AlertClass::PoolCapacity | AlertClass::DiskFailing | AlertClass::AuditChain => {
-            AlertLevel::Critical
-        }
-        AlertClass::ScrubErrors
-        | AlertClass::DiskTemperature
-        | AlertClass::DiskWear
-        | AlertClass::MountDown
-        | AlertClass::DeliveryFailed
-        | AlertClass::BackupFailed => AlertLevel::Error,
-        AlertClass::DiskAttributeRising | AlertClass::HelperFailing | AlertClass::CheckFailed => AlertLevel::Warning,
-        AlertClass::ScrubOverdue | AlertClass::JobFailed => AlertLevel::Notice,
-    }
-}
-
-pub fn default_delivery(class: AlertClass) -> Delivery {
-    match class_level(class) {
-        AlertLevel::Info => Delivery::Never,
-        AlertLevel::Notice => Delivery::Digest,
-        AlertLevel::Warning | AlertLevel::Error | AlertLevel::Critical => Delivery::Immediate,
-    }
-}
-
-/// The delivery in force for a class: an admin's choice, else the default.
-pub fn effective(conn: &Connection, class: AlertClass) -> Result<Delivery, StateError> {
-    Ok(store::policy_overrides(conn)?.get(&class).copied().unwrap_or_else(|| default_delivery(class)))
-}
 
 fn policies(conn: &Connection, now: i64) -> Result<Vec<ClassPolicy>, StateError> {
     let overrides = store::policy_overrides(conn)?;

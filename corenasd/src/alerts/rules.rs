@@ -5,7 +5,7 @@
 //! sustained long enough, what resolves and what is delivered. Every text that came from a
 //! pool, a disk's firmware or a tool is cleaned here (control characters dropped, length capped).
 
-use corenas_proto::monitor::{AlertClass, AlertLevel, DiskSample, HealthSnapshot, PoolSample, PoolState};
+use corenas_proto::monitor::{AlertClass, AlertLevel, Delivery, DiskSample, HealthSnapshot, PoolSample, PoolState};
 use corenas_proto::storage::Backend;
 use std::collections::HashMap;
 
@@ -138,6 +138,31 @@ fn finding(class: AlertClass, subject: &str, level: AlertLevel, summary: String)
         summary: clean(&summary, SUMMARY_MAX),
         action: action(class).to_owned(),
         sustained: false,
+    }
+}
+
+/// The most a class's alerts reach (the level its default delivery is chosen by).
+pub fn class_level(class: AlertClass) -> AlertLevel {
+    match class {
+        AlertClass::PoolDegraded | AlertClass::PoolCapacity | AlertClass::DiskFailing | AlertClass::AuditChain => {
+            AlertLevel::Critical
+        }
+        AlertClass::ScrubErrors
+        | AlertClass::DiskTemperature
+        | AlertClass::DiskWear
+        | AlertClass::MountDown
+        | AlertClass::DeliveryFailed
+        | AlertClass::BackupFailed => AlertLevel::Error,
+        AlertClass::DiskAttributeRising | AlertClass::HelperFailing | AlertClass::CheckFailed => AlertLevel::Warning,
+        AlertClass::ScrubOverdue | AlertClass::JobFailed => AlertLevel::Notice,
+    }
+}
+
+pub fn default_delivery(class: AlertClass) -> Delivery {
+    match class_level(class) {
+        AlertLevel::Info => Delivery::Never,
+        AlertLevel::Notice => Delivery::Digest,
+        AlertLevel::Warning | AlertLevel::Error | AlertLevel::Critical => Delivery::Immediate,
     }
 }
 

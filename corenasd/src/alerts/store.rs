@@ -7,6 +7,7 @@
 use crate::state::{StateError, sql};
 use corenas_proto::monitor::{Alert, AlertClass, AlertLevel, AlertState, Delivery, Silence};
 use rusqlite::{Connection, Row, params};
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
 /// `next_attempt` of a row that will never be sent (given up, or held back for good).
@@ -252,6 +253,11 @@ pub fn silence_for<'a>(silences: &'a [Silence], a: &Alert) -> Option<&'a Silence
 
 // --- policies ---------------------------------------------------------------------------------
 
+/// The delivery in force for a class: an admin's choice, else the default.
+pub fn delivery_of(conn: &Connection, class: AlertClass) -> Result<Delivery, StateError> {
+    Ok(policy_overrides(conn)?.get(&class).copied().unwrap_or_else(|| super::rules::default_delivery(class)))
+}
+
 pub fn policy_overrides(conn: &Connection) -> Result<HashMap<AlertClass, Delivery>, StateError> {
     let mut st = conn.prepare("SELECT class, delivery FROM alert_policies").map_err(sql("reading alert policies"))?;
     let rows = st
@@ -346,6 +352,24 @@ pub fn channel_result(conn: &Connection, channel: &str, now: i64, error: Option<
 }
 
 // --- the outbox -------------------------------------------------------------------------------
+
+/// An outbox row's message as stored: the JSON shape of the channels' `Outgoing`, which the
+/// outbox reads it back as (a unit test holds the two together). Written here so the engine
+/// need not import the channels module.
+#[derive(Debug, Serialize)]
+pub struct Message {
+    pub kind: MessageKind,
+    pub alerts: Vec<Alert>,
+    pub instance: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Firing,
+    Resolved,
+    Digest,
+}
 
 /// What a row carries: a firing, a resolution, or a digest.
 pub mod event {

@@ -1,14 +1,18 @@
 //! The engine over a real SQLite state database: dedup, sustain, flap guard, dismiss and
 //! baselines, silences, the outbox's bookkeeping, and a restart over the same file.
 
+use super::channels::{Outgoing, OutgoingKind};
+use super::engine::{FLAP_WINDOW_SECS, evaluate_conn};
 use super::store::{self, event};
 use super::*;
 use crate::state::State;
 use crate::state::test_support::TestDir;
+use corenas_proto::monitor::AlertClass;
 use corenas_proto::monitor::{
     AlertLevel, AttributeSample, CollectorStatus, DiskSample, PoolSample, PoolState, PowerState,
 };
 use corenas_proto::storage::Backend;
+use rusqlite::Connection;
 
 const T0: i64 = 1_800_000_000;
 const HOST: &str = "nas1";
