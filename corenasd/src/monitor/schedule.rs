@@ -149,17 +149,11 @@ fn rows(d: &Daemon) -> Result<Vec<Row>, WireError> {
 }
 
 fn save(d: &Daemon, work: &HealthWork, stored: &Stored) -> Result<(), WireError> {
+    // A default never replaces a row: an admin's setting that landed first stands.
+    let on_conflict = if stored.default { "DO NOTHING" } else { "DO UPDATE SET spec = ?2" };
     let (k, spec) = (key(work)?, serde_json::to_string(stored).map_err(|e| WireError::internal(e.to_string()))?);
-    d.with_state(|s| {
-        s.conn()
-            .execute(
-                "INSERT INTO health_schedules(work, spec) VALUES (?1, ?2)
-                 ON CONFLICT(work) DO UPDATE SET spec = ?2",
-                params![k, spec],
-            )
-            .map(|_| ())
-            .map_err(sql("saving a health schedule"))
-    })
+    let sql_text = format!("INSERT INTO health_schedules(work, spec) VALUES (?1, ?2) ON CONFLICT(work) {on_conflict}");
+    d.with_state(|s| s.conn().execute(&sql_text, params![k, spec]).map(|_| ()).map_err(sql("saving a health schedule")))
 }
 
 fn record_run(d: &Daemon, work: &HealthWork, at: i64, job: Option<&str>) -> Result<(), WireError> {
@@ -540,6 +534,24 @@ mod tests {
         assert_eq!(list(&d).unwrap().len(), 3);
         d.with_state(|s| s.conn().execute("DELETE FROM pools WHERE name = 'idle'", []).map_err(sql("test"))).unwrap();
         assert_eq!(list(&d).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_default_never_replaces_what_an_admin_set() {
+        let dir = crate::state::test_support::TestDir::new("health-default");
+        let d = daemon(&dir);
+        add_pool(&d, "tank");
+        let work = HealthWork::Scrub { pool: "tank".parse().unwrap() };
+        let admin = Stored { every: Cadence::Off, hour: 3, default: false, since: 0 };
+        save(&d, &work, &admin).unwrap();
+        let default = Stored { every: Cadence::Monthly, hour: 3, default: true, since: 0 };
+        save(&d, &work, &default).unwrap();
+        assert_eq!(row(&d, "tank").stored, admin);
+        // The run loop adopts defaults only for pools without a row.
+        let all = effective(&d, 0, true).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].stored.every, Cadence::Off);
+        assert_eq!(list(&d).unwrap()[0].next_run, None);
     }
 
     #[test]
