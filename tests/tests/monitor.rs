@@ -295,6 +295,8 @@ fn loop_a_disk_in_standby_is_never_read_but_an_ssd_is() {
     let text = std::fs::read_to_string(fix.join("calls")).unwrap_or_default();
     assert!(!text.contains("/dev/sdzz"), "smartctl never ran for it: {text}");
 
+    hostile_devices_never_reach_smartctl(&lab, &fix, &dh);
+
     // A restart starts from the SQLite cache: the first answer already has the disks, and the
     // collectors' counts go on from where they were (a fresh start would say 0 or 1 run).
     let runs = |s: &HealthSnapshot| s.collectors.iter().find(|c| c.name == "disks").map_or(0, |c| c.runs);
@@ -327,4 +329,93 @@ fn loop_zfs_monitor_status_with_a_pool_crosses_the_wire() {
     let s = status(&lab);
     assert!(s.pools.iter().any(|p| p.name == pool && p.state == PoolState::Online), "{:?}", s.pools);
     ok(&lab.ctl(&["storage", "destroy", &pool, "--force"]), "destroy");
+}
+
+/// The corpus's hostile device strings, put straight into a `SmartIfAwake` frame to the
+/// helper (around corenasd and the CLI): each frame is refused undecoded and smartctl never
+/// runs. Control: the same frame with a real device is answered, and the fixture counts it.
+fn hostile_devices_never_reach_smartctl(lab: &Lab, fix: &std::path::Path, real: &str) {
+    use corenas_proto::helper::{HelperRequest, StorageQuery};
+    use corenas_proto::wire::{Service, client_hello};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const PLACEHOLDER: &str = "/dev/disk/by-id/qqqqqqqq";
+    let shared = corenas_tests::workspace().parent().map(|p| p.join("shared/corpus/bad-inputs.json"));
+    let files = [
+        shared
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| corenas_tests::workspace().join("tests/corpus/bad-inputs.json")),
+        corenas_tests::workspace().join("tests/corpus/own-bad-inputs.json"),
+    ];
+    let mut inputs = Vec::new();
+    for f in files {
+        let list: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
+                .expect("corpus JSON");
+        inputs.extend(
+            list.iter()
+                .filter(|e| e["field"] == "device")
+                .filter_map(|e| e["input"].as_str().map(str::to_owned))
+                .filter(|i| i.parse::<corenas_proto::names::DevicePath>().is_err()),
+        );
+    }
+    // And smartctl's own ways in: options where a device goes, traversal, a line break.
+    for own in
+        ["-n", "--scan-open", "-d", "/dev/../etc/shadow", "/dev/disk/by-id/../../sda", "/dev/sda\n", "/dev/sd a", ""]
+    {
+        assert!(own.parse::<corenas_proto::names::DevicePath>().is_err(), "{own:?} is a valid device");
+        inputs.push(own.to_owned());
+    }
+    assert!(inputs.len() >= 10, "the corpus has hostile devices: {inputs:?}");
+    let frame = |device: &str| {
+        let msg = tarpc::ClientMessage::Request(tarpc::Request {
+            context: ctx(),
+            id: 1,
+            message: HelperRequest::StorageQuery {
+                query: StorageQuery::SmartIfAwake { device: device.parse().expect("valid") },
+            },
+        });
+        postcard::to_stdvec(&msg).expect("encode")
+    };
+    let patched = |bad: &str| {
+        let encoded = frame(PLACEHOLDER);
+        let mut needle = vec![u8::try_from(PLACEHOLDER.len()).expect("short")];
+        needle.extend_from_slice(PLACEHOLDER.as_bytes());
+        let at = encoded.windows(needle.len()).position(|w| w == needle).expect("placeholder in the frame");
+        let mut out = encoded[..at].to_vec();
+        out.extend(postcard::to_stdvec(&bad.to_owned()).expect("encode"));
+        out.extend_from_slice(&encoded[at + needle.len()..]);
+        out
+    };
+    let send = |payload: Vec<u8>| {
+        block_on(async {
+            let mut s = tokio::net::UnixStream::connect(&lab.helper_sock).await.expect("connect");
+            client_hello(&mut s, Service::Helper).await.expect("hello");
+            let mut buf = u32::try_from(payload.len()).expect("len").to_be_bytes().to_vec();
+            buf.extend(payload);
+            s.write_all(&buf).await.expect("write");
+            let mut answer = [0u8; 64];
+            match tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut answer)).await {
+                Ok(Ok(0) | Err(_)) => false,
+                Ok(Ok(_)) => true,
+                Err(_) => panic!("the helper neither answered nor closed the connection"),
+            }
+        })
+    };
+    let before = std::fs::read_to_string(fix.join("calls")).unwrap_or_default().lines().count();
+    for bad in &inputs {
+        assert!(!send(patched(bad)), "the helper answered a SmartIfAwake for {bad:?}");
+    }
+    // The collector loop keeps polling the lab's disks meanwhile: every new call must be one
+    // of those (a kernel name), none a hostile string.
+    let text = std::fs::read_to_string(fix.join("calls")).unwrap_or_default();
+    for line in text.lines().skip(before) {
+        let dev = line.split_once(' ').map_or("", |(_, d)| d);
+        let kernel_name = dev
+            .strip_prefix("/dev/")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert!(kernel_name && !inputs.iter().any(|i| i == dev), "smartctl ran for {line:?}");
+    }
+    let checks = calls(fix, "check", real);
+    assert!(send(frame(real)), "a valid frame is answered");
+    wait_for(|| calls(fix, "check", real) > checks, "the control request's smartctl run");
 }
