@@ -2,13 +2,13 @@
 //! certificate always checked): hyper's connection-level client, so nothing follows a redirect,
 //! a 10 s limit covers the whole exchange, and at most 64 KiB of the answer is read.
 
+use super::outgoing::{chain, one_line};
+use super::tls;
 use corenas_proto::monitor::HttpUrl;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio_rustls::rustls;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_CAP: usize = 64 * 1024;
@@ -24,7 +24,7 @@ pub struct Answer {
 
 impl Answer {
     pub fn excerpt(&self) -> String {
-        super::outgoing::one_line(&String::from_utf8_lossy(&self.body), EXCERPT)
+        one_line(&String::from_utf8_lossy(&self.body), EXCERPT)
     }
 }
 
@@ -81,37 +81,6 @@ pub fn shown_url(url: &HttpUrl, suffix: &str) -> String {
     }
 }
 
-fn tls_config() -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        return Err("no trusted CA certificates were found in the system store".into());
-    }
-    // ring, as lettre uses here: aws-lc-rs would add a cmake build to every 2-core build.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-/// Every cause of an error, outermost first, in one line.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
-}
-
 async fn exchange<S>(io: S, t: &Target, json: Vec<u8>) -> Result<Answer, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -161,12 +130,7 @@ pub async fn post_json(url: &HttpUrl, suffix: &str, json: Vec<u8>) -> Result<Ans
             .await
             .map_err(|e| format!("could not connect to {}:{}: {e}", t.host, t.port))?;
         if t.tls {
-            let name = rustls::pki_types::ServerName::try_from(t.host.clone())
-                .map_err(|e| format!("{} is not a name TLS can check: {e}", t.host))?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(tls_config()?))
-                .connect(name, tcp)
-                .await
-                .map_err(|e| tls_reason(&t.host, t.port, &e))?;
+            let tls = tls::handshake(tcp, &t.host, t.port, tls::client_config(None)?).await?;
             exchange(tls, &t, json).await
         } else {
             exchange(tcp, &t, json).await
@@ -175,16 +139,6 @@ pub async fn post_json(url: &HttpUrl, suffix: &str, json: Vec<u8>) -> Result<Ans
     tokio::time::timeout(TIMEOUT, work)
         .await
         .unwrap_or_else(|_| Err(format!("no answer from {}:{} within {} s", t.host, t.port, TIMEOUT.as_secs())))
-}
-
-/// A TLS failure in plain words; a certificate problem says so first.
-pub fn tls_reason(host: &str, port: u16, e: &(dyn std::error::Error + 'static)) -> String {
-    let text = chain(e);
-    if text.contains("certificate") || text.contains("Certificate") {
-        format!("the certificate of {host}:{port} is not trusted: {text}")
-    } else {
-        format!("TLS with {host}:{port} failed: {text}")
-    }
 }
 
 #[cfg(test)]

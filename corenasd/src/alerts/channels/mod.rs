@@ -10,6 +10,7 @@ mod mail;
 mod outgoing;
 mod smtp;
 mod store;
+mod tls;
 mod webhook;
 mod x509;
 
@@ -75,7 +76,7 @@ fn check(spec: &ChannelSpec) -> Result<(), WireError> {
         return Err(WireError::invalid("password", "a user name was given without a password"));
     }
     if let Some(ca) = &s.ca_file {
-        smtp::read_ca_file(ca.as_str()).map_err(|e| WireError::invalid("ca_file", e))?;
+        tls::read_ca_file(ca.as_str()).map_err(|e| WireError::invalid("ca_file", e))?;
     }
     Ok(())
 }

@@ -121,3 +121,17 @@ pub fn views(msg: &Outgoing, now: i64) -> Vec<AlertView> {
         })
         .collect()
 }
+
+/// Every cause of an error, outermost first, in one line.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
