@@ -276,6 +276,17 @@ impl Conn {
 }
 
 impl HelperConn {
+    /// Counts a request by operation and result (see [`RequestCounts`]).
+    async fn counted<T>(
+        &self,
+        op: &str,
+        request: impl std::future::Future<Output = Result<T, WireError>>,
+    ) -> Result<T, WireError> {
+        let r = request.await;
+        self.link.counts.record(op, &r);
+        r
+    }
+
     /// The connection to the helper of `area`: this one, or (made now) one to the other helper.
     async fn to(&self, area: HelperArea) -> Result<Conn, WireError> {
         if area == self.area || self.link.storage.is_none() {
@@ -297,30 +308,45 @@ impl HelperConn {
     }
     /// The helper's account snapshot, shared with concurrent callers (see [`FreshRead`]).
     pub async fn accounts(&self) -> Result<Accounts, WireError> {
-        let c = self.to(HelperArea::Accounts).await?;
-        self.link.accounts_read.get(async { c.check(c.client.accounts(ctx()).await)? }).await
+        self.counted("accounts", async {
+            let c = self.to(HelperArea::Accounts).await?;
+            self.link.accounts_read.get(async { c.check(c.client.accounts(ctx()).await)? }).await
+        })
+        .await
     }
     pub async fn acl_get(&self, path: SharePath) -> Result<AclListing, WireError> {
-        let c = self.to(HelperArea::Accounts).await?;
-        c.check(c.client.acl_get(ctx(), path).await)?
+        self.counted("acl_get", async {
+            let c = self.to(HelperArea::Accounts).await?;
+            c.check(c.client.acl_get(ctx(), path).await)?
+        })
+        .await
     }
     pub async fn device_probe(
         &self,
         device: corenas_proto::names::DevicePath,
     ) -> Result<corenas_proto::helper::DeviceProbe, WireError> {
-        let c = self.to(HelperArea::Accounts).await?;
-        c.check(c.client.device_probe(ctx(), device).await)?
+        self.counted("device_probe", async {
+            let c = self.to(HelperArea::Accounts).await?;
+            c.check(c.client.device_probe(ctx(), device).await)?
+        })
+        .await
     }
     pub async fn share_config(&self) -> Result<corenas_proto::shares::ShareConfig, WireError> {
-        let c = self.to(HelperArea::Accounts).await?;
-        c.check(c.client.share_config(ctx()).await)?
+        self.counted("share_config", async {
+            let c = self.to(HelperArea::Accounts).await?;
+            c.check(c.client.share_config(ctx()).await)?
+        })
+        .await
     }
     pub async fn mount_states(
         &self,
         targets: Vec<corenas_proto::names::MountTarget>,
     ) -> Result<Vec<Result<corenas_proto::mounts::UnitState, String>>, WireError> {
-        let c = self.to(HelperArea::Accounts).await?;
-        c.check(c.client.mount_states(ctx(), targets).await)?
+        self.counted("mount_states", async {
+            let c = self.to(HelperArea::Accounts).await?;
+            c.check(c.client.mount_states(ctx(), targets).await)?
+        })
+        .await
     }
     pub async fn storage_query(
         &self,
@@ -340,16 +366,22 @@ impl HelperConn {
         device: corenas_proto::names::DevicePath,
         regions: Vec<(u64, u32)>,
     ) -> Result<Vec<bool>, WireError> {
-        let c = self.to(HelperArea::Storage).await?;
-        c.check(c.client.wipe_check(ctx(), device, regions).await)?
+        self.counted("wipe_check", async {
+            let c = self.to(HelperArea::Storage).await?;
+            c.check(c.client.wipe_check(ctx(), device, regions).await)?
+        })
+        .await
     }
     pub async fn region_fingerprints(
         &self,
         device: corenas_proto::names::DevicePath,
         regions: Vec<(u64, u32)>,
     ) -> Result<Vec<[u8; 32]>, WireError> {
-        let c = self.to(HelperArea::Storage).await?;
-        c.check(c.client.region_fingerprints(ctx(), device, regions).await)?
+        self.counted("region_fingerprints", async {
+            let c = self.to(HelperArea::Storage).await?;
+            c.check(c.client.region_fingerprints(ctx(), device, regions).await)?
+        })
+        .await
     }
     /// `perform` for an operation that may take up to `limit` (a firmware erase): the call's
     /// deadline is that long, not the usual one.
@@ -370,8 +402,11 @@ impl HelperConn {
         user: corenas_proto::names::UserName,
         password: corenas_proto::web::LoginPassword,
     ) -> Result<corenas_proto::helper::PasswordCheck, WireError> {
-        let c = self.to(HelperArea::Accounts).await?;
-        c.check(c.client.password_check(ctx(), user, password).await)?
+        self.counted("password_check", async {
+            let c = self.to(HelperArea::Accounts).await?;
+            c.check(c.client.password_check(ctx(), user, password).await)?
+        })
+        .await
     }
     /// The status of the helper this connection started at.
     pub async fn status(&self) -> Result<HelperStatus, WireError> {
