@@ -48,7 +48,11 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::start_on(0)
+    }
+
+    fn start_on(port: u16) -> Receiver {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&bodies);
@@ -377,4 +381,93 @@ fn loop_hostile_firmware_texts_become_one_bounded_line() {
         });
         assert!(change.is_ok_and(|c| c.dry_run), "a shown subject can be silenced");
     }
+}
+
+/// The durable outbox against a channel that is down: the message waits (with backoff), the
+/// failure is told on the other channel only, and once the server is up the message arrives
+/// exactly once and the failure alert resolves.
+#[test]
+fn loop_a_channel_that_is_down_gets_its_message_once_when_it_comes_back() {
+    if !require_root("loop_alert_outbox")
+        || !require_program("loop_alert_outbox", "/usr/sbin/smartctl", "smartmontools")
+    {
+        return;
+    }
+    let scratch = ScratchDir::new("alerts-outbox");
+    let disk = LoopDisk::sparse(&scratch.path, "d", 64 << 20);
+    let name = disk.dev.display().to_string().trim_start_matches("/dev/").to_owned();
+    std::fs::write(format!("/sys/block/{name}/queue/rotational"), "0").expect("non-rotating");
+    let fix = std::path::PathBuf::from(format!("/tmp/corenas-alerts-outbox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&fix);
+    std::fs::create_dir_all(&fix).expect("fixture dir");
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(fix.clone());
+    let script = hostile_smartctl(&fix);
+    // A port with nothing listening yet (taken and let go).
+    let down = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // SAFETY: set before the lab starts any thread of ours; corenasd inherits it (first retry
+    // after 1 s instead of 60, doubling).
+    unsafe { std::env::set_var("CORENAS_OUTBOX_RETRY_SECS", "1") };
+    let lab = Lab::start(
+        "alerts-outbox",
+        LabOptions {
+            monitor_secs: Some(1),
+            replace_programs: vec![("/usr/sbin/smartctl", script)],
+            ..LabOptions::default()
+        },
+    );
+    let hook = Receiver::start();
+    let url = |port: u16| format!("http://127.0.0.1:{port}/alerts").parse().expect("url");
+    add_channel(
+        &lab,
+        ChannelSpec {
+            name: "hook".parse().expect("name"),
+            kind: ChannelKind::Webhook { url: url(hook.port) },
+            min_level: AlertLevel::Warning,
+        },
+    );
+    add_channel(
+        &lab,
+        ChannelSpec {
+            name: "late".parse().expect("name"),
+            kind: ChannelKind::Webhook { url: url(down) },
+            min_level: AlertLevel::Warning,
+        },
+    );
+
+    // Every disk the fixture answers for fails (the lab's loop disk and any other): follow ours.
+    let dev = format!("({name})");
+    wait_for(
+        || alerts(&lab, false).iter().any(|a| a.class == AlertClass::DiskFailing && a.summary.contains(&dev)),
+        "the disk_failing alert of the loop disk",
+    );
+    let ours = alerts(&lab, false)
+        .into_iter()
+        .find(|a| a.class == AlertClass::DiskFailing && a.summary.contains(&dev))
+        .expect("our disk's alert");
+    let needle = format!("\"subject\":\"{}\"", ours.subject);
+    wait_for(|| hook.count(&needle, "firing") >= 1, "the working channel to get the alert");
+    wait_for(|| hook.count("delivery_failed", "firing") >= 1, "the working channel to hear of the failing one");
+    let failed = alerts(&lab, false)
+        .into_iter()
+        .find(|a| a.class == AlertClass::DeliveryFailed)
+        .expect("a delivery_failed alert");
+    assert_eq!(failed.subject, "late", "{failed:?}");
+
+    let late = Receiver::start_on(down);
+    wait_for(|| late.count(&needle, "firing") >= 1, "the message to arrive once the channel is up");
+    wait_for(
+        || alerts(&lab, true).iter().any(|a| a.id == failed.id && a.state == AlertState::Resolved),
+        "the delivery_failed alert to resolve",
+    );
+    wait_rounds(&lab, 3);
+    assert_eq!(late.count(&needle, "firing"), 1, "delivered exactly once");
+    assert_eq!(hook.count(&needle, "firing"), 1, "and once on the working channel");
+    assert_eq!(late.count("delivery_failed", "firing"), 0, "a channel is not told of its own failure");
+    assert_eq!(hook.count("delivery_failed", "firing"), 1);
 }
