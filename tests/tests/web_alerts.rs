@@ -111,6 +111,13 @@ impl Drop for HostileInterface {
     }
 }
 
+/// What the servers said, for a failure's message.
+fn diag(lab: &Lab, web: &WebStack) -> String {
+    let d = lab.log("corenasd.log");
+    let tail: String = d.chars().rev().take(6000).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("--- corenas-web / nginx ---\n{}\n--- corenasd ---\n{tail}", web.log())
+}
+
 /// vera, an admin account with the viewer web role, logged in (enrolling a second factor if
 /// asked to).
 fn vera(lab: &Lab, web: &WebStack) -> Browser {
@@ -140,15 +147,6 @@ fn web_alerts_page_health_charts_and_rest() {
     let (alice, _, _) = set_up_admin(&lab, &web, "alice");
     let vera = vera(&lab, &web);
     let (hook_url, received) = webhook_receiver();
-    // What the servers said, for a failure's message.
-    let diag = || {
-        let d = lab.log("corenasd.log");
-        format!(
-            "--- corenas-web / nginx ---\n{}\n--- corenasd ---\n{}",
-            web.log(),
-            d.chars().rev().take(6000).collect::<String>().chars().rev().collect::<String>()
-        )
-    };
 
     // The page, for an administrator: every section and every form.
     let page = alice.get("/alerts");
@@ -304,7 +302,7 @@ fn web_alerts_page_health_charts_and_rest() {
             ("min_level", "warning"),
         ],
     );
-    assert_eq!(r.status, 200, "{}\n{}", r.body, diag());
+    assert_eq!(r.status, 200, "{}\n{}", r.body, diag(&lab, &web));
     assert!(r.body.contains("Channel added: mail") && r.body.contains("data-channel=\"mail\""), "{}", r.body);
     assert!(r.body.contains("boss@example.org") && r.body.contains("password set"), "{}", r.body);
     assert!(!r.body.contains(SMTP_PASSWORD), "the password is never shown");
@@ -371,4 +369,55 @@ fn web_alerts_page_health_charts_and_rest() {
     let audit = lab.ctl_json(&["log", "view", "--limit", "200"]).to_string();
     assert!(audit.contains("alert.channel_add") && audit.contains("mail"), "{audit}");
     assert!(!audit.contains(SMTP_PASSWORD), "the audit log keeps no password");
+    // Live: someone edits the audit log behind CoreNAS's back; the audit check raises a critical
+    // alert, the event stream tells the open page (whose alert sections live.js then renders
+    // again), and an admin dismisses it through the form.
+    let events_out = web.dir.join("alert-events.txt");
+    let mut sse = Command::new("curl")
+        .args(["-sk", "-N", "--max-time", "60", "-b"])
+        .arg(&alice.jar)
+        .arg("-o")
+        .arg(&events_out)
+        .arg(format!("{}/api/v1/events", alice.base))
+        .spawn()
+        .expect("curl events");
+    // The stream takes its first look at the alerts when it starts; the change comes after.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let db = lab.dir.join("state/state.db");
+    let conn = rusqlite::Connection::open(&db).expect("open state db");
+    conn.execute_batch("UPDATE audit SET args = '{\"name\":\"evil\"}' WHERE seq = 2").expect("tamper");
+    drop(conn);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while !alice.get("/api/v1/alerts").body.contains("\"audit_chain\"") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit_chain alert once the log was edited: {}\n{}\n{}",
+            alice.get("/api/v1/alerts").body,
+            alice.get("/api/v1/monitor").body,
+            diag(&lab, &web)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    wait_for(
+        || std::fs::read_to_string(&events_out).unwrap_or_default().contains("event: alert"),
+        "the event stream's alert event",
+    );
+    let _ = sse.kill();
+    let _ = sse.wait();
+    let stream = std::fs::read_to_string(&events_out).unwrap_or_default();
+    assert!(stream.contains("alerts_changed"), "{stream}");
+    let dash = alice.get("/");
+    assert!(dash.body.contains("data-count-level=\"critical\""), "the dashboard counts it: {}", dash.body);
+    let page = vera.get("/alerts");
+    assert!(page.body.contains("Audit chain broken") && !page.body.contains("/dismiss\""), "{}", page.body);
+    let page = alice.get("/alerts");
+    let target = attr_after(&page.body, "<form class=\"inline\" method=\"post\" action=\"/alerts/")
+        .unwrap_or_else(|| panic!("a dismiss button: {}", page.body));
+    assert!(target.ends_with("/dismiss"), "{target}");
+    let r = alice.post(&format!("/alerts/{target}"), &[("csrf", &page.csrf())]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Dismissed: Audit chain broken") && r.body.contains(">dismissed<"), "{}", r.body);
+    let id = target.trim_end_matches("/dismiss");
+    let shown = bot.get(&format!("/api/v1/alerts/{id}")).json();
+    assert_eq!(shown["dismissed_by"].as_str().map(|b| b.starts_with("alice")), Some(true), "{shown}");
 }
