@@ -49,6 +49,12 @@ fn domain(class: AlertClass) -> Option<&'static [&'static str]> {
     })
 }
 
+/// When the data a class is judged on was last read: its collector's last success.
+fn reading_time(s: &HealthSnapshot, class: AlertClass) -> Option<i64> {
+    let names = domain(class)?;
+    s.collectors.iter().filter(|c| names.contains(&c.name.as_str())).find_map(|c| c.last_success)
+}
+
 fn observed(s: &HealthSnapshot, class: AlertClass) -> bool {
     let Some(names) = domain(class) else { return false };
     !s.collectors.iter().any(|c| names.contains(&c.name.as_str()) && c.last_success.is_none())
@@ -132,7 +138,7 @@ pub(crate) fn evaluate_conn(
         baselines,
     };
     let was_pending = store::pending(&tx)?;
-    let mut pending = HashSet::new();
+    let mut pending = store::Pending::new();
     let mut seen = HashSet::new();
     let mut queued = false;
     for f in rules::findings(s, &memory) {
@@ -140,13 +146,19 @@ pub(crate) fn evaluate_conn(
         if !seen.insert(key.clone()) {
             continue; // two names that clean to one subject: the first speaks for both
         }
-        if f.sustained && !memory.active.contains_key(&key) && !was_pending.contains(&key) {
-            pending.insert(key);
-            continue;
+        if f.sustained && !memory.active.contains_key(&key) {
+            // Sustained means a later reading shows it again: the same reading looked at twice
+            // (another collector's round, `monitor run`) does not count.
+            let reading = reading_time(s, f.class).unwrap_or(now);
+            let first = was_pending.get(&key).copied().unwrap_or(reading);
+            if first >= reading {
+                pending.insert(key, first);
+                continue;
+            }
         }
         queued |= raise(&tx, &f, now, instance)?;
     }
-    store::set_pending(&tx, &pending, now)?;
+    store::set_pending(&tx, &pending)?;
     for a in active {
         if !seen.contains(&(a.class, a.subject.clone())) && observed(s, a.class) {
             queued |= resolve(&tx, a, now, instance)?;

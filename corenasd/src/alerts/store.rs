@@ -8,7 +8,7 @@ use crate::state::{StateError, sql};
 use corenas_proto::monitor::{Alert, AlertClass, AlertLevel, AlertState, Delivery, Silence};
 use rusqlite::{Connection, Row, params};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// `next_attempt` of a row that will never be sent (given up, or held back for good).
 pub const NEVER: i64 = i64::MAX;
@@ -138,29 +138,34 @@ pub fn update_alert(conn: &Connection, a: &Alert) -> Result<(), StateError> {
 
 // --- findings waiting to be sustained ---------------------------------------------------------
 
-pub fn pending(conn: &Connection) -> Result<HashSet<(AlertClass, String)>, StateError> {
-    let mut st = conn.prepare("SELECT class, subject FROM alert_pending").map_err(sql("reading pending alerts"))?;
+/// A finding waiting to be sustained, by key: the time of the reading that first showed it.
+pub type Pending = HashMap<(AlertClass, String), i64>;
+
+pub fn pending(conn: &Connection) -> Result<Pending, StateError> {
+    let mut st =
+        conn.prepare("SELECT class, subject, since FROM alert_pending").map_err(sql("reading pending alerts"))?;
     let rows = st
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
         .map_err(sql("reading pending alerts"))?;
-    let mut out = HashSet::new();
+    let mut out = HashMap::new();
     for r in rows {
-        let (class, subject) = r.map_err(sql("reading pending alerts"))?;
-        out.insert((parse(&class, "alert class")?, subject));
+        let (class, subject, since) = r.map_err(sql("reading pending alerts"))?;
+        out.insert((parse(&class, "alert class")?, subject), since);
     }
     Ok(out)
 }
 
-pub fn set_pending(conn: &Connection, keep: &HashSet<(AlertClass, String)>, now: i64) -> Result<(), StateError> {
+/// Keeps exactly these pending findings (a kept one keeps its first reading's time).
+pub fn set_pending(conn: &Connection, keep: &Pending) -> Result<(), StateError> {
     let old = pending(conn)?;
-    for (class, subject) in old.difference(keep) {
+    for (class, subject) in old.keys().filter(|k| !keep.contains_key(*k)) {
         conn.execute("DELETE FROM alert_pending WHERE class = ?1 AND subject = ?2", params![class.as_str(), subject])
             .map_err(sql("clearing a pending alert"))?;
     }
-    for (class, subject) in keep.difference(&old) {
+    for ((class, subject), since) in keep.iter().filter(|(k, _)| !old.contains_key(*k)) {
         conn.execute(
             "INSERT INTO alert_pending (class, subject, since) VALUES (?1, ?2, ?3)",
-            params![class.as_str(), subject, now],
+            params![class.as_str(), subject, since],
         )
         .map_err(sql("recording a pending alert"))?;
     }

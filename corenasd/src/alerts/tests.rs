@@ -158,6 +158,32 @@ fn temperature_and_mounts_need_two_rounds() {
     assert_eq!((a.len(), a[0].class, a[0].level), (1, AlertClass::DiskTemperature, AlertLevel::Warning));
 }
 
+#[test]
+fn one_reading_looked_at_twice_is_not_sustained() {
+    let dir = TestDir::new("alerts-reading");
+    let mut st = open(&dir);
+    let read_at = |t: i64| {
+        let disks = CollectorStatus {
+            name: "disks".into(),
+            interval_seconds: 1_800,
+            last_run: Some(t),
+            last_success: Some(t),
+            last_error: None,
+            runs: 1,
+            failures: 0,
+        };
+        HealthSnapshot { disks: vec![disk(65, 0)], collectors: vec![disks], ..Default::default() }
+    };
+    // The disks collector read once; other collectors' rounds evaluate the same reading again.
+    for i in 0..5 {
+        eval(&mut st, &read_at(T0), T0 + i * 60);
+    }
+    assert!(store::active_alerts(st.conn()).expect("a").is_empty(), "one reading, however often evaluated");
+    eval(&mut st, &read_at(T0 + 1_800), T0 + 1_800);
+    let a = store::active_alerts(st.conn()).expect("a");
+    assert_eq!((a.len(), a[0].level), (1, AlertLevel::Error), "the next reading confirms it");
+}
+
 fn disk(temp: i64, pending: u64) -> DiskSample {
     DiskSample {
         dev: "sdb".into(),
