@@ -116,9 +116,10 @@ pub fn dismiss(d: &Daemon, id: &str, by: &str, dry_run: bool) -> Result<Change<A
 
 /// Raises, updates and resolves alerts from a new snapshot (`now`: seconds since the epoch),
 /// and queues their deliveries. Called by the collector loop after every round, also when
-/// nothing changed: "sustained for two rounds" (temperature, mounts) counts these calls, and
-/// time-based rules (scrub overdue, helper errors within the hour) age only when it runs. It
-/// is cheap: one transaction over a few small tables.
+/// nothing changed: a finding that must be sustained (temperature, mounts) is raised when a
+/// later reading of its collector still shows it, and time-based rules (scrub overdue, helper
+/// errors within the hour) age, only when this runs. It is cheap: one transaction over a few
+/// small tables.
 pub fn evaluate(d: &Daemon, snapshot: &HealthSnapshot, now: i64) -> Result<(), WireError> {
     let queued = {
         let mut st = lock(d)?;
