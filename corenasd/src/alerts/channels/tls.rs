@@ -101,8 +101,12 @@ pub async fn handshake(
     tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| reason(host, port, &e))
 }
 
+/// Plain bytes kept to check a STARTTLS reply: a reply line is short.
+const REPLY_MAX: usize = 4096;
+
 enum Inner {
-    Plain(TcpStream),
+    /// With the bytes read since the last write: at STARTTLS, the server's 220 and nothing else.
+    Plain(TcpStream, Vec<u8>),
     Tls(Box<TlsStream<TcpStream>>),
     /// While the handshake runs, and for good after one that failed.
     Gone,
@@ -121,7 +125,7 @@ impl std::fmt::Debug for Upgradable {
 
 impl Upgradable {
     pub fn plain(s: TcpStream, peer: std::net::SocketAddr) -> Self {
-        Self(Arc::new(Mutex::new(Inner::Plain(s))), peer)
+        Self(Arc::new(Mutex::new(Inner::Plain(s, Vec::new()))), peer)
     }
 
     pub fn tls(s: TlsStream<TcpStream>, peer: std::net::SocketAddr) -> Self {
@@ -134,7 +138,14 @@ impl Upgradable {
             let mut g = self.0.lock().map_err(|_| "connection lock poisoned".to_owned())?;
             std::mem::replace(&mut *g, Inner::Gone)
         };
-        let Inner::Plain(tcp) = taken else { return Err("the connection is not a plain one".to_owned()) };
+        let Inner::Plain(tcp, since_write) = taken else { return Err("the connection is not a plain one".to_owned()) };
+        // Anything the server sent in the clear after its 220 would be read as if it came
+        // through TLS (STARTTLS response injection, CVE-2011-0411's client side): refuse.
+        if !only_one_line(&since_write) {
+            return Err(format!(
+                "{host}:{port} sent more than its reply to STARTTLS before TLS began (a response injection); nothing was sent"
+            ));
+        }
         let tls = handshake(tcp, host, port, config).await?;
         let shown = facts(&tls);
         let mut g = self.0.lock().map_err(|_| "connection lock poisoned".to_owned())?;
@@ -148,7 +159,7 @@ impl Upgradable {
     ) -> Poll<io::Result<T>> {
         let Ok(mut g) = self.0.lock() else { return Poll::Ready(Err(io::Error::other("connection lock poisoned"))) };
         match &mut *g {
-            Inner::Plain(s) => f(Pin::new(s as &mut dyn AsyncReadWrite)),
+            Inner::Plain(s, _) => f(Pin::new(s as &mut dyn AsyncReadWrite)),
             Inner::Tls(s) => f(Pin::new(s.as_mut() as &mut dyn AsyncReadWrite)),
             Inner::Gone => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::NotConnected,
@@ -167,14 +178,35 @@ impl lettre::transport::smtp::client::AsyncTokioStream for Upgradable {
     }
 }
 
+/// Whether `bytes` is exactly one complete line.
+fn only_one_line(bytes: &[u8]) -> bool {
+    bytes.ends_with(b"\n") && bytes.iter().filter(|b| **b == b'\n').count() == 1
+}
+
 impl AsyncRead for Upgradable {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let Ok(mut g) = self.0.lock() else { return Poll::Ready(Err(io::Error::other("connection lock poisoned"))) };
+        if let Inner::Plain(s, since_write) = &mut *g {
+            let before = buf.filled().len();
+            let r = Pin::new(s).poll_read(cx, buf);
+            if let Poll::Ready(Ok(())) = r {
+                let new = &buf.filled()[before..];
+                since_write.extend_from_slice(&new[..new.len().min(REPLY_MAX.saturating_sub(since_write.len()))]);
+            }
+            return r;
+        }
+        drop(g);
         self.with(|s| s.poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Upgradable {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if let Ok(mut g) = self.0.lock()
+            && let Inner::Plain(_, since_write) = &mut *g
+        {
+            since_write.clear();
+        }
         self.with(|s| s.poll_write(cx, buf))
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -188,6 +220,38 @@ impl AsyncWrite for Upgradable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// The attacker on the path answers STARTTLS and appends a reply of his own in the clear,
+    /// which a buffered reader would otherwise take as the first answer inside TLS.
+    #[test]
+    fn a_reply_injected_before_tls_is_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for (answer, injected) in [(&b"220 go ahead\r\n"[..], false), (b"220 go ahead\r\n250-injected\r\n", true)] {
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = tokio::spawn(async move {
+                    let (mut s, _) = listener.accept().await.unwrap();
+                    let mut line = [0u8; 10];
+                    tokio::io::AsyncReadExt::read_exact(&mut s, &mut line).await.unwrap();
+                    s.write_all(answer).await.unwrap();
+                    s
+                });
+                let up = Upgradable::plain(TcpStream::connect(addr).await.unwrap(), addr);
+                let mut lettre_side = BufReader::new(up.clone());
+                lettre_side.get_mut().write_all(b"STARTTLS\r\n").await.unwrap();
+                let mut reply = String::new();
+                lettre_side.read_line(&mut reply).await.unwrap();
+                assert_eq!(reply, "220 go ahead\r\n");
+                drop(server.await.unwrap());
+                // The peer does not speak TLS: without an injection the handshake is tried
+                // (and fails); with one, it is refused before.
+                let e = up.upgrade("localhost", addr.port(), client_config(None).unwrap()).await.unwrap_err();
+                assert_eq!(e.contains("response injection"), injected, "{e}");
+            });
+        }
+    }
 
     #[test]
     fn ca_file_errors_name_the_file() {
