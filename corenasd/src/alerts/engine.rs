@@ -181,7 +181,11 @@ pub(crate) fn raise(conn: &Connection, f: &Finding, now: i64, instance: &str) ->
         // Worse is news (a pool from 90 % to 95 %); better is not.
         return if escalated { queue_firing(conn, &a, now, instance) } else { Ok(false) };
     }
-    if let Some(mut a) = store::resolved_since(conn, f.class, &f.subject, now - FLAP_WINDOW_SECS)? {
+    // A dismissed alert that resolved and comes back is news, not a flap (a disk attribute
+    // rising again over the baseline its dismissal set).
+    let flapped =
+        store::resolved_since(conn, f.class, &f.subject, now - FLAP_WINDOW_SECS)?.filter(|a| a.dismissed_at.is_none());
+    if let Some(mut a) = flapped {
         // A flap: the same alert again, its held-back resolution dropped, nothing re-sent.
         a.state = AlertState::Active;
         a.resolved_at = None;
