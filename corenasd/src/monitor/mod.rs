@@ -48,7 +48,9 @@ pub async fn run_now(d: &Arc<Daemon>, dry_run: bool) -> Result<Change<Vec<Collec
         let snap = d.monitor.snapshot();
         Collector::ALL.iter().map(|c| status_of(&d.monitor, &snap, *c)).collect()
     } else {
-        round(d, &Collector::ALL).await;
+        // Boxed: a round's future is large, and the RPC dispatcher's future is as large as its
+        // largest arm.
+        Box::pin(round(d, &Collector::ALL)).await;
         d.monitor.snapshot().collectors
     };
     Ok(Change { dry_run, steps: Vec::new(), result: Some(statuses), generated_password: None, warnings: Vec::new() })
