@@ -65,6 +65,23 @@ pub fn first_line(input: impl Read) -> Result<String, CtlError> {
 /// Asks twice on /dev/tty for a new password, with echo off, allowing a few attempts.
 /// `label` is e.g. "password for alice"; with `allow_empty`, an empty answer means no password.
 pub fn prompt_new(label: &str, allow_empty: bool) -> Result<Option<Password>, CtlError> {
+    on_tty(label, |input, output, keys| dialogue(input, output, label, allow_empty, keys))
+}
+
+/// Asks twice on /dev/tty for another server's password (an SMTP relay's): only printable
+/// text is required, since that server chose it, not CoreNAS's policy.
+pub fn prompt_remote(label: &str) -> Result<Option<corenas_proto::secret::RemoteSecret>, CtlError> {
+    use corenas_proto::secret::RemoteSecret;
+    on_tty(label, |input, output, keys| {
+        dialogue_for(input, output, label, false, keys, RemoteSecret::new, RemoteSecret::expose)
+    })
+}
+
+/// Runs a prompt conversation on /dev/tty with echo off.
+fn on_tty<T>(
+    label: &str,
+    talk: impl FnOnce(&mut &File, &mut &File, Keys) -> Result<Option<T>, CtlError>,
+) -> Result<Option<T>, CtlError> {
     let tty = File::options().read(true).write(true).open("/dev/tty").map_err(|e| {
         CtlError::usage(
             "password",
@@ -77,7 +94,7 @@ pub fn prompt_new(label: &str, allow_empty: bool) -> Result<Option<Password>, Ct
     let keys = quiet.keys;
     let mut input = &tty;
     let mut output = &tty;
-    let answer = dialogue(&mut input, &mut output, label, allow_empty, keys);
+    let answer = talk(&mut input, &mut output, keys);
     drop(quiet);
     answer
 }
@@ -90,6 +107,20 @@ fn dialogue(
     allow_empty: bool,
     keys: Keys,
 ) -> Result<Option<Password>, CtlError> {
+    dialogue_for(input, output, label, allow_empty, keys, Password::new, Password::expose)
+}
+
+/// The conversation for any kind of secret: `parse` checks an answer (CoreNAS's policy for
+/// its own passwords, only printable text for another server's), `expose` compares the retype.
+fn dialogue_for<T>(
+    input: &mut impl Read,
+    output: &mut impl Write,
+    label: &str,
+    allow_empty: bool,
+    keys: Keys,
+    parse: fn(String) -> Result<T, corenas_proto::ValidationError>,
+    expose: fn(&T) -> &str,
+) -> Result<Option<T>, CtlError> {
     let tty_err = |e: io::Error| CtlError::usage("password", format!("cannot use the terminal: {e}"));
     let hint = if allow_empty { " (empty for none)" } else { "" };
     for _ in 0..ATTEMPTS {
@@ -100,7 +131,7 @@ fn dialogue(
         if first.is_empty() && allow_empty {
             return Ok(None);
         }
-        let password = match Password::new(first) {
+        let password = match parse(first) {
             Ok(p) => p,
             Err(e) => {
                 writeln!(output, "{e}").map_err(tty_err)?;
@@ -110,7 +141,7 @@ fn dialogue(
         write!(output, "Retype new {label}: ").and_then(|()| output.flush()).map_err(tty_err)?;
         let second = read_hidden_line(input, keys);
         writeln!(output).map_err(tty_err)?;
-        if second? == password.expose() {
+        if second? == expose(&password) {
             return Ok(Some(password));
         }
         writeln!(output, "The passwords do not match.").map_err(tty_err)?;

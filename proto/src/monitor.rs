@@ -7,7 +7,7 @@
 
 use crate::error::ValidationError;
 use crate::names::{DevicePath, PoolName, shown};
-use crate::secret::Password;
+use crate::secret::RemoteSecret;
 use crate::storage::Backend;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -597,8 +597,9 @@ pub struct SmtpSpec {
     pub from: MailAddress,
     pub to: Vec<MailAddress>,
     pub username: Option<crate::names::FullName>,
-    /// Kept in corenasd's state, never shown, logged or audited.
-    pub password: Option<Password>,
+    /// Kept in corenasd's state, never shown, logged or audited. The relay chose it, so only
+    /// printable text is required (a Gmail app password is 16 lower-case letters).
+    pub password: Option<RemoteSecret>,
     /// A PEM file of extra trusted CA certificates (an internal CA); the system store is
     /// always used too. Certificates are always checked.
     pub ca_file: Option<crate::names::SharePath>,
@@ -832,7 +833,7 @@ mod tests {
                 from: "a@example.org".parse().unwrap(),
                 to: vec!["b@example.org".parse().unwrap()],
                 username: None,
-                password: Some(Password::new("Correct-Horse-9".into()).unwrap()),
+                password: Some(crate::secret::RemoteSecret::new("Correct-Horse-9".into()).unwrap()),
                 ca_file: None,
             }),
             min_level: AlertLevel::Error,

@@ -9,10 +9,10 @@ use crate::commands::alert::show::{
     silences_table,
 };
 use crate::error::{CtlError, EXIT_FAILED};
-use crate::password::{LINE_CAP, prompt_new};
+use crate::password::{LINE_CAP, prompt_remote};
 use crate::report::{Report, change_report, nothing, to_json};
 use corenas_proto::monitor::{ChannelKind, ChannelSpec, SilenceSpec, SmtpSecurity, SmtpSpec};
-use corenas_proto::secret::Password;
+use corenas_proto::secret::RemoteSecret;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
@@ -125,7 +125,7 @@ fn channel_spec(a: ChannelAddArgs) -> Result<ChannelSpec, CtlError> {
 }
 
 /// The first line of a file, without its newline, checked by the password policy.
-fn password_from_file(path: &Path) -> Result<Password, CtlError> {
+fn password_from_file(path: &Path) -> Result<RemoteSecret, CtlError> {
     let cannot = |e: std::io::Error| {
         CtlError::usage("password_file", format!("cannot read the password file {}: {e}", path.display()))
     };
@@ -142,17 +142,17 @@ fn password_from_file(path: &Path) -> Result<Password, CtlError> {
         }
         None => &bytes[..],
     };
-    Ok(Password::new(String::from_utf8_lossy(line).into_owned())?)
+    Ok(RemoteSecret::new(String::from_utf8_lossy(line).into_owned())?)
 }
 
-fn password_prompt(label: &str) -> Result<Password, CtlError> {
+fn password_prompt(label: &str) -> Result<RemoteSecret, CtlError> {
     if !std::io::stdin().is_terminal() {
         return Err(CtlError::usage(
             "password",
             "--user needs a password: give --password-file FILE, or run on a terminal to be asked",
         ));
     }
-    prompt_new(label, false)?.ok_or_else(|| CtlError::usage("password", "no password was given; nothing was changed"))
+    prompt_remote(label)?.ok_or_else(|| CtlError::usage("password", "no password was given; nothing was changed"))
 }
 
 #[cfg(test)]
@@ -185,7 +185,7 @@ mod tests {
         std::fs::write(&good, "Correct-Horse-9\nignored\n").unwrap();
         let spec = channel_spec(smtp_args(true, Some(good))).unwrap();
         let ChannelKind::Smtp(s) = &spec.kind else { panic!() };
-        assert_eq!(s.password.as_ref().map(Password::expose), Some("Correct-Horse-9"));
+        assert_eq!(s.password.as_ref().map(RemoteSecret::expose), Some("Correct-Horse-9"));
         assert_eq!(s.port, 465);
         // The spec as JSON (what --json and the audit log see) carries no password.
         let json = serde_json::to_string(&spec).unwrap();

@@ -159,7 +159,7 @@ pub(crate) fn delivery_block(r: &DeliveryReport) -> String {
 mod tests {
     use super::*;
     use corenas_proto::monitor::{AlertClass, AlertLevel, AlertState, SmtpSecurity, SmtpSpec};
-    use corenas_proto::secret::Password;
+    use corenas_proto::secret::RemoteSecret;
 
     fn alert(id: &str, level: AlertLevel, summary: &str) -> Alert {
         Alert {
@@ -202,7 +202,7 @@ mod tests {
                 from: "nas@example.org".parse().unwrap(),
                 to: vec!["ops@example.org".parse().unwrap()],
                 username: Some("nas".parse().unwrap()),
-                password: Some(Password::new("Correct-Horse-9".into()).unwrap()),
+                password: Some(RemoteSecret::new("Correct-Horse-9".into()).unwrap()),
                 ca_file: None,
             }),
             min_level: AlertLevel::Warning,

@@ -19,7 +19,7 @@ pub use outgoing::{Outgoing, OutgoingKind};
 use crate::daemon::Daemon;
 use corenas_proto::api::Change;
 use corenas_proto::monitor::{ChannelInfo, ChannelKind, ChannelName, ChannelSpec, DeliveryReport, SmtpSecurity};
-use corenas_proto::secret::Password;
+use corenas_proto::secret::RemoteSecret;
 use corenas_proto::{ErrorCode, WireError};
 use outgoing::{one_line, views};
 
@@ -27,7 +27,7 @@ use outgoing::{one_line, views};
 const MAX_RECIPIENTS: usize = 20;
 
 /// What `list` shows for a stored password: JSON (and so the CLI, the web UI and the audit log)
-/// prints every `Password` as "<redacted>"; on the binary wire this stand-in travels instead of
+/// prints every secret as "<redacted>"; on the binary wire this stand-in travels instead of
 /// the secret, which never leaves corenasd.
 const PASSWORD_STAND_IN: &str = "<Redacted:0>";
 
@@ -85,7 +85,7 @@ fn redacted(mut kind: ChannelKind) -> ChannelKind {
     if let ChannelKind::Smtp(s) = &mut kind
         && s.password.is_some()
     {
-        s.password = Password::new(PASSWORD_STAND_IN.to_owned()).ok();
+        s.password = RemoteSecret::new(PASSWORD_STAND_IN.to_owned()).ok();
     }
     kind
 }

@@ -5,7 +5,7 @@
 use crate::daemon::Daemon;
 use corenas_proto::WireError;
 use corenas_proto::monitor::{AlertLevel, ChannelKind, ChannelSpec};
-use corenas_proto::secret::Password;
+use corenas_proto::secret::RemoteSecret;
 use rusqlite::{OptionalExtension, params};
 
 /// One stored channel, with its password put back (for delivery only).
@@ -80,7 +80,7 @@ fn decode(row: Row) -> Result<StoredChannel, WireError> {
     let mut spec: ChannelSpec = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
     spec.min_level = level.parse::<AlertLevel>().map_err(|e| corrupt(e.message))?;
     if let (ChannelKind::Smtp(s), Some(secret)) = (&mut spec.kind, secret) {
-        s.password = Some(Password::new(secret).map_err(|e| corrupt(e.message))?);
+        s.password = Some(RemoteSecret::new(secret).map_err(|e| corrupt(e.message))?);
     }
     Ok(StoredChannel { spec, created, queued: u64::try_from(queued).unwrap_or(0), last_delivered, last_error })
 }
