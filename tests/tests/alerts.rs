@@ -471,3 +471,101 @@ fn loop_a_channel_that_is_down_gets_its_message_once_when_it_comes_back() {
     assert_eq!(late.count("delivery_failed", "firing"), 0, "a channel is not told of its own failure");
     assert_eq!(hook.count("delivery_failed", "firing"), 1);
 }
+
+/// Writes the fixture smartctl's answer: the SSD capture with attribute 5's raw value set.
+fn write_reallocated(dir: &std::path::Path, raw: u64) {
+    let fixture =
+        corenas_tests::workspace().join("corenasd/src/devices/fixtures/smartctl-ata-ssd-samsung-mz7wd240.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("fixture json");
+    let table = v["ata_smart_attributes"]["table"].as_array_mut().expect("attribute table");
+    let five = table.iter_mut().find(|a| a["id"] == 5).expect("attribute 5");
+    five["raw"] = serde_json::json!({ "value": raw, "string": raw.to_string() });
+    // Written aside and renamed: the fixture never reads half a file.
+    std::fs::write(dir.join("disk.json.new"), v.to_string()).expect("write fixture");
+    std::fs::rename(dir.join("disk.json.new"), dir.join("disk.json")).expect("rename fixture");
+}
+
+/// SMART on attribute changes, not only the verdict: the first value read is the baseline; a
+/// rise raises disk_attribute_rising (a warning naming the attribute and both values);
+/// dismissing it moves the baseline up, so it resolves; a further rise is a new alert.
+#[test]
+fn loop_a_rising_attribute_warns_and_a_dismissal_moves_the_baseline() {
+    if !require_root("loop_alert_rising")
+        || !require_program("loop_alert_rising", "/usr/sbin/smartctl", "smartmontools")
+    {
+        return;
+    }
+    let scratch = ScratchDir::new("alerts-rising");
+    let disk = LoopDisk::sparse(&scratch.path, "d", 64 << 20);
+    let name = disk.dev.display().to_string().trim_start_matches("/dev/").to_owned();
+    std::fs::write(format!("/sys/block/{name}/queue/rotational"), "0").expect("non-rotating");
+    let fix = std::path::PathBuf::from(format!("/tmp/corenas-alerts-rising-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&fix);
+    std::fs::create_dir_all(&fix).expect("fixture dir");
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(fix.clone());
+    write_reallocated(&fix, 0);
+    let script = fix.join("smartctl");
+    std::fs::write(&script, format!("#!/bin/sh\ncat {}/disk.json\nexit 0\n", fix.display())).expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let lab = Lab::start(
+        "alerts-rising",
+        LabOptions {
+            monitor_secs: Some(1),
+            replace_programs: vec![("/usr/sbin/smartctl", script)],
+            ..LabOptions::default()
+        },
+    );
+    let dev = format!("({name})");
+    let rising = |lab: &Lab| -> Vec<Alert> {
+        alerts(lab, true)
+            .into_iter()
+            .filter(|a| a.class == AlertClass::DiskAttributeRising && a.summary.contains(&dev))
+            .collect()
+    };
+    let disk_rounds = |lab: &Lab| -> i64 {
+        let c = rusqlite::Connection::open_with_flags(
+            lab.dir.join("state/state.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("state.db");
+        c.query_row("SELECT runs FROM monitor_cache WHERE collector = 'disks'", [], |r| r.get(0)).unwrap_or(0)
+    };
+    wait_for(|| disk_rounds(&lab) >= 3, "three reads of the disks");
+    assert!(rising(&lab).is_empty(), "the first value is the baseline, not a rise");
+
+    write_reallocated(&fix, 12);
+    wait_for(|| !rising(&lab).is_empty(), "disk_attribute_rising");
+    let first = rising(&lab).remove(0);
+    assert_eq!((first.level, first.state), (AlertLevel::Warning, AlertState::Active), "{first:?}");
+    assert!(first.summary.contains("5 Reallocated_Sector_Ct 0 → 12"), "{}", first.summary);
+
+    block_on(async {
+        let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
+        let dry = d.alert_dismiss(ctx(), first.id.clone(), true).await.expect("rpc").expect("dry dismiss");
+        assert!(dry.dry_run && dry.result.is_some_and(|a| a.dismissed_by.is_some()));
+        let shown = d.alert_show(ctx(), first.id.clone()).await.expect("rpc").expect("show");
+        assert_eq!(shown.dismissed_at, None, "a dry run dismisses nothing");
+        d.alert_dismiss(ctx(), first.id.clone(), false).await.expect("rpc").expect("dismiss");
+    });
+    wait_for(
+        || rising(&lab).iter().any(|a| a.id == first.id && a.state == AlertState::Resolved),
+        "the dismissed alert to resolve on its new baseline",
+    );
+    let before = disk_rounds(&lab);
+    wait_for(|| disk_rounds(&lab) >= before + 2, "two more reads");
+    assert!(rising(&lab).iter().all(|a| a.state == AlertState::Resolved), "12 is the baseline now");
+
+    write_reallocated(&fix, 13);
+    wait_for(|| rising(&lab).iter().any(|a| a.state == AlertState::Active), "a new rise");
+    let again: Vec<Alert> = rising(&lab).into_iter().filter(|a| a.state == AlertState::Active).collect();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_ne!(again[0].id, first.id, "a new alert");
+    assert!(again[0].summary.contains("12 → 13") && again[0].dismissed_at.is_none(), "{:?}", again[0]);
+}
