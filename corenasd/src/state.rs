@@ -137,6 +137,9 @@ impl State {
         // audit entry that was acknowledged must survive.
         conn.pragma_update(None, "synchronous", "FULL").map_err(StateError::sqlite("setting synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(StateError::sqlite("setting foreign_keys"))?;
+        // A deleted row is overwritten, not left in a free page: a removed alert channel's SMTP
+        // password, an ended session or a revoked key must not stay readable in the file.
+        conn.pragma_update(None, "secure_delete", "ON").map_err(StateError::sqlite("setting secure_delete"))?;
         let fk: i64 = conn
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .map_err(StateError::sqlite("reading foreign_keys"))?;
@@ -278,6 +281,30 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// The attacker reads a copy of state.db (a backup, a disk sold on): a removed channel's
+    /// SMTP password must not be in it.
+    #[test]
+    fn a_deleted_secret_is_not_left_in_the_file() {
+        let tmp = TestDir::new("state-secure-delete");
+        let db = tmp.path().join("state.db");
+        let state = State::open(&db).unwrap();
+        let secret = "Relay-Secret-7f3a9c";
+        state
+            .conn()
+            .execute(
+                "INSERT INTO alert_channels (name, spec, secret, min_level, created) VALUES ('m', '{}', ?1, 'warning', 0)",
+                [secret],
+            )
+            .unwrap();
+        state.conn().execute("DELETE FROM alert_channels WHERE name = 'm'", []).unwrap();
+        state.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        drop(state);
+        for f in ["state.db", "state.db-wal"] {
+            let bytes = std::fs::read(tmp.path().join(f)).unwrap_or_default();
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{f} still holds the secret");
+        }
     }
 
     #[test]
