@@ -69,7 +69,9 @@ pub async fn run(d: Arc<Daemon>, every_secs: Option<u64>) {
         let snap = d.monitor.snapshot();
         let due: Vec<Collector> = Collector::ALL
             .into_iter()
-            .filter(|c| last_run(&snap, *c).is_none_or(|r| t - r >= interval_i64(&d.monitor, *c)))
+            // A last run in the future (the clock went back) is due, or nothing would run until
+            // the clock caught up.
+            .filter(|c| last_run(&snap, *c).is_none_or(|r| r > t || t - r >= interval_i64(&d.monitor, *c)))
             .collect();
         if !due.is_empty() {
             round(&d, &due).await;

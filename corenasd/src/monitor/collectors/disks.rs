@@ -36,11 +36,7 @@ pub async fn collect(d: &Daemon, run: Run<'_>) -> Result<Vec<DiskSample>, WireEr
         };
         s.dev.clone_from(&dev.name);
         s.rotational = Some(dev.rotational);
-        let due = run
-            .memory
-            .disk_polled
-            .get(&id)
-            .is_none_or(|t| run.now.saturating_sub(*t) >= i64::try_from(run.interval).unwrap_or(i64::MAX));
+        let due = poll_due(run.memory.disk_polled.get(&id).copied(), run.now, run.interval);
         if !due {
             out.push(s);
             continue;
@@ -73,6 +69,13 @@ pub async fn collect(d: &Daemon, run: Run<'_>) -> Result<Vec<DiskSample>, WireEr
         out.push(s);
     }
     Ok(out)
+}
+
+/// Whether a disk last asked at `last` may be asked again at `now`: never sooner than
+/// `interval` seconds. A time in the future means the clock went back: due, once.
+pub fn poll_due(last: Option<i64>, now: i64, interval: u64) -> bool {
+    let interval = i64::try_from(interval).unwrap_or(i64::MAX);
+    last.is_none_or(|t| t > now || now - t >= interval)
 }
 
 fn new_sample(dev: &DeviceInfo, id: &str, wwn: Option<String>) -> DiskSample {
@@ -326,6 +329,16 @@ mod tests {
         let mut n = sample();
         apply(&mut n, false, Some(0), NVME, 500);
         assert_eq!((n.nvme_percentage_used, n.nvme_available_spare, n.nvme_media_errors), (Some(3), Some(99), Some(7)));
+    }
+
+    #[test]
+    fn a_disk_is_not_asked_again_before_its_interval() {
+        assert!(poll_due(None, 100, 1800));
+        assert!(!poll_due(Some(100), 100, 1800));
+        assert!(!poll_due(Some(100), 1899, 1800));
+        assert!(poll_due(Some(100), 1900, 1800));
+        assert!(poll_due(Some(5000), 100, 1800), "the clock went back");
+        assert!(!poll_due(Some(0), i64::MAX - 1, u64::MAX));
     }
 
     #[test]
