@@ -3,10 +3,12 @@
 //! silences; deliveries go through a durable outbox to the channels.
 //!
 //! Life of an alert: the rules (`rules.rs`) turn a health snapshot into findings; a finding with
-//! no active alert of its key opens one (or, inside the flap window, re-opens the one that just
-//! resolved) and queues its deliveries in the same transaction; an active alert whose finding
-//! stops resolves. Everything is in SQLite (`store.rs`), nothing the engine needs lives only in
-//! memory.
+//! no active alert of its key opens one (or, inside the 10-minute flap window, re-opens the one
+//! that just resolved, unless that one was dismissed) and queues its deliveries in the same
+//! transaction (`engine.rs`); a worse level is delivered again, a better one is not; an active
+//! alert whose finding stops resolves, and its resolution is held back for the flap window so
+//! that a flap sends nothing. Everything is in SQLite (`store.rs`), nothing the engine needs
+//! lives only in memory.
 //!
 //! Baselines (table `alert_baselines`): a disk attribute's baseline is the first value seen;
 //! it moves up only when an admin dismisses the disk's "attribute rising" alert (dismissing
