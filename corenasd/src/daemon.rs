@@ -130,3 +130,27 @@ impl Daemon {
 /// Room the audit log needs on the state filesystem before a change may run: an entry is a
 /// few KiB, and SQLite's WAL and journal need headroom beyond it.
 const MIN_STATE_FREE: u64 = 1 << 20;
+
+/// A daemon context for unit tests: a fresh state database in `dir` and no helper (a request
+/// that needs one fails, as without a running helper).
+#[cfg(test)]
+pub(crate) fn for_tests(dir: &crate::state::test_support::TestDir) -> Arc<Daemon> {
+    let db = dir.path().join("state.db");
+    Arc::new(Daemon {
+        state: Mutex::new(State::open(&db).expect("state")),
+        helper: HelperLink::new(dir.path().join("no-helper.sock")),
+        root: "/".into(),
+        state_db: db.display().to_string(),
+        imaging: crate::imaging::registry::Imaging::new(dir.path().join("images"), 1),
+        shares_lock: tokio::sync::Mutex::new(()),
+        mounts_lock: tokio::sync::Mutex::new(()),
+        storage_jobs: crate::storage::jobs::Jobs::default(),
+        device_events: Arc::default(),
+        web: crate::web::WebState::new(None),
+        pool_reads: Default::default(),
+        drive_reads: Default::default(),
+        in_flight: Default::default(),
+        monitor: Default::default(),
+        alerts: Default::default(),
+    })
+}

@@ -435,25 +435,7 @@ mod tests {
     }
 
     fn daemon(dir: &crate::state::test_support::TestDir) -> Arc<Daemon> {
-        let db = dir.path().join("state.db");
-        Arc::new(Daemon {
-            state: std::sync::Mutex::new(crate::state::State::open(&db).expect("state")),
-            // No helper: a start that needs one fails, which is what one test wants.
-            helper: crate::helper_link::HelperLink::new(dir.path().join("no-helper.sock")),
-            root: "/".into(),
-            state_db: db.display().to_string(),
-            imaging: crate::imaging::registry::Imaging::new(dir.path().join("images"), 1),
-            shares_lock: tokio::sync::Mutex::new(()),
-            mounts_lock: tokio::sync::Mutex::new(()),
-            storage_jobs: crate::storage::jobs::Jobs::default(),
-            device_events: Arc::default(),
-            web: crate::web::WebState::new(None),
-            pool_reads: Default::default(),
-            drive_reads: Default::default(),
-            in_flight: Default::default(),
-            monitor: Default::default(),
-            alerts: Default::default(),
-        })
+        crate::daemon::for_tests(dir)
     }
 
     fn add_pool(d: &Daemon, name: &str) {

@@ -175,31 +175,12 @@ fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::State;
     use crate::state::test_support::TestDir;
     use corenas_proto::imaging::ArchiveEdit;
     use corenas_proto::web::Role;
 
     fn daemon(dir: &TestDir) -> Arc<Daemon> {
-        let db = dir.path().join("state.db");
-        Arc::new(Daemon {
-            state: std::sync::Mutex::new(State::open(&db).expect("state")),
-            // No helper runs here: nothing these requests do needs one.
-            helper: crate::helper_link::HelperLink::new(dir.path().join("no-helper.sock")),
-            root: "/".into(),
-            state_db: db.display().to_string(),
-            imaging: crate::imaging::registry::Imaging::new(dir.path().join("images"), 1),
-            shares_lock: tokio::sync::Mutex::new(()),
-            mounts_lock: tokio::sync::Mutex::new(()),
-            storage_jobs: crate::storage::jobs::Jobs::default(),
-            device_events: Arc::default(),
-            web: crate::web::WebState::new(None),
-            pool_reads: Default::default(),
-            drive_reads: Default::default(),
-            in_flight: Default::default(),
-            monitor: Default::default(),
-            alerts: Default::default(),
-        })
+        crate::daemon::for_tests(dir)
     }
 
     fn root(shared: &Arc<Daemon>) -> CorenasService {
