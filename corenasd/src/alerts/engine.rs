@@ -164,6 +164,7 @@ pub(crate) fn evaluate_conn(
             queued |= resolve(&tx, a, now, instance)?;
         }
     }
+    store::prune(&tx, now)?;
     store::set_setting_i64(&tx, LAST_EVALUATION, now)?;
     tx.commit().map_err(crate::state::sql("evaluating alerts"))?;
     Ok(queued)

@@ -489,6 +489,27 @@ pub fn drop_row(conn: &Connection, id: i64, why: &str) -> Result<(), StateError>
     Ok(())
 }
 
+/// How long resolved alerts and finished outbox rows are kept.
+pub const KEEP_RESOLVED_SECS: i64 = 90 * 86_400;
+pub const KEEP_SENT_SECS: i64 = 30 * 86_400;
+
+/// Forgets resolved alerts after 90 days and finished outbox rows (delivered or given up) after
+/// 30, so the tables stay small; what is active or still to be sent is never touched.
+pub fn prune(conn: &Connection, now: i64) -> Result<(), StateError> {
+    conn.execute(
+        "DELETE FROM outbox WHERE created < ?1 AND (delivered_at IS NOT NULL OR next_attempt = ?2)",
+        params![now - KEEP_SENT_SECS, NEVER],
+    )
+    .map_err(sql("pruning the outbox"))?;
+    conn.execute(
+        "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?1 \
+         AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id)",
+        [now - KEEP_RESOLVED_SECS],
+    )
+    .map_err(sql("pruning resolved alerts"))?;
+    Ok(())
+}
+
 pub fn setting_i64(conn: &Connection, key: &str) -> Result<Option<i64>, StateError> {
     Ok(crate::state::setting(conn, key)?.and_then(|v| v.parse().ok()))
 }

@@ -393,3 +393,31 @@ fn an_unfilled_cache_resolves_nothing_and_a_failed_check_is_alerted() {
     let classes: Vec<AlertClass> = active.iter().map(|a| a.class).collect();
     assert_eq!(classes, vec![AlertClass::PoolDegraded, AlertClass::CheckFailed]);
 }
+
+#[test]
+fn old_resolved_alerts_and_finished_rows_are_pruned_and_nothing_pending_is() {
+    let dir = TestDir::new("alerts-prune");
+    let mut st = open(&dir);
+    channel(st.conn(), "mail", AlertLevel::Warning, "webhook");
+    eval(&mut st, &snap(vec![pool(PoolState::Degraded, 10)]), T0);
+    eval(&mut st, &snap(vec![pool(PoolState::Online, 10)]), T0 + 60);
+    let r = rows(st.conn());
+    assert_eq!(r.len(), 2, "a firing (undelivered) and a held resolution");
+    let later = T0 + store::KEEP_RESOLVED_SECS + 1;
+    eval(&mut st, &snap(vec![pool(PoolState::Online, 10)]), later);
+    assert_eq!(rows(st.conn()).len(), 2, "rows still to be sent stay, and so does their alert");
+    let degraded = |st: &State| {
+        store::all_alerts(st.conn(), 10)
+            .expect("alerts")
+            .into_iter()
+            .filter(|a| a.class == AlertClass::PoolDegraded)
+            .count()
+    };
+    assert_eq!(degraded(&st), 1);
+    for row in &r {
+        store::mark_delivered(st.conn(), row.id, T0 + 700).expect("delivered");
+    }
+    eval(&mut st, &snap(vec![pool(PoolState::Online, 10)]), later + 60);
+    assert!(rows(st.conn()).iter().all(|r| r.created > T0 + 60), "{:?}", rows(st.conn()));
+    assert_eq!(degraded(&st), 0);
+}
