@@ -860,7 +860,9 @@ impl Corenas for DaemonServer {
         dry_run: bool,
     ) -> Result<Change<DeliveryReport>, WireError> {
         let args = serde_json::json!({ "name": name });
-        self.change(args, dry_run, alerts::channels::test(&self.shared, &name, dry_run)).await
+        // Boxed: a mail conversation (lettre, rustls) is a large future, and the dispatcher's
+        // future is as large as its largest arm.
+        self.change(args, dry_run, Box::pin(alerts::channels::test(&self.shared, &name, dry_run))).await
     }
     async fn health_schedule_list(self, _: Context) -> Result<Vec<HealthSchedule>, WireError> {
         monitor::schedule::list(&self.shared)
@@ -871,6 +873,6 @@ impl Corenas for DaemonServer {
         spec: HealthScheduleSpec,
         dry_run: bool,
     ) -> Result<Change<HealthSchedule>, WireError> {
-        self.change(json(&spec), dry_run, monitor::schedule::set(&self.shared, &spec, dry_run)).await
+        self.change(json(&spec), dry_run, Box::pin(monitor::schedule::set(&self.shared, &spec, dry_run))).await
     }
 }

@@ -243,8 +243,9 @@ mod tests {
         let shared = daemon(&dir);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let page = |after: i64| {
-            let answer = rt
-                .block_on(root(&shared).serve(tarpc::context::current(), CorenasRequest::LogPage { after, limit: 1 }));
+            let answer = rt.block_on(Box::pin(
+                root(&shared).serve(tarpc::context::current(), CorenasRequest::LogPage { after, limit: 1 }),
+            ));
             match answer {
                 Ok(CorenasResponse::LogPage(Ok(entries))) => entries,
                 other => panic!("{other:?}"),
@@ -268,18 +269,20 @@ mod tests {
         let mut service = root(&shared);
         service.principal.role = Role::Viewer;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let answer = rt.block_on(service.serve(
+        // Boxed, as tarpc's server does: the dispatcher's future (one arm per method) is tens of
+        // KiB, and a debug build's frames around it would not fit a test thread's 2 MiB stack.
+        let answer = rt.block_on(Box::pin(service.serve(
             tarpc::context::current(),
             CorenasRequest::ImagingPolicy { set: Some((true, vec![])), dry_run: false },
-        ));
+        )));
         assert!(
             matches!(&answer, Ok(CorenasResponse::ImagingPolicy(Err(e))) if e.code == ErrorCode::NotAllowed),
             "{answer:?}"
         );
         assert_eq!(actions(&shared), vec![("image.policy".to_owned(), "refused".to_owned())]);
-        let policy = rt.block_on(
+        let policy = rt.block_on(Box::pin(
             root(&shared).serve(tarpc::context::current(), CorenasRequest::ImagingPolicy { set: None, dry_run: false }),
-        );
+        ));
         assert!(
             matches!(&policy, Ok(CorenasResponse::ImagingPolicy(Ok(c))) if c.result.as_ref().is_some_and(|p| !p.auto_start)),
             "the refused change did not run: {policy:?}"
