@@ -235,3 +235,93 @@ async fn round(d: &Arc<Daemon>, which: &[Collector]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::test_support::TestDir;
+    use corenas_proto::monitor::{PoolSample, PoolState};
+
+    fn pool() -> PoolSample {
+        PoolSample {
+            name: "tank".into(),
+            backend: corenas_proto::storage::Backend::Zfs,
+            state: PoolState::Online,
+            state_text: "online".into(),
+            size_bytes: Some(100),
+            allocated_bytes: Some(50),
+            scrub_running: false,
+            scrub_last_end: None,
+            scrub_errors: None,
+            member_errors: None,
+            bad_members: Vec::new(),
+        }
+    }
+
+    /// No helper runs here, so the pools collector fails: it keeps its last good part (in memory
+    /// and in SQLite) and counts the failure, while /proc's collector succeeds; a restart on the
+    /// same database starts from all of it.
+    #[test]
+    fn a_failing_collector_keeps_its_part_and_a_restart_starts_from_the_cache() {
+        let dir = TestDir::new("monitor-round");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let d = crate::daemon::for_tests(&dir);
+        // A good part from an earlier run, as a success would have stored it.
+        let good = HealthSnapshot { pools: vec![pool()], ..HealthSnapshot::default() };
+        let json = collectors::part_json(Collector::Pools, &good).expect("json");
+        let st = CollectorStatus {
+            name: "pools".into(),
+            interval_seconds: 300,
+            last_run: Some(1),
+            last_success: Some(1),
+            last_error: None,
+            runs: 1,
+            failures: 0,
+        };
+        d.with_state(|s| store::save(s.conn(), &st, Some(&json))).expect("seed");
+        // A ZFS pool CoreNAS made: reading it needs the helper.
+        let spec = corenas_proto::storage::PoolSpec {
+            name: "tank".parse().expect("name"),
+            layout: corenas_proto::storage::PoolLayout::Zfs {
+                layout: corenas_proto::storage::ZfsLayout::Stripe,
+                ashift: None,
+                properties: Vec::new(),
+            },
+            devices: vec!["/dev/sdx".parse().expect("device")],
+            force: false,
+        };
+        let spec = serde_json::to_string(&spec).expect("spec");
+        d.with_state(|s| {
+            s.conn()
+                .execute(
+                    "INSERT INTO pools(name, backend, spec, created) VALUES ('tank', 'zfs', ?1, '2026-01-01T00:00:00Z')",
+                    [spec],
+                )
+                .map_err(crate::state::sql("seeding a pool"))
+        })
+        .expect("pool record");
+
+        rt.block_on(round(&d, &[Collector::System, Collector::Pools]));
+        let snap = d.monitor.snapshot();
+        assert_eq!(snap.pools, vec![pool()], "the last good part stays");
+        let p = snap.collectors.iter().find(|c| c.name == "pools").expect("pools status");
+        assert!(p.last_error.is_some() && p.failures == 1 && p.runs == 2 && p.last_success == Some(1), "{p:?}");
+        let s = snap.collectors.iter().find(|c| c.name == "system").expect("system status");
+        assert!(s.last_error.is_none() && s.last_success.is_some() && snap.system.is_some(), "{s:?}");
+
+        let again = crate::daemon::for_tests(&dir);
+        rt.block_on(async {
+            let mut st = again.monitor.round.lock().await;
+            load(&again, &mut st);
+        });
+        let restarted = again.monitor.snapshot();
+        assert_eq!(restarted.pools, vec![pool()]);
+        assert!(restarted.system.is_some());
+        assert_eq!(restarted.collectors, snap.collectors, "the bookkeeping comes back as it was");
+
+        // A dry run lists the collectors without running one.
+        let dry = rt.block_on(run_now(&again, true)).expect("dry run");
+        assert!(dry.dry_run && dry.result.as_ref().is_some_and(|c| c.len() == Collector::ALL.len()));
+        assert_eq!(again.monitor.snapshot().collectors, snap.collectors, "nothing ran");
+    }
+}
