@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod devices;
 pub mod helper_link;
 pub mod imaging;
+pub mod localtime;
 pub mod methods;
 pub mod monitor;
 pub mod mounts;

@@ -349,63 +349,9 @@ pub(crate) fn queue_digest(
 
 /// Today's `hour`:00 in the server's local time zone, as seconds since the epoch.
 pub fn local_hour_today(now: i64, hour: i64) -> i64 {
-    let offset = local_offset(now);
+    let offset = crate::localtime::offset_at(now);
     let local = now + offset;
     local - local.rem_euclid(86_400) + hour * 3_600 - offset
-}
-
-/// The server's UTC offset at `t` in seconds, from /etc/localtime (TZif); UTC when unreadable.
-pub fn local_offset(t: i64) -> i64 {
-    std::fs::read("/etc/localtime").ok().and_then(|b| tzif_offset(&b, t)).unwrap_or(0)
-}
-
-/// The UTC offset at `t` from a TZif file (RFC 8536): the type of the last transition at or
-/// before `t`, or the first type before any. Debian's zone files list transitions to 2037;
-/// past the last one its offset holds (the footer's rule is not applied).
-pub fn tzif_offset(b: &[u8], t: i64) -> Option<i64> {
-    let u32_at = |at: usize| -> Option<usize> {
-        let s = b.get(at..at + 4)?;
-        usize::try_from(u32::from_be_bytes([s[0], s[1], s[2], s[3]])).ok()
-    };
-    let header = |at: usize| -> Option<[usize; 6]> {
-        (b.get(at..at + 4)? == b"TZif").then_some(())?;
-        let mut c = [0; 6];
-        for (i, v) in c.iter_mut().enumerate() {
-            *v = u32_at(at + 20 + 4 * i)?;
-        }
-        Some(c)
-    };
-    let [isut, isstd, leap, times, types, chars] = header(0)?;
-    let version = *b.get(4)?;
-    let (start, time_size, counts) = if version >= b'2' {
-        let v1 = 44 + times * 5 + types * 6 + chars + leap * 8 + isstd + isut;
-        (v1 + 44, 8, header(v1)?)
-    } else {
-        (44, 4, [isut, isstd, leap, times, types, chars])
-    };
-    let [_, _, _, times, types, _] = counts;
-    if types == 0 {
-        return None;
-    }
-    let time_at = |i: usize| -> Option<i64> {
-        let s = b.get(start + i * time_size..start + (i + 1) * time_size)?;
-        Some(if time_size == 8 {
-            i64::from_be_bytes(s.try_into().ok()?)
-        } else {
-            i64::from(i32::from_be_bytes(s.try_into().ok()?))
-        })
-    };
-    let idx_base = start + times * time_size;
-    let mut kind = 0usize;
-    for i in 0..times {
-        if time_at(i)? > t {
-            break;
-        }
-        kind = usize::from(*b.get(idx_base + i)?);
-    }
-    let info = idx_base + times + kind * 6;
-    let s = b.get(info..info + 4)?;
-    Some(i64::from(i32::from_be_bytes([s[0], s[1], s[2], s[3]])))
 }
 
 #[cfg(test)]
@@ -425,21 +371,10 @@ mod tests {
     }
 
     #[test]
-    fn the_local_offset_comes_from_the_zone_file() {
-        // Europe/Berlin from the system's zone database (CET +1 in January, CEST +2 in July).
-        let Ok(b) = std::fs::read("/usr/share/zoneinfo/Europe/Berlin") else {
-            eprintln!("SKIP: no /usr/share/zoneinfo/Europe/Berlin (tzdata)");
-            return;
-        };
-        assert_eq!(tzif_offset(&b, 1_767_225_600), Some(3_600)); // 2026-01-01
-        assert_eq!(tzif_offset(&b, 1_783_036_800), Some(7_200)); // 2026-07-03
-        let utc = std::fs::read("/usr/share/zoneinfo/UTC").expect("UTC zone");
-        assert_eq!(tzif_offset(&utc, 1_783_036_800), Some(0));
-        assert_eq!(tzif_offset(b"not a zone file", 0), None);
-        assert_eq!(tzif_offset(&b[..60], 0), None);
-        // 08:00 today is within the day and on the hour.
+    fn the_digest_hour_is_local() {
+        // 08:00 today is within the day and on the hour, in the host's zone.
         let at = local_hour_today(1_783_036_800, 8);
         assert!((at - 1_783_036_800).abs() < 86_400);
-        assert_eq!((at + local_offset(at)).rem_euclid(86_400), 8 * 3_600);
+        assert_eq!((at + crate::localtime::offset_at(at)).rem_euclid(86_400), 8 * 3_600);
     }
 }

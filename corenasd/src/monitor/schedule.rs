@@ -53,7 +53,11 @@ struct Row {
 
 /// The offset of local time at an instant; UTC when the system cannot say (no /etc/localtime).
 pub fn local_offset(t: OffsetDateTime) -> UtcOffset {
-    UtcOffset::local_offset_at(t).unwrap_or(UtcOffset::UTC)
+    // Not `UtcOffset::local_offset_at`: it refuses in a process with threads (always UTC here).
+    i32::try_from(crate::localtime::offset_at(t.unix_timestamp()))
+        .ok()
+        .and_then(|s| UtcOffset::from_whole_seconds(s).ok())
+        .unwrap_or(UtcOffset::UTC)
 }
 
 /// The instant a local wall-clock time names, for an `offset_at` that may change (DST): of two
