@@ -85,8 +85,11 @@ fn decode(row: Row) -> Result<StoredChannel, WireError> {
     Ok(StoredChannel { spec, created, queued: u64::try_from(queued).unwrap_or(0), last_delivered, last_error })
 }
 
+// Queued: not delivered and still to be tried (a row given up or dropped waits for `NEVER`,
+// i64::MAX, in alerts/store.rs).
 const SELECT: &str = "SELECT c.name, c.spec, c.secret, c.min_level, c.created, c.last_delivered, c.last_error,
-        (SELECT COUNT(*) FROM outbox o WHERE o.channel = c.name AND o.delivered_at IS NULL)
+        (SELECT COUNT(*) FROM outbox o WHERE o.channel = c.name AND o.delivered_at IS NULL
+            AND o.next_attempt < 9223372036854775807)
      FROM alert_channels c";
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
