@@ -162,13 +162,12 @@ fn sort_collectors(v: &mut [CollectorStatus]) {
     v.sort_by_key(|c| pos(&c.name));
 }
 
-/// Runs the collectors `which` once, in order; stores each result, the history points, and lets
-/// the alert engine look if anything changed.
+/// Runs the collectors `which` once, in order; stores each result and the history points, then
+/// lets the alert engine look.
 async fn round(d: &Arc<Daemon>, which: &[Collector]) {
     let mut st = d.monitor.round.lock().await;
     load(d, &mut st);
     let t = now();
-    let mut changed = false;
     for &c in which {
         // Each collector sees what the ones before it found in this round (datasets: pools).
         let current = d.monitor.snapshot();
@@ -183,20 +182,17 @@ async fn round(d: &Arc<Daemon>, which: &[Collector]) {
         let result = collectors::collect(d, c, run).await;
         status.runs += 1;
         status.last_run = Some(t);
-        let had_error = status.last_error.is_some();
         let data = match result {
             Ok(part) => {
                 status.last_success = Some(t);
                 status.last_error = None;
-                changed |= had_error;
                 let Ok(mut s) = d.monitor.snapshot.write() else { continue };
-                changed |= part.apply(&mut s);
+                part.apply(&mut s);
                 collectors::part_json(c, &s).ok()
             }
             Err(e) => {
                 tracing::warn!(collector = c.name(), error = %e.message, "monitor: collector failed; its last values stay");
                 status.failures += 1;
-                changed |= status.last_error.as_ref() != Some(&e.message);
                 status.last_error = Some(e.message);
                 None
             }
@@ -229,10 +225,10 @@ async fn round(d: &Arc<Daemon>, which: &[Collector]) {
         Err(e) => tracing::error!(error = %e.message, "monitor: history could not be stored"),
     }
     drop(st);
-    if changed {
-        if let Err(e) = crate::alerts::evaluate(d, &snap, t) {
-            tracing::error!(error = %e.message, "alert evaluation failed");
-        }
+    // After every round, changed or not: overdue scrubs and helper errors only age, and a
+    // sustained finding is confirmed by a later reading that says the same.
+    if let Err(e) = crate::alerts::evaluate(d, &snap, t) {
+        tracing::error!(error = %e.message, "alert evaluation failed");
     }
 }
 

@@ -43,10 +43,15 @@ fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
             of(Program::Smartctl).args(["--json=c", "-x", "--"]).arg(d.path.display().to_string())
         }
         // -n standby,3: smartctl checks the power mode first and, in standby or sleep, exits 3
-        // without sending a command that would spin the disk up.
+        // without sending a command that would spin the disk up. -H -i -A (health, identity,
+        // attributes with temperature and power-on time) is all the monitor reads: `-x` adds
+        // logs that on a disk with many errors pass the 64 KiB output cap, and a cut-off JSON
+        // would read as a failed check.
         StorageQuery::SmartIfAwake { device } => {
             let d = device::resolve(device)?;
-            of(Program::Smartctl).args(["--json=c", "-x", "-n", STANDBY_CHECK, "--"]).arg(d.path.display().to_string())
+            of(Program::Smartctl)
+                .args(["--json=c", "-H", "-i", "-A", "-n", STANDBY_CHECK, "--"])
+                .arg(d.path.display().to_string())
         }
         StorageQuery::Blkid { device } => {
             let d = device::resolve(device)?;
