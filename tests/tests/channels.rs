@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 const PYTHON: &str = "/usr/bin/python3";
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 const USER: &str = "nas-alerts";
-/// CoreNAS's password policy applies to the relay's password (proto's `Password`).
+/// The relay's password (a `RemoteSecret`: the relay chose it, CoreNAS's policy does not apply).
 const PASSWORD: &str = "Relay-Pass-2026!";
 
 fn fixture(name: &str) -> PathBuf {
@@ -131,13 +131,20 @@ fn spool(lab: &Lab, name: &str) -> PathBuf {
 }
 
 fn smtp_server(lab: &Lab, mode: &str, spool: &Path, pki: Option<&Pki>) -> Server {
+    smtp_server_on(lab, mode, spool, pki, 0)
+}
+
+/// `smtp_server` on a given port (0: a free one).
+fn smtp_server_on(lab: &Lab, mode: &str, spool: &Path, pki: Option<&Pki>, port: u16) -> Server {
     let mut args: Vec<&Path> = vec![Path::new(mode), spool];
     if let Some(p) = pki {
         args.push(&p.cert);
         args.push(&p.key);
     }
     let log = lab.dir.join(format!("smtp-{mode}-{}.log", spool.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
-    python_server("smtp_server.py", &args, &[("SMTP_TEST_USER", USER), ("SMTP_TEST_PASSWORD", PASSWORD)], &log)
+    let port = port.to_string();
+    let env = [("SMTP_TEST_USER", USER), ("SMTP_TEST_PASSWORD", PASSWORD), ("SMTP_TEST_PORT", port.as_str())];
+    python_server("smtp_server.py", &args, &env, &log)
 }
 
 fn mail_spec(
@@ -601,4 +608,64 @@ fn webhook_posts_the_v4_payload_and_reports_failures() {
     assert!(rows.contains(&("hook".to_owned(), None)), "another channel's row was dropped: {rows:?}");
     assert!(rows.contains(&("hook-fail".to_owned(), Some(1))), "a delivered row was dropped: {rows:?}");
     assert!(!rows.contains(&("hook-fail".to_owned(), None)), "queued rows survived: {rows:?}");
+}
+
+/// The outbox against a real relay: an alert's mail waits while the relay is down, the failure
+/// is told on the other channel (`delivery_failed`, subject the relay channel), and once the
+/// relay is back where it was the mail arrives exactly once and the failure alert resolves.
+/// The alert is real: the audit log edited behind corenasd's back (critical).
+#[test]
+fn mail_waits_for_a_relay_that_is_down_then_arrives_once() {
+    let test = "mail_waits_for_a_relay_that_is_down_then_arrives_once";
+    if !prerequisites(test) {
+        return;
+    }
+    // SAFETY: set before the lab starts any thread of ours; corenasd inherits it (the first
+    // retry after 1 s instead of 60, doubling).
+    unsafe { std::env::set_var("CORENAS_OUTBOX_RETRY_SECS", "1") };
+    let lab = Lab::start("ch-outbox", LabOptions { monitor_secs: Some(1), ..LabOptions::default() });
+    let relay_port = free_port();
+    let mail_box = spool(&lab, "outbox-mail");
+    let hook_box = spool(&lab, "outbox-hook");
+    let rx = python_server("webhook_receiver.py", &[&hook_box], &[], &lab.dir.join("outbox-hook.log"));
+    block_on(async {
+        let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
+        let mut relay = mail_spec("relay", "127.0.0.1", relay_port, SmtpSecurity::None, None, PASSWORD);
+        if let ChannelKind::Smtp(s) = &mut relay.kind {
+            // The fixture's plain mode is a relay on this machine without AUTH.
+            s.username = None;
+            s.password = None;
+        }
+        add(&d, relay, false).await.expect("add the relay");
+        let url = format!("http://127.0.0.1:{}/ok", rx.port).parse().expect("url");
+        let hook = ChannelSpec { min_level: AlertLevel::Warning, ..http_spec("hook", ChannelKind::Webhook { url }) };
+        add(&d, hook, false).await.expect("add the webhook");
+    });
+    let db = lab.dir.join("state/state.db");
+    let conn = rusqlite::Connection::open(&db).expect("open state db");
+    conn.execute_batch("UPDATE audit SET args = '{\"name\":\"evil\"}' WHERE seq = 2").expect("tamper");
+    drop(conn);
+
+    let posted = |what: &str| mails(&hook_box).iter().filter(|m| m.contains(what)).count();
+    wait_for(|| posted("audit_chain") >= 1, "the webhook to get the audit_chain alert");
+    wait_for(|| posted("delivery_failed") >= 1 && posted("relay") >= 1, "the webhook to hear the relay fails");
+    assert!(mails(&mail_box).is_empty(), "nothing can have reached a relay that is down");
+
+    let _relay = smtp_server_on(&lab, "plain", &mail_box, None, relay_port);
+    let audit_mails = || mails(&mail_box).iter().filter(|m| m.to_lowercase().contains("audit")).count();
+    wait_for(|| audit_mails() >= 1, "the mail once the relay is back");
+    let active_failure = || {
+        block_on(async {
+            let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
+            d.alert_list(ctx(), false).await.expect("rpc").expect("alert list")
+        })
+        .iter()
+        .any(|a| a.class == corenas_proto::monitor::AlertClass::DeliveryFailed && a.subject == "relay")
+    };
+    wait_for(|| !active_failure(), "the relay's delivery_failed alert to resolve");
+    // Several retry periods later, still one: delivered means delivered once.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(audit_mails(), 1, "the alert's mail arrives once: {:?}", mails(&mail_box));
+    let m = &mails(&mail_box)[0];
+    assert!(m.contains("CRITICAL"), "{m}");
 }
