@@ -610,41 +610,61 @@ fn webhook_posts_the_v4_payload_and_reports_failures() {
     assert!(!rows.contains(&("hook-fail".to_owned(), None)), "queued rows survived: {rows:?}");
 }
 
-/// The outbox against a real relay: an alert's mail waits while the relay is down, the failure
-/// is told on the other channel (`delivery_failed`, subject the relay channel), and once the
-/// relay is back where it was the mail arrives exactly once and the failure alert resolves.
-/// The alert is real: the audit log edited behind corenasd's back (critical).
-#[test]
-fn mail_waits_for_a_relay_that_is_down_then_arrives_once() {
-    let test = "mail_waits_for_a_relay_that_is_down_then_arrives_once";
-    if !prerequisites(test) {
-        return;
-    }
+/// A lab whose collectors run every second and whose outbox retries after 1 s, with a webhook
+/// channel "hook" (from warning up) to a real receiver; the receiver's spool and server.
+fn outbox_lab(tag: &str) -> (Lab, PathBuf, Server) {
     // SAFETY: set before the lab starts any thread of ours; corenasd inherits it (the first
     // retry after 1 s instead of 60, doubling).
     unsafe { std::env::set_var("CORENAS_OUTBOX_RETRY_SECS", "1") };
-    let lab = Lab::start("ch-outbox", LabOptions { monitor_secs: Some(1), ..LabOptions::default() });
-    let relay_port = free_port();
-    let mail_box = spool(&lab, "outbox-mail");
+    let lab = Lab::start(tag, LabOptions { monitor_secs: Some(1), ..LabOptions::default() });
     let hook_box = spool(&lab, "outbox-hook");
     let rx = python_server("webhook_receiver.py", &[&hook_box], &[], &lab.dir.join("outbox-hook.log"));
+    let url = format!("http://127.0.0.1:{}/ok", rx.port).parse().expect("url");
+    let hook = ChannelSpec { min_level: AlertLevel::Warning, ..http_spec("hook", ChannelKind::Webhook { url }) };
     block_on(async {
         let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
-        let mut relay = mail_spec("relay", "127.0.0.1", relay_port, SmtpSecurity::None, None, PASSWORD);
-        if let ChannelKind::Smtp(s) = &mut relay.kind {
-            // The fixture's plain mode is a relay on this machine without AUTH.
-            s.username = None;
-            s.password = None;
-        }
-        add(&d, relay, false).await.expect("add the relay");
-        let url = format!("http://127.0.0.1:{}/ok", rx.port).parse().expect("url");
-        let hook = ChannelSpec { min_level: AlertLevel::Warning, ..http_spec("hook", ChannelKind::Webhook { url }) };
         add(&d, hook, false).await.expect("add the webhook");
     });
-    let db = lab.dir.join("state/state.db");
-    let conn = rusqlite::Connection::open(&db).expect("open state db");
+    (lab, hook_box, rx)
+}
+
+/// A real critical alert: the audit log edited behind corenasd's back.
+fn tamper_with_the_audit_log(lab: &Lab) {
+    let conn = rusqlite::Connection::open(lab.dir.join("state/state.db")).expect("open state db");
     conn.execute_batch("UPDATE audit SET args = '{\"name\":\"evil\"}' WHERE seq = 2").expect("tamper");
-    drop(conn);
+}
+
+fn relay_failing(lab: &Lab) -> bool {
+    block_on(async {
+        let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
+        d.alert_list(ctx(), false).await.expect("rpc").expect("alert list")
+    })
+    .iter()
+    .any(|a| a.class == corenas_proto::monitor::AlertClass::DeliveryFailed && a.subject == "relay")
+}
+
+/// The outbox against a real relay: an alert's mail waits while the relay is down, the failure
+/// is told on the other channel (`delivery_failed`, subject the relay channel), and once the
+/// relay is back where it was the mail arrives exactly once and the failure alert resolves.
+#[test]
+fn mail_waits_for_a_relay_that_is_down_then_arrives_once() {
+    if !prerequisites("mail_waits_for_a_relay_that_is_down_then_arrives_once") {
+        return;
+    }
+    let (lab, hook_box, _rx) = outbox_lab("ch-outbox");
+    let relay_port = free_port();
+    let mail_box = spool(&lab, "outbox-mail");
+    let mut relay = mail_spec("relay", "127.0.0.1", relay_port, SmtpSecurity::None, None, PASSWORD);
+    if let ChannelKind::Smtp(s) = &mut relay.kind {
+        // The fixture's plain mode is a relay on this machine without AUTH.
+        s.username = None;
+        s.password = None;
+    }
+    block_on(async {
+        let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
+        add(&d, relay, false).await.expect("add the relay");
+    });
+    tamper_with_the_audit_log(&lab);
 
     let posted = |what: &str| mails(&hook_box).iter().filter(|m| m.contains(what)).count();
     wait_for(|| posted("audit_chain") >= 1, "the webhook to get the audit_chain alert");
@@ -654,18 +674,42 @@ fn mail_waits_for_a_relay_that_is_down_then_arrives_once() {
     let _relay = smtp_server_on(&lab, "plain", &mail_box, None, relay_port);
     let audit_mails = || mails(&mail_box).iter().filter(|m| m.to_lowercase().contains("audit")).count();
     wait_for(|| audit_mails() >= 1, "the mail once the relay is back");
-    let active_failure = || {
-        block_on(async {
-            let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
-            d.alert_list(ctx(), false).await.expect("rpc").expect("alert list")
-        })
-        .iter()
-        .any(|a| a.class == corenas_proto::monitor::AlertClass::DeliveryFailed && a.subject == "relay")
-    };
-    wait_for(|| !active_failure(), "the relay's delivery_failed alert to resolve");
+    wait_for(|| !relay_failing(&lab), "the relay's delivery_failed alert to resolve");
     // Several retry periods later, still one: delivered means delivered once.
     std::thread::sleep(std::time::Duration::from_secs(5));
     assert_eq!(audit_mails(), 1, "the alert's mail arrives once: {:?}", mails(&mail_box));
     let m = &mails(&mail_box)[0];
     assert!(m.contains("CRITICAL"), "{m}");
+}
+
+/// A relay that refuses the password (535) in a real delivery, not only in "send test": the
+/// alert's mail is not sent, the channel's last error carries the 535, and the failure is an
+/// alert told on the other channel.
+#[test]
+fn mail_a_relay_that_refuses_the_password_raises_delivery_failed() {
+    if !prerequisites("mail_a_relay_that_refuses_the_password_raises_delivery_failed") {
+        return;
+    }
+    let (lab, hook_box, _rx) = outbox_lab("ch-535");
+    let pki = make_pki(&certs_dir(&lab), "good", "DNS:localhost");
+    let mail_box = spool(&lab, "outbox-535");
+    let server = smtp_server(&lab, "starttls", &mail_box, Some(&pki));
+    let relay = mail_spec("relay", "localhost", server.port, SmtpSecurity::Starttls, Some(&pki.ca), "Wrong-Pass-2026");
+    block_on(async {
+        let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
+        add(&d, relay, false).await.expect("add the relay");
+    });
+    tamper_with_the_audit_log(&lab);
+
+    let posted = |what: &str| mails(&hook_box).iter().filter(|m| m.contains(what)).count();
+    wait_for(|| posted("delivery_failed") >= 1 && posted("relay") >= 1, "the webhook to hear the relay fails");
+    assert!(relay_failing(&lab), "a delivery_failed alert for the relay");
+    let info = block_on(async {
+        let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
+        d.channel_list(ctx()).await.expect("rpc").expect("channel list")
+    });
+    let relay = info.iter().find(|c| c.name == "relay").expect("the relay channel");
+    assert!(relay.last_error.as_deref().is_some_and(|e| e.contains("535")), "{relay:?}");
+    assert!(auth_log(&mail_box).contains("refused"), "the relay saw the wrong password: {}", auth_log(&mail_box));
+    assert!(mails(&mail_box).is_empty(), "no mail without AUTH: {:?}", mails(&mail_box));
 }
