@@ -492,7 +492,8 @@ mod tests {
             ("to", Box::new(|f| f.to = vec![])),
             ("to", Box::new(|f| f.to = vec!["a@b.c".into(); MAX_RECIPIENTS + 1])),
             ("username", Box::new(|f| f.username = "a:b".into())),
-            ("password", Box::new(|f| f.password = "short".into())),
+            // The relay's password (a RemoteSecret): any printable text, but no line break.
+            ("password", Box::new(|f| f.password = "pass\r\nQUIT".into())),
             ("ca_file", Box::new(|f| f.ca_file = "../etc/shadow".into())),
         ];
         for (field, change) in cases {
