@@ -862,6 +862,11 @@ pub fn group_add_audited(export: &str, name: &str) -> bool {
 }
 
 /// Waits (up to 30 s) for a condition; a harness wait, not a timing assertion.
+/// Asserts that a command a test ran succeeded, with its output in the message.
+pub fn ok(o: &std::process::Output, what: &str) {
+    assert!(o.status.success(), "{what} failed:\nstdout: {}\nstderr: {}", stdout(o), stderr(o));
+}
+
 pub fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {

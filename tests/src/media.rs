@@ -596,3 +596,21 @@ impl Drop for FaultyDisk {
         }
     }
 }
+
+/// Destroys a test's ZFS pool even when the test fails half-way (zfs-fuse may call a pool busy
+/// for a moment after its last use, so it tries for up to 5 s).
+pub struct PoolGuard(pub String);
+
+impl Drop for PoolGuard {
+    fn drop(&mut self) {
+        for _ in 0..20 {
+            let o = std::process::Command::new("zpool").args(["destroy", "-f", &self.0]).output();
+            let gone =
+                !std::process::Command::new("zpool").args(["list", &self.0]).output().is_ok_and(|o| o.status.success());
+            if gone || o.is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+}

@@ -9,9 +9,9 @@
 use corenas_proto::api::CorenasRequest;
 use corenas_proto::monitor::{Alert, AlertClass, AlertLevel, AlertState, ChannelKind, ChannelSpec, SilenceSpec};
 use corenas_proto::wire::{Service, client_hello};
-use corenas_tests::media::{LoopDisk, ScratchDir};
+use corenas_tests::media::{LoopDisk, PoolGuard, ScratchDir};
 use corenas_tests::{
-    Lab, LabOptions, block_on, ctx, daemon_client, require_program, require_root, require_zfs_fuse, stderr, stdout,
+    Lab, LabOptions, block_on, ctx, daemon_client, ok, require_program, require_root, require_zfs_fuse, stderr,
     wait_for,
 };
 use std::io::{BufRead, BufReader, Read, Write};
@@ -20,25 +20,6 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn ok(o: &std::process::Output, what: &str) {
-    assert!(o.status.success(), "{what} failed:\n{}\n{}", stdout(o), stderr(o));
-}
-
-/// Destroys a test's pool even when the test fails half-way.
-struct PoolGuard(String);
-impl Drop for PoolGuard {
-    fn drop(&mut self) {
-        for _ in 0..20 {
-            let o = Command::new("zpool").args(["destroy", "-f", &self.0]).output();
-            let gone = !Command::new("zpool").args(["list", &self.0]).output().is_ok_and(|o| o.status.success());
-            if gone || o.is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
 
 /// A webhook receiver on loopback: answers every POST with 200 and keeps its body.
 struct Receiver {

@@ -6,7 +6,7 @@
 
 use corenas_tests::media::{LoopDisk, ScratchDir};
 use corenas_tests::web::{Browser, WebStack, set_up_admin};
-use corenas_tests::{Lab, LabOptions, require_root, run, stderr, stdout};
+use corenas_tests::{Lab, LabOptions, ok, require_root, run, stderr, stdout};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,10 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-fn ok(o: &std::process::Output, what: &str) {
-    assert!(o.status.success(), "{what} failed:\n{}\n{}", stdout(o), stderr(o));
-}
 
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");

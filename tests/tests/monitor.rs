@@ -8,33 +8,11 @@
 //! is read.
 
 use corenas_proto::monitor::{HealthSnapshot, HistoryRange, PoolState, PowerState};
-use corenas_tests::media::{LoopDisk, ScratchDir};
+use corenas_tests::media::{LoopDisk, PoolGuard, ScratchDir};
 use corenas_tests::{
-    Lab, LabOptions, block_on, ctx, daemon_client, require_program, require_root, require_zfs_fuse, stderr, stdout,
-    wait_for,
+    Lab, LabOptions, block_on, ctx, daemon_client, ok, require_program, require_root, require_zfs_fuse, wait_for,
 };
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
-
-fn ok(o: &std::process::Output, what: &str) {
-    assert!(o.status.success(), "{what} failed:\n{}\n{}", stdout(o), stderr(o));
-}
-
-/// Destroys a test's pool even when the test fails half-way (zfs-fuse may call a pool busy for
-/// a moment after its last use).
-struct PoolGuard(String);
-impl Drop for PoolGuard {
-    fn drop(&mut self) {
-        for _ in 0..20 {
-            let o = Command::new("zpool").args(["destroy", "-f", &self.0]).output();
-            let gone = !Command::new("zpool").args(["list", &self.0]).output().is_ok_and(|o| o.status.success());
-            if gone || o.is_err() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-    }
-}
 
 /// `monitor run`: every collector now, awaited.
 fn run_now(lab: &Lab) {

@@ -8,10 +8,6 @@ use corenas_tests::*;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-fn ok(o: &std::process::Output, what: &str) {
-    assert!(o.status.success(), "{what} failed:\nstdout: {}\nstderr: {}", stdout(o), stderr(o));
-}
-
 fn verify(path: &std::path::Path) {
     let o = Command::new("systemd-analyze").arg("verify").arg(path).output().unwrap();
     assert!(o.status.success(), "{}: {}", path.display(), stderr(&o));

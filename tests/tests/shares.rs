@@ -7,10 +7,6 @@ use std::path::Path;
 const ALICE_PW: &str = "Alice-Secret-42";
 const BOB_PW: &str = "Bob-Secret-4242";
 
-fn ok(o: &std::process::Output, what: &str) {
-    assert!(o.status.success(), "{what} failed:\nstdout: {}\nstderr: {}", stdout(o), stderr(o));
-}
-
 fn share_user(lab: &Lab, name: &str, pw: &str) {
     ok(&lab.ctl(&["user", "add", name, "--kind", "share", "--no-home"]), "user add");
     ok(

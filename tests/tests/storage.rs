@@ -4,24 +4,12 @@
 //! zfs-fuse mounts its own datasets), written, and destroyed; wipes with verification; and the
 //! helper's refusals of devices that are in use.
 
-use corenas_tests::media::{LoopDisk, ScratchDir};
-use corenas_tests::{Lab, LabOptions, require_program, require_root, require_zfs_fuse, stderr, stdout, wait_for};
+use corenas_tests::media::{LoopDisk, PoolGuard, ScratchDir};
+use corenas_tests::{Lab, LabOptions, ok, require_program, require_root, require_zfs_fuse, stderr, stdout, wait_for};
 use std::process::Command;
 
 fn lab(name: &str) -> Lab {
     Lab::start(name, LabOptions { lab_mounts: true, ..LabOptions::default() })
-}
-
-fn ok(o: &std::process::Output, what: &str) {
-    assert!(o.status.success(), "{what} failed:\n{}\n{}", stdout(o), stderr(o));
-}
-
-/// Destroys a test's pool even when the test fails half-way.
-struct PoolGuard(String);
-impl Drop for PoolGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("zpool").args(["destroy", "-f", &self.0]).output();
-    }
 }
 
 fn unique(prefix: &str) -> String {
