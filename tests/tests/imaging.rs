@@ -247,8 +247,10 @@ fn a_full_image_filesystem_fails_clearly_and_the_job_resumes_after_space_is_free
     assert_eq!(status(&job), "failed", "{job}");
     assert_eq!(job["error_code"], "E_NO_SPACE", "{job}\n{}", lab.log("corenasd.log"));
     assert!(job["error"].as_str().unwrap_or("").contains("no space"), "{job}");
-    // No process spins: ddrescue is gone.
-    let spinning = Command::new("pgrep").args(["-f", &format!("{id}.map")]).status().expect("pgrep").success();
+    // No process spins: ddrescue is gone. Job ids restart in every lab, so match this lab's
+    // own mapfile path, not a bare `job_000001.map` that a parallel test's ddrescue also has.
+    let mapfile = lab.images.join(&id).join(format!("{id}.map"));
+    let spinning = Command::new("pgrep").arg("-f").arg(&mapfile).status().expect("pgrep").success();
     assert!(!spinning, "ddrescue is still running after the failure");
 
     let remount = Command::new("mount").args(["-o", "remount,size=32m"]).arg(&lab.images).status().expect("remount");
