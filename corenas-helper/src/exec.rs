@@ -29,6 +29,8 @@ pub enum Program {
     ExportFs,
     SystemdAnalyze,
     SystemCtl,
+    /// Starts long tool work as a transient unit that outlives the helper (transient.rs).
+    SystemdRun,
     Zpool,
     Zfs,
     Btrfs,
@@ -72,12 +74,13 @@ impl Program {
 
     /// Tools of features a machine may not have (no NFS server, no systemd as PID 1): missing
     /// ones are reported at start-up, and each call that needs one fails naming its package.
-    pub const OPTIONAL: [Program; 22] = [
+    pub const OPTIONAL: [Program; 23] = [
         Program::TestParm,
         Program::SmbControl,
         Program::ExportFs,
         Program::SystemdAnalyze,
         Program::SystemCtl,
+        Program::SystemdRun,
         Program::Zpool,
         Program::Zfs,
         Program::Btrfs,
@@ -104,7 +107,7 @@ impl Program {
             Self::TestParm => "samba-common-bin",
             Self::MkPasswd => "whois",
             Self::ExportFs => "nfs-kernel-server",
-            Self::SystemdAnalyze | Self::SystemCtl => "systemd",
+            Self::SystemdAnalyze | Self::SystemCtl | Self::SystemdRun => "systemd",
             Self::Zpool | Self::Zfs => "zfsutils-linux (contrib) or zfs-fuse",
             Self::Btrfs | Self::MkfsBtrfs => "btrfs-progs",
             Self::MkfsExt4 => "e2fsprogs",
@@ -141,6 +144,7 @@ impl Program {
             Self::ExportFs => "/usr/sbin/exportfs",
             Self::SystemdAnalyze => "/usr/bin/systemd-analyze",
             Self::SystemCtl => "/usr/bin/systemctl",
+            Self::SystemdRun => "/usr/bin/systemd-run",
             Self::Zpool => "/usr/sbin/zpool",
             Self::Zfs => "/usr/sbin/zfs",
             Self::Btrfs => "/usr/bin/btrfs",

@@ -605,6 +605,10 @@ pub enum StorageQuery {
     BtrfsSubvolumes { pool: PoolName },
     /// `btrfs scrub status -R <mount point>`
     BtrfsScrubStatus { pool: PoolName },
+    /// `systemctl show -p Id,ActiveState,Result,ExecMainStatus,...` of the pool's scrub units
+    /// (`corenas-scrub-<pool>-<id>.service`), one block per unit; empty when there is none or
+    /// no systemd as PID 1 (then the scrub runs as a detached process; stderr says so).
+    ScrubUnit { pool: PoolName },
     /// `btrfs device stats <mount point>`
     BtrfsDeviceStats { pool: PoolName },
     /// `smartctl --json=c -x <device>` (its exit code carries status bits)

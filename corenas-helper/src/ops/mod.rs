@@ -81,6 +81,10 @@ pub enum Action {
         cmd: Invocation,
         timeout: std::time::Duration,
     },
+    /// Long tool work as a transient systemd unit that outlives the helper (transient.rs).
+    Transient(crate::transient::TransientPlan),
+    /// Says something about how the plan runs (which runner), in the steps and the log only.
+    Note(String),
     /// Write zeros over a byte range, through an exclusive open.
     ZeroRange {
         dev: device::Device,
@@ -102,6 +106,8 @@ impl Action {
             Action::Publish(p) => p.steps(ctx),
             Action::Mount(p) => p.steps(),
             Action::AtaSecurityErase(plan) => plan.steps(),
+            Action::Transient(plan) => plan.steps(),
+            Action::Note(what) => vec![Step::Check { what: what.clone() }],
             Action::Storage(p) => p.steps(),
             Action::ExecIfGroupExists { cmd, .. } | Action::ExecWhileBusy(cmd) | Action::ExecLong { cmd, .. } => {
                 vec![cmd.step()]
@@ -180,6 +186,8 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
             Action::Exec(cmd) => last_stdout = exec::run(&cmd).await?.stdout,
             Action::ExecLong { cmd, timeout } => last_stdout = exec::run_with_timeout(&cmd, timeout).await?.stdout,
             Action::AtaSecurityErase(plan) => plan.run().await?,
+            Action::Transient(plan) => plan.start().await?,
+            Action::Note(what) => tracing::info!("{what}"),
             Action::Storage(p) => warnings.extend(p.run(ctx).await?),
             Action::ExecWhileBusy(cmd) => {
                 let mut attempt = 0;

@@ -22,6 +22,7 @@ pub mod retention;
 pub mod scrub;
 pub mod snapshots;
 pub mod store;
+pub mod transient;
 pub mod volumes;
 pub mod zfs;
 

@@ -290,12 +290,39 @@ fn scrub(ctx: &Ctx, name: &PoolName, backend: Backend, start: bool) -> Result<Ve
             a.extend(["--".into(), name.to_string()]);
             Ok(vec![exec(Program::Zpool, a)])
         }
+        Backend::Btrfs if start => {
+            let (_, mnt) = mount_point(ctx, name);
+            let mnt = mnt.display().to_string();
+            // The kernel scrubs while a btrfs process waits in the scrub ioctl (and writes the
+            // progress `scrub status` reads). Under systemd that process runs in a transient
+            // unit of its own, so the helper's idle exit (its unit's stop kills its cgroup)
+            // does not abort the scrub; elsewhere `scrub start` forks it itself, detached.
+            if crate::transient::systemd_is_pid1() {
+                let work = Invocation::of(Program::Btrfs).args(["scrub", "start", "-B", "--", &mnt]);
+                let sandbox = crate::transient::Sandbox {
+                    // The scrub ioctl; the devices are read by the kernel, not by the tool.
+                    capabilities: vec!["CAP_SYS_ADMIN"],
+                    read_write: vec!["/var/lib/btrfs".into(), mnt],
+                    devices: Vec::new(),
+                };
+                let target = crate::transient::Target::Pool(name);
+                let plan = crate::transient::plan(crate::transient::Kind::Scrub, target, &work, &sandbox)?;
+                Ok(vec![Action::Transient(plan)])
+            } else {
+                Ok(vec![
+                    Action::Note("runner: a detached process (no systemd as PID 1 here)".into()),
+                    exec(Program::Btrfs, vec!["scrub".into(), "start".into(), "--".into(), mnt]),
+                ])
+            }
+        }
+        // Cancelling through the kernel ends the scrub whichever process waits for it; the
+        // unit's btrfs then exits and the unit ends.
         Backend::Btrfs => {
             let (_, mnt) = mount_point(ctx, name);
-            // `scrub start` runs the scrub in a background process it forks (the kernel does the
-            // work); corenasd follows it with `scrub status`.
-            let verb = if start { "start" } else { "cancel" };
-            Ok(vec![exec(Program::Btrfs, vec!["scrub".into(), verb.into(), "--".into(), mnt.display().to_string()])])
+            Ok(vec![exec(
+                Program::Btrfs,
+                vec!["scrub".into(), "cancel".into(), "--".into(), mnt.display().to_string()],
+            )])
         }
         _ => Err(unsupported(backend, "scrub")),
     }

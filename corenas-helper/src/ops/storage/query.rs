@@ -37,6 +37,9 @@ fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
         StorageQuery::BtrfsScrubStatus { pool } => {
             of(Program::Btrfs).args(["scrub", "status", "-R", "--"]).arg(mnt(pool))
         }
+        StorageQuery::ScrubUnit { .. } => {
+            return Err(WireError::internal("a unit's state is read by transient::unit_status"));
+        }
         StorageQuery::BtrfsDeviceStats { pool } => of(Program::Btrfs).args(["device", "stats", "--"]).arg(mnt(pool)),
         StorageQuery::Smart { device } => {
             let d = device::resolve(device)?;
@@ -83,6 +86,10 @@ fn nvme_controller_node(device: &corenas_proto::names::DevicePath) -> Result<Str
 }
 
 pub async fn run(ctx: &Ctx, q: &StorageQuery) -> Result<ToolOutput, WireError> {
+    if let StorageQuery::ScrubUnit { pool } = q {
+        let target = crate::transient::Target::Pool(pool);
+        return crate::transient::unit_status(crate::transient::Kind::Scrub, target).await;
+    }
     let cmd = invocation(ctx, q)?;
     let (code, out) = exec::run_raw(&cmd, QUERY_TIMEOUT).await?;
     Ok(ToolOutput {

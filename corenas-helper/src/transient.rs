@@ -1,0 +1,512 @@
+//! Long tool work as transient systemd units, so that it outlives the storage helper: the helper
+//! exits when idle, and systemd's stop of its unit kills every process left in its cgroup (a
+//! btrfs scrub's included). `systemd-run` asks PID 1 to run one typed `Invocation` in a unit of
+//! its own, `corenas-<kind>-<escaped target>-<id>.service`, with a sandbox of its own (it inherits
+//! nothing from the helper: PID 1 starts it). Where systemd is not PID 1 (the lab, CI) the caller
+//! keeps the tool's own detached process instead (`systemd_is_pid1`).
+//!
+//! Must not: take a shell string, a secret, caller environment, or any argument outside a small
+//! ASCII allow-list (systemd expands `$VAR` in ExecStart= and `%` specifiers in unit settings);
+//! start a second unit for a target whose unit is still active.
+
+use crate::exec::{self, Invocation, Program};
+use corenas_proto::helper::{Step, ToolOutput};
+use corenas_proto::names::PoolName;
+use corenas_proto::{ErrorCode, WireError};
+use std::time::Duration;
+
+const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a unit name may be (systemd's UNIT_NAME_MAX less the terminating NUL).
+const UNIT_NAME_MAX: usize = 255;
+/// Unit states in which the work is (still or about to be) running.
+const BUSY_STATES: [&str; 5] = ["active", "activating", "deactivating", "reloading", "refreshing"];
+/// What `unit_status` reads of each unit (corenasd parses it).
+pub const STATUS_PROPERTIES: &str =
+    "Id,LoadState,ActiveState,SubState,Result,ExecMainCode,ExecMainStatus,ExecMainStartTimestampMonotonic";
+
+/// Whether systemd runs as PID 1 here (sd_booted(3)'s test).
+pub fn systemd_is_pid1() -> bool {
+    std::path::Path::new("/run/systemd/system").is_dir()
+}
+
+/// The kinds of work that run as transient units; the kind is part of the unit name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Scrub,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Scrub => "scrub",
+        }
+    }
+}
+
+/// What the work acts on: validated names only (proto types), never caller text.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Pool(&'a PoolName),
+}
+
+impl Target<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Target::Pool(p) => p.as_str(),
+        }
+    }
+    fn describe(&self) -> String {
+        match self {
+            Target::Pool(p) => format!("pool {}", p.as_str()),
+        }
+    }
+}
+
+/// systemd's unit-name escaping (`systemd-escape` without `--path`), stricter in one point: '/'
+/// is escaped too, not turned into '-'. Only ASCII letters, digits, ':', '_' and '.' (not first)
+/// stay; every other byte becomes `\xNN`. So an escaped name never holds '-', and
+/// `corenas-<kind>-<escaped>-` names exactly one target's units.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, b) in s.bytes().enumerate() {
+        let keep = b.is_ascii_alphanumeric() || b == b':' || b == b'_' || (b == b'.' && i > 0);
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// `corenas-<kind>-<escaped target>-`: every unit of this kind for this target starts so.
+pub fn unit_prefix(kind: Kind, target: Target<'_>) -> String {
+    format!("corenas-{}-{}-", kind.as_str(), escape(target.name()))
+}
+
+/// The unit's full name; `id` is `short_id()`'s (8 lowercase hex digits).
+pub fn unit_name(kind: Kind, target: Target<'_>, id: &str) -> Result<String, WireError> {
+    if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(WireError::internal(format!("unit id '{id}' is not 8 lowercase hex digits")));
+    }
+    let name = format!("{}{id}.service", unit_prefix(kind, target));
+    if name.len() > UNIT_NAME_MAX {
+        return Err(WireError::invalid(
+            "name",
+            format!("the unit name for {} would be longer than {UNIT_NAME_MAX} bytes", target.describe()),
+        ));
+    }
+    Ok(name)
+}
+
+/// 8 hex digits from the kernel's random pool: each run gets a unit of its own, so a failed
+/// unit kept for its result never blocks the next start.
+pub fn short_id() -> Result<String, WireError> {
+    use std::io::Read as _;
+    let mut b = [0u8; 4];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| WireError::internal(format!("no random id for the unit: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// What the unit may touch beyond a read-only system: the properties of corenas-storage.service
+/// the tool can live with, narrowed to this tool.
+#[derive(Debug, Clone, Default)]
+pub struct Sandbox {
+    /// Capability names (`CAP_SYS_ADMIN`), the unit's whole bounding set.
+    pub capabilities: Vec<&'static str>,
+    /// Absolute paths the tool writes (ReadWritePaths=).
+    pub read_write: Vec<String>,
+    /// DeviceAllow= entries (`/dev/x r`); none: no device node at all (DevicePolicy=closed).
+    pub devices: Vec<String>,
+}
+
+/// A byte allowed in an argument that reaches systemd: no whitespace, quotes, `$` (environment
+/// expansion in ExecStart=), `%` (specifiers), `\` (escapes) or `;` (a command separator in
+/// ExecStart= lines).
+fn safe_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"/_.,:=+@-".contains(&b)
+}
+
+fn check_arg(what: &str, s: &str) -> Result<(), WireError> {
+    if s.is_empty() || s.len() > 4096 || !s.bytes().all(safe_byte) {
+        return Err(WireError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "{what} '{}' cannot go to a transient unit: use 1-4096 of A-Z, a-z, 0-9 and / _ . , : = + @ -",
+                s.escape_debug()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A checked plan: the unit's name and the `systemd-run` invocation that starts it.
+pub struct TransientPlan {
+    pub unit: String,
+    prefix: String,
+    what: String,
+    pub run: Invocation,
+}
+
+/// Plans `work` as a transient unit. Refuses work with stdin or environment (a unit has neither
+/// from the caller) and any argument outside the allow-list.
+pub fn plan(kind: Kind, target: Target<'_>, work: &Invocation, sandbox: &Sandbox) -> Result<TransientPlan, WireError> {
+    let id = short_id()?;
+    plan_with_id(kind, target, work, sandbox, &id)
+}
+
+fn plan_with_id(
+    kind: Kind,
+    target: Target<'_>,
+    work: &Invocation,
+    sandbox: &Sandbox,
+    id: &str,
+) -> Result<TransientPlan, WireError> {
+    if work.stdin.is_some() || !work.env.is_empty() {
+        return Err(WireError::internal("work with stdin or environment cannot run as a transient unit"));
+    }
+    let unit = unit_name(kind, target, id)?;
+    for a in &work.args {
+        check_arg("argument", a)?;
+    }
+    for p in &sandbox.read_write {
+        check_arg("path", p)?;
+        if !p.starts_with('/') {
+            return Err(WireError::internal(format!("ReadWritePaths= needs an absolute path, not {p}")));
+        }
+    }
+    for c in &sandbox.capabilities {
+        check_arg("capability", c)?;
+    }
+    for d in &sandbox.devices {
+        let (node, access) = d.split_once(' ').unwrap_or((d, ""));
+        check_arg("device", node)?;
+        if !["r", "rw", "rwm"].contains(&access) {
+            return Err(WireError::internal(format!("DeviceAllow= access '{access}' is not r, rw or rwm")));
+        }
+    }
+    let what = format!("{} of {}", kind.as_str(), target.describe());
+    let mut args = vec![
+        format!("--unit={unit}"),
+        format!("--description=CoreNAS {what}"),
+        // Exec: systemd-run returns once the tool has started (or says why it could not).
+        "--service-type=exec".to_owned(),
+        "--quiet".to_owned(),
+    ];
+    let p = |s: &str| format!("--property={s}");
+    for fixed in [
+        "CollectMode=inactive",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "PrivateNetwork=yes",
+        "IPAddressDeny=any",
+        "RestrictAddressFamilies=AF_UNIX",
+        "NoNewPrivileges=yes",
+        "AmbientCapabilities=",
+        "DevicePolicy=closed",
+        "ProtectKernelTunables=yes",
+        "ProtectKernelModules=yes",
+        "ProtectKernelLogs=yes",
+        "ProtectControlGroups=yes",
+        "ProtectClock=yes",
+        "ProtectHostname=yes",
+        "ProtectProc=invisible",
+        "RestrictNamespaces=yes",
+        "LockPersonality=yes",
+        "MemoryDenyWriteExecute=yes",
+        "RestrictRealtime=yes",
+        "RestrictSUIDSGID=yes",
+        "SystemCallArchitectures=native",
+        "SystemCallFilter=@system-service",
+        "SystemCallErrorNumber=EPERM",
+        "KeyringMode=private",
+        "UMask=0077",
+        "Environment=LC_ALL=C",
+    ] {
+        args.push(p(fixed));
+    }
+    args.push(p(&format!("CapabilityBoundingSet={}", sandbox.capabilities.join(" "))));
+    args.extend(sandbox.read_write.iter().map(|rw| p(&format!("ReadWritePaths={rw}"))));
+    args.extend(sandbox.devices.iter().map(|d| p(&format!("DeviceAllow={d}"))));
+    args.push("--".to_owned());
+    args.push(work.program.path().to_owned());
+    args.extend(work.args.iter().cloned());
+    Ok(TransientPlan {
+        unit,
+        prefix: unit_prefix(kind, target),
+        what,
+        run: Invocation::of(Program::SystemdRun).args(args),
+    })
+}
+
+impl TransientPlan {
+    pub fn steps(&self) -> Vec<Step> {
+        vec![Step::Check { what: format!("refuse if a unit {}* is still active", self.prefix) }, self.run.step()]
+    }
+
+    /// Refuses while a unit for the same target is active, clears that target's failed units
+    /// (their job is over: the caller starts a new one), then starts the unit.
+    pub async fn start(&self) -> Result<(), WireError> {
+        let units = list_units(&self.prefix).await?;
+        if let Some(busy) = units.iter().find(|u| BUSY_STATES.contains(&u.active.as_str())) {
+            return Err(WireError::new(
+                ErrorCode::Busy,
+                format!("the {} is still running as unit {} ({}); stop it first", self.what, busy.name, busy.active),
+            ));
+        }
+        let failed: Vec<&str> = units.iter().filter(|u| u.active == "failed").map(|u| u.name.as_str()).collect();
+        if !failed.is_empty() {
+            let reset = Invocation::of(Program::SystemCtl).args(["reset-failed", "--"]).args(failed.iter().copied());
+            exec::run_with_timeout(&reset, SYSTEMCTL_TIMEOUT).await?;
+        }
+        exec::run_with_timeout(&self.run, SYSTEMCTL_TIMEOUT).await?;
+        tracing::info!(runner = "transient unit", unit = %self.unit, work = %self.what, "started");
+        Ok(())
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct ListedUnit {
+    name: String,
+    active: String,
+}
+
+/// `systemctl list-units --plain --no-legend` lines whose unit starts with `prefix`.
+fn parse_list_units(text: &str, prefix: &str) -> Vec<ListedUnit> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (name, _load, active) = (f.next()?, f.next()?, f.next()?);
+            (name.starts_with(prefix) && name.ends_with(".service"))
+                .then(|| ListedUnit { name: name.to_owned(), active: active.to_owned() })
+        })
+        .collect()
+}
+
+/// The glob handed to systemctl: the kind's prefix only. An escaped target holds `\`, which a
+/// glob would read as an escape, so the target is matched here, exactly.
+fn kind_glob(prefix: &str) -> String {
+    let kind_end = prefix.match_indices('-').nth(1).map_or(prefix.len(), |(i, _)| i + 1);
+    format!("{}*", &prefix[..kind_end])
+}
+
+async fn list_units(prefix: &str) -> Result<Vec<ListedUnit>, WireError> {
+    let list = Invocation::of(Program::SystemCtl)
+        .args(["list-units", "--all", "--plain", "--no-legend", "--no-pager", "--full", "--type=service", "--"])
+        .arg(kind_glob(prefix));
+    let out = exec::run_with_timeout(&list, SYSTEMCTL_TIMEOUT).await?;
+    Ok(parse_list_units(&String::from_utf8_lossy(&out.stdout), prefix))
+}
+
+/// What systemd says of the target's units (`systemctl show -p STATUS_PROPERTIES`, one block
+/// per unit), raw, for corenasd to parse. Empty stdout: no unit (a finished unit that succeeded
+/// is gone; a failed one stays until the next start). Without systemd as PID 1, empty stdout
+/// and a stderr line that says the work ran as a detached process.
+pub async fn unit_status(kind: Kind, target: Target<'_>) -> Result<ToolOutput, WireError> {
+    if !systemd_is_pid1() {
+        return Ok(ToolOutput {
+            code: Some(0),
+            stdout: String::new(),
+            stderr: "no systemd as PID 1: the work runs as a detached process, not a unit".into(),
+        });
+    }
+    let units = list_units(&unit_prefix(kind, target)).await?;
+    if units.is_empty() {
+        return Ok(ToolOutput { code: Some(0), stdout: String::new(), stderr: String::new() });
+    }
+    let show = Invocation::of(Program::SystemCtl)
+        .args(["show", "--no-pager", "--property", STATUS_PROPERTIES, "--"])
+        .args(units.into_iter().map(|u| u.name));
+    let (code, out) = exec::run_raw(&show, SYSTEMCTL_TIMEOUT).await?;
+    Ok(ToolOutput {
+        code,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(s: &str) -> PoolName {
+        s.parse().unwrap()
+    }
+
+    fn scrub_work(p: &PoolName) -> Invocation {
+        Invocation::of(Program::Btrfs).args(["scrub", "start", "-B", "--"]).arg(format!("/mnt/corenas/{p}"))
+    }
+
+    fn sandbox(p: &PoolName) -> Sandbox {
+        Sandbox {
+            capabilities: vec!["CAP_SYS_ADMIN"],
+            read_write: vec!["/var/lib/btrfs".into(), format!("/mnt/corenas/{p}")],
+            devices: Vec::new(),
+        }
+    }
+
+    /// What systemd accepts in a unit name (unit_name_is_valid: [A-Za-z0-9:_.\\-@], no leading
+    /// '.', at most 255 bytes).
+    fn valid_unit_name(n: &str) -> bool {
+        n.len() <= 255 && !n.starts_with('.') && n.bytes().all(|b| b.is_ascii_alphanumeric() || b":_.\\-@".contains(&b))
+    }
+
+    /// Undoes `escape` (as systemd's unit_name_unescape does).
+    fn unescape(s: &str) -> Vec<u8> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\\' {
+                assert_eq!(b.get(i + 1), Some(&b'x'), "{s}");
+                let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 4;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn escaping_matches_systemd_and_keeps_dashes_out() {
+        assert_eq!(escape("tank"), "tank");
+        assert_eq!(escape("my-pool_2"), "my\\x2dpool_2");
+        assert_eq!(escape(".x/y z"), "\\x2ex\\x2fy\\x20z");
+        assert_eq!(escape("a.b:c"), "a.b:c");
+        assert_eq!(unit_prefix(Kind::Scrub, Target::Pool(&pool("my-pool"))), "corenas-scrub-my\\x2dpool-");
+        assert_eq!(
+            unit_name(Kind::Scrub, Target::Pool(&pool("tank")), "0a1b2c3d").unwrap(),
+            "corenas-scrub-tank-0a1b2c3d.service"
+        );
+        assert!(unit_name(Kind::Scrub, Target::Pool(&pool("tank")), "0A1B2C3D").is_err(), "id: lowercase hex");
+        assert!(unit_name(Kind::Scrub, Target::Pool(&pool("tank")), "0a1b").is_err(), "id: 8 digits");
+        let id = short_id().unwrap();
+        assert_eq!(id.len(), 8);
+        assert!(unit_name(Kind::Scrub, Target::Pool(&pool("tank")), &id).is_ok());
+    }
+
+    /// A pool named like another pool's prefix never matches that pool's units.
+    #[test]
+    fn one_target_never_matches_anothers_units() {
+        let a = unit_prefix(Kind::Scrub, Target::Pool(&pool("tank")));
+        let b = unit_name(Kind::Scrub, Target::Pool(&pool("tank-2")), "00000000").unwrap();
+        assert!(!b.starts_with(&a), "{b} starts with {a}");
+        let listed = format!(
+            "{b} loaded active running CoreNAS scrub of pool tank-2\n\
+             corenas-scrub-tank-0a1b2c3d.service loaded failed failed CoreNAS scrub of pool tank\n\
+             corenas-scrub-tank-0a1b2c3d.timer loaded active waiting x\n"
+        );
+        assert_eq!(
+            parse_list_units(&listed, &a),
+            [ListedUnit { name: "corenas-scrub-tank-0a1b2c3d.service".into(), active: "failed".into() }]
+        );
+        assert_eq!(kind_glob(&a), "corenas-scrub-*");
+        assert_eq!(kind_glob(&unit_prefix(Kind::Scrub, Target::Pool(&pool("my-pool")))), "corenas-scrub-*");
+    }
+
+    #[test]
+    fn systemd_run_argv_is_the_typed_work_after_the_sandbox() {
+        let p = pool("tank");
+        let plan = plan_with_id(Kind::Scrub, Target::Pool(&p), &scrub_work(&p), &sandbox(&p), "0a1b2c3d").unwrap();
+        assert_eq!(plan.unit, "corenas-scrub-tank-0a1b2c3d.service");
+        assert_eq!(plan.run.program, Program::SystemdRun);
+        let a = &plan.run.args;
+        assert_eq!(a[0], "--unit=corenas-scrub-tank-0a1b2c3d.service");
+        assert_eq!(a[1], "--description=CoreNAS scrub of pool tank");
+        let sep = a.iter().position(|x| x == "--").unwrap();
+        assert_eq!(a[sep + 1..], ["/usr/bin/btrfs", "scrub", "start", "-B", "--", "/mnt/corenas/tank"]);
+        for want in [
+            "--property=ProtectSystem=strict",
+            "--property=PrivateNetwork=yes",
+            "--property=NoNewPrivileges=yes",
+            "--property=CapabilityBoundingSet=CAP_SYS_ADMIN",
+            "--property=DevicePolicy=closed",
+            "--property=ReadWritePaths=/var/lib/btrfs",
+            "--property=ReadWritePaths=/mnt/corenas/tank",
+            "--property=ProtectHome=yes",
+            "--property=PrivateTmp=yes",
+        ] {
+            assert!(a[..sep].iter().any(|x| x == want), "{want} missing from {a:?}");
+        }
+        // Every option before the separator is one of systemd-run's, never the work's.
+        assert!(a[..sep].iter().all(|x| x.starts_with("--")), "{a:?}");
+        let steps: Vec<String> = plan.steps().iter().map(ToString::to_string).collect();
+        assert!(steps[0].contains("corenas-scrub-tank-*"), "{steps:?}");
+        assert!(steps[1].starts_with("/usr/bin/systemd-run --unit=corenas-scrub-tank-0a1b2c3d.service"), "{steps:?}");
+    }
+
+    #[test]
+    fn work_with_a_secret_or_unsafe_arguments_is_refused() {
+        let p = pool("tank");
+        let sb = sandbox(&p);
+        let secret = scrub_work(&p).secret("x", b"pw".to_vec());
+        assert!(plan_with_id(Kind::Scrub, Target::Pool(&p), &secret, &sb, "00000000").is_err());
+        for bad in ["$HOME", "%n", "a b", "a;b", "a\\b", "", "x\ny", "'q'"] {
+            let work = scrub_work(&p).arg(bad);
+            let Err(e) = plan_with_id(Kind::Scrub, Target::Pool(&p), &work, &sb, "00000000") else {
+                panic!("{bad:?} was accepted");
+            };
+            assert_eq!(e.code, ErrorCode::InvalidInput, "{bad:?}: {}", e.message);
+        }
+        let mut relative = sandbox(&p);
+        relative.read_write.push("var/lib".into());
+        assert!(plan_with_id(Kind::Scrub, Target::Pool(&p), &scrub_work(&p), &relative, "00000000").is_err());
+    }
+
+    fn corpus() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut out = Vec::new();
+        for f in [
+            root.join("../shared/corpus/bad-inputs.json"),
+            root.join("tests/corpus/bad-inputs.json"),
+            root.join("tests/corpus/own-bad-inputs.json"),
+        ] {
+            let Ok(text) = std::fs::read_to_string(&f) else { continue };
+            let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+            out.extend(list.iter().filter_map(|e| e["input"].as_str().map(str::to_owned)));
+        }
+        assert!(out.len() >= 20, "the corpus must be found");
+        out
+    }
+
+    /// Attacker: a hostile name never reaches the unit name unescaped (every escaped name is a
+    /// valid unit name that unescapes to the input), and never reaches systemd-run's argv: as a
+    /// pool name it is refused by the type, as an argument by the allow-list.
+    #[test]
+    fn hostile_names_never_reach_the_unit_name_or_argv_unescaped() {
+        let p = pool("tank");
+        let mut accepted_pools = 0;
+        for s in corpus() {
+            let e = escape(&s);
+            assert!(e.bytes().all(|b| b.is_ascii_alphanumeric() || b":_.\\".contains(&b)), "{s:?} -> {e}");
+            assert_eq!(unescape(&e), s.as_bytes(), "{s:?}");
+            let name = format!("corenas-scrub-{e}-00000000.service");
+            assert!(name.len() > 255 || valid_unit_name(&name), "{name}");
+            if let Ok(hostile) = s.parse::<PoolName>() {
+                accepted_pools += 1;
+                let plan = plan_with_id(
+                    Kind::Scrub,
+                    Target::Pool(&hostile),
+                    &scrub_work(&hostile),
+                    &sandbox(&hostile),
+                    "00000000",
+                )
+                .unwrap();
+                assert!(valid_unit_name(&plan.unit), "{}", plan.unit);
+                assert!(plan.run.args.iter().all(|a| a.bytes().all(|b| safe_byte(b) || b" \\".contains(&b))));
+            }
+            let work = scrub_work(&p).arg(s.clone());
+            if let Ok(plan) = plan_with_id(Kind::Scrub, Target::Pool(&p), &work, &sandbox(&p), "00000000") {
+                // Accepted only when every byte is plain (a path-like name such as "tank").
+                assert!(s.bytes().all(safe_byte), "{s:?} reached argv: {:?}", plan.run.args);
+            }
+        }
+        assert!(accepted_pools < 10, "most of the corpus is no pool name ({accepted_pools} accepted)");
+    }
+}
