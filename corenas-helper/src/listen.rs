@@ -60,7 +60,7 @@ pub async fn serve(listener: StdListener, shared: Arc<Shared>, cfg: ListenConfig
             _ = int.recv() => { tracing::info!("SIGINT: exiting"); break; }
         }
     }
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     finish_in_flight().await;
     Ok(())
 }

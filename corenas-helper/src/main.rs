@@ -156,7 +156,7 @@ fn main() -> anyhow::Result<()> {
         started: Instant::now(),
     });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build()?;
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
     let idle = (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout));
     runtime.block_on(listen::serve(listener, shared, listen::ListenConfig { daemon_uid: args.daemon_uid, idle }))?;
     Ok(())

@@ -128,7 +128,7 @@ fn main() -> anyhow::Result<()> {
     }
     corenasd::imaging::engine::recover(&shared).map_err(|e| anyhow::anyhow!("recovering imaging jobs: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
     tracing::info!(socket = ?args.listen, state = %db.display(), "corenasd ready");
     runtime.block_on(async {
         tokio::spawn(corenasd::imaging::engine::scheduler(Arc::clone(&shared)));

@@ -103,7 +103,7 @@ impl Password {
         let limit = 256 - (256 % all.len());
         loop {
             let mut random = [0u8; 40];
-            getrandom::getrandom(&mut random).map_err(|e| format!("no randomness: {e}"))?;
+            getrandom::fill(&mut random).map_err(|e| format!("no randomness: {e}"))?;
             let chosen: String = random
                 .iter()
                 .filter(|b| usize::from(**b) < limit)

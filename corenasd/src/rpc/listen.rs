@@ -30,7 +30,7 @@ pub async fn serve(listener: StdListener, shared: Arc<Daemon>) -> std::io::Resul
         }
     }
     tracing::info!("stopping");
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     // Changes under way finish and are audited before the process exits.
     shared.in_flight.close();
     if tokio::time::timeout(Duration::from_secs(60), shared.in_flight.wait()).await.is_err() {

@@ -135,10 +135,10 @@ pub async fn api_key_create(
                 )));
             }
             let mut raw = [0u8; 32];
-            getrandom::getrandom(&mut raw).map_err(|e| WireError::internal(format!("no randomness: {e}")))?;
+            getrandom::fill(&mut raw).map_err(|e| WireError::internal(format!("no randomness: {e}")))?;
             let key = ApiKey::new(format!("{API_KEY_PREFIX}{}", hex::encode(raw)))?;
             let mut id = [0u8; 6];
-            getrandom::getrandom(&mut id).map_err(|e| WireError::internal(format!("no randomness: {e}")))?;
+            getrandom::fill(&mut id).map_err(|e| WireError::internal(format!("no randomness: {e}")))?;
             let id = hex::encode(id);
             let now = sessions::now();
             let expires = now + u64::from(days) * 86_400;

@@ -78,7 +78,7 @@ pub fn mark_interrupted(conn: &Connection) -> Result<usize, StateError> {
 fn new_id() -> String {
     let mut b = [0u8; 6];
     // An id only needs to be unique; fall back to the clock if the kernel has no entropy yet.
-    if getrandom::getrandom(&mut b).is_err() {
+    if getrandom::fill(&mut b).is_err() {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         b.copy_from_slice(&t.as_nanos().to_le_bytes()[..6]);
     }

@@ -57,7 +57,7 @@ impl WebState {
 fn new_setup_token() -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut raw = [0u8; 16];
-    getrandom::getrandom(&mut raw).expect("the kernel's random source");
+    getrandom::fill(&mut raw).expect("the kernel's random source");
     let mut s = String::with_capacity(19);
     for (i, b) in raw.iter().enumerate() {
         if i > 0 && i % 4 == 0 {

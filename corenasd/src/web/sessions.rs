@@ -42,7 +42,7 @@ pub fn token_hash(secret: &str) -> TokenHash {
 /// A fresh random token (256 bits, hex).
 pub fn new_token() -> WebToken {
     let mut raw = [0u8; 32];
-    getrandom::getrandom(&mut raw).expect("the kernel's random source");
+    getrandom::fill(&mut raw).expect("the kernel's random source");
     WebToken::new(hex::encode(raw)).expect("64 hex characters")
 }
 
@@ -150,7 +150,7 @@ impl WebSessions {
         }
         let token = new_token();
         let mut id = [0u8; 6];
-        getrandom::getrandom(&mut id).expect("the kernel's random source");
+        getrandom::fill(&mut id).expect("the kernel's random source");
         let session =
             Session { id: hex::encode(id), user: user.into(), role, source: source.0, created: now, last_seen: now };
         self.sessions.insert(token_hash(token.expose()), session.clone());

@@ -3,7 +3,7 @@
 //! a later login must match a later step (no replay within the window).
 
 use sha2::{Digest, Sha256};
-use totp_rs::{Algorithm, TOTP};
+use totp_rs::{Algorithm, Builder, Totp};
 
 pub const ISSUER: &str = "CoreNAS";
 const STEP: u64 = 30;
@@ -11,18 +11,24 @@ pub const RECOVERY_CODES: usize = 10;
 
 pub fn new_secret() -> Vec<u8> {
     let mut s = vec![0u8; 20];
-    getrandom::getrandom(&mut s).expect("the kernel's random source");
+    getrandom::fill(&mut s).expect("the kernel's random source");
     s
 }
 
-fn totp(secret: &[u8]) -> TOTP {
-    // new_unchecked: the secret is always our own 160 random bits (the RFC test vector in the
-    // tests is shorter than the crate's minimum).
-    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, STEP, secret.to_vec())
+fn totp(secret: &[u8]) -> Totp {
+    // build_noncompliant: the secret is always our own 160 random bits (the RFC test vector in
+    // the tests is shorter than the crate's minimum).
+    Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(6)
+        .with_skew(1)
+        .with_step_duration(STEP)
+        .with_secret(secret)
+        .build_noncompliant()
 }
 
 pub fn base32(secret: &[u8]) -> String {
-    totp(secret).get_secret_base32()
+    totp(secret).secret().to_base32()
 }
 
 /// The provisioning URI authenticator apps read from the QR code. User names are [a-z0-9_-],
@@ -39,15 +45,14 @@ pub fn uri(secret: &[u8], user: &str) -> String {
 pub fn matching_step(secret: &[u8], code: &str, now: u64, last_step: u64) -> Option<u64> {
     let t = totp(secret);
     let current = now / STEP;
-    [current.saturating_sub(1), current, current + 1]
-        .into_iter()
-        .filter(|&step| step > last_step)
-        .find(|&step| constant_time_eq::constant_time_eq(t.generate(step * STEP).as_bytes(), code.as_bytes()))
+    [current.saturating_sub(1), current, current + 1].into_iter().filter(|&step| step > last_step).find(|&step| {
+        constant_time_eq::constant_time_eq(t.generate(step * STEP).to_string().as_bytes(), code.as_bytes())
+    })
 }
 
 /// The code for `now`, for tests (they play the authenticator app).
 pub fn code_at(secret: &[u8], now: u64) -> String {
-    totp(secret).generate(now)
+    totp(secret).generate(now).to_string()
 }
 
 const RECOVERY_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
@@ -57,7 +62,7 @@ pub fn recovery_codes() -> (Vec<String>, Vec<String>) {
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     for _ in 0..RECOVERY_CODES {
         let mut raw = [0u8; 12];
-        getrandom::getrandom(&mut raw).expect("the kernel's random source");
+        getrandom::fill(&mut raw).expect("the kernel's random source");
         let mut code = String::with_capacity(14);
         for (i, b) in raw.iter().enumerate() {
             if i > 0 && i % 4 == 0 {

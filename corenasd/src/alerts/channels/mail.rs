@@ -66,7 +66,7 @@ pub fn build(spec: &SmtpSpec, msg: &Outgoing) -> Result<Message, String> {
         to.push(Mailbox::new(None, parse(a.as_str())?));
     }
     let mut random = [0u8; 12];
-    getrandom::getrandom(&mut random).map_err(|e| format!("no randomness for the Message-ID: {e}"))?;
+    getrandom::fill(&mut random).map_err(|e| format!("no randomness for the Message-ID: {e}"))?;
     Message::builder()
         .from(from)
         .mailbox(lettre::message::header::To::from(to))
