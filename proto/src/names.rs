@@ -184,12 +184,23 @@ impl SharePath {
 /// Ids inside the managed ranges that CoreNAS never allocates nor touches.
 pub const RESERVED_IDS: [u32; 2] = [65534, 65535];
 
+/// Ids Debian reserves (policy 9.2.2: 60000-64999 are allocated by Debian, 65000-65533 are
+/// reserved, 65534 is `nobody`, 65535 is the 16-bit -1); systemd's dynamic users (61184-65519)
+/// live there too. A new share account never gets one; one that already has one (made before
+/// CoreNAS avoided the band) stays managed, since renumbering would orphan its files and ACLs.
+pub const DEBIAN_RESERVED_IDS: std::ops::RangeInclusive<u32> = 60_000..=65_535;
+
+/// The ranges a new share user or group takes its id from: the share range minus Debian's band.
+const NEW_SHARE_IDS: [std::ops::RangeInclusive<u32>; 2] = [50_000..=59_999, 65_536..=100_000];
+/// The admin range, for new admins as for existing ones.
+const NEW_ADMIN_IDS: [std::ops::RangeInclusive<u32>; 1] = [10_000..=20_000];
+
 /// Which managed range an account belongs to. The ranges come from the specification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum AccountKind {
     /// Administrators who may log in to CoreNAS: ids 10000–20000.
     Admin,
-    /// Users who only access shares: ids 50000–100000.
+    /// Users who only access shares: ids 50000–100000 (new ones outside Debian's 60000–65535).
     ShareUser,
 }
 
@@ -209,6 +220,44 @@ impl AccountKind {
             return None;
         }
         Self::ALL.into_iter().find(|k| k.range().contains(&id))
+    }
+    /// Where a new account of this kind takes its id from, lowest first: the kind's range
+    /// without [`DEBIAN_RESERVED_IDS`].
+    pub fn new_id_ranges(self) -> &'static [std::ops::RangeInclusive<u32>] {
+        match self {
+            Self::Admin => &NEW_ADMIN_IDS,
+            Self::ShareUser => &NEW_SHARE_IDS,
+        }
+    }
+    /// The new-id ranges as people read them: "50000-59999 or 65536-100000".
+    pub fn new_id_ranges_text(self) -> String {
+        let parts: Vec<String> = self.new_id_ranges().iter().map(|r| format!("{}-{}", r.start(), r.end())).collect();
+        parts.join(" or ")
+    }
+    /// Whether `id` may be given to a new account of this kind (an existing account keeps any id
+    /// [`AccountKind::of_id`] accepts).
+    pub fn allows_new_id(self, id: u32) -> bool {
+        self.new_id_ranges().iter().any(|r| r.contains(&id))
+    }
+    /// Refuses `id` for a new account of this kind, naming `field` ("uid"/"gid") and the
+    /// accepted ranges.
+    pub fn check_new_id(self, field: &'static str, id: u32) -> Result<(), ValidationError> {
+        if self.allows_new_id(id) {
+            return Ok(());
+        }
+        let why = if DEBIAN_RESERVED_IDS.contains(&id) {
+            format!(
+                "{field} {id} is in {}-{}, which Debian reserves for its own and systemd's dynamic accounts",
+                DEBIAN_RESERVED_IDS.start(),
+                DEBIAN_RESERVED_IDS.end()
+            )
+        } else {
+            format!("{field} {id} is not in the {self} range")
+        };
+        Err(ValidationError::new(
+            field,
+            format!("{why}: a new {self} account takes a {field} in {}", self.new_id_ranges_text()),
+        ))
     }
     pub fn as_str(self) -> &'static str {
         match self {
@@ -252,6 +301,11 @@ macro_rules! managed_id {
             pub fn kind(self) -> AccountKind {
                 AccountKind::of_id(self.0).unwrap_or(AccountKind::ShareUser)
             }
+            /// Refuses this id for a new account inside Debian's reserved band; an existing
+            /// account there stays valid as it is (never renumbered).
+            pub fn check_new(self) -> Result<(), ValidationError> {
+                self.kind().check_new_id($field, self.0)
+            }
         }
         impl TryFrom<u32> for $name {
             type Error = ValidationError;
@@ -261,7 +315,7 @@ macro_rules! managed_id {
                 } else {
                     Err(ValidationError::new(
                         $field,
-                        format!(concat!($what, " {} is outside the managed ranges: use 10000-20000 (admins) or 50000-100000 (share users), except 65534-65535"), v),
+                        format!(concat!($what, " {} is outside the managed ranges: use 10000-20000 (admins) or 50000-59999 or 65536-100000 (share users)"), v),
                     ))
                 }
             }
@@ -389,6 +443,33 @@ mod tests {
         }
         assert_eq!("50000".parse::<ManagedGid>().unwrap().kind(), AccountKind::ShareUser);
         assert_eq!("20000".parse::<ManagedUid>().unwrap().kind(), AccountKind::Admin);
+    }
+
+    #[test]
+    fn debians_reserved_band_is_kept_but_never_given_out() {
+        // An existing account in the band is still managed (parses, is a share user) ...
+        for kept in ["60000", "61000", "61184", "65533"] {
+            let uid: ManagedUid = kept.parse().unwrap();
+            assert_eq!(uid.kind(), AccountKind::ShareUser, "{kept}");
+            // ... but the id is refused for a new account, naming the field and the ranges.
+            let e = uid.check_new().unwrap_err();
+            assert_eq!(e.field, "uid");
+            assert!(e.message.contains("Debian reserves"), "{}", e.message);
+            assert!(e.message.contains("50000-59999 or 65536-100000"), "{}", e.message);
+        }
+        let e = "61000".parse::<ManagedGid>().unwrap().check_new().unwrap_err();
+        assert_eq!(e.field, "gid");
+        for new in ["50000", "59999", "65536", "100000"] {
+            assert!(new.parse::<ManagedUid>().unwrap().check_new().is_ok(), "{new}");
+        }
+        assert!("10000".parse::<ManagedUid>().unwrap().check_new().is_ok());
+        assert!(AccountKind::Admin.check_new_id("uid", 50000).unwrap_err().message.contains("10000-20000"));
+        // The new-id ranges lie inside the kind's range and skip the whole band.
+        for kind in AccountKind::ALL {
+            for r in kind.new_id_ranges() {
+                assert!(r.clone().all(|id| AccountKind::of_id(id) == Some(kind) && !DEBIAN_RESERVED_IDS.contains(&id)));
+            }
+        }
     }
 
     #[test]

@@ -107,6 +107,54 @@ fn users_and_groups_round_trip_through_the_real_tools() {
     assert!(!lab.read("etc/group").contains("staff:"));
 }
 
+/// Share ids skip Debian's reserved band (60000-65535): an explicit one is refused, naming the
+/// field and the ranges; an account that already has one (made by an older CoreNAS) stays
+/// managed and keeps its id.
+#[test]
+fn share_ids_skip_debians_reserved_band() {
+    if !require_root("share_ids_skip_debians_reserved_band") {
+        return;
+    }
+    let lab = Lab::start("debianids", LabOptions::default());
+    let append = |rel: &str, line: &str| {
+        let path = lab.root.join(rel);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}{line}\n")).unwrap();
+    };
+    append("etc/passwd", "legacy:x:61000:61000::/home/legacy:/usr/sbin/nologin");
+    append("etc/group", "legacy:x:61000:");
+    append("etc/shadow", "legacy:!:19000:0:99999:7:::");
+    append("etc/gshadow", "legacy:!::");
+
+    for (what, args) in [
+        ("uid", ["user", "add", "gina", "--kind", "share", "--uid", "61000"]),
+        ("gid", ["group", "add", "team", "--kind", "share", "--gid", "62000"]),
+    ] {
+        let out = lab.ctl(&[&["--json"][..], &args[..]].concat());
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        let e: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("a JSON error");
+        assert_eq!(e["error"]["field"], what, "{e}");
+        let msg = e["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("Debian reserves") && msg.contains("50000-59999 or 65536-100000"), "{msg}");
+    }
+    assert!(passwd_line(&lab, "gina").is_none());
+    assert!(!lab.read("etc/group").contains("team:"));
+
+    // The existing account: listed, editable, never renumbered.
+    let list = lab.ctl_json(&["user", "list"]);
+    assert!(list.as_array().unwrap().iter().any(|u| u["name"] == "legacy" && u["uid"] == 61000), "{list}");
+    ok(&lab.ctl(&["user", "mod", "legacy", "--full-name", "Old Account"]));
+    let legacy = passwd_line(&lab, "legacy").unwrap();
+    assert_eq!((legacy[2].as_str(), legacy[4].as_str()), ("61000", "Old Account"));
+
+    // New share accounts come from 50000-59999 (and 65536-100000 once that is full).
+    ok(&lab.ctl(&["user", "add", "hugo", "--kind", "share", "--no-home"]));
+    let hugo: u32 = passwd_line(&lab, "hugo").unwrap()[2].parse().unwrap();
+    assert!((50_000..=59_999).contains(&hugo), "{hugo}");
+    ok(&lab.ctl(&["user", "add", "ida", "--kind", "share", "--uid", "65536", "--no-home"]));
+    assert_eq!(passwd_line(&lab, "ida").unwrap()[2], "65536");
+}
+
 #[test]
 fn smb_password_lands_in_the_passdb() {
     if !require_root("smb_password_lands_in_the_passdb") {

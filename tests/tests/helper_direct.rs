@@ -2,8 +2,49 @@
 //! managed ranges and its path rules by itself.
 
 use corenas_proto::ErrorCode;
-use corenas_proto::helper::{HelperOp, UserChange};
+use corenas_proto::helper::{HelperOp, NewUser, UserChange};
+use corenas_proto::names::Shell;
 use corenas_tests::{Lab, LabOptions, assert_unchanged, block_on, ctx, helper_client, require_root};
+
+#[test]
+fn helper_gives_no_new_id_in_debians_reserved_band() {
+    if !require_root("helper_gives_no_new_id_in_debians_reserved_band") {
+        return;
+    }
+    let lab = Lab::start("debianids", LabOptions::default());
+    let before = lab.snapshot();
+    block_on(async {
+        let h = helper_client(&lab.helper_sock).await.expect("connect as root");
+        // What a compromised corenasd might ask: ids that Debian or systemd's dynamic users own.
+        for id in ["60000", "61184", "65533"] {
+            let user = HelperOp::UserCreate(NewUser {
+                name: "intruder".parse().unwrap(),
+                uid: id.parse().unwrap(),
+                full_name: None,
+                shell: Shell::nologin(),
+                create_home: false,
+                groups: vec![],
+                password: None,
+            });
+            let group = HelperOp::GroupCreate { name: "intruders".parse().unwrap(), gid: id.parse().unwrap() };
+            for (op, field) in [(user, "uid"), (group, "gid")] {
+                for dry_run in [true, false] {
+                    let e = h.perform(ctx(), op.clone(), dry_run).await.expect("rpc").expect_err("must be refused");
+                    assert_eq!(
+                        (e.code, e.field.as_deref()),
+                        (ErrorCode::InvalidInput, Some(field)),
+                        "{id}: {}",
+                        e.message
+                    );
+                    assert!(e.message.contains("50000-59999 or 65536-100000"), "{}", e.message);
+                }
+            }
+        }
+    });
+    assert_unchanged(&before, &lab.snapshot());
+    assert!(!lab.log("helper.log").contains("/usr/sbin/useradd"), "no program may have run");
+    assert!(!lab.log("helper.log").contains("/usr/sbin/groupadd"), "no program may have run");
+}
 
 #[test]
 fn helper_refuses_accounts_outside_the_managed_ranges() {

@@ -82,6 +82,8 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             if let Some(g) = acc.groups.iter().find(|g| g.gid == gid.get()) {
                 return Err(exists("gid", &format!("{} (used by {})", gid, g.name)));
             }
+            // Never a new id in Debian's reserved band, whatever corenasd chose.
+            gid.check_new()?;
             one(cmd(Program::GroupAdd).args(["-g", &gid.to_string(), "--", name.as_str()]))
         }
         HelperOp::GroupDelete { name } => {
@@ -123,6 +125,7 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
             if let Some(g) = acc.groups.iter().find(|g| g.gid == u.uid.get()) {
                 return Err(exists("gid", &format!("{} (used by group {})", u.uid, g.name)));
             }
+            u.uid.check_new()?;
             for g in &u.groups {
                 acc.managed_group(g.as_str())?;
             }

@@ -66,30 +66,34 @@ pub fn groups(acc: &Accounts) -> Vec<GroupInfo> {
     acc.groups.iter().filter_map(|g| group_info(acc, &g.name)).collect()
 }
 
-/// Lowest id of the kind's range that no user and no group uses and that CoreNAS never gave to
-/// an account before (`retired`: ids of deleted accounts are not reused). A user's own group
-/// takes the same number as the user.
+/// Lowest id of the kind's new-id ranges (its range without Debian's reserved band) that no
+/// user and no group uses and that CoreNAS never gave to an account before (`retired`: ids of
+/// deleted accounts are not reused). A user's own group takes the same number as the user.
 pub fn allocate_id(acc: &Accounts, kind: AccountKind, retired: &HashSet<u32>) -> Result<u32, WireError> {
     let used: HashSet<u32> = acc.users.iter().map(|u| u.uid).chain(acc.groups.iter().map(|g| g.gid)).collect();
     let free = |id: &u32| !used.contains(id) && !retired.contains(id) && AccountKind::of_id(*id).is_some();
-    kind.range().find(free).ok_or_else(|| {
-        WireError::new(ErrorCode::OutOfRange, format!("no free id left in the {kind} range {:?}", kind.range()))
+    kind.new_id_ranges().iter().flat_map(|r| r.clone()).find(free).ok_or_else(|| {
+        WireError::new(
+            ErrorCode::OutOfRange,
+            format!("no free id left in the {kind} ranges {}", kind.new_id_ranges_text()),
+        )
     })
 }
 
-/// The id for a new account of `kind`: the requested one if it lies in the kind's range and was
-/// never handed out before, else the lowest free one. `field` ("uid"/"gid") names it in errors.
+/// The id for a new account of `kind`: the requested one if it lies in the kind's new-id ranges
+/// and was never handed out before, else the lowest free one. `field` ("uid"/"gid") names it in
+/// errors.
 pub fn choose_id(
     acc: &Accounts,
     kind: AccountKind,
     requested: Option<u32>,
     retired: &HashSet<u32>,
-    field: &str,
+    field: &'static str,
 ) -> Result<u32, WireError> {
+    if let Some(id) = requested {
+        kind.check_new_id(field, id)?;
+    }
     match requested {
-        Some(id) if AccountKind::of_id(id) != Some(kind) => {
-            Err(WireError::invalid(field, format!("{field} {id} is not in the {kind} range {:?}", kind.range())))
-        }
         Some(id) if retired.contains(&id) => Err(WireError::invalid(
             field,
             format!(
@@ -280,6 +284,39 @@ mod tests {
             users: vec![user("root", 0), user("human", 1000), user("a", 50000)],
             groups: vec![GroupEntry { name: "g".into(), gid: 50001, members: vec!["a".into()] }],
         }
+    }
+
+    #[test]
+    fn new_share_ids_skip_debians_reserved_band() {
+        let none = HashSet::new();
+        // Every id below the band taken: the next share user gets 65536, not 60000.
+        let mut full = acc();
+        let template = full.users[2].clone();
+        full.users.extend((50_000..=59_999).map(|uid| PasswdEntry {
+            name: format!("u{uid}"),
+            uid,
+            gid: uid,
+            ..template.clone()
+        }));
+        assert_eq!(allocate_id(&full, AccountKind::ShareUser, &none).unwrap(), 65_536);
+        // An explicit id in the band is refused for a new account, naming the field and ranges.
+        let e = choose_id(&acc(), AccountKind::ShareUser, Some(61_000), &none, "uid").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("uid"));
+        assert!(
+            e.message.contains("Debian reserves") && e.message.contains("50000-59999 or 65536-100000"),
+            "{}",
+            e.message
+        );
+        let e = choose_id(&acc(), AccountKind::ShareUser, Some(64_999), &none, "gid").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("gid"));
+        assert_eq!(choose_id(&acc(), AccountKind::ShareUser, Some(65_536), &none, "uid").unwrap(), 65_536);
+        // An existing account in the band stays managed: listed, shown and editable.
+        let mut old = acc();
+        old.users.push(PasswdEntry { name: "old".into(), uid: 61_000, gid: 61_000, ..old.users[2].clone() });
+        assert!(users(&old).iter().any(|u| u.name == "old"));
+        assert_eq!(user_info(&old, "old").unwrap().uid, 61_000);
+        let edit = UserMod { lock: Some(true), ..Default::default() };
+        assert!(user_mod_ops(&old, &"old".parse().unwrap(), &edit, Channel::Ctl).is_ok());
     }
 
     #[test]
