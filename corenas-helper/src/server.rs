@@ -10,8 +10,7 @@ use corenas_proto::helper::PasswordCheck;
 use corenas_proto::helper::{
     Accounts, DeviceProbe, Helper, HelperArea, HelperOp, HelperStatus, OpReport, StorageQuery, ToolOutput,
 };
-use corenas_proto::mounts::UnitState;
-use corenas_proto::names::{DevicePath, MountTarget, SharePath, UserName};
+use corenas_proto::names::{DevicePath, SharePath, UserName};
 use corenas_proto::shares::ShareConfig;
 use corenas_proto::web::LoginPassword;
 use std::sync::Arc;
@@ -113,18 +112,6 @@ impl Helper for HelperServer {
     async fn share_config(self, _: Context) -> Result<ShareConfig, WireError> {
         self.shared.serves(HelperArea::Accounts, "the share configuration")?;
         ops::shares::config(&self.shared.ops).await
-    }
-
-    async fn mount_states(
-        self,
-        _: Context,
-        targets: Vec<MountTarget>,
-    ) -> Result<Vec<Result<UnitState, String>>, WireError> {
-        self.shared.serves(HelperArea::Accounts, "mount states")?;
-        if targets.len() > 1000 {
-            return Err(WireError::invalid("target", "ask for at most 1000 mounts at once"));
-        }
-        ops::mounts::states(&self.shared.ops, &targets).await
     }
 
     async fn storage_query(self, _: Context, query: StorageQuery) -> Result<ToolOutput, WireError> {

@@ -40,6 +40,8 @@ pub struct Daemon {
     pub monitor: crate::monitor::cache::Monitor,
     /// The alert engine's in-memory part (alerts/).
     pub alerts: crate::alerts::Alerts,
+    /// Unit state from systemd over D-Bus, cached and kept fresh by systemd's signals.
+    pub units: crate::systemd::units::Units,
 }
 
 impl Daemon {
@@ -152,5 +154,6 @@ pub(crate) fn for_tests(dir: &crate::state::test_support::TestDir) -> Arc<Daemon
         in_flight: Default::default(),
         monitor: Default::default(),
         alerts: Default::default(),
+        units: crate::systemd::units::Units::new(crate::systemd::units::Bus::Cannot(crate::systemd::units::NOT_PID1)),
     })
 }

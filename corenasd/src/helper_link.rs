@@ -338,16 +338,6 @@ impl HelperConn {
         })
         .await
     }
-    pub async fn mount_states(
-        &self,
-        targets: Vec<corenas_proto::names::MountTarget>,
-    ) -> Result<Vec<Result<corenas_proto::mounts::UnitState, String>>, WireError> {
-        self.counted("mount_states", async {
-            let c = self.to(HelperArea::Accounts).await?;
-            c.check(c.client.mount_states(ctx(), targets).await)?
-        })
-        .await
-    }
     pub async fn storage_query(
         &self,
         q: corenas_proto::helper::StorageQuery,

@@ -18,6 +18,7 @@ pub mod schema;
 pub mod shares;
 pub mod state;
 pub mod storage;
+pub mod systemd;
 /// For tests only (corenasd's and corenas-tests'): what a test needs and when it may skip.
 pub mod test_prerequisites;
 pub mod web;

@@ -59,6 +59,10 @@ struct Args {
     #[arg(long, hide = true, env = "CORENAS_OUTBOX_RETRY_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     outbox_retry_secs: u64,
+    /// Tests only: the D-Bus address of the systemd that manages --root's units (a lab's private
+    /// systemd). Unset: the system bus where --root is / and systemd is PID 1, else none.
+    #[arg(long, hide = true, env = "CORENAS_SYSTEMD_BUS")]
+    systemd_bus: Option<String>,
     /// Packaging: print the manual page (roff, section 8) and exit.
     #[arg(long, hide = true)]
     print_man_page: bool,
@@ -107,6 +111,10 @@ fn main() -> anyhow::Result<()> {
         in_flight: Default::default(),
         monitor: Default::default(),
         alerts: Default::default(),
+        units: corenasd::systemd::units::Units::new(corenasd::systemd::units::Bus::choose(
+            &args.root.display().to_string(),
+            args.systemd_bus.clone(),
+        )),
     });
     if shared
         .with_state(|s| corenasd::web::setup_needed(s.conn()))

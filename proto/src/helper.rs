@@ -5,7 +5,7 @@
 use crate::acl::{AclEntry, AclListing, AclTarget};
 use crate::error::WireError;
 use crate::lvm::{LvCreateSpec, LvExtendSpec, LvName, VgCreateSpec, VgName};
-use crate::mounts::{MountDef, UnitState};
+use crate::mounts::MountDef;
 use crate::names::{
     DatasetName, DevicePath, FullName, GroupName, ManagedGid, ManagedUid, MountTarget, PoolName, SharePath, Shell,
     SnapshotName, StoragePath, UserName,
@@ -660,8 +660,6 @@ pub trait Helper {
     async fn device_probe(device: DevicePath) -> Result<DeviceProbe, WireError>;
     /// The rendered share files as they are on disk and what the NFS tools export.
     async fn share_config() -> Result<ShareConfig, WireError>;
-    /// What systemd says about these mounts' units (one answer per target, in order).
-    async fn mount_states(targets: Vec<MountTarget>) -> Result<Vec<Result<UnitState, String>>, WireError>;
     async fn storage_query(query: StorageQuery) -> Result<ToolOutput, WireError>;
     /// For wipe verification: whether each region `(offset, length)` (length up to 1 MiB) of
     /// the device reads back as zeros.

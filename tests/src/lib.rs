@@ -460,6 +460,14 @@ impl Lab {
         .args(["--images".as_ref(), self.images.as_os_str()])
         .args(["--imaging-concurrency", &self.imaging_concurrency.to_string()])
         .args(self.opts.monitor_secs.map(|n| ["--monitor-secs".to_owned(), n.to_string()]).into_iter().flatten())
+        // corenasd reads unit state over D-Bus: from the lab's private systemd where there is one.
+        .args(
+            self.opts
+                .private_systemd
+                .then(|| ["--systemd-bus".to_owned(), systemd_ns::bus_address(&self.dir)])
+                .into_iter()
+                .flatten(),
+        )
         .stdout(self.log_file("corenasd.log"))
         .stderr(self.log_file("corenasd.log"))
         .stdin(Stdio::null());

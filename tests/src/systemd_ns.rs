@@ -137,7 +137,8 @@ fn write_units(units: &Path) -> Result<(), String> {
         .ok_or("private systemd: no /lib/systemd/system (is systemd installed?)")?;
     let mut wanted = vec!["systemd-journald.socket"];
     let mut links = vec!["systemd-journald.socket", "systemd-journald.service"];
-    if system.join("dbus.service").exists() && Path::new("/usr/bin/dbus-daemon").exists() {
+    let with_dbus = system.join("dbus.service").exists() && Path::new("/usr/bin/dbus-daemon").exists();
+    if with_dbus {
         wanted.push("dbus.socket");
         links.extend(["dbus.socket", "dbus.service"]);
     }
@@ -160,7 +161,34 @@ fn write_units(units: &Path) -> Result<(), String> {
     for (name, text) in files {
         std::fs::write(units.join(name), text).map_err(|e| io("writing a unit", e))?;
     }
+    // The bus also listens in the lab directory, which corenasd on the host reaches (it reads
+    // unit state over D-Bus: see `bus_address`); dbus-daemon serves every socket it is passed.
+    if let (true, Some(own)) = (with_dbus, units.parent()) {
+        let dropin = units.join("dbus.socket.d");
+        std::fs::create_dir_all(&dropin).map_err(|e| io("creating dbus.socket.d", e))?;
+        let text = format!("[Socket]\nListenStream={}\n", own.join(BUS_SOCKET).display());
+        std::fs::write(dropin.join("corenas-lab.conf"), text).map_err(|e| io("writing dbus.socket.d", e))?;
+    }
     Ok(())
+}
+
+/// The private systemd's system bus socket, in its own directory (`<lab>/systemd`).
+const BUS_SOCKET: &str = "system_bus_socket";
+
+/// The D-Bus address of the private system bus of the lab in `lab_dir` (for corenasd's
+/// `--systemd-bus`): the same socket inside and outside the namespaces.
+pub fn bus_address(lab_dir: &Path) -> String {
+    let path = lab_dir.join("systemd").join(BUS_SOCKET).display().to_string();
+    // D-Bus addresses escape every byte outside [-0-9A-Za-z_/.*] as %XX.
+    let mut out = String::from("unix:path=");
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_/.*".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02x}"));
+        }
+    }
+    out
 }
 
 /// The script that becomes PID 1 of the new namespaces, prepares the mounts and execs systemd.

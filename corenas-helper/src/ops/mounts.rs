@@ -11,8 +11,7 @@ use super::{Ctx, files};
 use crate::exec::{self, Invocation, Program};
 use crate::render::{self, unit};
 use corenas_proto::helper::{HelperOp, Step};
-use corenas_proto::mounts::{MountDef, MountSource, UnitState};
-use corenas_proto::names::MountTarget;
+use corenas_proto::mounts::{MountDef, MountSource};
 use corenas_proto::{ErrorCode, WireError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -465,50 +464,4 @@ async fn verify(ctx: &Ctx, u: &UnitFile) -> Result<(), WireError> {
     .await;
     clear_dir(&dir);
     result
-}
-
-/// What systemd says about each target's mount unit; in the lab, from the mount table.
-pub async fn states(ctx: &Ctx, targets: &[MountTarget]) -> Result<Vec<Result<UnitState, String>>, WireError> {
-    if !systemd_manages(ctx) {
-        let why = if ctx.paths.is_host() {
-            "systemd is not running as PID 1 on this machine"
-        } else {
-            "lab: these units are under the lab's root prefix, which no systemd manages"
-        };
-        return Ok(targets.iter().map(|_| Err(why.to_owned())).collect());
-    }
-    let mut out = Vec::new();
-    for t in targets {
-        let unit = format!("{}.mount", t.unit_stem());
-        let r = exec::run(&systemctl(&["show", "--property=LoadState,ActiveState,SubState,Result", "--", &unit])).await;
-        out.push(match r {
-            Ok(o) => Ok(parse_show(&unit, &String::from_utf8_lossy(&o.stdout))),
-            Err(e) => Err(e.message),
-        });
-    }
-    Ok(out)
-}
-
-pub fn parse_show(unit: &str, text: &str) -> UnitState {
-    let get = |k: &str| {
-        text.lines().find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('='))).unwrap_or("").to_owned()
-    };
-    UnitState {
-        unit: unit.to_owned(),
-        load_state: get("LoadState"),
-        active_state: get("ActiveState"),
-        sub_state: get("SubState"),
-        result: get("Result"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_systemctl_show() {
-        let s = parse_show("x.mount", "LoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\n");
-        assert_eq!((s.active_state.as_str(), s.result.as_str()), ("failed", "exit-code"));
-    }
 }

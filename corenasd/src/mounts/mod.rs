@@ -1,5 +1,6 @@
 //! Mounts: the requests that add, remove and reload mounts, and their status. systemd does the
-//! mounting (the helper writes and starts the units); the definitions are in `store.rs`, and
+//! mounting (the helper writes and starts the units); their state comes from systemd over D-Bus
+//! (`crate::systemd::units`), not from the helper; the definitions are in `store.rs`, and
 //! `watch.rs` keeps watch over permanent mounts that are down.
 
 pub mod store;
@@ -30,24 +31,22 @@ fn info(row: &Row, state: Result<UnitState, String>) -> MountInfo {
     }
 }
 
-pub(crate) async fn states(shared: &Daemon, rows: &[Row]) -> Result<Vec<Result<UnitState, String>>, WireError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let h = shared.helper.connect().await?;
-    let targets: Vec<MountTarget> = rows.iter().map(|r| r.def.target.clone()).collect();
-    h.mount_states(targets).await
+/// What systemd says about each row's mount unit, read unprivileged over D-Bus and cached
+/// (systemd/units.rs): no helper is asked, so reading state never wakes one.
+pub(crate) async fn states(shared: &Daemon, rows: &[Row]) -> Vec<Result<UnitState, String>> {
+    let units: Vec<String> = rows.iter().map(|r| r.def.unit_name()).collect();
+    shared.units.states(&units).await
 }
 
 pub async fn list_infos(shared: &Daemon) -> Result<Vec<MountInfo>, WireError> {
     let rows = shared.with_state(|s| list(s.conn()))?;
-    let states = states(shared, &rows).await?;
+    let states = states(shared, &rows).await;
     Ok(rows.iter().zip(states).map(|(r, s)| info(r, s)).collect())
 }
 
 pub async fn status(shared: &Daemon, target: &MountTarget) -> Result<MountInfo, WireError> {
     let row = load(shared, target)?;
-    let state = states(shared, std::slice::from_ref(&row)).await?.pop().unwrap_or_else(|| Err("no answer".into()));
+    let state = states(shared, std::slice::from_ref(&row)).await.pop().unwrap_or_else(|| Err("no answer".into()));
     Ok(info(&row, state))
 }
 

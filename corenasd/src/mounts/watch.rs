@@ -45,7 +45,7 @@ fn unix_now() -> i64 {
 pub async fn watch_once(shared: &Daemon, interval: Duration) -> Result<usize, WireError> {
     let rows = shared.with_state(|s| list(s.conn()))?;
     let rows: Vec<Row> = rows.into_iter().filter(|r| !r.def.temporary && !r.def.automount).collect();
-    let states = states(shared, &rows).await?;
+    let states = states(shared, &rows).await;
     let now = unix_now();
     let mut attempts = 0;
     for (row, state) in rows.iter().zip(states) {

@@ -1,4 +1,5 @@
-//! CoreNAS's mounts as systemd sees them (through the helper's `mount_states`).
+//! CoreNAS's mounts as systemd sees them: read over D-Bus from the unit-state cache
+//! (systemd/units.rs), so this collector never wakes a helper.
 
 use crate::daemon::Daemon;
 use corenas_proto::WireError;
