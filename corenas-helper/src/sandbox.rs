@@ -289,6 +289,17 @@ mod tests {
         assert!(!reaching(&set, "/dev/sdb", AccessFs::WriteFile.into()).is_empty(), "storage writes disks");
     }
 
+    /// Issue 20: the storage helper starts transient units with systemd-run, which it must be
+    /// able to execute; it then connects to /run/systemd/private, which landlock (ABI <= 5, the
+    /// one asked for) does not govern: connecting to a named socket needs no filesystem right.
+    #[test]
+    fn storage_role_may_run_systemd_run() {
+        let set = rules(Some(HelperArea::Storage));
+        assert!(!reaching(&set, "/usr/bin/systemd-run", AccessFs::Execute.into()).is_empty());
+        assert!(reaching(&set, "/usr/bin/systemd-run", AccessFs::WriteFile.into()).is_empty());
+        assert_eq!(ABI_WANTED, ABI::V5, "a newer ABI may govern sockets: check /run/systemd/private");
+    }
+
     #[test]
     fn role_all_is_the_union() {
         let all = rules(None);
