@@ -3,6 +3,7 @@
 
 mod exec;
 mod lab_mounts;
+mod manual;
 mod listen;
 mod ops;
 mod paths;
@@ -90,7 +91,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.print_man_page {
         use clap::CommandFactory as _;
-        clap_mangen::Man::new(Args::command()).section("8").render(&mut std::io::stdout())?;
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Args::command()).section("8").render(&mut page)?;
+        print!("{}", corenas_proto::manpage::with_sections(&String::from_utf8_lossy(&page), manual::SECTIONS));
         return Ok(());
     }
     corenas_proto::logging::init("corenas-helper");

@@ -13,6 +13,7 @@ mod cookies;
 mod gate;
 mod http;
 mod i18n;
+mod manual;
 mod pages;
 mod routes;
 
@@ -46,7 +47,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.print_man_page {
         use clap::CommandFactory as _;
-        clap_mangen::Man::new(Args::command()).section("8").render(&mut std::io::stdout())?;
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Args::command()).section("8").render(&mut page)?;
+        print!("{}", corenas_proto::manpage::with_sections(&String::from_utf8_lossy(&page), manual::SECTIONS));
         return Ok(());
     }
     if args.list_routes {

@@ -1,5 +1,7 @@
 //! corenasd: wires state, the helper link and the socket together. Logic lives in the library.
 
+mod manual;
+
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use corenasd::daemon::Daemon;
@@ -72,7 +74,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.print_man_page {
         use clap::CommandFactory as _;
-        clap_mangen::Man::new(Args::command()).section("8").render(&mut std::io::stdout())?;
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Args::command()).section("8").render(&mut page)?;
+        print!("{}", corenas_proto::manpage::with_sections(&String::from_utf8_lossy(&page), manual::SECTIONS));
         return Ok(());
     }
     corenas_proto::logging::init("corenasd");

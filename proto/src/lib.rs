@@ -15,6 +15,7 @@ pub mod lvm;
 pub mod monitor;
 pub mod mounts;
 pub mod names;
+pub mod manpage;
 pub mod raid;
 pub mod secret;
 pub mod shares;

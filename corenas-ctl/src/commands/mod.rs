@@ -117,9 +117,9 @@ pub enum Command {
         shell: CompletionShell,
     },
     /// Print the manual page (roff) on stdout, or with --dir write it and one page per command
-    /// (corenas-ctl-raid.1, ...) into a directory (needs no daemon).
+    /// (corenas-ctl-raid.8, ...: section 8, a command for root) into a directory (no daemon).
     Man {
-        /// Write corenas-ctl.1 and corenas-ctl-COMMAND.1 here instead of printing.
+        /// Write corenas-ctl.8 and corenas-ctl-COMMAND.8 here instead of printing.
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },

@@ -43,7 +43,9 @@ pub enum ApiKeyCommand {
         #[arg(long, default_value_t = 90)]
         days: u16,
     },
+    /// The API keys: label, role, expiry and last use (never the key itself).
     List,
+    /// Revoke a key by its id (from `list`); calls made with it are refused at once.
     Revoke {
         id: String,
     },
