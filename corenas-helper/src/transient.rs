@@ -118,6 +118,9 @@ pub struct Sandbox {
     pub capabilities: Vec<&'static str>,
     /// Absolute paths the tool writes (ReadWritePaths=).
     pub read_write: Vec<String>,
+    /// The tool's own directory under /var/lib (StateDirectory=: systemd makes it if missing,
+    /// which a read-only /var would not let the tool do).
+    pub state_directory: Option<&'static str>,
     /// DeviceAllow= entries (`/dev/x r`); none: no device node at all (DevicePolicy=closed).
     pub devices: Vec<String>,
 }
@@ -177,6 +180,9 @@ fn plan_with_id(
             return Err(WireError::internal(format!("ReadWritePaths= needs an absolute path, not {p}")));
         }
     }
+    if let Some(d) = sandbox.state_directory {
+        check_arg("state directory", d)?;
+    }
     for c in &sandbox.capabilities {
         check_arg("capability", c)?;
     }
@@ -230,6 +236,7 @@ fn plan_with_id(
     }
     args.push(p(&format!("CapabilityBoundingSet={}", sandbox.capabilities.join(" "))));
     args.extend(sandbox.read_write.iter().map(|rw| p(&format!("ReadWritePaths={rw}"))));
+    args.extend(sandbox.state_directory.map(|d| p(&format!("StateDirectory={d}"))));
     args.extend(sandbox.devices.iter().map(|d| p(&format!("DeviceAllow={d}"))));
     args.push("--".to_owned());
     args.push(work.program.path().to_owned());
@@ -343,7 +350,8 @@ mod tests {
     fn sandbox(p: &PoolName) -> Sandbox {
         Sandbox {
             capabilities: vec!["CAP_SYS_ADMIN"],
-            read_write: vec!["/var/lib/btrfs".into(), format!("/mnt/corenas/{p}")],
+            read_write: vec![format!("/mnt/corenas/{p}")],
+            state_directory: Some("btrfs"),
             devices: Vec::new(),
         }
     }
@@ -427,7 +435,7 @@ mod tests {
             "--property=NoNewPrivileges=yes",
             "--property=CapabilityBoundingSet=CAP_SYS_ADMIN",
             "--property=DevicePolicy=closed",
-            "--property=ReadWritePaths=/var/lib/btrfs",
+            "--property=StateDirectory=btrfs",
             "--property=ReadWritePaths=/mnt/corenas/tank",
             "--property=ProtectHome=yes",
             "--property=PrivateTmp=yes",

@@ -302,7 +302,9 @@ fn scrub(ctx: &Ctx, name: &PoolName, backend: Backend, start: bool) -> Result<Ve
                 let sandbox = crate::transient::Sandbox {
                     // The scrub ioctl; the devices are read by the kernel, not by the tool.
                     capabilities: vec!["CAP_SYS_ADMIN"],
-                    read_write: vec!["/var/lib/btrfs".into(), mnt],
+                    read_write: vec![mnt],
+                    // /var/lib/btrfs: the scrub's status file and progress socket.
+                    state_directory: Some("btrfs"),
                     devices: Vec::new(),
                 };
                 let target = crate::transient::Target::Pool(name);
