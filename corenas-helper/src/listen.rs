@@ -102,6 +102,7 @@ async fn connection(mut stream: tokio::net::UnixStream, shared: Arc<Shared>, dae
         Verdict::Accepted
     } else {
         tracing::warn!(
+            message_id = corenas_proto::logging::MSG_HELPER_REFUSED,
             peer_uid = uid,
             peer_pid = pid,
             result = "refused",

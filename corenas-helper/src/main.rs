@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
         print!("{}", corenas_proto::manpage::with_sections(&String::from_utf8_lossy(&page), manual::SECTIONS));
         return Ok(());
     }
-    corenas_proto::logging::init("corenas-helper");
+    corenas_proto::logging::init("corenas-helper", None);
     if !rustix::process::geteuid().is_root() {
         bail!("corenas-helper must run as root (it is the privileged half of CoreNAS)");
     }

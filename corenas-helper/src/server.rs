@@ -4,7 +4,8 @@
 
 use crate::ops::{self, Ctx};
 use crate::sandbox::SandboxReport;
-use corenas_proto::WireError;
+use corenas_proto::logging::MSG_HELPER_REFUSED;
+use corenas_proto::{ErrorCode, WireError};
 use corenas_proto::acl::AclListing;
 use corenas_proto::helper::PasswordCheck;
 use corenas_proto::helper::{
@@ -60,11 +61,20 @@ impl HelperServer {
             Ok(()) => {
                 tracing::info!(peer_uid = self.peer_uid, peer_pid = self.peer_pid, operation = op, args = %args, result = "ok", duration_us = micros, "operation")
             }
+            Err(e) if refusal(e.code) => {
+                tracing::warn!(message_id = MSG_HELPER_REFUSED, peer_uid = self.peer_uid, peer_pid = self.peer_pid, operation = op, args = %args, result = "failed", error_code = e.code.as_str(), error = %e.message, duration_us = micros, "operation refused")
+            }
             Err(e) => {
                 tracing::warn!(peer_uid = self.peer_uid, peer_pid = self.peer_pid, operation = op, args = %args, result = "failed", error_code = e.code.as_str(), error = %e.message, duration_us = micros, "operation")
             }
         }
     }
+}
+
+/// Errors that are the helper's own checks saying no (not a tool failing): the journal tags
+/// them with MSG_HELPER_REFUSED.
+fn refusal(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::NotAllowed | ErrorCode::InvalidInput | ErrorCode::OutOfRange)
 }
 
 impl Helper for HelperServer {

@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&routes::table())?);
         return Ok(());
     }
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    corenas_proto::logging::init("corenas-web", None);
     if rustix::process::geteuid().is_root() {
         anyhow::bail!("corenas-web must not run as root: run it as the unprivileged user 'corenas-web'");
     }

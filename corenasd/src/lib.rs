@@ -21,4 +21,5 @@ pub mod storage;
 pub mod systemd;
 /// For tests only (corenasd's and corenas-tests'): what a test needs and when it may skip.
 pub mod test_prerequisites;
+pub mod watchdog;
 pub mod web;

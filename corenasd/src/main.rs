@@ -79,7 +79,7 @@ fn main() -> anyhow::Result<()> {
         print!("{}", corenas_proto::manpage::with_sections(&String::from_utf8_lossy(&page), manual::SECTIONS));
         return Ok(());
     }
-    corenas_proto::logging::init("corenasd");
+    corenas_proto::logging::init("corenasd", None);
     if rustix::process::geteuid().is_root() {
         bail!(
             "corenasd must not run as root: run it as the unprivileged user 'corenas' (the root helper does the privileged work)"
@@ -154,6 +154,10 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(corenasd::monitor::run(Arc::clone(&shared), args.monitor_secs));
         let retry = std::time::Duration::from_secs(args.outbox_retry_secs);
         tokio::spawn(corenasd::alerts::outbox::run(Arc::clone(&shared), retry));
+        // On this runtime, not a thread of its own: pings stop when the runtime is stuck.
+        if let Some(every) = corenasd::watchdog::interval() {
+            tokio::spawn(corenasd::watchdog::run(Arc::clone(&shared), every));
+        }
         corenasd::rpc::listen::serve(listener, shared).await
     })?;
     Ok(())

@@ -74,6 +74,34 @@ fn helper_operations_are_journaled_with_structured_fields() {
         records.iter().any(|r| r.get("PROGRAM").map(String::as_str) == Some("/usr/sbin/useradd")),
         "every program run is journaled too: {records:?}"
     );
+    // INFO is journald's info (6), so that LogLevelMax=info and `journalctl -p` mean what they
+    // say; at the default level nothing at journald's debug (7) is sent, tarpc's records neither.
+    assert_eq!(operation["PRIORITY"], "6", "{operation:?}");
+
+    // A refusal by the helper's own checks carries its MESSAGE_ID (the field `message_id`,
+    // unprefixed), so `journalctl MESSAGE_ID=...` finds it.
+    block_on(async {
+        let h = helper_client(&lab.helper_sock).await.expect("connect as root");
+        let op = corenas_proto::helper::HelperOp::UserLock { name: "root".parse().expect("name") };
+        let e = h.perform(ctx(), op, false).await.expect("rpc").expect_err("root is outside the managed ranges");
+        assert_eq!(e.code, corenas_proto::ErrorCode::NotAllowed, "{}", e.message);
+    });
+    let refused = loop {
+        let record = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the refusal within 10 s");
+        let fields = parse(&record);
+        records.push(fields.clone());
+        if fields.get("OPERATION").map(String::as_str) == Some("user.lock") {
+            break fields;
+        }
+    };
+    assert_eq!(refused["MESSAGE_ID"], corenas_proto::logging::MSG_HELPER_REFUSED, "{refused:?}");
+    assert_eq!((refused["PRIORITY"].as_str(), refused["ERROR_CODE"].as_str()), ("4", "E_NOT_ALLOWED"));
+    assert!(!refused.contains_key("F_MESSAGE_ID"), "{refused:?}");
+    while let Ok(record) = rx.recv_timeout(std::time::Duration::from_millis(300)) {
+        records.push(parse(&record));
+    }
+    let debug: Vec<_> = records.iter().filter(|r| r.get("PRIORITY").map(String::as_str) == Some("7")).collect();
+    assert!(debug.is_empty(), "no debug-priority record at the default level: {debug:?}");
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
 }

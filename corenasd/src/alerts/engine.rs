@@ -214,6 +214,15 @@ pub(crate) fn raise(conn: &Connection, f: &Finding, now: i64, instance: &str) ->
         silenced_by: None,
     };
     store::insert_alert(conn, &a)?;
+    tracing::warn!(
+        message_id = corenas_proto::logging::MSG_ALERT_RAISED,
+        alert_id = %a.id,
+        class = %a.class,
+        subject = %a.subject,
+        level = %a.level,
+        "alert raised: {}",
+        a.summary
+    );
     queue_firing(conn, &a, now, instance)
 }
 

@@ -213,7 +213,9 @@ impl Corenas for DaemonServer {
     }
 
     async fn log_verify(self, _: Context) -> Result<AuditVerify, WireError> {
-        self.shared.with_state(|s| audit::verify(s.conn()))
+        let v = self.shared.with_state(|s| audit::verify(s.conn()))?;
+        crate::monitor::collectors::audit::log_broken(&v);
+        Ok(v)
     }
 
     async fn image_create(self, _: Context, req: ImageCreate, dry_run: bool) -> Result<Change<JobInfo>, WireError> {

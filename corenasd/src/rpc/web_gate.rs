@@ -14,6 +14,7 @@ use crate::web::sessions::{self, Refused, now};
 use crate::web::{setup_needed, store, totp};
 use corenas_proto::api::{CorenasRequest, CorenasResponse, UserAdd};
 use corenas_proto::helper::PasswordCheck;
+use corenas_proto::logging::{MSG_WEB_LOGIN_FAILED, MSG_WEB_LOGIN_LOCKED_OUT};
 use corenas_proto::names::{AccountKind, UserName};
 use corenas_proto::web::{
     ApiKeyInfo, Credential, LoginPassword, PasswordAccepted, Role, SecondFactor, SessionGrant, SessionInfo,
@@ -228,8 +229,16 @@ impl WebGateServer {
         };
         let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "reason": reason });
         self.audit(&format!("{user}@web"), action, args, "refused", Some(ErrorCode::Unauthenticated));
+        tracing::warn!(message_id = MSG_WEB_LOGIN_FAILED, user, source = %source.0, reason, "web login refused");
         if started_lockout {
-            tracing::warn!(user, source = %source.0, "too many failed logins: locked for a while");
+            let reason = "too many failed logins";
+            tracing::warn!(
+                message_id = MSG_WEB_LOGIN_LOCKED_OUT,
+                user,
+                source = %source.0,
+                reason,
+                "too many failed logins: locked for a while"
+            );
         }
         WireError::new(ErrorCode::Unauthenticated, message)
     }
@@ -264,6 +273,7 @@ impl WebGateServer {
         };
         let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "reason": reason });
         self.audit(&format!("{user}@web"), action, args, "refused", Some(ErrorCode::LockedOut));
+        tracing::warn!(message_id = MSG_WEB_LOGIN_LOCKED_OUT, user, source = %source.0, reason, "web login refused");
         Err(WireError::new(ErrorCode::LockedOut, message))
     }
 
@@ -274,6 +284,13 @@ impl WebGateServer {
         };
         let args = serde_json::json!({ "user": user, "source": source.0.to_string(), "reason": "locked out" });
         self.audit(&format!("{user}@web"), action, args, "refused", Some(ErrorCode::LockedOut));
+        tracing::warn!(
+            message_id = MSG_WEB_LOGIN_LOCKED_OUT,
+            user,
+            source = %source.0,
+            reason = "locked out",
+            "web login refused"
+        );
         Err(WireError::new(
             ErrorCode::LockedOut,
             format!(

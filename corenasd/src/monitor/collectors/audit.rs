@@ -24,7 +24,22 @@ pub async fn collect(d: &Daemon, now: i64) -> Result<AuditSample, WireError> {
         ok = v.problems.is_empty(),
         "audit chain verified"
     );
+    log_broken(&v);
     Ok(sample(&v, now))
+}
+
+/// A chain that does not verify is journaled as an error with MSG_AUDIT_CHAIN_BROKEN, whether
+/// the monitor or `audit verify` found it.
+pub fn log_broken(v: &corenas_proto::api::AuditVerify) {
+    if let Some(first) = v.problems.first() {
+        tracing::error!(
+            message_id = corenas_proto::logging::MSG_AUDIT_CHAIN_BROKEN,
+            entries = v.entries,
+            problems = v.problems.len(),
+            problem = %first,
+            "the audit chain does not verify"
+        );
+    }
 }
 
 pub fn sample(v: &corenas_proto::api::AuditVerify, now: i64) -> AuditSample {
