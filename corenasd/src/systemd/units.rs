@@ -173,11 +173,13 @@ impl Units {
     }
 }
 
+/// The signals corenasd follows; each is asked for by a match rule of its own, so the bus sends
+/// no other (AppArmor's profile allows receiving exactly these).
+type Signals = futures::stream::SelectAll<MessageStream>;
+
 /// Connects, asks for the signals that say a unit changed, and subscribes (systemd sends unit
 /// signals only while someone is subscribed; the subscription ends with the connection).
-async fn connect(
-    address: Option<&str>,
-) -> zbus::Result<(Connection, futures::stream::Select<MessageStream, MessageStream>)> {
+async fn connect(address: Option<&str>) -> zbus::Result<(Connection, Signals)> {
     let builder = match address {
         Some(a) => zbus::connection::Builder::address(a)?,
         None => zbus::connection::Builder::system()?,
@@ -190,12 +192,20 @@ async fn connect(
         .member("PropertiesChanged")?
         .path_namespace(UNIT_PATHS)?
         .build();
-    let manager =
-        MatchRule::builder().msg_type(Type::Signal).sender(DEST)?.interface(MANAGER)?.path(MANAGER_PATH)?.build();
-    let changed = MessageStream::for_match_rule(changed, &conn, Some(QUEUE)).await?;
-    let manager = MessageStream::for_match_rule(manager, &conn, Some(QUEUE)).await?;
+    let mut signals = futures::stream::SelectAll::new();
+    signals.push(MessageStream::for_match_rule(changed, &conn, Some(QUEUE)).await?);
+    for member in ["UnitNew", "UnitRemoved", "Reloading"] {
+        let rule = MatchRule::builder()
+            .msg_type(Type::Signal)
+            .sender(DEST)?
+            .interface(MANAGER)?
+            .member(member)?
+            .path(MANAGER_PATH)?
+            .build();
+        signals.push(MessageStream::for_match_rule(rule, &conn, Some(QUEUE)).await?);
+    }
     conn.call_method(Some(DEST), MANAGER_PATH, Some(MANAGER), "Subscribe", &()).await?;
-    Ok((conn, futures::stream::select(changed, manager)))
+    Ok((conn, signals))
 }
 
 /// What a signal means for the cache.
@@ -224,11 +234,7 @@ fn meaning(msg: &zbus::Message) -> Signal {
 
 /// Drops cached state as systemd's signals come; when the connection ends, forgets it all, so
 /// the next read connects again.
-async fn follow(
-    cache: Arc<Mutex<Cache>>,
-    generation: u64,
-    mut signals: futures::stream::Select<MessageStream, MessageStream>,
-) {
+async fn follow(cache: Arc<Mutex<Cache>>, generation: u64, mut signals: Signals) {
     while let Some(msg) = signals.next().await {
         let Ok(msg) = msg else { continue };
         let mut c = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
