@@ -27,23 +27,31 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug)]
 #[command(version, about = "CoreNAS root helper: a fixed list of typed operations, sandboxed")]
 struct Args {
+    /// The configuration file (TOML; root's, not writable by group or others). Default:
+    /// /etc/corenas/corenas.conf, whose absence means the built-in defaults; a file named here
+    /// must exist. The flags below override it.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// Root prefix for every file the helper touches (a throwaway tree in tests and the lab).
     #[arg(long, default_value = "/")]
     root: PathBuf,
     /// Bind this unix socket instead of taking one from systemd socket activation.
     #[arg(long)]
     listen: Option<PathBuf>,
-    /// corenasd's uid: the only peer besides root that may connect.
+    /// corenasd's uid: the only peer besides root that may connect. Default: the uid of the
+    /// configuration's daemon.user (from /etc/passwd).
     #[arg(long)]
     daemon_uid: Option<u32>,
-    /// Group of the socket created with --listen (corenasd's group).
+    /// Group of the socket created with --listen (corenasd's group). Default: with no
+    /// --daemon-uid, the primary group of the configuration's daemon.user.
     #[arg(long)]
     daemon_gid: Option<u32>,
     /// Mode of the socket created with --listen, octal.
     #[arg(long, default_value = "660", value_parser = corenas_proto::socket::parse_mode)]
     socket_mode: u32,
     /// Share roots as the managed system sees them; ACLs may only be set beneath these.
-    #[arg(long = "share-root", default_values = ["/storage"])]
+    /// Default: the configuration's storage.share_roots.
+    #[arg(long = "share-root")]
     share_roots: Vec<String>,
     /// Exit after this many seconds without a connection (0: never).
     #[arg(long, default_value_t = 60)]
@@ -87,6 +95,26 @@ fn validate_share_roots(roots: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A share root (or a directory above it) that is a symbolic link would carry the helper's write
+/// rights (landlock binds the resolved directory) somewhere else: refused, naming the key. A
+/// root that does not exist yet is fine (nothing is granted there).
+fn check_roots_are_real(root: &std::path::Path, roots: &[String], key: &str) -> anyhow::Result<()> {
+    for r in roots {
+        let mut at = root.to_path_buf();
+        for c in r.split('/').filter(|c| !c.is_empty()) {
+            at.push(c);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    bail!("{key}: '{r}' is not accepted: {} is a symbolic link; name the real directory", at.display())
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.print_man_page {
@@ -96,14 +124,31 @@ fn main() -> anyhow::Result<()> {
         print!("{}", corenas_proto::manpage::with_sections(&String::from_utf8_lossy(&page), manual::SECTIONS));
         return Ok(());
     }
-    corenas_proto::logging::init("corenas-helper", None);
+    // The trusted loader: a file corenasd (or anyone but root) could change is refused.
+    let config = corenas_proto::config::load_trusted(args.config.as_deref())?.config;
+    corenas_proto::logging::init("corenas-helper", Some(config.log.level.as_str()));
     if !rustix::process::geteuid().is_root() {
         bail!("corenas-helper must run as root (it is the privileged half of CoreNAS)");
     }
-    validate_share_roots(&args.share_roots)?;
+    let mut args = args;
+    let share_roots_key = if args.share_roots.is_empty() {
+        args.share_roots = config.storage.share_roots.strings();
+        "storage.share_roots"
+    } else {
+        validate_share_roots(&args.share_roots)?;
+        "--share-root"
+    };
     let root = args.root.canonicalize().with_context(|| format!("--root {}", args.root.display()))?;
+    check_roots_are_real(&root, &args.share_roots, share_roots_key)?;
     if args.lab_mount_servant {
         return lab_mounts::serve(&root);
+    }
+    if args.daemon_uid.is_none() {
+        // corenasd's account by name (the package no longer writes its ids into the unit).
+        let (uid, gid) = corenas_proto::config::account_ids(&config.daemon.user, std::path::Path::new("/etc/passwd"))
+            .map_err(|e| anyhow::anyhow!("daemon.user: {e}"))?;
+        args.daemon_uid = Some(uid);
+        args.daemon_gid = args.daemon_gid.or(Some(gid));
     }
     let area = match args.role.as_str() {
         "accounts" => Some(corenas_proto::helper::HelperArea::Accounts),

@@ -26,10 +26,16 @@ use std::sync::Arc;
 #[derive(Parser, Debug)]
 #[command(version, about = "CoreNAS web UI and REST API (unprivileged; acts only with its users' sessions)")]
 struct Args {
+    /// The configuration file (TOML). Default: /etc/corenas/corenas.conf, whose absence means
+    /// the built-in defaults; a file named here must exist.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// corenasd's socket.
     #[arg(long, default_value = "/run/corenas/corenasd.sock", env = "CORENAS_SOCKET")]
     daemon_socket: PathBuf,
     /// The unix socket nginx proxies to (created with mode 0660; nginx's group needs access).
+    /// With neither --listen-unix nor --listen-tcp: the configuration's web.socket and
+    /// web.listen_tcp; with either, only what the flags name.
     #[arg(long)]
     listen_unix: Option<PathBuf>,
     /// Also listen on this TCP address (loopback only; the lab and tests).
@@ -44,7 +50,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     if args.print_man_page {
         use clap::CommandFactory as _;
         let mut page = Vec::new();
@@ -56,7 +62,12 @@ fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&routes::table())?);
         return Ok(());
     }
-    corenas_proto::logging::init("corenas-web", None);
+    let config = corenas_proto::config::load(args.config.as_deref())?.config;
+    corenas_proto::logging::init("corenas-web", Some(config.log.level.as_str()));
+    if args.listen_unix.is_none() && args.listen_tcp.is_none() {
+        args.listen_unix = Some(config.web.socket.as_path().to_path_buf());
+        args.listen_tcp = config.web.listen_tcp.map(corenas_proto::config::LoopbackAddr::get);
+    }
     if rustix::process::geteuid().is_root() {
         anyhow::bail!("corenas-web must not run as root: run it as the unprivileged user 'corenas-web'");
     }

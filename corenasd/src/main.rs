@@ -13,6 +13,10 @@ use std::sync::{Arc, Mutex};
 #[derive(Parser, Debug)]
 #[command(version, about = "CoreNAS management daemon (unprivileged): state, policy, audit")]
 struct Args {
+    /// The configuration file (TOML). Default: /etc/corenas/corenas.conf, whose absence means
+    /// the built-in defaults; a file named here must exist. The flags below override it.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// Root prefix of the managed system (shown in status; the helper applies it).
     #[arg(long, default_value = "/")]
     root: PathBuf,
@@ -33,20 +37,23 @@ struct Args {
     #[arg(long)]
     storage_socket: Option<PathBuf>,
     /// Where imaging jobs write their images (one directory per job), owned by corenasd's user.
-    #[arg(long, default_value = "/srv/corenas/images")]
-    images: PathBuf,
+    /// Default: the configuration's imaging.images_dir.
+    #[arg(long)]
+    images: Option<PathBuf>,
     /// Imaging and verify jobs that may run at the same time (one per device in any case).
-    #[arg(long, default_value_t = 1)]
-    imaging_concurrency: usize,
+    /// Default: the configuration's imaging.concurrency.
+    #[arg(long)]
+    imaging_concurrency: Option<usize>,
     /// The user corenas-web runs as: connections from its uid get the web gate (logins, and
-    /// calls made with a user's session). Empty: no web tier.
-    #[arg(long, default_value = "corenas-web")]
+    /// calls made with a user's session). Empty: no web tier. Default: the configuration's
+    /// web.user.
+    #[arg(long)]
     web_user: Option<String>,
     /// Tests only: seconds between two looks at the mounts (the retry policy's backoff scales
-    /// with it; 30 is the policy).
-    #[arg(long, hide = true, env = "CORENAS_MOUNT_WATCH_SECS", default_value_t = 30,
+    /// with it). Default: the configuration's mounts.watch_interval.
+    #[arg(long, hide = true, env = "CORENAS_MOUNT_WATCH_SECS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
-    mount_watch_secs: u64,
+    mount_watch_secs: Option<u64>,
     /// Seconds between two runs of the snapshot schedules.
     #[arg(long, hide = true, env = "CORENAS_SCHEDULE_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86400))]
@@ -79,7 +86,9 @@ fn main() -> anyhow::Result<()> {
         print!("{}", corenas_proto::manpage::with_sections(&String::from_utf8_lossy(&page), manual::SECTIONS));
         return Ok(());
     }
-    corenas_proto::logging::init("corenasd", None);
+    // Before anything else: a bad file stops the daemon here, naming the file, line and key.
+    let config = corenas_proto::config::load(args.config.as_deref())?.config;
+    corenas_proto::logging::init("corenasd", Some(config.log.level.as_str()));
     if rustix::process::geteuid().is_root() {
         bail!(
             "corenasd must not run as root: run it as the unprivileged user 'corenas' (the root helper does the privileged work)"
@@ -92,19 +101,19 @@ fn main() -> anyhow::Result<()> {
     };
     // Absolute, so that the state filesystem checks (daemon.rs, state_writable) look at the right place.
     let db = std::path::absolute(args.state_dir.join("state.db")).context("the state directory")?;
-    let web_uid = match &args.web_user {
-        Some(name) => {
-            corenasd::web::uid_of(name).with_context(|| format!("looking up the web tier's user '{name}'"))?
-        }
-        None => None,
-    };
+    let web_user = args.web_user.clone().unwrap_or_else(|| config.web.user.as_str().to_owned());
+    let web_uid =
+        corenasd::web::uid_of(&web_user).with_context(|| format!("looking up the web tier's user '{web_user}'"))?;
     let state = State::open(&db).with_context(|| format!("opening {}", db.display()))?;
     let shared = Arc::new(Daemon {
         state: Mutex::new(state),
         helper: HelperLink::with_storage(args.helper_socket.clone(), args.storage_socket.clone()),
         root: args.root.display().to_string(),
         state_db: db.display().to_string(),
-        imaging: corenasd::imaging::registry::Imaging::new(args.images.clone(), args.imaging_concurrency),
+        imaging: corenasd::imaging::registry::Imaging::new(
+            args.images.clone().unwrap_or_else(|| config.imaging.images_dir.as_path().to_path_buf()),
+            args.imaging_concurrency.unwrap_or_else(|| usize::try_from(config.imaging.concurrency.get()).unwrap_or(1)),
+        ),
         shares_lock: tokio::sync::Mutex::new(()),
         mounts_lock: tokio::sync::Mutex::new(()),
         storage_jobs: corenasd::storage::jobs::Jobs::default(),
@@ -145,13 +154,18 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         tokio::spawn(corenasd::imaging::engine::scheduler(Arc::clone(&shared)));
         tokio::spawn(corenasd::imaging::media::watch(Arc::clone(&shared)));
-        let interval = std::time::Duration::from_secs(args.mount_watch_secs);
+        let interval =
+            std::time::Duration::from_secs(args.mount_watch_secs.unwrap_or(config.mounts.watch_interval.get()));
         tokio::spawn(corenasd::mounts::watch::watch(Arc::clone(&shared), interval));
         tokio::spawn(corenasd::devices::hotplug::watch(Arc::clone(&shared.device_events)));
         let schedules = std::time::Duration::from_secs(args.schedule_secs);
         tokio::spawn(corenasd::storage::snapshots::schedule_loop(Arc::clone(&shared), schedules));
         tokio::spawn(corenasd::monitor::schedule::run(Arc::clone(&shared), schedules));
-        tokio::spawn(corenasd::monitor::run(Arc::clone(&shared), args.monitor_secs));
+        let configured = corenasd::monitor::collectors::Collector::ALL
+            .into_iter()
+            .filter_map(|c| Some((c.name(), config.monitor.interval(c.name())?)))
+            .collect();
+        tokio::spawn(corenasd::monitor::run(Arc::clone(&shared), args.monitor_secs, configured));
         let retry = std::time::Duration::from_secs(args.outbox_retry_secs);
         tokio::spawn(corenasd::alerts::outbox::run(Arc::clone(&shared), retry));
         // On this runtime, not a thread of its own: pings stop when the runtime is stuck.

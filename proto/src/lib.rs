@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod api;
+pub mod config;
 pub mod devices;
 pub mod error;
 pub mod helper;

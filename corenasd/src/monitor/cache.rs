@@ -13,6 +13,9 @@ pub struct Monitor {
     pub wake: tokio::sync::Notify,
     /// The tests' interval for every collector (`--monitor-secs`), set once by `run`.
     pub(super) every_secs: OnceLock<Option<u64>>,
+    /// Each collector's interval by name, from the configuration file's `[monitor]`, set once
+    /// by `run`; a collector not listed keeps its `default_interval`.
+    pub(super) configured: OnceLock<std::collections::HashMap<&'static str, u64>>,
     /// One round at a time (the loop and `monitor run`), with what collectors remember.
     pub(super) round: tokio::sync::Mutex<RoundState>,
 }

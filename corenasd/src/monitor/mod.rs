@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 impl Monitor {
     fn interval(&self, c: Collector) -> u64 {
-        self.every_secs().unwrap_or_else(|| c.default_interval())
+        self.every_secs()
+            .or_else(|| self.configured.get().and_then(|m| m.get(c.name()).copied()))
+            .unwrap_or_else(|| c.default_interval())
     }
 }
 
@@ -56,10 +58,12 @@ pub async fn run_now(d: &Arc<Daemon>, dry_run: bool) -> Result<Change<Vec<Collec
     Ok(Change { dry_run, steps: Vec::new(), result: Some(statuses), generated_password: None, warnings: Vec::new() })
 }
 
-/// The collector loop: each collector on its own interval (or every `every_secs`, in tests);
-/// after a run, the alert engine evaluates the new snapshot.
-pub async fn run(d: Arc<Daemon>, every_secs: Option<u64>) {
+/// The collector loop: each collector on its own interval (`configured`, from the
+/// configuration file, or every `every_secs`, in tests); after a run, the alert engine
+/// evaluates the new snapshot.
+pub async fn run(d: Arc<Daemon>, every_secs: Option<u64>, configured: std::collections::HashMap<&'static str, u64>) {
     let _ = d.monitor.every_secs.set(every_secs);
+    let _ = d.monitor.configured.set(configured);
     {
         let mut st = d.monitor.round.lock().await;
         load(&d, &mut st);
@@ -237,6 +241,16 @@ mod tests {
     use super::*;
     use crate::state::test_support::TestDir;
     use corenas_proto::monitor::{PoolSample, PoolState};
+
+    /// The configuration file's `[monitor]` defaults are the collectors' own, and it names
+    /// every collector: an untouched file changes nothing.
+    #[test]
+    fn the_configured_defaults_are_the_collectors_own() {
+        let m = corenas_proto::config::Monitor::default();
+        for c in Collector::ALL {
+            assert_eq!(m.interval(c.name()), Some(c.default_interval()), "{}", c.name());
+        }
+    }
 
     fn pool() -> PoolSample {
         PoolSample {
