@@ -16,7 +16,8 @@ pub const ENV_LOG: (&str, &str) = (
     "CORENAS_LOG",
     "The lowest log level that reaches the journal: a level (off, error, warn, info, debug, trace) \
      and/or TARGET=LEVEL pairs, comma-separated, e.g. info,corenasd=debug. Overrides log.level in \
-     /etc/corenas/corenas.conf; the default is info. Set it for a unit with systemctl edit.",
+     /etc/corenas/corenas.conf; the default is info. Set it for a unit with systemctl edit, with \
+     LogLevelMax= raised too (the units keep the journal at info): /usr/share/doc/corenas/logging.md.",
 );
 
 /// The configuration file every daemon reads at start.
