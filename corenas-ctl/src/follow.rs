@@ -114,19 +114,75 @@ pub fn storage_job_end(j: &StorageJob) -> String {
     out
 }
 
-/// Where progress lines go while a job is followed: stdout for people; with `--json` stdout
-/// carries only the final document, so the lines go to stderr, and only when someone watches it.
-pub fn progress_printer<T>(json: bool, line: impl Fn(&T) -> String) -> impl FnMut(&T) {
-    use std::io::{IsTerminal, Write};
-    let to_stderr = json && std::io::stderr().is_terminal();
+/// A followed job's progress, for the bar drawn on a terminal.
+pub trait JobProgress {
+    /// 0..=100 when known.
+    fn percent(&self) -> Option<f64>;
+}
+
+impl JobProgress for StorageJob {
+    fn percent(&self) -> Option<f64> {
+        self.percent
+    }
+}
+
+impl JobProgress for JobInfo {
+    fn percent(&self) -> Option<f64> {
+        Some(self.progress.percent)
+    }
+}
+
+/// Where progress goes while a job is followed. On a terminal: one line with a bar, redrawn in
+/// place (stdout for people; stderr with `--json`, whose stdout carries only the final document).
+/// Piped or redirected: one plain line per change on stdout for people (what scripts and logs
+/// read: no carriage returns, no escape codes), nothing with `--json`.
+pub fn progress_printer<T: JobProgress>(json: bool, line: impl Fn(&T) -> String) -> impl FnMut(&T) {
+    use std::io::IsTerminal;
+    let terminal = if json { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
+    let live = terminal.then(|| LiveLine::new(json));
     move |job| {
         let text = line(job);
-        if !json {
-            print_stdout(&text);
-        } else if to_stderr {
-            let mut stderr = std::io::stderr().lock();
-            let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
+        match &live {
+            Some(live) => live.show(job.percent(), &text),
+            None if !json => print_stdout(&text),
+            None => {}
         }
+    }
+}
+
+/// The in-place progress line; finished (left on screen as last drawn) when the follow ends.
+struct LiveLine(indicatif::ProgressBar);
+
+impl LiveLine {
+    /// Permille, so a bar moves on tenths of a percent.
+    const LENGTH: u64 = 1000;
+
+    fn new(to_stderr: bool) -> Self {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let target = if to_stderr { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::stdout() };
+        let bar = ProgressBar::with_draw_target(Some(Self::LENGTH), target);
+        // A template that does not parse would be our bug; the default style still shows progress.
+        let style = ProgressStyle::with_template("{spinner} {elapsed:>4} [{bar:24}] {wide_msg}")
+            .map_or_else(|_| ProgressStyle::default_bar(), |s| s.progress_chars("=> "));
+        bar.set_style(style);
+        // The spinner and the clock move between corenasd's answers, which come on change only.
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
+        Self(bar)
+    }
+
+    fn show(&self, percent: Option<f64>, text: &str) {
+        if let Some(p) = percent {
+            // 0..=100 -> 0..=1000; the float is clamped first, so the cast cannot truncate.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            self.0.set_position((p.clamp(0.0, 100.0) * 10.0).round() as u64);
+        }
+        self.0.set_message(text.trim_end().to_owned());
+    }
+}
+
+impl Drop for LiveLine {
+    fn drop(&mut self) {
+        self.0.finish();
     }
 }
 

@@ -149,23 +149,36 @@ pub fn percent_or_dash(p: Option<f64>) -> String {
     p.map_or_else(|| "-".to_owned(), percent)
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM UTC` (proleptic Gregorian, days to civil).
-pub(crate) fn utc_time(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem / 60 % 60)
+/// Seconds since the epoch as people read them here: `YYYY-MM-DD HH:MM:SS +HH:MM` in the
+/// server's local zone (TZ, else /etc/localtime), with the offset so a time is never ambiguous.
+/// JSON output keeps corenasd's UTC values.
+pub(crate) fn local_time(secs: i64) -> String {
+    time_at_offset(secs, corenas_proto::localtime::offset_at(secs))
+}
+
+/// `secs` at a UTC offset of `offset` seconds; the bare number if either is out of range.
+pub(crate) fn time_at_offset(secs: i64, offset: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]"
+    );
+    let offset = i32::try_from(offset).ok().and_then(|o| time::UtcOffset::from_whole_seconds(o).ok());
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .zip(offset)
+        .and_then(|(t, o)| t.checked_to_offset(o))
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// An RFC 3339 time from corenasd (imaging's created/started/finished) in local time; shown as
+/// it came when it does not parse.
+pub(crate) fn local_rfc3339(s: &str) -> String {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_or_else(|_| s.to_owned(), |t| local_time(t.unix_timestamp()))
 }
 
 pub(crate) fn time_or_dash(secs: Option<i64>) -> String {
-    secs.map_or_else(|| "-".to_owned(), utc_time)
+    secs.map_or_else(|| "-".to_owned(), local_time)
 }
 
 pub(crate) fn indent_block(text: &str) -> String {
@@ -206,12 +219,17 @@ mod tests {
     }
 
     #[test]
-    fn epoch_seconds_read_as_utc_dates() {
-        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(utc_time(1_709_210_096), "2024-02-29 12:34 UTC");
-        assert_eq!(utc_time(1_795_000_000), "2026-11-18 11:06 UTC");
-        assert_eq!(utc_time(-1), "1969-12-31 23:59 UTC");
+    fn epoch_seconds_read_with_their_offset() {
+        assert_eq!(time_at_offset(0, 0), "1970-01-01 00:00:00 +00:00");
+        assert_eq!(time_at_offset(951_782_400, 0), "2000-02-29 00:00:00 +00:00");
+        assert_eq!(time_at_offset(1_709_210_096, 0), "2024-02-29 12:34:56 +00:00");
+        assert_eq!(time_at_offset(1_796_681_643, 3_600), "2026-12-07 23:14:03 +01:00");
+        assert_eq!(time_at_offset(1_783_036_800, 7_200), "2026-07-03 02:00:00 +02:00");
+        assert_eq!(time_at_offset(0, -16_200), "1969-12-31 19:30:00 -04:30");
+        assert_eq!(time_at_offset(-1, 0), "1969-12-31 23:59:59 +00:00");
+        assert_eq!(time_at_offset(i64::MAX, 0), i64::MAX.to_string(), "out of range: the number");
         assert_eq!(time_or_dash(None), "-");
+        assert_eq!(local_rfc3339("not a time"), "not a time");
+        assert_eq!(local_rfc3339("2026-12-07T21:14:03Z"), local_time(1_796_678_043));
     }
 }

@@ -1,29 +1,3 @@
-//! The server's local time zone: health schedules run at a local hour, the daily digest goes
-//! out at 08:00 local, and tools print local times. Read from /etc/localtime on each call, so a
-//! zone change applies without a restart; UTC when it cannot be read.
+//! The server's local time zone: shared with corenas-ctl through proto (see there).
 
-/// The UTC offset, in seconds, at `t` (seconds since the epoch).
-pub fn offset_at(t: i64) -> i64 {
-    tz::TimeZone::local()
-        .ok()
-        .and_then(|z| z.find_local_time_type(t).ok().map(|l| i64::from(l.ut_offset())))
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    /// Europe/Berlin from the system's zone database: CET (+1) in January, CEST (+2) in July.
-    #[test]
-    fn offsets_follow_the_zone_file() {
-        let Ok(b) = std::fs::read("/usr/share/zoneinfo/Europe/Berlin") else {
-            eprintln!("SKIP: no /usr/share/zoneinfo/Europe/Berlin (tzdata)");
-            return;
-        };
-        let z = tz::TimeZone::from_tz_data(&b).expect("zone");
-        let at = |t| i64::from(z.find_local_time_type(t).expect("type").ut_offset());
-        assert_eq!(at(1_767_225_600), 3_600); // 2026-01-01
-        assert_eq!(at(1_783_036_800), 7_200); // 2026-07-03
-        assert!(tz::TimeZone::from_tz_data(b"not a zone file").is_err());
-        let _ = super::offset_at(0); // the host's zone, whatever it is, answers
-    }
-}
+pub use corenas_proto::localtime::offset_at;

@@ -10,6 +10,8 @@ pub mod devices;
 pub mod error;
 pub mod helper;
 pub mod imaging;
+#[cfg(feature = "localtime")]
+pub mod localtime;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod lvm;

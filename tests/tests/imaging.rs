@@ -54,6 +54,44 @@ fn archive_of(lab: &Lab, job: &Value) -> Value {
     lab.ctl_json(&["archive", "show", id])
 }
 
+/// corenas-ctl run with `TZ` set, its output captured (a pipe, not a terminal).
+fn ctl_in_zone(lab: &Lab, tz: &str, args: &[&str]) -> std::process::Output {
+    let out = Command::new(lab.bin.join("corenas-ctl"))
+        .env("TZ", tz)
+        .arg("--socket")
+        .arg(&lab.daemon_sock)
+        .args(args)
+        .output()
+        .expect("corenas-ctl");
+    assert!(out.status.success(), "{args:?}: {}{}", stdout(&out), stderr(&out));
+    out
+}
+
+/// Following through a pipe gives plain lines (the in-place progress line is for terminals
+/// only); human times are local with their offset, in the zone TZ names; JSON keeps UTC.
+fn ctl_output_is_plain_when_piped_and_local_in_time(lab: &Lab, id: &str, job: &Value) {
+    let followed = ctl_in_zone(lab, "Europe/Berlin", &["image", "follow", id]);
+    let text = format!("{}{}", stdout(&followed), stderr(&followed));
+    assert!(!text.contains('\r') && !text.contains('\u{1b}'), "no carriage return, no escape code: {text:?}");
+    assert!(stdout(&followed).lines().any(|l| l.contains("completed")), "{text}");
+
+    let created = |tz: &str| {
+        let human = stdout(&ctl_in_zone(lab, tz, &["image", "show", id]));
+        human.lines().find(|l| l.starts_with("created")).unwrap_or_else(|| panic!("{human}")).to_owned()
+    };
+    // Kolkata has one offset all year; Berlin's depends on the season.
+    assert!(created("Asia/Kolkata").ends_with(" +05:30"), "{}", created("Asia/Kolkata"));
+    let berlin = created("Europe/Berlin");
+    assert!(berlin.ends_with(" +01:00") || berlin.ends_with(" +02:00"), "{berlin}");
+    assert!(created("UTC").ends_with(" +00:00"), "{}", created("UTC"));
+
+    let json: Value =
+        serde_json::from_slice(&ctl_in_zone(lab, "Asia/Kolkata", &["--json", "image", "show", id]).stdout)
+            .expect("JSON");
+    assert_eq!(json["created_at"], job["created_at"], "JSON is corenasd's UTC, whatever TZ says");
+    assert!(json["created_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{json}");
+}
+
 #[test]
 fn an_iso_is_imaged_byte_for_byte_with_the_volume_as_domain() {
     if !require_root("an_iso_is_imaged_byte_for_byte_with_the_volume_as_domain") {
@@ -83,6 +121,7 @@ fn an_iso_is_imaged_byte_for_byte_with_the_volume_as_domain() {
     assert_eq!(job["progress"]["bad_bytes"], 0);
     assert_eq!(job["medium"]["format"], "iso9660");
     assert_eq!(job["medium"]["label"], "TESTDISC_2026");
+    ctl_output_is_plain_when_piped_and_local_in_time(&lab, &id, &job);
 
     let image = Path::new(job["output_file"].as_str().expect("output file")).to_owned();
     assert!(image.starts_with(lab.images.join(&id)), "server-generated path: {}", image.display());

@@ -72,7 +72,7 @@ async fn render(app: &AppState, caller: &Caller, notice: Option<Markup>) -> Resp
                     input #full_name name="full_name" type="text";
                     fieldset {
                         legend { (l.t("Kind", "Art")) }
-                        label.choice { input type="radio" name="kind" value="share" checked; " " (l.t("Share user (ids 50000-100000, no login shell)", "Freigabe-Benutzer (IDs 50000-100000, keine Anmelde-Shell)")) }
+                        label.choice { input type="radio" name="kind" value="share" checked; " " (l.t("Share user (ids 50000-59999 or 65536-100000, no login shell)", "Freigabe-Benutzer (IDs 50000-59999 oder 65536-100000, keine Anmelde-Shell)")) }
                         label.choice { input type="radio" name="kind" value="admin"; " " (l.t("Administrator (ids 10000-20000)", "Administrator (IDs 10000-20000)")) }
                     }
                     label for="password" { (l.t("Password (leave empty to generate one)", "Passwort (leer lassen, um eines zu erzeugen)")) }

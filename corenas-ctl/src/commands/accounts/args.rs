@@ -70,6 +70,7 @@ pub struct UserAddArgs {
     #[arg(long, value_parser = Listed::<AccountKind>::new(&["admin", "share"]))]
     pub kind: AccountKind,
     /// The uid (also the gid of the user's own group); chosen from the kind's range when absent.
+    /// Share users: 50000-59999 or 65536-100000 (Debian reserves 60000-65535).
     #[arg(long, value_name = "N")]
     pub uid: Option<ManagedUid>,
     /// The full name (GECOS).
@@ -169,7 +170,8 @@ pub enum GroupCommand {
         /// Which managed range the group belongs to.
         #[arg(long, value_parser = Listed::<AccountKind>::new(&["admin", "share"]))]
         kind: AccountKind,
-        /// The gid; chosen from the kind's range when absent.
+        /// The gid; chosen from the kind's range when absent. Share groups: 50000-59999 or
+        /// 65536-100000 (Debian reserves 60000-65535).
         #[arg(long, value_name = "N")]
         gid: Option<ManagedGid>,
     },

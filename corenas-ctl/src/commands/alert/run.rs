@@ -331,7 +331,8 @@ mod tests {
             &["alert", "silence", "--class", "pool_degraded", "--for", "2h", "--reason", "disk swap"],
         ));
         assert_eq!(exit, 0);
-        assert!(human.contains("silence s1 until 1970-01-01 02:00 UTC: class pool_degraded"), "{human}");
+        let until = crate::text::local_time(7200);
+        assert!(human.contains(&format!("silence s1 until {until}: class pool_degraded")), "{human}");
         assert!(json.contains("\"id\":\"s1\""), "{json}");
         let seen = seen.lock().unwrap();
         let [CorenasRequest::AlertSilence { spec, dry_run: false }] = &seen[..] else { panic!("{seen:?}") };

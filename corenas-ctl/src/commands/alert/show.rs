@@ -1,7 +1,7 @@
 //! How alerts, silences, policies and channels read on a terminal. Every text from corenasd
 //! (summaries, subjects, transcripts) goes through the floor's escaping.
 
-use crate::text::{Table, key_values, or_dash, printable, time_or_dash, utc_time};
+use crate::text::{Table, key_values, local_time, or_dash, printable, time_or_dash};
 use corenas_proto::monitor::{Alert, ChannelInfo, ChannelKind, ClassPolicy, DeliveryReport, Silence};
 use std::fmt::Write as _;
 
@@ -26,7 +26,7 @@ pub(crate) fn alerts_table(alerts: &[Alert]) -> String {
             a.level.to_string(),
             a.class.to_string(),
             a.subject.clone(),
-            utc_time(a.first_seen),
+            local_time(a.first_seen),
             state,
             a.summary.clone(),
         ]);
@@ -36,7 +36,7 @@ pub(crate) fn alerts_table(alerts: &[Alert]) -> String {
 
 pub(crate) fn alert_block(a: &Alert) -> String {
     let dismissed = match (&a.dismissed_by, a.dismissed_at) {
-        (Some(by), Some(at)) => format!("by {by} at {}", utc_time(at)),
+        (Some(by), Some(at)) => format!("by {by} at {}", local_time(at)),
         _ => "-".to_owned(),
     };
     key_values(&[
@@ -47,8 +47,8 @@ pub(crate) fn alert_block(a: &Alert) -> String {
         ("state", a.state.to_string()),
         ("summary", a.summary.clone()),
         ("what to do", a.action.clone()),
-        ("first seen", utc_time(a.first_seen)),
-        ("last seen", utc_time(a.last_seen)),
+        ("first seen", local_time(a.first_seen)),
+        ("last seen", local_time(a.last_seen)),
         ("resolved", time_or_dash(a.resolved_at)),
         ("dismissed", dismissed),
         ("silenced by", or_dash(a.silenced_by.as_deref())),
@@ -56,7 +56,7 @@ pub(crate) fn alert_block(a: &Alert) -> String {
 }
 
 pub(crate) fn silence_line(s: &Silence) -> String {
-    format!("silence {} until {}: {}\n", printable(&s.id), utc_time(s.until), printable(&silence_matches(s)))
+    format!("silence {} until {}: {}\n", printable(&s.id), local_time(s.until), printable(&silence_matches(s)))
 }
 
 fn silence_matches(s: &Silence) -> String {
@@ -78,7 +78,7 @@ pub(crate) fn silences_table(silences: &[Silence]) -> String {
             s.id.clone(),
             s.class.map_or_else(|| "*".to_owned(), |c| c.to_string()),
             s.subject.clone().unwrap_or_else(|| "*".to_owned()),
-            utc_time(s.until),
+            local_time(s.until),
             s.created_by.clone(),
             s.reason.clone(),
         ]);

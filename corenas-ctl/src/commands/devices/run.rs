@@ -56,7 +56,7 @@ pub async fn device(cmd: BlockDeviceCommand, socket: &Path, dry_run: bool, json:
             let work = if long { HealthWork::SmartLong { device } } else { HealthWork::SmartShort { device } };
             let change = call!(socket => health_schedule_set(HealthScheduleSpec { work, every, hour }, dry_run))?;
             change_report(&change, |s| {
-                let next = s.next_run.map_or_else(|| "never".to_owned(), crate::text::utc_time);
+                let next = s.next_run.map_or_else(|| "never".to_owned(), crate::text::local_time);
                 format!(
                     "{} of {}: {} at {:02}:00 local; next run {next}\n",
                     s.work.kind(),

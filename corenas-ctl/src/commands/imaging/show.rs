@@ -1,6 +1,8 @@
 //! How imaging jobs, archive entries and the imaging policy read.
 
-use crate::text::{Table, eta, key_values, list_or_dash, or_dash, percent, printable, rate, size, size_exact, yes_no};
+use crate::text::{
+    Table, eta, key_values, list_or_dash, local_rfc3339, or_dash, percent, printable, rate, size, size_exact, yes_no,
+};
 use corenas_proto::imaging::{
     ArchiveInfo, ArchiveList, ImagingPolicy, JobInfo, JobKind, JobList, JobState, Medium, Phase, Progress,
 };
@@ -100,10 +102,10 @@ pub fn job_block(j: &JobInfo) -> String {
         ("status", j.status.as_str().to_owned()),
         ("priority", j.priority.as_str().to_owned()),
         ("position", j.position.map_or_else(|| "-".to_owned(), |p| p.to_string())),
-        ("created", j.created_at.clone()),
-        ("updated", j.updated_at.clone()),
-        ("started", or_dash(j.started_at.as_deref())),
-        ("finished", or_dash(j.finished_at.as_deref())),
+        ("created", local_rfc3339(&j.created_at)),
+        ("updated", local_rfc3339(&j.updated_at)),
+        ("started", j.started_at.as_deref().map_or_else(|| "-".to_owned(), local_rfc3339)),
+        ("finished", j.finished_at.as_deref().map_or_else(|| "-".to_owned(), local_rfc3339)),
         ("retries", o.retries.get().to_string()),
         ("verify", yes_no(o.verify).to_owned()),
         ("md5", yes_no(o.md5).to_owned()),
@@ -195,7 +197,7 @@ pub fn archives_table(list: &ArchiveList) -> String {
             a.id.clone(),
             a.name.clone(),
             size(a.size_bytes),
-            a.created_at.clone(),
+            local_rfc3339(&a.created_at),
             short_hash(&a.checksums.sha256),
             or_dash(a.label.as_deref()),
             list_or_dash(&a.tags),
@@ -215,7 +217,7 @@ pub fn archive_block(a: &ArchiveInfo) -> String {
         ("filename", a.filename.clone()),
         ("path", a.path.clone()),
         ("size", size_exact(a.size_bytes)),
-        ("created", a.created_at.clone()),
+        ("created", local_rfc3339(&a.created_at)),
         ("sha256", a.checksums.sha256.clone()),
         ("md5", or_dash(a.checksums.md5.as_deref())),
         ("bad bytes", size_exact(a.bad_bytes)),

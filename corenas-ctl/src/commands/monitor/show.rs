@@ -1,7 +1,7 @@
 //! How the health cache reads on a terminal: `monitor status` is one screen, most urgent first
 //! (alerts, then pools and disks, then the collectors and schedules behind them).
 
-use crate::text::{Table, or_dash, size_or_dash, time_or_dash, utc_time};
+use crate::text::{Table, or_dash, size_or_dash, time_or_dash, local_time};
 use corenas_proto::monitor::{
     Alert, AlertLevel, AlertState, CollectorStatus, HealthSchedule, HealthWork, MonitorStatus,
 };
@@ -139,7 +139,7 @@ pub(crate) fn schedules_table(schedules: &[HealthSchedule]) -> String {
             if s.default { "default" } else { "admin" }.to_owned(),
             time_or_dash(s.last_run),
             or_dash(s.last_job.as_deref()),
-            s.next_run.map_or_else(|| "-".to_owned(), utc_time),
+            s.next_run.map_or_else(|| "-".to_owned(), local_time),
         ]);
     }
     t.render()

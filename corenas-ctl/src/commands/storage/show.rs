@@ -245,7 +245,7 @@ pub fn storage_job_block(j: &StorageJob) -> String {
 
 /// A health schedule as set: what, how often, and when it runs next (UTC).
 pub(crate) fn health_schedule_line(s: &corenas_proto::monitor::HealthSchedule) -> String {
-    let next = s.next_run.map_or_else(|| "never".to_owned(), crate::text::utc_time);
+    let next = s.next_run.map_or_else(|| "never".to_owned(), crate::text::local_time);
     format!(
         "{} of {}: {} at {:02}:00 local; next run {next}\n",
         s.work.kind(),
