@@ -182,7 +182,8 @@ impl LiveLine {
 
 impl Drop for LiveLine {
     fn drop(&mut self) {
-        self.0.finish();
+        // abandon, not finish: finish would fill the bar, also for a job that failed.
+        self.0.abandon();
     }
 }
 
