@@ -230,3 +230,33 @@ fn a_good_configuration_takes_effect_and_flags_override_it() {
     let meta = meta.unwrap_or_else(|e| panic!("no socket ({e}): {}", stderr(&out)));
     assert_eq!(meta.gid(), gid, "the socket's group is daemon.user's (corenas)");
 }
+
+/// `corenas-ctl config check` reads a file as the daemons do: the same errors (with the key as
+/// the JSON error's field), and for a good file the settings in force, defaults included.
+#[test]
+fn config_check_names_the_key_or_prints_the_settings() {
+    if !require_root("config_check_names_the_key_or_prints_the_settings") {
+        return;
+    }
+    let dir = ScratchDir::new("config-ctl");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let ctl = |args: &[&str]| Command::new(target_dir().join("corenas-ctl")).args(args).output().expect("corenas-ctl");
+    for (i, (text, key_text, accepted)) in BAD.iter().enumerate() {
+        let config = write_config(&dir.path, &format!("bad-{i}.conf"), text);
+        let path = config.display().to_string();
+        let out = ctl(&["config", "check", &path]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_refused(&out, &config, key_text, accepted, "config check");
+        let out = ctl(&["--json", "config", "check", &path]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON error");
+        let key = key_text.split(": ").nth(1).unwrap_or_default().trim_end_matches(':');
+        assert_eq!(v["error"]["field"], key, "the key is the error's field: {v}");
+    }
+    let config = write_config(&dir.path, "good.conf", "[monitor]\ndisks = 900\n");
+    let out = ctl(&["--json", "config", "check", &config.display().to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["config"]["monitor"]["disks"], 900);
+    assert_eq!(v["config"]["monitor"]["pools"], 300, "a key left out shows its default");
+    assert_eq!(v["config"]["storage"]["share_roots"][0], "/storage");
+}

@@ -7,6 +7,7 @@
 pub(crate) mod accounts;
 pub(crate) mod acl;
 pub(crate) mod alert;
+pub(crate) mod config;
 pub(crate) mod devices;
 pub(crate) mod imaging;
 pub(crate) mod log;
@@ -26,6 +27,7 @@ use crate::commands::accounts::run::{group, user};
 use crate::commands::acl::{AclCommand, acl};
 use crate::commands::alert::args::AlertCommand;
 use crate::commands::alert::run::alert;
+use crate::commands::config::{ConfigCommand, config};
 use crate::commands::devices::args::BlockDeviceCommand;
 use crate::commands::devices::run::device;
 use crate::commands::imaging::args::{ArchiveCommand, ImageCommand};
@@ -111,6 +113,9 @@ pub enum Command {
     /// Health at a glance, collectors, and the schedules of scrubs and SMART self-tests.
     #[command(subcommand)]
     Monitor(MonitorCommand),
+    /// The configuration file /etc/corenas/corenas.conf (needs no daemon).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a shell completion script on stdout (needs no daemon).
     Completions {
         #[arg(value_enum)]
@@ -136,6 +141,7 @@ pub(crate) fn execute(cli: Cli) -> Result<Report, CtlError> {
         Command::Completions { shell } => return Ok(Report::Raw(meta::completions(shell, Cli::command()))),
         Command::Man { dir: None } => return meta::man(Cli::command()).map(Report::Raw),
         Command::Man { dir: Some(dir) } => return meta::man_pages(Cli::command(), &dir),
+        Command::Config(cmd) => return config(cmd),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -167,7 +173,7 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
         Command::Alert(cmd) => alert(cmd, socket, dry_run).await,
         Command::Monitor(cmd) => monitor(cmd, socket, dry_run).await,
         Command::Completions { shell } => Ok(Report::Raw(meta::completions(shell, Cli::command()))),
-        Command::Man { .. } => unreachable!("answered before connecting"),
+        Command::Man { .. } | Command::Config(_) => unreachable!("answered before connecting"),
     }
 }
 
