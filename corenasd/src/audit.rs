@@ -877,7 +877,11 @@ mod tests {
             insert_entry(&tx, &e).unwrap();
             prev = e.hash;
         }
-        tx.execute("UPDATE audit_head SET entries = ?1, hash = ?2 WHERE id = 1", params![i64::try_from(n).unwrap(), prev]).unwrap();
+        tx.execute(
+            "UPDATE audit_head SET entries = ?1, hash = ?2 WHERE id = 1",
+            params![i64::try_from(n).unwrap(), prev],
+        )
+        .unwrap();
         tx.commit().unwrap();
     }
 }
