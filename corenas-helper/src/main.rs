@@ -9,8 +9,8 @@ mod ops;
 mod paths;
 mod sandbox;
 mod server;
-
 mod transient;
+
 /// The renderers live in the library (see lib.rs); the property test over hostile input runs
 /// them through the helper's own runner, so it stays with the binary.
 use corenas_helper::render;

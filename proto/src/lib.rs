@@ -15,10 +15,10 @@ pub mod localtime;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod lvm;
+pub mod manpage;
 pub mod monitor;
 pub mod mounts;
 pub mod names;
-pub mod manpage;
 pub mod raid;
 pub mod secret;
 pub mod shares;
