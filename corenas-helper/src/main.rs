@@ -3,8 +3,8 @@
 
 mod exec;
 mod lab_mounts;
-mod manual;
 mod listen;
+mod manual;
 mod ops;
 mod paths;
 mod sandbox;

@@ -4,16 +4,16 @@
 
 use crate::ops::{self, Ctx};
 use crate::sandbox::SandboxReport;
-use corenas_proto::logging::MSG_HELPER_REFUSED;
-use corenas_proto::{ErrorCode, WireError};
 use corenas_proto::acl::AclListing;
 use corenas_proto::helper::PasswordCheck;
 use corenas_proto::helper::{
     Accounts, DeviceProbe, Helper, HelperArea, HelperOp, HelperStatus, OpReport, StorageQuery, ToolOutput,
 };
+use corenas_proto::logging::MSG_HELPER_REFUSED;
 use corenas_proto::names::{DevicePath, SharePath, UserName};
 use corenas_proto::shares::ShareConfig;
 use corenas_proto::web::LoginPassword;
+use corenas_proto::{ErrorCode, WireError};
 use std::sync::Arc;
 use std::time::Instant;
 use tarpc::context::Context;

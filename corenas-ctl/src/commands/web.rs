@@ -46,9 +46,7 @@ pub enum ApiKeyCommand {
     /// The API keys: label, role, expiry and last use (never the key itself).
     List,
     /// Revoke a key by its id (from `list`); calls made with it are refused at once.
-    Revoke {
-        id: String,
-    },
+    Revoke { id: String },
 }
 
 pub(crate) fn accounts_table(accounts: &[WebAccount]) -> String {

@@ -1,7 +1,7 @@
 //! How the health cache reads on a terminal: `monitor status` is one screen, most urgent first
 //! (alerts, then pools and disks, then the collectors and schedules behind them).
 
-use crate::text::{Table, or_dash, size_or_dash, time_or_dash, local_time};
+use crate::text::{Table, local_time, or_dash, size_or_dash, time_or_dash};
 use corenas_proto::monitor::{
     Alert, AlertLevel, AlertState, CollectorStatus, HealthSchedule, HealthWork, MonitorStatus,
 };
