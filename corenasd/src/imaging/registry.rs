@@ -135,9 +135,15 @@ impl Imaging {
     }
 
     /// A row as the API shows it: live progress, queue position, version.
+    ///
+    /// A job that has ended shows its stored progress: the runner forgets the live entry only
+    /// after it has released the drive, so for a moment the row says completed while the live
+    /// entry still holds the hashing pass's last figure (a page reloading then showed 97 %).
     pub fn info(&self, row: &store::JobRow, position: Option<u32>) -> JobInfo {
         let mut info = row.info(position, self.version(&row.id));
-        if let Some(p) = self.live.lock().ok().and_then(|m| m.get(&row.id).cloned()) {
+        if !row.status.is_terminal()
+            && let Some(p) = self.live.lock().ok().and_then(|m| m.get(&row.id).cloned())
+        {
             info.progress = p;
         }
         info
@@ -147,5 +153,50 @@ impl Imaging {
 pub(super) fn signal(pid: u32, sig: rustix::process::Signal) {
     if let Some(p) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
         let _ = rustix::process::kill_process(p, sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corenas_proto::imaging::{JobKind, JobOptions, JobState, Priority};
+
+    fn row(status: JobState, percent: f64) -> store::JobRow {
+        store::JobRow {
+            seq: 1,
+            id: "job_000001".into(),
+            kind: JobKind::Image,
+            name: "disc".into(),
+            device: None,
+            status,
+            priority: Priority::default(),
+            options: JobOptions::default(),
+            created_at: String::new(),
+            updated_at: String::new(),
+            started_at: None,
+            finished_at: None,
+            progress: Progress { percent, ..Progress::default() },
+            medium: None,
+            source_model: None,
+            source_serial: None,
+            output_file: None,
+            archive_id: None,
+            target_archive: None,
+            retry_direct: false,
+            pid: None,
+            error: None,
+            error_code: None,
+            fixed_disk_allowed: false,
+        }
+    }
+
+    #[test]
+    fn a_running_job_shows_live_progress_and_an_ended_one_its_stored_progress() {
+        let img = Imaging::new(PathBuf::from("/nonexistent"), 1);
+        img.set_live("job_000001", Progress { percent: 97.0, ..Progress::default() });
+        assert_eq!(img.info(&row(JobState::Hashing, 40.0), None).progress.percent, 97.0);
+        for ended in [JobState::Completed, JobState::CompletedWithErrors, JobState::Failed, JobState::Cancelled] {
+            assert_eq!(img.info(&row(ended, 100.0), None).progress.percent, 100.0, "{ended:?}");
+        }
     }
 }
