@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod devices;
 pub mod error;
