@@ -336,6 +336,38 @@ pub struct TaskSpec {
     pub check_subset: u16,
     /// Files the sample restore restores from the latest snapshot and compares by SHA-256.
     pub sample_files: u16,
+    /// Back up the live tree of a source that cannot be snapshotted (ext4, xfs): without it
+    /// such a task is refused (decision 0020); each run's detail says the tree was live.
+    #[serde(default)]
+    pub live: bool,
+}
+
+/// The tag every snapshot of a task carries; listings, retention and restores select by it.
+pub fn task_tag(task: &BackupName) -> String {
+    format!("corenas-task={}", task.as_str())
+}
+
+/// `backup task modify`: each `Some` replaces that part (the source stays: a task's snapshots
+/// are of one source).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskModify {
+    pub target: Option<BackupName>,
+    pub every: Option<Cadence>,
+    pub hour: Option<u8>,
+    pub keep: Option<KeepPolicy>,
+    pub excludes: Option<Vec<ExcludePattern>>,
+    pub check_subset: Option<u16>,
+    pub sample_files: Option<u16>,
+    pub live: Option<bool>,
+}
+
+/// What a task change answers: the task, and the retention preview computed before a policy
+/// was saved (None when the policy keeps everything or did not change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskChange {
+    pub task: TaskInfo,
+    pub preview: Option<RetentionPreview>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -374,6 +406,41 @@ pub struct SnapshotInfo {
 pub struct RetentionPreview {
     pub keep: Vec<(SnapshotInfo, Vec<String>)>,
     pub remove: Vec<SnapshotInfo>,
+}
+
+/// One item of a snapshot, as `restic ls --json` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotEntry {
+    /// Its path in the snapshot (a [`SnapshotPath`] a restore takes).
+    pub path: String,
+    pub name: String,
+    /// `file`, `dir`, `symlink`, ...
+    pub kind: String,
+    pub size: Option<u64>,
+    pub mtime: String,
+    pub permissions: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// One directory of a snapshot (not recursive), capped so an answer fits one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotListing {
+    pub snapshot: SnapshotInfo,
+    pub entries: Vec<SnapshotEntry>,
+    /// More entries than the cap: the listing stops there.
+    pub truncated: bool,
+}
+
+/// A lock in a repository (`restic list locks`, `cat lock`): reported, never removed by CoreNAS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepoLock {
+    pub id: String,
+    pub time: String,
+    pub exclusive: bool,
+    pub hostname: String,
+    pub username: String,
+    pub pid: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -474,6 +541,22 @@ pub struct BackupRunSpec {
     pub subpath: Option<RemotePath>,
     pub excludes: Vec<ExcludePattern>,
     pub repo: RepoAccess,
+    /// The task's last snapshot (restic `--parent`): the runner backs up the snapshot's
+    /// contents from inside it (`backup .`), whose absolute path differs per job, so restic
+    /// would not find the parent by path and would re-read every file. None: the first run.
+    #[serde(default)]
+    pub parent: Option<ResticSnapshotId>,
+}
+
+/// Where a restore writes: the root of a task's source (the same pool or dataset and share
+/// directory a backup read), resolved again by the helper. Items are restored at their paths
+/// relative to it (`/docs/a.txt` lands at `<destination>/docs/a.txt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreDestination {
+    pub source: SnapshotSource,
+    /// A directory inside it (a share below its dataset), plain components only.
+    pub subpath: Option<RemotePath>,
 }
 
 #[cfg(test)]

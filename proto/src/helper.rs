@@ -265,6 +265,34 @@ pub enum HelperOp {
         vg: VgName,
         lv: LvName,
     },
+    /// Starts a backup (decision 0020, "Runner"): the helper resolves the source itself (a
+    /// CoreNAS pool or dataset, its backend), snapshots it read-only (ZFS
+    /// `<dataset>@corenas-backup-<job>`, btrfs `<pool>/.corenas-backup/<job>`), writes the
+    /// repository's secrets into a root-only credentials directory and starts `restic backup`
+    /// as corenasd's user with CAP_DAC_READ_SEARCH only: a transient unit
+    /// `corenas-backup-<task>-<job>.service`, or where systemd is not PID 1 a detached process.
+    /// Returns once the runner has started; restic's `--json` lines go to
+    /// `<backup jobs dir>/<job>/status.jsonl`, its stderr to `stderr.log` there.
+    BackupRun(crate::backup::BackupRunSpec),
+    /// After the runner has ended: destroys the job's source snapshot (named from `job` alone)
+    /// and its credentials directory. Idempotent; refused (Busy) while the runner still runs.
+    BackupFinish {
+        job: crate::backup::BackupJobId,
+        source: crate::backup::SnapshotSource,
+    },
+    /// Restores `paths` of a repository snapshot (paths relative to the backed-up source's root)
+    /// as root into a fresh directory the helper creates beneath `destination`: `restore-<job>`
+    /// (NewFolder, left there), or (InPlace) a hidden one whose items are then moved into place
+    /// with renameat, what was in the way kept as `<name>.before-restore-<job>`. One long
+    /// request: it returns when restic has finished and the items are placed.
+    BackupRestore {
+        job: crate::backup::BackupJobId,
+        repo: crate::backup::RepoAccess,
+        snapshot: crate::backup::ResticSnapshotId,
+        paths: Vec<crate::backup::SnapshotPath>,
+        destination: crate::backup::RestoreDestination,
+        mode: crate::backup::RestoreMode,
+    },
 }
 
 /// Which helper performs an operation. Production runs two units of the same binary: the
@@ -339,6 +367,9 @@ impl HelperOp {
             Self::LvCreate { .. } => "lvm.lv_create",
             Self::LvExtend { .. } => "lvm.lv_extend",
             Self::LvRemove { .. } => "lvm.lv_remove",
+            Self::BackupRun(_) => "backup.run",
+            Self::BackupFinish { .. } => "backup.finish",
+            Self::BackupRestore { .. } => "backup.restore",
         }
     }
 
@@ -368,7 +399,10 @@ impl HelperOp {
             | Self::VgRemove { .. }
             | Self::LvCreate { .. }
             | Self::LvExtend { .. }
-            | Self::LvRemove { .. } => HelperArea::Storage,
+            | Self::LvRemove { .. }
+            | Self::BackupRun(_)
+            | Self::BackupFinish { .. }
+            | Self::BackupRestore { .. } => HelperArea::Storage,
             Self::GroupCreate { .. }
             | Self::GroupDelete { .. }
             | Self::GroupAddMember { .. }
@@ -630,6 +664,12 @@ pub enum StorageQuery {
     MdDetail { name: MdName },
     /// `lvm pvs|vgs|lvs --reportformat json` with the fields corenasd parses.
     LvmReport { report: LvmReport },
+    /// The backup runner of a job: with systemd as PID 1, `systemctl show -p
+    /// Id,ActiveState,Result,ExecMainCode,ExecMainStatus,...` of `corenas-backup-*-<job>.service`
+    /// (empty: no unit); without, one line the helper writes from its own record: `running
+    /// pid=<pid>`, `exited status=<code>` or `gone` (the helper that started it has exited, so
+    /// no status: a missing summary line in status.jsonl means it failed).
+    BackupRunner { job: crate::backup::BackupJobId },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
