@@ -3,6 +3,7 @@
 //! shadow, group, smb.conf), a tmpfs share root with POSIX ACLs, and sockets of its own. Drop
 //! tears everything down, also when a test fails.
 
+pub mod backup_targets;
 pub mod media;
 pub mod prerequisites;
 pub mod systemd_ns;
