@@ -42,6 +42,8 @@ pub struct Daemon {
     pub alerts: crate::alerts::Alerts,
     /// Unit state from systemd over D-Bus, cached and kept fresh by systemd's signals.
     pub units: crate::systemd::units::Units,
+    /// Backups (backups/): corenasd's restic and the lock that orders target and task changes.
+    pub backups: crate::backups::Backups,
 }
 
 impl Daemon {
@@ -155,5 +157,6 @@ pub(crate) fn for_tests(dir: &crate::state::test_support::TestDir) -> Arc<Daemon
         monitor: Default::default(),
         alerts: Default::default(),
         units: crate::systemd::units::Units::new(crate::systemd::units::Bus::Cannot(crate::systemd::units::NOT_PID1)),
+        backups: crate::backups::Backups::new(dir.path().join("backup")),
     })
 }

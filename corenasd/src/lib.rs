@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod audit;
 pub mod authz;
+pub mod backups;
 pub mod daemon;
 pub mod devices;
 pub mod helper_link;

@@ -128,6 +128,7 @@ fn main() -> anyhow::Result<()> {
             &args.root.display().to_string(),
             args.systemd_bus.clone(),
         )),
+        backups: corenasd::backups::Backups::new(std::path::absolute(args.state_dir.join("backup"))?),
     });
     if shared
         .with_state(|s| corenasd::web::setup_needed(s.conn()))

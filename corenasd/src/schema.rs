@@ -9,8 +9,10 @@
 use rusqlite::Transaction;
 
 /// One function per schema version, in order.
-pub(crate) const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
-    &[migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8, migrate_9, migrate_10];
+pub(crate) const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
+    migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8, migrate_9, migrate_10,
+    migrate_11,
+];
 
 /// The `prev_hash` of the audit log's first entry, and the head hash of an empty log
 /// (`migrate_1` writes it as the first head).
@@ -310,6 +312,31 @@ fn migrate_10(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              spec TEXT NOT NULL,
              last_run INTEGER,
              last_job TEXT
+         );",
+    )
+}
+
+/// Backups (issue 21): targets (where restic repositories are; the secrets apart, as the alert
+/// channels keep theirs) and tasks (what is backed up where; the jobs record their last runs).
+fn migrate_11(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE backup_targets (
+             name TEXT PRIMARY KEY,
+             location TEXT NOT NULL,
+             secrets TEXT NOT NULL,
+             host_key TEXT,
+             ssh_key TEXT,
+             public_key TEXT,
+             created TEXT NOT NULL
+         );
+         CREATE TABLE backup_tasks (
+             name TEXT PRIMARY KEY,
+             spec TEXT NOT NULL,
+             created TEXT NOT NULL,
+             modified TEXT NOT NULL,
+             last_backup TEXT,
+             last_check TEXT,
+             last_sample_restore TEXT
          );",
     )
 }
