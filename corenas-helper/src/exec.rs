@@ -51,6 +51,8 @@ pub enum Program {
     Hdparm,
     /// Login passwords through PAM (the `corenas` service in /etc/pam.d).
     PamTester,
+    /// Backups and restores (decision 0020); the backup runs unprivileged (ops/backup).
+    Restic,
     /// Test-only programs that exercise the runner itself (timeouts, output caps, stdin).
     #[cfg(test)]
     TestSleep,
@@ -74,7 +76,7 @@ impl Program {
 
     /// Tools of features a machine may not have (no NFS server, no systemd as PID 1): missing
     /// ones are reported at start-up, and each call that needs one fails naming its package.
-    pub const OPTIONAL: [Program; 23] = [
+    pub const OPTIONAL: [Program; 24] = [
         Program::TestParm,
         Program::SmbControl,
         Program::ExportFs,
@@ -98,6 +100,7 @@ impl Program {
         Program::Nvme,
         Program::Hdparm,
         Program::PamTester,
+        Program::Restic,
     ];
 
     pub fn package(self) -> &'static str {
@@ -120,6 +123,7 @@ impl Program {
             Self::Nvme => "nvme-cli",
             Self::Hdparm => "hdparm",
             Self::PamTester => "pamtester",
+            Self::Restic => "restic",
             #[cfg(test)]
             _ => "coreutils",
         }
@@ -162,6 +166,7 @@ impl Program {
             Self::Nvme => "/usr/sbin/nvme",
             Self::Hdparm => "/usr/sbin/hdparm",
             Self::PamTester => "/usr/bin/pamtester",
+            Self::Restic => "/usr/bin/restic",
             #[cfg(test)]
             Self::TestSleep => "/usr/bin/sleep",
             #[cfg(test)]
@@ -193,13 +198,17 @@ pub struct Invocation {
     pub program: Program,
     pub args: Vec<String>,
     pub stdin: Option<SecretInput>,
-    /// Fixed, non-caller environment additions (the lab's nss_wrapper variables).
+    /// Fixed, non-caller environment additions (the lab's nss_wrapper variables, paths of
+    /// credential files).
     pub env: Vec<(&'static str, String)>,
+    /// A directory the helper opened safely, given to the tool as its stdin, so the tool names
+    /// it `/proc/self/fd/0` and never follows a path a share user could change (a restore).
+    pub dir_on_stdin: Option<std::os::fd::OwnedFd>,
 }
 
 impl Invocation {
     pub fn of(program: Program) -> Self {
-        Self { program, args: Vec::new(), stdin: None, env: Vec::new() }
+        Self { program, args: Vec::new(), stdin: None, env: Vec::new(), dir_on_stdin: None }
     }
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.args.push(a.into());
@@ -323,6 +332,44 @@ pub fn spawn_lab_mount_servant(root: &std::path::Path) -> std::io::Result<std::p
         .spawn()
 }
 
+/// The lab-only backup runner (`lab_mounts.rs`, the servant: it alone still may change uid):
+/// `setpriv` makes restic run as `uid`:`gid` with CAP_DAC_READ_SEARCH as its only capability
+/// (bounding, inheritable, ambient) and no_new_privs; stdout and stderr go to the given files,
+/// the working directory is the snapshot. Detached: its own process group, not waited for here.
+pub fn spawn_lab_runner(
+    uid: u32,
+    gid: u32,
+    cwd: &std::path::Path,
+    args: &[String],
+    env: &[(String, String)],
+    stdout: std::fs::File,
+    stderr: std::fs::File,
+) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt as _;
+    let caps = "-all,+dac_read_search";
+    std::process::Command::new("/usr/bin/setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--clear-groups")
+        .arg(format!("--inh-caps={caps}"))
+        .arg(format!("--ambient-caps={caps}"))
+        .arg(format!("--bounding-set={caps}"))
+        .arg("--no-new-privs")
+        .arg("--")
+        .arg(Program::Restic.path())
+        .args(args)
+        .env_clear()
+        .env("PATH", FIXED_PATH)
+        .env("LC_ALL", "C")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+}
+
 /// Runs a command to completion. Non-zero exit is `ToolFailed` with the (capped) stderr.
 pub async fn run(cmd: &Invocation) -> Result<Output, WireError> {
     run_with_timeout(cmd, DEFAULT_TIMEOUT).await
@@ -361,7 +408,14 @@ pub async fn run_raw(cmd: &Invocation, timeout: Duration) -> Result<(Option<i32>
         .env("PATH", FIXED_PATH)
         .env("LC_ALL", "C")
         .envs(cmd.env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(match (&cmd.stdin, &cmd.dir_on_stdin) {
+            (Some(_), _) => Stdio::piped(),
+            (None, Some(dir)) => dir
+                .try_clone()
+                .map(Stdio::from)
+                .map_err(|e| tool_error(cmd.program, ErrorCode::ToolFailed, format!("could not pass the directory: {e}")))?,
+            (None, None) => Stdio::null(),
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

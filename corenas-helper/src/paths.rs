@@ -121,7 +121,23 @@ impl Paths {
         if self.area != Some(HelperArea::Storage) {
             out.push((self.inside("/etc/exports.d"), 0o755));
         }
+        if self.area != Some(HelperArea::Accounts) {
+            // Backup runs: corenasd may traverse to its job's directory, not list them.
+            out.push((self.backup_runs_dir(), 0o711));
+            out.push((self.inside("/var/cache/corenas"), 0o755));
+        }
         out
+    }
+
+    /// `/run/corenas-backup`: one root-owned directory per backup job with the runner's status
+    /// files and its credentials (decision 0020, "Runner").
+    pub fn backup_runs_dir(&self) -> PathBuf {
+        self.inside("/run/corenas-backup")
+    }
+
+    /// restic's cache for the backup runners (owned by corenasd's user beneath a root directory).
+    pub fn backup_cache_dir(&self) -> PathBuf {
+        self.inside("/var/cache/corenas/restic")
     }
 
     /// The landlock rules of a helper serving its area (None: both, as in the lab): every path it
@@ -185,6 +201,9 @@ impl Paths {
         if storage {
             // Pool and dataset mount points (and `zpool import`'s altroot beneath them).
             out.push((self.inside("/mnt/corenas"), Grant::All));
+            // Backup runs: status files and credentials per job; the runners' restic cache.
+            out.push((self.backup_runs_dir(), Grant::All));
+            out.push((self.inside("/var/cache/corenas"), Grant::All));
             // The storage tools keep their own state at fixed host paths: btrfs scrub
             // progress, md's runtime directory and mdadm.conf, LVM's locks and metadata
             // backups, zfs-fuse/OpenZFS's pool cache.

@@ -10,6 +10,7 @@
 //! start a second unit for a target whose unit is still active.
 
 use crate::exec::{self, Invocation, Program};
+use corenas_proto::backup::{BackupJobId, BackupName};
 use corenas_proto::helper::{Step, ToolOutput};
 use corenas_proto::names::PoolName;
 use corenas_proto::{ErrorCode, WireError};
@@ -33,12 +34,15 @@ pub fn systemd_is_pid1() -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Scrub,
+    /// A backup's least-privilege restic runner (ops/backup), one unit per job.
+    Backup,
 }
 
 impl Kind {
     fn as_str(self) -> &'static str {
         match self {
             Kind::Scrub => "scrub",
+            Kind::Backup => "backup",
         }
     }
 }
@@ -47,17 +51,21 @@ impl Kind {
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     Pool(&'a PoolName),
+    /// A backup task (its runs are the units `corenas-backup-<task>-<job>.service`).
+    Task(&'a BackupName),
 }
 
 impl Target<'_> {
     fn name(&self) -> &str {
         match self {
             Target::Pool(p) => p.as_str(),
+            Target::Task(t) => t.as_str(),
         }
     }
     fn describe(&self) -> String {
         match self {
             Target::Pool(p) => format!("pool {}", p.as_str()),
+            Target::Task(t) => format!("task {}", t.as_str()),
         }
     }
 }
@@ -84,10 +92,12 @@ pub fn unit_prefix(kind: Kind, target: Target<'_>) -> String {
     format!("corenas-{}-{}-", kind.as_str(), escape(target.name()))
 }
 
-/// The unit's full name; `id` is `short_id()`'s (8 lowercase hex digits).
+/// The unit's full name; `id` is `short_id()`'s (8 lowercase hex digits) or a backup job's id
+/// (`bkp_` and six digits: '_' needs no escape).
 pub fn unit_name(kind: Kind, target: Target<'_>, id: &str) -> Result<String, WireError> {
-    if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(WireError::internal(format!("unit id '{id}' is not 8 lowercase hex digits")));
+    let hex = id.len() == 8 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !hex && id.parse::<BackupJobId>().is_err() {
+        return Err(WireError::internal(format!("unit id '{id}' is not 8 lowercase hex digits or a job id")));
     }
     let name = format!("{}{id}.service", unit_prefix(kind, target));
     if name.len() > UNIT_NAME_MAX {
@@ -123,6 +133,26 @@ pub struct Sandbox {
     pub state_directory: Option<&'static str>,
     /// DeviceAllow= entries (`/dev/x r`); none: no device node at all (DevicePolicy=closed).
     pub devices: Vec<String>,
+    /// Runs as this user (a name or uid; User=) instead of root, with `capabilities` as its
+    /// ambient set too, so an unprivileged process holds exactly those.
+    pub user: Option<String>,
+    /// Allows IPv4/IPv6 (a backup to a remote target); otherwise the unit has no network.
+    pub network: bool,
+    /// LoadCredential=<name>:<path> for each; with an environment variable, it is set to the
+    /// credential's path in the unit (`VAR=%d/<name>`). Names are fixed by the caller's code.
+    pub credentials: Vec<(&'static str, String, Option<&'static str>)>,
+    /// Fixed environment additions (no `$`, `%` or secrets: checked like arguments).
+    pub environment: Vec<(&'static str, String)>,
+    /// WorkingDirectory=.
+    pub working_directory: Option<String>,
+    /// StandardOutput=append: and StandardError=append: files (opened by PID 1 as root: only
+    /// paths whose every directory is root's).
+    pub output: Option<(String, String)>,
+    /// CacheDirectory= (made by systemd, owned by `user`).
+    pub cache_directory: Option<&'static str>,
+    /// Arguments of the work may hold spaces (systemd-run hands argv to PID 1 as an array, so a
+    /// space never splits one; restic's `-o sftp.command=ssh ...` needs them).
+    pub spaces_in_args: bool,
 }
 
 /// A byte allowed in an argument that reaches systemd: no whitespace, quotes, `$` (environment
@@ -133,7 +163,11 @@ fn safe_byte(b: u8) -> bool {
 }
 
 fn check_arg(what: &str, s: &str) -> Result<(), WireError> {
-    if s.is_empty() || s.len() > 4096 || !s.bytes().all(safe_byte) {
+    check_arg_with(what, s, false)
+}
+
+fn check_arg_with(what: &str, s: &str, spaces: bool) -> Result<(), WireError> {
+    if s.is_empty() || s.len() > 4096 || !s.bytes().all(|b| safe_byte(b) || (spaces && b == b' ')) {
         return Err(WireError::new(
             ErrorCode::InvalidInput,
             format!(
@@ -160,6 +194,17 @@ pub fn plan(kind: Kind, target: Target<'_>, work: &Invocation, sandbox: &Sandbox
     plan_with_id(kind, target, work, sandbox, &id)
 }
 
+/// Plans a backup job's unit: `corenas-backup-<task>-<job>.service` (the job id is its id).
+pub fn plan_job(
+    kind: Kind,
+    target: Target<'_>,
+    work: &Invocation,
+    sandbox: &Sandbox,
+    job: &BackupJobId,
+) -> Result<TransientPlan, WireError> {
+    plan_with_id(kind, target, work, sandbox, job.as_str())
+}
+
 fn plan_with_id(
     kind: Kind,
     target: Target<'_>,
@@ -172,7 +217,27 @@ fn plan_with_id(
     }
     let unit = unit_name(kind, target, id)?;
     for a in &work.args {
-        check_arg("argument", a)?;
+        check_arg_with("argument", a, sandbox.spaces_in_args)?;
+    }
+    if let Some(u) = &sandbox.user {
+        check_arg("user", u)?;
+    }
+    for (name, path, env) in &sandbox.credentials {
+        check_arg("credential", name)?;
+        check_arg("credential path", path)?;
+        if let Some(e) = env {
+            check_arg("variable", e)?;
+        }
+    }
+    for (k, v) in &sandbox.environment {
+        check_arg("variable", k)?;
+        check_arg("value", v)?;
+    }
+    for p in sandbox.working_directory.iter().chain(sandbox.output.iter().flat_map(|(o, e)| [o, e])) {
+        check_arg("path", p)?;
+    }
+    if let Some(d) = sandbox.cache_directory {
+        check_arg("cache directory", d)?;
     }
     for p in &sandbox.read_write {
         check_arg("path", p)?;
@@ -202,16 +267,20 @@ fn plan_with_id(
         "--quiet".to_owned(),
     ];
     let p = |s: &str| format!("--property={s}");
+    let network: &[&str] = if sandbox.network {
+        &["RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"]
+    } else {
+        &["PrivateNetwork=yes", "IPAddressDeny=any", "RestrictAddressFamilies=AF_UNIX"]
+    };
+    for fixed in network {
+        args.push(p(fixed));
+    }
     for fixed in [
         "CollectMode=inactive",
         "ProtectSystem=strict",
         "ProtectHome=yes",
         "PrivateTmp=yes",
-        "PrivateNetwork=yes",
-        "IPAddressDeny=any",
-        "RestrictAddressFamilies=AF_UNIX",
         "NoNewPrivileges=yes",
-        "AmbientCapabilities=",
         "DevicePolicy=closed",
         "ProtectKernelTunables=yes",
         "ProtectKernelModules=yes",
@@ -235,6 +304,25 @@ fn plan_with_id(
         args.push(p(fixed));
     }
     args.push(p(&format!("CapabilityBoundingSet={}", sandbox.capabilities.join(" "))));
+    match &sandbox.user {
+        Some(u) => {
+            args.push(p(&format!("User={u}")));
+            args.push(p(&format!("AmbientCapabilities={}", sandbox.capabilities.join(" "))));
+        }
+        None => args.push(p("AmbientCapabilities=")),
+    }
+    for (name, path, env) in &sandbox.credentials {
+        args.push(p(&format!("LoadCredential={name}:{path}")));
+        // %d: the unit's credentials directory; the only specifier CoreNAS writes, by itself.
+        args.extend(env.map(|e| p(&format!("Environment={e}=%d/{name}"))));
+    }
+    args.extend(sandbox.environment.iter().map(|(k, v)| p(&format!("Environment={k}={v}"))));
+    args.extend(sandbox.working_directory.iter().map(|d| p(&format!("WorkingDirectory={d}"))));
+    if let Some((out, err)) = &sandbox.output {
+        args.push(p(&format!("StandardOutput=append:{out}")));
+        args.push(p(&format!("StandardError=append:{err}")));
+    }
+    args.extend(sandbox.cache_directory.map(|d| p(&format!("CacheDirectory={d}"))));
     args.extend(sandbox.read_write.iter().map(|rw| p(&format!("ReadWritePaths={rw}"))));
     args.extend(sandbox.state_directory.map(|d| p(&format!("StateDirectory={d}"))));
     args.extend(sandbox.devices.iter().map(|d| p(&format!("DeviceAllow={d}"))));
@@ -335,6 +423,26 @@ pub async fn unit_status(kind: Kind, target: Target<'_>) -> Result<ToolOutput, W
     })
 }
 
+/// `unit_status` of the one unit of a job (`corenas-<kind>-<any target>-<id>.service`): the
+/// target is escaped (no '-' in it), so the suffix names exactly one job's unit.
+pub async fn job_unit_status(kind: Kind, id: &str) -> Result<ToolOutput, WireError> {
+    let glob = format!("corenas-{}-", kind.as_str());
+    let suffix = format!("-{id}.service");
+    let units: Vec<ListedUnit> = list_units(&glob).await?.into_iter().filter(|u| u.name.ends_with(&suffix)).collect();
+    if units.is_empty() {
+        return Ok(ToolOutput { code: Some(0), stdout: String::new(), stderr: String::new() });
+    }
+    let show = Invocation::of(Program::SystemCtl)
+        .args(["show", "--no-pager", "--property", STATUS_PROPERTIES, "--"])
+        .args(units.into_iter().map(|u| u.name));
+    let (code, out) = exec::run_raw(&show, SYSTEMCTL_TIMEOUT).await?;
+    Ok(ToolOutput {
+        code,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +461,7 @@ mod tests {
             read_write: vec![format!("/mnt/corenas/{p}")],
             state_directory: Some("btrfs"),
             devices: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -465,6 +574,69 @@ mod tests {
         let mut relative = sandbox(&p);
         relative.read_write.push("var/lib".into());
         assert!(plan_with_id(Kind::Scrub, Target::Pool(&p), &scrub_work(&p), &relative, "00000000").is_err());
+    }
+
+    /// A backup runner's unit: corenasd's user with CAP_DAC_READ_SEARCH as its bounding and
+    /// ambient set, the credentials loaded by PID 1 and named to restic by path (`%d`, written by
+    /// this code alone), the network open only when asked, a caller `$`/`%` still refused.
+    #[test]
+    fn backup_unit_runs_unprivileged_with_credentials_by_path() {
+        let task: BackupName = "my-task".parse().unwrap();
+        let job: BackupJobId = "bkp_000042".parse().unwrap();
+        let work =
+            Invocation::of(Program::Restic).args(["backup", "--json", "-o", "sftp.command=/usr/bin/ssh -F x", "."]);
+        let sb = Sandbox {
+            capabilities: vec!["CAP_DAC_READ_SEARCH"],
+            read_write: vec!["/mnt/corenas/usb/restic".into()],
+            user: Some("999".into()),
+            network: true,
+            credentials: vec![(
+                "password",
+                "/run/corenas-backup/bkp_000042/credentials/password".into(),
+                Some("RESTIC_PASSWORD_FILE"),
+            )],
+            environment: vec![("RESTIC_PROGRESS_FPS", "0.5".into())],
+            working_directory: Some("/mnt/corenas/tank/.corenas-backup/bkp_000042".into()),
+            output: Some((
+                "/run/corenas-backup/bkp_000042/status.jsonl".into(),
+                "/run/corenas-backup/bkp_000042/stderr.log".into(),
+            )),
+            cache_directory: Some("corenas/restic"),
+            spaces_in_args: true,
+            ..Default::default()
+        };
+        let plan = plan_job(Kind::Backup, Target::Task(&task), &work, &sb, &job).unwrap();
+        assert_eq!(plan.unit, "corenas-backup-my\\x2dtask-bkp_000042.service");
+        let a = &plan.run.args;
+        for want in [
+            "--property=User=999",
+            "--property=CapabilityBoundingSet=CAP_DAC_READ_SEARCH",
+            "--property=AmbientCapabilities=CAP_DAC_READ_SEARCH",
+            "--property=NoNewPrivileges=yes",
+            "--property=ProtectSystem=strict",
+            "--property=LoadCredential=password:/run/corenas-backup/bkp_000042/credentials/password",
+            "--property=Environment=RESTIC_PASSWORD_FILE=%d/password",
+            "--property=StandardOutput=append:/run/corenas-backup/bkp_000042/status.jsonl",
+            "--property=WorkingDirectory=/mnt/corenas/tank/.corenas-backup/bkp_000042",
+            "--property=RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        ] {
+            assert!(a.iter().any(|x| x == want), "{want} missing from {a:?}");
+        }
+        assert!(!a.iter().any(|x| x.contains("PrivateNetwork")), "{a:?}");
+        assert!(!a.iter().any(|x| x == "--property=AmbientCapabilities="), "{a:?}");
+        // Spaces pass for this work; `$` and `%` from anywhere else never do.
+        for bad in ["$HOME", "%n"] {
+            let w = Invocation::of(Program::Restic).arg(bad);
+            assert!(plan_job(Kind::Backup, Target::Task(&task), &w, &sb, &job).is_err(), "{bad}");
+            let mut env = sb.clone();
+            env.environment = vec![("X", bad.into())];
+            assert!(plan_job(Kind::Backup, Target::Task(&task), &work, &env, &job).is_err(), "{bad}");
+        }
+        // Without network: none, as for a scrub.
+        let mut offline = sb.clone();
+        offline.network = false;
+        let plan = plan_job(Kind::Backup, Target::Task(&task), &work, &offline, &job).unwrap();
+        assert!(plan.run.args.iter().any(|x| x == "--property=PrivateNetwork=yes"));
     }
 
     fn corpus() -> Vec<String> {

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod acl;
+pub mod backup;
 pub mod device;
 pub mod files;
 pub mod login;
@@ -85,6 +86,8 @@ pub enum Action {
     Transient(crate::transient::TransientPlan),
     /// Says something about how the plan runs (which runner), in the steps and the log only.
     Note(String),
+    /// A backup's snapshot and runner, or its end (ops/backup).
+    Backup(backup::Plan),
     /// Write zeros over a byte range, through an exclusive open.
     ZeroRange {
         dev: device::Device,
@@ -107,6 +110,7 @@ impl Action {
             Action::Mount(p) => p.steps(),
             Action::AtaSecurityErase(plan) => plan.steps(),
             Action::Transient(plan) => plan.steps(),
+            Action::Backup(plan) => plan.steps(ctx),
             Action::Note(what) => vec![Step::Check { what: what.clone() }],
             Action::Storage(p) => p.steps(),
             Action::ExecIfGroupExists { cmd, .. } | Action::ExecWhileBusy(cmd) | Action::ExecLong { cmd, .. } => {
@@ -170,6 +174,9 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         | HelperOp::LvCreate { .. }
         | HelperOp::LvExtend { .. }
         | HelperOp::LvRemove { .. } => storage::lvm::plan(ctx, op),
+        HelperOp::BackupRun(_) | HelperOp::BackupFinish { .. } | HelperOp::BackupRestore { .. } => {
+            backup::plan(ctx, op)
+        }
         HelperOp::SmbSetPassword { .. }
         | HelperOp::SmbEnable { .. }
         | HelperOp::SmbDisable { .. }
@@ -187,6 +194,7 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
             Action::ExecLong { cmd, timeout } => last_stdout = exec::run_with_timeout(&cmd, timeout).await?.stdout,
             Action::AtaSecurityErase(plan) => plan.run().await?,
             Action::Transient(plan) => plan.start().await?,
+            Action::Backup(plan) => warnings.extend(plan.run(ctx).await?),
             Action::Note(what) => tracing::info!("{what}"),
             Action::Storage(p) => warnings.extend(p.run(ctx).await?),
             Action::ExecWhileBusy(cmd) => {

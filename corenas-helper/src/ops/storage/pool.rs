@@ -306,6 +306,7 @@ fn scrub(ctx: &Ctx, name: &PoolName, backend: Backend, start: bool) -> Result<Ve
                     // /var/lib/btrfs: the scrub's status file and progress socket.
                     state_directory: Some("btrfs"),
                     devices: Vec::new(),
+                    ..Default::default()
                 };
                 let target = crate::transient::Target::Pool(name);
                 let plan = crate::transient::plan(crate::transient::Kind::Scrub, target, &work, &sandbox)?;

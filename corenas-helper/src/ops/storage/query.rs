@@ -86,6 +86,9 @@ fn nvme_controller_node(device: &corenas_proto::names::DevicePath) -> Result<Str
 }
 
 pub async fn run(ctx: &Ctx, q: &StorageQuery) -> Result<ToolOutput, WireError> {
+    if let StorageQuery::BackupRunner { job } = q {
+        return super::super::backup::runner_state(ctx, job).await;
+    }
     if let StorageQuery::ScrubUnit { pool } = q {
         let target = crate::transient::Target::Pool(pool);
         return crate::transient::unit_status(crate::transient::Kind::Scrub, target).await;
