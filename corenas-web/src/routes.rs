@@ -7,7 +7,7 @@
 use crate::app::AppState;
 use crate::{api, pages};
 use axum::Router;
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -48,6 +48,17 @@ fn all() -> Vec<(Route, Handler)> {
         r("GET", "/shares", false, get(pages::shares::page)),
         r("POST", "/shares", false, post(pages::shares::create)),
         r("POST", "/shares/{name}/delete", false, post(pages::shares::delete)),
+        r("GET", "/backups", false, get(pages::backups::page)),
+        r("POST", "/backups/targets", false, post(pages::backups::targets::create)),
+        r("POST", "/backups/targets/{name}/delete", false, post(pages::backups::targets::delete)),
+        r("POST", "/backups/tasks", false, post(pages::backups::tasks::create)),
+        r("GET", "/backups/tasks/{name}", false, get(pages::backups::tasks::page)),
+        r("POST", "/backups/tasks/{name}/keep", false, post(pages::backups::tasks::keep)),
+        r("POST", "/backups/tasks/{name}/run", false, post(pages::backups::tasks::run)),
+        r("POST", "/backups/tasks/{name}/delete", false, post(pages::backups::tasks::delete)),
+        r("POST", "/backups/tasks/{name}/restore", false, post(pages::backups::browse::restore)),
+        r("GET", "/backups/tasks/{name}/snapshots/{id}", false, get(pages::backups::browse::page)),
+        r("GET", "/backups/jobs/{id}", false, get(pages::backups::job::page)),
         r("GET", "/imaging", false, get(pages::imaging::page)),
         r("POST", "/imaging/jobs", false, post(pages::imaging::job_create)),
         r("GET", "/imaging/jobs/{id}", false, get(pages::imaging::job_page)),
@@ -123,6 +134,22 @@ fn all() -> Vec<(Route, Handler)> {
         r("POST", "/api/v1/alerts/silences", false, post(api::alerts::silence_add)),
         r("GET", "/api/v1/monitor", false, get(api::alerts::monitor)),
         r("GET", "/api/v1/monitor/history", false, get(api::alerts::history)),
+        r("GET", "/api/v1/backup/targets", false, get(api::backups::targets)),
+        r("POST", "/api/v1/backup/targets", false, post(api::backups::target_create)),
+        r("GET", "/api/v1/backup/targets/{name}", false, get(api::backups::target)),
+        r("DELETE", "/api/v1/backup/targets/{name}", false, delete(api::backups::target_delete)),
+        r("GET", "/api/v1/backup/tasks", false, get(api::backups::tasks)),
+        r("POST", "/api/v1/backup/tasks", false, post(api::backups::task_create)),
+        r("GET", "/api/v1/backup/tasks/{name}", false, get(api::backups::task)),
+        r("PUT", "/api/v1/backup/tasks/{name}", false, put(api::backups::task_modify)),
+        r("DELETE", "/api/v1/backup/tasks/{name}", false, delete(api::backups::task_delete)),
+        r("POST", "/api/v1/backup/tasks/{name}/preview", false, post(api::backups::preview)),
+        r("GET", "/api/v1/backup/tasks/{name}/snapshots", false, get(api::backups::snapshots)),
+        r("GET", "/api/v1/backup/tasks/{name}/snapshots/{id}/ls", false, get(api::backups::ls)),
+        r("POST", "/api/v1/backup/tasks/{name}/run", false, post(api::backups::run)),
+        r("POST", "/api/v1/backup/tasks/{name}/restore", false, post(api::backups::restore)),
+        r("GET", "/api/v1/backup/jobs", false, get(api::backups::jobs)),
+        r("GET", "/api/v1/backup/jobs/{id}", false, get(api::backups::job)),
         r("POST", "/api/v1/call", false, post(api::call)),
     ]
 }

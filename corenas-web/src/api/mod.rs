@@ -4,6 +4,7 @@
 //! and system resources follow the shapes of the specification (`imaging.rs`).
 
 pub mod alerts;
+pub mod backups;
 pub mod imaging;
 pub mod metrics;
 
@@ -311,6 +312,8 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
         cred: corenas_proto::web::Credential,
         after: u64,
         seen: std::collections::HashMap<String, u64>,
+        /// Backup jobs: what was last told of each.
+        backup_seen: std::collections::HashMap<String, String>,
         queue: std::collections::VecDeque<Event>,
         /// Pools that are not online, as last told; `None` until the first look.
         unhealthy: Option<Vec<(String, String)>>,
@@ -323,6 +326,7 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
         cred: caller.cred,
         after: start,
         seen: Default::default(),
+        backup_seen: Default::default(),
         queue: Default::default(),
         unhealthy: None,
         alerts: None,
@@ -407,6 +411,30 @@ pub async fn events(State(app): State<Arc<AppState>>, caller: Caller, headers: H
                     }
                 }
             }
+            // Backup jobs, the same way (the newest ones: a job page rendered while its job ran
+            // learns that it ended even if it ended before the stream connected).
+            if let Ok(list) = backups::calls::job_list_watch(&f.app, &f.cred, 20).await {
+                for j in list {
+                    // What the event tells, as the job's marker (a job's version would do, but an
+                    // ended job's answer is built from the store each time).
+                    let marker = format!(
+                        "{}:{}:{}:{}",
+                        crate::pages::backups::state_str(j.state),
+                        j.progress.percent.to_bits(),
+                        j.progress.bytes_done,
+                        j.progress.files_done
+                    );
+                    if f.backup_seen.get(j.id.as_str()) != Some(&marker) {
+                        f.backup_seen.insert(j.id.to_string(), marker);
+                        let data = serde_json::json!({
+                            "id": j.id, "status": crate::pages::backups::state_str(j.state),
+                            "percent": j.progress.percent, "rate_bps": j.progress.rate_bps,
+                            "eta_seconds": j.progress.eta_seconds, "task": j.task, "kind": j.kind,
+                        });
+                        f.queue.push_back(Event::default().event("job").id(f.after.to_string()).data(data.to_string()));
+                    }
+                }
+            }
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
@@ -419,7 +447,7 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
     let q = |name: &str, schema: serde_json::Value| json!({ "name": name, "in": "query", "required": false, "schema": schema });
     let int = |min: u64, max: u64| json!({ "type": "integer", "minimum": min, "maximum": max });
     let page = || vec![q("limit", int(1, u64::from(LIST_MAX))), q("offset", int(0, 1_000_000))];
-    if let Some(d) = alerts::describe(method, path) {
+    if let Some(d) = alerts::describe(method, path).or_else(|| backups::openapi::describe(method, path)) {
         return d;
     }
     let none = json!([]);
@@ -519,7 +547,7 @@ fn describe(method: &str, path: &str) -> (&'static str, serde_json::Value, Optio
         ("GET", "/api/v1/sessions") => ("Open sessions (own; administrators: all)", none, None),
         ("DELETE", "/api/v1/sessions/{id}") => ("End a session (own; administrators: any)", none, None),
         ("GET", "/api/v1/events") => (
-            "Server-sent events: job (the state of each active job; all of them again on every connection), device (hotplug; resumable with Last-Event-ID), resync (events were missed: read the current state), alert (pools that are not online, when that set changes; or the active alerts changed: data {alerts_changed: count})",
+            "Server-sent events: job (the state of each active imaging job and of the newest backup jobs; all of them again on every connection), device (hotplug; resumable with Last-Event-ID), resync (events were missed: read the current state), alert (pools that are not online, when that set changes; or the active alerts changed: data {alerts_changed: count})",
             none,
             None,
         ),

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod archive;
 pub mod assets;
 pub mod audit;
+pub mod backups;
 pub mod charts;
 pub mod dashboard;
 pub mod devices;
@@ -32,19 +33,21 @@ pub enum Nav {
     Accounts,
     Storage,
     Shares,
+    Backups,
     Imaging,
     Devices,
     Audit,
     Settings,
 }
 
-pub fn nav_items(l: Lang) -> [(Nav, &'static str, &'static str); 9] {
+pub fn nav_items(l: Lang) -> [(Nav, &'static str, &'static str); 10] {
     [
         (Nav::Dashboard, "/", l.t("Dashboard", "Übersicht")),
         (Nav::Alerts, "/alerts", l.t("Alerts", "Warnungen")),
         (Nav::Accounts, "/accounts", l.t("Accounts", "Konten")),
         (Nav::Storage, "/storage", l.t("Storage", "Speicher")),
         (Nav::Shares, "/shares", l.t("Shares", "Freigaben")),
+        (Nav::Backups, "/backups", l.t("Backups", "Datensicherung")),
         (Nav::Imaging, "/imaging", l.t("Imaging", "Abbilder")),
         (Nav::Devices, "/devices", l.t("Devices", "Geräte")),
         (Nav::Audit, "/audit", l.t("Audit log", "Prüfprotokoll")),
