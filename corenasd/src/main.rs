@@ -128,7 +128,8 @@ fn main() -> anyhow::Result<()> {
             &args.root.display().to_string(),
             args.systemd_bus.clone(),
         )),
-        backups: corenasd::backups::Backups::new(std::path::absolute(args.state_dir.join("backup"))?),
+        backups: corenasd::backups::Backups::new(std::path::absolute(args.state_dir.join("backup"))?)
+            .with_root(args.root.clone()),
     });
     if shared
         .with_state(|s| corenasd::web::setup_needed(s.conn()))

@@ -190,6 +190,21 @@ methods! {
     ChannelTest,        "alert.channel_test",     Mutate, Admin,    -;
     HealthScheduleList, "health.schedule_list",   Read,   Viewer,   -;
     HealthScheduleSet,  "health.schedule_set",    Mutate, Admin,    -;
+    // Backup targets and tasks: changes are admin work; browsing a snapshot shows every
+    // user's file names, so it is operator work like reading an image.
+    BackupTargetCreate, "backup.target.create",   Mutate, Admin,    -;
+    BackupTargetList,   "backup.target.list",     Read,   Viewer,   -;
+    BackupTargetShow,   "backup.target.show",     Read,   Viewer,   -;
+    BackupTargetDelete, "backup.target.delete",   Mutate, Admin,    -;
+    BackupTargetLocks,  "backup.target.locks",    Read,   Viewer,   -;
+    BackupTaskCreate,   "backup.task.create",     Mutate, Admin,    -;
+    BackupTaskModify,   "backup.task.modify",     Mutate, Admin,    -;
+    BackupTaskDelete,   "backup.task.delete",     Mutate, Admin,    -;
+    BackupTaskList,     "backup.task.list",       Read,   Viewer,   -;
+    BackupTaskShow,     "backup.task.show",       Read,   Viewer,   -;
+    BackupTaskPreview,  "backup.task.preview",    Read,   Viewer,   -;
+    BackupSnapshots,    "backup.snapshots",       Read,   Viewer,   -;
+    BackupLs,           "backup.ls",              Read,   Operator, -;
 }
 
 impl Method {
@@ -324,6 +339,19 @@ impl Method {
             R::ChannelTest { .. } => M::ChannelTest,
             R::HealthScheduleList { .. } => M::HealthScheduleList,
             R::HealthScheduleSet { .. } => M::HealthScheduleSet,
+            R::BackupTargetCreate { .. } => M::BackupTargetCreate,
+            R::BackupTargetList { .. } => M::BackupTargetList,
+            R::BackupTargetShow { .. } => M::BackupTargetShow,
+            R::BackupTargetDelete { .. } => M::BackupTargetDelete,
+            R::BackupTargetLocks { .. } => M::BackupTargetLocks,
+            R::BackupTaskCreate { .. } => M::BackupTaskCreate,
+            R::BackupTaskModify { .. } => M::BackupTaskModify,
+            R::BackupTaskDelete { .. } => M::BackupTaskDelete,
+            R::BackupTaskList { .. } => M::BackupTaskList,
+            R::BackupTaskShow { .. } => M::BackupTaskShow,
+            R::BackupTaskPreview { .. } => M::BackupTaskPreview,
+            R::BackupSnapshots { .. } => M::BackupSnapshots,
+            R::BackupLs { .. } => M::BackupLs,
         }
     }
 
@@ -456,6 +484,19 @@ pub fn refusal(request: &CorenasRequest, e: WireError) -> CorenasResponse {
         R::ChannelTest { .. } => P::ChannelTest(Err(e)),
         R::HealthScheduleList { .. } => P::HealthScheduleList(Err(e)),
         R::HealthScheduleSet { .. } => P::HealthScheduleSet(Err(e)),
+        R::BackupTargetCreate { .. } => P::BackupTargetCreate(Err(e)),
+        R::BackupTargetList { .. } => P::BackupTargetList(Err(e)),
+        R::BackupTargetShow { .. } => P::BackupTargetShow(Err(e)),
+        R::BackupTargetDelete { .. } => P::BackupTargetDelete(Err(e)),
+        R::BackupTargetLocks { .. } => P::BackupTargetLocks(Err(e)),
+        R::BackupTaskCreate { .. } => P::BackupTaskCreate(Err(e)),
+        R::BackupTaskModify { .. } => P::BackupTaskModify(Err(e)),
+        R::BackupTaskDelete { .. } => P::BackupTaskDelete(Err(e)),
+        R::BackupTaskList { .. } => P::BackupTaskList(Err(e)),
+        R::BackupTaskShow { .. } => P::BackupTaskShow(Err(e)),
+        R::BackupTaskPreview { .. } => P::BackupTaskPreview(Err(e)),
+        R::BackupSnapshots { .. } => P::BackupSnapshots(Err(e)),
+        R::BackupLs { .. } => P::BackupLs(Err(e)),
     }
 }
 
@@ -594,6 +635,19 @@ mod tests {
             (M::ChannelTest, "alert.channel_test", A::Mutate, R::Admin, false),
             (M::HealthScheduleList, "health.schedule_list", A::Read, R::Viewer, false),
             (M::HealthScheduleSet, "health.schedule_set", A::Mutate, R::Admin, false),
+            (M::BackupTargetCreate, "backup.target.create", A::Mutate, R::Admin, false),
+            (M::BackupTargetList, "backup.target.list", A::Read, R::Viewer, false),
+            (M::BackupTargetShow, "backup.target.show", A::Read, R::Viewer, false),
+            (M::BackupTargetDelete, "backup.target.delete", A::Mutate, R::Admin, false),
+            (M::BackupTargetLocks, "backup.target.locks", A::Read, R::Viewer, false),
+            (M::BackupTaskCreate, "backup.task.create", A::Mutate, R::Admin, false),
+            (M::BackupTaskModify, "backup.task.modify", A::Mutate, R::Admin, false),
+            (M::BackupTaskDelete, "backup.task.delete", A::Mutate, R::Admin, false),
+            (M::BackupTaskList, "backup.task.list", A::Read, R::Viewer, false),
+            (M::BackupTaskShow, "backup.task.show", A::Read, R::Viewer, false),
+            (M::BackupTaskPreview, "backup.task.preview", A::Read, R::Viewer, false),
+            (M::BackupSnapshots, "backup.snapshots", A::Read, R::Viewer, false),
+            (M::BackupLs, "backup.ls", A::Read, R::Operator, false),
         ];
         assert_eq!(pinned.len(), Method::ALL.len(), "every method is pinned");
         for &(m, name, access, role, page) in pinned {
@@ -606,8 +660,9 @@ mod tests {
         for m in Method::ALL {
             assert!(!(m.page_may_watch() && m.mutates()), "{m:?}: a page's own reads must not change anything");
             assert!(!(m.mutates() && m.role() == Role::Viewer), "{m:?}: a viewer changes nothing");
-            // The one read a viewer may not make: an image's raw bytes.
-            assert_eq!(m.role() <= Role::Viewer, m.access() == Access::Read && *m != Method::ArchiveRead, "{m:?}");
+            // Reads above a viewer: an image's raw bytes, a backup's file names.
+            let above_viewer = [Method::ArchiveRead, Method::BackupLs];
+            assert_eq!(m.role() <= Role::Viewer, m.access() == Access::Read && !above_viewer.contains(m), "{m:?}");
             // A Prometheus server's key reads the metrics and nothing else.
             assert_eq!(m.role() == Role::Metrics, *m == Method::MetricsRender, "{m:?}");
         }

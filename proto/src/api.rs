@@ -531,4 +531,46 @@ pub trait Corenas {
         spec: crate::monitor::HealthScheduleSpec,
         dry_run: bool,
     ) -> Result<Change<crate::monitor::HealthSchedule>, WireError>;
+
+    // Backup targets and tasks (issue 21; corenasd/src/backups/{targets,tasks}.rs). Secrets go in
+    // once (create) and never come back; reads that open a repository run restic as corenasd.
+    /// Checks the location, makes a local directory or an SFTP key pair, and opens the repository
+    /// there with the password, or creates it (`restic init`) when there is none.
+    async fn backup_target_create(
+        spec: crate::backup::TargetSpec,
+        dry_run: bool,
+    ) -> Result<Change<crate::backup::TargetInfo>, WireError>;
+    async fn backup_target_list() -> Result<Vec<crate::backup::TargetInfo>, WireError>;
+    async fn backup_target_show(name: crate::backup::BackupName) -> Result<crate::backup::TargetInfo, WireError>;
+    /// Refused while a task uses it; the repository is left in place.
+    async fn backup_target_delete(name: crate::backup::BackupName, dry_run: bool) -> Result<Change<()>, WireError>;
+    /// The repository's locks (`restic list locks`), reported, never removed.
+    async fn backup_target_locks(name: crate::backup::BackupName) -> Result<Vec<crate::backup::RepoLock>, WireError>;
+    /// Saves a task after its retention preview was computed (a dry run: the preview only).
+    async fn backup_task_create(
+        spec: crate::backup::TaskSpec,
+        dry_run: bool,
+    ) -> Result<Change<crate::backup::TaskChange>, WireError>;
+    async fn backup_task_modify(
+        name: crate::backup::BackupName,
+        change: crate::backup::TaskModify,
+        dry_run: bool,
+    ) -> Result<Change<crate::backup::TaskChange>, WireError>;
+    /// The task's snapshots stay in the repository.
+    async fn backup_task_delete(name: crate::backup::BackupName, dry_run: bool) -> Result<Change<()>, WireError>;
+    async fn backup_task_list() -> Result<Vec<crate::backup::TaskInfo>, WireError>;
+    async fn backup_task_show(name: crate::backup::BackupName) -> Result<crate::backup::TaskInfo, WireError>;
+    /// What `keep` would do to the task's snapshots now (`forget --dry-run`); nothing is saved.
+    async fn backup_task_preview(
+        name: crate::backup::BackupName,
+        keep: crate::backup::KeepPolicy,
+    ) -> Result<crate::backup::RetentionPreview, WireError>;
+    /// The task's snapshots in its target's repository, oldest first.
+    async fn backup_snapshots(task: crate::backup::BackupName) -> Result<Vec<crate::backup::SnapshotInfo>, WireError>;
+    /// One directory of one of the task's snapshots (`/`: its top).
+    async fn backup_ls(
+        task: crate::backup::BackupName,
+        snapshot: crate::backup::ResticSnapshotId,
+        path: crate::backup::SnapshotPath,
+    ) -> Result<crate::backup::SnapshotListing, WireError>;
 }

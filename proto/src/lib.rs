@@ -32,4 +32,4 @@ pub mod wire;
 pub use error::{ErrorCode, ValidationError, WireError};
 
 /// Bumped whenever a request or response type changes shape. Checked in the connect handshake.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;

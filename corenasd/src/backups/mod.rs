@@ -3,12 +3,18 @@
 //! - `restic.rs`: corenasd's restic runner, the one place that builds a restic command line
 //!   (secrets in the environment, never argv; restic 0.14's errors named).
 //! - `store.rs`: the tables of targets and tasks (SQL only).
+//! - `targets.rs`: where repositories are (local, SFTP, REST, S3): create (init or open), list,
+//!   show (never a secret), delete (the repository stays), locks.
+//! - `tasks.rs`: what is backed up where and kept how long: create/modify (after a retention
+//!   preview), delete, list, show; a task's snapshots and browsing them.
 //!
 //! The backup itself reads its source, so the storage helper runs it (corenas-helper's
 //! `ops/backup*`); corenasd runs only repository work that reads no source.
 
 pub mod restic;
 pub mod store;
+pub mod targets;
+pub mod tasks;
 
 use std::path::PathBuf;
 
@@ -25,5 +31,11 @@ impl Backups {
     /// `dir`: `<state>/backup`, owned by corenasd's user.
     pub fn new(dir: PathBuf) -> Self {
         Self { restic: restic::Restic::new(dir), lock: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The managed system's root (`--root`; the lab's prefix): local repositories are beneath it.
+    pub fn with_root(mut self, root: PathBuf) -> Self {
+        self.restic.root = root;
+        self
     }
 }

@@ -152,11 +152,19 @@ pub struct Restic {
     pub program: PathBuf,
     pub ssh: PathBuf,
     pub dir: PathBuf,
+    /// The managed system's root (the lab's prefix; `/` in production): a local repository's
+    /// path is beneath it.
+    pub root: PathBuf,
 }
 
 impl Restic {
     pub fn new(dir: PathBuf) -> Self {
-        Self { program: PathBuf::from(RESTIC), ssh: PathBuf::from(SSH), dir }
+        Self { program: PathBuf::from(RESTIC), ssh: PathBuf::from(SSH), dir, root: PathBuf::from("/") }
+    }
+
+    /// Where a local repository is on disk (its path beneath the managed system's root).
+    pub fn local_dir(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -191,7 +199,7 @@ impl Restic {
         let mut secrets = vec![repo.secrets.repository_password.expose().to_owned()];
         match &repo.location {
             TargetLocation::Local { path } => {
-                argv.extend(["-r".into(), path.as_str().to_owned()]);
+                argv.extend(["-r".into(), self.local_dir(path.as_str()).display().to_string()]);
             }
             TargetLocation::Sftp { host, port, user, path } => {
                 let host = host.as_str();
