@@ -4,7 +4,9 @@
 //! that BackupFinish destroys; and the helper's refusals of what an attacker would ask.
 
 use corenas_proto::ErrorCode;
-use corenas_proto::backup::{BackupRunSpec, RepoAccess, SnapshotSource, TargetLocation, TargetSecrets};
+use corenas_proto::backup::{
+    BackupRunSpec, RepoAccess, RestoreDestination, RestoreMode, SnapshotSource, TargetLocation, TargetSecrets,
+};
 use corenas_proto::helper::{HelperOp, StorageQuery};
 use corenas_tests::media::{LoopDisk, ScratchDir};
 use corenas_tests::{Lab, LabOptions, block_on, ctx, helper_client, ok, require_program, require_root, wait_for};
@@ -210,6 +212,53 @@ fn loop_backup_runner_reads_a_snapshot_with_only_dac_read_search_and_refuses_att
     assert!(!runs.join(job).exists(), "credentials and status are gone");
     perform(&lab, HelperOp::BackupFinish { job: job.parse().unwrap(), source: ds("bk/data") }, false)
         .expect("finish is idempotent");
+
+    // --- Restores from that snapshot. ---
+    let restore = |job: &str, paths: &[&str], subpath: Option<&str>, mode: RestoreMode| HelperOp::BackupRestore {
+        job: job.parse().unwrap(),
+        repo: repo("/mnt/corenas/bk/repo"),
+        snapshot: id.parse().unwrap(),
+        paths: paths.iter().map(|p| p.parse().unwrap()).collect(),
+        destination: RestoreDestination { source: ds("bk/data"), subpath: subpath.map(|s| s.parse().unwrap()) },
+        mode,
+    };
+    std::fs::write(data.join("docs/a.txt"), "changed\n").unwrap();
+    std::fs::remove_dir_all(data.join("private")).unwrap();
+    let plan = perform(&lab, restore("bkp_000003", &["/docs/a.txt", "/private"], None, RestoreMode::InPlace), true)
+        .expect("restore dry run");
+    let all: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
+    let all = all.join("\n");
+    assert!(all.contains("--target /proc/self/fd/0") && all.contains("--include /docs/a.txt"), "{all}");
+    assert!(!all.contains(PASSWORD) && !data.join(".corenas-restore-bkp_000003").exists(), "{all}");
+    perform(&lab, restore("bkp_000003", &["/docs/a.txt", "/private"], None, RestoreMode::InPlace), false)
+        .expect("restore in place");
+    assert_eq!(std::fs::read_to_string(data.join("docs/a.txt")).unwrap(), "alpha\n");
+    assert_eq!(std::fs::read_to_string(data.join("docs/a.txt.before-restore-bkp_000003")).unwrap(), "changed\n");
+    let key = std::fs::symlink_metadata(data.join("private/key.txt")).unwrap();
+    assert_eq!((key.uid(), key.mode() & 0o777), (0, 0o600), "owner and mode restored");
+    assert!(!data.join(".corenas-restore-bkp_000003").exists(), "the restore folder is gone");
+    assert!(!runs.join("bkp_000003").exists(), "its credentials are gone");
+
+    perform(&lab, restore("bkp_000004", &["/"], None, RestoreMode::NewFolder), false).expect("restore to a new folder");
+    let folder = data.join("restore-bkp_000004");
+    assert_eq!(std::fs::read_to_string(folder.join("docs/a.txt")).unwrap(), "alpha\n");
+    assert!(!folder.join("tmp").exists(), "what the backup excluded is not there");
+    let (f, d) = (std::fs::metadata(&folder).unwrap(), std::fs::metadata(&data).unwrap());
+    assert_eq!((f.uid(), f.gid(), f.mode()), (d.uid(), d.gid(), d.mode()), "the folder is as its destination");
+
+    // Attackers: a destination that is a link planted by a share user, or a link where the
+    // fresh folder would go: refused, nothing written through them.
+    std::os::unix::fs::symlink(&scratch.path, data.join("share-link")).unwrap();
+    let e = perform(&lab, restore("bkp_000005", &["/docs"], Some("share-link"), RestoreMode::NewFolder), false)
+        .expect_err("a link as destination");
+    assert_eq!(e.code, ErrorCode::NotAllowed, "{}", e.message);
+    assert!(e.message.contains("symbolic link"), "{}", e.message);
+    assert!(!scratch.path.join("restore-bkp_000005").exists());
+    std::os::unix::fs::symlink(&scratch.path, data.join("restore-bkp_000006")).unwrap();
+    let e = perform(&lab, restore("bkp_000006", &["/docs"], None, RestoreMode::NewFolder), false)
+        .expect_err("a link where the folder goes");
+    assert_eq!(e.code, ErrorCode::AlreadyExists, "{}", e.message);
+    assert!(!scratch.path.join("docs").exists(), "nothing restored through the link");
 
     // No CAP_DAC_OVERRIDE: a repository only root may write fails with "permission denied".
     let root_repo = mnt.join("root-repo");

@@ -8,6 +8,7 @@
 //! way to anything it writes; start a runner with more than CAP_DAC_READ_SEARCH.
 
 mod repo;
+mod restore;
 mod runner;
 pub mod source;
 
@@ -25,6 +26,7 @@ pub use runner::runner_state;
 pub enum Plan {
     Run(Box<BackupRunSpec>),
     Finish { job: BackupJobId, source: SnapshotSource },
+    Restore(Box<restore::RestorePlan>),
 }
 
 /// The source's root as the managed system sees it (for the repository check).
@@ -50,10 +52,19 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         HelperOp::BackupFinish { job, source } => {
             Ok(vec![Action::Backup(Plan::Finish { job: job.clone(), source: source.clone() })])
         }
-        HelperOp::BackupRestore { .. } => Err(WireError::new(
-            ErrorCode::InvalidState,
-            "backup restore is not available in this build of the helper yet (decision 0020, \"Runner\")",
-        )),
+        HelperOp::BackupRestore { job, repo, snapshot, paths, destination, mode } => {
+            if paths.is_empty() {
+                return Err(WireError::invalid("paths", "name at least one path to restore ('/' for everything)"));
+            }
+            Ok(vec![Action::Backup(Plan::Restore(Box::new(restore::RestorePlan {
+                job: job.clone(),
+                repo: repo.clone(),
+                snapshot: snapshot.clone(),
+                paths: paths.clone(),
+                destination: destination.clone(),
+                mode: *mode,
+            })))])
+        }
         _ => Err(WireError::internal(format!("{} is not a backup operation", op.name()))),
     }
 }
@@ -144,6 +155,7 @@ impl Plan {
                 )),
                 Step::RemoveFile { path: JobDirs::of(ctx, job).dir.display().to_string() },
             ],
+            Plan::Restore(r) => r.steps(ctx),
         }
     }
 
@@ -151,6 +163,7 @@ impl Plan {
         match self {
             Plan::Run(spec) => run_backup(ctx, &spec).await,
             Plan::Finish { job, source } => finish(ctx, &job, &source).await,
+            Plan::Restore(r) => r.run(ctx).await,
         }
     }
 }
