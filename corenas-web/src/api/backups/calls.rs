@@ -1,18 +1,17 @@
 //! The backups' requests to corenasd, in one place. The pages and the REST API call these and
 //! nothing else of corenasd's backup methods.
 //!
-//! Seam: the requests are named here and sent as `CorenasRequest` decoded from their JSON form
-//! (`{"Method": {arguments}}`, exactly what `/api/v1/call` takes), so corenas-web builds against
-//! a contract whose backup methods land one by one (issue 21): a method this corenasd does not
-//! offer yet answers "not available" instead of failing the build. Secrets travel as plain
-//! strings inside that JSON only on the way into `CorenasRequest` (whose wire form carries them;
-//! their JSON rendering is redacted), never logged.
+//! Seam: the methods the contract has are called typed (`daemon!`). The job methods (run, list,
+//! show, restore) are named here and sent as `CorenasRequest` decoded from their JSON form
+//! (`{"Method": {arguments}}`, exactly what `/api/v1/call` takes), so corenas-web builds while
+//! they land (issue 21): one this corenasd does not offer yet answers E_INVALID_STATE naming it
+//! instead of failing the build. None of them carries a secret.
 
 use crate::app::AppState;
 use corenas_proto::api::{Change, CorenasRequest};
 use corenas_proto::backup::{
     BackupJobId, BackupJobInfo, BackupName, KeepPolicy, ResticSnapshotId, RestoreSpec, RetentionPreview, SnapshotInfo,
-    SnapshotListing, SnapshotPath, TargetInfo, TaskChange, TaskInfo, TaskModify, TaskSpec,
+    SnapshotListing, SnapshotPath, TargetInfo, TargetSpec, TaskChange, TaskInfo, TaskModify, TaskSpec,
 };
 use corenas_proto::web::Credential;
 use corenas_proto::{ErrorCode, WireError};
@@ -75,41 +74,26 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-// ---- Targets (engineer A: corenasd/src/backups/targets.rs) ----
-
-pub const TARGET_LIST: &str = "BackupTargetList";
-pub const TARGET_SHOW: &str = "BackupTargetShow";
-pub const TARGET_CREATE: &str = "BackupTargetCreate";
-pub const TARGET_DELETE: &str = "BackupTargetDelete";
-pub const TASK_LIST: &str = "BackupTaskList";
-pub const TASK_SHOW: &str = "BackupTaskShow";
-pub const TASK_CREATE: &str = "BackupTaskCreate";
-pub const TASK_MODIFY: &str = "BackupTaskModify";
-pub const TASK_DELETE: &str = "BackupTaskDelete";
-pub const RETENTION_PREVIEW: &str = "BackupRetentionPreview";
-pub const SNAPSHOTS: &str = "BackupSnapshots";
-pub const LS: &str = "BackupLs";
 pub const RUN: &str = "BackupRun";
 pub const JOB_LIST: &str = "BackupJobList";
 pub const JOB_SHOW: &str = "BackupJobShow";
 pub const RESTORE: &str = "BackupRestore";
 
 pub async fn target_list(app: &AppState, cred: &Credential) -> Result<Vec<TargetInfo>, WireError> {
-    call(app, cred, TARGET_LIST, json!({})).await
+    crate::daemon!(app.gate, cred, BackupTargetList {})
 }
 
 pub async fn target_show(app: &AppState, cred: &Credential, name: &BackupName) -> Result<TargetInfo, WireError> {
-    call(app, cred, TARGET_SHOW, json!({ "name": name })).await
+    crate::daemon!(app.gate, cred, BackupTargetShow { name: name.clone() })
 }
 
-/// `spec` is the target's JSON with its secrets in the clear (see [`super::input::target_json`]).
 pub async fn target_create(
     app: &AppState,
     cred: &Credential,
-    spec: Value,
+    spec: TargetSpec,
     dry_run: bool,
 ) -> Result<Change<TargetInfo>, WireError> {
-    call(app, cred, TARGET_CREATE, json!({ "spec": spec, "dry_run": dry_run })).await
+    crate::daemon!(app.gate, cred, BackupTargetCreate { spec, dry_run })
 }
 
 pub async fn target_delete(
@@ -118,17 +102,17 @@ pub async fn target_delete(
     name: &BackupName,
     dry_run: bool,
 ) -> Result<Change<()>, WireError> {
-    call(app, cred, TARGET_DELETE, json!({ "name": name, "dry_run": dry_run })).await
+    crate::daemon!(app.gate, cred, BackupTargetDelete { name: name.clone(), dry_run })
 }
 
-// ---- Tasks, retention, snapshots (engineer A: corenasd/src/backups/tasks.rs) ----
+// ---- Tasks, retention, snapshots (corenasd/src/backups/tasks.rs) ----
 
 pub async fn task_list(app: &AppState, cred: &Credential) -> Result<Vec<TaskInfo>, WireError> {
-    call(app, cred, TASK_LIST, json!({})).await
+    crate::daemon!(app.gate, cred, BackupTaskList {})
 }
 
 pub async fn task_show(app: &AppState, cred: &Credential, name: &BackupName) -> Result<TaskInfo, WireError> {
-    call(app, cred, TASK_SHOW, json!({ "name": name })).await
+    crate::daemon!(app.gate, cred, BackupTaskShow { name: name.clone() })
 }
 
 pub async fn task_create(
@@ -137,7 +121,7 @@ pub async fn task_create(
     spec: &TaskSpec,
     dry_run: bool,
 ) -> Result<Change<TaskChange>, WireError> {
-    call(app, cred, TASK_CREATE, json!({ "spec": to_json(spec), "dry_run": dry_run })).await
+    crate::daemon!(app.gate, cred, BackupTaskCreate { spec: spec.clone(), dry_run })
 }
 
 pub async fn task_modify(
@@ -147,7 +131,7 @@ pub async fn task_modify(
     change: &TaskModify,
     dry_run: bool,
 ) -> Result<Change<TaskChange>, WireError> {
-    call(app, cred, TASK_MODIFY, json!({ "name": name, "change": to_json(change), "dry_run": dry_run })).await
+    crate::daemon!(app.gate, cred, BackupTaskModify { name: name.clone(), change: change.clone(), dry_run })
 }
 
 pub async fn task_delete(
@@ -156,7 +140,7 @@ pub async fn task_delete(
     name: &BackupName,
     dry_run: bool,
 ) -> Result<Change<()>, WireError> {
-    call(app, cred, TASK_DELETE, json!({ "name": name, "dry_run": dry_run })).await
+    crate::daemon!(app.gate, cred, BackupTaskDelete { name: name.clone(), dry_run })
 }
 
 pub async fn retention_preview(
@@ -165,11 +149,11 @@ pub async fn retention_preview(
     task: &BackupName,
     keep: &KeepPolicy,
 ) -> Result<RetentionPreview, WireError> {
-    call(app, cred, RETENTION_PREVIEW, json!({ "task": task, "keep": to_json(keep) })).await
+    crate::daemon!(app.gate, cred, BackupTaskPreview { name: task.clone(), keep: *keep })
 }
 
 pub async fn snapshots(app: &AppState, cred: &Credential, task: &BackupName) -> Result<Vec<SnapshotInfo>, WireError> {
-    call(app, cred, SNAPSHOTS, json!({ "task": task })).await
+    crate::daemon!(app.gate, cred, BackupSnapshots { task: task.clone() })
 }
 
 pub async fn ls(
@@ -179,10 +163,11 @@ pub async fn ls(
     snapshot: &ResticSnapshotId,
     path: &SnapshotPath,
 ) -> Result<SnapshotListing, WireError> {
-    call(app, cred, LS, json!({ "task": task, "snapshot": snapshot, "path": path })).await
+    crate::daemon!(app.gate, cred, BackupLs { task: task.clone(), snapshot: snapshot.clone(), path: path.clone() })
 }
 
-// ---- Jobs and restore (engineer E: corenasd/src/backups/{jobs,run}.rs) ----
+// ---- Jobs and restore (corenasd/src/backups/{jobs,run}.rs): sent by their JSON form until the
+// contract has them (see the module's comment) ----
 
 pub async fn run(
     app: &AppState,

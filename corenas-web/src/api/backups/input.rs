@@ -11,7 +11,7 @@ use corenas_proto::backup::{
 use corenas_proto::error::ValidationError;
 use corenas_proto::monitor::{Cadence, HostName, HttpUrl};
 use corenas_proto::secret::RemoteSecret;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// A validator's error under the field name this API uses.
 fn as_field<T>(field: &str, r: Result<T, ValidationError>) -> Result<T, WireError> {
@@ -76,9 +76,8 @@ pub struct TargetFields {
 
 pub const TARGET_KINDS: [&str; 4] = ["local", "sftp", "rest", "s3"];
 
-/// The checked target, and its JSON for corenasd with the secrets in the clear (their own JSON
-/// rendering is redacted; this value goes only into the request, never to a log or an answer).
-pub fn target(f: &TargetFields) -> Result<(TargetSpec, Value), WireError> {
+/// The checked target.
+pub fn target(f: &TargetFields) -> Result<TargetSpec, WireError> {
     let name: BackupName = need("name", &f.name)?;
     let location = match f.kind.trim() {
         "local" => TargetLocation::Local { path: need::<RepoPath>("path", &f.path)? },
@@ -129,20 +128,8 @@ pub fn target(f: &TargetFields) -> Result<(TargetSpec, Value), WireError> {
         }
         _ => None,
     };
-    let clear = |s: &Option<RemoteSecret>| s.as_ref().map(|s| Value::String(s.expose().to_owned()));
-    let wire = json!({
-        "name": name,
-        "location": serde_json::to_value(&location).unwrap_or_default(),
-        "secrets": {
-            "repository_password": repository_password.expose(),
-            "rest_password": clear(&rest_password),
-            "s3_access_key_id": clear(&s3_access_key_id),
-            "s3_secret_access_key": clear(&s3_secret_access_key),
-        },
-        "host_key": host_key,
-    });
     let secrets = TargetSecrets { repository_password, rest_password, s3_access_key_id, s3_secret_access_key };
-    Ok((TargetSpec { name, location, secrets, host_key }, wire))
+    Ok(TargetSpec { name, location, secrets, host_key })
 }
 
 /// A JSON body as an object, refusing keys it does not know (naming the first).
@@ -439,6 +426,7 @@ pub fn restore_of_json(task: &BackupName, v: &Value) -> Result<RestoreSpec, Wire
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn local(name: &str, path: &str, pw: &str) -> TargetFields {
         TargetFields {
@@ -452,7 +440,7 @@ mod tests {
 
     #[test]
     fn bad_input_names_its_field() {
-        let field = |r: Result<(TargetSpec, Value), WireError>| r.err().and_then(|e| e.field).unwrap_or_default();
+        let field = |r: Result<TargetSpec, WireError>| r.err().and_then(|e| e.field).unwrap_or_default();
         assert_eq!(field(target(&local("Bad!", "/srv/r", "pw"))), "name");
         assert_eq!(field(target(&local("usb", "relative", "pw"))), "path");
         assert_eq!(field(target(&local("usb", "/srv/r", ""))), "repository_password");
@@ -485,13 +473,9 @@ mod tests {
     }
 
     #[test]
-    fn the_wire_json_carries_the_secret_and_decodes_as_the_contract() {
-        let (spec, wire) = target(&local("usb", "/srv/repo", "correct horse")).unwrap();
-        assert_eq!(wire["secrets"]["repository_password"], "correct horse");
-        let back: TargetSpec = serde_json::from_value(wire).unwrap();
-        assert_eq!(back.secrets.repository_password.expose(), "correct horse");
-        assert_eq!(back.location, spec.location);
-        // The spec's own JSON never shows it.
+    fn a_secret_is_kept_as_typed_and_never_in_json() {
+        let spec = target(&local("usb", "/srv/repo", " correct horse ")).unwrap();
+        assert_eq!(spec.secrets.repository_password.expose(), " correct horse ");
         assert!(!serde_json::to_string(&spec).unwrap().contains("correct horse"));
     }
 }

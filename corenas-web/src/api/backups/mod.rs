@@ -61,10 +61,10 @@ pub async fn target_create(
 ) -> Response {
     let args = csrf(&caller, &headers).and_then(|()| {
         let fields = input::target_fields_of_json(&input::parse_body(&raw)?)?;
-        Ok((input::target(&fields)?.1, flag(&q, "dry_run")?))
+        Ok((input::target(&fields)?, flag(&q, "dry_run")?))
     });
     let r = match args {
-        Ok((wire, dry_run)) => calls::target_create(&app, &caller.cred, wire, dry_run).await,
+        Ok((spec, dry_run)) => calls::target_create(&app, &caller.cred, spec, dry_run).await,
         Err(e) => Err(e),
     };
     change(r, true)

@@ -204,7 +204,7 @@ pub async fn create(State(app): State<Arc<AppState>>, caller: Caller, Form(f): F
         s3_secret_access_key: f.s3_secret_access_key,
     };
     let r = match http::require_csrf(&caller, f.csrf.as_deref()).and_then(|()| input::target(&fields)) {
-        Ok((_, wire)) => calls::target_create(&app, &caller.cred, wire, false).await,
+        Ok(spec) => calls::target_create(&app, &caller.cred, spec, false).await,
         Err(e) => Err(e),
     };
     // What is filled back never holds a secret.
