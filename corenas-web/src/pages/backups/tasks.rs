@@ -134,6 +134,19 @@ pub async fn add_form(
     let l = caller.lang;
     let pools = crate::daemon!(app.gate, &caller.cred, PoolList {}).unwrap_or_default();
     let shares = crate::daemon!(app.gate, &caller.cred, ShareList {}).unwrap_or_default();
+    // Datasets of the pools that have them (ZFS, btrfs); a pool without any answers an error.
+    let mut datasets = Vec::new();
+    for p in &pools {
+        if let Ok(pool) = p.name.parse() {
+            datasets.extend(
+                crate::daemon!(app.gate, &caller.cred, DatasetList { pool })
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|d| d.name)
+                    .filter(|n| n.contains('/')),
+            );
+        }
+    }
     let empty = TaskFields {
         every: "daily".into(),
         hour: "1".into(),
@@ -156,6 +169,7 @@ pub async fn add_form(
                 label for="task-source" { (l.t("Source", "Quelle")) }
                 select #task-source name="source" required {
                     @for p in &pools { @let v = format!("pool:{}", p.name); option value=(v) selected[f.source == v] { (l.t("Pool", "Pool")) " " (p.name) } }
+                    @for d in &datasets { @let v = format!("dataset:{d}"); option value=(v) selected[f.source == v] { (l.t("Dataset", "Dataset")) " " (d) } }
                     @for s in &shares { @let v = format!("share:{}", s.def.name); option value=(v) selected[f.source == v] { (l.t("Share", "Freigabe")) " " (s.def.name) } }
                 }
                 label for="task-target" { (l.t("Target", "Ziel")) }
@@ -244,17 +258,21 @@ impl TaskForm {
     }
 }
 
+fn no_snapshots_note(l: crate::i18n::Lang) -> Markup {
+    html! {
+        section #retention-preview aria-live="polite" {
+            h3 { (l.t("Retention preview", "Vorschau der Aufbewahrung")) }
+            p { (l.t("No snapshots of this task yet (or a policy that keeps everything): nothing would be removed.", "Noch keine Stände dieser Aufgabe (oder eine Regel, die alles behält): nichts würde entfernt.")) }
+        }
+    }
+}
+
 /// A preview for a task that has no snapshots yet (or none in corenasd's eyes) removes nothing.
 async fn preview_or_note(app: &AppState, caller: &Caller, task: &BackupName, keep: &KeepPolicy) -> Markup {
     let l = caller.lang;
     match calls::retention_preview(app, &caller.cred, task, keep).await {
         Ok(p) => preview_box(l, &p),
-        Err(e) if e.code == ErrorCode::NotFound => html! {
-            section #retention-preview aria-live="polite" {
-                h3 { (l.t("Retention preview", "Vorschau der Aufbewahrung")) }
-                p { (l.t("This task has no snapshots yet: nothing would be removed.", "Diese Aufgabe hat noch keine Stände: nichts würde entfernt.")) }
-            }
-        },
+        Err(e) if e.code == ErrorCode::NotFound => no_snapshots_note(l),
         Err(e) => error_box(l, &e),
     }
 }
@@ -269,8 +287,16 @@ pub async fn create(State(app): State<Arc<AppState>>, caller: Caller, Form(f): F
         Ok(s) => s,
         Err(e) => return render(&app, &caller, None, None, Some((&fields, Some(error_box(l, &e))))).await,
     };
+    // The preview of a new task is its creation as a dry run: corenasd checks the whole task
+    // and computes what the policy would do to snapshots the repository already holds for it.
     if f.action == "preview" {
-        let shown = preview_or_note(&app, &caller, &spec.name, &spec.keep).await;
+        let shown = match calls::task_create(&app, &caller.cred, &spec, true).await {
+            Ok(c) => match c.result.and_then(|r| r.preview) {
+                Some(p) => preview_box(l, &p),
+                None => no_snapshots_note(l),
+            },
+            Err(e) => error_box(l, &e),
+        };
         return render(&app, &caller, None, None, Some((&fields, Some(shown)))).await;
     }
     match calls::task_create(&app, &caller.cred, &spec, false).await {
