@@ -7,6 +7,7 @@
 pub(crate) mod accounts;
 pub(crate) mod acl;
 pub(crate) mod alert;
+pub(crate) mod backup;
 pub(crate) mod config;
 pub(crate) mod devices;
 pub(crate) mod imaging;
@@ -27,6 +28,8 @@ use crate::commands::accounts::run::{group, user};
 use crate::commands::acl::{AclCommand, acl};
 use crate::commands::alert::args::AlertCommand;
 use crate::commands::alert::run::alert;
+use crate::commands::backup::args::BackupCommand;
+use crate::commands::backup::run::backup;
 use crate::commands::config::{ConfigCommand, config};
 use crate::commands::devices::args::BlockDeviceCommand;
 use crate::commands::devices::run::device;
@@ -110,6 +113,10 @@ pub enum Command {
     /// Alerts, silences, delivery per class, and the channels alerts go to (mail, webhooks).
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// Backups of shares, datasets and pools into restic repositories: targets, tasks,
+    /// retention, snapshots.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Health at a glance, collectors, and the schedules of scrubs and SMART self-tests.
     #[command(subcommand)]
     Monitor(MonitorCommand),
@@ -171,6 +178,7 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
         Command::Share(cmd) => share(cmd, socket, dry_run).await,
         Command::Mount(cmd) => mount(cmd, socket, dry_run).await,
         Command::Alert(cmd) => alert(cmd, socket, dry_run).await,
+        Command::Backup(cmd) => backup(cmd, socket, dry_run).await,
         Command::Monitor(cmd) => monitor(cmd, socket, dry_run).await,
         Command::Completions { shell } => Ok(Report::Raw(meta::completions(shell, Cli::command()))),
         Command::Man { .. } | Command::Config(_) => unreachable!("answered before connecting"),

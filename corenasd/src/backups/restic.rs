@@ -14,6 +14,7 @@ use corenas_proto::backup::{
 };
 use corenas_proto::{ErrorCode, WireError};
 use serde::Deserialize;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -65,17 +66,19 @@ const STDERR_KEEP: usize = 64 * 1024;
 /// Largest stdout read (a `snapshots` listing of a busy repository is a few MiB at most).
 const STDOUT_MAX: usize = 64 * 1024 * 1024;
 
-/// How long each kind of repository work may take before restic is killed.
-pub const QUICK: Duration = Duration::from_secs(120);
-pub const SLOW: Duration = Duration::from_secs(600);
+/// How long each kind of repository work may take before restic is killed. restic retries a
+/// failing backend for minutes; a client waits 60 s for an answer, so corenasd answers first,
+/// with restic's words.
+pub const QUICK: Duration = Duration::from_secs(45);
+pub const SLOW: Duration = Duration::from_secs(55);
 
 /// Why a restic run failed, in the words an admin acts on.
 #[derive(Debug, thiserror::Error)]
 pub enum ResticError {
     #[error("{program} could not be started: {error}")]
     NotStarted { program: String, error: String },
-    #[error("restic {what} did not finish within {secs} s and was stopped")]
-    Timeout { what: String, secs: u64 },
+    #[error("restic {what} did not finish within {secs} s and was stopped{said}")]
+    Timeout { what: String, secs: u64, said: String },
     #[error(
         "the repository of target {target} does not open with the stored password (restic: wrong password or no key found)"
     )]
@@ -317,13 +320,25 @@ impl Restic {
         max_lines: Option<usize>,
     ) -> Result<Ran, ResticError> {
         let inv = self.invocation(repo, args)?;
-        std::fs::create_dir_all(self.cache_dir())
+        // restic's cache holds repository metadata: corenasd's user only.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(self.cache_dir())
             .map_err(|e| ResticError::Setup(format!("cannot create {}: {e}", self.cache_dir().display())))?;
         tracing::debug!(target = %repo.target, ?inv, "restic");
-        let run = execute(&inv, max_lines);
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let run = execute(&inv, max_lines, std::sync::Arc::clone(&said));
         let ran = match tokio::time::timeout(timeout, run).await {
             Ok(r) => r?,
-            Err(_) => return Err(ResticError::Timeout { what: what.to_owned(), secs: timeout.as_secs() }),
+            Err(_) => {
+                // restic retries a failing backend quietly for minutes: what it said so far is
+                // the reason (a permission, a name that does not resolve).
+                let so_far = said.lock().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                let t = tail(&scrub(&so_far, &inv.secrets));
+                let said = if t.is_empty() { String::new() } else { format!("; restic said: {t}") };
+                return Err(ResticError::Timeout { what: what.to_owned(), secs: timeout.as_secs(), said });
+            }
         };
         if ran.success || ran.truncated {
             return Ok(ran);
@@ -561,7 +576,11 @@ pub(crate) struct Ran {
 }
 
 /// Starts restic and collects what it says. Dropping this future kills restic.
-async fn execute(inv: &Invocation, max_lines: Option<usize>) -> Result<Ran, ResticError> {
+async fn execute(
+    inv: &Invocation,
+    max_lines: Option<usize>,
+    said: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) -> Result<Ran, ResticError> {
     let mut cmd = tokio::process::Command::new(&inv.program);
     cmd.args(&inv.args)
         .env_clear()
@@ -577,9 +596,20 @@ async fn execute(inv: &Invocation, max_lines: Option<usize>) -> Result<Ran, Rest
         return Err(ResticError::Setup("restic's output pipes are missing".into()));
     };
     let read_err = async move {
-        let mut buf = Vec::new();
-        let _ = stderr.take(STDERR_KEEP as u64).read_to_end(&mut buf).await;
-        String::from_utf8_lossy(&buf).into_owned()
+        let mut stderr = stderr;
+        let mut chunk = [0u8; 4096];
+        // Kept as it comes, so a run stopped by its timeout still has what restic said.
+        while let Ok(n) = stderr.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut b) = said.lock()
+                && b.len() < STDERR_KEEP
+            {
+                b.extend_from_slice(&chunk[..n]);
+            }
+        }
+        said.lock().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
     };
     let read_out = async move {
         let mut lines = BufReader::new(stdout).lines();

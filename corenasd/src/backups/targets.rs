@@ -59,14 +59,13 @@ pub fn check_spec(spec: &TargetSpec) -> Result<(), WireError> {
         _ => {}
     }
     match &spec.location {
-        TargetLocation::S3 { .. } => {
-            if s.s3_access_key_id.is_none() || s.s3_secret_access_key.is_none() {
-                return Err(invalid(
-                    "s3_access_key_id",
-                    "an S3 target needs an access key id and a secret access key (CORENAS_S3_ACCESS_KEY_ID and CORENAS_S3_SECRET_ACCESS_KEY, or their files)".into(),
-                ));
-            }
+        TargetLocation::S3 { .. } if s.s3_access_key_id.is_none() || s.s3_secret_access_key.is_none() => {
+            return Err(invalid(
+                "s3_access_key_id",
+                "an S3 target needs an access key id and a secret access key (CORENAS_S3_ACCESS_KEY_ID and CORENAS_S3_SECRET_ACCESS_KEY, or their files)".into(),
+            ));
         }
+        TargetLocation::S3 { .. } => {}
         _ if s.s3_access_key_id.is_some() || s.s3_secret_access_key.is_some() => {
             return Err(invalid("s3_access_key_id", format!("a {kind} target takes no S3 keys")));
         }
