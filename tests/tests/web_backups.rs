@@ -170,7 +170,7 @@ fn web_backup_rest_keeps_secrets_refuses_other_roles_and_names_bad_fields() {
         );
         let r = viewer.get(&format!("{tasks}/docs/snapshots/{snap}/ls?path=/"));
         assert_eq!(r.status, 403, "{}", r.body);
-        let r = admin.get(&format!("/api/v1/backup/jobs?task=docs&limit=5"));
+        let r = admin.get("/api/v1/backup/jobs?task=docs&limit=5");
         assert!(r.json().as_array().is_some_and(|j| j.iter().any(|j| j["id"] == id.as_str())), "{}", r.body);
     }
 

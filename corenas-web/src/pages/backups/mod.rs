@@ -91,11 +91,13 @@ pub fn is_active(s: BackupJobState) -> bool {
 /// (`data-job`, the same markup as an imaging job's).
 pub fn progress_bar(l: Lang, job: &BackupJobInfo) -> Markup {
     let p = &job.progress;
+    #[allow(clippy::cast_possible_truncation, reason = "saturating float-to-int of a non-negative rate")]
+    let rate = p.rate_bps.map(|r| r.max(0.0) as u64);
     html! {
         div.progress data-job=(job.id) {
             progress max="100" value=(format!("{:.1}", p.percent)) aria-label=(l.t("Progress", "Fortschritt")) {}
             span.pct { (l.percent(p.percent)) }
-            span.rate { @if let Some(r) = p.rate_bps { (l.rate(r.max(0.0) as u64)) } }
+            span.rate { @if let Some(r) = rate { (l.rate(r)) } }
             span.eta { @if let Some(e) = p.eta_seconds { (l.t("ETA", "Rest")) " " (l.duration(e)) } }
         }
     }
