@@ -77,6 +77,30 @@ pub fn prompt_remote(label: &str) -> Result<Option<corenas_proto::secret::Remote
     })
 }
 
+/// Asks twice on /dev/tty for a new secret of another kind (an archive's passphrase), checked
+/// by `parse`.
+pub fn prompt_new_with<T>(
+    label: &str,
+    parse: fn(String) -> Result<T, corenas_proto::ValidationError>,
+    expose: fn(&T) -> &str,
+) -> Result<Option<T>, CtlError> {
+    on_tty(label, |input, output, keys| dialogue_for(input, output, label, false, keys, parse, expose))
+}
+
+/// Asks once on /dev/tty, echo off, for an existing secret (an archive's passphrase).
+pub fn prompt_existing<T>(
+    label: &str,
+    parse: fn(String) -> Result<T, corenas_proto::ValidationError>,
+) -> Result<Option<T>, CtlError> {
+    on_tty(label, |input, output, keys| {
+        let tty_err = |e: io::Error| CtlError::usage("password", format!("cannot use the terminal: {e}"));
+        write!(output, "{label}: ").and_then(|()| output.flush()).map_err(tty_err)?;
+        let line = read_hidden_line(input, keys);
+        writeln!(output).map_err(tty_err)?;
+        Ok(Some(parse(line?)?))
+    })
+}
+
 /// Runs a prompt conversation on /dev/tty with echo off.
 fn on_tty<T>(
     label: &str,

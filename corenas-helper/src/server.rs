@@ -190,6 +190,19 @@ impl Helper for HelperServer {
         r
     }
 
+    async fn config_export(self, _: Context) -> Result<corenas_proto::config_backup::ConfigExport, WireError> {
+        self.shared.serves(HelperArea::Accounts, "the configuration export")?;
+        let started = Instant::now();
+        let r = ops::config_restore::export(&self.shared.ops).await;
+        // Names and counts only: the answer carries hashes and the TLS key.
+        let args = match &r {
+            Ok(x) => serde_json::json!({ "users": x.users.len(), "groups": x.groups.len(), "etc_files": x.etc.len() }),
+            Err(_) => serde_json::json!({}),
+        };
+        self.log("config.export", &args, &r.as_ref().map(|_| ()), started);
+        r
+    }
+
     async fn status(self, _: Context) -> HelperStatus {
         HelperStatus {
             pid: std::process::id(),

@@ -314,6 +314,14 @@ impl HelperConn {
         })
         .await
     }
+    /// The managed accounts with their hashes and /etc/corenas (configuration backup only).
+    pub async fn config_export(&self) -> Result<corenas_proto::config_backup::ConfigExport, WireError> {
+        self.counted("config_export", async {
+            let c = self.to(HelperArea::Accounts).await?;
+            c.check(c.client.config_export(ctx()).await)?
+        })
+        .await
+    }
     pub async fn acl_get(&self, path: SharePath) -> Result<AclListing, WireError> {
         self.counted("acl_get", async {
             let c = self.to(HelperArea::Accounts).await?;

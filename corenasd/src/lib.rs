@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod authz;
 pub mod backups;
+pub mod config_backup;
 pub mod daemon;
 pub mod devices;
 pub mod helper_link;

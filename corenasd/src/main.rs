@@ -170,6 +170,8 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(corenasd::monitor::run(Arc::clone(&shared), args.monitor_secs, configured));
         let retry = std::time::Duration::from_secs(args.outbox_retry_secs);
         tokio::spawn(corenasd::alerts::outbox::run(Arc::clone(&shared), retry));
+        // The daily configuration copy (config_backup/daily.rs), looked for hourly.
+        tokio::spawn(corenasd::config_backup::daily::run(Arc::clone(&shared), std::time::Duration::from_secs(3600)));
         // On this runtime, not a thread of its own: pings stop when the runtime is stuck.
         if let Some(every) = corenasd::watchdog::interval() {
             tokio::spawn(corenasd::watchdog::run(Arc::clone(&shared), every));

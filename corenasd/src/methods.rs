@@ -190,6 +190,12 @@ methods! {
     ChannelTest,        "alert.channel_test",     Mutate, Admin,    -;
     HealthScheduleList, "health.schedule_list",   Read,   Viewer,   -;
     HealthScheduleSet,  "health.schedule_set",    Mutate, Admin,    -;
+    // An archive carries every password hash and secret: making or restoring one is admin
+    // work, audited; the list of daily copies (names, sizes, times) is a read.
+    ConfigBackup,       "config.backup",          Mutate, Admin,    -;
+    ConfigRestore,      "config.restore",         Mutate, Admin,    -;
+    ConfigBackups,      "config.backups",         Read,   Viewer,   -;
+    ConfigRestoreLocal, "config.restore",         Mutate, Admin,    -;
     // Backup targets and tasks: changes are admin work; browsing a snapshot shows every
     // user's file names, so it is operator work like reading an image.
     BackupTargetCreate, "backup.target.create",   Mutate, Admin,    -;
@@ -339,6 +345,10 @@ impl Method {
             R::ChannelTest { .. } => M::ChannelTest,
             R::HealthScheduleList { .. } => M::HealthScheduleList,
             R::HealthScheduleSet { .. } => M::HealthScheduleSet,
+            R::ConfigBackup { .. } => M::ConfigBackup,
+            R::ConfigRestore { .. } => M::ConfigRestore,
+            R::ConfigBackups { .. } => M::ConfigBackups,
+            R::ConfigRestoreLocal { .. } => M::ConfigRestoreLocal,
             R::BackupTargetCreate { .. } => M::BackupTargetCreate,
             R::BackupTargetList { .. } => M::BackupTargetList,
             R::BackupTargetShow { .. } => M::BackupTargetShow,
@@ -484,6 +494,10 @@ pub fn refusal(request: &CorenasRequest, e: WireError) -> CorenasResponse {
         R::ChannelTest { .. } => P::ChannelTest(Err(e)),
         R::HealthScheduleList { .. } => P::HealthScheduleList(Err(e)),
         R::HealthScheduleSet { .. } => P::HealthScheduleSet(Err(e)),
+        R::ConfigBackup { .. } => P::ConfigBackup(Err(e)),
+        R::ConfigRestore { .. } => P::ConfigRestore(Err(e)),
+        R::ConfigBackups { .. } => P::ConfigBackups(Err(e)),
+        R::ConfigRestoreLocal { .. } => P::ConfigRestoreLocal(Err(e)),
         R::BackupTargetCreate { .. } => P::BackupTargetCreate(Err(e)),
         R::BackupTargetList { .. } => P::BackupTargetList(Err(e)),
         R::BackupTargetShow { .. } => P::BackupTargetShow(Err(e)),
@@ -635,6 +649,10 @@ mod tests {
             (M::ChannelTest, "alert.channel_test", A::Mutate, R::Admin, false),
             (M::HealthScheduleList, "health.schedule_list", A::Read, R::Viewer, false),
             (M::HealthScheduleSet, "health.schedule_set", A::Mutate, R::Admin, false),
+            (M::ConfigBackup, "config.backup", A::Mutate, R::Admin, false),
+            (M::ConfigRestore, "config.restore", A::Mutate, R::Admin, false),
+            (M::ConfigBackups, "config.backups", A::Read, R::Viewer, false),
+            (M::ConfigRestoreLocal, "config.restore", A::Mutate, R::Admin, false),
             (M::BackupTargetCreate, "backup.target.create", A::Mutate, R::Admin, false),
             (M::BackupTargetList, "backup.target.list", A::Read, R::Viewer, false),
             (M::BackupTargetShow, "backup.target.show", A::Read, R::Viewer, false),

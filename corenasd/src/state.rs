@@ -193,6 +193,21 @@ impl State {
     }
 }
 
+/// A new database at an older schema `version`, as the CoreNAS of that version made it: for
+/// tests that prove a configuration restore migrates an older archive.
+pub fn create_at_version(path: &Path, version: i64) -> Result<(), StateError> {
+    let mut conn = Connection::open(path).map_err(StateError::sqlite("creating a database"))?;
+    let wanted = usize::try_from(version).unwrap_or(0);
+    for (i, step) in crate::schema::MIGRATIONS.iter().take(wanted).enumerate() {
+        let tx = conn.transaction().map_err(StateError::sqlite("starting a migration"))?;
+        step(&tx).map_err(StateError::sqlite("applying a schema migration"))?;
+        let v = i64::try_from(i + 1).unwrap_or(i64::MAX);
+        tx.pragma_update(None, "user_version", v).map_err(StateError::sqlite("recording the schema version"))?;
+        tx.commit().map_err(StateError::sqlite("committing a schema migration"))?;
+    }
+    Ok(())
+}
+
 /// Creates the parent directory (0700) and the database file (0600) before SQLite does, so the
 /// file never exists with the umask's mode; tightens an existing file that is group- or
 /// world-accessible.

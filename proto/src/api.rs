@@ -573,4 +573,26 @@ pub trait Corenas {
         snapshot: crate::backup::ResticSnapshotId,
         path: crate::backup::SnapshotPath,
     ) -> Result<crate::backup::SnapshotListing, WireError>;
+
+    // Configuration backup of CoreNAS itself (issue 21; proto/src/config_backup.rs).
+    /// A sealed archive of this box's configuration (the state database's configuration tables,
+    /// the managed accounts with their hashes, /etc/corenas). A dry run returns the manifest only.
+    async fn config_backup(
+        passphrase: crate::config_backup::ArchivePassphrase,
+        dry_run: bool,
+    ) -> Result<Change<crate::config_backup::ConfigArchive>, WireError>;
+    /// Restores an archive, or (dry run) previews what it would change.
+    async fn config_restore(
+        archive: Vec<u8>,
+        passphrase: crate::config_backup::ArchivePassphrase,
+        dry_run: bool,
+    ) -> Result<Change<crate::config_backup::RestorePreview>, WireError>;
+    /// The daily copies corenasd keeps on the box.
+    async fn config_backups() -> Result<Vec<crate::config_backup::LocalCopy>, WireError>;
+    /// Restores (or previews) one of the daily copies, by its file name, with the key corenasd
+    /// keeps for them.
+    async fn config_restore_local(
+        name: String,
+        dry_run: bool,
+    ) -> Result<Change<crate::config_backup::RestorePreview>, WireError>;
 }

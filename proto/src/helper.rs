@@ -293,6 +293,9 @@ pub enum HelperOp {
         destination: crate::backup::RestoreDestination,
         mode: crate::backup::RestoreMode,
     },
+    /// Configuration restore: re-creates a managed user with its archived password hash (and
+    /// samba passdb entry), or puts them back on the user of that name and uid.
+    UserRestore(crate::config_backup::RestoreUser),
 }
 
 /// Which helper performs an operation. Production runs two units of the same binary: the
@@ -370,6 +373,7 @@ impl HelperOp {
             Self::BackupRun(_) => "backup.run",
             Self::BackupFinish { .. } => "backup.finish",
             Self::BackupRestore { .. } => "backup.restore",
+            Self::UserRestore(_) => "user.restore",
         }
     }
 
@@ -426,7 +430,8 @@ impl HelperOp {
             | Self::SharesPublish { .. }
             | Self::MountWrite { .. }
             | Self::MountRemove { .. }
-            | Self::MountStart { .. } => HelperArea::Accounts,
+            | Self::MountStart { .. }
+            | Self::UserRestore(_) => HelperArea::Accounts,
         }
     }
 
@@ -710,6 +715,9 @@ pub trait Helper {
     /// Checks a login password against the shadow file, for accounts in the admin range only.
     async fn password_check(user: UserName, password: crate::web::LoginPassword) -> Result<PasswordCheck, WireError>;
     async fn status() -> HelperStatus;
+    /// For the configuration backup: the managed accounts with their shadow hashes and samba
+    /// passdb entries, and the files of /etc/corenas (root only to read).
+    async fn config_export() -> Result<crate::config_backup::ConfigExport, WireError>;
 }
 
 /// What the system says about a login password. Only `Valid` admits; the others are told apart

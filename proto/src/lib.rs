@@ -7,6 +7,7 @@ pub mod acl;
 pub mod api;
 pub mod backup;
 pub mod config;
+pub mod config_backup;
 pub mod devices;
 pub mod error;
 pub mod helper;

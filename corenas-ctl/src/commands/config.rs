@@ -2,7 +2,12 @@
 //! and prints the settings that would be in force; needs no daemon. Run as root it applies the
 //! helpers' trust check too (root's file, not writable by group or others).
 //!
+//! `config backup|restore|backups` (in `config/backup.rs`) ask corenasd for the configuration
+//! archive of CoreNAS itself.
+//!
 //! Must not name any other group.
+
+pub(crate) mod backup;
 
 use crate::error::CtlError;
 use crate::report::{Report, to_json};
@@ -20,6 +25,54 @@ pub enum ConfigCommand {
         /// defaults; a file named here must exist).
         path: Option<PathBuf>,
     },
+    /// Make a sealed archive of this CoreNAS's configuration: accounts with their password
+    /// hashes and SMB passwords, shares, mounts, schedules, web admins and their second
+    /// factors, alert channels, settings, /etc/corenas (an age file; `age -d` opens it).
+    Backup {
+        /// Where to write it (default: corenas-config-HOST-TIME.cnbak here; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Read the passphrase from this file's first line (default: ask on the terminal).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Restore an archive without a reboot; with --dry-run, show what it would change.
+    Restore {
+        /// The archive (or --local NAME for one of the daily copies).
+        #[arg(required_unless_present = "local", conflicts_with = "local")]
+        file: Option<PathBuf>,
+        /// One of the daily copies `config backups` lists (sealed with corenasd's own key).
+        #[arg(long, value_name = "NAME")]
+        local: Option<String>,
+        /// Read the passphrase from this file's first line (default: ask on the terminal).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// The daily copies corenasd keeps on this box.
+    Backups,
+}
+
+impl ConfigCommand {
+    /// `config check` reads a file and needs no daemon; the others ask corenasd.
+    pub fn needs_daemon(&self) -> bool {
+        !matches!(self, Self::Check { .. })
+    }
+}
+
+/// The commands that ask corenasd.
+pub async fn config_daemon(cmd: ConfigCommand, socket: &std::path::Path, dry_run: bool) -> Result<Report, CtlError> {
+    match cmd {
+        ConfigCommand::Backup { output, passphrase_file } => {
+            backup::backup(socket, output, passphrase_file, dry_run).await
+        }
+        ConfigCommand::Restore { local: Some(name), .. } => backup::restore_local(socket, name, dry_run).await,
+        ConfigCommand::Restore { file: Some(file), passphrase_file, .. } => {
+            backup::restore(socket, file, passphrase_file, dry_run).await
+        }
+        ConfigCommand::Restore { .. } => Err(CtlError::usage("file", "name an archive, or --local NAME")),
+        ConfigCommand::Backups => backup::backups(socket).await,
+        ConfigCommand::Check { path } => config(ConfigCommand::Check { path }),
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -30,7 +83,9 @@ struct Checked {
 }
 
 pub fn config(cmd: ConfigCommand) -> Result<Report, CtlError> {
-    let ConfigCommand::Check { path } = cmd;
+    let ConfigCommand::Check { path } = cmd else {
+        return Err(CtlError::failed(corenas_proto::ErrorCode::Internal, "this config command needs corenasd"));
+    };
     let load = if rustix::process::geteuid().is_root() { config::load_trusted } else { config::load };
     let loaded = load(path.as_deref()).map_err(|e| {
         let key = e.key().map(str::to_owned);

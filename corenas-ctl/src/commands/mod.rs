@@ -30,7 +30,7 @@ use crate::commands::alert::args::AlertCommand;
 use crate::commands::alert::run::alert;
 use crate::commands::backup::args::BackupCommand;
 use crate::commands::backup::run::backup;
-use crate::commands::config::{ConfigCommand, config};
+use crate::commands::config::{ConfigCommand, config, config_daemon};
 use crate::commands::devices::args::BlockDeviceCommand;
 use crate::commands::devices::run::device;
 use crate::commands::imaging::args::{ArchiveCommand, ImageCommand};
@@ -120,7 +120,8 @@ pub enum Command {
     /// Health at a glance, collectors, and the schedules of scrubs and SMART self-tests.
     #[command(subcommand)]
     Monitor(MonitorCommand),
-    /// The configuration file /etc/corenas/corenas.conf (needs no daemon).
+    /// The configuration file /etc/corenas/corenas.conf (`check` needs no daemon), and the
+    /// configuration archive of CoreNAS itself (`backup`, `restore`, `backups`).
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Print a shell completion script on stdout (needs no daemon).
@@ -148,7 +149,7 @@ pub(crate) fn execute(cli: Cli) -> Result<Report, CtlError> {
         Command::Completions { shell } => return Ok(Report::Raw(meta::completions(shell, Cli::command()))),
         Command::Man { dir: None } => return meta::man(Cli::command()).map(Report::Raw),
         Command::Man { dir: Some(dir) } => return meta::man_pages(Cli::command(), &dir),
-        Command::Config(cmd) => return config(cmd),
+        Command::Config(cmd) if !cmd.needs_daemon() => return config(cmd),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -181,7 +182,8 @@ async fn dispatch(cli: Cli) -> Result<Report, CtlError> {
         Command::Backup(cmd) => backup(cmd, socket, dry_run).await,
         Command::Monitor(cmd) => monitor(cmd, socket, dry_run).await,
         Command::Completions { shell } => Ok(Report::Raw(meta::completions(shell, Cli::command()))),
-        Command::Man { .. } | Command::Config(_) => unreachable!("answered before connecting"),
+        Command::Config(cmd) => config_daemon(cmd, socket, dry_run).await,
+        Command::Man { .. } => unreachable!("answered before connecting"),
     }
 }
 

@@ -181,6 +181,19 @@ pub fn replace_shadow_hash(shadow: &Path, user: &str, hash: &str) -> Result<(), 
     if hash.is_empty() || hash.contains([':', '\n', '\0']) {
         return Err(WireError::internal("the hash tool returned an unusable hash"));
     }
+    write_shadow_hash(shadow, user, hash, true)
+}
+
+/// Sets the password field of `user` to exactly `field` (a configuration restore: locked or not
+/// as archived); the caller has checked its shape.
+pub fn set_shadow_field(shadow: &Path, user: &str, field: &str) -> Result<(), WireError> {
+    if field.is_empty() || field.contains([':', '\n', '\0']) {
+        return Err(WireError::internal("refused an unusable password field"));
+    }
+    write_shadow_hash(shadow, user, field, false)
+}
+
+fn write_shadow_hash(shadow: &Path, user: &str, hash: &str, keep_lock: bool) -> Result<(), WireError> {
     let _lock = FileLock::take(shadow)?;
     let text = read(shadow)?;
     let mut found = false;
@@ -195,7 +208,7 @@ pub fn replace_shadow_hash(shadow: &Path, user: &str, hash: &str) -> Result<(), 
         let mut fields: Vec<String> = line.split(':').map(str::to_owned).collect();
         if fields.first().map(String::as_str) == Some(user) && fields.len() >= 3 {
             // A locked account stays locked: the `!` in front of the old hash is kept.
-            let locked = fields[1].starts_with('!') && fields[1] != "!";
+            let locked = keep_lock && fields[1].starts_with('!') && fields[1] != "!";
             fields[1] = if locked { format!("!{hash}") } else { hash.to_owned() };
             fields[2] = today.clone();
             found = true;

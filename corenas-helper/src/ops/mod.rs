@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod acl;
 pub mod backup;
+pub mod config_restore;
 pub mod device;
 pub mod files;
 pub mod login;
@@ -88,6 +89,17 @@ pub enum Action {
     Note(String),
     /// A backup's snapshot and runner, or its end (ops/backup).
     Backup(backup::Plan),
+    /// Configuration restore: set a user's password field to the archived one (checked again).
+    RestoreShadowHash {
+        user: String,
+        hash: String,
+    },
+    /// Configuration restore: import a user's archived passdb entry (config_restore.rs).
+    RestorePassdb {
+        user: String,
+        uid: u32,
+        entry: corenas_proto::config_backup::SmbEntry,
+    },
     /// Write zeros over a byte range, through an exclusive open.
     ZeroRange {
         dev: device::Device,
@@ -103,6 +115,10 @@ impl Action {
             Action::ShadowHashFromPrevious { user } => {
                 vec![Step::UpdateShadow { file: ctx.paths.shadow().display().to_string(), user: user.clone() }]
             }
+            Action::RestoreShadowHash { user, .. } => {
+                vec![Step::UpdateShadow { file: ctx.paths.shadow().display().to_string(), user: user.clone() }]
+            }
+            Action::RestorePassdb { user, .. } => config_restore::passdb_steps(ctx, user),
             Action::Acl(p) => vec![p.step()],
             Action::Device(p) => vec![p.step()],
             Action::ShareDir(p) => p.steps(),
@@ -181,6 +197,7 @@ pub fn plan(ctx: &Ctx, op: &HelperOp) -> Result<Vec<Action>, WireError> {
         | HelperOp::SmbEnable { .. }
         | HelperOp::SmbDisable { .. }
         | HelperOp::SmbDelete { .. } => smb::plan(ctx, op),
+        HelperOp::UserRestore(u) => config_restore::plan(ctx, u),
         _ => accounts::plan(ctx, op),
     }
 }
@@ -219,6 +236,18 @@ async fn execute(ctx: &Ctx, actions: Vec<Action>) -> Result<Vec<String>, WireErr
                 tokio::task::spawn_blocking(move || files::replace_shadow_hash(&shadow, &user, &hash))
                     .await
                     .map_err(|e| WireError::internal(format!("shadow update failed: {e}")))??;
+            }
+            Action::RestoreShadowHash { user, hash } => {
+                let ctx_shadow = ctx.paths.shadow();
+                tokio::task::spawn_blocking(move || {
+                    config_restore::check_hash(&hash)?;
+                    files::set_shadow_field(&ctx_shadow, &user, &hash)
+                })
+                .await
+                .map_err(|e| WireError::internal(format!("shadow update failed: {e}")))??;
+            }
+            Action::RestorePassdb { user, uid, entry } => {
+                config_restore::import_passdb(ctx, &user, uid, &entry).await?;
             }
             Action::ExecIfGroupExists { group, cmd } => {
                 if accounts::Accounts::load(ctx)?.group(&group).is_some() {

@@ -986,4 +986,54 @@ impl Corenas for DaemonServer {
     ) -> Result<corenas_proto::backup::SnapshotListing, WireError> {
         Box::pin(crate::backups::tasks::ls(&self.shared, &task, &snapshot, &path)).await
     }
+
+    async fn config_backup(
+        self,
+        _: Context,
+        passphrase: corenas_proto::config_backup::ArchivePassphrase,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::config_backup::ConfigArchive>, WireError> {
+        let run = async {
+            let mut archive = crate::config_backup::create(&self.shared, &passphrase).await?;
+            if dry_run {
+                archive.bytes.clear();
+            }
+            Ok(Change::planned(dry_run, Vec::new(), Some(archive)))
+        };
+        self.change(serde_json::json!({}), dry_run, Box::pin(run)).await
+    }
+
+    async fn config_restore(
+        self,
+        _: Context,
+        archive: Vec<u8>,
+        passphrase: corenas_proto::config_backup::ArchivePassphrase,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::config_backup::RestorePreview>, WireError> {
+        // Which file, not what is in it: the archive holds hashes.
+        let args = serde_json::json!({
+            "archive_sha256": crate::config_backup::archive::sha256_hex(&archive),
+            "archive_bytes": archive.len(),
+        });
+        self.change(args, dry_run, Box::pin(crate::config_backup::restore(&self.shared, archive, &passphrase, dry_run)))
+            .await
+    }
+
+    async fn config_backups(self, _: Context) -> Result<Vec<corenas_proto::config_backup::LocalCopy>, WireError> {
+        crate::config_backup::daily::list(&self.shared)
+    }
+
+    async fn config_restore_local(
+        self,
+        _: Context,
+        name: String,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::config_backup::RestorePreview>, WireError> {
+        let args = serde_json::json!({ "local": name });
+        let run = async {
+            let (bytes, key) = crate::config_backup::daily::read_copy(&self.shared, &name)?;
+            crate::config_backup::restore(&self.shared, bytes, &key, dry_run).await
+        };
+        self.change(args, dry_run, Box::pin(run)).await
+    }
 }
