@@ -179,9 +179,22 @@ fn loop_backup_runner_reads_a_snapshot_with_only_dac_read_search_and_refuses_att
         .find(|v| v["message_type"] == "summary")
         .unwrap_or_else(|| panic!("no summary line: {status}"));
     let id = summary["snapshot_id"].as_str().unwrap().to_owned();
-    // The status files are corenasd's to read, in a directory only root changes.
-    let meta = std::fs::symlink_metadata(runs.join(job).join("status.jsonl")).unwrap();
-    assert_eq!(meta.uid(), lab.daemon_uid);
+    // The status files are corenasd's to read (an ACL entry), root's to change, in a
+    // directory only root changes.
+    let status_path = runs.join(job).join("status.jsonl");
+    let as_daemon = Command::new("setpriv")
+        .args([format!("--reuid={}", lab.daemon_uid), format!("--regid={}", lab.daemon_uid), "--clear-groups".into()])
+        .arg("cat")
+        .arg(&status_path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&as_daemon.stdout),
+        status,
+        "corenasd's user reads the status: {}",
+        String::from_utf8_lossy(&as_daemon.stderr)
+    );
+    assert_eq!(std::fs::symlink_metadata(&status_path).unwrap().uid(), 0);
     assert_eq!(std::fs::symlink_metadata(runs.join(job)).unwrap().uid(), 0);
 
     // Paths are relative to the source's root; the root-only file is there; the exclude held.

@@ -220,6 +220,25 @@ fn new_file(path: &std::path::Path, owner: (u32, u32), mode: u32, content: &[u8]
     f.write_all(content).map_err(|e| io(path, e))
 }
 
+/// Lets corenasd's user read a root-owned file (or list a directory) through a POSIX ACL entry:
+/// the storage helper holds no CAP_CHOWN (decision 0014), and the files stay root's, so
+/// corenasd can never swap them for links.
+fn grant_read(path: &std::path::Path, uid: u32, dir: bool) -> Result<(), WireError> {
+    use crate::ops::acl;
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| io(path, e))?;
+    let mode = acl::mode_of(&fd).map_err(|e| io(path, e))?;
+    let mut entries = acl::from_mode(mode);
+    acl::upsert(&mut entries, acl::RawEntry { tag: acl::USER, perm: if dir { 5 } else { 4 }, id: uid });
+    acl::recompute_mask(&mut entries, false);
+    acl::write_acl(&fd, acl::XATTR_ACCESS, &entries)
+        .map_err(|e| io(path, format!("granting corenasd read access: {e}")))
+}
+
 /// A dir only root may change, made if missing (`.corenas-backup` in a btrfs pool).
 fn root_only_dir(path: &std::path::Path) -> Result<(), WireError> {
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
@@ -260,10 +279,13 @@ async fn run_backup(ctx: &Ctx, spec: &BackupRunSpec) -> Result<Vec<String>, Wire
     drop(source::open_beneath(resolved.live_dir(), spec.subpath.as_ref())?);
     let repo_dir = local_repo_dir(ctx, spec)?;
     let dirs = JobDirs::of(ctx, &spec.job);
-    fresh_dir(&dirs.dir, 0o750, Some(gid))?;
+    fresh_dir(&dirs.dir, 0o750, Some(0))?;
     let made = async {
-        new_file(&dirs.status(), (uid, gid), 0o640, b"")?;
-        new_file(&dirs.stderr(), (uid, gid), 0o640, b"")?;
+        grant_read(&dirs.dir, uid, true)?;
+        for f in [dirs.status(), dirs.stderr()] {
+            new_file(&f, (0, 0), 0o640, b"")?;
+            grant_read(&f, uid, false)?;
+        }
         fresh_dir(&dirs.credentials, 0o700, Some(0))?;
         snapshot(&resolved, &spec.job).await?;
         // Through the snapshot now: it is read-only and beneath root's directories.
