@@ -188,6 +188,21 @@ mod tests {
         CorenasService { shared: Arc::clone(shared), principal }
     }
 
+    /// Runs a test body on a stack the size of corenasd's main thread (8 MiB, the default
+    /// `ulimit -s`), where its current-thread runtime polls every request. A debug build's frame
+    /// for the dispatcher's `match` (one arm per method) is over 2 MiB since the backup methods,
+    /// more than a test thread has; a release build's is a fraction of it.
+    fn on_main_stack(body: impl FnOnce() + Send) {
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn_scoped(s, body)
+                .expect("test thread")
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        });
+    }
+
     fn actions(shared: &Daemon) -> Vec<(String, String)> {
         let entries = shared.with_state(|s| crate::audit::view(s.conn(), None, 100)).expect("audit");
         entries.into_iter().map(|e| (e.action, e.result)).collect()
@@ -198,94 +213,114 @@ mod tests {
     /// its audit entry. These three were once run inside the handler's future.
     #[test]
     fn a_change_finishes_and_is_audited_when_its_client_goes_away() {
-        let edit = ArchiveEdit { add_tags: vec![], remove_tags: vec![], notes: None };
-        let changes = [
-            (CorenasRequest::ImagingPolicy { set: Some((false, vec![])), dry_run: false }, "image.policy", "ok"),
-            (CorenasRequest::ArchiveVerify { id: "A-missing".into(), dry_run: false }, "archive.verify", "failed"),
-            (CorenasRequest::ArchiveEdit { id: "A-missing".into(), edit, dry_run: false }, "archive.edit", "failed"),
-        ];
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        for (request, action, result) in changes {
-            let dir = TestDir::new("detach");
-            let shared = daemon(&dir);
-            rt.block_on(async {
-                let mut answer = Box::pin(root(&shared).serve(tarpc::context::current(), request));
-                assert!(futures::poll!(&mut answer).is_pending(), "{action} ran inside the request's future");
-                drop(answer);
-                shared.in_flight.close();
-                shared.in_flight.wait().await;
-            });
-            assert_eq!(actions(&shared), vec![(action.to_owned(), result.to_owned())], "{action}");
-        }
+        on_main_stack(|| {
+            let edit = ArchiveEdit { add_tags: vec![], remove_tags: vec![], notes: None };
+            let changes = [
+                (CorenasRequest::ImagingPolicy { set: Some((false, vec![])), dry_run: false }, "image.policy", "ok"),
+                (CorenasRequest::ArchiveVerify { id: "A-missing".into(), dry_run: false }, "archive.verify", "failed"),
+                (
+                    CorenasRequest::ArchiveEdit { id: "A-missing".into(), edit, dry_run: false },
+                    "archive.edit",
+                    "failed",
+                ),
+            ];
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            for (request, action, result) in changes {
+                let dir = TestDir::new("detach");
+                let shared = daemon(&dir);
+                rt.block_on(async {
+                    let mut answer = Box::pin(root(&shared).serve(tarpc::context::current(), request));
+                    assert!(futures::poll!(&mut answer).is_pending(), "{action} ran inside the request's future");
+                    drop(answer);
+                    shared.in_flight.close();
+                    shared.in_flight.wait().await;
+                });
+                assert_eq!(actions(&shared), vec![(action.to_owned(), result.to_owned())], "{action}");
+            }
+        });
     }
 
     /// The control for the test above: a read is answered inline, on its first poll, so that
     /// test's "pending after one poll" tells a detached change from an inline one.
     #[test]
     fn a_read_is_answered_inline() {
-        let dir = TestDir::new("inline");
-        let shared = daemon(&dir);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(async {
-            let request = CorenasRequest::ImagingPolicy { set: None, dry_run: false };
-            let mut answer = Box::pin(root(&shared).serve(tarpc::context::current(), request));
-            let polled = futures::poll!(&mut answer);
-            assert!(matches!(polled, std::task::Poll::Ready(Ok(CorenasResponse::ImagingPolicy(Ok(_))))), "{polled:?}");
+        on_main_stack(|| {
+            let dir = TestDir::new("inline");
+            let shared = daemon(&dir);
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let request = CorenasRequest::ImagingPolicy { set: None, dry_run: false };
+                let mut answer = Box::pin(root(&shared).serve(tarpc::context::current(), request));
+                let polled = futures::poll!(&mut answer);
+                assert!(
+                    matches!(polled, std::task::Poll::Ready(Ok(CorenasResponse::ImagingPolicy(Ok(_))))),
+                    "{polled:?}"
+                );
+            });
+            assert!(actions(&shared).is_empty(), "a read is not audited");
         });
-        assert!(actions(&shared).is_empty(), "a read is not audited");
     }
 
     /// Reads that carry data out are audited once per transfer (L4): an export's first page,
     /// not the pages that continue it; a page that starts anywhere else is a new export.
     #[test]
     fn an_export_is_audited_once_not_per_page() {
-        let dir = TestDir::new("export");
-        let shared = daemon(&dir);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let page = |after: i64| {
-            let answer = rt.block_on(Box::pin(
-                root(&shared).serve(tarpc::context::current(), CorenasRequest::LogPage { after, limit: 1 }),
-            ));
-            match answer {
-                Ok(CorenasResponse::LogPage(Ok(entries))) => entries,
-                other => panic!("{other:?}"),
-            }
-        };
-        let first = page(i64::MIN);
-        assert_eq!(first.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["log.export"], "its own entry");
-        assert!(page(first[0].seq).is_empty(), "the export goes on to its end");
-        assert_eq!(actions(&shared).len(), 1, "one export, one entry: {:?}", actions(&shared));
-        page(i64::MIN);
-        page(0);
-        assert_eq!(actions(&shared), vec![("log.export".to_owned(), "ok".to_owned()); 3], "each new start is audited");
+        on_main_stack(|| {
+            let dir = TestDir::new("export");
+            let shared = daemon(&dir);
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let page = |after: i64| {
+                let answer = rt.block_on(Box::pin(
+                    root(&shared).serve(tarpc::context::current(), CorenasRequest::LogPage { after, limit: 1 }),
+                ));
+                match answer {
+                    Ok(CorenasResponse::LogPage(Ok(entries))) => entries,
+                    other => panic!("{other:?}"),
+                }
+            };
+            let first = page(i64::MIN);
+            assert_eq!(first.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["log.export"], "its own entry");
+            assert!(page(first[0].seq).is_empty(), "the export goes on to its end");
+            assert_eq!(actions(&shared).len(), 1, "one export, one entry: {:?}", actions(&shared));
+            page(i64::MIN);
+            page(0);
+            assert_eq!(
+                actions(&shared),
+                vec![("log.export".to_owned(), "ok".to_owned()); 3],
+                "each new start is audited"
+            );
+        });
     }
 
     /// The role check happens before any handler runs, and the refusal is audited under the
     /// table's name.
     #[test]
     fn a_viewer_is_refused_a_change_before_it_runs() {
-        let dir = TestDir::new("refuse");
-        let shared = daemon(&dir);
-        let mut service = root(&shared);
-        service.principal.role = Role::Viewer;
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        // Boxed, as tarpc's server does: the dispatcher's future (one arm per method) is tens of
-        // KiB, and a debug build's frames around it would not fit a test thread's 2 MiB stack.
-        let answer = rt.block_on(Box::pin(service.serve(
-            tarpc::context::current(),
-            CorenasRequest::ImagingPolicy { set: Some((true, vec![])), dry_run: false },
-        )));
-        assert!(
-            matches!(&answer, Ok(CorenasResponse::ImagingPolicy(Err(e))) if e.code == ErrorCode::NotAllowed),
-            "{answer:?}"
-        );
-        assert_eq!(actions(&shared), vec![("image.policy".to_owned(), "refused".to_owned())]);
-        let policy = rt.block_on(Box::pin(
-            root(&shared).serve(tarpc::context::current(), CorenasRequest::ImagingPolicy { set: None, dry_run: false }),
-        ));
-        assert!(
-            matches!(&policy, Ok(CorenasResponse::ImagingPolicy(Ok(c))) if c.result.as_ref().is_some_and(|p| !p.auto_start)),
-            "the refused change did not run: {policy:?}"
-        );
+        on_main_stack(|| {
+            let dir = TestDir::new("refuse");
+            let shared = daemon(&dir);
+            let mut service = root(&shared);
+            service.principal.role = Role::Viewer;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            // Boxed, as tarpc's server does: the dispatcher's future (one arm per method) is tens of
+            // KiB, and a debug build's frames around it would not fit a test thread's 2 MiB stack.
+            let answer = rt.block_on(Box::pin(service.serve(
+                tarpc::context::current(),
+                CorenasRequest::ImagingPolicy { set: Some((true, vec![])), dry_run: false },
+            )));
+            assert!(
+                matches!(&answer, Ok(CorenasResponse::ImagingPolicy(Err(e))) if e.code == ErrorCode::NotAllowed),
+                "{answer:?}"
+            );
+            assert_eq!(actions(&shared), vec![("image.policy".to_owned(), "refused".to_owned())]);
+            let policy = rt.block_on(Box::pin(
+                root(&shared)
+                    .serve(tarpc::context::current(), CorenasRequest::ImagingPolicy { set: None, dry_run: false }),
+            ));
+            assert!(
+                matches!(&policy, Ok(CorenasResponse::ImagingPolicy(Ok(c))) if c.result.as_ref().is_some_and(|p| !p.auto_start)),
+                "the refused change did not run: {policy:?}"
+            );
+        });
     }
 }
