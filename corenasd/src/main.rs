@@ -72,6 +72,10 @@ struct Args {
     /// systemd). Unset: the system bus where --root is / and systemd is PID 1, else none.
     #[arg(long, hide = true, env = "CORENAS_SYSTEMD_BUS")]
     systemd_bus: Option<String>,
+    /// Where the backup runners write their status files (decision 0020, "Runner"). Default:
+    /// run/corenas-backup under --root.
+    #[arg(long, hide = true)]
+    backup_runs_dir: Option<PathBuf>,
     /// Packaging: print the manual page (roff, section 8) and exit.
     #[arg(long, hide = true)]
     print_man_page: bool,
@@ -129,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             args.systemd_bus.clone(),
         )),
         backups: corenasd::backups::Backups::new(std::path::absolute(args.state_dir.join("backup"))?)
+            .with_runs_dir(args.backup_runs_dir.clone().unwrap_or_else(|| args.root.join("run/corenas-backup")))
             .with_root(args.root.clone()),
     });
     if shared
@@ -163,6 +168,9 @@ fn main() -> anyhow::Result<()> {
         let schedules = std::time::Duration::from_secs(args.schedule_secs);
         tokio::spawn(corenasd::storage::snapshots::schedule_loop(Arc::clone(&shared), schedules));
         tokio::spawn(corenasd::monitor::schedule::run(Arc::clone(&shared), schedules));
+        // Backup jobs the last corenasd left: a runner that outlived it is followed again.
+        tokio::spawn(corenasd::backups::run::recover(Arc::clone(&shared)));
+        tokio::spawn(corenasd::backups::schedule::run(Arc::clone(&shared), schedules));
         let configured = corenasd::monitor::collectors::Collector::ALL
             .into_iter()
             .filter_map(|c| Some((c.name(), config.monitor.interval(c.name())?)))

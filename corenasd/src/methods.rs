@@ -190,6 +190,12 @@ methods! {
     ChannelTest,        "alert.channel_test",     Mutate, Admin,    -;
     HealthScheduleList, "health.schedule_list",   Read,   Viewer,   -;
     HealthScheduleSet,  "health.schedule_set",    Mutate, Admin,    -;
+    // Backups read every file of their source: running one is admin work.
+    BackupRun,          "backup.task.run",        Mutate, Admin,    -;
+    BackupCheck,        "backup.task.check",      Mutate, Admin,    -;
+    BackupJobList,      "backup.job_list",        Read,   Viewer,   page;
+    BackupJobShow,      "backup.job_show",        Read,   Viewer,   page;
+    BackupJobWait,      "backup.job_wait",        Read,   Viewer,   -;
     // An archive carries every password hash and secret: making or restoring one is admin
     // work, audited; the list of daily copies (names, sizes, times) is a read.
     ConfigBackup,       "config.backup",          Mutate, Admin,    -;
@@ -345,6 +351,11 @@ impl Method {
             R::ChannelTest { .. } => M::ChannelTest,
             R::HealthScheduleList { .. } => M::HealthScheduleList,
             R::HealthScheduleSet { .. } => M::HealthScheduleSet,
+            R::BackupRun { .. } => M::BackupRun,
+            R::BackupCheck { .. } => M::BackupCheck,
+            R::BackupJobList { .. } => M::BackupJobList,
+            R::BackupJobShow { .. } => M::BackupJobShow,
+            R::BackupJobWait { .. } => M::BackupJobWait,
             R::ConfigBackup { .. } => M::ConfigBackup,
             R::ConfigRestore { .. } => M::ConfigRestore,
             R::ConfigBackups { .. } => M::ConfigBackups,
@@ -494,6 +505,11 @@ pub fn refusal(request: &CorenasRequest, e: WireError) -> CorenasResponse {
         R::ChannelTest { .. } => P::ChannelTest(Err(e)),
         R::HealthScheduleList { .. } => P::HealthScheduleList(Err(e)),
         R::HealthScheduleSet { .. } => P::HealthScheduleSet(Err(e)),
+        R::BackupRun { .. } => P::BackupRun(Err(e)),
+        R::BackupCheck { .. } => P::BackupCheck(Err(e)),
+        R::BackupJobList { .. } => P::BackupJobList(Err(e)),
+        R::BackupJobShow { .. } => P::BackupJobShow(Err(e)),
+        R::BackupJobWait { .. } => P::BackupJobWait(Err(e)),
         R::ConfigBackup { .. } => P::ConfigBackup(Err(e)),
         R::ConfigRestore { .. } => P::ConfigRestore(Err(e)),
         R::ConfigBackups { .. } => P::ConfigBackups(Err(e)),
@@ -649,6 +665,11 @@ mod tests {
             (M::ChannelTest, "alert.channel_test", A::Mutate, R::Admin, false),
             (M::HealthScheduleList, "health.schedule_list", A::Read, R::Viewer, false),
             (M::HealthScheduleSet, "health.schedule_set", A::Mutate, R::Admin, false),
+            (M::BackupRun, "backup.task.run", A::Mutate, R::Admin, false),
+            (M::BackupCheck, "backup.task.check", A::Mutate, R::Admin, false),
+            (M::BackupJobList, "backup.job_list", A::Read, R::Viewer, true),
+            (M::BackupJobShow, "backup.job_show", A::Read, R::Viewer, true),
+            (M::BackupJobWait, "backup.job_wait", A::Read, R::Viewer, false),
             (M::ConfigBackup, "config.backup", A::Mutate, R::Admin, false),
             (M::ConfigRestore, "config.restore", A::Mutate, R::Admin, false),
             (M::ConfigBackups, "config.backups", A::Read, R::Viewer, false),

@@ -11,7 +11,7 @@ use rusqlite::Transaction;
 /// One function per schema version, in order.
 pub(crate) const MIGRATIONS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
     migrate_1, migrate_2, migrate_3, migrate_4, migrate_5, migrate_6, migrate_7, migrate_8, migrate_9, migrate_10,
-    migrate_11,
+    migrate_11, migrate_12,
 ];
 
 /// The `prev_hash` of the audit log's first entry, and the head hash of an empty log
@@ -337,6 +337,37 @@ fn migrate_11(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              last_backup TEXT,
              last_check TEXT,
              last_sample_restore TEXT
+         );",
+    )
+}
+
+/// Backup jobs (issue 21): backups, checks, sample restores and restores, each a row from its
+/// creation (`outcome`: the figures metrics and alerts read), and per task and kind of work
+/// the schedule's last run and the run count (the rolling check's k comes from it).
+fn migrate_12(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE backup_jobs (
+             id TEXT PRIMARY KEY,
+             task TEXT NOT NULL,
+             target TEXT NOT NULL,
+             kind TEXT NOT NULL,
+             state TEXT NOT NULL,
+             progress TEXT NOT NULL,
+             created TEXT NOT NULL,
+             finished TEXT,
+             snapshot TEXT,
+             detail TEXT,
+             error TEXT,
+             outcome TEXT NOT NULL DEFAULT '{}'
+         );
+         CREATE INDEX backup_jobs_task ON backup_jobs (task, kind, id);
+         CREATE TABLE backup_work (
+             task TEXT NOT NULL,
+             work TEXT NOT NULL,
+             runs INTEGER NOT NULL DEFAULT 0,
+             last_run INTEGER,
+             last_job TEXT,
+             PRIMARY KEY (task, work)
          );",
     )
 }

@@ -595,4 +595,31 @@ pub trait Corenas {
         name: String,
         dry_run: bool,
     ) -> Result<Change<crate::config_backup::RestorePreview>, WireError>;
+
+    // Backup jobs (issue 21; corenasd/src/backups/{run,check}.rs). One job per task at a time;
+    // the jobs of one target run one after another (queued until then).
+    /// Backs a task up now: the helper snapshots the source and starts the runner; the job
+    /// ends with the snapshot id, the helper's cleanup and the retention step.
+    async fn backup_run(
+        task: crate::backup::BackupName,
+        dry_run: bool,
+    ) -> Result<Change<crate::backup::BackupJobInfo>, WireError>;
+    /// The task's rolling check now (`check --read-data-subset=k/N`, k advancing per run).
+    async fn backup_check(
+        task: crate::backup::BackupName,
+        dry_run: bool,
+    ) -> Result<Change<crate::backup::BackupJobInfo>, WireError>;
+    /// Newest first, at most `limit` (1-500); one task's or all.
+    async fn backup_job_list(
+        task: Option<crate::backup::BackupName>,
+        limit: u32,
+    ) -> Result<Vec<crate::backup::BackupJobInfo>, WireError>;
+    async fn backup_job_show(id: crate::backup::BackupJobId) -> Result<crate::backup::BackupJobInfo, WireError>;
+    /// Returns when the job's version passes `after_version`, it ends, or after `wait_ms` (at
+    /// most 30 s).
+    async fn backup_job_wait(
+        id: crate::backup::BackupJobId,
+        after_version: u64,
+        wait_ms: u32,
+    ) -> Result<crate::backup::BackupJobInfo, WireError>;
 }

@@ -507,6 +507,10 @@ pub struct BackupJobInfo {
     pub snapshot: Option<String>,
     pub detail: Option<String>,
     pub error: Option<String>,
+    /// Rises with every change while the job is live (`backup_job_wait` answers when it passes
+    /// the caller's); an ended job read from the store has `u64::MAX`.
+    #[serde(default)]
+    pub version: u64,
 }
 
 // ---- The storage helper's side (HelperOp variants carry these) ----

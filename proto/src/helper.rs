@@ -675,7 +675,25 @@ pub enum StorageQuery {
     /// pid=<pid>`, `exited status=<code>` or `gone` (the helper that started it has exited, so
     /// no status: a missing summary line in status.jsonl means it failed).
     BackupRunner { job: crate::backup::BackupJobId },
+    /// For the sample restore (decision 0020, "Proven restorability"): SHA-256 and size of
+    /// regular files in the job's own source snapshot (named from `job`, as BackupFinish does),
+    /// while it exists, between the runner's end and BackupFinish. Each path is opened beneath
+    /// the snapshot (and `subpath`) with `openat2(RESOLVE_BENEATH|NO_SYMLINKS|NO_XDEV)`; at most
+    /// [`SAMPLE_FILES_MAX`] paths of at most [`SAMPLE_FILE_BYTES_MAX`] bytes each. One line per
+    /// path, in order: `<sha256 hex> <size>`, or `- <why>` (not a regular file, too large, gone).
+    /// Only digests leave the helper, never content.
+    BackupSampleHashes {
+        job: crate::backup::BackupJobId,
+        source: crate::backup::SnapshotSource,
+        subpath: Option<crate::backup::RemotePath>,
+        paths: Vec<crate::backup::SnapshotPath>,
+    },
 }
+
+/// The most files one `BackupSampleHashes` hashes.
+pub const SAMPLE_FILES_MAX: usize = 64;
+/// The largest file `BackupSampleHashes` hashes (corenasd samples among smaller ones).
+pub const SAMPLE_FILE_BYTES_MAX: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -146,6 +146,41 @@ pub struct JobSample {
     pub message: Option<String>,
 }
 
+/// One backup task as its jobs left it (corenasd's own records: collecting runs no restic).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupSample {
+    pub task: String,
+    pub target: String,
+    /// The task's cadence (`off`: runs only when asked, so never overdue).
+    pub every: Cadence,
+    /// When the task was created (seconds since the epoch): a task that never ran is judged
+    /// from then.
+    pub created: i64,
+    /// The newest backup that made a snapshot: when it ended, how long restic took, what it
+    /// added, and the task's snapshots after it.
+    pub last_success: Option<i64>,
+    pub last_duration_seconds: Option<f64>,
+    pub last_bytes_added: Option<u64>,
+    pub snapshots: Option<u64>,
+    /// The newest ended backup, check and sample restore: (job, when, error if it failed).
+    pub last_backup: Option<RunSample>,
+    pub last_check: Option<RunSample>,
+    pub last_sample_restore: Option<RunSample>,
+    /// The newest successful check or sample restore.
+    pub last_verified: Option<i64>,
+    /// Share of the data the rolling checks read since the last failure (0 to 1).
+    pub verify_coverage: f64,
+    /// Locks the last check found that no live restic holds.
+    pub stale_locks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSample {
+    pub job: String,
+    pub finished: i64,
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditSample {
     pub verified: bool,
@@ -204,6 +239,8 @@ pub struct HealthSnapshot {
     pub helper: Vec<HelperCount>,
     pub system: Option<SystemSample>,
     pub collectors: Vec<CollectorStatus>,
+    #[serde(default)]
+    pub backups: Vec<BackupSample>,
 }
 
 /// `monitor status`: the cache, the active alerts by level, and the health schedules.
@@ -256,7 +293,12 @@ spelled!(
         HelperFailing = "helper_failing",
         CheckFailed = "check_failed",
         DeliveryFailed = "delivery_failed",
-        BackupFailed = "backup_failed"
+        BackupFailed = "backup_failed",
+        BackupOverdue = "backup_overdue",
+        BackupCheckFailed = "backup_check_failed",
+        BackupRestoreTestFailed = "backup_restore_test_failed",
+        BackupUnverified = "backup_unverified",
+        BackupStaleLock = "backup_stale_lock"
     }
 );
 

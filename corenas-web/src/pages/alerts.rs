@@ -54,6 +54,11 @@ pub fn class_name(l: Lang, class: AlertClass) -> &'static str {
         C::CheckFailed => l.t("A check failed", "Eine Prüfung schlug fehl"),
         C::DeliveryFailed => l.t("Delivery failed", "Zustellung fehlgeschlagen"),
         C::BackupFailed => l.t("Backup failed", "Sicherung fehlgeschlagen"),
+        C::BackupOverdue => l.t("Backup overdue", "Sicherung überfällig"),
+        C::BackupCheckFailed => l.t("Backup check failed", "Prüfung der Sicherung fehlgeschlagen"),
+        C::BackupRestoreTestFailed => l.t("Restore test failed", "Wiederherstellungstest fehlgeschlagen"),
+        C::BackupUnverified => l.t("Backup not verified", "Sicherung nicht überprüft"),
+        C::BackupStaleLock => l.t("Stale repository lock", "Verwaiste Sperre im Repository"),
     }
 }
 

@@ -44,8 +44,14 @@ fn domain(class: AlertClass) -> Option<&'static [&'static str]> {
         AlertClass::AuditChain => &["audit"],
         AlertClass::HelperFailing => &["helper"],
         AlertClass::CheckFailed => &[],
-        // Raised elsewhere (the outbox, backups): the rules never resolve them.
-        AlertClass::DeliveryFailed | AlertClass::BackupFailed => return None,
+        AlertClass::BackupFailed
+        | AlertClass::BackupOverdue
+        | AlertClass::BackupCheckFailed
+        | AlertClass::BackupRestoreTestFailed
+        | AlertClass::BackupUnverified
+        | AlertClass::BackupStaleLock => &["backups"],
+        // Raised elsewhere (the outbox): the rules never resolve it.
+        AlertClass::DeliveryFailed => return None,
     })
 }
 

@@ -126,7 +126,24 @@ pub fn action(class: AlertClass) -> &'static str {
         AlertClass::DeliveryFailed => {
             "Open the channel's settings and run its test: the report shows the server's answer."
         }
-        AlertClass::BackupFailed => "Read the backup task's log, fix the cause and run it again.",
+        AlertClass::BackupFailed => {
+            "Read the job's error (corenas-ctl backup job ID), fix the cause (target reachable, password, space) and run the task again."
+        }
+        AlertClass::BackupOverdue => {
+            "No backup succeeded within the task's schedule: check that corenasd runs and read the task's last jobs."
+        }
+        AlertClass::BackupCheckFailed => {
+            "The repository is damaged or unreadable: keep it as it is, make a new backup to another target and read restic's findings in the job."
+        }
+        AlertClass::BackupRestoreTestFailed => {
+            "Files did not restore as they were backed up: run a full check of the repository and back up to another target."
+        }
+        AlertClass::BackupUnverified => {
+            "Nothing has proven this backup restorable for over 35 days: run a check and a sample restore (corenas-ctl backup check)."
+        }
+        AlertClass::BackupStaleLock => {
+            "A lock no running restic holds blocks checks and pruning: make sure no backup runs, then remove it with restic unlock."
+        }
     }
 }
 
@@ -152,8 +169,15 @@ pub fn class_level(class: AlertClass) -> AlertLevel {
         | AlertClass::DiskWear
         | AlertClass::MountDown
         | AlertClass::DeliveryFailed
-        | AlertClass::BackupFailed => AlertLevel::Error,
-        AlertClass::DiskAttributeRising | AlertClass::HelperFailing | AlertClass::CheckFailed => AlertLevel::Warning,
+        | AlertClass::BackupFailed
+        | AlertClass::BackupCheckFailed
+        | AlertClass::BackupRestoreTestFailed => AlertLevel::Error,
+        AlertClass::DiskAttributeRising
+        | AlertClass::HelperFailing
+        | AlertClass::CheckFailed
+        | AlertClass::BackupOverdue
+        | AlertClass::BackupUnverified
+        | AlertClass::BackupStaleLock => AlertLevel::Warning,
         AlertClass::ScrubOverdue | AlertClass::JobFailed => AlertLevel::Notice,
     }
 }
@@ -201,6 +225,9 @@ pub fn findings(s: &HealthSnapshot, m: &Memory) -> Vec<Finding> {
         ));
     }
     helper_findings(s, m, &mut out);
+    for b in &s.backups {
+        backup_findings(b, m, &mut out);
+    }
     for c in &s.collectors {
         let failed_last = c.last_error.is_some() && c.last_run.is_some() && c.last_success < c.last_run;
         if failed_last {
@@ -419,6 +446,91 @@ fn job_findings(s: &HealthSnapshot, m: &Memory, out: &mut Vec<Finding>) {
             &subject,
             AlertLevel::Notice,
             format!("{} job {} on {} failed{why}", clean(&kind, 24), clean(&j.id, 40), clean(&target, 64)),
+        ));
+    }
+}
+
+/// A backup counts as verified when a check or a sample restore passed within this long.
+pub const BACKUP_VERIFY_SECS: i64 = 35 * 86_400;
+/// How long after its period a scheduled backup may run before it is overdue (a long run, a
+/// busy target).
+pub const BACKUP_GRACE_SECS: i64 = 6 * 3600;
+
+fn backup_findings(b: &corenas_proto::monitor::BackupSample, m: &Memory, out: &mut Vec<Finding>) {
+    use corenas_proto::monitor::Cadence;
+    let task = clean(&b.task, 64);
+    let failed = |r: &Option<corenas_proto::monitor::RunSample>| {
+        r.as_ref().and_then(|r| r.error.as_deref().map(|e| (clean(&r.job, 16), clean(e, 220))))
+    };
+    if let Some((job, why)) = failed(&b.last_backup) {
+        out.push(finding(
+            AlertClass::BackupFailed,
+            &b.task,
+            AlertLevel::Error,
+            format!("backup of task {task} failed (job {job}): {why}"),
+        ));
+    }
+    let period = match b.every {
+        Cadence::Off => None,
+        Cadence::Daily => Some(86_400),
+        Cadence::Weekly => Some(7 * 86_400),
+        Cadence::Monthly => Some(31 * 86_400),
+    };
+    if let Some(period) = period {
+        let since = b.last_success.unwrap_or(b.created);
+        if m.now - since > period + BACKUP_GRACE_SECS {
+            let when = match b.last_success {
+                Some(t) => format!("last succeeded {} hours ago", (m.now - t) / 3600),
+                None => "has never succeeded".to_owned(),
+            };
+            out.push(finding(
+                AlertClass::BackupOverdue,
+                &b.task,
+                AlertLevel::Warning,
+                format!("backup of task {task} {when} (it runs {})", b.every),
+            ));
+        }
+    }
+    if let Some((job, why)) = failed(&b.last_check) {
+        out.push(finding(
+            AlertClass::BackupCheckFailed,
+            &b.task,
+            AlertLevel::Error,
+            format!("the check of task {task}'s repository failed (job {job}): {why}"),
+        ));
+    }
+    if let Some((job, why)) = failed(&b.last_sample_restore) {
+        out.push(finding(
+            AlertClass::BackupRestoreTestFailed,
+            &b.task,
+            AlertLevel::Error,
+            format!("the sample restore of task {task} failed (job {job}): {why}"),
+        ));
+    }
+    let verified = b.last_verified.unwrap_or(b.created);
+    if m.now - verified > BACKUP_VERIFY_SECS {
+        let when = match b.last_verified {
+            Some(t) => format!("was last verified {} days ago", (m.now - t) / 86_400),
+            None => "has never been verified (no check or sample restore passed)".to_owned(),
+        };
+        out.push(finding(
+            AlertClass::BackupUnverified,
+            &b.task,
+            AlertLevel::Warning,
+            format!("task {task}'s backup {when}"),
+        ));
+    }
+    if !b.stale_locks.is_empty() {
+        let locks: Vec<String> = b.stale_locks.iter().take(3).map(|l| clean(l, 90)).collect();
+        out.push(finding(
+            AlertClass::BackupStaleLock,
+            &b.task,
+            AlertLevel::Warning,
+            format!(
+                "the repository of task {task} (target {}) has stale locks: {}",
+                clean(&b.target, 32),
+                locks.join("; ")
+            ),
         ));
     }
 }
@@ -650,6 +762,63 @@ mod tests {
         assert!(f[0].sustained);
         assert_eq!(f[2].subject, "zpool");
         assert!(f[3].summary.contains("the smart check itself failed"));
+    }
+
+    #[test]
+    fn backups_alert_on_failures_missed_windows_old_verification_and_stale_locks() {
+        use corenas_proto::monitor::{BackupSample, Cadence, RunSample};
+        let day = 86_400;
+        let now = 100 * day;
+        let ok = |job: &str, t: i64| Some(RunSample { job: job.into(), finished: t, error: None });
+        let b = BackupSample {
+            task: "docs".into(),
+            target: "usb".into(),
+            every: Cadence::Daily,
+            created: now - 60 * day,
+            last_success: Some(now - 3600),
+            last_duration_seconds: Some(1.0),
+            last_bytes_added: Some(1),
+            snapshots: Some(2),
+            last_backup: ok("bkp_000009", now - 3600),
+            last_check: ok("bkp_000010", now - 3000),
+            last_sample_restore: None,
+            last_verified: Some(now - 3000),
+            verify_coverage: 0.5,
+            stale_locks: vec![],
+        };
+        let m = Memory { now, ..Default::default() };
+        let snap = |b: &BackupSample| HealthSnapshot { backups: vec![b.clone()], ..Default::default() };
+        assert!(findings(&snap(&b), &m).is_empty(), "{:?}", findings(&snap(&b), &m));
+
+        let mut bad = b.clone();
+        bad.last_backup = Some(RunSample {
+            job: "bkp_000011".into(),
+            finished: now - 60,
+            error: Some("the target is unreachable: dial tcp 127.0.0.1:1: connect: connection refused".into()),
+        });
+        bad.last_success = Some(now - 3 * day);
+        bad.last_check =
+            Some(RunSample { job: "bkp_000012".into(), finished: now, error: Some("Pack ID does not match".into()) });
+        bad.last_verified = Some(now - 40 * day);
+        bad.stale_locks = vec!["lock d3a8041e (exclusive, pid 200 on nas, since x)".into()];
+        let f = findings(&snap(&bad), &m);
+        assert_eq!(
+            classes(&f),
+            vec![
+                (AlertClass::BackupFailed, AlertLevel::Error),
+                (AlertClass::BackupOverdue, AlertLevel::Warning),
+                (AlertClass::BackupCheckFailed, AlertLevel::Error),
+                (AlertClass::BackupUnverified, AlertLevel::Warning),
+                (AlertClass::BackupStaleLock, AlertLevel::Warning),
+            ]
+        );
+        assert!(f[0].summary.contains("unreachable") && f[0].subject == "docs", "{:?}", f[0]);
+        assert!(f[1].summary.contains("last succeeded 72 hours ago"), "{}", f[1].summary);
+        // A task that runs only when asked is never overdue; a new one is judged from its creation.
+        let off = BackupSample { every: Cadence::Off, last_success: None, ..b.clone() };
+        assert!(!findings(&snap(&off), &m).iter().any(|f| f.class == AlertClass::BackupOverdue));
+        let new = BackupSample { created: now - 3600, last_success: None, last_verified: None, ..b };
+        assert!(findings(&snap(&new), &m).is_empty());
     }
 
     #[test]

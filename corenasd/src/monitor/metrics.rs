@@ -126,6 +126,7 @@ pub fn encode_snapshot(s: &HealthSnapshot, alerts: Option<&[Alert]>, version: &s
     pools(&mut m, s);
     disks(&mut m, s);
     rest(&mut m, s, alerts);
+    backups(&mut m, s);
 
     let mut out = String::with_capacity(64 * 1024);
     encode(&mut out, &m.reg).map_err(|_| WireError::internal("metrics: the encoder failed"))?;
@@ -237,6 +238,47 @@ fn disks(m: &mut Scrape, s: &HealthSnapshot) {
         if let Some(v) = d.smart_last_success {
             set(&last, l(), v);
         }
+    }
+}
+
+/// Per backup task, from its jobs' records (decision 0020, "Proven restorability").
+fn backups(m: &mut Scrape, s: &HealthSnapshot) {
+    let success = m.gauge(
+        "backup_last_success_timestamp",
+        "When the task's newest backup that made a snapshot ended",
+        Some(Unit::Seconds),
+    );
+    let duration = m.float("backup_last_duration", "How long restic took for that backup", Some(Unit::Seconds));
+    let added = m.gauge("backup_bytes_added", "Bytes that backup added to the repository (after deduplication)", None);
+    let snapshots = m.gauge("backup_snapshots", "The task's snapshots in its repository after its last backup", None);
+    let verified = m.gauge(
+        "backup_last_verified_timestamp",
+        "When a check or sample restore of the task last passed",
+        Some(Unit::Seconds),
+    );
+    let coverage = m.float(
+        "backup_verify_coverage_ratio",
+        "Share of the repository's data the rolling checks read since the last failure (0 to 1)",
+        None,
+    );
+    for b in &s.backups {
+        let l = || vec![("task", label(&b.task))];
+        if let Some(v) = b.last_success {
+            set(&success, l(), v);
+        }
+        if let Some(v) = b.last_duration_seconds {
+            duration.get_or_create(&l()).set(v);
+        }
+        if let Some(v) = b.last_bytes_added {
+            set(&added, l(), int(v));
+        }
+        if let Some(v) = b.snapshots {
+            set(&snapshots, l(), int(v));
+        }
+        if let Some(v) = b.last_verified {
+            set(&verified, l(), v);
+        }
+        coverage.get_or_create(&l()).set(b.verify_coverage);
     }
 }
 
@@ -477,6 +519,46 @@ mod tests {
         let l = label(&long);
         assert!(l.len() <= LABEL_MAX && l.len() >= LABEL_MAX - 1);
         assert!(l.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn backups_are_exported_per_task() {
+        let mut s = HealthSnapshot::default();
+        s.backups.push(corenas_proto::monitor::BackupSample {
+            task: "docs".into(),
+            target: "usb".into(),
+            every: corenas_proto::monitor::Cadence::Daily,
+            created: 1,
+            last_success: Some(1_700_000_000),
+            last_duration_seconds: Some(2.5),
+            last_bytes_added: Some(4096),
+            snapshots: Some(3),
+            last_backup: None,
+            last_check: None,
+            last_sample_restore: None,
+            last_verified: Some(1_700_000_100),
+            verify_coverage: 0.25,
+            stale_locks: vec![],
+        });
+        let text = encode_snapshot(&s, Some(&[]), "1").unwrap();
+        assert_eq!(
+            samples(&text, "corenas_backup_last_success_timestamp_seconds"),
+            ["corenas_backup_last_success_timestamp_seconds{task=\"docs\"} 1700000000"]
+        );
+        assert_eq!(
+            samples(&text, "corenas_backup_last_duration_seconds"),
+            ["corenas_backup_last_duration_seconds{task=\"docs\"} 2.5"]
+        );
+        assert_eq!(samples(&text, "corenas_backup_bytes_added"), ["corenas_backup_bytes_added{task=\"docs\"} 4096"]);
+        assert_eq!(samples(&text, "corenas_backup_snapshots"), ["corenas_backup_snapshots{task=\"docs\"} 3"]);
+        assert_eq!(
+            samples(&text, "corenas_backup_last_verified_timestamp_seconds"),
+            ["corenas_backup_last_verified_timestamp_seconds{task=\"docs\"} 1700000100"]
+        );
+        assert_eq!(
+            samples(&text, "corenas_backup_verify_coverage_ratio"),
+            ["corenas_backup_verify_coverage_ratio{task=\"docs\"} 0.25"]
+        );
     }
 
     #[test]

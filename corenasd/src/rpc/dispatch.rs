@@ -1036,4 +1036,53 @@ impl Corenas for DaemonServer {
         };
         self.change(args, dry_run, Box::pin(run)).await
     }
+
+    async fn backup_run(
+        self,
+        _: Context,
+        task: corenas_proto::backup::BackupName,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::backup::BackupJobInfo>, WireError> {
+        let args = serde_json::json!({ "task": task });
+        let run = crate::backups::run::start(&self.shared, &task, dry_run, crate::backups::run::Trigger::Request);
+        self.change(args, dry_run, Box::pin(run)).await
+    }
+
+    async fn backup_check(
+        self,
+        _: Context,
+        task: corenas_proto::backup::BackupName,
+        dry_run: bool,
+    ) -> Result<Change<corenas_proto::backup::BackupJobInfo>, WireError> {
+        let args = serde_json::json!({ "task": task });
+        let run = crate::backups::check::start(&self.shared, &task, dry_run, crate::backups::run::Trigger::Request);
+        self.change(args, dry_run, Box::pin(run)).await
+    }
+
+    async fn backup_job_list(
+        self,
+        _: Context,
+        task: Option<corenas_proto::backup::BackupName>,
+        limit: u32,
+    ) -> Result<Vec<corenas_proto::backup::BackupJobInfo>, WireError> {
+        crate::backups::run::list(&self.shared, task.as_ref(), limit)
+    }
+
+    async fn backup_job_show(
+        self,
+        _: Context,
+        id: corenas_proto::backup::BackupJobId,
+    ) -> Result<corenas_proto::backup::BackupJobInfo, WireError> {
+        crate::backups::run::show(&self.shared, &id)
+    }
+
+    async fn backup_job_wait(
+        self,
+        _: Context,
+        id: corenas_proto::backup::BackupJobId,
+        after_version: u64,
+        wait_ms: u32,
+    ) -> Result<corenas_proto::backup::BackupJobInfo, WireError> {
+        crate::backups::run::wait(&self.shared, &id, after_version, wait_ms).await
+    }
 }

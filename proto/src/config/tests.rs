@@ -162,7 +162,7 @@ fn mounts_watch_interval() {
 
 #[test]
 fn monitor_intervals() {
-    for name in ["system", "helper", "mounts", "jobs", "pools", "datasets", "audit", "disks"] {
+    for name in ["system", "helper", "mounts", "jobs", "backups", "pools", "datasets", "audit", "disks"] {
         check_key("monitor", name, "600", |c| c.monitor.interval(name), Some(600), &["9", "86401", "\"60\""], "");
         assert!(refused(&format!("[monitor]\n{name} = 9")).ends_with("use 10-86400"));
     }

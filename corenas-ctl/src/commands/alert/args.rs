@@ -28,6 +28,11 @@ pub(crate) const CLASSES: &[&str] = &[
     "check_failed",
     "delivery_failed",
     "backup_failed",
+    "backup_overdue",
+    "backup_check_failed",
+    "backup_restore_test_failed",
+    "backup_unverified",
+    "backup_stale_lock",
 ];
 pub(crate) const DELIVERIES: &[&str] = &["immediate", "digest", "never"];
 pub(crate) const LEVELS: &[&str] = &["info", "notice", "warning", "error", "critical"];

@@ -10,6 +10,7 @@
 mod repo;
 mod restore;
 mod runner;
+pub mod sample;
 pub mod source;
 
 use crate::exec::{Invocation, Program};

@@ -37,7 +37,7 @@ fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
         StorageQuery::BtrfsScrubStatus { pool } => {
             of(Program::Btrfs).args(["scrub", "status", "-R", "--"]).arg(mnt(pool))
         }
-        StorageQuery::ScrubUnit { .. } | StorageQuery::BackupRunner { .. } => {
+        StorageQuery::ScrubUnit { .. } | StorageQuery::BackupRunner { .. } | StorageQuery::BackupSampleHashes { .. } => {
             return Err(WireError::internal("a unit's state is read by transient::unit_status"));
         }
         StorageQuery::BtrfsDeviceStats { pool } => of(Program::Btrfs).args(["device", "stats", "--"]).arg(mnt(pool)),
@@ -88,6 +88,9 @@ fn nvme_controller_node(device: &corenas_proto::names::DevicePath) -> Result<Str
 pub async fn run(ctx: &Ctx, q: &StorageQuery) -> Result<ToolOutput, WireError> {
     if let StorageQuery::BackupRunner { job } = q {
         return super::super::backup::runner_state(ctx, job).await;
+    }
+    if let StorageQuery::BackupSampleHashes { job, source, subpath, paths } = q {
+        return super::super::backup::sample::hashes(ctx, job, source, subpath.as_ref(), paths).await;
     }
     if let StorageQuery::ScrubUnit { pool } = q {
         let target = crate::transient::Target::Pool(pool);

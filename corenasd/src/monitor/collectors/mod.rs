@@ -4,6 +4,7 @@
 //! one that fails.
 
 pub mod audit;
+pub mod backups;
 pub mod datasets;
 pub mod disks;
 pub mod helper;
@@ -15,8 +16,8 @@ pub mod system;
 use crate::daemon::Daemon;
 use corenas_proto::WireError;
 use corenas_proto::monitor::{
-    AuditSample, DatasetSample, DiskSample, HealthSnapshot, HelperCount, JobSample, MountSample, PoolSample,
-    SystemSample,
+    AuditSample, BackupSample, DatasetSample, DiskSample, HealthSnapshot, HelperCount, JobSample, MountSample,
+    PoolSample, SystemSample,
 };
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub enum Collector {
     Helper,
     Mounts,
     Jobs,
+    Backups,
     Pools,
     Datasets,
     Audit,
@@ -34,8 +36,17 @@ pub enum Collector {
 }
 
 impl Collector {
-    pub const ALL: [Collector; 8] =
-        [Self::System, Self::Helper, Self::Mounts, Self::Jobs, Self::Pools, Self::Datasets, Self::Audit, Self::Disks];
+    pub const ALL: [Collector; 9] = [
+        Self::System,
+        Self::Helper,
+        Self::Mounts,
+        Self::Jobs,
+        Self::Backups,
+        Self::Pools,
+        Self::Datasets,
+        Self::Audit,
+        Self::Disks,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -43,6 +54,7 @@ impl Collector {
             Self::Helper => "helper",
             Self::Mounts => "mounts",
             Self::Jobs => "jobs",
+            Self::Backups => "backups",
             Self::Pools => "pools",
             Self::Datasets => "datasets",
             Self::Audit => "audit",
@@ -59,7 +71,7 @@ impl Collector {
     /// disks from sleeping (smartctl_exporter#61).
     pub fn default_interval(self) -> u64 {
         match self {
-            Self::System | Self::Helper | Self::Mounts | Self::Jobs => 60,
+            Self::System | Self::Helper | Self::Mounts | Self::Jobs | Self::Backups => 60,
             Self::Pools | Self::Datasets => 300,
             Self::Audit => 3600,
             Self::Disks => 1800,
@@ -74,6 +86,7 @@ pub enum Part {
     Helper(Vec<HelperCount>),
     Mounts(Vec<MountSample>),
     Jobs(Vec<JobSample>),
+    Backups(Vec<BackupSample>),
     Pools(Vec<PoolSample>),
     Datasets(Vec<DatasetSample>),
     Audit(AuditSample),
@@ -93,6 +106,7 @@ impl Part {
             Self::Helper(v) => set(&mut s.helper, v),
             Self::Mounts(v) => set(&mut s.mounts, v),
             Self::Jobs(v) => set(&mut s.jobs, v),
+            Self::Backups(v) => set(&mut s.backups, v),
             Self::Pools(v) => set(&mut s.pools, v),
             Self::Datasets(v) => set(&mut s.datasets, v),
             Self::Audit(v) => set(&mut s.audit, Some(v)),
@@ -108,6 +122,7 @@ pub fn part_json(c: Collector, s: &HealthSnapshot) -> Result<String, serde_json:
         Collector::Helper => serde_json::to_string(&s.helper),
         Collector::Mounts => serde_json::to_string(&s.mounts),
         Collector::Jobs => serde_json::to_string(&s.jobs),
+        Collector::Backups => serde_json::to_string(&s.backups),
         Collector::Pools => serde_json::to_string(&s.pools),
         Collector::Datasets => serde_json::to_string(&s.datasets),
         Collector::Audit => serde_json::to_string(&s.audit),
@@ -122,6 +137,7 @@ pub fn load_part(c: Collector, json: &str, s: &mut HealthSnapshot) -> Result<(),
         Collector::Helper => s.helper = serde_json::from_str(json)?,
         Collector::Mounts => s.mounts = serde_json::from_str(json)?,
         Collector::Jobs => s.jobs = serde_json::from_str(json)?,
+        Collector::Backups => s.backups = serde_json::from_str(json)?,
         Collector::Pools => s.pools = serde_json::from_str(json)?,
         Collector::Datasets => s.datasets = serde_json::from_str(json)?,
         Collector::Audit => s.audit = serde_json::from_str(json)?,
@@ -148,6 +164,7 @@ pub async fn collect(d: &Arc<Daemon>, c: Collector, run: Run<'_>) -> Result<Part
         Collector::Helper => Part::Helper(helper::collect(d)),
         Collector::Mounts => Part::Mounts(mounts::collect(d).await?),
         Collector::Jobs => Part::Jobs(jobs::collect(d, run.now)?),
+        Collector::Backups => Part::Backups(backups::collect(d)?),
         Collector::Pools => Part::Pools(pools::collect(d).await?),
         Collector::Datasets => Part::Datasets(datasets::collect(d, &run.previous.pools).await?),
         Collector::Audit => Part::Audit(audit::collect(d, run.now).await?),
