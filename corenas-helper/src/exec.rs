@@ -410,10 +410,9 @@ pub async fn run_raw(cmd: &Invocation, timeout: Duration) -> Result<(Option<i32>
         .envs(cmd.env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(match (&cmd.stdin, &cmd.dir_on_stdin) {
             (Some(_), _) => Stdio::piped(),
-            (None, Some(dir)) => dir
-                .try_clone()
-                .map(Stdio::from)
-                .map_err(|e| tool_error(cmd.program, ErrorCode::ToolFailed, format!("could not pass the directory: {e}")))?,
+            (None, Some(dir)) => dir.try_clone().map(Stdio::from).map_err(|e| {
+                tool_error(cmd.program, ErrorCode::ToolFailed, format!("could not pass the directory: {e}"))
+            })?,
             (None, None) => Stdio::null(),
         })
         .stdout(Stdio::piped())
