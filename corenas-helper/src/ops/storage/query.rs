@@ -37,7 +37,9 @@ fn invocation(ctx: &Ctx, q: &StorageQuery) -> Result<Invocation, WireError> {
         StorageQuery::BtrfsScrubStatus { pool } => {
             of(Program::Btrfs).args(["scrub", "status", "-R", "--"]).arg(mnt(pool))
         }
-        StorageQuery::ScrubUnit { .. } | StorageQuery::BackupRunner { .. } | StorageQuery::BackupSampleHashes { .. } => {
+        StorageQuery::ScrubUnit { .. }
+        | StorageQuery::BackupRunner { .. }
+        | StorageQuery::BackupSampleHashes { .. } => {
             return Err(WireError::internal("a unit's state is read by transient::unit_status"));
         }
         StorageQuery::BtrfsDeviceStats { pool } => of(Program::Btrfs).args(["device", "stats", "--"]).arg(mnt(pool)),
