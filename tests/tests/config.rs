@@ -185,7 +185,7 @@ fn a_good_configuration_takes_effect_and_flags_override_it() {
             s.collectors.iter().map(|c| (c.name.clone(), c.interval_seconds)).collect::<Vec<_>>()
         })
     };
-    wait_for(|| intervals().len() == 8, "the first collector round");
+    wait_for(|| intervals().len() == 9, "the first collector round (nine collectors, backups included)");
     let got = intervals();
     let of = |n: &str| got.iter().find(|(name, _)| name == n).map(|(_, s)| *s);
     assert_eq!(of("disks"), Some(900), "the file's monitor.disks: {got:?}");
@@ -199,7 +199,7 @@ fn a_good_configuration_takes_effect_and_flags_override_it() {
     cmd.arg("--config").arg(&config).args(["--monitor-secs", "7"]);
     let mut daemon = cmd.spawn().expect("start corenasd");
     wait_for(|| lab.daemon_sock.exists(), "corenasd socket");
-    wait_for(|| intervals().len() == 8, "a collector round");
+    wait_for(|| intervals().len() == 9, "a collector round");
     let got = intervals();
     assert!(got.iter().all(|(_, s)| *s == 7), "the flag wins over the file: {got:?}");
     let _ = daemon.kill();

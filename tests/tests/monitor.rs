@@ -20,7 +20,7 @@ fn run_now(lab: &Lab) {
         let d = daemon_client(&lab.daemon_sock).await.expect("daemon");
         let r = d.monitor_run(ctx(), false).await.expect("rpc").expect("monitor run");
         let ran = r.result.expect("collector statuses");
-        assert!(!r.dry_run && ran.len() == 8, "every collector ran: {ran:?}");
+        assert!(!r.dry_run && ran.len() == 9, "every collector ran: {ran:?}");
     });
 }
 
