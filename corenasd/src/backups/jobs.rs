@@ -375,6 +375,34 @@ impl BackupJobs {
     }
 }
 
+/// Share of the repository's data the task's checks read in their last N runs that passed
+/// since the last failure (1.0: all of it; 0 with structure-only checks or none).
+pub fn coverage(checks: &[JobRecord]) -> f64 {
+    let mut seen: std::collections::BTreeSet<u16> = Default::default();
+    let mut n_now = None;
+    for c in checks {
+        if !c.ok() {
+            break;
+        }
+        let Some((k, n)) = c.outcome.subset else { continue };
+        if n == 0 {
+            continue;
+        }
+        // Only the current N counts: a changed N starts over.
+        if *n_now.get_or_insert(n) != n {
+            break;
+        }
+        seen.insert(k);
+        if seen.len() >= usize::from(n) {
+            break;
+        }
+    }
+    match n_now {
+        Some(n) => seen.len() as f64 / f64::from(n),
+        None => 0.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,7 +46,7 @@ pub fn collect(d: &Daemon) -> Result<Vec<BackupSample>, WireError> {
             last_check: run_sample(checks.first()),
             last_sample_restore: run_sample(samples.first()),
             last_verified: verified,
-            verify_coverage: crate::backups::check::coverage(&checks),
+            verify_coverage: crate::backups::jobs::coverage(&checks),
             stale_locks: checks.first().map(|c| c.outcome.stale_locks.clone()).unwrap_or_default(),
         });
     }
